@@ -1,0 +1,219 @@
+"""Clinical thresholds: the one place where numbers that matter clinically are defined.
+
+Every cutoff, reliable-change value and alert rule that fitdata applies comes from a
+:class:`ClinicalConfig`. Each field is documented in :data:`RULES` with its source and with the
+rule applied at the tie, so that the dashboards can show *which rule produced* what a person
+sees. A service overrides values with a TOML file (``[thresholds]`` table, same field names),
+loaded by :func:`load_config`.
+
+Decisions at the ties (scores are recorded to one decimal, so exact ties are common):
+
+* **Clinical range.** A score *below* the cutoff is in the clinical range; a score exactly at
+  the cutoff (e.g. ORS 25.0 for an adult) is **not** clinical, and it counts as having reached
+  the non-clinical range. Sources differ; ``score_at_cutoff_is_clinical`` switches this.
+* **Reliable change.** A change of *at least* the reliable-change value is reliable: +5.0 is a
+  reliable improvement, +4.9 is not. The 5 points are a rounding of the Jacobson-Truax critical
+  difference 1.96·√2·6.8·√(1-.93) ≈ 4.99, so a change of exactly 5.0 exceeds it.
+  ``change_at_threshold_is_reliable`` switches this.
+* **SRS cutoff.** An SRS total *below* 36 is a possible alliance problem; 36.0 is not.
+* **SRS item concern.** Any item *below* 9 (8.9 flags, 9.0 does not).
+* **SRS drop.** A fall of *at least* 1 point from the previous session (1.0 flags, 0.9 does not).
+* **Small cells.** Aggregates over *fewer than* 5 clients are suppressed; 5 clients are shown.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "AGE_GROUPS",
+    "DEFAULT_CONFIG",
+    "RULES",
+    "AgeGroup",
+    "ClinicalConfig",
+    "ConfigError",
+    "Rule",
+    "load_config",
+]
+
+AgeGroup = Literal["child", "adolescent", "adult"]
+AGE_GROUPS: tuple[AgeGroup, ...] = ("child", "adolescent", "adult")
+
+# Tolerance for comparing one-decimal scores after float arithmetic: 30.1 - 25.1 is
+# 5.000000000000002 in binary floating point, and must count as exactly 5.0.
+_TIE_TOLERANCE = 1e-9
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used, with what to change."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Documentation of one threshold: what it means, where it comes from, the tie rule."""
+
+    label: str
+    source: str
+    tie_rule: str
+
+
+@dataclass(frozen=True)
+class ClinicalConfig:
+    """Thresholds applied by fitdata. Defaults follow ``shared/domain.md``; see :data:`RULES`."""
+
+    ors_cutoff_adult: float = 25.0
+    ors_cutoff_adolescent: float = 28.0
+    ors_cutoff_child: float = 32.0
+    score_at_cutoff_is_clinical: bool = False
+    ors_reliable_change: float = 5.0
+    change_at_threshold_is_reliable: bool = True
+    srs_cutoff: float = 36.0
+    srs_item_concern: float = 9.0
+    srs_drop: float = 1.0
+    min_cell_size: int = 5
+    source_notes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def ors_cutoff(self, age_group: AgeGroup | str) -> float:
+        """The ORS/CORS clinical cutoff for an age group (child, adolescent or adult)."""
+        if age_group not in AGE_GROUPS:
+            raise ConfigError(
+                f"unknown age group {age_group!r}; expected one of {', '.join(AGE_GROUPS)}"
+            )
+        return float(getattr(self, f"ors_cutoff_{age_group}"))
+
+    def is_clinical(self, score: float, age_group: AgeGroup | str) -> bool:
+        """Whether an ORS total is in the clinical range for the age group (see tie rule)."""
+        cutoff = self.ors_cutoff(age_group)
+        if self.score_at_cutoff_is_clinical:
+            return score <= cutoff + _TIE_TOLERANCE
+        return score < cutoff - _TIE_TOLERANCE
+
+    def change_direction(self, change: float) -> Literal[1, 0, -1]:
+        """+1 for a reliable improvement, -1 for a reliable deterioration, 0 otherwise."""
+        if math.isnan(change):
+            return 0
+        size = abs(change)
+        rc = self.ors_reliable_change
+        if self.change_at_threshold_is_reliable:
+            reliable = size >= rc - _TIE_TOLERANCE
+        else:
+            reliable = size > rc + _TIE_TOLERANCE
+        if not reliable:
+            return 0
+        return 1 if change > 0 else -1
+
+    def srs_below_cutoff(self, total: float) -> bool:
+        """Whether an SRS total is below the alliance cutoff (36.0 itself is not)."""
+        return total < self.srs_cutoff - _TIE_TOLERANCE
+
+    def srs_item_of_concern(self, item: float) -> bool:
+        """Whether one SRS item is below the item-concern threshold (9.0 itself is not)."""
+        return item < self.srs_item_concern - _TIE_TOLERANCE
+
+    def srs_dropped(self, previous: float, current: float) -> bool:
+        """Whether the SRS total fell by at least the drop threshold since the last session."""
+        return previous - current >= self.srs_drop - _TIE_TOLERANCE
+
+    def cell_is_suppressed(self, clients: int) -> bool:
+        """Whether an aggregate over ``clients`` distinct clients must be hidden."""
+        return clients < self.min_cell_size
+
+
+#: Documentation of every threshold field, shown in the dashboards beside what it produced.
+RULES: dict[str, Rule] = {
+    "ors_cutoff_adult": Rule(
+        "ORS clinical cutoff, adults (18+)",
+        "OpenFIT help page KA-01031; NAPHA FIT manual 2",
+        "below the cutoff is clinical; exactly at it is not (score_at_cutoff_is_clinical)",
+    ),
+    "ors_cutoff_adolescent": Rule(
+        "ORS clinical cutoff, adolescents (13-17)",
+        "Duncan et al. 2006, 'Giving youth a voice' (widely cited; not confirmed in the paper)",
+        "as for adults",
+    ),
+    "ors_cutoff_child": Rule(
+        "CORS clinical cutoff, children (6-12)",
+        "OpenFIT help page KA-01031",
+        "as for adults",
+    ),
+    "score_at_cutoff_is_clinical": Rule(
+        "whether a score exactly at the cutoff counts as clinical",
+        "sources differ; fitdata's default is no (the cutoff itself is non-clinical)",
+        "-",
+    ),
+    "ors_reliable_change": Rule(
+        "ORS reliable change, points",
+        "Jacobson & Truax 1991 with SD 6.8, alpha .93: 1.96*sqrt(2)*6.8*sqrt(.07) = 4.99",
+        "a change of at least this many points is reliable (change_at_threshold_is_reliable)",
+    ),
+    "change_at_threshold_is_reliable": Rule(
+        "whether a change of exactly the reliable-change value is reliable",
+        "fitdata default yes: 5.0 exceeds the unrounded critical difference 4.99",
+        "-",
+    ),
+    "srs_cutoff": Rule(
+        "SRS cutoff: below it, a possible alliance problem",
+        "OpenFIT help page KA-01028 (boundary convention differs between sources)",
+        "below the cutoff flags; exactly at it does not",
+    ),
+    "srs_item_concern": Rule(
+        "SRS item concern: any of the four items below this",
+        "trainers' rule of thumb (soft)",
+        "below flags; exactly at it does not",
+    ),
+    "srs_drop": Rule(
+        "SRS drop from the previous session that raises an alert, points",
+        "OpenFIT dashboard alert rules",
+        "a fall of at least this much flags",
+    ),
+    "min_cell_size": Rule(
+        "smallest number of clients an aggregate may show",
+        "Norwegian health-data practice (Normen), small-cell suppression",
+        "fewer than this many clients is suppressed; exactly this many is shown",
+    ),
+}
+
+DEFAULT_CONFIG = ClinicalConfig()
+
+
+def load_config(path: str | Path | None = None) -> ClinicalConfig:
+    """Load thresholds from a TOML file's ``[thresholds]`` table over the defaults.
+
+    Args:
+        path: A TOML file, or None for the defaults.
+
+    Raises:
+        ConfigError: If the file cannot be read, names an unknown threshold, or gives a value of
+            the wrong type. The message names the file and the key.
+    """
+    if path is None:
+        return DEFAULT_CONFIG
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read the configuration {path}: {error}") from error
+    overrides = data.get("thresholds", {})
+    known = {f.name: f for f in fields(ClinicalConfig) if f.name != "source_notes"}
+    values: dict[str, object] = {}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ConfigError(
+                f"{path}: unknown threshold {key!r} in [thresholds]; known: {', '.join(known)}"
+            )
+        default = getattr(DEFAULT_CONFIG, key)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: [thresholds] {key} must be true or false, not {value!r}")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{path}: [thresholds] {key} must be a whole number >= 1")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{path}: [thresholds] {key} must be a number >= 0, not {value!r}")
+        values[key] = float(value) if isinstance(default, float) else value
+    notes = {k: str(v) for k, v in data.get("sources", {}).items()}
+    return replace(DEFAULT_CONFIG, source_notes=notes, **values)

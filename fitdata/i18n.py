@@ -1,0 +1,68 @@
+"""User-visible text in English and Norwegian bokmål.
+
+Every string a person sees comes from a catalogue in ``fitdata/locales/<lang>.json`` and is looked
+up by key with :meth:`Translator.text`. Placeholders use :meth:`str.format` syntax; numbers and
+dates are formatted for the language (decimal comma and ``dd.mm.yyyy`` in bokmål). A unit test
+checks that every catalogue has the same keys and the same placeholders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+__all__ = ["LANGUAGES", "Language", "Translator", "catalogue"]
+
+Language = Literal["en", "nb"]
+LANGUAGES: tuple[Language, ...] = ("en", "nb")
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    """The message catalogue for ``lang`` (``en`` or ``nb``)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; fitdata speaks {', '.join(LANGUAGES)}")
+    text = resources.files("fitdata").joinpath(f"locales/{lang}.json").read_text("utf-8")
+    return json.loads(text)
+
+
+class Translator:
+    """Looks up messages and formats numbers and dates for one language."""
+
+    def __init__(self, lang: str = "en") -> None:
+        self.lang = lang
+        self._messages = catalogue(lang)
+
+    def text(self, key: str, **values: Any) -> str:
+        """The message ``key`` with ``values`` filled in.
+
+        Raises:
+            KeyError: If the catalogue has no such key (a programming error, caught by tests).
+        """
+        message = self._messages[key]
+        return message.format(**values) if values else message
+
+    def count_text(self, key: str, count: int, **values: Any) -> str:
+        """The message ``key.one`` when ``count`` is 1, else ``key.other`` (both languages
+        make plurals this way)."""
+        return self.text(f"{key}.one" if count == 1 else f"{key}.other", **values)
+
+    def number(self, value: float, *, decimals: int = 1, signed: bool = False) -> str:
+        """A number with a fixed number of decimals, e.g. ``+7.4`` or ``+7,4`` in bokmål."""
+        text = f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+        text = text.replace("-", "\u2212")  # a real minus sign reads better than a hyphen
+        return text.replace(".", ",") if self.lang == "nb" else text
+
+    def date(self, value: dt.date) -> str:
+        """A date as ``2025-03-14`` (English) or ``14.03.2025`` (bokmål)."""
+        return value.strftime("%d.%m.%Y") if self.lang == "nb" else value.isoformat()
+
+    def join(self, items: Sequence[str]) -> str:
+        """Join words as a list: "2, 4 and 5" / "2, 4 og 5"."""
+        if len(items) <= 1:
+            return "".join(items)
+        return f"{', '.join(items[:-1])} {self.text('word.and')} {items[-1]}"

@@ -1,0 +1,126 @@
+"""Read-side queries behind the dashboards: filters pushed into SQL, small frames out.
+
+Every function takes a :class:`~fitdata.store.Reader` and returns only what one widget shows,
+so a dropdown change never loads the sessions table into pandas. Option lists are counted
+from ``sessions`` (so the partners in a couple episode are listed too) and sorted naturally
+for Norwegian names.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from natsort import natsort_keygen, ns
+
+from fitdata.store import Reader, StoreError
+
+__all__ = [
+    "client_episode_options",
+    "client_profile",
+    "client_sessions",
+    "natural_key",
+    "team_options",
+    "therapist_options",
+]
+
+_natural = natsort_keygen(alg=ns.IGNORECASE)
+# Norwegian alphabet order puts æ, ø, å after z; code-point order would put å before æ.
+_NORWEGIAN_LETTERS = str.maketrans({"æ": "z\x01", "ø": "z\x02", "å": "z\x03",
+                                    "Æ": "z\x01", "Ø": "z\x02", "Å": "z\x03"})
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key: numbers by value ("Team 2" before "Team 10"), case-insensitive, æ ø å last."""
+    return _natural(str(text).translate(_NORWEGIAN_LETTERS))
+
+
+def _sorted_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    return frame.sort_values(column, key=lambda s: s.map(natural_key)).reset_index(drop=True)
+
+
+def team_options(reader: Reader) -> pd.DataFrame:
+    """Teams with sessions: ``team_id``, ``name``, ``service``, ``clients`` (distinct)."""
+    frame = reader.df(
+        """
+        SELECT t.team_id, t.name, t.service, count(DISTINCT s.client_id) AS clients
+        FROM sessions s JOIN teams t USING (team_id)
+        WHERE s.rater = 'client'
+        GROUP BY ALL
+        """
+    )
+    return _sorted_by(frame, "name")
+
+
+def therapist_options(reader: Reader, team_id: str) -> pd.DataFrame:
+    """Therapists with sessions in ``team_id``: ``therapist_id``, ``name``, ``clients``."""
+    frame = reader.df(
+        """
+        SELECT th.therapist_id, th.name, count(DISTINCT s.client_id) AS clients
+        FROM sessions s JOIN therapists th USING (therapist_id)
+        WHERE s.team_id = ? AND s.rater = 'client'
+        GROUP BY ALL
+        """,
+        [team_id],
+    )
+    return _sorted_by(frame, "name")
+
+
+def client_episode_options(reader: Reader, team_id: str, therapist_id: str) -> pd.DataFrame:
+    """One row per client and episode with this therapist in this team.
+
+    Columns: ``episode_id``, ``client_id``, ``sessions`` (the client's own ratings),
+    ``first_date``, ``episode_count`` (how many episodes the client has in this list).
+    """
+    frame = reader.df(
+        """
+        SELECT episode_id, client_id, count(*) AS sessions, min(session_date) AS first_date,
+               count(*) OVER (PARTITION BY client_id) AS episode_count
+        FROM sessions
+        WHERE team_id = ? AND therapist_id = ? AND rater = 'client'
+        GROUP BY episode_id, client_id
+        """,
+        [team_id, therapist_id],
+    )
+    frame = frame.sort_values("first_date")
+    return frame.sort_values("client_id", key=lambda s: s.map(natural_key), kind="stable").reset_index(
+        drop=True
+    )
+
+
+_SESSION_COLUMNS = """
+    session_no, session_date, rater,
+    ors_individual, ors_interpersonal, ors_social, ors_overall, ors_total,
+    srs_relationship, srs_goals, srs_approach, srs_overall, srs_total
+"""
+
+
+def client_sessions(reader: Reader, episode_id: str, client_id: str) -> pd.DataFrame:
+    """All ratings of one client in one episode (every rater), ordered by session.
+
+    Scores come back as floats (NaN where not given); ``session_date`` as a date.
+    """
+    frame = reader.df(
+        f"""
+        SELECT {_SESSION_COLUMNS}
+        FROM sessions
+        WHERE client_id = ? AND episode_id = ?
+        ORDER BY session_no, rater
+        """,
+        [client_id, episode_id],
+    )
+    scores = [c for c in frame.columns if c.startswith(("ors_", "srs_"))]
+    frame[scores] = frame[scores].astype("float64")
+    return frame
+
+
+def client_profile(reader: Reader, client_id: str) -> dict[str, object]:
+    """The client's ``age_group`` and ``birth_year`` (no identifying data is stored)."""
+    rows = reader.rows(
+        "SELECT age_group, birth_year FROM clients WHERE client_id = ?", [client_id]
+    )
+    if not rows:
+        raise StoreError(
+            f"Client {client_id} has sessions but is not in the clients table. "
+            "Run `fitdata check` on the database to list such problems."
+        )
+    age_group, birth_year = rows[0]
+    return {"age_group": age_group, "birth_year": birth_year}

@@ -1,0 +1,78 @@
+-- fitdata store schema, version 1.
+-- Documented for analysts in data/README.md. Constraints are CHECKs (cheap) rather than
+-- foreign keys on `sessions`: a foreign key or primary key on a 10-million-row table builds
+-- an index that triples the file and slows every write. Referential integrity and the
+-- uniqueness of session keys are verified by `fitdata check` instead.
+
+CREATE TABLE schema_version (
+    version    INTEGER   NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE teams (
+    team_id VARCHAR PRIMARY KEY,
+    name    VARCHAR NOT NULL,
+    service VARCHAR NOT NULL
+);
+
+CREATE TABLE therapists (
+    therapist_id VARCHAR PRIMARY KEY,
+    name         VARCHAR NOT NULL,
+    team_id      VARCHAR NOT NULL   -- current team; sessions and episodes carry the team at the time
+);
+
+CREATE TABLE clients (
+    client_id  VARCHAR PRIMARY KEY,
+    birth_year SMALLINT CHECK (birth_year BETWEEN 1900 AND 2100),
+    age_group  VARCHAR NOT NULL CHECK (age_group IN ('child', 'adolescent', 'adult')),
+    -- a pseudonymous code, never a Norwegian national identity number (11 digits)
+    CHECK (NOT regexp_full_match(client_id, '\s*[0-9]{6}\s*[0-9]{5}\s*'))
+);
+
+CREATE TABLE episodes (
+    episode_id   VARCHAR PRIMARY KEY,
+    client_id    VARCHAR NOT NULL,  -- for couple/family episodes: the index client
+    therapist_id VARCHAR NOT NULL,
+    team_id      VARCHAR NOT NULL,
+    started      DATE    NOT NULL,
+    ended        DATE,
+    end_type     VARCHAR CHECK (end_type IN ('planned', 'unplanned', 'transferred')),
+    format       VARCHAR NOT NULL DEFAULT 'individual'
+                 CHECK (format IN ('individual', 'couple', 'family', 'group')),
+    CHECK (ended IS NULL OR ended >= started),
+    CHECK ((ended IS NULL) = (end_type IS NULL))
+);
+
+CREATE TABLE sessions (
+    session_id        BIGINT   NOT NULL,
+    episode_id        VARCHAR  NOT NULL,
+    client_id         VARCHAR  NOT NULL,
+    therapist_id      VARCHAR  NOT NULL,
+    team_id           VARCHAR  NOT NULL,
+    session_date      DATE     NOT NULL,
+    session_no        SMALLINT NOT NULL CHECK (session_no >= 1),
+    rater             VARCHAR  NOT NULL DEFAULT 'client'
+                      CHECK (rater IN ('client', 'parent', 'teacher', 'partner', 'other')),
+    ors_individual    DECIMAL(3, 1) CHECK (ors_individual    BETWEEN 0 AND 10),
+    ors_interpersonal DECIMAL(3, 1) CHECK (ors_interpersonal BETWEEN 0 AND 10),
+    ors_social        DECIMAL(3, 1) CHECK (ors_social        BETWEEN 0 AND 10),
+    ors_overall       DECIMAL(3, 1) CHECK (ors_overall       BETWEEN 0 AND 10),
+    ors_total         DECIMAL(4, 1) CHECK (ors_total         BETWEEN 0 AND 40),
+    srs_relationship  DECIMAL(3, 1) CHECK (srs_relationship  BETWEEN 0 AND 10),
+    srs_goals         DECIMAL(3, 1) CHECK (srs_goals         BETWEEN 0 AND 10),
+    srs_approach      DECIMAL(3, 1) CHECK (srs_approach      BETWEEN 0 AND 10),
+    srs_overall       DECIMAL(3, 1) CHECK (srs_overall       BETWEEN 0 AND 10),
+    srs_total         DECIMAL(4, 1) CHECK (srs_total         BETWEEN 0 AND 40),
+    -- items are recorded all four or none (paper practice records totals only) ...
+    CHECK ((ors_individual IS NULL) = (ors_interpersonal IS NULL)
+       AND (ors_individual IS NULL) = (ors_social IS NULL)
+       AND (ors_individual IS NULL) = (ors_overall IS NULL)),
+    CHECK ((srs_relationship IS NULL) = (srs_goals IS NULL)
+       AND (srs_relationship IS NULL) = (srs_approach IS NULL)
+       AND (srs_relationship IS NULL) = (srs_overall IS NULL)),
+    -- ... and when items are given, the total is given and equals their sum (to rounding)
+    CHECK (ors_individual IS NULL OR (ors_total IS NOT NULL AND
+           abs(ors_total - (ors_individual + ors_interpersonal + ors_social + ors_overall)) <= 0.1)),
+    CHECK (srs_relationship IS NULL OR (srs_total IS NOT NULL AND
+           abs(srs_total - (srs_relationship + srs_goals + srs_approach + srs_overall)) <= 0.1))
+);

@@ -1,0 +1,429 @@
+"""The DuckDB store: the one module in fitdata that opens database connections.
+
+DuckDB lets one process write a file *or* many processes read it, never both at once. fitdata
+makes readers (every dashboard kernel) and writers (imports, registration, ``fitdata demo``)
+work together without a user ever seeing "Could not set lock on file":
+
+* **Readers** open the file read-only and keep that connection while the file is unchanged.
+  Before every query they compare the file's identity (inode, size, mtime); when a writer has
+  replaced the file they close and reopen, so a dashboard sees new data on its next query.
+* **Writers** never open the live file for writing. They take an exclusive writer lock
+  (``<db>.lock``, so writes are serialised and none is lost), copy the file, apply their whole
+  change to the copy in one transaction, checkpoint, fsync, and ``os.replace`` the copy over the
+  original. Readers see the old file or the new one, never a half-written one; an error
+  anywhere leaves the original untouched (imports are all-or-nothing).
+
+Measured on this kind of machine (see ``../shared/toolchain.md``): opening briefly for writing
+every 0.5 s made ~5 % of reader opens fail, while build-and-replace caused none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SESSION_ORDER",
+    "TABLES",
+    "CheckReport",
+    "Reader",
+    "StoreError",
+    "append_frame",
+    "check_database",
+    "migrate_database",
+    "reader_for",
+    "write_transaction",
+]
+
+#: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
+SCHEMA_VERSION = 1
+
+#: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``.
+MIGRATIONS: dict[int, str] = {}
+
+#: Tables of the schema, in the order they are created and counted.
+TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
+
+#: Physical order of the sessions table. Keeping one client's rows together lets DuckDB's
+#: zone maps skip almost every row group for a one-client query (1.9 ms instead of 13-18 ms at
+#: 10 million rows, measured), without the size cost of an index.
+SESSION_ORDER = "client_id, episode_id, session_date, session_no, rater"
+
+#: Natural key of a session row: importing the same data twice must add nothing.
+SESSION_KEY = ("episode_id", "client_id", "rater", "session_no")
+
+# Never try to download an extension at run time: there is no network, and the attempt
+# costs 1-4 s before failing.
+_DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+# How long a reader keeps retrying when another program holds a write lock on the file.
+_LOCK_RETRY_SECONDS = 10.0
+
+
+class StoreError(RuntimeError):
+    """A problem with the database file, with a message that says what to do about it."""
+
+
+def _schema_sql() -> str:
+    return resources.files("fitdata").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def _is_lock_error(error: Exception) -> bool:
+    text = str(error)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying while another program holds a conflicting lock."""
+    deadline = time.monotonic() + _LOCK_RETRY_SECONDS
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=_DUCKDB_CONFIG)
+        except duckdb.IOException as error:
+            if not _is_lock_error(error):
+                raise StoreError(f"Could not open the database {path}: {error}") from error
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"The database {path} is held open for writing by another program "
+                    "(for example a DuckDB shell opened without -readonly). Close that program, "
+                    "or open the file there read-only, and try again."
+                ) from error
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+def _stored_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "schema_version" not in tables:
+        raise StoreError(
+            f"{path} is not a fitdata database (it has no schema_version table). "
+            "Create one with `fitdata demo --out PATH` or `fitdata import --db PATH FILE`."
+        )
+    version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    return int(version or 0)
+
+
+def _require_current(version: int, path: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, but this fitdata understands up to "
+            f"version {SCHEMA_VERSION}. Upgrade fitdata (git pull, then `make demo` or "
+            "`pip install -e .`) before opening this file."
+        )
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}; this fitdata needs version "
+            f"{SCHEMA_VERSION}. Make a backup copy of the file, then run "
+            f"`fitdata check --migrate --db {path}` to upgrade it."
+        )
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Apply pending migrations inside the caller's transaction; return the old version."""
+    version = _stored_version(con, path)
+    if version > SCHEMA_VERSION:
+        _require_current(version, path)
+    old = version
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise StoreError(
+                f"{path} has schema version {version} and there is no migration from it. "
+                "Export the data with the fitdata version that wrote it and import it again."
+            )
+        con.execute(MIGRATIONS[version])
+        version += 1
+        con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+    return old
+
+
+class Reader:
+    """A read-only view of one database file that follows the file when a writer replaces it.
+
+    Use :func:`reader_for` rather than constructing this directly: DuckDB caches one database
+    instance per path and process, so two readers of the same path in one process would pin
+    each other to a replaced file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._identity: tuple[int, int, int] | None = None
+        self._lock = threading.RLock()
+
+    def _file_identity(self) -> tuple[int, int, int]:
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(
+                f"There is no database at {self.path}. Create the demo database with "
+                f"`fitdata demo --out {self.path}`, or point --db at an existing file."
+            ) from None
+        return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        identity = self._file_identity()
+        if self._con is not None and identity == self._identity:
+            return self._con
+        self.close()
+        con = _connect(self.path, read_only=True)
+        try:
+            _require_current(_stored_version(con, self.path), self.path)
+        except BaseException:
+            con.close()
+            raise
+        self._con, self._identity = con, identity
+        return con
+
+    def df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run one query and return its result as a DataFrame."""
+        with self._lock:
+            return self._connection().execute(sql, params or []).df()
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """Run one query and return its rows as tuples."""
+        with self._lock:
+            return self._connection().execute(sql, params or []).fetchall()
+
+    def close(self) -> None:
+        """Close the connection (it is reopened on the next query)."""
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+            self._con, self._identity = None, None
+
+
+_readers: dict[Path, Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def reader_for(path: str | os.PathLike[str]) -> Reader:
+    """Return this process's reader of ``path`` (one per file, shared by all callers)."""
+    key = Path(path).resolve()
+    with _readers_lock:
+        if key not in _readers:
+            _readers[key] = Reader(key)
+        return _readers[key]
+
+
+@contextlib.contextmanager
+def _writer_lock(path: Path) -> Iterator[None]:
+    """Serialise writers of ``path`` across processes with an advisory lock file."""
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(*paths: Path) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+@contextlib.contextmanager
+def write_transaction(
+    path: str | os.PathLike[str], *, create: bool = False, replace: bool = False, resort: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Apply one all-or-nothing change to the database at ``path``.
+
+    The body gets a read-write connection to a private copy of the file with a transaction
+    already begun. When the body returns, the change is committed and the copy atomically
+    replaces the original; when it raises, the original is untouched and nothing is left behind.
+
+    Args:
+        path: The database file.
+        create: Create a new database with the current schema if ``path`` does not exist.
+        replace: Start from an empty database even if ``path`` exists (``fitdata demo``).
+        resort: Rewrite the sessions table in :data:`SESSION_ORDER` after the change (for
+            large imports, which would otherwise append out of order).
+
+    Raises:
+        StoreError: If the file is missing (without ``create``), is not a fitdata database,
+            has an unfinished write-ahead log from another program, or has a newer schema.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(path):
+        exists = path.exists() and not replace
+        if not exists and not (create or replace):
+            raise StoreError(
+                f"There is no database at {path}. Create it with `fitdata demo --out {path}` "
+                "or let the importer create it."
+            )
+        wal = path.with_name(path.name + ".wal")
+        if exists and wal.exists():
+            raise StoreError(
+                f"{path} has an unfinished write-ahead log ({wal.name}), left by a program that "
+                "wrote to it directly. Open the file once in that program and close it cleanly "
+                "(or run CHECKPOINT in it), then try again."
+            )
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        tmp.unlink()
+        tmp_wal = tmp.with_name(tmp.name + ".wal")
+        try:
+            if exists:
+                shutil.copyfile(path, tmp)
+            con = duckdb.connect(str(tmp), config=_DUCKDB_CONFIG)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                if exists:
+                    _migrate(con, path)
+                else:
+                    con.execute(_schema_sql())
+                    con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
+                yield con
+                if resort:
+                    _resort_sessions(con)
+                con.execute("COMMIT")
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            _fsync(tmp)
+            os.replace(tmp, path)
+            _fsync(path.parent)
+        finally:
+            _remove_quietly(tmp, tmp_wal)
+
+
+def _resort_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TEMP TABLE _sorted AS SELECT * FROM sessions ORDER BY {SESSION_ORDER}")
+    con.execute("DELETE FROM sessions")
+    con.execute("INSERT INTO sessions SELECT * FROM _sorted")
+    con.execute("DROP TABLE _sorted")
+
+
+def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Insert the rows of ``frame`` into ``table``, matching columns by name."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    con.register("_append_frame", frame)
+    try:
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _append_frame")
+    finally:
+        con.unregister("_append_frame")
+
+
+def migrate_database(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Upgrade the file at ``path`` to the current schema; return (old, new) versions."""
+    path = Path(path)
+    con = _connect(path, read_only=True)
+    try:
+        old = _stored_version(con, path)
+    finally:
+        con.close()
+    if old >= SCHEMA_VERSION:
+        _require_current(old, path)
+        return old, old
+    with write_transaction(path):
+        pass  # write_transaction migrates on open
+    return old, SCHEMA_VERSION
+
+
+@dataclass
+class CheckReport:
+    """What ``fitdata check`` found in a database file."""
+
+    path: Path
+    schema_version: int
+    counts: dict[str, int]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+
+# Each integrity rule: (description, SQL that counts violating rows). Row-level ranges and
+# item/total consistency are CHECK constraints in the schema; these are the cross-table rules.
+_INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "sessions whose episode is not in episodes",
+        "SELECT count(*) FROM sessions s ANTI JOIN episodes e USING (episode_id)",
+    ),
+    (
+        "sessions whose client is not in clients",
+        "SELECT count(*) FROM sessions s ANTI JOIN clients c USING (client_id)",
+    ),
+    (
+        "sessions whose therapist is not in therapists",
+        "SELECT count(*) FROM sessions s ANTI JOIN therapists t USING (therapist_id)",
+    ),
+    (
+        "sessions whose team is not in teams",
+        "SELECT count(*) FROM sessions s ANTI JOIN teams t USING (team_id)",
+    ),
+    (
+        "episodes whose client is not in clients",
+        "SELECT count(*) FROM episodes e ANTI JOIN clients c USING (client_id)",
+    ),
+    (
+        "episodes whose therapist or team is unknown",
+        "SELECT count(*) FROM episodes e WHERE therapist_id NOT IN (SELECT therapist_id FROM therapists)"
+        " OR team_id NOT IN (SELECT team_id FROM teams)",
+    ),
+    (
+        "therapists whose team is not in teams",
+        "SELECT count(*) FROM therapists t ANTI JOIN teams USING (team_id)",
+    ),
+    (
+        "duplicate sessions (same episode, client, rater and session number)",
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sessions "
+        f"GROUP BY {', '.join(SESSION_KEY)} HAVING count(*) > 1)",
+    ),
+    (
+        "duplicate session ids",
+        "SELECT count(*) - count(DISTINCT session_id) FROM sessions",
+    ),
+    (
+        "sessions dated before their episode started or after it ended",
+        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id) "
+        "WHERE s.session_date < e.started OR s.session_date > e.ended",
+    ),
+)
+
+
+def check_database(path: str | os.PathLike[str]) -> CheckReport:
+    """Verify the file at ``path``: schema version, cross-table integrity, and row counts.
+
+    Raises:
+        StoreError: If the file is missing, not a fitdata database, or of another version.
+    """
+    reader = reader_for(path)
+    version = int(reader.rows("SELECT max(version) FROM schema_version")[0][0])
+    counts = {t: int(reader.rows(f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}
+    report = CheckReport(Path(path), version, counts)
+    for description, sql in _INTEGRITY_RULES:
+        bad = int(reader.rows(sql)[0][0])
+        if bad:
+            report.problems.append(f"{bad} {description}")
+    return report
