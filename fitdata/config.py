@@ -43,8 +43,9 @@ __all__ = [
 AgeGroup = Literal["child", "adolescent", "adult"]
 AGE_GROUPS: tuple[AgeGroup, ...] = ("child", "adolescent", "adult")
 
-# Tolerance for comparing one-decimal scores after float arithmetic: 30.1 - 25.1 is
-# 5.000000000000002 in binary floating point, and must count as exactly 5.0.
+# Tolerance for comparing one-decimal scores after float arithmetic: 8.2 - 3.2 is
+# 4.999999999999999 and 20.1 - 15.1 is 5.000000000000002 in binary floating point; both must
+# count as exactly 5.0.
 _TIE_TOLERANCE = 1e-9
 
 

@@ -23,10 +23,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from traitlets.config import Config
+
 from fitdata.i18n import Translator
 from fitdata.ui.context import ENV_CONFIG, ENV_DB, ENV_LANG
 
-__all__ = ["DASHBOARDS", "ServeOptions", "landing_page", "serve", "voila_arguments"]
+__all__ = ["DASHBOARDS", "ServeOptions", "landing_page", "serve", "voila_config"]
 
 #: The dashboards in the order the landing page lists them: notebook, title key, audience key.
 DASHBOARDS: tuple[tuple[str, str, str], ...] = (
@@ -73,22 +75,23 @@ def _page_config_hook(page_config: dict[str, Any], **_kwargs: Any) -> dict[str, 
     return page_config
 
 
-def voila_arguments(options: ServeOptions) -> list[str]:
-    """Command-line arguments for Voila that implement the safe defaults above."""
-    return [
-        str(options.dashboards),
-        f"--port={options.port}",
-        "--Voila.ip=127.0.0.1",
-        "--Voila.port_retries=0",  # fail clearly rather than silently serve on another port
-        "--no-browser",
-        "--template=fitdata",
-        "--theme=light",
-        "--VoilaConfiguration.classic_tree=True",
-        "--VoilaConfiguration.show_tracebacks=False",
-        "--VoilaConfiguration.file_allowlist=[]",
-        f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_TIMEOUT}",
-        f"--MappingKernelManager.cull_interval={CULL_INTERVAL}",
-    ]
+def voila_config(options: ServeOptions) -> Config:
+    """Voila's configuration implementing the safe defaults above."""
+    config = Config()
+    config.Voila.ip = "127.0.0.1"
+    config.Voila.port = options.port
+    config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
+    config.Voila.open_browser = False
+    config.Voila.root_dir = str(options.dashboards)
+    config.VoilaConfiguration.template = "fitdata"
+    config.VoilaConfiguration.theme = "light"
+    config.VoilaConfiguration.classic_tree = True  # the Jinja tree page, with descriptions
+    config.VoilaConfiguration.show_tracebacks = False
+    config.VoilaConfiguration.file_allowlist = []  # serve no file from the dashboards folder
+    config.VoilaConfiguration.page_config_hook = _page_config_hook
+    config.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
+    config.MappingKernelManager.cull_interval = CULL_INTERVAL
+    return config
 
 
 def serve(options: ServeOptions) -> None:
@@ -103,7 +106,6 @@ def serve(options: ServeOptions) -> None:
     )
     from voila.app import Voila  # imported late: it is slow, and only this command needs it
 
-    app = Voila()
-    app.initialize(voila_arguments(options))
-    app.voila_configuration.page_config_hook = _page_config_hook
+    app = Voila(config=voila_config(options))
+    app.initialize([str(options.dashboards)])
     app.start()

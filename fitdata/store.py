@@ -329,7 +329,10 @@ def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     try:
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _append_frame")
     finally:
-        con.unregister("_append_frame")
+        # After a failed insert the transaction is aborted and unregistering fails too; that
+        # second error must not hide the first (the connection is discarded anyway).
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_append_frame")
 
 
 def migrate_database(path: str | os.PathLike[str]) -> tuple[int, int]:

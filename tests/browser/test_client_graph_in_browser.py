@@ -1,0 +1,165 @@
+"""A person opens the dashboards, picks a team, a therapist and a client, and reads the graph."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import pytest
+
+from fitdata import queries
+from fitdata.client_status import client_status, status_sentence
+from fitdata.i18n import Translator
+from fitdata.store import reader_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PLOT = ".fitdata-graph .js-plotly-plot"
+READ_TRACES = """(selector) => {
+  const plot = document.querySelector(selector);
+  return plot.data.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}));
+}"""
+
+
+def own_sessions(db, episode_id: str, client_id: str) -> pd.DataFrame:
+    """The client's own ratings, straight from the file (not through the dashboard's queries)."""
+    frame = reader_for(db).df(
+        "SELECT session_no, ors_total::DOUBLE AS ors_total, srs_total::DOUBLE AS srs_total "
+        "FROM sessions WHERE client_id = ? AND episode_id = ? AND rater = 'client' "
+        "ORDER BY session_no",
+        [client_id, episode_id],
+    )
+    return frame
+
+
+def age_group(db, client_id: str) -> str:
+    return reader_for(db).rows("SELECT age_group FROM clients WHERE client_id = ?", [client_id])[0][0]
+
+
+def options(page, name: str) -> list[str]:
+    """Option labels as a person reads them (ipywidgets renders spaces as no-break spaces)."""
+    texts = page.locator(f".fitdata-{name} select option").all_inner_texts()
+    return [t.replace("\u00a0", " ").strip() for t in texts]
+
+
+def select_by_text(page, name: str, text: str) -> None:
+    page.locator(f".fitdata-{name} select").select_option(index=options(page, name).index(text))
+
+
+def wait_for_options(page, name: str, expected_first: str) -> None:
+    page.wait_for_function(
+        """([selector, text]) => {
+             const o = document.querySelector(selector);
+             return o && o.textContent.replace(/\u00a0/g, " ").trim() === text;
+           }""",
+        arg=[f".fitdata-{name} select option", expected_first],
+        timeout=20_000,
+    )
+
+
+def assert_clean(page) -> None:
+    assert page.locator(".fitdata-error").count() == 0, page.locator(".fitdata-error").all_inner_texts()
+    body = page.inner_text("body")
+    assert "Traceback" not in body and "Error" not in body.split("Rules")[0]
+    assert page.console_problems == []
+
+
+def test_landing_page_lists_the_dashboards_for_their_users(server_en, page, artifacts) -> None:
+    page.goto(server_en.url)
+    link = page.locator(".fitdata-dashboard-link")
+    assert link.count() == 1
+    assert "Client graph" in link.inner_text()
+    assert "For therapists and supervisors" in link.inner_text()
+    page.screenshot(path=artifacts / "landing-en.png", full_page=True)
+
+
+def test_pick_team_therapist_client_and_read_the_graph(server_en, page, demo_db, artifacts) -> None:
+    tr = Translator("en")
+    started = time.monotonic()
+    page.goto(server_en.url)
+    page.locator(".fitdata-dashboard-link a").click()
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    page_to_chart = time.monotonic() - started
+    page.screenshot(path=artifacts / "client-graph-first.png", full_page=True)
+
+    reader = reader_for(demo_db)
+    teams = queries.team_options(reader)
+    team = teams.iloc[1]
+    page.locator(".fitdata-team select").select_option(index=1)
+    therapists = queries.therapist_options(reader, team.team_id)
+    first = therapists.iloc[0]
+    first_label = tr.count_text("option.therapist", first.clients, name=first["name"],
+                                clients=first.clients)
+    wait_for_options(page, "therapist", first_label)
+    assert len(options(page, "therapist")) == len(therapists)
+
+    last = len(therapists) - 1
+    therapist = therapists.iloc[last]
+    page.locator(".fitdata-therapist select").select_option(index=last)
+    episodes = queries.client_episode_options(reader, team.team_id, therapist.therapist_id)
+    wait_for_options(page, "client", options_label(episodes.iloc[0], tr))
+
+    chosen = episodes.sort_values("sessions", ascending=False).iloc[0]
+    label = options_label(chosen, tr)
+    redraw_started = time.monotonic()
+    select_by_text(page, "client", label)
+    page.wait_for_function(
+        "([sel, text]) => { const t = document.querySelector(sel + ' .gtitle');"
+        " return t && t.textContent === text; }",
+        arg=[PLOT, f"Client {chosen.client_id}"],
+        timeout=20_000,
+    )
+    redraw = time.monotonic() - redraw_started
+    page.screenshot(path=artifacts / "client-graph-chosen.png", full_page=True)
+
+    expected = own_sessions(demo_db, chosen.episode_id, chosen.client_id)
+    traces = {t["name"]: t for t in page.evaluate(READ_TRACES, PLOT)}
+    ors = expected.dropna(subset=["ors_total"])
+    assert traces["ORS"]["x"] == ors["session_no"].tolist()
+    assert traces["ORS"]["y"] == pytest.approx(ors["ors_total"].tolist())
+    srs = expected.dropna(subset=["srs_total"])
+    assert traces["SRS"]["y"] == pytest.approx(srs["srs_total"].tolist())
+    group = age_group(demo_db, chosen.client_id)
+    cutoff = {"adult": 25, "adolescent": 28, "child": 32}[group]
+    assert f"Clinical cutoff {cutoff} ({group})" in traces
+    drawn = page.locator(f"{PLOT} .scatterlayer .trace .point").count()
+    assert drawn >= len(ors) + len(srs), "the chart shows fewer points than the client has"
+
+    status = client_status(expected, group)
+    assert page.inner_text(".fitdata-status-text").strip() == status_sentence(status, tr)
+    assert_clean(page)
+    (artifacts / "timings-en.json").write_text(
+        json.dumps({"page_open_to_chart_s": round(page_to_chart, 2),
+                    "client_change_to_redraw_s": round(redraw, 3)})
+    )
+
+
+def options_label(row, tr: Translator) -> str:
+    key = "option.client_episode" if row.episode_count > 1 else "option.client"
+    return tr.count_text(key, row.sessions, client=row.client_id, sessions=row.sessions,
+                         started=tr.date(row.first_date))
+
+
+def test_norwegian_dashboards(server_nb, page, artifacts) -> None:
+    page.goto(server_nb.url)
+    assert "Klientgraf" in page.locator(".fitdata-dashboard-link").inner_text()
+    page.locator(".fitdata-dashboard-link a").click()
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    assert "Terapeut" in page.inner_text(".fitdata-therapist")
+    status = page.inner_text(".fitdata-status-text")
+    assert "siden første samtale" in status or "så langt" in status
+    assert page.locator(f"{PLOT} .xtitle").text_content() == "Samtale"
+    page.screenshot(path=artifacts / "client-graph-nb.png", full_page=True)
+    assert_clean(page)
+
+
+def test_the_database_and_notebooks_are_not_served(server_en, demo_db) -> None:
+    import urllib.error
+    import urllib.request
+
+    for path in ("voila/files/client_graph.ipynb", "voila/static/../../data/demo.duckdb",
+                 f"voila/files/{demo_db.name}", "files/client_graph.ipynb"):
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(server_en.url + path, timeout=10)
+        assert error.value.code in (403, 404), path
