@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=DEFAULT_DB, help=f"file to write ({DEFAULT_DB})")
     demo.add_argument(
-        "--sessions", type=_positive_int, default=20_000,
+        "--sessions",
+        type=_positive_int,
+        default=20_000,
         help="approximate number of sessions (20000: a mid-size municipality)",
     )
     demo.add_argument("--seed", type=int, default=20261122, help="random seed (20261122)")
@@ -139,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8866, help="port (8866)")
     serve.add_argument("--lang", choices=LANGUAGES, default="en", help="language: en or nb (en)")
     serve.add_argument(
-        "--config", type=Path, default=None,
+        "--config",
+        type=Path,
+        default=None,
         help="TOML file overriding clinical thresholds ([thresholds] table)",
     )
     serve.add_argument(
@@ -155,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     check.add_argument(
-        "--migrate", action="store_true",
+        "--migrate",
+        action="store_true",
         help="upgrade an older file to this version's schema first (take a backup before)",
     )
     check.set_defaults(run=_cmd_check)

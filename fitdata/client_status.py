@@ -67,7 +67,8 @@ def client_status(
     direction = config.change_direction(change) if change is not None else 0
     srs = ordered[["session_no", "srs_total"]].dropna()
     below = tuple(
-        int(no) for no, total in zip(srs["session_no"], srs["srs_total"], strict=True)
+        int(no)
+        for no, total in zip(srs["session_no"], srs["srs_total"], strict=True)
         if config.srs_below_cutoff(float(total))
     )
     return ClientStatus(
@@ -124,7 +125,11 @@ def status_sentence(
     if status.srs_count == 0:
         parts.append(tr.text("status.no_srs"))
     elif status.srs_below_sessions:
-        key = "status.srs_below_one" if len(status.srs_below_sessions) == 1 else "status.srs_below_many"
+        key = (
+            "status.srs_below_one"
+            if len(status.srs_below_sessions) == 1
+            else "status.srs_below_many"
+        )
         numbers = tr.join([str(n) for n in status.srs_below_sessions])
         parts.append(tr.text(key, cutoff=srs_cutoff, sessions=numbers))
     else:

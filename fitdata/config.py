@@ -209,7 +209,9 @@ def load_config(path: str | Path | None = None) -> ClinicalConfig:
         default = getattr(DEFAULT_CONFIG, key)
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                raise ConfigError(f"{path}: [thresholds] {key} must be true or false, not {value!r}")
+                raise ConfigError(
+                    f"{path}: [thresholds] {key} must be true or false, not {value!r}"
+                )
         elif isinstance(default, int):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{path}: [thresholds] {key} must be a whole number >= 1")

@@ -47,8 +47,10 @@ class Translator:
         return message.format(**values) if values else message
 
     def count_text(self, key: str, count: int, **values: Any) -> str:
-        """The message ``key.one`` when ``count`` is 1, else ``key.other`` (both languages
-        make plurals this way)."""
+        """The message ``key.one`` when ``count`` is 1, else ``key.other``.
+
+        English and bokmål both make plurals this way.
+        """
         return self.text(f"{key}.one" if count == 1 else f"{key}.other", **values)
 
     def number(self, value: float, *, decimals: int = 1, signed: bool = False) -> str:

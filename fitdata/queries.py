@@ -24,8 +24,9 @@ __all__ = [
 
 _natural = natsort_keygen(alg=ns.IGNORECASE)
 # Norwegian alphabet order puts æ, ø, å after z; code-point order would put å before æ.
-_NORWEGIAN_LETTERS = str.maketrans({"æ": "z\x01", "ø": "z\x02", "å": "z\x03",
-                                    "Æ": "z\x01", "Ø": "z\x02", "Å": "z\x03"})
+_NORWEGIAN_LETTERS = str.maketrans(
+    {"æ": "z\x01", "ø": "z\x02", "å": "z\x03", "Æ": "z\x01", "Ø": "z\x02", "Å": "z\x03"}
+)
 
 
 def natural_key(text: str) -> tuple:
@@ -81,9 +82,9 @@ def client_episode_options(reader: Reader, team_id: str, therapist_id: str) -> p
         [team_id, therapist_id],
     )
     frame = frame.sort_values("first_date")
-    return frame.sort_values("client_id", key=lambda s: s.map(natural_key), kind="stable").reset_index(
-        drop=True
-    )
+    return frame.sort_values(
+        "client_id", key=lambda s: s.map(natural_key), kind="stable"
+    ).reset_index(drop=True)
 
 
 _SESSION_COLUMNS = """
@@ -114,9 +115,7 @@ def client_sessions(reader: Reader, episode_id: str, client_id: str) -> pd.DataF
 
 def client_profile(reader: Reader, client_id: str) -> dict[str, object]:
     """The client's ``age_group`` and ``birth_year`` (no identifying data is stored)."""
-    rows = reader.rows(
-        "SELECT age_group, birth_year FROM clients WHERE client_id = ?", [client_id]
-    )
+    rows = reader.rows("SELECT age_group, birth_year FROM clients WHERE client_id = ?", [client_id])
     if not rows:
         raise StoreError(
             f"Client {client_id} has sessions but is not in the clients table. "

@@ -248,7 +248,11 @@ def _remove_quietly(*paths: Path) -> None:
 
 @contextlib.contextmanager
 def write_transaction(
-    path: str | os.PathLike[str], *, create: bool = False, replace: bool = False, resort: bool = False
+    path: str | os.PathLike[str],
+    *,
+    create: bool = False,
+    replace: bool = False,
+    resort: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Apply one all-or-nothing change to the database at ``path``.
 
@@ -391,7 +395,8 @@ _INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "episodes whose therapist or team is unknown",
-        "SELECT count(*) FROM episodes e WHERE therapist_id NOT IN (SELECT therapist_id FROM therapists)"
+        "SELECT count(*) FROM episodes e"
+        " WHERE therapist_id NOT IN (SELECT therapist_id FROM therapists)"
         " OR team_id NOT IN (SELECT team_id FROM teams)",
     ),
     (

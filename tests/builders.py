@@ -89,23 +89,53 @@ def build_tiny_db(path: Path) -> Path:
         }
     )
     frames = [
-        session_rows("E1", "K-ADULT1", "B1", "T2", [18.0, 21.0, 23.5, 25.4],
-                     [38.0, 37.0, 38.0, 35.5], items=True, first_id=1),
+        session_rows(
+            "E1",
+            "K-ADULT1",
+            "B1",
+            "T2",
+            [18.0, 21.0, 23.5, 25.4],
+            [38.0, 37.0, 38.0, 35.5],
+            items=True,
+            first_id=1,
+        ),
         session_rows("E2", "K-ONE", "B1", "T2", [20.0], [39.0], first_id=10),
-        session_rows("E3", "K-TOTALS", "B3", "T3", [20.0, 22.0, 25.0], [None, None, None],
-                     first_id=20),
-        session_rows("E4", "K-CHILD", "B3", "T3", [28.0, 29.0, 30.0], [36.0, 36.0, 36.0],
-                     items=True, first_id=30),
-        session_rows("E4", "K-CHILD", "B3", "T3", [25.0, 27.0, 27.5], [None, None, None],
-                     rater="parent", first_id=40),
-        session_rows("E5", "K-TEN", "B2", "T10", [15.0 + i for i in range(10)],
-                     [39.0] * 10, first_id=50),
+        session_rows(
+            "E3", "K-TOTALS", "B3", "T3", [20.0, 22.0, 25.0], [None, None, None], first_id=20
+        ),
+        session_rows(
+            "E4",
+            "K-CHILD",
+            "B3",
+            "T3",
+            [28.0, 29.0, 30.0],
+            [36.0, 36.0, 36.0],
+            items=True,
+            first_id=30,
+        ),
+        session_rows(
+            "E4",
+            "K-CHILD",
+            "B3",
+            "T3",
+            [25.0, 27.0, 27.5],
+            [None, None, None],
+            rater="parent",
+            first_id=40,
+        ),
+        session_rows(
+            "E5", "K-TEN", "B2", "T10", [15.0 + i for i in range(10)], [39.0] * 10, first_id=50
+        ),
     ]
     sessions = pd.concat(frames, ignore_index=True)
     episodes = (
         sessions.groupby("episode_id")
-        .agg(client_id=("client_id", "first"), therapist_id=("therapist_id", "first"),
-             team_id=("team_id", "first"), started=("session_date", "min"))
+        .agg(
+            client_id=("client_id", "first"),
+            therapist_id=("therapist_id", "first"),
+            team_id=("team_id", "first"),
+            started=("session_date", "min"),
+        )
         .reset_index()
     )
     episodes["ended"] = None

@@ -54,8 +54,11 @@ class ClientGraphView:
         self.client = widgets.Dropdown(
             description=tr.text("filter.client"), layout=layout, style=style
         )
-        for dropdown, name in ((self.team, "team"), (self.therapist, "therapist"),
-                               (self.client, "client")):
+        for dropdown, name in (
+            (self.team, "team"),
+            (self.therapist, "therapist"),
+            (self.client, "client"),
+        ):
             dropdown.add_class(f"fitdata-{name}")
         self.status = widgets.HTML().add_class("fitdata-status")
         self.rules = widgets.HTML().add_class("fitdata-rules")
@@ -82,7 +85,10 @@ class ClientGraphView:
         teams = queries.team_options(self.context.reader)
         tr = self.context.tr
         return [
-            (tr.count_text("option.team", row.clients, name=row.name, clients=row.clients), row.team_id)
+            (
+                tr.count_text("option.team", row.clients, name=row.name, clients=row.clients),
+                row.team_id,
+            )
             for row in teams.itertuples()
         ]
 
@@ -92,7 +98,10 @@ class ClientGraphView:
         therapists = queries.therapist_options(self.context.reader, self.team.value)
         tr = self.context.tr
         return [
-            (tr.count_text("option.therapist", row.clients, name=row.name, clients=row.clients), row.therapist_id)
+            (
+                tr.count_text("option.therapist", row.clients, name=row.name, clients=row.clients),
+                row.therapist_id,
+            )
             for row in therapists.itertuples()
         ]
 
@@ -177,11 +186,15 @@ class ClientGraphView:
         """Which rules produced what the page shows, with their sources."""
         tr, config = self.context.tr, self.context.config
         cutoff_key = f"ors_cutoff_{age_group}"
-        at_cutoff = "rule.at_cutoff_clinical" if config.score_at_cutoff_is_clinical else (
-            "rule.at_cutoff_not_clinical"
+        at_cutoff = (
+            "rule.at_cutoff_clinical"
+            if config.score_at_cutoff_is_clinical
+            else ("rule.at_cutoff_not_clinical")
         )
-        at_rc = "rule.at_rc_reliable" if config.change_at_threshold_is_reliable else (
-            "rule.at_rc_not_reliable"
+        at_rc = (
+            "rule.at_rc_reliable"
+            if config.change_at_threshold_is_reliable
+            else ("rule.at_rc_not_reliable")
         )
         cutoff = tr.number(config.ors_cutoff(age_group), decimals=0)
         rc = tr.number(config.ors_reliable_change, decimals=0)
@@ -241,5 +254,5 @@ def build_client_graph(context: DashboardContext | None = None) -> widgets.Widge
         text = str(error)
     except Exception:
         log.exception("client graph could not be built")
-        text = Translator((context.lang if context else "en")).text("error.unexpected")
+        text = Translator(context.lang if context else "en").text("error.unexpected")
     return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')

@@ -15,13 +15,22 @@ import pytest
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("FITDATA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 # Console messages that are expected offline and harmless (shared/toolchain.md): a web font
 # link to a CDN that cannot resolve, and JupyterLab's shared-module version notices.
-HARMLESS_CONSOLE = ("net::ERR_NAME_NOT_RESOLVED", "shared singleton module",
-                    "shared module", "Starting WebSocket")
+HARMLESS_CONSOLE = (
+    "net::ERR_NAME_NOT_RESOLVED",
+    "shared singleton module",
+    "shared module",
+    "Starting WebSocket",
+)
 
 
 def _free_port() -> int:
@@ -49,9 +58,20 @@ class Server:
         self.log = log
         self._log_file = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fitdata.cli", "serve", "--db", str(db),
-             "--port", str(self.port), "--lang", lang],
-            stdout=self._log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "fitdata.cli",
+                "serve",
+                "--db",
+                str(db),
+                "--port",
+                str(self.port),
+                "--lang",
+                lang,
+            ],
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
         _wait_for_port(self.port, self.process)
 
@@ -111,8 +131,10 @@ def page(browser):
     page.on("console", on_console)
     page.on(
         "response",
-        lambda response: response.status >= 400
-        and page.console_problems.append(f"HTTP {response.status}: {response.url}"),
+        lambda response: (
+            response.status >= 400
+            and page.console_problems.append(f"HTTP {response.status}: {response.url}")
+        ),
     )
     page.on("pageerror", lambda error: page.console_problems.append(f"pageerror: {error}"))
     yield page

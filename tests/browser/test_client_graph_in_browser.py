@@ -34,7 +34,9 @@ def own_sessions(db, episode_id: str, client_id: str) -> pd.DataFrame:
 
 
 def age_group(db, client_id: str) -> str:
-    return reader_for(db).rows("SELECT age_group FROM clients WHERE client_id = ?", [client_id])[0][0]
+    return reader_for(db).rows("SELECT age_group FROM clients WHERE client_id = ?", [client_id])[0][
+        0
+    ]
 
 
 def options(page, name: str) -> list[str]:
@@ -59,7 +61,9 @@ def wait_for_options(page, name: str, expected_first: str) -> None:
 
 
 def assert_clean(page) -> None:
-    assert page.locator(".fitdata-error").count() == 0, page.locator(".fitdata-error").all_inner_texts()
+    assert page.locator(".fitdata-error").count() == 0, page.locator(
+        ".fitdata-error"
+    ).all_inner_texts()
     body = page.inner_text("body")
     assert "Traceback" not in body and "Error" not in body.split("Rules")[0]
     assert page.console_problems == []
@@ -89,8 +93,9 @@ def test_pick_team_therapist_client_and_read_the_graph(server_en, page, demo_db,
     page.locator(".fitdata-team select").select_option(index=1)
     therapists = queries.therapist_options(reader, team.team_id)
     first = therapists.iloc[0]
-    first_label = tr.count_text("option.therapist", first.clients, name=first["name"],
-                                clients=first.clients)
+    first_label = tr.count_text(
+        "option.therapist", first.clients, name=first["name"], clients=first.clients
+    )
     wait_for_options(page, "therapist", first_label)
     assert len(options(page, "therapist")) == len(therapists)
 
@@ -130,15 +135,24 @@ def test_pick_team_therapist_client_and_read_the_graph(server_en, page, demo_db,
     assert page.inner_text(".fitdata-status-text").strip() == status_sentence(status, tr)
     assert_clean(page)
     (artifacts / "timings-en.json").write_text(
-        json.dumps({"page_open_to_chart_s": round(page_to_chart, 2),
-                    "client_change_to_redraw_s": round(redraw, 3)})
+        json.dumps(
+            {
+                "page_open_to_chart_s": round(page_to_chart, 2),
+                "client_change_to_redraw_s": round(redraw, 3),
+            }
+        )
     )
 
 
 def options_label(row, tr: Translator) -> str:
     key = "option.client_episode" if row.episode_count > 1 else "option.client"
-    return tr.count_text(key, row.sessions, client=row.client_id, sessions=row.sessions,
-                         started=tr.date(row.first_date))
+    return tr.count_text(
+        key,
+        row.sessions,
+        client=row.client_id,
+        sessions=row.sessions,
+        started=tr.date(row.first_date),
+    )
 
 
 def test_norwegian_dashboards(server_nb, page, artifacts) -> None:
@@ -158,8 +172,12 @@ def test_the_database_and_notebooks_are_not_served(server_en, demo_db) -> None:
     import urllib.error
     import urllib.request
 
-    for path in ("voila/files/client_graph.ipynb", "voila/static/../../data/demo.duckdb",
-                 f"voila/files/{demo_db.name}", "files/client_graph.ipynb"):
+    for path in (
+        "voila/files/client_graph.ipynb",
+        "voila/static/../../data/demo.duckdb",
+        f"voila/files/{demo_db.name}",
+        "files/client_graph.ipynb",
+    ):
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(server_en.url + path, timeout=10)
         assert error.value.code in (403, 404), path

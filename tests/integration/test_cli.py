@@ -10,7 +10,9 @@ from fitdata.cli import main
 def test_every_subcommand_explains_itself(command: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "fitdata.cli", command, "--help"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert f"usage: fitdata {command}" in result.stdout
     assert "--db" in result.stdout or "--out" in result.stdout

@@ -16,11 +16,14 @@ def trace(view: ClientGraphView, name: str):
 
 def test_options_are_natural_sorted_with_counts(view) -> None:
     assert [label for label, _ in view.team.options] == [
-        "Team 2 (2 clients)", "Team 10 (1 client)", "Øst-teamet (2 clients)",
+        "Team 2 (2 clients)",
+        "Team 10 (1 client)",
+        "Øst-teamet (2 clients)",
     ]
     assert view.therapist.options == (("Kari Nordmann (2 clients)", "B1"),)
     assert [label for label, _ in view.client.options] == [
-        "K-ADULT1 (4 sessions)", "K-ONE (1 session)",
+        "K-ADULT1 (4 sessions)",
+        "K-ONE (1 session)",
     ]
 
 

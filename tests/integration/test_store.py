@@ -23,19 +23,17 @@ def db(tiny_db, tmp_path):
 
 def test_a_failed_write_leaves_the_file_untouched(db) -> None:
     before = db.read_bytes()
-    with pytest.raises(RuntimeError, match="half-way"):
-        with write_transaction(db) as con:
-            con.execute("DELETE FROM sessions")
-            raise RuntimeError("half-way")
+    with pytest.raises(RuntimeError, match="half-way"), write_transaction(db) as con:
+        con.execute("DELETE FROM sessions")
+        raise RuntimeError("half-way")
     assert db.read_bytes() == before
     assert [p.name for p in db.parent.iterdir() if p.suffix == ".tmp"] == []
 
 
 def test_a_constraint_violation_rolls_back_everything(db) -> None:
     rows = session_rows("E1", "K-ADULT1", "B1", "T2", [20.0, 44.0], [30.0, 30.0], first_id=900)
-    with pytest.raises(Exception, match="CHECK constraint"):
-        with write_transaction(db) as con:
-            store.append_frame(con, "sessions", rows)
+    with pytest.raises(Exception, match="CHECK constraint"), write_transaction(db) as con:
+        store.append_frame(con, "sessions", rows)
     assert count_sessions(db) == 24
 
 
@@ -54,33 +52,35 @@ def test_items_must_add_up_to_the_total(db) -> None:
     rows = session_rows("E2", "K-ONE", "B1", "T2", [20.0], [39.0], items=True, first_id=600)
     rows["session_no"] = [9]
     rows["ors_total"] = [21.0]
-    with pytest.raises(Exception, match="CHECK constraint"):
-        with write_transaction(db) as con:
-            store.append_frame(con, "sessions", rows)
+    with pytest.raises(Exception, match="CHECK constraint"), write_transaction(db) as con:
+        store.append_frame(con, "sessions", rows)
 
 
 def test_partial_items_are_refused(db) -> None:
     rows = session_rows("E2", "K-ONE", "B1", "T2", [20.0], [39.0], items=True, first_id=600)
     rows["session_no"] = [9]
     rows["ors_social"] = [None]
-    with pytest.raises(Exception, match="CHECK constraint"):
-        with write_transaction(db) as con:
-            store.append_frame(con, "sessions", rows)
+    with pytest.raises(Exception, match="CHECK constraint"), write_transaction(db) as con:
+        store.append_frame(con, "sessions", rows)
 
 
 @pytest.mark.parametrize("code", ["01019012345", "010190 12345"])
 def test_a_national_identity_number_is_never_a_client_code(db, code: str) -> None:
     client = pd.DataFrame({"client_id": [code], "birth_year": [1990], "age_group": ["adult"]})
-    with pytest.raises(Exception, match="CHECK constraint"):
-        with write_transaction(db) as con:
-            store.append_frame(con, "clients", client)
+    with pytest.raises(Exception, match="CHECK constraint"), write_transaction(db) as con:
+        store.append_frame(con, "clients", client)
 
 
 def test_check_reports_counts_and_no_problems(tiny_db) -> None:
     report = check_database(tiny_db)
     assert report.ok, report.problems
-    assert report.counts == {"teams": 3, "therapists": 3, "clients": 5, "episodes": 5,
-                             "sessions": 24}
+    assert report.counts == {
+        "teams": 3,
+        "therapists": 3,
+        "clients": 5,
+        "episodes": 5,
+        "sessions": 24,
+    }
 
 
 def test_check_finds_cross_table_problems(db) -> None:
@@ -131,7 +131,8 @@ def test_an_older_file_is_refused_by_readers_and_migrated_on_request(db, monkeyp
     with pytest.raises(StoreError, match="no migration from it"):
         store.migrate_database(db)
     monkeypatch.setattr(
-        store, "MIGRATIONS",
+        store,
+        "MIGRATIONS",
         {_set_version_older: "ALTER TABLE teams ADD COLUMN service VARCHAR DEFAULT 'unknown'"},
     )
     assert store.migrate_database(db) == (_set_version_older, store.SCHEMA_VERSION)
@@ -151,9 +152,8 @@ def test_an_unfinished_wal_from_another_program_blocks_writes(db) -> None:
     wal = db.with_name(db.name + ".wal")
     wal.write_bytes(b"")
     try:
-        with pytest.raises(StoreError, match="write-ahead log"):
-            with write_transaction(db):
-                pass
+        with pytest.raises(StoreError, match="write-ahead log"), write_transaction(db):
+            pass
     finally:
         os.remove(wal)
 

@@ -25,7 +25,9 @@ def test_dashboard_executes_and_displays_a_widget(notebook, lang, demo_db, monke
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o["output_type"] == "error"]
     assert not [o for o in outputs if o.get("name") == "stderr"], "the dashboard wrote to stderr"
-    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    widgets = [
+        o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert widgets, "the notebook displayed no widget"
 
 

@@ -73,8 +73,9 @@ def test_no_srs_gives_an_empty_srs_series_and_no_error() -> None:
 
 
 def test_collateral_ratings_are_a_separate_series() -> None:
-    frame = pd.concat([sessions([28.0, 30.0], [36.0, 36.0]),
-                       sessions([25.0, 27.0], [NAN, NAN], rater="parent")])
+    frame = pd.concat(
+        [sessions([28.0, 30.0], [36.0, 36.0]), sessions([25.0, 27.0], [NAN, NAN], rater="parent")]
+    )
     figure, status = figure_for(frame, group="child")
     assert status.first_ors == 28.0  # the client's own rating, not the parent's
     assert list(by_name(figure, "ORS rated by parent").y) == [25.0, 27.0]

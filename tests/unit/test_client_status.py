@@ -12,9 +12,7 @@ EN, NB = Translator("en"), Translator("nb")
 
 
 def frame(ors: list[float], srs: list[float]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"session_no": range(1, len(ors) + 1), "ors_total": ors, "srs_total": srs}
-    )
+    return pd.DataFrame({"session_no": range(1, len(ors) + 1), "ors_total": ors, "srs_total": srs})
 
 
 def test_the_issue_example_sentence() -> None:
@@ -61,7 +59,9 @@ def test_deterioration_and_several_low_srs_sessions() -> None:
     status = client_status(frame([30.0, 26.0, 24.0], [35.0, 30.0, 33.0]), "child")
     assert status.direction == -1
     text = status_sentence(status, EN)
-    assert text.startswith("ORS \u22126.0 since the first session: reliable deterioration, now below")
+    assert text.startswith(
+        "ORS \u22126.0 since the first session: reliable deterioration, now below"
+    )
     assert text.endswith("SRS below 36 in sessions 1, 2 and 3.")
 
 

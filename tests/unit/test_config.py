@@ -28,8 +28,17 @@ def test_unknown_age_group_is_refused_by_name() -> None:
 
 @pytest.mark.parametrize(
     ("change", "direction"),
-    [(5.0, 1), (4.9, 0), (-5.0, -1), (-4.9, 0), (0.0, 0), (12.3, 1), (8.2 - 3.2, 1),
-     (20.0 - 25.0, -1), (float("nan"), 0)],
+    [
+        (5.0, 1),
+        (4.9, 0),
+        (-5.0, -1),
+        (-4.9, 0),
+        (0.0, 0),
+        (12.3, 1),
+        (8.2 - 3.2, 1),
+        (20.0 - 25.0, -1),
+        (float("nan"), 0),
+    ],
 )
 def test_reliable_change_is_inclusive_at_five_points(change: float, direction: int) -> None:
     assert DEFAULT_CONFIG.change_direction(change) == direction
