@@ -62,6 +62,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"{report.path}: schema version {report.schema_version}")
     for table, count in report.counts.items():
         print(f"  {table:<11} {count:>12,}")
+    if not args.no_calibration:
+        _print_calibration(args.db)
     if report.ok:
         print("No problems found.")
         return 0
@@ -69,6 +71,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"  - {problem}")
     return 1
+
+
+def _print_calibration(db: Path) -> None:
+    from fitdata.store import reader_for
+    from fitdata.trajectory import calibrate
+
+    calibration = calibrate(reader_for(db))
+    if calibration.n_train_episodes == 0:
+        print(
+            "Expected treatment response: no closed episodes yet, so no expected trajectories; "
+            "the dashboards show the reliable-change band instead."
+        )
+        return
+    print("\n".join(calibration.summary_lines()))
 
 
 def _port_is_free(port: int) -> bool:
@@ -155,13 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="verify a database and print counts",
         description="Verify a database file: schema version, constraints across tables, "
-        "duplicate sessions; print row counts. Exit status 1 when problems are found.",
+        "duplicate sessions; print row counts and how well the expected trajectories fit "
+        "held-out closed episodes. Exit status 1 when problems are found.",
     )
     check.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     check.add_argument(
         "--migrate",
         action="store_true",
         help="upgrade an older file to this version's schema first (take a backup before)",
+    )
+    check.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="skip the expected-trajectory calibration on held-out episodes (faster)",
     )
     check.set_defaults(run=_cmd_check)
     return parser

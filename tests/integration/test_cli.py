@@ -24,6 +24,7 @@ def test_check_prints_counts(tiny_db, capsys) -> None:
     assert "schema version 1" in out
     assert "sessions" in out and "24" in out
     assert "No problems found." in out
+    assert "no closed episodes yet" in out
 
 
 def test_check_on_a_missing_file_says_what_to_do(tmp_path, capsys) -> None:
@@ -56,3 +57,4 @@ def test_demo_writes_a_checked_database(tmp_path, capsys) -> None:
     assert main(["demo", "--out", str(out), "--sessions", "3000", "--seed", "3"]) == 0
     assert "Wrote" in capsys.readouterr().out
     assert main(["check", "--db", str(out)]) == 0
+    assert "below the lower line" in capsys.readouterr().out
