@@ -60,7 +60,9 @@ class Translator:
         return text.replace(".", ",") if self.lang == "nb" else text
 
     def date(self, value: dt.date) -> str:
-        """A date as ``2025-03-14`` (English) or ``14.03.2025`` (bokmål)."""
+        """A date as ``2025-03-14`` (English) or ``14.03.2025`` (bokmål); time is dropped."""
+        if isinstance(value, dt.datetime):  # includes pandas Timestamps from DATE columns
+            value = value.date()
         return value.strftime("%d.%m.%Y") if self.lang == "nb" else value.isoformat()
 
     def join(self, items: Sequence[str]) -> str:

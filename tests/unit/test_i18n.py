@@ -34,6 +34,7 @@ def test_numbers_and_dates_follow_the_language() -> None:
     assert nb.number(-2.0, signed=True) == "\u22122,0"
     assert en.date(dt.date(2025, 3, 14)) == "2025-03-14"
     assert nb.date(dt.date(2025, 3, 14)) == "14.03.2025"
+    assert en.date(dt.datetime(2025, 3, 14, 0, 0)) == "2025-03-14"
     assert en.join(["2", "4", "5"]) == "2, 4 and 5"
     assert nb.join(["2", "4"]) == "2 og 4"
     assert en.count_text("option.client", 1, client="K", sessions=1) == "K (1 session)"
