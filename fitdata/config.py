@@ -35,6 +35,7 @@ __all__ = [
     "RULES",
     "AgeGroup",
     "ClinicalConfig",
+    "TIE_TOLERANCE",
     "ConfigError",
     "Rule",
     "load_config",
@@ -43,10 +44,10 @@ __all__ = [
 AgeGroup = Literal["child", "adolescent", "adult"]
 AGE_GROUPS: tuple[AgeGroup, ...] = ("child", "adolescent", "adult")
 
-# Tolerance for comparing one-decimal scores after float arithmetic: 8.2 - 3.2 is
+# TIE_TOLERANCE: tolerance for comparing one-decimal scores after float arithmetic: 8.2 - 3.2 is
 # 4.999999999999999 and 20.1 - 15.1 is 5.000000000000002 in binary floating point; both must
 # count as exactly 5.0.
-_TIE_TOLERANCE = 1e-9
+TIE_TOLERANCE = 1e-9
 
 
 class ConfigError(ValueError):
@@ -76,6 +77,9 @@ class ClinicalConfig:
     srs_item_concern: float = 9.0
     srs_drop: float = 1.0
     min_cell_size: int = 5
+    stagnation_sessions: int = 6
+    not_seen_weeks: int = 4
+    srs_always_max_min_sessions: int = 3
     source_notes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def ors_cutoff(self, age_group: AgeGroup | str) -> float:
@@ -90,8 +94,8 @@ class ClinicalConfig:
         """Whether an ORS total is in the clinical range for the age group (see tie rule)."""
         cutoff = self.ors_cutoff(age_group)
         if self.score_at_cutoff_is_clinical:
-            return score <= cutoff + _TIE_TOLERANCE
-        return score < cutoff - _TIE_TOLERANCE
+            return score <= cutoff + TIE_TOLERANCE
+        return score < cutoff - TIE_TOLERANCE
 
     def change_direction(self, change: float) -> Literal[1, 0, -1]:
         """+1 for a reliable improvement, -1 for a reliable deterioration, 0 otherwise."""
@@ -100,24 +104,24 @@ class ClinicalConfig:
         size = abs(change)
         rc = self.ors_reliable_change
         if self.change_at_threshold_is_reliable:
-            reliable = size >= rc - _TIE_TOLERANCE
+            reliable = size >= rc - TIE_TOLERANCE
         else:
-            reliable = size > rc + _TIE_TOLERANCE
+            reliable = size > rc + TIE_TOLERANCE
         if not reliable:
             return 0
         return 1 if change > 0 else -1
 
     def srs_below_cutoff(self, total: float) -> bool:
         """Whether an SRS total is below the alliance cutoff (36.0 itself is not)."""
-        return total < self.srs_cutoff - _TIE_TOLERANCE
+        return total < self.srs_cutoff - TIE_TOLERANCE
 
     def srs_item_of_concern(self, item: float) -> bool:
         """Whether one SRS item is below the item-concern threshold (9.0 itself is not)."""
-        return item < self.srs_item_concern - _TIE_TOLERANCE
+        return item < self.srs_item_concern - TIE_TOLERANCE
 
     def srs_dropped(self, previous: float, current: float) -> bool:
         """Whether the SRS total fell by at least the drop threshold since the last session."""
-        return previous - current >= self.srs_drop - _TIE_TOLERANCE
+        return previous - current >= self.srs_drop - TIE_TOLERANCE
 
     def cell_is_suppressed(self, clients: int) -> bool:
         """Whether an aggregate over ``clients`` distinct clients must be hidden."""
@@ -175,6 +179,21 @@ RULES: dict[str, Rule] = {
         "smallest number of clients an aggregate may show",
         "Norwegian health-data practice (Normen), small-cell suppression",
         "fewer than this many clients is suppressed; exactly this many is shown",
+    ),
+    "stagnation_sessions": Rule(
+        "stagnation: from this session on, no reliable improvement since the first ORS flags",
+        "shared/domain.md: most change happens early, by session 3-6 (PCOMS practice)",
+        "flags at this session number and later, never before",
+    ),
+    "not_seen_weeks": Rule(
+        "not seen: an ongoing episode whose last session is more than this many weeks ago",
+        "supervision practice (team case review); a service setting",
+        "more than this many weeks flags; exactly this many (28 days for 4) does not",
+    ),
+    "srs_always_max_min_sessions": Rule(
+        "SRS 40 every time: sessions with an SRS needed before an all-40 series flags",
+        "practice literature: may mean the client does not dare to give negative feedback",
+        "flags from this many SRS sessions, all exactly 40.0",
     ),
 }
 

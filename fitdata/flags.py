@@ -1,0 +1,652 @@
+"""Flags per session and per episode, each carrying the rule and the parameters that produced it.
+
+A flag is something a supervisor or therapist should look at: a client not on track, an alliance
+problem, missing feedback, a client not seen for weeks. Every flag row says *which rule* fired,
+with the numbers it compared (``value`` against ``threshold``) and an English ``rule`` sentence
+naming the threshold and its source (from :data:`fitdata.config.RULES`), so a dashboard can show
+why a case is on the list.
+
+Two paths give the same flags:
+
+* :func:`session_flags` and :func:`episode_flags` work on a pandas frame of sessions
+  (vectorised: groupby / shift / transform, no per-episode Python loops).
+* :func:`episode_flag_counts` computes the episode flags in DuckDB SQL (window functions) for
+  a whole team or service, because loading 10 million sessions into pandas is too slow. Its
+  thresholds are SQL parameters taken from the same :class:`~fitdata.config.ClinicalConfig`.
+
+Flag codes (:data:`FLAGS`):
+
+``not_on_track``
+    ORS below the lower expected line. Only when the sessions frame has a ``lower_expected``
+    column (e.g. from ``fitdata.trajectory``); rows where it is NaN are not judged. Exactly on the
+    line is on track. The SQL path has no trajectory and never produces this flag.
+``no_reliable_change``
+    Stagnation: at session number ``>=`` ``config.stagnation_sessions`` (default 6), the
+    change from the
+    episode's first ORS to this session's ORS is not a reliable improvement under
+    :meth:`ClinicalConfig.change_direction` (so +5.0 is reliable by default, +4.9 is not; with
+    ``change_at_threshold_is_reliable=False`` +5.0 flags too). Judged only at sessions that have
+    an ORS and whose first ORS came from an *earlier* session. A reliable deterioration also
+    counts as "no reliable improvement" and raises this flag as well.
+``reliable_deterioration``
+    The change from the first ORS to this session's ORS is a reliable deterioration
+    (``change_direction == -1``: -5.0 flags, -4.9 does not, by default). Any session number.
+``srs_below_cutoff``
+    SRS total below ``srs_cutoff`` (:meth:`ClinicalConfig.srs_below_cutoff`: 35.9 flags, 36.0
+    does not).
+``srs_drop``
+    SRS total fell by at least ``srs_drop`` from the previous session *that has an SRS*
+    (:meth:`ClinicalConfig.srs_dropped`: 1.0 flags, 0.9 does not). Sessions without SRS in
+    between are skipped, not treated as a break.
+``srs_item_below``
+    Any of the four SRS items below ``srs_item_concern``
+    (:meth:`ClinicalConfig.srs_item_of_concern`: 8.9 flags, 9.0 does not). ``value`` is the
+    lowest item; the rule names every item below. Sessions with totals only cannot raise it.
+``missing_ors`` / ``missing_srs``
+    A session without an ORS total / without an SRS total (two separate flags).
+``srs_always_40`` (episode only)
+    At least ``config.srs_always_max_min_sessions`` (default 3) sessions with an SRS, and
+    *every* SRS in the
+    episode exactly 40.0 (to the tie tolerance). It may mean the client does not dare to give
+    negative feedback. Two sessions at 40 are too few to say so. ``first_session`` is the
+    session of the third SRS, when the pattern first became visible.
+``not_seen`` (episode only)
+    An ongoing episode (``ended`` missing or after ``as_of``) whose client's last session is
+    *more than* ``config.not_seen_weeks`` (default 4) weeks before ``as_of``: 29 days flags,
+    exactly 28
+    days does not (the same "beyond, not at" convention as the cutoffs). ``first_session`` is
+    the last session number; ``value`` is the days since it.
+
+Conventions:
+
+* Only rows with ``rater == 'client'`` are flagged: collateral raters (parent, teacher, partner,
+  other) rate someone else's situation, and their missing forms are not missing feedback from
+  the client. A frame without a ``rater`` column is taken as all client ratings.
+* Sessions are ordered by ``session_no`` within (``episode_id``, ``client_id``); a couple's two
+  partners in one episode are flagged separately.
+* Ties use the config's tolerance (1e-9) exactly as :mod:`fitdata.config` does, in pandas and
+  in SQL, so binary float noise (``20.1 - 15.1 = 5.000000000000002``) never decides a flag.
+  Changes and falls are reported rounded to 9 decimals.
+* :func:`episode_flags` and :func:`episode_flag_counts` consider only sessions dated on or
+  before ``as_of``, so a report as of a past date shows what was known then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fitdata.config import DEFAULT_CONFIG, RULES, TIE_TOLERANCE, ClinicalConfig
+from fitdata.store import Reader
+
+__all__ = [
+    "EPISODE_COLUMNS",
+    "FLAGS",
+    "SESSION_COLUMNS",
+    "SRS_ITEMS",
+    "episode_flag_counts",
+    "episode_flags",
+    "session_flags",
+]
+
+#: The SRS ceiling; "always 40" compares with it to the tie tolerance.
+_SRS_MAX = 40.0
+
+#: Every flag code, in the order the output lists them.
+FLAGS: tuple[str, ...] = (
+    "not_on_track",
+    "no_reliable_change",
+    "reliable_deterioration",
+    "srs_below_cutoff",
+    "srs_drop",
+    "srs_item_below",
+    "srs_always_40",
+    "missing_ors",
+    "missing_srs",
+    "not_seen",
+)
+
+#: The four SRS items, in form order, with the names used in rule texts.
+SRS_ITEMS: dict[str, str] = {
+    "srs_relationship": "relationship",
+    "srs_goals": "goals and topics",
+    "srs_approach": "approach or method",
+    "srs_overall": "overall",
+}
+
+#: Columns of :func:`session_flags`.
+SESSION_COLUMNS: tuple[str, ...] = (
+    "episode_id",
+    "client_id",
+    "session_no",
+    "session_date",
+    "flag",
+    "value",
+    "threshold",
+    "rule",
+)
+#: Columns of :func:`episode_flags` and :func:`episode_flag_counts`.
+EPISODE_COLUMNS: tuple[str, ...] = (
+    "episode_id",
+    "client_id",
+    "flag",
+    "first_session",
+    "sessions",
+    "value",
+    "threshold",
+    "rule",
+)
+
+_KEYS = ["episode_id", "client_id"]
+_SCORES = ["ors_total", "srs_total", *SRS_ITEMS]
+# Internal flag rows carry two context fields for the rule text: ``ref`` (a score compared
+# against, e.g. the first ORS or the previous SRS) and ``note`` (text, e.g. item names).
+_RAW = [
+    "episode_id",
+    "client_id",
+    "session_no",
+    "session_date",
+    "flag",
+    "value",
+    "threshold",
+    "ref",
+    "note",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Vectorised versions of the config's tie rules (same tolerance, same inclusivity)
+# --------------------------------------------------------------------------------------------
+
+
+def _below(values: pd.Series, threshold: float | pd.Series) -> pd.Series:
+    """``values < threshold`` beyond the tie tolerance; NaN never flags."""
+    return (values < threshold - TIE_TOLERANCE).fillna(False).astype(bool)
+
+
+def _direction(change: pd.Series, config: ClinicalConfig) -> pd.Series:
+    """Vectorised :meth:`ClinicalConfig.change_direction`: +1, -1 or 0 (0 for NaN)."""
+    size = change.abs()
+    rc = config.ors_reliable_change
+    if config.change_at_threshold_is_reliable:
+        reliable = size >= rc - TIE_TOLERANCE
+    else:
+        reliable = size > rc + TIE_TOLERANCE
+    reliable = reliable.fillna(False).astype(bool)
+    sign = np.where(change > 0, 1, -1)
+    return pd.Series(np.where(reliable, sign, 0), index=change.index, dtype="int64")
+
+
+# --------------------------------------------------------------------------------------------
+# Rule texts
+# --------------------------------------------------------------------------------------------
+
+
+def _num(values: pd.Series, signed: bool = False) -> pd.Series:
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    return values.map(lambda v: "?" if pd.isna(v) else fmt.format(v)).astype(object)
+
+
+def _g(value: float) -> str:
+    return f"{value:g}"
+
+
+def _describe(raw: pd.DataFrame, config: ClinicalConfig, as_of: dt.date | None) -> pd.Series:
+    """The English ``rule`` sentence of every flag row, naming its threshold and source."""
+    rule = pd.Series("", index=raw.index, dtype=object)
+    flag = raw["flag"]
+    value, threshold, ref, note = raw["value"], raw["threshold"], raw["ref"], raw["note"]
+    rc = config.ors_reliable_change
+    reliable_words = (
+        f"at least {_g(rc)} points"
+        if config.change_at_threshold_is_reliable
+        else f"more than {_g(rc)} points"
+    )
+    rc_source = RULES["ors_reliable_change"].source
+
+    m = flag == "not_on_track"
+    rule[m] = (
+        "ORS "
+        + _num(value[m])
+        + " below the lower expected line "
+        + _num(threshold[m])
+        + " for this session (expected treatment response; on the line is on track)"
+    )
+    m = flag == "no_reliable_change"
+    rule[m] = (
+        "ORS change "
+        + _num(value[m], signed=True)
+        + " since the first ORS "
+        + _num(ref[m])
+        + f" is not a reliable improvement ({reliable_words}) at session "
+        + f"{config.stagnation_sessions} or later [{rc_source}]"
+    )
+    m = flag == "reliable_deterioration"
+    rule[m] = (
+        "ORS change "
+        + _num(value[m], signed=True)
+        + " since the first ORS "
+        + _num(ref[m])
+        + f" is a reliable deterioration (a fall of {reliable_words}) "
+        + f"[{rc_source}]"
+    )
+    m = flag == "srs_below_cutoff"
+    rule[m] = (
+        "SRS total " + _num(value[m]) + f" below the cutoff {_g(config.srs_cutoff)}, a "
+        "possible alliance problem; exactly at the cutoff does not flag "
+        f"[{RULES['srs_cutoff'].source}]"
+    )
+    m = flag == "srs_drop"
+    rule[m] = (
+        "SRS fell "
+        + _num(value[m])
+        + " points ("
+        + _num(ref[m])
+        + " to "
+        + _num(ref[m] - value[m])
+        + ") since the previous session with an SRS; a fall of "
+        f"at least {_g(config.srs_drop)} flags [{RULES['srs_drop'].source}]"
+    )
+    m = flag == "srs_item_below"
+    rule[m] = (
+        "SRS item "
+        + note[m].astype(object)
+        + " below "
+        + f"{_g(config.srs_item_concern)} (lowest "
+        + _num(value[m])
+        + f"); exactly {_g(config.srs_item_concern)} does not flag "
+        f"[{RULES['srs_item_concern'].source}]"
+    )
+    m = flag == "srs_always_40"
+    rule[m] = (
+        "SRS 40.0 at every one of "
+        + value[m].map(lambda v: f"{v:.0f}").astype(object)
+        + f" sessions with an SRS (flags from {config.srs_always_max_min_sessions}): may mean the "
+        "client does not dare to give negative feedback [practice literature]"
+    )
+    m = flag == "missing_ors"
+    rule[m] = "No ORS total recorded at this session (missing feedback, client ratings only)"
+    m = flag == "missing_srs"
+    rule[m] = "No SRS total recorded at this session (missing feedback, client ratings only)"
+    m = flag == "not_seen"
+    rule[m] = (
+        "Ongoing episode: last session "
+        + note[m].astype(object)
+        + " was "
+        + value[m].map(lambda v: f"{v:.0f}").astype(object)
+        + f" days before {as_of.isoformat() if as_of else '?'}, more than "
+        f"{config.not_seen_weeks} weeks ("
+        + threshold[m].map(lambda v: f"{v:.0f}").astype(object)
+        + " days); exactly that long does not flag"
+    )
+    return rule
+
+
+# --------------------------------------------------------------------------------------------
+# pandas path
+# --------------------------------------------------------------------------------------------
+
+
+def _client_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Client-rated rows, typed and sorted by (episode, client, session number)."""
+    frame = sessions
+    if "rater" in frame.columns:
+        frame = frame[frame["rater"] == "client"]
+    frame = frame.copy()
+    for column in _SCORES:
+        if column not in frame.columns:
+            frame[column] = np.nan
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    if "lower_expected" in frame.columns:
+        frame["lower_expected"] = pd.to_numeric(frame["lower_expected"], errors="coerce").astype(
+            "float64"
+        )
+    if "session_date" not in frame.columns:
+        frame["session_date"] = pd.NaT
+    return frame.sort_values([*_KEYS, "session_no"], kind="stable").reset_index(drop=True)
+
+
+def _raw(
+    frame: pd.DataFrame,
+    mask: pd.Series,
+    flag: str,
+    value: Any = np.nan,
+    threshold: Any = np.nan,
+    ref: Any = np.nan,
+    note: Any = None,
+) -> pd.DataFrame:
+    """The rows of ``frame`` where ``mask`` holds, as internal flag rows (see ``_RAW``)."""
+    keep = mask.to_numpy(dtype=bool)
+    n = int(keep.sum())
+
+    def pick(x: Any, dtype: Any) -> np.ndarray:
+        if isinstance(x, pd.Series):
+            return x.to_numpy(dtype=dtype)[keep]
+        return np.full(n, x, dtype=dtype)
+
+    columns = {
+        c: frame[c].to_numpy()[keep]
+        for c in ("episode_id", "client_id", "session_no", "session_date")
+    }
+    return pd.DataFrame(
+        {
+            **columns,
+            "flag": np.full(n, flag, dtype=object),
+            "value": pick(value, "float64"),
+            "threshold": pick(threshold, "float64"),
+            "ref": pick(ref, "float64"),
+            "note": pick(note, object),
+        }
+    )
+
+
+def _raw_session_flags(frame: pd.DataFrame, config: ClinicalConfig) -> pd.DataFrame:
+    """Every session-level flag of already-prepared client rows, with ``ref`` and ``note``."""
+    keys = [frame["episode_id"], frame["client_id"]]
+    ors, srs = frame["ors_total"], frame["srs_total"]
+    parts: list[pd.DataFrame] = []
+
+    if "lower_expected" in frame.columns:
+        lower = frame["lower_expected"]
+        parts.append(_raw(frame, _below(ors, lower), "not_on_track", ors, lower))
+
+    # Change since the episode's first ORS, judged where the first ORS is from an earlier session.
+    first_ors = ors.groupby(keys).transform("first")
+    first_no = frame["session_no"].where(ors.notna()).groupby(keys).transform("min")
+    judged = ors.notna() & (frame["session_no"] > first_no)
+    change = (ors - first_ors).round(9)
+    direction = _direction(change, config)
+    rc = config.ors_reliable_change
+    stagnant = judged & (frame["session_no"] >= config.stagnation_sessions) & (direction != 1)
+    parts.append(_raw(frame, stagnant, "no_reliable_change", change, rc, first_ors))
+    parts.append(
+        _raw(frame, judged & (direction == -1), "reliable_deterioration", change, -rc, first_ors)
+    )
+
+    parts.append(
+        _raw(frame, _below(srs, config.srs_cutoff), "srs_below_cutoff", srs, config.srs_cutoff)
+    )
+
+    previous = srs.groupby(keys).ffill().groupby(keys).shift(1)
+    fall = (previous - srs).round(9)
+    dropped = (fall >= config.srs_drop - TIE_TOLERANCE).fillna(False).astype(bool)
+    parts.append(_raw(frame, dropped, "srs_drop", fall, config.srs_drop, previous))
+
+    items = frame[list(SRS_ITEMS)]
+    low = items.lt(config.srs_item_concern - TIE_TOLERANCE)
+    names = pd.Series("", index=frame.index, dtype=object)
+    for column, label in SRS_ITEMS.items():  # four columns, not a loop over episodes
+        sep = np.where(names == "", "", ", ")
+        names = names.where(~low[column], names + sep + label)
+    parts.append(
+        _raw(
+            frame,
+            low.any(axis=1),
+            "srs_item_below",
+            items.min(axis=1),
+            config.srs_item_concern,
+            note=names,
+        )
+    )
+
+    parts.append(_raw(frame, ors.isna(), "missing_ors"))
+    parts.append(_raw(frame, srs.isna(), "missing_srs"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _finish(raw: pd.DataFrame, columns: tuple[str, ...], sort: list[str]) -> pd.DataFrame:
+    order = {f: i for i, f in enumerate(FLAGS)}
+    raw = raw.assign(_order=raw["flag"].map(order))
+    raw = raw.sort_values([*_KEYS, *sort, "_order"], kind="stable")
+    return raw[list(columns)].reset_index(drop=True)
+
+
+def session_flags(sessions: pd.DataFrame, config: ClinicalConfig = DEFAULT_CONFIG) -> pd.DataFrame:
+    """Flags raised at each session, one row per (episode, client, session, flag).
+
+    Args:
+        sessions: Session rows with ``episode_id``, ``client_id``, ``session_no``,
+            ``session_date``, ``rater``, ``ors_total``, ``srs_total`` and the four SRS items
+            (floats, NaN where not given); optionally ``lower_expected`` for ``not_on_track``.
+            Only ``rater == 'client'`` rows are flagged.
+        config: The thresholds to apply.
+
+    Returns:
+        A frame with :data:`SESSION_COLUMNS`: ``flag`` (a code from :data:`FLAGS`), ``value``
+        (the number compared, NaN for missing feedback), ``threshold`` (what it was compared
+        with) and ``rule`` (an English sentence naming the threshold and its source). Ordered by
+        episode, client, session and flag.
+    """
+    frame = _client_sessions(sessions)
+    raw = _raw_session_flags(frame, config)
+    raw["rule"] = _describe(raw, config, None)
+    return _finish(raw, SESSION_COLUMNS, ["session_no"])
+
+
+def _aggregate_session_flags(raw: pd.DataFrame) -> pd.DataFrame:
+    """Per (episode, client, flag): the first firing session, its values, and the count."""
+    raw = raw.sort_values([*_KEYS, "flag", "session_no"], kind="stable")
+    group = raw.groupby([*_KEYS, "flag"], sort=False)
+    first = group.head(1).copy()
+    counts = group["session_no"].transform("size")
+    first["sessions"] = counts.loc[first.index].astype("int64")
+    return first.rename(columns={"session_no": "first_session"})
+
+
+def episode_flags(
+    sessions: pd.DataFrame,
+    episodes: pd.DataFrame,
+    *,
+    as_of: dt.date,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+) -> pd.DataFrame:
+    """Flags per episode and client, from sessions dated on or before ``as_of``.
+
+    Args:
+        sessions: As for :func:`session_flags`.
+        episodes: Episode rows with ``episode_id`` and ``ended`` (missing while ongoing); used
+            for ``not_seen``.
+        as_of: The reference date: later sessions are ignored, and ``not_seen`` counts the
+            weeks from the last session to this date.
+        config: The thresholds to apply.
+
+    Returns:
+        A frame with :data:`EPISODE_COLUMNS`, one row per (episode, client, flag):
+        ``first_session`` where it fired first (for ``not_seen`` the last session), ``sessions``
+        how many sessions raised it (1 for the episode-only flags), and ``value``,
+        ``threshold`` and ``rule`` from the first firing session.
+    """
+    frame = _client_sessions(sessions)
+    dates = pd.to_datetime(frame["session_date"])
+    frame = frame[dates <= pd.Timestamp(as_of)].reset_index(drop=True)
+    keys = [frame["episode_id"], frame["client_id"]]
+
+    raw = _raw_session_flags(frame, config)
+    parts = [_aggregate_session_flags(raw)]
+
+    # srs_always_40: every SRS of the episode at the ceiling, and enough of them.
+    has_srs = frame["srs_total"].notna()
+    srs_rows = frame[has_srs]
+    srs_keys = [srs_rows["episode_id"], srs_rows["client_id"]]
+    at_max = srs_rows["srs_total"] >= _SRS_MAX - TIE_TOLERANCE
+    rank = srs_rows.groupby(srs_keys).cumcount() + 1
+    count = srs_rows.groupby(srs_keys)["srs_total"].transform("size")
+    all_max = at_max.groupby(srs_keys).transform("all")
+    m = (
+        (rank == config.srs_always_max_min_sessions)
+        & all_max
+        & (count >= config.srs_always_max_min_sessions)
+    )
+    always = _raw(
+        srs_rows,
+        m,
+        "srs_always_40",
+        count.astype("float64"),
+        float(config.srs_always_max_min_sessions),
+    )
+    parts.append(always.rename(columns={"session_no": "first_session"}).assign(sessions=1))
+
+    # not_seen: ongoing episodes whose last session is more than config.not_seen_weeks before as_of.
+    last = frame.groupby(keys).tail(1).copy()
+    ended = episodes.set_index("episode_id")["ended"]
+    ended = pd.to_datetime(last["episode_id"].map(ended))
+    ongoing = ended.isna() | (ended > pd.Timestamp(as_of))
+    days = (pd.Timestamp(as_of) - pd.to_datetime(last["session_date"])).dt.days
+    limit = 7 * config.not_seen_weeks
+    m = ongoing & (days > limit)
+    note = pd.to_datetime(last["session_date"]).dt.strftime("%Y-%m-%d").astype(object)
+    not_seen = _raw(last, m, "not_seen", days.astype("float64"), float(limit), note=note)
+    parts.append(not_seen.rename(columns={"session_no": "first_session"}).assign(sessions=1))
+
+    nonempty = [p for p in parts if len(p)]
+    out = pd.concat(nonempty, ignore_index=True) if nonempty else parts[0]
+    out["rule"] = _describe(out, config, as_of)
+    out["first_session"] = out["first_session"].astype("int64")
+    out["sessions"] = out["sessions"].astype("int64")
+    return _finish(out, EPISODE_COLUMNS, [])
+
+
+# --------------------------------------------------------------------------------------------
+# SQL path
+# --------------------------------------------------------------------------------------------
+
+_ITEM_NAME_SQL = ", ".join(
+    f"CASE WHEN {c} < $item - $tol THEN '{label}' END" for c, label in SRS_ITEMS.items()
+)
+
+_EPISODE_FLAGS_SQL = f"""
+WITH s AS (
+    SELECT s.episode_id, s.client_id, s.session_no, s.session_date,
+           CAST(s.ors_total AS DOUBLE) AS ors, CAST(s.srs_total AS DOUBLE) AS srs,
+           CAST(s.srs_relationship AS DOUBLE) AS srs_relationship,
+           CAST(s.srs_goals AS DOUBLE) AS srs_goals,
+           CAST(s.srs_approach AS DOUBLE) AS srs_approach,
+           CAST(s.srs_overall AS DOUBLE) AS srs_overall
+    FROM sessions s JOIN episodes e USING (episode_id)
+    WHERE s.rater = 'client' AND s.session_date <= $as_of
+      AND ($team IS NULL OR e.team_id = $team)
+), w AS (
+    SELECT *,
+           first_value(ors IGNORE NULLS) OVER prior AS first_ors,
+           last_value(srs IGNORE NULLS) OVER prior AS prev_srs,
+           least(srs_relationship, srs_goals, srs_approach, srs_overall) AS min_item
+    FROM s
+    WINDOW prior AS (PARTITION BY episode_id, client_id ORDER BY session_no
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+), c AS (
+    SELECT *,
+           round(ors - first_ors, 9) AS change,
+           round(prev_srs - srs, 9) AS fall
+    FROM w
+), d AS (
+    SELECT *,
+           CASE WHEN change IS NULL THEN 0
+                WHEN (CASE WHEN $at_tie THEN abs(change) >= $rc - $tol
+                           ELSE abs(change) > $rc + $tol END)
+                THEN (CASE WHEN change > 0 THEN 1 ELSE -1 END)
+                ELSE 0 END AS direction
+    FROM c
+), f AS (
+    SELECT episode_id, client_id, session_no, unnest(list_filter([
+        {{flag: 'no_reliable_change',
+          fired: coalesce(change IS NOT NULL AND session_no >= $stagnation AND direction <> 1,
+                           false),
+          value: change, threshold: $rc, ref: first_ors, note: NULL::VARCHAR}},
+        {{flag: 'reliable_deterioration', fired: coalesce(direction = -1, false),
+          value: change, threshold: -$rc, ref: first_ors, note: NULL::VARCHAR}},
+        {{flag: 'srs_below_cutoff', fired: coalesce(srs < $srs_cutoff - $tol, false),
+          value: srs, threshold: $srs_cutoff, ref: NULL::DOUBLE, note: NULL::VARCHAR}},
+        {{flag: 'srs_drop', fired: coalesce(fall >= $drop - $tol, false),
+          value: fall, threshold: $drop, ref: prev_srs, note: NULL::VARCHAR}},
+        {{flag: 'srs_item_below', fired: coalesce(min_item < $item - $tol, false),
+          value: min_item, threshold: $item, ref: NULL::DOUBLE,
+          note: concat_ws(', ', {_ITEM_NAME_SQL})}},
+        {{flag: 'missing_ors', fired: ors IS NULL,
+          value: NULL::DOUBLE, threshold: NULL::DOUBLE, ref: NULL::DOUBLE, note: NULL::VARCHAR}},
+        {{flag: 'missing_srs', fired: srs IS NULL,
+          value: NULL::DOUBLE, threshold: NULL::DOUBLE, ref: NULL::DOUBLE, note: NULL::VARCHAR}}
+    ], lambda x: x.fired)) AS f
+    FROM d
+), per_session AS (
+    SELECT episode_id, client_id, f.flag AS flag, min(session_no) AS first_session,
+           count(*) AS sessions, arg_min(f, session_no) AS first
+    FROM f GROUP BY ALL
+), always AS (
+    SELECT episode_id, client_id, 'srs_always_40' AS flag,
+           list_sort(list(session_no))[$min40] AS first_session, 1 AS sessions,
+           {{flag: 'srs_always_40', fired: true, value: count(*)::DOUBLE,
+             threshold: $min40::DOUBLE, ref: NULL::DOUBLE, note: NULL::VARCHAR}} AS first
+    FROM s WHERE srs IS NOT NULL
+    GROUP BY episode_id, client_id
+    HAVING count(*) >= $min40 AND bool_and(srs >= $srs_max - $tol)
+), last AS (
+    SELECT s.episode_id, s.client_id, max(s.session_no) AS last_no,
+           arg_max(s.session_date, s.session_no) AS last_date
+    FROM s GROUP BY ALL
+), not_seen AS (
+    SELECT l.episode_id, l.client_id, 'not_seen' AS flag, l.last_no AS first_session,
+           1 AS sessions,
+           {{flag: 'not_seen', fired: true, value: ($as_of - l.last_date)::DOUBLE,
+             threshold: $limit::DOUBLE, ref: NULL::DOUBLE,
+             note: strftime(l.last_date, '%Y-%m-%d')}} AS first
+    FROM last l JOIN episodes e USING (episode_id)
+    WHERE (e.ended IS NULL OR e.ended > $as_of) AND $as_of - l.last_date > $limit
+)
+SELECT episode_id, client_id, flag, first_session, sessions,
+       first.value AS value, first.threshold AS threshold, first.ref AS ref, first.note AS note
+FROM (
+    SELECT * FROM per_session
+    UNION ALL SELECT * FROM always
+    UNION ALL SELECT * FROM not_seen
+)
+"""
+
+
+def episode_flag_counts(
+    reader: Reader,
+    *,
+    team_id: str | None = None,
+    as_of: dt.date,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+) -> pd.DataFrame:
+    """The episode flags of a whole team (or every team), computed in DuckDB SQL.
+
+    Gives the same rows as :func:`episode_flags` on the same sessions and episodes, except
+    ``not_on_track`` (the database holds no expected trajectory). Thresholds are passed as
+    query parameters from ``config``; ties use the config's tolerance.
+
+    Args:
+        reader: A reader of the database (:func:`fitdata.store.reader_for`).
+        team_id: Only episodes of this team (the episode's team, so all of its sessions);
+            None for every team.
+        as_of: The reference date, as for :func:`episode_flags`.
+        config: The thresholds to apply.
+
+    Returns:
+        A frame with :data:`EPISODE_COLUMNS`, ordered by episode, client and flag.
+    """
+    params = {
+        "as_of": as_of,
+        "team": team_id,
+        "tol": TIE_TOLERANCE,
+        "rc": config.ors_reliable_change,
+        "at_tie": config.change_at_threshold_is_reliable,
+        "stagnation": config.stagnation_sessions,
+        "srs_cutoff": config.srs_cutoff,
+        "drop": config.srs_drop,
+        "item": config.srs_item_concern,
+        "min40": config.srs_always_max_min_sessions,
+        "srs_max": _SRS_MAX,
+        "limit": 7 * config.not_seen_weeks,
+    }
+    raw = reader.df(_EPISODE_FLAGS_SQL, params)
+    for column in ("value", "threshold", "ref"):
+        raw[column] = raw[column].astype("float64")
+    raw["note"] = raw["note"].astype(object).where(raw["note"].notna(), None)
+    raw["first_session"] = raw["first_session"].astype("int64")
+    raw["sessions"] = raw["sessions"].astype("int64")
+    raw["rule"] = _describe(raw, config, as_of)
+    return _finish(raw, EPISODE_COLUMNS, [])

@@ -1,0 +1,403 @@
+"""Flags: both sides of every threshold, the config switches, and SQL == pandas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fitdata import store
+from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from fitdata.flags import (
+    EPISODE_COLUMNS,
+    FLAGS,
+    SESSION_COLUMNS,
+    _direction,
+    episode_flag_counts,
+    episode_flags,
+    session_flags,
+)
+from tests.builders import ITEMS_SRS, session_rows
+
+START = dt.date(2025, 1, 6)
+
+STAGNATION = DEFAULT_CONFIG.stagnation_sessions
+NOT_SEEN_WEEKS = DEFAULT_CONFIG.not_seen_weeks
+
+
+def rows(ors, srs, **kwargs) -> pd.DataFrame:
+    return session_rows("E1", "K1", "B1", "T1", list(ors), list(srs), start=START, **kwargs)
+
+
+def flagged(frame: pd.DataFrame, flag: str, config: ClinicalConfig = DEFAULT_CONFIG) -> list[int]:
+    out = session_flags(frame, config)
+    return out.loc[out["flag"] == flag, "session_no"].tolist()
+
+
+def episodes_for(sessions: pd.DataFrame, ended: dt.date | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"episode_id": sorted(sessions["episode_id"].unique()), "ended": ended})
+
+
+# --- thresholds, both sides -------------------------------------------------------------------
+
+
+def test_srs_below_cutoff_35_9_flags_36_0_does_not() -> None:
+    frame = rows([20.0, 20.0, 20.0], [35.9, 36.0, 36.1])
+    assert flagged(frame, "srs_below_cutoff") == [1]
+    out = session_flags(frame)
+    row = out[out["flag"] == "srs_below_cutoff"].iloc[0]
+    assert row["value"] == 35.9 and row["threshold"] == 36.0
+    assert "35.9" in row["rule"] and "cutoff 36" in row["rule"] and "KA-01028" in row["rule"]
+
+
+def test_srs_drop_1_0_flags_0_9_does_not_and_skips_sessions_without_srs() -> None:
+    # 38.0 -> 37.1 (0.9: no), 37.1 -> 36.1 (1.0 with float noise: yes), none, 36.1 -> 35.1 (yes)
+    frame = rows([20.0] * 5, [38.0, 37.1, 36.1, None, 35.1])
+    assert flagged(frame, "srs_drop") == [3, 5]
+    out = session_flags(frame)
+    drops = out[out["flag"] == "srs_drop"]
+    assert drops["value"].tolist() == [1.0, 1.0]
+    assert all("at least 1 flags" in r for r in drops["rule"])
+    assert "37.1 to 36.1" in drops["rule"].iloc[0]
+
+
+def test_srs_item_8_9_flags_9_0_does_not() -> None:
+    frame = rows([20.0, 20.0], [35.9, 36.0])
+    frame[ITEMS_SRS] = [[8.9, 9.0, 9.0, 9.0], [9.0, 9.0, 9.0, 9.0]]
+    out = session_flags(frame)
+    items = out[out["flag"] == "srs_item_below"]
+    assert items["session_no"].tolist() == [1]
+    assert items["value"].iloc[0] == 8.9 and items["threshold"].iloc[0] == 9.0
+    assert "relationship below 9" in items["rule"].iloc[0]
+
+
+def test_srs_item_not_judged_from_totals_only() -> None:
+    assert flagged(rows([20.0], [20.0]), "srs_item_below") == []
+
+
+def ors_series(change: float, sessions: int) -> list[float]:
+    """First ORS 15.1, last ORS 15.1 + change, flat in between."""
+    return [15.1] * (sessions - 1) + [round(15.1 + change, 1)]
+
+
+@pytest.mark.parametrize(
+    ("change", "sessions", "at_tie", "expected"),
+    [
+        (4.9, STAGNATION, True, True),
+        (5.0, STAGNATION, True, False),  # 20.1 - 15.1 = 5.000000000000002: a tie
+        (5.0, STAGNATION, False, True),  # switch: a change of exactly 5 is not reliable
+        (5.1, STAGNATION, False, False),
+        (4.9, STAGNATION - 1, True, False),  # before session N: never stagnation
+        (-5.0, STAGNATION, True, True),  # deterioration is not an improvement
+    ],
+)
+def test_stagnation_at_session_n(
+    change: float, sessions: int, at_tie: bool, expected: bool
+) -> None:
+    config = ClinicalConfig(change_at_threshold_is_reliable=at_tie)
+    frame = rows(ors_series(change, sessions), [38.0] * sessions)
+    fired = flagged(frame, "no_reliable_change", config)
+    assert (sessions in fired) is expected
+    if expected:
+        rule = session_flags(frame, config).query("flag == 'no_reliable_change'")["rule"].iloc[-1]
+        assert ("at least 5 points" if at_tie else "more than 5 points") in rule
+        assert f"session {STAGNATION} or later" in rule
+
+
+def test_stagnation_needs_an_earlier_first_ors() -> None:
+    # ORS missing until session 6: nothing to compare with yet.
+    frame = rows([None] * 5 + [20.0, 21.0], [38.0] * 7)
+    assert flagged(frame, "no_reliable_change") == [7]
+
+
+@pytest.mark.parametrize(
+    ("change", "at_tie", "expected"),
+    [(-5.0, True, True), (-4.9, True, False), (-5.0, False, False), (-5.1, False, True)],
+)
+def test_reliable_deterioration(change: float, at_tie: bool, expected: bool) -> None:
+    config = ClinicalConfig(change_at_threshold_is_reliable=at_tie)
+    frame = rows(ors_series(change, 2), [38.0, 38.0])
+    assert (flagged(frame, "reliable_deterioration", config) == [2]) is expected
+    if expected:
+        row = session_flags(frame, config).query("flag == 'reliable_deterioration'").iloc[0]
+        assert row["threshold"] == -5.0 and math.isclose(row["value"], change)
+        assert "Jacobson" in row["rule"]
+
+
+def test_missing_ors_and_missing_srs_are_separate_flags() -> None:
+    frame = rows([None, 20.0, None], [38.0, None, None])
+    assert flagged(frame, "missing_ors") == [1, 3]
+    assert flagged(frame, "missing_srs") == [2, 3]
+
+
+def test_collateral_raters_are_ignored() -> None:
+    parent = rows([None, None], [30.0, None], rater="parent")
+    client = rows([20.0, 20.0], [38.0, 38.0], first_id=10)
+    out = session_flags(pd.concat([parent, client], ignore_index=True))
+    assert out.empty
+    assert list(out.columns) == list(SESSION_COLUMNS)
+
+
+def test_not_on_track_with_a_precomputed_lower_line() -> None:
+    frame = rows([17.9, 18.0, 10.0], [38.0] * 3)
+    frame["lower_expected"] = [18.0, 18.0, np.nan]
+    out = session_flags(frame)
+    hits = out[out["flag"] == "not_on_track"]
+    assert hits["session_no"].tolist() == [1]
+    assert hits["threshold"].iloc[0] == 18.0 and "lower expected line 18.0" in hits["rule"].iloc[0]
+    # Without the column the flag is simply not computed.
+    assert flagged(frame.drop(columns="lower_expected"), "not_on_track") == []
+
+
+# --- episode flags ----------------------------------------------------------------------------
+
+
+def episode(
+    frame: pd.DataFrame,
+    as_of: dt.date,
+    ended: dt.date | None = None,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+) -> pd.DataFrame:
+    return episode_flags(frame, episodes_for(frame, ended), as_of=as_of, config=config)
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"), [(7 * NOT_SEEN_WEEKS, False), (7 * NOT_SEEN_WEEKS + 1, True)]
+)
+def test_not_seen_more_than_four_weeks(days: int, expected: bool) -> None:
+    frame = rows([20.0, 21.0], [38.0, 38.0])
+    last = START + dt.timedelta(weeks=1)
+    out = episode(frame, last + dt.timedelta(days=days))
+    seen = out[out["flag"] == "not_seen"]
+    assert (len(seen) == 1) is expected
+    if expected:
+        row = seen.iloc[0]
+        assert row["first_session"] == 2 and row["value"] == days and row["threshold"] == 28
+        assert "more than 4 weeks (28 days)" in row["rule"] and last.isoformat() in row["rule"]
+
+
+def test_not_seen_only_for_ongoing_episodes() -> None:
+    frame = rows([20.0], [38.0])
+    as_of = START + dt.timedelta(days=100)
+    assert "not_seen" not in episode(frame, as_of, ended=START)["flag"].tolist()
+    # Ended after as_of: it was still ongoing on that date.
+    later = START + dt.timedelta(days=200)
+    assert "not_seen" in episode(frame, as_of, ended=later)["flag"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("srs", "expected"),
+    [
+        ([40.0, 40.0], False),
+        ([40.0, 40.0, 40.0], True),
+        ([40.0, 39.9, 40.0], False),
+        ([40.0, None, 40.0, 40.0], True),
+    ],
+)
+def test_srs_always_40(srs: list[float | None], expected: bool) -> None:
+    frame = rows([20.0] * len(srs), srs)
+    out = episode(frame, START + dt.timedelta(weeks=len(srs)))
+    always = out[out["flag"] == "srs_always_40"]
+    assert (len(always) == 1) is expected
+    if expected:
+        assert always["first_session"].iloc[0] == (3 if None not in srs else 4)
+        assert "flags from 3" in always["rule"].iloc[0]
+
+
+def test_episode_flags_first_session_count_and_as_of() -> None:
+    frame = rows([20.0] * 4, [35.0, 38.0, 35.5, 30.0])
+    out = episode(frame, START + dt.timedelta(weeks=3))
+    row = out[out["flag"] == "srs_below_cutoff"].iloc[0]
+    assert (row["first_session"], row["sessions"], row["value"]) == (1, 3, 35.0)
+    # Sessions after as_of are not known yet.
+    early = episode(frame, START + dt.timedelta(weeks=1))
+    assert early.query("flag == 'srs_below_cutoff'")["sessions"].tolist() == [1]
+    assert list(out.columns) == list(EPISODE_COLUMNS)
+
+
+def test_every_flag_row_names_its_threshold() -> None:
+    ors = [20.0, None, 14.9, 15.0, 15.0, 15.0]
+    frame = rows(ors, [38.0, 36.9, 35.0, None, 40.0, 40.0])
+    frame[ITEMS_SRS] = [
+        [9.5] * 4,
+        [9.0, 9.0, 9.0, 9.9],
+        [8.0, 9.0, 9.0, 9.0],
+        [np.nan] * 4,
+        [10.0] * 4,
+        [10.0] * 4,
+    ]
+    frame["lower_expected"] = 21.0
+    out = session_flags(frame)
+    assert set(out["flag"]) == set(FLAGS) - {"srs_always_40", "not_seen"}
+    for _, row in out.dropna(subset=["threshold"]).iterrows():
+        if row["flag"] in ("no_reliable_change", "reliable_deterioration"):
+            assert "5 points" in row["rule"]
+        else:
+            shown = (f"{row['threshold']:g}", f"{row['threshold']:.1f}")
+            assert any(text in row["rule"] for text in shown), row["rule"]
+    assert out["rule"].str.len().min() > 20
+
+
+@given(st.floats(-40, 40, allow_nan=False) | st.sampled_from([5.0, -5.0, 4.9, -4.9]), st.booleans())
+def test_vectorised_direction_matches_config(change: float, at_tie: bool) -> None:
+    config = ClinicalConfig(change_at_threshold_is_reliable=at_tie)
+    assert _direction(pd.Series([change]), config).iloc[0] == config.change_direction(change)
+
+
+# --- SQL path == pandas path ------------------------------------------------------------------
+
+
+def write_db(path: Path, sessions: pd.DataFrame, episodes: pd.DataFrame) -> Path:
+    teams = pd.DataFrame({"team_id": ["T1", "T2"], "name": ["A", "B"], "service": ["S", "S"]})
+    therapists = pd.DataFrame({"therapist_id": ["B1"], "name": ["X"], "team_id": ["T1"]})
+    clients = pd.DataFrame(
+        {
+            "client_id": sorted(sessions["client_id"].unique()),
+            "birth_year": 1980,
+            "age_group": "adult",
+        }
+    )
+    with store.write_transaction(path, replace=True) as con:
+        store.append_frame(con, "teams", teams)
+        store.append_frame(con, "therapists", therapists)
+        store.append_frame(con, "clients", clients)
+        store.append_frame(con, "episodes", episodes)
+        store.append_frame(con, "sessions", sessions)
+    return path
+
+
+def compare(sql: pd.DataFrame, pandas_: pd.DataFrame) -> None:
+    key = ["episode_id", "client_id", "flag"]
+    sql = sql.sort_values(key).reset_index(drop=True)
+    pandas_ = pandas_.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        sql.astype({"episode_id": object, "client_id": object, "flag": object, "rule": object}),
+        pandas_.astype({"episode_id": object, "client_id": object, "flag": object, "rule": object}),
+        check_exact=False,
+        rtol=0,
+        atol=1e-9,
+        check_dtype=False,
+    )
+
+
+TIE_ORS = [15.0, 15.1, 10.1, 20.0, 20.1, 20.2, 9.9, 10.0, 25.0]
+TIE_SRS = [40.0, 40.0, 39.0, 37.1, 36.1, 36.0, 35.9, 35.1, 30.0]
+items_of = st.lists(st.sampled_from([8.9, 9.0, 9.5, 10.0, 7.0]), min_size=4, max_size=4)
+
+
+@st.composite
+def datasets(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, dt.date]:
+    frames, episodes = [], []
+    next_id = 1
+    for e in range(draw(st.integers(1, 3))):
+        n = draw(st.integers(1, 8))
+        score = st.one_of(
+            st.none(), st.sampled_from(TIE_ORS), st.integers(0, 400).map(lambda t: t / 10)
+        )
+        ors = draw(st.lists(score, min_size=n, max_size=n))
+        srs = draw(st.lists(st.one_of(st.none(), st.sampled_from(TIE_SRS)), min_size=n, max_size=n))
+        start = START + dt.timedelta(days=draw(st.integers(0, 30)))
+        team = draw(st.sampled_from(["T1", "T2"]))
+        frame = session_rows(f"E{e}", f"K{e}", "B1", team, ors, srs, start=start, first_id=next_id)
+        next_id += n
+        for i, s in enumerate(srs):  # items for some sessions with an SRS
+            if s is not None and draw(st.booleans()):
+                items = draw(items_of)
+                frame.loc[i, ITEMS_SRS] = items
+                frame.loc[i, "srs_total"] = round(sum(items), 1)
+        if draw(st.booleans()):  # a collateral rater with gaps, to be ignored
+            parent = session_rows(
+                f"E{e}",
+                f"K{e}",
+                "B1",
+                team,
+                [None] * n,
+                [30.0] * n,
+                start=start,
+                rater="parent",
+                first_id=next_id,
+            )
+            next_id += n
+            frame = pd.concat([frame, parent], ignore_index=True)
+        frames.append(frame)
+        last = frame["session_date"].max()
+        ended = draw(
+            st.one_of(
+                st.none(), st.integers(0, 60).map(lambda d, last=last: last + dt.timedelta(days=d))
+            )
+        )
+        episodes.append(
+            {
+                "episode_id": f"E{e}",
+                "client_id": f"K{e}",
+                "therapist_id": "B1",
+                "team_id": team,
+                "started": start,
+                "ended": ended,
+                "end_type": None if ended is None else "planned",
+                "format": "individual",
+            }
+        )
+    sessions = pd.concat(frames, ignore_index=True)
+    for column in ["ors_total", "srs_total", *ITEMS_SRS]:
+        if column not in sessions.columns:
+            sessions[column] = np.nan
+        sessions[column] = sessions[column].astype("float64")
+    last = sessions["session_date"].max()
+    as_of = last + dt.timedelta(days=draw(st.integers(-20, 40)))
+    return sessions, pd.DataFrame(episodes), as_of
+
+
+_counter = itertools.count()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=datasets(), at_tie=st.booleans())
+def test_sql_path_agrees_with_pandas_path(tmp_path: Path, data, at_tie: bool) -> None:
+    sessions, episodes, as_of = data
+    config = ClinicalConfig(change_at_threshold_is_reliable=at_tie)
+    path = write_db(tmp_path / f"flags{next(_counter)}.duckdb", sessions, episodes)
+    reader = store.reader_for(path)
+    try:
+        sql = episode_flag_counts(reader, as_of=as_of, config=config)
+        compare(sql, episode_flags(sessions, episodes, as_of=as_of, config=config))
+    finally:
+        reader.close()
+
+
+def test_sql_path_agrees_on_the_tiny_database(tiny_db: Path) -> None:
+    reader = store.reader_for(tiny_db)
+    sessions = reader.df("SELECT * FROM sessions")
+    episodes = reader.df("SELECT * FROM episodes")
+    as_of = dt.date(2025, 3, 1)
+    out = episode_flag_counts(reader, as_of=as_of)
+    compare(out, episode_flags(sessions, episodes, as_of=as_of))
+    # A team filter keeps whole episodes of that team (the episode's team).
+    mine = episodes.loc[episodes["team_id"] == "T3", "episode_id"]
+    team = episode_flag_counts(reader, team_id="T3", as_of=as_of)
+    assert set(team["episode_id"]) == {"E3", "E4"}
+    compare(team, episode_flags(sessions[sessions["episode_id"].isin(mine)], episodes, as_of=as_of))
+    assert {"srs_below_cutoff", "srs_drop", "srs_item_below", "missing_srs", "not_seen"} <= set(
+        out["flag"]
+    )
+
+
+def test_sql_path_agrees_on_the_demo_database(demo_db: Path) -> None:
+    reader = store.reader_for(demo_db)
+    sessions = reader.df("SELECT * FROM sessions")
+    episodes = reader.df("SELECT * FROM episodes")
+    as_of = dt.date(2026, 10, 31)
+    out = episode_flag_counts(reader, as_of=as_of)
+    compare(out, episode_flags(sessions, episodes, as_of=as_of))
+    assert set(out["flag"]) >= set(FLAGS) - {"not_on_track"}
