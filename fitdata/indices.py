@@ -1,0 +1,590 @@
+"""Service-level indices (ICCE style) over client-episodes, with small-cell suppression.
+
+Two steps, both vectorised:
+
+1. :func:`episode_outcomes` aggregates the ``sessions`` table in DuckDB to one row per
+   *client-episode* (the client's own ratings, ``rater = 'client'``): first and last ORS (by
+   ``session_no``), first SRS, session counts and dates, joined to the client's age group and
+   the episode's team, service, therapist, format and ending. Filters are SQL parameters.
+2. :func:`service_indices` groups those rows with pandas and computes the indices of
+   ``shared/domain.md`` ("Service-level indices"), then hides small cells with
+   :func:`suppress_small_cells`, the one helper every aggregate table goes through.
+
+Units. A couple or family episode has one row per participating client (each partner's own
+ORS). ``episodes`` counts distinct episodes; every other count and share is over
+client-episodes, so each partner's own change and ending count once.
+
+Formulas (all percentages are 0-100; SDs use n - 1):
+
+* **Change set.** Client-episodes with at least two ORS (``n_with_ors >= 2``); change = last
+  ORS - first ORS. Episodes with fewer than two ORS count for completeness, sessions, endings
+  and ``episodes_lt2_ors`` but not for any change statistic.
+* **Pre-post effect size** d = mean(change) / SD(first ORS), both over the group's change set
+  (the "standardized mean change" with the pre-test SD as standardizer). 95 % CI by the
+  large-sample normal approximation of Becker (1988), *Synthesizing standardized
+  mean-change measures*, Br J Math Stat Psychol 41:257-278:
+  Var(d) = 2(1 - r)/n + d^2/(2n), with r the Pearson correlation of first and last ORS in the
+  group; CI = d +/- 1.959964 * sqrt(Var(d)). NaN when n < 3.
+* **Severity-adjusted effect size** (the ICCE idea; Seidel, Miller & Chow 2014, *Effect size
+  calculations for the clinician*, Psychotherapy Research 24:470-484): an ordinary least
+  squares line change = a + b * intake is fitted once over the *whole* change set passed in
+  (all groups, all periods). For each client-episode the residual e = change - (a + b *
+  intake) is added back to the overall mean change; the group's value is
+  (mean_group(e) + mean_all(change)) / SD_all(intake). The reference SD is the whole set's, so
+  groups differ only by their intake-adjusted mean change (a group that merely admits more
+  severe clients is not rewarded); over the whole set it equals the raw effect size.
+* **Categories** (% recovered / improved / unchanged / deteriorated / harmed) from
+  :func:`fitdata.change.pcoms_change` with the config's cutoffs, reliable change and tie rules,
+  over the change set.
+* **% reaching target**: reliable improvement (recovered or improved), *or* a last ORS in the
+  non-clinical range (at or above the age group's cutoff, by the config's tie rule) without a
+  reliable deterioration. This is the PCOMS "successful" end state; over the change set.
+* **Endings** over closed client-episodes (``ended`` not NULL): % planned, % unplanned, %
+  transferred (a transfer is a closed episode that is neither). Unplanned *with* effect: an
+  unplanned ending after a reliable improvement (category recovered or improved, first to last
+  ORS); *without* effect: every other unplanned ending, including those with fewer than two
+  ORS (no effect could be shown). The two add up to % unplanned.
+* **Completeness**: % of the client's session rows with an ORS total, and with an SRS total
+  (sum over the group's client-episodes of ``n_with_ors`` / sum of ``n_sessions``).
+* **Sessions per episode**: mean and SD of ``n_sessions``; **length**: mean of ended -
+  started in days, over closed client-episodes.
+
+Small cells: see :func:`suppress_small_cells`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from fitdata.change import CRITICAL_VALUE, pcoms_change
+from fitdata.config import AGE_GROUPS, DEFAULT_CONFIG, ClinicalConfig
+from fitdata.store import Reader
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "episode_outcomes",
+    "service_indices",
+    "suppress_small_cells",
+]
+
+#: Columns of :func:`episode_outcomes`, in order.
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    "episode_id",
+    "client_id",
+    "age_group",
+    "team_id",
+    "service",
+    "therapist_id",
+    "format",
+    "end_type",
+    "started",
+    "ended",
+    "n_sessions",
+    "n_with_ors",
+    "n_with_srs",
+    "first_ors",
+    "last_ors",
+    "first_srs",
+    "first_session",
+    "last_session",
+)
+
+#: Statistic columns of :func:`service_indices` (after the group keys), in order.
+INDEX_COLUMNS: tuple[str, ...] = (
+    "clients",
+    *(f"clients_{group}" for group in AGE_GROUPS),
+    "episodes",
+    "client_episodes",
+    "episodes_lt2_ors",
+    "episodes_with_change",
+    "intake_ors_mean",
+    "intake_srs_mean",
+    "sessions_mean",
+    "sessions_sd",
+    "length_days_mean",
+    "change_mean",
+    "effect_size",
+    "effect_size_ci_low",
+    "effect_size_ci_high",
+    "severity_adjusted_es",
+    "pct_target",
+    "pct_recovered",
+    "pct_improved",
+    "pct_unchanged",
+    "pct_deteriorated",
+    "pct_harmed",
+    "closed_episodes",
+    "pct_planned",
+    "pct_unplanned",
+    "pct_unplanned_with_effect",
+    "pct_unplanned_without_effect",
+    "pct_transferred",
+    "sessions",
+    "pct_sessions_with_ors",
+    "pct_sessions_with_srs",
+)
+
+_AGE_COUNT_COLUMNS = tuple(f"clients_{group}" for group in AGE_GROUPS)
+_PERIOD_FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
+_DATE_FIELDS = ("ended", "started")
+
+_OUTCOMES_SQL = """
+WITH s AS (
+    SELECT
+        episode_id,
+        client_id,
+        count(*) AS n_sessions,
+        count(ors_total) AS n_with_ors,
+        count(srs_total) AS n_with_srs,
+        arg_min(ors_total::DOUBLE, session_no) FILTER (WHERE ors_total IS NOT NULL)
+            AS first_ors,
+        arg_max(ors_total::DOUBLE, session_no) FILTER (WHERE ors_total IS NOT NULL)
+            AS last_ors,
+        arg_min(srs_total::DOUBLE, session_no) FILTER (WHERE srs_total IS NOT NULL)
+            AS first_srs,
+        min(session_date) AS first_session,
+        max(session_date) AS last_session
+    FROM sessions
+    WHERE rater = 'client'
+    GROUP BY episode_id, client_id
+)
+SELECT
+    e.episode_id,
+    coalesce(s.client_id, e.client_id) AS client_id,
+    c.age_group,
+    e.team_id,
+    t.service,
+    e.therapist_id,
+    e.format,
+    e.end_type,
+    e.started,
+    e.ended,
+    coalesce(s.n_sessions, 0) AS n_sessions,
+    coalesce(s.n_with_ors, 0) AS n_with_ors,
+    coalesce(s.n_with_srs, 0) AS n_with_srs,
+    s.first_ors,
+    s.last_ors,
+    s.first_srs,
+    s.first_session,
+    s.last_session
+FROM episodes AS e
+LEFT JOIN s ON s.episode_id = e.episode_id
+JOIN clients AS c ON c.client_id = coalesce(s.client_id, e.client_id)
+LEFT JOIN teams AS t ON t.team_id = e.team_id
+{where}
+ORDER BY e.episode_id, client_id
+"""
+
+
+def _values(value: str | Sequence[str]) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    values = [str(v) for v in value]
+    if not values:
+        raise ValueError("a filter given as a list must name at least one value")
+    return values
+
+
+def episode_outcomes(
+    reader: Reader,
+    *,
+    service: str | Sequence[str] | None = None,
+    team_id: str | Sequence[str] | None = None,
+    therapist_id: str | Sequence[str] | None = None,
+    age_group: str | Sequence[str] | None = None,
+    format: str | Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    date_field: Literal["ended", "started"] = "ended",
+    closed_only: bool = False,
+) -> pd.DataFrame:
+    """One row per client-episode with first/last ORS, first SRS, counts and dates.
+
+    Computed in DuckDB (one ``GROUP BY`` over the client's own session rows with
+    ``arg_min``/``arg_max`` by ``session_no``), joined to ``clients``, ``episodes`` and
+    ``teams``. An episode without any client-rated session still gives one row (its index
+    client, ``n_sessions`` 0). Each filter is a value or a list of values (any of them) and is
+    passed to SQL as a parameter.
+
+    The period filter keeps episodes whose ``date_field`` lies within ``start`` to ``end``
+    (both inclusive, either may be omitted). By default that is the **ending** date, so a period
+    filter keeps closed episodes only (ongoing episodes have no end date); pass
+    ``date_field="started"`` to select episodes by their start instead.
+
+    Args:
+        reader: The database, e.g. ``fitdata.store.reader_for(path)``.
+        service: The service(s) of the episode's team.
+        team_id: The team(s) of the episode (the team at the time, not the therapist's
+            current team).
+        therapist_id: The therapist(s) of the episode.
+        age_group: The client's age group(s): child, adolescent, adult.
+        format: The episode format(s): individual, couple, family, group.
+        start: First day of the period (inclusive).
+        end: Last day of the period (inclusive).
+        date_field: Which episode date the period applies to, ``"ended"`` or ``"started"``.
+        closed_only: Keep closed episodes only (``ended`` not NULL).
+
+    Returns:
+        The columns of :data:`OUTCOME_COLUMNS`: ``first_ors``/``last_ors`` are the ORS totals
+        of the lowest and highest ``session_no`` with an ORS (equal when there is one),
+        ``first_srs`` the first SRS total given, ``n_sessions``/``n_with_ors``/``n_with_srs``
+        count the client's session rows and those with an ORS and an SRS total.
+
+    Raises:
+        ValueError: If ``date_field`` is unknown or a list filter is empty.
+    """
+    if date_field not in _DATE_FIELDS:
+        raise ValueError(f"date_field must be 'ended' or 'started', not {date_field!r}")
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("t.service", service),
+        ("e.team_id", team_id),
+        ("e.therapist_id", therapist_id),
+        ("c.age_group", age_group),
+        ("e.format", format),
+    ):
+        if value is None:
+            continue
+        values = _values(value)
+        conditions.append(f"{column} IN ({', '.join('?' for _ in values)})")
+        params.extend(values)
+    if start is not None:
+        conditions.append(f"e.{date_field} >= ?")
+        params.append(start)
+    if end is not None:
+        conditions.append(f"e.{date_field} <= ?")
+        params.append(end)
+    if closed_only:
+        conditions.append("e.ended IS NOT NULL")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    frame = reader.df(_OUTCOMES_SQL.format(where=where), params)
+    for column in ("n_sessions", "n_with_ors", "n_with_srs"):
+        frame[column] = frame[column].astype("int64")
+    return frame[list(OUTCOME_COLUMNS)]
+
+
+# --------------------------------------------------------------------------------------------
+# Indices
+# --------------------------------------------------------------------------------------------
+
+
+def _derived(outcomes: pd.DataFrame, config: ClinicalConfig) -> tuple[pd.DataFrame, dict]:
+    """Per client-episode indicator columns (vectorised), and the severity regression."""
+    frame = outcomes.copy()
+    has_change = frame["n_with_ors"].to_numpy() >= 2
+    first = frame["first_ors"].to_numpy(dtype="float64", na_value=np.nan)
+    last = frame["last_ors"].to_numpy(dtype="float64", na_value=np.nan)
+    pre = np.where(has_change, first, np.nan)
+    post = np.where(has_change, last, np.nan)
+    frame["_has_change"] = has_change.astype("float64")
+    frame["_pre"] = pre
+    frame["_post"] = post
+    frame["_change"] = post - pre
+    frame["_sum"] = pre + post
+
+    categories = pd.Series(np.nan, index=frame.index, dtype="object")
+    functional_post = np.zeros(len(frame), dtype=bool)
+    if has_change.any():
+        rows = frame.index[has_change]
+        classified = pcoms_change(
+            pd.Series(pre[has_change], index=rows),
+            pd.Series(post[has_change], index=rows),
+            frame.loc[rows, "age_group"],
+            config=config,
+        )
+        categories = classified["category"].astype("object").reindex(frame.index)
+        functional_post[has_change] = classified["functional_post"].to_numpy(
+            dtype=bool, na_value=False
+        )
+    category = categories.to_numpy(dtype="object")
+    for name in ("recovered", "improved", "unchanged", "deteriorated", "harmed"):
+        frame[f"_{name}"] = np.where(has_change, category == name, np.nan).astype("float64")
+    improved = np.isin(category, ["recovered", "improved"])
+    worse = np.isin(category, ["deteriorated", "harmed"])
+    frame["_target"] = np.where(has_change, improved | (functional_post & ~worse), np.nan).astype(
+        "float64"
+    )
+
+    closed = frame["ended"].notna().to_numpy()
+    end_type = frame["end_type"].to_numpy(dtype="object")
+    unplanned = end_type == "unplanned"
+    for name, value in (
+        ("_planned", end_type == "planned"),
+        ("_unplanned", unplanned),
+        ("_unplanned_with", unplanned & improved),
+        ("_unplanned_without", unplanned & ~improved),
+        ("_transferred", end_type == "transferred"),
+    ):
+        frame[name] = np.where(closed, value, np.nan).astype("float64")
+    frame["_closed"] = closed.astype("float64")
+    days = (pd.to_datetime(frame["ended"]) - pd.to_datetime(frame["started"])).dt.days
+    frame["_days"] = days.astype("float64")
+    frame["_lt2"] = (~has_change).astype("float64")
+
+    # Severity adjustment: one OLS line over the whole change set.
+    x, y = pre[has_change], (post - pre)[has_change]
+    info: dict[str, float] = {
+        "intercept": np.nan,
+        "slope": np.nan,
+        "mean_change": np.nan,
+        "sd_intake": np.nan,
+        "n": float(x.size),
+    }
+    adjusted = np.full(len(frame), np.nan)
+    if x.size >= 2 and np.var(x) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+        mean_change = float(y.mean())
+        adjusted[has_change] = y - (intercept + slope * x) + mean_change
+        info.update(
+            intercept=float(intercept),
+            slope=float(slope),
+            mean_change=mean_change,
+            sd_intake=float(x.std(ddof=1)),
+        )
+    frame["_adjusted"] = adjusted
+    return frame, info
+
+
+def _group_keys(
+    frame: pd.DataFrame,
+    by: list[str] | None,
+    period: str | None,
+    date_column: str,
+) -> tuple[pd.DataFrame, list[str]]:
+    keys = list(by or [])
+    missing = [k for k in keys if k not in frame.columns]
+    if missing:
+        raise ValueError(f"cannot group by {missing}: not columns of the outcomes")
+    if period is not None:
+        if period not in _PERIOD_FREQ:
+            raise ValueError(f"period must be 'month', 'quarter' or 'year', not {period!r}")
+        if date_column not in frame.columns:
+            raise ValueError(f"date_column {date_column!r} is not a column of the outcomes")
+        dates = pd.to_datetime(frame[date_column])
+        frame = frame.loc[dates.notna()].copy()
+        frame["period"] = (
+            pd.to_datetime(frame[date_column]).dt.to_period(_PERIOD_FREQ[period]).astype(str)
+        )
+        keys.append("period")
+    return frame, keys
+
+
+def service_indices(
+    outcomes: pd.DataFrame,
+    *,
+    by: list[str] | None = None,
+    period: Literal["month", "quarter", "year"] | None = None,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    suppress: bool = True,
+    date_column: Literal["ended", "started"] = "ended",
+) -> pd.DataFrame:
+    """Service indices per group of client-episodes (formulas in the module docstring).
+
+    Args:
+        outcomes: Rows of :func:`episode_outcomes` (already filtered).
+        by: Columns of ``outcomes`` to group by, e.g. ``["team_id"]``, ``["service"]`` or
+            ``["age_group"]``; None or empty for one row over everything.
+        period: Also group by the month, quarter or year of ``date_column`` (labels like
+            ``"2026-03"``, ``"2026Q1"``, ``"2026"``). Rows without that date (ongoing episodes,
+            for the default ``"ended"``) are left out of a period table.
+        config: Cutoffs, reliable change, tie rules and the minimum cell size.
+        suppress: Apply :func:`suppress_small_cells` (default). Turn off only for internal
+            checks; never show an unsuppressed table to a group.
+        date_column: The date that assigns a client-episode to a period.
+
+    Returns:
+        One row per group, sorted by the keys: the keys, then :data:`INDEX_COLUMNS`, then
+        ``suppressed``. ``attrs`` holds ``group_keys``, ``config_rule`` (minimum cell size),
+        ``severity_adjustment`` (the fitted line) and ``formulas``.
+
+    Raises:
+        ValueError: If a ``by`` column is unknown, ``period`` is not one of the three, or (from
+            :func:`fitdata.change.pcoms_change`) an age group is missing or an ORS total is not
+            recorded to one decimal.
+    """
+    frame, info = _derived(outcomes, config)
+    frame, keys = _group_keys(frame, by, period, date_column)
+    if frame.empty:
+        table = pd.DataFrame(columns=[*keys, *INDEX_COLUMNS])
+    else:
+        table = _aggregate(frame, keys, info)
+    table.attrs = {
+        "group_keys": keys,
+        "min_cell_size": config.min_cell_size,
+        "severity_adjustment": info,
+        "formulas": {
+            "effect_size": "mean(last - first) / SD(first), change set (>= 2 ORS)",
+            "effect_size_ci": "Becker 1988: d +/- 1.96 sqrt(2(1 - r)/n + d^2/(2n))",
+            "severity_adjusted_es": (
+                "(mean_group(change - (a + b*intake)) + mean_all(change)) / SD_all(intake)"
+            ),
+            "pct_target": "reliable improvement, or non-clinical at the end without a reliable "
+            "deterioration",
+            "unplanned_with_effect": "unplanned ending with recovered/improved first-to-last",
+        },
+    }
+    if suppress:
+        table = suppress_small_cells(table, config=config)
+    else:
+        table["suppressed"] = False
+    return table
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame:
+    work = frame.assign(_one=0) if not keys else frame
+    group = keys or ["_one"]
+    grouped = work.groupby(group, dropna=False, sort=True, observed=True)
+    agg = grouped.agg(
+        clients=("client_id", "nunique"),
+        episodes=("episode_id", "nunique"),
+        client_episodes=("episode_id", "size"),
+        episodes_lt2_ors=("_lt2", "sum"),
+        episodes_with_change=("_has_change", "sum"),
+        intake_ors_mean=("first_ors", "mean"),
+        intake_srs_mean=("first_srs", "mean"),
+        sessions_mean=("n_sessions", "mean"),
+        sessions_sd=("n_sessions", "std"),
+        length_days_mean=("_days", "mean"),
+        change_mean=("_change", "mean"),
+        _pre_sd=("_pre", "std"),
+        _pre_var=("_pre", "var"),
+        _post_var=("_post", "var"),
+        _sum_var=("_sum", "var"),
+        _adjusted=("_adjusted", "mean"),
+        pct_target=("_target", "mean"),
+        pct_recovered=("_recovered", "mean"),
+        pct_improved=("_improved", "mean"),
+        pct_unchanged=("_unchanged", "mean"),
+        pct_deteriorated=("_deteriorated", "mean"),
+        pct_harmed=("_harmed", "mean"),
+        closed_episodes=("_closed", "sum"),
+        pct_planned=("_planned", "mean"),
+        pct_unplanned=("_unplanned", "mean"),
+        pct_unplanned_with_effect=("_unplanned_with", "mean"),
+        pct_unplanned_without_effect=("_unplanned_without", "mean"),
+        pct_transferred=("_transferred", "mean"),
+        sessions=("n_sessions", "sum"),
+        _ors_given=("n_with_ors", "sum"),
+        _srs_given=("n_with_srs", "sum"),
+    )
+    ages = (
+        work.assign(_age=work["age_group"])
+        .groupby([*group, "_age"], dropna=False, observed=True)["client_id"]
+        .nunique()
+        .unstack("_age")
+        .reindex(columns=list(AGE_GROUPS))
+        .fillna(0)
+        .astype("int64")
+    )
+    ages.columns = list(_AGE_COUNT_COLUMNS)
+    agg = agg.join(ages)
+
+    n = agg["episodes_with_change"].to_numpy(dtype="float64")
+    pre_sd = agg["_pre_sd"].to_numpy(dtype="float64")
+    pre_sd = np.where(pre_sd > 0, pre_sd, np.nan)  # an SD of 0 gives no effect size
+    d = agg["change_mean"].to_numpy(dtype="float64") / pre_sd
+    pre_var, post_var = agg["_pre_var"].to_numpy(), agg["_post_var"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (agg["_sum_var"].to_numpy() - pre_var - post_var) / (2 * np.sqrt(pre_var * post_var))
+        se = np.sqrt(2 * (1 - r) / n + d**2 / (2 * n))
+    se = np.where(n >= 3, se, np.nan)
+    agg["effect_size"] = d
+    agg["effect_size_ci_low"] = d - CRITICAL_VALUE * se
+    agg["effect_size_ci_high"] = d + CRITICAL_VALUE * se
+    agg["severity_adjusted_es"] = agg["_adjusted"] / info["sd_intake"]
+    for column in agg.columns:
+        if column.startswith("pct_"):
+            agg[column] = 100.0 * agg[column]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        agg["pct_sessions_with_ors"] = 100.0 * agg["_ors_given"] / agg["sessions"]
+        agg["pct_sessions_with_srs"] = 100.0 * agg["_srs_given"] / agg["sessions"]
+    for column in ("episodes_lt2_ors", "episodes_with_change", "closed_episodes"):
+        agg[column] = agg[column].astype("int64")
+    table = agg.reset_index()
+    if not keys:
+        table = table.drop(columns="_one")
+    return table[[*keys, *INDEX_COLUMNS]]
+
+
+# --------------------------------------------------------------------------------------------
+# Suppression
+# --------------------------------------------------------------------------------------------
+
+
+def suppress_small_cells(
+    table: pd.DataFrame,
+    *,
+    count_column: str = "clients",
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    keys: Sequence[str] | None = None,
+    subgroup_counts: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Hide every aggregate over fewer than ``config.min_cell_size`` clients.
+
+    The one helper every table shown to a group goes through. A row is suppressed when its
+    ``count_column`` is below the minimum (:meth:`ClinicalConfig.cell_is_suppressed`: 4 is
+    hidden, 5 is shown) or already missing. In a suppressed row every column except the group
+    keys becomes NaN, **including the count itself**: a count of 1-4 is itself identifying
+    ("two adolescents in team X this quarter"). A boolean ``suppressed`` column is added.
+
+    Counts of clients in a sub-group (``clients_child`` ... in a shown row) are small cells
+    too: a value from 1 to min_cell_size - 1 is replaced by NaN; when that hides exactly one
+    sub-group count in a row, the smallest other non-zero one is hidden as well, so the hidden
+    value cannot be recovered as the total minus the others (complementary suppression). Zeros
+    are shown. Other statistics of a shown row rest on at least the minimum number of clients
+    and are kept.
+
+    Args:
+        table: An aggregate table with one row per group.
+        count_column: The column of distinct clients per row.
+        config: Supplies ``min_cell_size``.
+        keys: Group-key columns kept as they are; default ``table.attrs["group_keys"]``.
+        subgroup_counts: Sub-group client counts; default the ``clients_<age group>`` columns
+            present in the table.
+
+    Returns:
+        A copy of ``table`` with small cells hidden and ``suppressed`` added (attrs kept).
+
+    Raises:
+        KeyError: If ``count_column`` is not a column of ``table``.
+    """
+    if count_column not in table.columns:
+        raise KeyError(f"count column {count_column!r} is not in the table")
+    key_list = list(keys if keys is not None else table.attrs.get("group_keys", []))
+    if subgroup_counts is None:
+        subgroup_counts = [c for c in _AGE_COUNT_COLUMNS if c in table.columns]
+    out = table.copy()
+    out.attrs = dict(table.attrs)
+    counts = pd.to_numeric(out[count_column], errors="coerce").astype("float64")
+    mask = counts.isna().to_numpy() | np.asarray(
+        config.cell_is_suppressed(counts.fillna(0).to_numpy()), dtype=bool
+    )
+    values = [c for c in out.columns if c not in key_list and c != "suppressed"]
+    for column in values:
+        series = out[column]
+        if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
+            series = series.astype("float64")
+        out[column] = series.where(~mask)
+
+    sub = [c for c in subgroup_counts if c in out.columns]
+    if sub:
+        block = out[sub].to_numpy(dtype="float64")
+        small = (block > 0) & np.asarray(config.cell_is_suppressed(np.nan_to_num(block)))
+        lonely = small.sum(axis=1) == 1
+        candidates = np.where((block > 0) & ~small, block, np.inf)
+        smallest = np.argmin(candidates, axis=1)
+        has_candidate = np.isfinite(candidates.min(axis=1)) if len(block) else lonely
+        extra = np.zeros_like(small)
+        rows = np.flatnonzero(lonely & has_candidate)
+        extra[rows, smallest[rows]] = True
+        block[small | extra] = np.nan
+        out[sub] = block
+    out["suppressed"] = mask
+    return out
