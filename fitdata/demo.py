@@ -1,0 +1,1113 @@
+"""A realistic synthetic KOR database for demonstrations, tests and benchmarks.
+
+``generate_demo`` writes a municipality's worth of Feedback-Informed Treatment data: services
+and teams with Norwegian names, therapists (a few of whom changed team), pseudonymous clients,
+episodes of care and ORS/SRS scores per session. The figures it aims at come from
+``shared/domain.md`` ("Realistic data"); ``data/README.md`` lists every target, its source and
+the tolerance that ``tests/integration/test_demo.py`` asserts.
+
+How it stays fast and small at ten million sessions:
+
+* Everything per client, episode and therapist is drawn up front with one NumPy generator
+  (arrays of a few million numbers at most).
+* Sessions are produced in chunks of clients, in the table's physical order
+  (:data:`fitdata.store.SESSION_ORDER`), so no chunk ever holds more than a few hundred
+  thousand rows. Their randomness does not come from a sequential generator but from a hash of
+  (seed, owner, session number, purpose) -- a counter-based generator -- so the two partners of
+  a couple, who sit in different chunks, see the same session dates, and the chunk size cannot
+  change a single value.
+* Scores are computed in integer tenths and written as exact decimals, so a total is exactly
+  the sum of its items.
+* DuckDB keeps every frame appended in a transaction alive until it commits, so the frames are
+  Arrow dictionary columns of one or two bytes a value (about 50 bytes a session row).
+
+The number of sessions is a target: clients are drawn for it, and the actual count usually
+lands within a few percent of it (episodes still running at ``end_date`` are cut short).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from fitdata.store import append_frame, write_transaction
+
+__all__ = ["DemoSummary", "generate_demo"]
+
+# --- Scale ------------------------------------------------------------------------------------
+# Session rows per client, measured: about 1.13 episodes per client x 6 sessions, plus parent
+# rows. The default 20,000 sessions give about 2,800 clients.
+SESSIONS_PER_CLIENT = 7.1
+# About one therapist per 333 sessions over three years (60 therapists for the default size).
+SESSIONS_PER_THERAPIST = 333
+MIN_THERAPISTS = 6
+# Teams of about six therapists (ten teams for the default size).
+THERAPISTS_PER_TEAM = 6
+MIN_TEAMS = 2
+MAX_TEAMS = 400
+# The smallest database worth generating (a handful of clients).
+MIN_SESSIONS = 100
+# The data cover about three years before ``end_date``.
+DATA_SPAN_DAYS = 3 * 365
+
+# --- Organisation -----------------------------------------------------------------------------
+ADULT_SERVICE = "Psykisk helse og rus"
+YOUTH_SERVICE = "Barn, unge og familie"
+LOW_THRESHOLD_SERVICE = "Rask psykisk helsehjelp"
+SERVICES = (ADULT_SERVICE, YOUTH_SERVICE, LOW_THRESHOLD_SERVICE)
+# Team names per service; when there are more teams than names they get a number ("... 2").
+TEAM_NAMES: dict[str, tuple[str, ...]] = {
+    ADULT_SERVICE: (
+        "Oppfølgingsteam Nord",
+        "Oppfølgingsteam Sør",
+        "Psykiatrisk sykepleietjeneste",
+        "Rus- og avhengighetsteamet",
+        "Aktivitetssenteret",
+        "Oppfølgingsteam Vest",
+        "Ambulant team",
+    ),
+    YOUTH_SERVICE: (
+        "Ungdomsteamet",
+        "Familieteamet",
+        "Barne- og ungdomsteamet",
+        "Helsestasjon for ungdom",
+        "Ungdomslosen",
+    ),
+    LOW_THRESHOLD_SERVICE: (
+        "Rask psykisk helsehjelp Sør",
+        "Rask psykisk helsehjelp Nord",
+        "Rask psykisk helsehjelp Øst",
+        "Rask psykisk helsehjelp Vest",
+    ),
+}
+# Service of team i is TEAM_SERVICE_CYCLE[i % 10]: four adult teams, three youth teams and three
+# low-threshold teams in every ten (two teams: one adult, one youth).
+TEAM_SERVICE_CYCLE = (0, 1, 2, 0, 1, 0, 2, 1, 0, 2)
+# Teams that record totals only on paper forms (the rest record all four items electronically).
+PAPER_TEAM_SHARE = 0.3
+# Relative team sizes vary (gamma shape; larger is more even).
+TEAM_SIZE_SHAPE = 8.0
+# Relative caseloads of therapists vary (gamma shape).
+CASELOAD_SHAPE = 4.0
+# Therapists who moved to another team of the same service during the period.
+MOVED_THERAPIST_SHARE = 0.05
+
+FIRST_NAMES = (
+    "Anne", "Kari", "Ingrid", "Marit", "Silje", "Hilde", "Ingvild", "Marte", "Ida", "Nora",
+    "Camilla", "Kristin", "Tone", "Randi", "Hanne", "Line", "Sigrid", "Maria", "Eva", "Siri",
+    "Astrid", "Liv", "Guro", "Solveig", "Lars", "Ola", "Per", "Jon", "Erik", "Kjetil", "Bjørn",
+    "Hans", "Ole", "Magnus", "Anders", "Thomas", "Øyvind", "Geir", "Knut", "Håkon", "Eirik",
+    "Sindre", "Trond", "Amira", "Fatima", "Ahmed",
+)  # fmt: skip
+LAST_NAMES = (
+    "Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Kristiansen",
+    "Jensen", "Karlsen", "Johnsen", "Pettersen", "Eriksen", "Berg", "Haugen", "Hagen",
+    "Johannessen", "Andreassen", "Jacobsen", "Dahl", "Jørgensen", "Halvorsen", "Henriksen",
+    "Lund", "Sørensen", "Moen", "Gundersen", "Iversen", "Strand", "Solberg", "Svendsen", "Eide",
+    "Knutsen", "Martinsen", "Bakken", "Mathisen", "Lie", "Amundsen", "Rasmussen", "Lunde",
+    "Solheim", "Berge", "Nygård", "Bakke", "Aas", "Fjeld", "Tveit", "Nguyen", "Khan", "Ali",
+)  # fmt: skip
+
+# --- Clients ----------------------------------------------------------------------------------
+AGE_GROUPS = ("child", "adolescent", "adult")
+CHILD, ADOLESCENT, ADULT = range(3)
+# Clients by age group (children 6-12 rate the CORS): adults the majority.
+AGE_GROUP_SHARES = (0.12, 0.18, 0.70)
+# Age at the first episode, by age group: children and adolescents uniform over their range;
+# adults 18 plus a gamma-distributed excess (mean about 38 years), at most 85.
+CHILD_AGES = (6, 12)
+ADOLESCENT_AGES = (13, 17)
+ADULT_AGES = (18, 85)
+ADULT_AGE_EXCESS_SHAPE, ADULT_AGE_EXCESS_SCALE = 2.2, 9.0
+# Clients who come back for a second episode after the first has ended (if it fits in time).
+SECOND_EPISODE_SHARE = 0.2
+# Days from the end of the first episode to the start of the second: a minimum plus an
+# exponential excess.
+SECOND_EPISODE_MIN_GAP_DAYS, SECOND_EPISODE_MEAN_EXTRA_DAYS = 30, 150
+# The same therapist takes the second episode.
+SAME_THERAPIST_AGAIN_SHARE = 0.4
+
+# --- Episodes ---------------------------------------------------------------------------------
+FORMATS = ("individual", "couple", "family", "group")
+INDIVIDUAL, COUPLE, FAMILY, GROUP = range(4)
+# Adult clients whose first episode is couple therapy with another adult client (each partner
+# rates their own ORS and SRS in the shared episode; Anker, Duncan & Sparks 2009).
+COUPLE_CLIENT_SHARE = 0.06
+# Family format for children's and adolescents' episodes; group format for adults'.
+FAMILY_SHARE = {CHILD: 0.25, ADOLESCENT: 0.10}
+GROUP_SHARE_ADULT = 0.04
+# Children's episodes with a collateral rating: a parent rates the child's ORS every session.
+PARENT_RATED_CHILD_SHARE = 0.4
+# Where episodes go: probability of each service (in SERVICES order) by age group. Youth
+# episodes are concentrated in "Barn, unge og familie".
+SERVICE_BY_AGE = (
+    (0.00, 1.00, 0.00),  # child
+    (0.05, 0.80, 0.15),  # adolescent
+    (0.62, 0.03, 0.35),  # adult
+)
+# Endings of closed episodes: 12-15 % unplanned (vendor benchmark), a few transferred.
+# UNPLANNED_SHARE is the rate at an average gain; poorer gains raise it (below), and short
+# unplanned episodes are rarely still open at end_date, so about 13 % of ended episodes end
+# unplanned.
+END_TYPES = ("planned", "unplanned", "transferred")
+PLANNED, UNPLANNED, TRANSFERRED = range(3)
+UNPLANNED_SHARE = 0.11
+TRANSFERRED_SHARE = 0.03
+# Unplanned endings go with less change: log-odds of an unplanned ending fall by this much per
+# standard deviation of the episode's own gain.
+UNPLANNED_LOG_ODDS_PER_SD_GAIN = 0.7
+# Sessions per episode: 1 + negative binomial with these means (planned or transferred, and
+# unplanned endings, which come earlier) and SD, giving about 6 (SD 4) over closed episodes
+# (vendor benchmark 5.8, SD 4.2).
+SESSIONS_MEAN_PLANNED = 6.5
+SESSIONS_MEAN_UNPLANNED = 4.2
+SESSIONS_SD = 4.3
+# Days between sessions: each episode has its own rhythm between weekly and fortnightly,
+# spacing out a little as treatment goes on, with a few days' jitter. Weekend dates move to
+# the Friday before. (The interval minus twice the jitter must stay above 2 days so dates
+# strictly increase after that move.)
+SESSION_INTERVAL_DAYS = (7.0, 14.0)
+SESSION_SPACING_GROWTH = 0.02
+SESSION_JITTER_DAYS = 2.0
+# Episodes whose last session is within this many days of end_date are mostly still open
+# (the therapist has not closed them yet); episodes cut off by end_date are always open.
+RECENT_DAYS = 42
+RECENT_STILL_OPEN_SHARE = 0.8
+# Days from the last session until a closed episode is marked ended.
+CLOSING_LAG_DAYS = 14
+
+# --- ORS trajectories -------------------------------------------------------------------------
+# Intake ORS by age group (mean, SD): adults 19-20 (SD 7-8), a quarter at or above 25
+# (OpenFIT; domain.md); children's CORS higher (cutoff 32).
+INTAKE_ORS = ((25.5, 7.0), (20.5, 7.5), (19.3, 7.8))
+# Expected gain = GAIN_SLOPE * (GAIN_TARGET - intake): lower intakes gain more (regression to
+# the mean), giving a pre-post effect size of about 0.8-1.0.
+GAIN_SLOPE = 0.65
+GAIN_TARGET = (39.5, 38.0, 37.0)
+# Clients who do not respond (expected gain 0): with them, about half reliably improve
+# (change >= 5) while the mean change stays high (a right-skewed change).
+NON_RESPONDER_SHARE = 0.25
+# SD of each episode's own deviation from its expected gain: a few percent deteriorate
+# (change <= -5).
+GAIN_SD = 4.5
+# SD of the therapist effect on gain: about 5 % of the variance of change after intake
+# (Wampold & Brown 2005).
+THERAPIST_GAIN_SD = 1.85
+# Most change comes early: the expected share of the gain reached by session s is
+# 1 - exp(-(s - 1) / EARLY_CHANGE_SESSIONS).
+EARLY_CHANGE_SESSIONS = 2.0
+# Session-to-session noise around the trajectory (not at intake).
+ORS_SESSION_NOISE_SD = 2.5
+# A parent rates the child lower than the child does, with a similar but noisier gain.
+PARENT_INTAKE_OFFSET, PARENT_INTAKE_SD, PARENT_GAIN_SD = -2.0, 4.0, 2.0
+# Electronic forms: items scatter around total/4 (zero-sum, uniform +-ITEM_SPREAD/2).
+ORS_ITEM_SPREAD = 4.0
+
+# --- SRS --------------------------------------------------------------------------------------
+# Clients who give 40 every session (may not dare to give negative feedback).
+SRS_ALWAYS_40_SHARE = 0.1
+# SRS = 40 - deficit. Each other client's mean deficit is gamma-distributed; unplanned endings
+# rate the alliance lower. About 15-25 % of sessions fall below the cutoff 36.
+SRS_DEFICIT_SHAPE, SRS_DEFICIT_SCALE = 1.3, 2.2
+SRS_DEFICIT_UNPLANNED_FACTOR = 1.5
+# Session-to-session variation of the deficit (SD of a log-normal factor), and how the
+# alliance improves over sessions (deficit shrinks by this share per session, to half at most).
+SRS_SESSION_LOG_SD = 0.6
+SRS_IMPROVEMENT_PER_SESSION = 0.03
+# Electronic forms: items share the deficit unevenly (zero-sum, uniform +-share/2 of it).
+SRS_ITEM_SPREAD = 0.3
+
+# --- Missing feedback -------------------------------------------------------------------------
+# Sessions without SRS (under the 10 % vendor benchmark for sessions without feedback) and
+# without ORS.
+SRS_MISSING_SHARE = 0.06
+ORS_MISSING_SHARE = 0.02
+
+# --- Implementation ---------------------------------------------------------------------------
+# Clients per chunk of session rows (SESSIONS_PER_CLIENT rows each), and rows per frame of
+# clients and episodes.
+CHUNK_CLIENTS = 100_000
+# Episodes per block when planning session dates.
+SCHEDULE_BLOCK = 100_000
+# Client codes: "K-" and six Crockford base-32 characters (ASCII order = numeric order).
+CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CLIENT_CODE_LENGTH = 6
+# Purposes of hashed random numbers (see _hashed).
+_DATE_JITTER, _ORS_NOISE, _ORS_ITEMS, _ORS_MISSING, _SRS_LEVEL, _SRS_ITEMS, _SRS_MISSING = range(7)
+_PARENT_PURPOSES = 8  # added to the ORS purposes for a parent's rows
+_U64 = np.uint64
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What :func:`generate_demo` wrote.
+
+    Attributes:
+        teams: Rows in ``teams``.
+        therapists: Rows in ``therapists``.
+        clients: Rows in ``clients``.
+        episodes: Rows in ``episodes``.
+        sessions: Rows in ``sessions`` (one per session and rater).
+        seconds: Wall-clock time taken.
+    """
+
+    teams: int
+    therapists: int
+    clients: int
+    episodes: int
+    sessions: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Teams:
+    ids: pa.StringArray
+    names: list[str]
+    service: np.ndarray  # index into SERVICES
+    paper: np.ndarray  # bool: totals only
+
+
+@dataclass(frozen=True)
+class _Therapists:
+    ids: pa.StringArray
+    names: np.ndarray
+    team: np.ndarray  # current team
+    earlier_team: np.ndarray  # team before move_day (the current team for those who stayed)
+    move_day: np.ndarray
+    caseload: np.ndarray  # relative weight when episodes are assigned
+    gain_effect: np.ndarray  # the therapist's effect on ORS gain, points
+
+    def team_on(self, therapist: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """The team each therapist belonged to on each day."""
+        moved_later = day < self.move_day[therapist]
+        return np.where(moved_later, self.earlier_team[therapist], self.team[therapist])
+
+
+@dataclass(frozen=True)
+class _Episodes:
+    """Episodes in episode-id order (``E0000001`` is the earliest start)."""
+
+    client: np.ndarray  # index client
+    therapist: np.ndarray
+    team: np.ndarray
+    format: np.ndarray
+    start_day: np.ndarray
+    interval: np.ndarray  # days between sessions at the start
+    date_key: np.ndarray  # hash key for session dates (stable while episodes are planned)
+    sessions: np.ndarray  # sessions held up to end_date
+    ended_day: np.ndarray  # meaningful where end_type >= 0
+    end_type: np.ndarray  # index into END_TYPES, -1 while ongoing
+
+
+@dataclass(frozen=True)
+class _Participations:
+    """One client in one episode, ordered by client then episode (the sessions' order)."""
+
+    client: np.ndarray
+    episode: np.ndarray
+    intake: np.ndarray
+    gain: np.ndarray
+    srs_deficit: np.ndarray  # mean SRS deficit below 40 (0 for clients who always give 40)
+    parent_rated: np.ndarray
+    parent_intake: np.ndarray
+    parent_gain: np.ndarray
+
+
+def generate_demo(
+    out: str | Path,
+    *,
+    sessions: int = 20_000,
+    seed: int = 20261122,
+    end_date: datetime.date | None = None,
+    _chunk_clients: int = CHUNK_CLIENTS,
+) -> DemoSummary:
+    """Write a synthetic KOR database with about ``sessions`` session rows to ``out``.
+
+    The file is replaced atomically (see :func:`fitdata.store.write_transaction`). The same
+    ``seed``, ``end_date`` and ``sessions`` always give the same content.
+
+    Args:
+        out: The database file to create or replace.
+        sessions: Target number of session rows. Teams, therapists and clients scale with it;
+            the actual count usually differs by a few percent.
+        seed: Seed of the random numbers.
+        end_date: The last possible session date (default: today). The data cover about three
+            years before it.
+        _chunk_clients: Clients per chunk of session rows, and rows per frame of clients and
+            episodes (for tests: it does not change the data).
+
+    Returns:
+        The counts written and the time taken.
+
+    Raises:
+        ValueError: If ``sessions`` is below the smallest useful size.
+    """
+    if sessions < MIN_SESSIONS:
+        raise ValueError(f"sessions must be at least {MIN_SESSIONS}, not {sessions}")
+    clock = time.perf_counter()
+    end_day = _day_number(end_date or datetime.date.today())
+    therapist_count = max(MIN_THERAPISTS, round(sessions / SESSIONS_PER_THERAPIST))
+    team_count = min(MAX_TEAMS, max(MIN_TEAMS, round(therapist_count / THERAPISTS_PER_TEAM)))
+    client_count = round(sessions / SESSIONS_PER_CLIENT)
+
+    rng = np.random.default_rng(seed)
+    salt = _splitmix64(np.array([seed], dtype=_U64))[0]
+    teams = _make_teams(rng, team_count)
+    therapists = _make_therapists(rng, therapist_count, teams, end_day)
+    client_codes = np.sort(rng.choice(len(CROCKFORD) ** CLIENT_CODE_LENGTH, client_count, False))
+    age_group = rng.choice(len(AGE_GROUPS), client_count, p=AGE_GROUP_SHARES)
+    episodes, participations, first_day = _plan_episodes(
+        rng, salt, age_group, teams, therapists, end_day
+    )
+    birth_year = _birth_years(rng, age_group, first_day)
+
+    with write_transaction(out, replace=True) as con:
+        append_frame(con, "teams", _teams_frame(teams))
+        append_frame(con, "therapists", _therapists_frame(therapists, teams))
+        for first in range(0, client_count, _chunk_clients):
+            rows = slice(first, first + _chunk_clients)
+            clients = _clients_frame(rows, client_codes, birth_year, age_group)
+            append_frame(con, "clients", clients)
+        for first in range(0, len(episodes.client), _chunk_clients):
+            rows = slice(first, first + _chunk_clients)
+            frame = _episodes_frame(episodes, rows, client_codes, teams, therapists)
+            append_frame(con, "episodes", frame)
+        session_count = 0
+        for first in range(0, client_count, _chunk_clients):
+            frame = _sessions_frame(
+                salt,
+                range(first, min(first + _chunk_clients, client_count)),
+                client_codes,
+                participations,
+                episodes,
+                teams,
+                therapists,
+                first_session_id=session_count + 1,
+            )
+            append_frame(con, "sessions", frame)
+            session_count += len(frame)
+
+    return DemoSummary(
+        teams=team_count,
+        therapists=therapist_count,
+        clients=client_count,
+        episodes=len(episodes.client),
+        sessions=session_count,
+        seconds=time.perf_counter() - clock,
+    )
+
+
+# --- Organisation -----------------------------------------------------------------------------
+
+
+def _make_teams(rng: np.random.Generator, count: int) -> _Teams:
+    service = np.array([TEAM_SERVICE_CYCLE[i % len(TEAM_SERVICE_CYCLE)] for i in range(count)])
+    names = []
+    for team in range(count):
+        choices = TEAM_NAMES[SERVICES[service[team]]]
+        nth = int(np.count_nonzero(service[:team] == service[team]))
+        suffix = f" {nth // len(choices) + 1}" if nth >= len(choices) else ""
+        names.append(choices[nth % len(choices)] + suffix)
+    paper = np.zeros(count, dtype=bool)
+    paper[rng.choice(count, min(count - 1, round(PAPER_TEAM_SHARE * count)), replace=False)] = True
+    return _Teams(
+        ids=_format_ids("T", np.arange(1, count + 1), 2), names=names, service=service, paper=paper
+    )
+
+
+def _make_therapists(
+    rng: np.random.Generator, count: int, teams: _Teams, end_day: int
+) -> _Therapists:
+    team_count = len(teams.names)
+    size = rng.gamma(TEAM_SIZE_SHAPE, size=team_count)
+    # Every team gets one therapist; the rest are spread by team size.
+    team = np.concatenate(
+        [
+            rng.permutation(team_count),
+            rng.choice(team_count, count - team_count, p=size / size.sum()),
+        ]
+    )
+    names = np.strings.add(
+        np.strings.add(rng.choice(FIRST_NAMES, count), " "), rng.choice(LAST_NAMES, count)
+    )
+    # Some therapists moved here from another team of the same service.
+    earlier_team = team.copy()
+    move_day = np.full(count, np.iinfo(np.int64).min)
+    service = teams.service[team]
+    teams_in_service = np.bincount(teams.service, minlength=len(SERVICES))
+    can_move = np.flatnonzero(teams_in_service[service] >= 2)
+    mover_count = min(len(can_move), max(1, round(MOVED_THERAPIST_SHARE * count)))
+    movers = rng.choice(can_move, mover_count, replace=False)
+    # Another team of the same service: teams sorted by service, skipping the current one.
+    by_service = np.argsort(teams.service, kind="stable")
+    service_first = np.cumsum(teams_in_service) - teams_in_service
+    rank_in_service = np.empty(team_count, dtype=np.int64)
+    rank_in_service[by_service] = np.arange(team_count) - service_first[teams.service[by_service]]
+    other = rng.integers(0, teams_in_service[service[movers]] - 1)
+    other += other >= rank_in_service[team[movers]]
+    earlier_team[movers] = by_service[service_first[service[movers]] + other]
+    first_day = end_day - DATA_SPAN_DAYS
+    move_day[movers] = rng.integers(
+        first_day + DATA_SPAN_DAYS // 5, end_day - DATA_SPAN_DAYS // 5, len(movers)
+    )
+    return _Therapists(
+        ids=_format_ids("B", np.arange(1, count + 1), 4),
+        names=names,
+        team=team,
+        earlier_team=earlier_team,
+        move_day=move_day,
+        caseload=rng.gamma(CASELOAD_SHAPE, size=count),
+        gain_effect=rng.normal(0.0, THERAPIST_GAIN_SD, count),
+    )
+
+
+def _choose_therapists(
+    rng: np.random.Generator, age_group: np.ndarray, teams: _Teams, therapists: _Therapists
+) -> np.ndarray:
+    """Pick a therapist for each episode: a service by age group, then by caseload."""
+    service_of_therapist = teams.service[therapists.team]
+    staffed = np.bincount(service_of_therapist, minlength=len(SERVICES)) > 0
+    probabilities = np.array(SERVICE_BY_AGE) * staffed
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    cumulative = probabilities.cumsum(axis=1)
+    draw = rng.random(len(age_group))
+    service = (draw[:, None] > cumulative[age_group]).sum(axis=1)
+    therapist = np.empty(len(age_group), dtype=np.int64)
+    for index in range(len(SERVICES)):  # three services
+        wanted = np.flatnonzero(service == index)
+        pool = np.flatnonzero(service_of_therapist == index)
+        if len(wanted):
+            weight = therapists.caseload[pool]
+            therapist[wanted] = rng.choice(pool, len(wanted), p=weight / weight.sum())
+    return therapist
+
+
+# --- Clients and episodes ---------------------------------------------------------------------
+
+
+def _plan_episodes(
+    rng: np.random.Generator,
+    salt: np.uint64,
+    age_group: np.ndarray,
+    teams: _Teams,
+    therapists: _Therapists,
+    end_day: int,
+) -> tuple[_Episodes, _Participations, np.ndarray]:
+    """Lay out every episode and who takes part in it; return them and each client's first day.
+
+    Every client takes part in a first episode. Some adults share theirs with a partner (a
+    couple episode, owned by one of them); some clients come back for a second episode after
+    the first has ended, if it starts before ``end_day``.
+    """
+    client_count = len(age_group)
+    adults = np.flatnonzero(age_group == ADULT)
+    couple_count = round(COUPLE_CLIENT_SHARE * len(adults) / 2)
+    paired = rng.choice(adults, 2 * couple_count, replace=False).reshape(-1, 2)
+    owner, partner = paired.min(axis=1), paired.max(axis=1)
+
+    # First episodes: one per client except partners, who join their owner's.
+    is_partner = np.zeros(client_count, dtype=bool)
+    is_partner[partner] = True
+    first_client = np.flatnonzero(~is_partner)
+    first_of_client = np.empty(client_count, dtype=np.int64)
+    first_of_client[first_client] = np.arange(len(first_client))
+    first_of_client[partner] = first_of_client[owner]
+    first_format = _draw_formats(rng, age_group[first_client])
+    first_format[first_of_client[owner]] = COUPLE
+
+    # Second episodes for some clients, decided now and kept if they fit in time.
+    returning = np.flatnonzero(rng.random(client_count) < SECOND_EPISODE_SHARE)
+    second_format = _draw_formats(rng, age_group[returning])
+    second_gap = SECOND_EPISODE_MIN_GAP_DAYS + rng.exponential(
+        SECOND_EPISODE_MEAN_EXTRA_DAYS, len(returning)
+    ).astype(np.int64)
+
+    # Each client's part in the first and (possible) second episode.
+    first_part = _draw_participants(rng, age_group)
+    second_part = _draw_participants(rng, age_group[returning])
+
+    # First episodes.
+    first_start = _weekday_or_friday(
+        rng.integers(end_day - DATA_SPAN_DAYS, end_day + 1, len(first_client))
+    )
+    first_therapist = _choose_therapists(rng, age_group[first_client], teams, therapists)
+    first = _schedule_episodes(
+        rng,
+        salt,
+        date_key=np.arange(len(first_client)),
+        start_day=first_start,
+        therapist=first_therapist,
+        gain_residual=first_part["gain_residual"][first_client],
+        therapists=therapists,
+        end_day=end_day,
+    )
+
+    # Second episodes, after the first has been closed.
+    earlier = first_of_client[returning]
+    second_start = _weekday_or_friday(first["ended_day"][earlier] + second_gap)
+    fits = (first["end_type"][earlier] >= 0) & (second_start <= end_day)
+    same_therapist = rng.random(len(returning)) < SAME_THERAPIST_AGAIN_SHARE
+    second_therapist = np.where(
+        same_therapist,
+        first_therapist[earlier],
+        _choose_therapists(rng, age_group[returning], teams, therapists),
+    )
+    second = _schedule_episodes(
+        rng,
+        salt,
+        date_key=len(first_client) + np.arange(len(returning)),
+        start_day=np.minimum(second_start, end_day),
+        therapist=second_therapist,
+        gain_residual=second_part["gain_residual"],
+        therapists=therapists,
+        end_day=end_day,
+    )
+
+    # Number episodes by start (ties by plan order) and keep the second episodes that fit.
+    kept_second = np.flatnonzero(fits)
+    planned = {key: np.concatenate([first[key], second[key][kept_second]]) for key in first}
+    planned["client"] = np.concatenate([first_client, returning[kept_second]])
+    planned["format"] = np.concatenate([first_format, second_format[kept_second]])
+    order = np.lexsort((planned["date_key"], planned["start_day"]))
+    number_of_planned = np.empty(len(order), dtype=np.int64)
+    number_of_planned[order] = np.arange(len(order))
+    episodes = _Episodes(**{f.name: planned[f.name][order] for f in fields(_Episodes)})
+
+    # Participations: every client in their first episode, returning clients in their second.
+    part_client = np.concatenate([np.arange(client_count), returning[kept_second]])
+    part_episode = np.concatenate(
+        [
+            number_of_planned[first_of_client],
+            number_of_planned[len(first_client) + np.arange(len(kept_second))],
+        ]
+    )
+    values = {
+        key: np.concatenate([first_part[key], second_part[key][kept_second]]) for key in first_part
+    }
+    therapist_effect = therapists.gain_effect[episodes.therapist[part_episode]]
+    unplanned = episodes.end_type[part_episode] == UNPLANNED
+    part_order = np.lexsort((part_episode, part_client))
+    participations = _Participations(
+        client=part_client[part_order],
+        episode=part_episode[part_order],
+        intake=values["intake"][part_order],
+        gain=(values["own_gain"] + therapist_effect)[part_order],
+        srs_deficit=(
+            values["srs_deficit"] * np.where(unplanned, SRS_DEFICIT_UNPLANNED_FACTOR, 1.0)
+        )[part_order],
+        parent_rated=values["parent_rated"][part_order],
+        parent_intake=values["parent_intake"][part_order],
+        parent_gain=(values["own_gain"] + therapist_effect + values["parent_gain_offset"])[
+            part_order
+        ],
+    )
+    return episodes, participations, episodes.start_day[number_of_planned[first_of_client]]
+
+
+def _draw_formats(rng: np.random.Generator, age_group: np.ndarray) -> np.ndarray:
+    """Individual, family (children, adolescents) or group (adults) for one-client episodes."""
+    draw = rng.random(len(age_group))
+    family_share = np.select(
+        [age_group == CHILD, age_group == ADOLESCENT],
+        [FAMILY_SHARE[CHILD], FAMILY_SHARE[ADOLESCENT]],
+        0.0,
+    )
+    group_share = np.where(age_group == ADULT, GROUP_SHARE_ADULT, 0.0)
+    return np.select([draw < family_share, draw > 1 - group_share], [FAMILY, GROUP], INDIVIDUAL)
+
+
+def _draw_participants(rng: np.random.Generator, age_group: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-client values for one episode: intake, gain, SRS level and a parent's view."""
+    count = len(age_group)
+    mean, sd = np.array(INTAKE_ORS).T
+    intake = np.clip(rng.normal(mean[age_group], sd[age_group]), 0.0, 40.0)
+    parent_rated = (age_group == CHILD) & (rng.random(count) < PARENT_RATED_CHILD_SHARE)
+    always_40 = rng.random(count) < SRS_ALWAYS_40_SHARE
+    responder_gain = GAIN_SLOPE * (np.array(GAIN_TARGET)[age_group] - intake)
+    responds = rng.random(count) >= NON_RESPONDER_SHARE
+    own_gain = np.where(responds, responder_gain, 0.0) + rng.normal(0.0, GAIN_SD, count)
+    return {
+        "intake": intake,
+        "own_gain": own_gain,
+        # What intake does not explain: links a poor response to unplanned endings.
+        "gain_residual": own_gain - (1 - NON_RESPONDER_SHARE) * responder_gain,
+        "srs_deficit": np.where(
+            always_40, 0.0, rng.gamma(SRS_DEFICIT_SHAPE, SRS_DEFICIT_SCALE, count)
+        ),
+        "parent_rated": parent_rated,
+        "parent_intake": np.clip(
+            intake + rng.normal(PARENT_INTAKE_OFFSET, PARENT_INTAKE_SD, count), 0.0, 40.0
+        ),
+        "parent_gain_offset": rng.normal(0.0, PARENT_GAIN_SD, count),
+    }
+
+
+def _schedule_episodes(
+    rng: np.random.Generator,
+    salt: np.uint64,
+    *,
+    date_key: np.ndarray,
+    start_day: np.ndarray,
+    therapist: np.ndarray,
+    gain_residual: np.ndarray,
+    therapists: _Therapists,
+    end_day: int,
+) -> dict[str, np.ndarray]:
+    """Draw how each episode ends and its sessions, and cut it off at ``end_day``."""
+    count = len(date_key)
+    residual = gain_residual + therapists.gain_effect[therapist]
+    gain_z = (residual - residual.mean()) / residual.std() if count > 1 else np.zeros(count)
+    unplanned_log_odds = math.log(UNPLANNED_SHARE / (1 - UNPLANNED_SHARE))
+    unplanned_probability = 1 / (
+        1 + np.exp(UNPLANNED_LOG_ODDS_PER_SD_GAIN * gain_z - unplanned_log_odds)
+    )
+    draw = rng.random(count)
+    end_type = np.select(
+        [draw < unplanned_probability, draw > 1 - TRANSFERRED_SHARE],
+        [UNPLANNED, TRANSFERRED],
+        PLANNED,
+    )
+    mean_extra = np.where(end_type == UNPLANNED, SESSIONS_MEAN_UNPLANNED, SESSIONS_MEAN_PLANNED) - 1
+    success = mean_extra / (SESSIONS_SD**2)
+    planned_sessions = 1 + rng.negative_binomial(mean_extra * success / (1 - success), success)
+    interval = rng.uniform(*SESSION_INTERVAL_DAYS, count)
+
+    held, last_day = _sessions_before(
+        salt, date_key, start_day, interval, planned_sessions, end_day
+    )
+    cut_off = held < planned_sessions
+    recent = end_day - last_day < RECENT_DAYS
+    still_open = cut_off | (recent & (rng.random(count) < RECENT_STILL_OPEN_SHARE))
+    ended_day = np.minimum(last_day + rng.integers(0, CLOSING_LAG_DAYS + 1, count), end_day)
+    return {
+        "therapist": therapist,
+        "team": therapists.team_on(therapist, start_day),
+        "start_day": start_day,
+        "interval": interval,
+        "date_key": date_key,
+        "sessions": held,
+        "ended_day": ended_day,
+        "end_type": np.where(still_open, -1, end_type),
+    }
+
+
+def _sessions_before(
+    salt: np.uint64,
+    date_key: np.ndarray,
+    start_day: np.ndarray,
+    interval: np.ndarray,
+    planned_sessions: np.ndarray,
+    end_day: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count each episode's sessions on or before ``end_day``; return counts and last days."""
+    held = np.empty(len(date_key), dtype=np.int64)
+    last_day = np.empty(len(date_key), dtype=np.int64)
+    for first in range(0, len(date_key), SCHEDULE_BLOCK):  # bounds memory at 10M sessions
+        block = slice(first, first + SCHEDULE_BLOCK)
+        counts = planned_sessions[block]
+        episode = np.repeat(np.arange(len(counts)), counts)
+        index = _index_within(counts)
+        days = _session_days(
+            salt,
+            date_key[block][episode],
+            start_day[block][episode],
+            interval[block][episode],
+            index,
+        )
+        held[block] = np.bincount(episode, weights=days <= end_day, minlength=len(counts))
+        starts = np.cumsum(counts) - counts
+        last_day[block] = days[starts + held[block] - 1]
+    return held, last_day
+
+
+def _session_days(
+    salt: np.uint64,
+    date_key: np.ndarray,
+    start_day: np.ndarray,
+    interval: np.ndarray,
+    session_index: np.ndarray,
+) -> np.ndarray:
+    """The day of each session (0-based ``session_index``) of an episode; strictly increasing."""
+    jitter = (
+        _unit(_hashed(salt, date_key, session_index, _DATE_JITTER)) * 2 - 1
+    ) * SESSION_JITTER_DAYS
+    offset = interval * session_index * (1 + SESSION_SPACING_GROWTH * session_index)
+    offset += np.where(session_index > 0, jitter, 0.0)
+    return _weekday_or_friday(start_day + np.rint(offset).astype(np.int64))
+
+
+def _birth_years(
+    rng: np.random.Generator, age_group: np.ndarray, first_day: np.ndarray
+) -> np.ndarray:
+    """Birth years that put each client in their age group at their first episode."""
+    count = len(age_group)
+    adult_age = np.minimum(
+        ADULT_AGES[0] + rng.gamma(ADULT_AGE_EXCESS_SHAPE, ADULT_AGE_EXCESS_SCALE, count),
+        ADULT_AGES[1],
+    ).astype(np.int64)
+    age = np.select(
+        [age_group == CHILD, age_group == ADOLESCENT],
+        [
+            rng.integers(CHILD_AGES[0], CHILD_AGES[1] + 1, count),
+            rng.integers(ADOLESCENT_AGES[0], ADOLESCENT_AGES[1] + 1, count),
+        ],
+        adult_age,
+    )
+    first_year = first_day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    return (first_year - age).astype(np.int16)
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """One form's scores for a set of rows, in tenths of a point."""
+
+    items: np.ndarray  # (rows, 4)
+    total: np.ndarray
+    has_items: np.ndarray  # False on paper or when the form was not given
+    has_total: np.ndarray  # False when the form was not given
+
+    @classmethod
+    def merged(cls, row_count: int, parts: list[tuple[np.ndarray, _Scores]]) -> _Scores:
+        """Scores for ``row_count`` rows, taken from ``(rows, scores)`` parts; absent elsewhere."""
+        merged = cls(
+            items=np.zeros((row_count, 4), dtype=np.int16),
+            total=np.zeros(row_count, dtype=np.int16),
+            has_items=np.zeros(row_count, dtype=bool),
+            has_total=np.zeros(row_count, dtype=bool),
+        )
+        for rows, scores in parts:
+            merged.items[rows] = scores.items
+            merged.total[rows] = scores.total
+            merged.has_items[rows] = scores.has_items
+            merged.has_total[rows] = scores.has_total
+        return merged
+
+    def columns(self, names: tuple[str, str, str, str, str]) -> dict[str, pd.Series]:
+        """The four item columns and the total column, as exact decimals."""
+        columns = {
+            name: _decimals(self.items[:, item], self.has_items)
+            for item, name in enumerate(names[:4])
+        }
+        columns[names[4]] = _decimals(self.total, self.has_total)
+        return columns
+
+
+def _sessions_frame(
+    salt: np.uint64,
+    clients: range,
+    client_codes: np.ndarray,
+    participations: _Participations,
+    episodes: _Episodes,
+    teams: _Teams,
+    therapists: _Therapists,
+    *,
+    first_session_id: int,
+) -> pd.DataFrame:
+    """Session rows of a range of clients, in :data:`fitdata.store.SESSION_ORDER`."""
+    parts = slice(*np.searchsorted(participations.client, [clients.start, clients.stop]))
+    episode = participations.episode[parts]
+    counts = episodes.sessions[episode]
+    # One entry per session of each participation: who (owner), which episode, which session.
+    owner = np.repeat(np.arange(parts.start, parts.stop), counts)
+    session_episode = np.repeat(episode, counts)
+    index = _index_within(counts)
+    days = _session_days(
+        salt,
+        episodes.date_key[session_episode],
+        episodes.start_day[session_episode],
+        episodes.interval[session_episode],
+        index,
+    )
+    electronic = ~teams.paper[episodes.team[session_episode]]
+    reached = 1 - np.exp(-index / EARLY_CHANGE_SESSIONS)
+    client_ors = _ors_scores(
+        salt,
+        owner,
+        index,
+        participations.intake[owner] + participations.gain[owner] * reached,
+        electronic,
+        purpose_offset=0,
+    )
+    client_srs = _srs_scores(salt, owner, index, participations.srs_deficit[owner], electronic)
+    # A parent's row (ORS only) follows the child's row of the same session.
+    with_parent = participations.parent_rated[owner]
+    parent = owner[with_parent]
+    parent_ors = _ors_scores(
+        salt,
+        parent,
+        index[with_parent],
+        participations.parent_intake[parent]
+        + participations.parent_gain[parent] * reached[with_parent],
+        electronic[with_parent],
+        purpose_offset=_PARENT_PURPOSES,
+    )
+    rows = np.repeat(np.arange(len(owner)), 1 + with_parent)
+    client_row = np.arange(len(owner)) + np.cumsum(with_parent) - with_parent
+    parent_row = client_row[with_parent] + 1
+    ors = _Scores.merged(len(rows), [(client_row, client_ors), (parent_row, parent_ors)])
+    srs = _Scores.merged(len(rows), [(client_row, client_srs)])
+    rater = np.zeros(len(rows), dtype=np.int8)
+    rater[parent_row] = 1
+
+    row_episode = session_episode[rows]
+    chunk_episodes, episode_code = np.unique(row_episode, return_inverse=True)
+    return pd.DataFrame(
+        {
+            "session_id": np.arange(first_session_id, first_session_id + len(rows), dtype=np.int64),
+            "episode_id": _labels(episode_code, _episode_ids(chunk_episodes)),
+            "client_id": _labels(
+                participations.client[owner[rows]] - clients.start,
+                _client_ids(client_codes[clients.start : clients.stop]),
+            ),
+            "therapist_id": _labels(episodes.therapist[row_episode], therapists.ids),
+            "team_id": _labels(episodes.team[row_episode], teams.ids),
+            "session_date": _dates(days[rows]),
+            "session_no": (index[rows] + 1).astype(np.int16),
+            "rater": _labels(rater, _RATERS),
+            **ors.columns(_ORS_COLUMNS),
+            **srs.columns(_SRS_COLUMNS),
+        }
+    )
+
+
+def _ors_scores(
+    salt: np.uint64,
+    owner: np.ndarray,
+    session_index: np.ndarray,
+    expected: np.ndarray,
+    electronic: np.ndarray,
+    *,
+    purpose_offset: int,
+) -> _Scores:
+    """ORS scores around the expected total, with session noise after intake."""
+    noise = _normal(_hashed(salt, owner, session_index, _ORS_NOISE + purpose_offset))
+    total = np.clip(
+        expected + np.where(session_index > 0, ORS_SESSION_NOISE_SD * noise, 0.0), 0, 40
+    )
+    spread = _item_noise(_hashed(salt, owner, session_index, _ORS_ITEMS + purpose_offset))
+    items = _tenths(np.clip(total[:, None] / 4 + ORS_ITEM_SPREAD * spread, 0.0, 10.0))
+    given = (
+        _unit(_hashed(salt, owner, session_index, _ORS_MISSING + purpose_offset))
+        >= ORS_MISSING_SHARE
+    )
+    return _Scores(
+        items=items,
+        total=np.where(electronic, items.sum(axis=1), _tenths(total)),
+        has_items=electronic & given,
+        has_total=given,
+    )
+
+
+def _srs_scores(
+    salt: np.uint64,
+    owner: np.ndarray,
+    session_index: np.ndarray,
+    mean_deficit: np.ndarray,
+    electronic: np.ndarray,
+) -> _Scores:
+    """SRS scores: 40 minus a skewed deficit that shrinks a little as the alliance grows."""
+    level = np.exp(
+        SRS_SESSION_LOG_SD * _normal(_hashed(salt, owner, session_index, _SRS_LEVEL))
+        - SRS_SESSION_LOG_SD**2 / 2
+    )
+    improvement = np.maximum(0.5, 1 - SRS_IMPROVEMENT_PER_SESSION * session_index)
+    deficit = np.minimum(mean_deficit * level * improvement, 40.0)
+    spread = _item_noise(_hashed(salt, owner, session_index, _SRS_ITEMS))
+    item_deficit = deficit[:, None] * (0.25 + SRS_ITEM_SPREAD * spread)
+    items = _tenths(np.clip(10 - item_deficit, 0.0, 10.0))
+    given = _unit(_hashed(salt, owner, session_index, _SRS_MISSING)) >= SRS_MISSING_SHARE
+    return _Scores(
+        items=items,
+        total=np.where(electronic, items.sum(axis=1), _tenths(40 - deficit)),
+        has_items=electronic & given,
+        has_total=given,
+    )
+
+
+# --- Frames for the small tables --------------------------------------------------------------
+
+
+def _teams_frame(teams: _Teams) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "team_id": _text(teams.ids),
+            "name": teams.names,
+            "service": [SERVICES[s] for s in teams.service],
+        }
+    )
+
+
+def _therapists_frame(therapists: _Therapists, teams: _Teams) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "therapist_id": _text(therapists.ids),
+            "name": therapists.names,
+            "team_id": _labels(therapists.team, teams.ids),
+        }
+    )
+
+
+def _clients_frame(
+    rows: slice, client_codes: np.ndarray, birth_year: np.ndarray, age_group: np.ndarray
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": _text(_client_ids(client_codes[rows])),
+            "birth_year": birth_year[rows],
+            "age_group": _labels(age_group[rows], AGE_GROUPS),
+        }
+    )
+
+
+def _episodes_frame(
+    episodes: _Episodes,
+    rows: slice,
+    client_codes: np.ndarray,
+    teams: _Teams,
+    therapists: _Therapists,
+) -> pd.DataFrame:
+    end_type = episodes.end_type[rows]
+    return pd.DataFrame(
+        {
+            "episode_id": _text(_episode_ids(np.arange(len(episodes.client))[rows])),
+            "client_id": _text(_client_ids(client_codes[episodes.client[rows]])),
+            "therapist_id": _labels(episodes.therapist[rows], therapists.ids),
+            "team_id": _labels(episodes.team[rows], teams.ids),
+            "started": _dates(episodes.start_day[rows]),
+            "ended": _dates(episodes.ended_day[rows], present=end_type >= 0),
+            "end_type": _labels(end_type, END_TYPES),
+            "format": _labels(episodes.format[rows], FORMATS),
+        }
+    )
+
+
+# --- Identifiers, dates and columns -----------------------------------------------------------
+
+_RATERS = pa.array(["client", "parent"])
+_ORS_COLUMNS = ("ors_individual", "ors_interpersonal", "ors_social", "ors_overall", "ors_total")
+_SRS_COLUMNS = ("srs_relationship", "srs_goals", "srs_approach", "srs_overall", "srs_total")
+# Every score 0.0-40.0 as an exact decimal, indexed by its tenths.
+_DECIMAL_TENTHS = pa.array(
+    [Decimal(tenths).scaleb(-1) for tenths in range(401)], pa.decimal128(4, 1)
+)
+
+
+def _format_ids(
+    prefix: str, numbers: np.ndarray, width: int, alphabet: bytes = b"0123456789"
+) -> pa.StringArray:
+    """``prefix`` and ``numbers`` written in ``alphabet`` with ``width`` digits (or more)."""
+    base = len(alphabet)
+    width = max(width, len(np.base_repr(int(numbers.max(initial=0)), base)))
+    places = base ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    digits = np.frombuffer(alphabet, dtype=np.uint8)[(numbers[:, None] // places) % base]
+    head = np.broadcast_to(
+        np.frombuffer(prefix.encode(), dtype=np.uint8), (len(numbers), len(prefix))
+    )
+    text = np.ascontiguousarray(np.concatenate([head, digits], axis=1))
+    offsets = np.arange(0, text.size + 1, text.shape[1], dtype=np.int32)
+    return pa.StringArray.from_buffers(len(numbers), pa.py_buffer(offsets), pa.py_buffer(text))
+
+
+def _client_ids(codes: np.ndarray) -> pa.StringArray:
+    return _format_ids("K-", codes, CLIENT_CODE_LENGTH, CROCKFORD)
+
+
+def _episode_ids(numbers: np.ndarray) -> pa.StringArray:
+    return _format_ids("E", numbers + 1, 7)
+
+
+def _text(values: pa.Array) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(values))
+
+
+def _labels(codes: np.ndarray, names: pa.Array | Sequence[str]) -> pd.Series:
+    """A dictionary-encoded column: ``codes`` index ``names``, and -1 is NULL.
+
+    Arrow columns keep the frames small while DuckDB holds them until the transaction commits,
+    and DuckDB reads Arrow dictionaries about three times faster than pandas categoricals.
+    """
+    index_type = np.int8 if len(names) <= 127 else np.int16 if len(names) <= 32767 else np.int32
+    indices = pa.array(codes.astype(index_type), mask=codes < 0)
+    return _text(pa.DictionaryArray.from_arrays(indices, names))
+
+
+def _decimals(tenths: np.ndarray, present: np.ndarray) -> pd.Series:
+    """Exact one-decimal scores (two bytes a row) from tenths; NULL where not ``present``."""
+    return _labels(np.where(present, tenths, -1), _DECIMAL_TENTHS)
+
+
+def _dates(days: np.ndarray, present: np.ndarray | None = None) -> pd.Series:
+    """A DATE column from day numbers (days since 1970-01-01); NULL where not ``present``."""
+    mask = None if present is None else ~present
+    return _text(pa.array(days.astype(np.int32), mask=mask).cast(pa.date32()))
+
+
+def _day_number(day: datetime.date) -> int:
+    return (day - datetime.date(1970, 1, 1)).days
+
+
+def _weekday_or_friday(days: np.ndarray) -> np.ndarray:
+    """Move Saturdays and Sundays to the Friday before (day 0, 1970-01-01, was a Thursday)."""
+    weekday = (days + 3) % 7  # Monday 0 ... Sunday 6
+    return days - np.maximum(weekday - 4, 0)
+
+
+def _index_within(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n-1 for each group of the given sizes, concatenated."""
+    starts = np.cumsum(counts) - counts
+    return np.arange(counts.sum()) - np.repeat(starts, counts)
+
+
+def _tenths(values: np.ndarray) -> np.ndarray:
+    return np.rint(values * 10).astype(np.int64)
+
+
+# --- Counter-based random numbers -------------------------------------------------------------
+
+
+def _splitmix64(values: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser: a bijective mix of 64-bit integers with full avalanche."""
+    with np.errstate(over="ignore"):
+        x = values + _U64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return x ^ (x >> _U64(31))
+
+
+def _hashed(
+    salt: np.uint64, owner: np.ndarray, session_index: np.ndarray, purpose: int
+) -> np.ndarray:
+    """64 random bits for each (owner, session, purpose), the same whichever chunk asks."""
+    key = (owner.astype(_U64) << _U64(24)) | (session_index.astype(_U64) << _U64(8)) | _U64(purpose)
+    return _splitmix64(key ^ salt)
+
+
+def _unit(bits: np.ndarray) -> np.ndarray:
+    """Uniform numbers in (0, 1) from the top 53 bits."""
+    return ((bits >> _U64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def _normal(bits: np.ndarray) -> np.ndarray:
+    """Standard normal numbers (Box-Muller on the two 32-bit halves)."""
+    high = ((bits >> _U64(32)).astype(np.float64) + 0.5) * 2.0**-32
+    low = ((bits & _U64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0**-32
+    return np.sqrt(-2 * np.log(high)) * np.cos(2 * np.pi * low)
+
+
+def _item_noise(bits: np.ndarray) -> np.ndarray:
+    """Four zero-sum uniform numbers in about (-0.5, 0.5) per row, from 16-bit lanes."""
+    lanes = (bits[:, None] >> (_U64(16) * np.arange(4, dtype=_U64))) & _U64(0xFFFF)
+    uniform = (lanes.astype(np.float64) + 0.5) / 65536 - 0.5
+    return uniform - uniform.mean(axis=1, keepdims=True)

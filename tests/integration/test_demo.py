@@ -1,0 +1,503 @@
+"""The synthetic KOR database: integrity, realism targets, determinism and physical order.
+
+The realism targets and tolerances here are the ones listed in data/README.md ("Demo data").
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fitdata.config import DEFAULT_CONFIG
+from fitdata.demo import DemoSummary, generate_demo
+from fitdata.store import SESSION_ORDER, TABLES, check_database, reader_for
+
+END_DATE = datetime.date(2026, 11, 22)
+YOUTH_SERVICE = "Barn, unge og familie"
+AGE_RANGES = {"child": (6, 12), "adolescent": (13, 17), "adult": (18, 85)}
+
+Query = Callable[[str], pd.DataFrame]
+
+# name: (low, high) asserted on the default database (20,000 sessions, default seed).
+REALISM_TARGETS: dict[str, tuple[float, float]] = {
+    "intake ORS mean, all ages": (19.0, 21.5),
+    "intake ORS mean, adults": (18.5, 20.5),
+    "intake ORS SD, all ages": (7.0, 8.5),
+    "share of adult intakes at or above 25": (0.18, 0.32),
+    "intake CORS mean, children": (23.5, 27.5),
+    "pre-post effect size": (0.75, 1.0),
+    "share reliably improved": (0.45, 0.62),
+    "share reliably deteriorated": (0.02, 0.08),
+    "sessions per closed episode, mean": (5.3, 6.7),
+    "sessions per closed episode, SD": (3.4, 4.8),
+    "share of closed episodes with more than 20 sessions": (0.0, 0.02),
+    "unplanned share of ended episodes": (0.10, 0.17),
+    "transferred share of ended episodes": (0.01, 0.06),
+    "share of open (ongoing) episodes": (0.04, 0.15),
+    "share of clients with two episodes": (0.08, 0.20),
+    "median days between sessions": (7.0, 14.0),
+    "share of SRS below 36": (0.15, 0.25),
+    "share of SRS at 40": (0.08, 0.20),
+    "share of clients with SRS 40 every time": (0.05, 0.15),
+    "share of sessions without SRS": (0.05, 0.08),
+    "share of sessions without ORS": (0.01, 0.03),
+    "share of sessions with totals only": (0.15, 0.45),
+    "share of adult clients": (0.66, 0.74),
+    "share of adolescent clients": (0.15, 0.21),
+    "share of child clients": (0.10, 0.14),
+    "share of youth episodes in Barn, unge og familie": (0.75, 1.0),
+    "median share of the change reached by session 4": (0.5, 1.0),
+    "therapist ICC of change after intake": (0.0, 0.15),
+    "mean change, unplanned minus planned endings": (-10.0, -1.0),
+    "mean SRS, unplanned minus planned endings": (-5.0, -0.5),
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoSummary]:
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    return path, generate_demo(path, end_date=END_DATE)
+
+
+@pytest.fixture(scope="module")
+def query(demo: tuple[Path, DemoSummary]) -> Query:
+    return reader_for(demo[0]).df
+
+
+@pytest.fixture(scope="module")
+def realism(query: Query) -> dict[str, float]:
+    return measure_realism(query)
+
+
+def ors_changes(query: Query) -> pd.DataFrame:
+    """First and last client-rated ORS of every client in every episode with two or more."""
+    changes = query(
+        """
+        SELECT episode_id, client_id, c.age_group, e.therapist_id, e.end_type,
+               count(*) AS ors_count, max(session_no) AS last_no,
+               arg_min(ors_total, session_no)::DOUBLE AS intake,
+               arg_max(ors_total, session_no)::DOUBLE AS last,
+               any_value(ors_total) FILTER (WHERE session_no = 4)::DOUBLE AS session_4
+        FROM sessions s JOIN clients c USING (client_id) JOIN episodes e USING (episode_id)
+        WHERE rater = 'client' AND ors_total IS NOT NULL
+        GROUP BY ALL HAVING count(*) >= 2
+        """
+    )
+    changes["change"] = changes["last"] - changes["intake"]
+    return changes
+
+
+def therapist_icc(changes: pd.DataFrame) -> float:
+    """One-way ANOVA estimate of the therapist ICC of change, after adjusting for intake."""
+    design = np.column_stack(
+        [
+            np.ones(len(changes)),
+            changes["intake"],
+            pd.get_dummies(changes["age_group"], drop_first=True).astype(float),
+        ]
+    )
+    beta, *_ = np.linalg.lstsq(design, changes["change"].to_numpy(), rcond=None)
+    residual = pd.Series(changes["change"].to_numpy() - design @ beta)
+    groups = residual.groupby(changes["therapist_id"].to_numpy())
+    k, n = groups.ngroups, len(residual)
+    sizes = groups.size()
+    between = (sizes * (groups.mean() - residual.mean()) ** 2).sum() / (k - 1)
+    within = ((residual - groups.transform("mean")) ** 2).sum() / (n - k)
+    n0 = (n - (sizes**2).sum() / n) / (k - 1)
+    return float((between - within) / (between + (n0 - 1) * within))
+
+
+def measure_realism(query: Query) -> dict[str, float]:
+    """Every quantity in REALISM_TARGETS, measured on a database."""
+    changes = ors_changes(query)
+    adults = changes[changes["age_group"] == "adult"]
+    direction = changes["change"].map(DEFAULT_CONFIG.change_direction)
+    early = changes[
+        (changes["last_no"] >= 6) & (changes["change"] >= 5) & changes["session_4"].notna()
+    ]
+    by_end = changes.groupby("end_type")["change"].mean()
+
+    episodes = query(
+        """
+        SELECT e.episode_id, e.end_type, t.service, c.age_group,
+               count(DISTINCT s.session_no) AS sessions
+        FROM episodes e JOIN sessions s USING (episode_id) JOIN teams t ON t.team_id = e.team_id
+             JOIN clients c ON c.client_id = e.client_id
+        GROUP BY ALL
+        """
+    )
+    closed = episodes[episodes["end_type"].notna()]
+    ended = closed["end_type"].value_counts(normalize=True)
+    youth = episodes[episodes["age_group"] != "adult"]
+
+    rows = query(
+        """
+        SELECT avg((srs_total < 36)::INT) AS srs_below, avg((srs_total = 40)::INT) AS srs_40,
+               avg((srs_total IS NULL)::INT) AS srs_missing,
+               avg((ors_total IS NULL)::INT) AS ors_missing,
+               avg((ors_total IS NOT NULL AND ors_individual IS NULL)::INT) AS totals_only
+        FROM sessions WHERE rater = 'client'
+        """
+    ).iloc[0]
+    always_40 = query(
+        """
+        SELECT avg(all_40::INT) AS share FROM (
+            SELECT client_id, bool_and(srs_total = 40) AS all_40 FROM sessions
+            WHERE rater = 'client' AND srs_total IS NOT NULL GROUP BY ALL HAVING count(*) >= 3)
+        """
+    )["share"].iloc[0]
+    srs_by_end = query(
+        """
+        SELECT e.end_type, avg(srs_total::DOUBLE) AS srs FROM sessions s JOIN episodes e
+        USING (episode_id) WHERE rater = 'client' GROUP BY ALL
+        """
+    ).set_index("end_type")["srs"]
+    age_share = query("SELECT age_group, count(*) AS n FROM clients GROUP BY ALL").set_index(
+        "age_group"
+    )["n"]
+    age_share = age_share / age_share.sum()
+    episodes_per_client = query(
+        "SELECT count(DISTINCT episode_id) AS n FROM sessions GROUP BY client_id"
+    )["n"]
+    median_gap = query(
+        """
+        SELECT median(gap) AS days FROM (
+            SELECT session_date - lag(session_date) OVER (
+                PARTITION BY episode_id, client_id ORDER BY session_no) AS gap
+            FROM sessions WHERE rater = 'client')
+        """
+    )["days"].iloc[0]
+
+    return {
+        "intake ORS mean, all ages": changes["intake"].mean(),
+        "intake ORS mean, adults": adults["intake"].mean(),
+        "intake ORS SD, all ages": changes["intake"].std(),
+        "share of adult intakes at or above 25": (adults["intake"] >= 25).mean(),
+        "intake CORS mean, children": changes.loc[changes["age_group"] == "child", "intake"].mean(),
+        "pre-post effect size": changes["change"].mean() / changes["intake"].std(),
+        "share reliably improved": (direction == 1).mean(),
+        "share reliably deteriorated": (direction == -1).mean(),
+        "sessions per closed episode, mean": closed["sessions"].mean(),
+        "sessions per closed episode, SD": closed["sessions"].std(),
+        "share of closed episodes with more than 20 sessions": (closed["sessions"] > 20).mean(),
+        "unplanned share of ended episodes": ended.get("unplanned", 0.0),
+        "transferred share of ended episodes": ended.get("transferred", 0.0),
+        "share of open (ongoing) episodes": episodes["end_type"].isna().mean(),
+        "share of clients with two episodes": (episodes_per_client == 2).mean(),
+        "median days between sessions": float(median_gap),
+        "share of SRS below 36": rows["srs_below"],
+        "share of SRS at 40": rows["srs_40"],
+        "share of clients with SRS 40 every time": always_40,
+        "share of sessions without SRS": rows["srs_missing"],
+        "share of sessions without ORS": rows["ors_missing"],
+        "share of sessions with totals only": rows["totals_only"],
+        "share of adult clients": age_share["adult"],
+        "share of adolescent clients": age_share["adolescent"],
+        "share of child clients": age_share["child"],
+        "share of youth episodes in Barn, unge og familie": (
+            youth["service"] == YOUTH_SERVICE
+        ).mean(),
+        "median share of the change reached by session 4": (
+            (early["session_4"] - early["intake"]) / early["change"]
+        ).median(),
+        "therapist ICC of change after intake": therapist_icc(changes),
+        "mean change, unplanned minus planned endings": by_end["unplanned"] - by_end["planned"],
+        "mean SRS, unplanned minus planned endings": srs_by_end["unplanned"]
+        - srs_by_end["planned"],
+    }
+
+
+def table_contents(path: Path) -> dict[str, pd.DataFrame]:
+    reader = reader_for(path)
+    key = {"teams": "team_id", "therapists": "therapist_id", "clients": "client_id"}
+    key |= {"episodes": "episode_id", "sessions": "session_id"}
+    return {t: reader.df(f"SELECT * FROM {t} ORDER BY {key[t]}") for t in TABLES}
+
+
+# --- The default database ---------------------------------------------------------------------
+
+
+def test_default_database_passes_check(demo: tuple[Path, DemoSummary]) -> None:
+    path, summary = demo
+    report = check_database(path)
+    assert report.ok, report.problems
+    assert report.counts == {
+        "teams": summary.teams,
+        "therapists": summary.therapists,
+        "clients": summary.clients,
+        "episodes": summary.episodes,
+        "sessions": summary.sessions,
+    }
+    assert summary.seconds > 0
+
+
+def test_default_size_is_near_the_target_scale(demo: tuple[Path, DemoSummary]) -> None:
+    _, summary = demo
+    assert summary.teams == 10
+    assert summary.therapists == 60
+    assert 2_500 <= summary.clients <= 3_300
+    assert summary.clients < summary.episodes < 1.3 * summary.clients
+    assert abs(summary.sessions - 20_000) <= 0.05 * 20_000
+
+
+@pytest.mark.parametrize("name", REALISM_TARGETS)
+def test_realism_target(realism: dict[str, float], name: str) -> None:
+    low, high = REALISM_TARGETS[name]
+    assert low <= realism[name] <= high, f"{name}: {realism[name]:.3f} not in [{low}, {high}]"
+
+
+def test_identifiers_are_codes_not_personal_data(query: Query) -> None:
+    assert query("SELECT team_id FROM teams")["team_id"].str.fullmatch(r"T\d{2}").all()
+    assert (
+        query("SELECT therapist_id FROM therapists")["therapist_id"].str.fullmatch(r"B\d{4}").all()
+    )
+    assert query("SELECT episode_id FROM episodes")["episode_id"].str.fullmatch(r"E\d{7}").all()
+    clients = query("SELECT client_id FROM clients")["client_id"]
+    assert clients.str.fullmatch(r"K-[0-9A-HJKMNP-TV-Z]{6}").all()
+    assert not clients.str.contains(r"\d{11}").any()
+    assert clients.is_unique
+
+
+def test_services_teams_and_therapists_have_norwegian_names(query: Query) -> None:
+    teams = query("SELECT name, service FROM teams")
+    assert set(teams["service"]) == {
+        "Psykisk helse og rus",
+        YOUTH_SERVICE,
+        "Rask psykisk helsehjelp",
+    }
+    assert {"Ungdomsteamet", "Oppfølgingsteam Nord", "Rask psykisk helsehjelp Sør"} <= set(
+        teams["name"]
+    )
+    assert teams["name"].is_unique
+    names = query("SELECT name FROM therapists")["name"]
+    assert names.map(lambda name: re.fullmatch(r"[A-ZÆØÅ][a-zæøå]+ [A-ZÆØÅ][a-zæøå]+", name)).all()
+
+
+def test_some_therapists_moved_and_their_earlier_episodes_keep_the_old_team(
+    query: Query,
+) -> None:
+    episodes = query(
+        """
+        SELECT e.therapist_id, e.team_id, e.started, e.team_id = t.team_id AS current,
+               old.service = new.service AS same_service
+        FROM episodes e JOIN therapists t USING (therapist_id)
+             JOIN teams old ON old.team_id = e.team_id JOIN teams new ON new.team_id = t.team_id
+        """
+    )
+    moved = episodes.loc[~episodes["current"], "therapist_id"].unique()
+    assert 1 <= len(moved) <= 0.1 * 60
+    for therapist in moved:
+        theirs = episodes[episodes["therapist_id"] == therapist]
+        assert theirs["same_service"].all()
+        assert theirs.loc[~theirs["current"], "team_id"].nunique() == 1
+        if theirs["current"].any():
+            before = theirs.loc[~theirs["current"], "started"].max()
+            assert before < theirs.loc[theirs["current"], "started"].min()
+    sessions_off_team = query(
+        "SELECT count(*) AS n FROM sessions s JOIN episodes e USING (episode_id) "
+        "WHERE s.team_id <> e.team_id OR s.therapist_id <> e.therapist_id"
+    )["n"].iloc[0]
+    assert sessions_off_team == 0
+
+
+def test_couple_episodes_have_two_partners_rating_the_same_sessions(query: Query) -> None:
+    couples = query(
+        """
+        SELECT e.episode_id, count(DISTINCT s.client_id) AS partners,
+               count(*) FILTER (WHERE s.client_id = e.client_id) AS owner_rows,
+               count(*) AS rows, count(DISTINCT (s.session_no, s.session_date)) AS sessions,
+               bool_and(s.rater = 'client') AS self_rated, bool_and(c.age_group = 'adult') AS adults
+        FROM episodes e JOIN sessions s USING (episode_id)
+             JOIN clients c ON c.client_id = s.client_id
+        WHERE e.format = 'couple' GROUP BY ALL
+        """
+    )
+    assert len(couples) >= 20
+    assert (couples["partners"] == 2).all()
+    assert (couples["rows"] == 2 * couples["owner_rows"]).all()
+    assert (couples["sessions"] == couples["owner_rows"]).all()  # both rate the same sessions
+    assert couples["self_rated"].all() and couples["adults"].all()
+    formats = query("SELECT format, count(*) AS n FROM episodes GROUP BY ALL").set_index("format")
+    assert formats["n"].idxmax() == "individual"
+    assert {"family", "group"} <= set(formats.index)
+
+
+def test_parents_rate_some_childrens_ors_beside_the_child(query: Query) -> None:
+    parents = query(
+        """
+        SELECT p.*, c.age_group, child.session_id AS child_session_id
+        FROM sessions p JOIN clients c USING (client_id)
+             LEFT JOIN sessions child ON child.episode_id = p.episode_id
+                  AND child.client_id = p.client_id AND child.session_no = p.session_no
+                  AND child.rater = 'client'
+        WHERE p.rater = 'parent'
+        """
+    )
+    assert len(parents) >= 200
+    assert (parents["age_group"] == "child").all()
+    assert parents["srs_total"].isna().all() and parents["srs_relationship"].isna().all()
+    assert parents["ors_total"].notna().mean() > 0.95
+    assert (parents["session_id"] == parents["child_session_id"] + 1).all()
+
+
+def test_episodes_match_their_sessions(query: Query) -> None:
+    episodes = query(
+        """
+        SELECT e.episode_id, e.started, e.ended, e.end_type, min(s.session_date) AS first,
+               max(s.session_date) AS last
+        FROM episodes e JOIN sessions s USING (episode_id) GROUP BY ALL
+        """
+    )
+    assert len(episodes) == query("SELECT count(*) AS n FROM episodes")["n"].iloc[0]
+    assert (episodes["started"] == episodes["first"]).all()
+    closed = episodes[episodes["ended"].notna()]
+    assert (closed["ended"] >= closed["last"]).all()
+    assert (closed["ended"] - closed["last"]).max() <= pd.Timedelta(days=14)
+    # Episodes whose last session is within six weeks of the end date are mostly still open.
+    recent = episodes[episodes["last"] >= pd.Timestamp(END_DATE - datetime.timedelta(days=42))]
+    assert recent["end_type"].isna().mean() >= 0.7
+    dates = query("SELECT min(session_date) AS first, max(session_date) AS last FROM sessions")
+    assert dates["last"].iloc[0] <= pd.Timestamp(END_DATE)
+    assert dates["first"].iloc[0] >= pd.Timestamp(END_DATE - datetime.timedelta(days=3 * 366))
+
+
+def test_sessions_are_on_weekdays_in_increasing_order(query: Query) -> None:
+    weekdays = query("SELECT DISTINCT isodow(session_date) AS day FROM sessions")["day"]
+    assert set(weekdays) <= {1, 2, 3, 4, 5}
+    out_of_order = query(
+        """
+        SELECT count(*) AS n FROM (
+            SELECT session_date <= lag(session_date) OVER (
+                PARTITION BY episode_id, client_id, rater ORDER BY session_no) AS bad,
+                session_no - lag(session_no) OVER (
+                PARTITION BY episode_id, client_id, rater ORDER BY session_no) AS step
+            FROM sessions)
+        WHERE bad OR step <> 1
+        """
+    )["n"].iloc[0]
+    assert out_of_order == 0
+
+
+def test_birth_years_fit_the_age_group_at_the_first_session(query: Query) -> None:
+    ages = query(
+        """
+        SELECT c.client_id, c.age_group, year(min(s.session_date)) - c.birth_year AS age
+        FROM clients c JOIN sessions s USING (client_id) GROUP BY c.client_id, c.age_group,
+             c.birth_year
+        """
+    )
+    for group, (youngest, oldest) in AGE_RANGES.items():
+        age = ages.loc[ages["age_group"] == group, "age"]
+        assert age.between(youngest, oldest).all(), group
+
+
+def test_items_add_up_and_paper_teams_record_totals_only(query: Query) -> None:
+    mismatched = query(
+        """
+        SELECT count(*) AS n FROM sessions
+        WHERE ors_total <> ors_individual + ors_interpersonal + ors_social + ors_overall
+           OR srs_total <> srs_relationship + srs_goals + srs_approach + srs_overall
+        """
+    )["n"].iloc[0]
+    assert mismatched == 0
+    teams = query(
+        """
+        SELECT team_id, count(ors_individual) AS with_items, count(ors_total) AS with_total
+        FROM sessions GROUP BY ALL
+        """
+    )
+    paper = teams["with_items"] == 0
+    assert paper.sum() == 3  # 3 of 10 teams on paper
+    assert (teams.loc[~paper, "with_items"] == teams.loc[~paper, "with_total"]).all()
+
+
+# --- Determinism, chunking and physical order -------------------------------------------------
+
+
+def test_same_seed_gives_the_same_content_and_another_seed_differs(tmp_path: Path) -> None:
+    first = generate_demo(tmp_path / "a.duckdb", sessions=3_000, end_date=END_DATE)
+    again = generate_demo(tmp_path / "b.duckdb", sessions=3_000, end_date=END_DATE)
+    generate_demo(tmp_path / "c.duckdb", sessions=3_000, seed=7, end_date=END_DATE)
+    a, b = table_contents(tmp_path / "a.duckdb"), table_contents(tmp_path / "b.duckdb")
+    for table in TABLES:
+        pd.testing.assert_frame_equal(a[table], b[table], check_exact=True)
+    assert (first.clients, first.episodes, first.sessions) == (
+        again.clients,
+        again.episodes,
+        again.sessions,
+    )
+    c = table_contents(tmp_path / "c.duckdb")
+    assert set(c["clients"]["client_id"]) != set(a["clients"]["client_id"])
+    assert not a["sessions"]["ors_total"].head(500).equals(c["sessions"]["ors_total"].head(500))
+    assert not a["therapists"]["name"].equals(c["therapists"]["name"])
+
+
+def test_chunk_size_does_not_change_the_data(tmp_path: Path) -> None:
+    generate_demo(tmp_path / "whole.duckdb", sessions=3_000, end_date=END_DATE)
+    generate_demo(tmp_path / "chunked.duckdb", sessions=3_000, end_date=END_DATE, _chunk_clients=37)
+    whole, chunked = (
+        table_contents(tmp_path / "whole.duckdb"),
+        table_contents(tmp_path / "chunked.duckdb"),
+    )
+    for table in TABLES:
+        pd.testing.assert_frame_equal(whole[table], chunked[table], check_exact=True)
+
+
+def assert_physically_ordered(path: Path) -> None:
+    reader = reader_for(path)
+    scanned = reader.df("SELECT session_id FROM sessions")["session_id"].to_numpy()
+    np.testing.assert_array_equal(scanned, np.arange(1, len(scanned) + 1))
+    ordered = reader.df(f"SELECT session_id FROM sessions ORDER BY {SESSION_ORDER}")
+    assert (np.diff(ordered["session_id"].to_numpy()) > 0).all()
+
+
+def test_sessions_are_stored_in_session_order(demo: tuple[Path, DemoSummary]) -> None:
+    assert_physically_ordered(demo[0])
+
+
+@pytest.mark.slow
+def test_medium_database_in_small_chunks_is_consistent(tmp_path: Path) -> None:
+    path = tmp_path / "medium.duckdb"
+    chunk = 5_000
+    summary = generate_demo(path, sessions=150_000, end_date=END_DATE, _chunk_clients=chunk)
+    report = check_database(path)
+    assert report.ok, report.problems
+    assert summary.therapists == 450 and summary.teams == 75
+    assert abs(summary.sessions - 150_000) <= 0.05 * 150_000
+    assert_physically_ordered(path)
+    query = reader_for(path).df
+    # Partners of a couple often sit in different chunks; they still share session dates.
+    partners = query(
+        f"""
+        WITH ranked AS (SELECT client_id, (row_number() OVER (ORDER BY client_id) - 1) // {chunk}
+                                          AS chunk FROM clients)
+        SELECT s.episode_id, count(DISTINCT r.chunk) AS chunks,
+               count(DISTINCT (s.session_no, s.session_date)) AS sessions,
+               count(DISTINCT s.session_no) AS numbers
+        FROM sessions s JOIN episodes e USING (episode_id)
+             JOIN ranked r ON r.client_id = s.client_id
+        WHERE e.format = 'couple' GROUP BY ALL
+        """
+    )
+    assert (partners["chunks"] == 2).sum() >= 100
+    assert (partners["sessions"] == partners["numbers"]).all()
+    realism = measure_realism(query)
+    for name in ("intake ORS mean, all ages", "pre-post effect size", "share of SRS below 36"):
+        low, high = REALISM_TARGETS[name]
+        assert low <= realism[name] <= high, name
+
+
+def test_smallest_database_and_default_end_date(tmp_path: Path) -> None:
+    summary = generate_demo(tmp_path / "tiny.duckdb", sessions=100)
+    assert check_database(tmp_path / "tiny.duckdb").ok
+    assert (summary.teams, summary.therapists) == (2, 6)
+    last = reader_for(tmp_path / "tiny.duckdb").df("SELECT max(session_date) AS d FROM sessions")
+    assert last["d"].iloc[0] <= pd.Timestamp(datetime.date.today())
+    with pytest.raises(ValueError, match="at least 100"):
+        generate_demo(tmp_path / "none.duckdb", sessions=99)
