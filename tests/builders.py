@@ -141,10 +141,20 @@ def build_tiny_db(path: Path) -> Path:
     episodes["ended"] = None
     episodes["end_type"] = None
     episodes["format"] = "individual"
+    return write_database(
+        path,
+        teams=teams,
+        therapists=therapists,
+        clients=clients,
+        episodes=episodes,
+        sessions=sessions,
+    )
+
+
+def write_database(path: Path, **tables: pd.DataFrame) -> Path:
+    """Write a new database at ``path`` with the given tables (by name), in schema order."""
     with store.write_transaction(path, replace=True) as con:
-        store.append_frame(con, "teams", teams)
-        store.append_frame(con, "therapists", therapists)
-        store.append_frame(con, "clients", clients)
-        store.append_frame(con, "episodes", episodes)
-        store.append_frame(con, "sessions", sessions)
+        for table in store.TABLES:
+            if table in tables:
+                store.append_frame(con, table, tables[table])
     return path

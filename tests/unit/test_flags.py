@@ -24,7 +24,7 @@ from fitdata.flags import (
     episode_flags,
     session_flags,
 )
-from tests.builders import ITEMS_SRS, session_rows
+from tests.builders import ITEMS_SRS, session_rows, write_database
 
 START = dt.date(2025, 1, 6)
 
@@ -264,13 +264,14 @@ def write_db(path: Path, sessions: pd.DataFrame, episodes: pd.DataFrame) -> Path
             "age_group": "adult",
         }
     )
-    with store.write_transaction(path, replace=True) as con:
-        store.append_frame(con, "teams", teams)
-        store.append_frame(con, "therapists", therapists)
-        store.append_frame(con, "clients", clients)
-        store.append_frame(con, "episodes", episodes)
-        store.append_frame(con, "sessions", sessions)
-    return path
+    return write_database(
+        path,
+        teams=teams,
+        therapists=therapists,
+        clients=clients,
+        episodes=episodes,
+        sessions=sessions,
+    )
 
 
 def compare(sql: pd.DataFrame, pandas_: pd.DataFrame) -> None:
