@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-
 from fitdata import queries
 from fitdata.demo import generate_demo
 from fitdata.store import reader_for
@@ -126,7 +124,6 @@ def main() -> None:
             naive_text = f"{naive:.1f}" if naive is not None else "-"
             print(f"| {size:,} | {name} | {median:.1f} | {p95:.1f} | {naive_text} | {ratio} |")
     print("\nThe naive filter times exclude the one-off load; add it for a fresh kernel.")
-    pd.set_option("display.width", 120)
 
 
 if __name__ == "__main__":
