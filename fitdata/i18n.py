@@ -1,9 +1,9 @@
 """User-visible text in English and Norwegian bokmål.
 
-Every string a person sees comes from a catalogue in ``fitdata/locales/<lang>.json`` and is looked
-up by key with :meth:`Translator.text`. Placeholders use :meth:`str.format` syntax; numbers and
-dates are formatted for the language (decimal comma and ``dd.mm.yyyy`` in bokmål). A unit test
-checks that every catalogue has the same keys and the same placeholders.
+Every string a person sees comes from a catalogue (see :func:`catalogue`) and is looked up by key
+with :meth:`Translator.text`. Placeholders use :meth:`str.format` syntax; numbers and dates are
+formatted for the language (decimal comma and ``dd.mm.yyyy`` in bokmål). A unit test checks that
+every catalogue has the same keys and the same placeholders.
 """
 
 from __future__ import annotations
@@ -23,11 +23,28 @@ LANGUAGES: tuple[Language, ...] = ("en", "nb")
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    """The message catalogue for ``lang`` (``en`` or ``nb``)."""
+    """The message catalogue for ``lang`` (``en`` or ``nb``).
+
+    The catalogue is ``fitdata/locales/<lang>.json`` (shared messages) merged with every
+    ``fitdata/locales/<lang>/*.json`` (one file per dashboard or feature, so each part owns its
+    text). A key defined in two files is an error rather than a silent override.
+    """
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; fitdata speaks {', '.join(LANGUAGES)}")
-    text = resources.files("fitdata").joinpath(f"locales/{lang}.json").read_text("utf-8")
-    return json.loads(text)
+    root = resources.files("fitdata").joinpath("locales")
+    messages: dict[str, str] = json.loads(root.joinpath(f"{lang}.json").read_text("utf-8"))
+    part_dir = root.joinpath(lang)
+    parts = (
+        sorted((p for p in part_dir.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
+        if part_dir.is_dir()
+        else []
+    )
+    for part in parts:
+        for key, text in json.loads(part.read_text("utf-8")).items():
+            if key in messages:
+                raise ValueError(f"message {key!r} is defined twice (again in {lang}/{part.name})")
+            messages[key] = text
+    return messages
 
 
 class Translator:

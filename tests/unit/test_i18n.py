@@ -23,8 +23,9 @@ def test_every_catalogue_has_every_key_with_the_same_placeholders() -> None:
 def test_bokmal_is_actually_translated() -> None:
     english, bokmal = catalogue("en"), catalogue("nb")
     same = [k for k in english if english[k] == bokmal[k] and any(c.isalpha() for c in english[k])]
-    # Only words that are the same in both languages may be equal (e.g. "Team", "partner").
-    assert len(same) <= 5, same
+    # Only words that are the same in both languages may be equal (e.g. "Team", "partner"),
+    # at most one message in twenty.
+    assert len(same) <= max(5, len(english) // 20), same
 
 
 def test_numbers_and_dates_follow_the_language() -> None:
