@@ -6,13 +6,17 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from fitdata.serve import DASHBOARDS as LANDING
+
 DASHBOARDS = sorted((Path(__file__).resolve().parents[2] / "dashboards").glob("*.ipynb"))
 
 pytestmark = pytest.mark.slow
 
 
-def test_there_are_dashboards() -> None:
-    assert [p.name for p in DASHBOARDS] == ["client_graph.ipynb"]
+def test_every_notebook_is_on_the_landing_page_and_every_entry_exists() -> None:
+    listed = {path for path, _title, _audience in LANDING}
+    assert "client_graph.ipynb" in listed
+    assert {p.name for p in DASHBOARDS} == listed
 
 
 @pytest.mark.parametrize("notebook", DASHBOARDS, ids=lambda p: p.stem)
