@@ -15,25 +15,44 @@ from pathlib import Path
 
 from benchmarks.run import END, database, timed
 from fitdata.flags import episode_flag_counts, episode_flags
-from fitdata.indices import episode_outcomes, service_indices
+from fitdata.indices import episode_outcomes, service_indices, service_indices_sql
 from fitdata.store import reader_for
+from fitdata.trajectory import fit_trajectories
 
 
 def bench(path: Path, repeats: int) -> list[tuple[str, float, float]]:
     reader = reader_for(path)
     team = reader.rows("SELECT team_id FROM teams ORDER BY team_id LIMIT 1")[0][0]
     as_of = END
+    start = time.perf_counter()
+    model = fit_trajectories(reader)
+    fit_ms = (time.perf_counter() - start) * 1000
     cases = {
-        "flags, one team (SQL)": lambda: episode_flag_counts(reader, team_id=team, as_of=as_of),
-        "flags, whole service (SQL)": lambda: episode_flag_counts(reader, as_of=as_of),
-        "indices, one team by quarter": lambda: service_indices(
+        "flags, one team (SQL, with model, rule text)": lambda: episode_flag_counts(
+            reader, team_id=team, as_of=as_of, model=model
+        ),
+        "flags, whole service (SQL, with model, no rule text)": lambda: episode_flag_counts(
+            reader, as_of=as_of, model=model, lang=None
+        ),
+        "flags, whole service (SQL, with model, rule text)": lambda: episode_flag_counts(
+            reader, as_of=as_of, model=model
+        ),
+        "indices, one team by quarter (SQL)": lambda: service_indices_sql(
+            reader, team_id=team, period="quarter"
+        ),
+        "indices, whole service by team (SQL)": lambda: service_indices_sql(reader, by=["team_id"]),
+        "indices, whole service by quarter (SQL)": lambda: service_indices_sql(
+            reader, period="quarter"
+        ),
+        "indices, one team by quarter (pandas)": lambda: service_indices(
             episode_outcomes(reader, team_id=team), period="quarter"
         ),
-        "indices, whole service by team": lambda: service_indices(
+        "indices, whole service by team (pandas)": lambda: service_indices(
             episode_outcomes(reader), by=["team_id"]
         ),
     }
-    rows = [(name, *timed(fn, repeats)) for name, fn in cases.items()]
+    rows = [("fit expected trajectories (once per kernel)", fit_ms, float("nan"))]
+    rows += [(name, *timed(fn, repeats)) for name, fn in cases.items()]
     start = time.perf_counter()
     sessions = reader.df(
         "SELECT episode_id, client_id, session_no, session_date, rater,"

@@ -74,19 +74,25 @@ Conventions:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import string
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fitdata.config import DEFAULT_CONFIG, RULES, TIE_TOLERANCE, ClinicalConfig
+from fitdata.i18n import Translator
 from fitdata.store import Reader
+
+if TYPE_CHECKING:
+    from fitdata.trajectory import TrajectoryModel
 
 __all__ = [
     "EPISODE_COLUMNS",
     "FLAGS",
     "SESSION_COLUMNS",
     "SRS_ITEMS",
+    "describe_flags",
     "episode_flag_counts",
     "episode_flags",
     "session_flags",
@@ -109,7 +115,8 @@ FLAGS: tuple[str, ...] = (
     "not_seen",
 )
 
-#: The four SRS items, in form order, with the names used in rule texts.
+#: The four SRS items, in form order, with their English names (rule sentences take the names
+#: from the message catalogues, ``flag.item.<column>``; a flag's ``note`` lists the columns).
 SRS_ITEMS: dict[str, str] = {
     "srs_relationship": "relationship",
     "srs_goals": "goals and topics",
@@ -126,6 +133,8 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "flag",
     "value",
     "threshold",
+    "ref",
+    "note",
     "rule",
 )
 #: Columns of :func:`episode_flags` and :func:`episode_flag_counts`.
@@ -137,6 +146,8 @@ EPISODE_COLUMNS: tuple[str, ...] = (
     "sessions",
     "value",
     "threshold",
+    "ref",
+    "note",
     "rule",
 )
 
@@ -185,106 +196,126 @@ def _direction(change: pd.Series, config: ClinicalConfig) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 
 
-def _num(values: pd.Series, signed: bool = False) -> pd.Series:
-    # np.char.mod formats in C; a Python lambda per row took 0.8 s for 430,000 flag rows.
-    numbers = values.to_numpy(dtype=float, na_value=np.nan)
-    text = np.char.mod("%+.1f" if signed else "%.1f", numbers)
-    return pd.Series(np.where(np.isnan(numbers), "?", text), index=values.index, dtype=object)
+def _numbers(values: Any, lang: str, fmt: str = "%.1f") -> np.ndarray:
+    """Numbers formatted in C for ``lang`` (decimal comma in bokmål, a real minus sign).
+
+    ``np.char.mod`` formats in C; a Python lambda per row took 0.8 s for 430,000 flag rows.
+    """
+    numbers = np.asarray(values, dtype=float)
+    text = np.char.mod(fmt, numbers)
+    text = np.char.replace(text, "-", "\u2212")
+    if lang == "nb":
+        text = np.char.replace(text, ".", ",")
+    return np.where(np.isnan(numbers), "?", text).astype(object)
 
 
-def _g(value: float) -> str:
-    return f"{value:g}"
+def _mapped(values: pd.Series, convert: Any) -> np.ndarray:
+    """``convert`` applied once per distinct value (a handful), not once per row."""
+    distinct = {v: convert(v) for v in pd.unique(values.dropna())}
+    return values.map(distinct).fillna("?").to_numpy(dtype=object)
 
 
-def _describe(raw: pd.DataFrame, config: ClinicalConfig, as_of: dt.date | None) -> pd.Series:
-    """The English ``rule`` sentence of every flag row, naming its threshold and source."""
-    rule = pd.Series("", index=raw.index, dtype=object)
-    flag = raw["flag"]
-    value, threshold, ref, note = raw["value"], raw["threshold"], raw["ref"], raw["note"]
+def _fill(template: str, fields: dict[str, Any], n: int) -> np.ndarray:
+    """``template`` filled with per-row ``fields`` (arrays of strings, or one string)."""
+    out = np.full(n, "", dtype=object)
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        if literal:
+            out = out + literal
+        if name is not None:
+            out = out + fields[name]
+    return out
+
+
+def describe_flags(
+    flags: pd.DataFrame,
+    *,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    as_of: dt.date | None = None,
+    lang: str = "en",
+) -> pd.Series:
+    """The rule sentence of every flag row in ``lang``, naming its threshold and source.
+
+    Works on the output of :func:`session_flags`, :func:`episode_flags` and
+    :func:`episode_flag_counts`: each row carries ``flag``, ``value``, ``threshold``, ``ref`` and
+    ``note``, which is everything its sentence needs. The templates are in the message
+    catalogues (``flag.rule.<code>``); formatting is vectorised per flag code, so describing
+    the few hundred rows a page shows costs nothing and a whole service's rows stay affordable.
+
+    Args:
+        flags: Flag rows as described.
+        config: The thresholds the flags were computed with.
+        as_of: The reference date of ``not_seen`` flags.
+        lang: ``en`` or ``nb``.
+
+    Returns:
+        One sentence per row, with the index of ``flags``.
+    """
+    tr = Translator(lang)
+    rule = pd.Series("", index=flags.index, dtype=object)
+    codes = flags["flag"].to_numpy(dtype=object)
     rc = config.ors_reliable_change
-    reliable_words = (
-        f"at least {_g(rc)} points"
+    reliable = tr.text(
+        "flag.reliable.at_least"
         if config.change_at_threshold_is_reliable
-        else f"more than {_g(rc)} points"
+        else "flag.reliable.more_than",
+        rc=_plain(rc, lang),
     )
-    rc_source = RULES["ors_reliable_change"].source
 
-    m = flag == "not_on_track"
-    rule[m] = (
-        "ORS "
-        + _num(value[m])
-        + " below the lower expected line "
-        + _num(threshold[m])
-        + " for this session (expected treatment response; on the line is on track)"
-    )
-    m = flag == "no_reliable_change"
-    rule[m] = (
-        "ORS change "
-        + _num(value[m], signed=True)
-        + " since the first ORS "
-        + _num(ref[m])
-        + f" is not a reliable improvement ({reliable_words}) at session "
-        + f"{config.stagnation_sessions} or later [{rc_source}]"
-    )
-    m = flag == "reliable_deterioration"
-    rule[m] = (
-        "ORS change "
-        + _num(value[m], signed=True)
-        + " since the first ORS "
-        + _num(ref[m])
-        + f" is a reliable deterioration (a fall of {reliable_words}) "
-        + f"[{rc_source}]"
-    )
-    m = flag == "srs_below_cutoff"
-    rule[m] = (
-        "SRS total " + _num(value[m]) + f" below the cutoff {_g(config.srs_cutoff)}, a "
-        "possible alliance problem; exactly at the cutoff does not flag "
-        f"[{RULES['srs_cutoff'].source}]"
-    )
-    m = flag == "srs_drop"
-    rule[m] = (
-        "SRS fell "
-        + _num(value[m])
-        + " points ("
-        + _num(ref[m])
-        + " to "
-        + _num(ref[m] - value[m])
-        + ") since the previous session with an SRS; a fall of "
-        f"at least {_g(config.srs_drop)} flags [{RULES['srs_drop'].source}]"
-    )
-    m = flag == "srs_item_below"
-    rule[m] = (
-        "SRS item "
-        + note[m].astype(object)
-        + " below "
-        + f"{_g(config.srs_item_concern)} (lowest "
-        + _num(value[m])
-        + f"); exactly {_g(config.srs_item_concern)} does not flag "
-        f"[{RULES['srs_item_concern'].source}]"
-    )
-    m = flag == "srs_always_40"
-    rule[m] = (
-        "SRS 40.0 at every one of "
-        + value[m].map(lambda v: f"{v:.0f}").astype(object)
-        + f" sessions with an SRS (flags from {config.srs_always_max_min_sessions}): may mean the "
-        "client does not dare to give negative feedback [practice literature]"
-    )
-    m = flag == "missing_ors"
-    rule[m] = "No ORS total recorded at this session (missing feedback, client ratings only)"
-    m = flag == "missing_srs"
-    rule[m] = "No SRS total recorded at this session (missing feedback, client ratings only)"
-    m = flag == "not_seen"
-    rule[m] = (
-        "Ongoing episode: last session "
-        + note[m].astype(object)
-        + " was "
-        + value[m].map(lambda v: f"{v:.0f}").astype(object)
-        + f" days before {as_of.isoformat() if as_of else '?'}, more than "
-        f"{config.not_seen_weeks} weeks ("
-        + threshold[m].map(lambda v: f"{v:.0f}").astype(object)
-        + " days); exactly that long does not flag"
-    )
+    def items(text: str) -> str:
+        return ", ".join(tr.text(f"flag.item.{code}") for code in text.split(", "))
+
+    def date(text: str) -> str:
+        return tr.date(dt.date.fromisoformat(text))
+
+    for code in FLAGS:
+        mask = codes == code
+        n = int(mask.sum())
+        if not n:
+            continue
+        rows = flags.loc[mask]
+        value = rows["value"].to_numpy(dtype=float)
+        ref = rows["ref"].to_numpy(dtype=float)
+        fields: dict[str, Any] = {
+            "value": _numbers(value, lang),
+            "change": _numbers(value, lang, "%+.1f"),
+            "threshold": _numbers(rows["threshold"].to_numpy(dtype=float), lang),
+            "ref": _numbers(ref, lang),
+            "after": _numbers(ref - value, lang),
+            "count": _numbers(value, lang, "%.0f"),
+            "days": _numbers(value, lang, "%.0f"),
+            "limit": _numbers(rows["threshold"].to_numpy(dtype=float), lang, "%.0f"),
+            "reliable": reliable,
+            "stagnation": str(config.stagnation_sessions),
+            "cutoff": _plain(config.srs_cutoff, lang),
+            "drop": _plain(config.srs_drop, lang),
+            "item": _plain(config.srs_item_concern, lang),
+            "min_sessions": str(config.srs_always_max_min_sessions),
+            "weeks": str(config.not_seen_weeks),
+            "as_of": tr.date(as_of) if as_of is not None else "?",
+            "source": _SOURCES.get(code, ""),
+        }
+        if code == "srs_item_below":
+            fields["items"] = _mapped(rows["note"], items)
+        if code == "not_seen":
+            fields["last_date"] = _mapped(rows["note"], date)
+        rule[mask] = _fill(tr.text(f"flag.rule.{code}"), fields, n)
     return rule
+
+
+def _plain(value: float, lang: str) -> str:
+    """A threshold as written in a sentence: ``5``, ``0.5`` (``0,5`` in bokmål)."""
+    text = f"{value:g}"
+    return text.replace(".", ",") if lang == "nb" else text
+
+
+#: The source named in each flag's rule sentence (from :data:`fitdata.config.RULES`).
+_SOURCES: dict[str, str] = {
+    "no_reliable_change": RULES["ors_reliable_change"].source,
+    "reliable_deterioration": RULES["ors_reliable_change"].source,
+    "srs_below_cutoff": RULES["srs_cutoff"].source,
+    "srs_drop": RULES["srs_drop"].source,
+    "srs_item_below": RULES["srs_item_concern"].source,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,9 +411,9 @@ def _raw_session_flags(frame: pd.DataFrame, config: ClinicalConfig) -> pd.DataFr
     items = frame[list(SRS_ITEMS)]
     low = items.lt(config.srs_item_concern - TIE_TOLERANCE)
     names = pd.Series("", index=frame.index, dtype=object)
-    for column, label in SRS_ITEMS.items():  # four columns, not a loop over episodes
+    for column in SRS_ITEMS:  # four columns, not a loop over episodes
         sep = np.where(names == "", "", ", ")
-        names = names.where(~low[column], names + sep + label)
+        names = names.where(~low[column], names + sep + column)
     parts.append(
         _raw(
             frame,
@@ -406,7 +437,12 @@ def _finish(raw: pd.DataFrame, columns: tuple[str, ...], sort: list[str]) -> pd.
     return raw[list(columns)].reset_index(drop=True)
 
 
-def session_flags(sessions: pd.DataFrame, config: ClinicalConfig = DEFAULT_CONFIG) -> pd.DataFrame:
+def session_flags(
+    sessions: pd.DataFrame,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    *,
+    lang: str | None = "en",
+) -> pd.DataFrame:
     """Flags raised at each session, one row per (episode, client, session, flag).
 
     Args:
@@ -415,16 +451,22 @@ def session_flags(sessions: pd.DataFrame, config: ClinicalConfig = DEFAULT_CONFI
             (floats, NaN where not given); optionally ``lower_expected`` for ``not_on_track``.
             Only ``rater == 'client'`` rows are flagged.
         config: The thresholds to apply.
+        lang: Language of the ``rule`` sentences (``en`` or ``nb``); None leaves ``rule``
+            empty (None) for callers that describe only the rows they show, with
+            :func:`describe_flags`.
 
     Returns:
         A frame with :data:`SESSION_COLUMNS`: ``flag`` (a code from :data:`FLAGS`), ``value``
         (the number compared, NaN for missing feedback), ``threshold`` (what it was compared
-        with) and ``rule`` (an English sentence naming the threshold and its source). Ordered by
-        episode, client, session and flag.
+        with), ``ref`` (the score compared against: the first ORS for the change flags, the
+        previous SRS for ``srs_drop``), ``note`` (the SRS item columns below the threshold,
+        comma-separated; for ``not_seen`` the ISO date of the last session) and ``rule`` (a
+        sentence naming the threshold and its source). Ordered by episode, client, session
+        and flag.
     """
     frame = _client_sessions(sessions)
     raw = _raw_session_flags(frame, config)
-    raw["rule"] = _describe(raw, config, None)
+    raw["rule"] = describe_flags(raw, config=config, lang=lang) if lang else None
     return _finish(raw, SESSION_COLUMNS, ["session_no"])
 
 
@@ -444,6 +486,7 @@ def episode_flags(
     *,
     as_of: dt.date,
     config: ClinicalConfig = DEFAULT_CONFIG,
+    lang: str | None = "en",
 ) -> pd.DataFrame:
     """Flags per episode and client, from sessions dated on or before ``as_of``.
 
@@ -454,12 +497,13 @@ def episode_flags(
         as_of: The reference date: later sessions are ignored, and ``not_seen`` counts the
             weeks from the last session to this date.
         config: The thresholds to apply.
+        lang: As for :func:`session_flags`.
 
     Returns:
         A frame with :data:`EPISODE_COLUMNS`, one row per (episode, client, flag):
         ``first_session`` where it fired first (for ``not_seen`` the last session), ``sessions``
         how many sessions raised it (1 for the episode-only flags), and ``value``,
-        ``threshold`` and ``rule`` from the first firing session.
+        ``threshold``, ``ref``, ``note`` and ``rule`` from the first firing session.
     """
     frame = _client_sessions(sessions)
     dates = pd.to_datetime(frame["session_date"])
@@ -505,7 +549,7 @@ def episode_flags(
 
     nonempty = [p for p in parts if len(p)]
     out = pd.concat(nonempty, ignore_index=True) if nonempty else parts[0]
-    out["rule"] = _describe(out, config, as_of)
+    out["rule"] = describe_flags(out, config=config, as_of=as_of, lang=lang) if lang else None
     out["first_session"] = out["first_session"].astype("int64")
     out["sessions"] = out["sessions"].astype("int64")
     return _finish(out, EPISODE_COLUMNS, [])
@@ -515,24 +559,24 @@ def episode_flags(
 # SQL path
 # --------------------------------------------------------------------------------------------
 
-_ITEM_NAME_SQL = ", ".join(
-    f"CASE WHEN {c} < $item - $tol THEN '{label}' END" for c, label in SRS_ITEMS.items()
-)
+_ITEM_NAME_SQL = ", ".join(f"CASE WHEN {c} < $item - $tol THEN '{c}' END" for c in SRS_ITEMS)
 
 _EPISODE_FLAGS_SQL = f"""
 WITH s AS (
-    SELECT s.episode_id, s.client_id, s.session_no, s.session_date,
-           CAST(s.ors_total AS DOUBLE) AS ors, CAST(s.srs_total AS DOUBLE) AS srs,
-           CAST(s.srs_relationship AS DOUBLE) AS srs_relationship,
-           CAST(s.srs_goals AS DOUBLE) AS srs_goals,
-           CAST(s.srs_approach AS DOUBLE) AS srs_approach,
-           CAST(s.srs_overall AS DOUBLE) AS srs_overall
-    FROM sessions s JOIN episodes e USING (episode_id)
-    WHERE s.rater = 'client' AND s.session_date <= $as_of
-      AND ($team IS NULL OR e.team_id = $team)
+    SELECT episode_id, client_id, session_no, session_date,
+           CAST(ors_total AS DOUBLE) AS ors, CAST(srs_total AS DOUBLE) AS srs,
+           CAST(srs_relationship AS DOUBLE) AS srs_relationship,
+           CAST(srs_goals AS DOUBLE) AS srs_goals,
+           CAST(srs_approach AS DOUBLE) AS srs_approach,
+           CAST(srs_overall AS DOUBLE) AS srs_overall
+    FROM sessions
+    WHERE rater = 'client' AND session_date <= $as_of
+      AND ($team IS NULL OR team_id = $team)
 ), w AS (
     SELECT *,
            first_value(ors IGNORE NULLS) OVER prior AS first_ors,
+           first_value(CASE WHEN ors IS NOT NULL THEN session_no END IGNORE NULLS)
+               OVER prior AS first_no,
            last_value(srs IGNORE NULLS) OVER prior AS prev_srs,
            least(srs_relationship, srs_goals, srs_approach, srs_overall) AS min_item
     FROM s
@@ -541,18 +585,31 @@ WITH s AS (
 ), c AS (
     SELECT *,
            round(ors - first_ors, 9) AS change,
-           round(prev_srs - srs, 9) AS fall
+           round(prev_srs - srs, 9) AS fall,
+           -- the intake of the expected trajectory is the ORS at session 1
+           CASE WHEN session_no = 1 THEN ors WHEN first_no = 1 THEN first_ors END AS intake
     FROM w
+), cell AS (
+    SELECT *,
+           CASE WHEN $use_model AND ors IS NOT NULL AND intake IS NOT NULL
+                THEN least(greatest(floor(intake / $band_width), 0), $n_bands - 1)::INTEGER
+                     * $max_session + least(session_no, $max_session)
+           END AS cell
+    FROM c
 ), d AS (
     SELECT *,
            CASE WHEN change IS NULL THEN 0
                 WHEN (CASE WHEN $at_tie THEN abs(change) >= $rc - $tol
                            ELSE abs(change) > $rc + $tol END)
                 THEN (CASE WHEN change > 0 THEN 1 ELSE -1 END)
-                ELSE 0 END AS direction
-    FROM c
+                ELSE 0 END AS direction,
+           CASE WHEN ($model_counts)[cell] >= $min_episodes
+                THEN least(greatest(intake + ($lower_change)[cell], 0), 40) END AS lower
+    FROM cell
 ), f AS (
     SELECT episode_id, client_id, session_no, unnest(list_filter([
+        {{flag: 'not_on_track', fired: coalesce(ors < lower - $tol, false),
+          value: ors, threshold: lower, ref: NULL::DOUBLE, note: NULL::VARCHAR}},
         {{flag: 'no_reliable_change',
           fired: coalesce(change IS NOT NULL AND session_no >= $stagnation AND direction <> 1,
                            false),
@@ -595,7 +652,7 @@ WITH s AS (
              threshold: $limit::DOUBLE, ref: NULL::DOUBLE,
              note: strftime(l.last_date, '%Y-%m-%d')}} AS first
     FROM last l JOIN episodes e USING (episode_id)
-    WHERE (e.ended IS NULL OR e.ended > $as_of) AND $as_of - l.last_date > $limit
+    WHERE $as_of - l.last_date > $limit AND (e.ended IS NULL OR e.ended > $as_of)
 )
 SELECT episode_id, client_id, flag, first_session, sessions,
        first.value AS value, first.threshold AS threshold, first.ref AS ref, first.note AS note
@@ -604,7 +661,34 @@ FROM (
     UNION ALL SELECT * FROM always
     UNION ALL SELECT * FROM not_seen
 )
+ORDER BY episode_id, client_id, list_position($flags, flag)
 """
+
+
+def _model_parameters(model: TrajectoryModel | None) -> dict[str, Any]:
+    """The expected-trajectory grid as flat SQL list parameters (1-based cell numbers)."""
+    if model is None:
+        return {
+            "use_model": False,
+            "band_width": 1.0,
+            "n_bands": 1,
+            "max_session": 1,
+            "min_episodes": 1,
+            "lower_change": [None],
+            "model_counts": [0],
+        }
+    _expected, lower, counts = model.expected_grid()
+    flat = lower.ravel()
+    return {
+        "use_model": True,
+        "band_width": float(model.band_width),
+        "n_bands": int(model.n_bands),
+        "max_session": int(model.max_session),
+        "min_episodes": int(model.min_episodes),
+        # NaN compares greater than every number in DuckDB: pass missing cells as NULL
+        "lower_change": [None if np.isnan(v) else float(v) for v in flat],
+        "model_counts": [int(v) for v in counts.ravel()],
+    }
 
 
 def episode_flag_counts(
@@ -613,19 +697,26 @@ def episode_flag_counts(
     team_id: str | None = None,
     as_of: dt.date,
     config: ClinicalConfig = DEFAULT_CONFIG,
+    model: TrajectoryModel | None = None,
+    lang: str | None = "en",
 ) -> pd.DataFrame:
     """The episode flags of a whole team (or every team), computed in DuckDB SQL.
 
-    Gives the same rows as :func:`episode_flags` on the same sessions and episodes, except
-    ``not_on_track`` (the database holds no expected trajectory). Thresholds are passed as
-    query parameters from ``config``; ties use the config's tolerance.
+    Gives the same rows as :func:`episode_flags` on the same sessions and episodes (with
+    ``lower_expected`` from :meth:`fitdata.trajectory.TrajectoryModel.expected_lines` when a
+    ``model`` is given). Without a model there is no ``not_on_track``. Thresholds are passed
+    as query parameters from ``config``; ties use the config's tolerance.
 
     Args:
         reader: A reader of the database (:func:`fitdata.store.reader_for`).
-        team_id: Only episodes of this team (the episode's team, so all of its sessions);
-            None for every team.
+        team_id: Only sessions of this team (``sessions.team_id``; an episode belongs to one
+            team, which ``fitdata check`` verifies); None for every team.
         as_of: The reference date, as for :func:`episode_flags`.
         config: The thresholds to apply.
+        model: An expected-trajectory model; with it, sessions below the lower expected line
+            raise ``not_on_track`` (where the model has enough episodes behind the cell).
+        lang: As for :func:`session_flags`. A whole service has millions of flag rows; pass
+            None and describe only the rows a page shows with :func:`describe_flags`.
 
     Returns:
         A frame with :data:`EPISODE_COLUMNS`, ordered by episode, client and flag.
@@ -643,6 +734,8 @@ def episode_flag_counts(
         "min40": config.srs_always_max_min_sessions,
         "srs_max": _SRS_MAX,
         "limit": 7 * config.not_seen_weeks,
+        "flags": list(FLAGS),
+        **_model_parameters(model),
     }
     raw = reader.df(_EPISODE_FLAGS_SQL, params)
     for column in ("value", "threshold", "ref"):
@@ -650,5 +743,5 @@ def episode_flag_counts(
     raw["note"] = raw["note"].astype(object).where(raw["note"].notna(), None)
     raw["first_session"] = raw["first_session"].astype("int64")
     raw["sessions"] = raw["sessions"].astype("int64")
-    raw["rule"] = _describe(raw, config, as_of)
-    return _finish(raw, EPISODE_COLUMNS, [])
+    raw["rule"] = describe_flags(raw, config=config, as_of=as_of, lang=lang) if lang else None
+    return raw[list(EPISODE_COLUMNS)]

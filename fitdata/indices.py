@@ -61,7 +61,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fitdata.change import CRITICAL_VALUE, pcoms_change
+from fitdata.change import CRITICAL_VALUE, RECORDING_STEP, pcoms_change
 from fitdata.config import AGE_GROUPS, DEFAULT_CONFIG, ClinicalConfig
 from fitdata.store import Reader
 
@@ -70,6 +70,7 @@ __all__ = [
     "OUTCOME_COLUMNS",
     "episode_outcomes",
     "service_indices",
+    "service_indices_sql",
     "suppress_small_cells",
 ]
 
@@ -134,7 +135,7 @@ _AGE_COUNT_COLUMNS = tuple(f"clients_{group}" for group in AGE_GROUPS)
 _PERIOD_FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
 _DATE_FIELDS = ("ended", "started")
 
-_OUTCOMES_SQL = """
+_OUTCOMES_BODY = """
 WITH s AS (
     SELECT
         episode_id,
@@ -151,7 +152,7 @@ WITH s AS (
         min(session_date) AS first_session,
         max(session_date) AS last_session
     FROM sessions
-    WHERE rater = 'client'
+    WHERE rater = 'client' {session_filter}
     GROUP BY episode_id, client_id
 )
 SELECT
@@ -178,8 +179,8 @@ LEFT JOIN s ON s.episode_id = e.episode_id
 JOIN clients AS c ON c.client_id = coalesce(s.client_id, e.client_id)
 LEFT JOIN teams AS t ON t.team_id = e.team_id
 {where}
-ORDER BY e.episode_id, client_id
 """
+_OUTCOMES_SQL = _OUTCOMES_BODY + "ORDER BY e.episode_id, client_id\n"
 
 
 def _values(value: str | Sequence[str]) -> list[str]:
@@ -189,6 +190,101 @@ def _values(value: str | Sequence[str]) -> list[str]:
     if not values:
         raise ValueError("a filter given as a list must name at least one value")
     return values
+
+
+def _session_filter(
+    service: str | Sequence[str] | None,
+    team_id: str | Sequence[str] | None,
+    therapist_id: str | Sequence[str] | None,
+    format: str | Sequence[str] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    date_field: str,
+    closed_only: bool,
+) -> tuple[str, list[Any]]:
+    """SQL (``AND ...``) and parameters restricting the sessions scan to the filtered episodes."""
+    sql: list[str] = []
+    params: list[Any] = []
+    if team_id is not None:
+        values = _values(team_id)
+        sql.append(f"team_id IN ({', '.join('?' for _ in values)})")
+        params.extend(values)
+    if service is not None:
+        values = _values(service)
+        sql.append(
+            f"team_id IN (SELECT team_id FROM teams WHERE service IN "
+            f"({', '.join('?' for _ in values)}))"
+        )
+        params.extend(values)
+    episode_conditions: list[str] = []
+    for column, value in (("therapist_id", therapist_id), ("format", format)):
+        if value is not None:
+            values = _values(value)
+            episode_conditions.append(f"{column} IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+    if start is not None:
+        episode_conditions.append(f"{date_field} >= ?")
+        params.append(start)
+    if end is not None:
+        episode_conditions.append(f"{date_field} <= ?")
+        params.append(end)
+    if closed_only:
+        episode_conditions.append("ended IS NOT NULL")
+    if episode_conditions:
+        sql.append(
+            "episode_id IN (SELECT episode_id FROM episodes WHERE "
+            + " AND ".join(episode_conditions)
+            + ")"
+        )
+    return "".join(f" AND {part}" for part in sql), params
+
+
+def _outcomes_query(
+    service: str | Sequence[str] | None,
+    team_id: str | Sequence[str] | None,
+    therapist_id: str | Sequence[str] | None,
+    age_group: str | Sequence[str] | None,
+    format: str | Sequence[str] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    date_field: str,
+    closed_only: bool,
+) -> tuple[str, list[Any]]:
+    """The filtered client-episode query (without ORDER BY) and its parameters."""
+    if date_field not in _DATE_FIELDS:
+        raise ValueError(f"date_field must be 'ended' or 'started', not {date_field!r}")
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("t.service", service),
+        ("e.team_id", team_id),
+        ("e.therapist_id", therapist_id),
+        ("c.age_group", age_group),
+        ("e.format", format),
+    ):
+        if value is None:
+            continue
+        values = _values(value)
+        conditions.append(f"{column} IN ({', '.join('?' for _ in values)})")
+        params.extend(values)
+    if start is not None:
+        conditions.append(f"e.{date_field} >= ?")
+        params.append(start)
+    if end is not None:
+        conditions.append(f"e.{date_field} <= ?")
+        params.append(end)
+    if closed_only:
+        conditions.append("e.ended IS NOT NULL")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    # Push the filters down to the sessions scan, so one team does not aggregate every
+    # session of the service: by team (sessions carry their episode's team, which `fitdata
+    # check` verifies) and, for episode-level filters, by the matching episodes. The age group
+    # is the session's client's (a partner's own), so it stays after the aggregate.
+    session_filter, session_params = _session_filter(
+        service, team_id, therapist_id, format, start, end, date_field, closed_only
+    )
+    sql = _OUTCOMES_BODY.format(where=where, session_filter=session_filter)
+    return sql, [*session_params, *params]
 
 
 def episode_outcomes(
@@ -239,32 +335,10 @@ def episode_outcomes(
     Raises:
         ValueError: If ``date_field`` is unknown or a list filter is empty.
     """
-    if date_field not in _DATE_FIELDS:
-        raise ValueError(f"date_field must be 'ended' or 'started', not {date_field!r}")
-    conditions: list[str] = []
-    params: list[Any] = []
-    for column, value in (
-        ("t.service", service),
-        ("e.team_id", team_id),
-        ("e.therapist_id", therapist_id),
-        ("c.age_group", age_group),
-        ("e.format", format),
-    ):
-        if value is None:
-            continue
-        values = _values(value)
-        conditions.append(f"{column} IN ({', '.join('?' for _ in values)})")
-        params.extend(values)
-    if start is not None:
-        conditions.append(f"e.{date_field} >= ?")
-        params.append(start)
-    if end is not None:
-        conditions.append(f"e.{date_field} <= ?")
-        params.append(end)
-    if closed_only:
-        conditions.append("e.ended IS NOT NULL")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    frame = reader.df(_OUTCOMES_SQL.format(where=where), params)
+    sql, params = _outcomes_query(
+        service, team_id, therapist_id, age_group, format, start, end, date_field, closed_only
+    )
+    frame = reader.df(sql + "ORDER BY e.episode_id, client_id\n", params)
     for column in ("n_sessions", "n_with_ors", "n_with_srs"):
         frame[column] = frame[column].astype("int64")
     return frame[list(OUTCOME_COLUMNS)]
@@ -415,6 +489,13 @@ def service_indices(
         table = pd.DataFrame(columns=[*keys, *INDEX_COLUMNS])
     else:
         table = _aggregate(frame, keys, info)
+    return _labelled(table, keys, info, config, suppress)
+
+
+def _labelled(
+    table: pd.DataFrame, keys: list[str], info: dict, config: ClinicalConfig, suppress: bool
+) -> pd.DataFrame:
+    """``table`` with its attrs (keys, formulas, the severity line) and suppression applied."""
     table.attrs = {
         "group_keys": keys,
         "min_cell_size": config.min_cell_size,
@@ -484,8 +565,18 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame
         .astype("int64")
     )
     ages.columns = list(_AGE_COUNT_COLUMNS)
-    agg = agg.join(ages)
+    agg = agg.join(ages).reset_index()
+    if not keys:
+        agg = agg.drop(columns="_one")
+    return _finish_aggregate(agg, keys, info)
 
+
+def _finish_aggregate(agg: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame:
+    """Effect sizes, intervals and percentages from per-group sums, means and variances.
+
+    Shared by the pandas and the SQL path, so both compute these the same way.
+    """
+    agg = agg.copy()
     n = agg["episodes_with_change"].to_numpy(dtype="float64")
     pre_sd = agg["_pre_sd"].to_numpy(dtype="float64")
     pre_sd = np.where(pre_sd > 0, pre_sd, np.nan)  # an SD of 0 gives no effect size
@@ -507,10 +598,256 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame
         agg["pct_sessions_with_srs"] = 100.0 * agg["_srs_given"] / agg["sessions"]
     for column in ("episodes_lt2_ors", "episodes_with_change", "closed_episodes"):
         agg[column] = agg[column].astype("int64")
-    table = agg.reset_index()
-    if not keys:
-        table = table.drop(columns="_one")
-    return table[[*keys, *INDEX_COLUMNS]]
+    for column in ("clients", "episodes", "client_episodes", "sessions", *_AGE_COUNT_COLUMNS):
+        agg[column] = agg[column].astype("int64")
+    return agg[[*keys, *INDEX_COLUMNS]].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# SQL path: the same indices computed in DuckDB, for a whole service at interactive speed
+# --------------------------------------------------------------------------------------------
+
+#: Half a recording step: pcoms_change's boundaries sit between two possible scores.
+_HALF_STEP = RECORDING_STEP / 2
+
+_PERIOD_SQL = {
+    "month": "strftime({d}, '%Y-%m')",
+    "quarter": "CAST(year({d}) AS VARCHAR) || 'Q' || CAST(quarter({d}) AS VARCHAR)",
+    "year": "CAST(year({d}) AS VARCHAR)",
+}
+
+# The PCOMS categories of fitdata.change.pcoms_change, in SQL: strict comparisons against
+# boundaries moved half a recording step (0.05) to the side the tie rules ask for, with
+# differences below 5e-10 treated as ties (round(.., 9) as in fitdata.change._beyond).
+_INDICES_SQL = """
+WITH o AS ({outcomes}),
+x AS (
+    SELECT *,
+           n_with_ors >= 2 AS has_change,
+           CASE WHEN n_with_ors >= 2 THEN first_ors END AS pre,
+           CASE WHEN n_with_ors >= 2 THEN last_ors END AS post,
+           CASE age_group WHEN 'child' THEN $cut_child WHEN 'adolescent' THEN $cut_adolescent
+                ELSE $cut_adult END + $cutoff_shift AS boundary
+    FROM o
+),
+y AS (
+    SELECT *,
+           post - pre AS change,
+           round(pre - boundary, 9) < 0 AS clinical_pre,
+           round(post - boundary, 9) > 0 AS functional_post,
+           round((post - pre) - $rc_boundary, 9) > 0 AS improvement,
+           round(-(post - pre) - $rc_boundary, 9) > 0 AS worsening
+    FROM x
+),
+z AS (
+    SELECT *,
+           CASE WHEN NOT has_change THEN NULL
+                WHEN clinical_pre AND functional_post AND improvement THEN 'recovered'
+                WHEN improvement THEN 'improved'
+                WHEN worsening AND NOT (NOT clinical_pre AND NOT functional_post)
+                    THEN 'deteriorated'
+                WHEN worsening THEN 'harmed'
+                ELSE 'unchanged' END AS category
+    FROM y
+),
+line AS (
+    SELECT count(*) AS n, regr_slope(change, pre) AS slope,
+           regr_intercept(change, pre) AS intercept, avg(change) AS mean_change,
+           stddev_samp(pre) AS sd_intake, var_pop(pre) AS var_intake
+    FROM z WHERE has_change
+),
+w AS (
+    SELECT z.*, {period} AS period,
+           CASE WHEN line.n >= 2 AND line.var_intake > 0
+                THEN z.change - (line.intercept + line.slope * z.pre) + line.mean_change
+           END AS adjusted,
+           category IN ('recovered', 'improved') AS better,
+           category IN ('deteriorated', 'harmed') AS worse
+    FROM z CROSS JOIN line
+)
+SELECT {keys_select}
+       count(DISTINCT client_id) AS clients,
+       count(DISTINCT episode_id) AS episodes,
+       count(*) AS client_episodes,
+       sum(CASE WHEN has_change THEN 0 ELSE 1 END) AS episodes_lt2_ors,
+       sum(CASE WHEN has_change THEN 1 ELSE 0 END) AS episodes_with_change,
+       avg(first_ors) AS intake_ors_mean,
+       avg(first_srs) AS intake_srs_mean,
+       avg(n_sessions) AS sessions_mean,
+       stddev_samp(n_sessions) AS sessions_sd,
+       avg(date_diff('day', started, ended)) AS length_days_mean,
+       avg(change) AS change_mean,
+       stddev_samp(pre) AS _pre_sd,
+       var_samp(pre) AS _pre_var,
+       var_samp(post) AS _post_var,
+       var_samp(pre + post) AS _sum_var,
+       avg(adjusted) AS _adjusted,
+       avg(CASE WHEN has_change THEN (better OR (functional_post AND NOT worse))::DOUBLE END)
+           AS pct_target,
+       avg(CASE WHEN has_change THEN (category = 'recovered')::DOUBLE END) AS pct_recovered,
+       avg(CASE WHEN has_change THEN (category = 'improved')::DOUBLE END) AS pct_improved,
+       avg(CASE WHEN has_change THEN (category = 'unchanged')::DOUBLE END) AS pct_unchanged,
+       avg(CASE WHEN has_change THEN (category = 'deteriorated')::DOUBLE END)
+           AS pct_deteriorated,
+       avg(CASE WHEN has_change THEN (category = 'harmed')::DOUBLE END) AS pct_harmed,
+       count(ended) AS closed_episodes,
+       avg(CASE WHEN ended IS NOT NULL THEN (end_type = 'planned')::DOUBLE END) AS pct_planned,
+       avg(CASE WHEN ended IS NOT NULL THEN (end_type = 'unplanned')::DOUBLE END)
+           AS pct_unplanned,
+       avg(CASE WHEN ended IS NOT NULL
+                THEN (end_type = 'unplanned' AND coalesce(better, false))::DOUBLE END)
+           AS pct_unplanned_with_effect,
+       avg(CASE WHEN ended IS NOT NULL
+                THEN (end_type = 'unplanned' AND NOT coalesce(better, false))::DOUBLE END)
+           AS pct_unplanned_without_effect,
+       avg(CASE WHEN ended IS NOT NULL THEN (end_type = 'transferred')::DOUBLE END)
+           AS pct_transferred,
+       sum(n_sessions) AS sessions,
+       sum(n_with_ors) AS _ors_given,
+       sum(n_with_srs) AS _srs_given,
+       {age_counts},
+       any_value(line.n) AS _line_n, any_value(line.slope) AS _line_slope,
+       any_value(line.intercept) AS _line_intercept,
+       any_value(line.mean_change) AS _line_mean_change,
+       any_value(line.sd_intake) AS _line_sd_intake,
+       any_value(line.var_intake) AS _line_var_intake
+FROM w CROSS JOIN line
+{period_filter}
+{group_by}
+"""
+
+
+def service_indices_sql(
+    reader: Reader,
+    *,
+    by: list[str] | None = None,
+    period: Literal["month", "quarter", "year"] | None = None,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    suppress: bool = True,
+    date_column: Literal["ended", "started"] = "ended",
+    service: str | Sequence[str] | None = None,
+    team_id: str | Sequence[str] | None = None,
+    therapist_id: str | Sequence[str] | None = None,
+    age_group: str | Sequence[str] | None = None,
+    format: str | Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    date_field: Literal["ended", "started"] = "ended",
+    closed_only: bool = False,
+) -> pd.DataFrame:
+    """:func:`service_indices` of :func:`episode_outcomes`, computed in DuckDB.
+
+    ``service_indices_sql(reader, by=..., period=..., **filters)`` gives the same table as
+    ``service_indices(episode_outcomes(reader, **filters), by=..., period=...)`` (a test
+    compares them), without bringing a million client-episodes into pandas: only one row per
+    group leaves the database. The categories follow :func:`fitdata.change.pcoms_change`
+    (same boundaries and tie rules), the severity line is fitted over the same change set, and
+    the effect sizes, intervals and suppression are computed by the same Python code.
+
+    Args:
+        reader: The database.
+        by: Outcome columns to group by (see :data:`OUTCOME_COLUMNS`).
+        period: As for :func:`service_indices`.
+        config: As for :func:`service_indices`.
+        suppress: As for :func:`service_indices`.
+        date_column: As for :func:`service_indices`.
+        service: Filter, as for :func:`episode_outcomes`.
+        team_id: Filter, as for :func:`episode_outcomes`.
+        therapist_id: Filter, as for :func:`episode_outcomes`.
+        age_group: Filter, as for :func:`episode_outcomes`.
+        format: Filter, as for :func:`episode_outcomes`.
+        start: Filter, as for :func:`episode_outcomes`.
+        end: Filter, as for :func:`episode_outcomes`.
+        date_field: Filter, as for :func:`episode_outcomes`.
+        closed_only: Filter, as for :func:`episode_outcomes`.
+
+    Returns:
+        The table of :func:`service_indices`.
+
+    Raises:
+        ValueError: If a ``by`` column is unknown, ``period`` or ``date_column`` is not one of
+            the allowed values, or a list filter is empty.
+    """
+    keys = list(by or [])
+    unknown = [k for k in keys if k not in OUTCOME_COLUMNS]
+    if unknown:
+        raise ValueError(f"cannot group by {unknown}: not columns of the outcomes")
+    if period is not None and period not in _PERIOD_FREQ:
+        raise ValueError(f"period must be 'month', 'quarter' or 'year', not {period!r}")
+    if date_column not in _DATE_FIELDS:
+        raise ValueError(f"date_column {date_column!r} is not a column of the outcomes")
+    outcomes, params = _outcomes_query(
+        service, team_id, therapist_id, age_group, format, start, end, date_field, closed_only
+    )
+    group = [*keys, "period"] if period else keys
+    period_sql = _PERIOD_SQL[period].format(d=date_column) if period else "NULL"
+    sql = _INDICES_SQL.format(
+        outcomes=outcomes,
+        period=period_sql,
+        keys_select="".join(f"{k}, " for k in group),
+        age_counts=", ".join(
+            f"count(DISTINCT client_id) FILTER (WHERE age_group = '{g}') AS clients_{g}"
+            for g in AGE_GROUPS
+        ),
+        period_filter=f"WHERE {date_column} IS NOT NULL" if period else "",
+        group_by=(
+            f"GROUP BY {', '.join(group)} ORDER BY {', '.join(f'{k} NULLS LAST' for k in group)}"
+            if group
+            else "HAVING count(*) > 0"
+        ),
+    )
+    cutoff_shift = _HALF_STEP if config.score_at_cutoff_is_clinical else -_HALF_STEP
+    change_shift = -_HALF_STEP if config.change_at_threshold_is_reliable else _HALF_STEP
+    named = {f"p{i}": value for i, value in enumerate(params)}
+    for i in range(len(params)):
+        sql = sql.replace("?", f"$p{i}", 1)
+    agg = reader.df(
+        sql,
+        {
+            **named,
+            "cut_child": config.ors_cutoff("child"),
+            "cut_adolescent": config.ors_cutoff("adolescent"),
+            "cut_adult": config.ors_cutoff("adult"),
+            "cutoff_shift": cutoff_shift,
+            "rc_boundary": config.ors_reliable_change + change_shift,
+        },
+    )
+    info = _line_info(agg)
+    if agg.empty:
+        table = pd.DataFrame(columns=[*group, *INDEX_COLUMNS])
+    else:
+        for column in agg.columns:
+            if column not in group:
+                agg[column] = pd.to_numeric(agg[column]).astype("float64")
+        for key in group:
+            agg[key] = agg[key].astype(object).where(agg[key].notna(), None)
+        table = _finish_aggregate(agg, group, info)
+    return _labelled(table, group, info, config, suppress)
+
+
+def _line_info(agg: pd.DataFrame) -> dict[str, float]:
+    """The severity line as :func:`_derived` reports it, from the SQL result's line columns."""
+    if agg.empty:
+        return {
+            "intercept": np.nan,
+            "slope": np.nan,
+            "mean_change": np.nan,
+            "sd_intake": np.nan,
+            "n": 0.0,
+        }
+    row = agg.iloc[0]
+    fitted = row["_line_n"] >= 2 and row["_line_var_intake"] > 0
+
+    def value(name: str) -> float:
+        return float(row[name]) if fitted else np.nan
+
+    return {
+        "intercept": value("_line_intercept"),
+        "slope": value("_line_slope"),
+        "mean_change": value("_line_mean_change"),
+        "sd_intake": value("_line_sd_intake"),
+        "n": float(row["_line_n"]),
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -197,6 +197,46 @@ class TrajectoryModel:
         out["reason"] = pd.Series(reason, index=frame.index, dtype=object)
         return out
 
+    def expected_lines(self, sessions: pd.DataFrame) -> pd.DataFrame:
+        """The expected and lower lines at every session of a frame of sessions.
+
+        The intake is the client's own ORS total at session 1 of the same episode (rows with
+        ``rater == 'client'`` when the frame has a ``rater`` column), as the model was fitted.
+
+        Args:
+            sessions: Rows with ``episode_id``, ``client_id``, ``session_no`` and ``ors_total``
+                (other columns are kept).
+
+        Returns:
+            A copy of ``sessions`` (same index) with ``intake``, ``expected``,
+            ``lower_expected``, ``n_episodes``, ``sufficient`` and ``reason`` added; pass it to
+            :func:`fitdata.flags.session_flags` for ``not_on_track``.
+        """
+        keys = ["episode_id", "client_id"]
+        first = sessions["session_no"] == 1
+        if "rater" in sessions.columns:
+            first &= sessions["rater"] == "client"
+        intake = (
+            sessions.loc[first, [*keys, "ors_total"]]
+            .drop_duplicates(keys)
+            .rename(columns={"ors_total": "intake"})
+        )
+        frame = sessions.drop(columns=["intake"], errors="ignore")
+        merged = frame[keys].merge(intake, on=keys, how="left")
+        frame = frame.assign(intake=pd.to_numeric(merged["intake"]).to_numpy(dtype=float))
+        out = self.predict_many(frame)
+        return out.rename(columns={"lower": "lower_expected"})
+
+    def expected_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The fitted grid as (intake band x session) arrays.
+
+        Returns:
+            ``(expected_change, lower_change, n_episodes)``; row ``b`` is the band starting at
+            ``b * band_width``, column ``k`` is session ``k + 1``. Changes are NaN where the
+            cell had no data; compare ``n_episodes`` with ``min_episodes`` for sufficiency.
+        """
+        return self._arrays()
+
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The grid as (band x session) arrays: expected change, lower change, n_episodes."""
         shape = (self.n_bands, self.max_session)
@@ -318,9 +358,7 @@ def fit_trajectories(
         "max_session": int(max_session),
         "p": float(lower_percentile),
     }
-    filters = _filters(
-        episode_ids=episode_ids, team_id=team_id, age_group=age_group, params=params
-    )
+    filters = _filters(episode_ids=episode_ids, team_id=team_id, age_group=age_group, params=params)
     sql = f"""
         WITH observations AS ({_scores_sql(filters, max_session=True)})
         SELECT band, session_no::INTEGER AS session_no, count(*) AS n_episodes,
@@ -490,8 +528,7 @@ class CalibrationReport:
             f"held out ({self.holdout_fraction:.0%}, seed {self.seed})",
             f"  held-out ORS scores at session 2+: {self.n_observations} compared, "
             f"{self.n_insufficient} skipped (too few episodes in their cell)",
-            f"  below the lower line: {_share(self.share_below_lower)} "
-            f"(nominal {nominal:.0%})",
+            f"  below the lower line: {_share(self.share_below_lower)} (nominal {nominal:.0%})",
             f"  below the expected line: {_share(self.share_below_expected)} (nominal 50%)",
             "  per session: session  n  below-lower  below-expected",
         ]
@@ -556,9 +593,13 @@ def calibrate(
     where = "ended IS NOT NULL" + (" AND team_id = $team_id" if team_id is not None else "")
     if team_id is not None:
         params["team_id"] = str(team_id)
-    closed = reader.df(
-        f"SELECT episode_id FROM episodes WHERE {where} ORDER BY episode_id", params
-    )["episode_id"].astype(str).tolist()
+    closed = (
+        reader.df(f"SELECT episode_id FROM episodes WHERE {where} ORDER BY episode_id", params)[
+            "episode_id"
+        ]
+        .astype(str)
+        .tolist()
+    )
     held = _holdout_mask(closed, holdout_fraction, seed)
     train = [e for e, h in zip(closed, held, strict=True) if not h]
     holdout = [e for e, h in zip(closed, held, strict=True) if h]

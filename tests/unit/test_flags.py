@@ -20,10 +20,12 @@ from fitdata.flags import (
     FLAGS,
     SESSION_COLUMNS,
     _direction,
+    describe_flags,
     episode_flag_counts,
     episode_flags,
     session_flags,
 )
+from fitdata.trajectory import fit_trajectories
 from tests.builders import ITEMS_SRS, session_rows, write_database
 
 START = dt.date(2025, 1, 6)
@@ -402,3 +404,42 @@ def test_sql_path_agrees_on_the_demo_database(demo_db: Path) -> None:
     out = episode_flag_counts(reader, as_of=as_of)
     compare(out, episode_flags(sessions, episodes, as_of=as_of))
     assert set(out["flag"]) >= set(FLAGS) - {"not_on_track"}
+
+
+def test_sql_path_with_a_trajectory_model_agrees_with_pandas_on_demo_data(demo_db: Path) -> None:
+    reader = store.reader_for(demo_db)
+    model = fit_trajectories(reader, min_episodes=10)
+    sessions = reader.df("SELECT * FROM sessions")
+    episodes = reader.df("SELECT * FROM episodes")
+    as_of = dt.date(2026, 10, 31)
+    with_lines = model.expected_lines(sessions)
+    assert with_lines["lower_expected"].notna().mean() > 0.5, "the model judged too few sessions"
+    out = episode_flag_counts(reader, as_of=as_of, model=model)
+    compare(out, episode_flags(with_lines, episodes, as_of=as_of))
+    on_track = out[out["flag"] == "not_on_track"]
+    assert len(on_track) > 20
+    assert (on_track["value"] < on_track["threshold"]).all()
+    team = sessions["team_id"].iloc[0]
+    team_rows = episode_flag_counts(reader, team_id=team, as_of=as_of, model=model)
+    assert set(team_rows["episode_id"]) <= set(
+        episodes.loc[episodes["team_id"] == team, "episode_id"]
+    )
+    pd.testing.assert_frame_equal(
+        team_rows.reset_index(drop=True),
+        out[out["episode_id"].isin(team_rows["episode_id"])].reset_index(drop=True),
+    )
+
+
+def test_rule_sentences_in_bokmal_use_decimal_commas_and_norwegian_words() -> None:
+    frame = rows([20.0, 14.9, 13.0], [37.1, 35.6, 36.0])
+    english = session_flags(frame, lang="en")
+    bokmal = session_flags(frame, lang="nb")
+    assert (english["rule"] != bokmal["rule"]).all()
+    drop = bokmal[bokmal["flag"] == "srs_drop"]["rule"].iloc[0]
+    assert "SRS falt 1,5 poeng (37,1 til 35,6)" in drop
+    change = bokmal[bokmal["flag"] == "reliable_deterioration"]["rule"].iloc[0]
+    assert "\u22125,1" in change and "pålitelig forverring" in change
+    # Rows carry what their sentence needs: describing them later gives the same text.
+    again = describe_flags(bokmal, lang="nb")
+    assert again.tolist() == bokmal["rule"].tolist()
+    assert session_flags(frame, lang=None)["rule"].isna().all()

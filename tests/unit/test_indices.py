@@ -13,6 +13,7 @@ from fitdata.indices import (
     INDEX_COLUMNS,
     episode_outcomes,
     service_indices,
+    service_indices_sql,
     suppress_small_cells,
 )
 from fitdata.store import reader_for
@@ -394,3 +395,65 @@ def test_demo_database_is_plausible(demo) -> None:
     by_service = service_indices(out, by=["service"])
     assert by_service["effect_size"].between(0.5, 1.3).all()
     assert by_service["pct_unplanned"].between(8, 20).all()
+
+
+# --------------------------------------------------------------------------------------------
+# SQL path: the same table, computed in DuckDB
+# --------------------------------------------------------------------------------------------
+
+SQL_CASES = [
+    ({}, {}),
+    ({"by": ["team_id"]}, {}),
+    ({"by": ["team_id"], "period": "quarter"}, {}),
+    ({"by": ["therapist_id"], "period": "month"}, {"closed_only": True}),
+    ({"by": ["team_id", "age_group", "format"], "period": "year"}, {}),
+    ({"period": "quarter", "date_column": "started"}, {"date_field": "started"}),
+    ({"by": ["service"]}, {"age_group": ["adolescent", "child"]}),
+    ({"by": ["end_type"], "suppress": False}, {"start": dt.date(2025, 1, 1)}),
+    ({}, {"team_id": "nope"}),
+]
+
+
+def _same_table(sql: pd.DataFrame, pandas_: pd.DataFrame) -> None:
+    assert list(sql.columns) == list(pandas_.columns)
+    assert sql.attrs["group_keys"] == pandas_.attrs["group_keys"]
+    if pandas_.empty:
+        assert sql.empty
+        return
+    pd.testing.assert_frame_equal(
+        sql.reset_index(drop=True),
+        pandas_.reset_index(drop=True),
+        check_dtype=False,
+        check_exact=False,
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    for name, value in pandas_.attrs["severity_adjustment"].items():
+        assert sql.attrs["severity_adjustment"][name] == pytest.approx(value, nan_ok=True)
+
+
+@pytest.mark.parametrize(("grouping", "filters"), SQL_CASES)
+def test_sql_path_gives_the_same_table_on_demo_data(demo, grouping, filters) -> None:
+    expected = service_indices(episode_outcomes(demo, **filters), **grouping)
+    _same_table(service_indices_sql(demo, **grouping, **filters), expected)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ClinicalConfig(),
+        ClinicalConfig(change_at_threshold_is_reliable=False),
+        ClinicalConfig(score_at_cutoff_is_clinical=True, min_cell_size=3),
+    ],
+)
+def test_sql_path_follows_the_tie_rules_on_the_hand_built_database(reader, config) -> None:
+    for grouping in ({}, {"by": ["team_id"]}, {"period": "quarter"}):
+        expected = service_indices(episode_outcomes(reader), config=config, **grouping)
+        _same_table(service_indices_sql(reader, config=config, **grouping), expected)
+
+
+def test_sql_path_refuses_unknown_groupings(reader) -> None:
+    with pytest.raises(ValueError, match="cannot group by"):
+        service_indices_sql(reader, by=["session_date; DROP TABLE sessions"])
+    with pytest.raises(ValueError, match="period"):
+        service_indices_sql(reader, period="week")  # type: ignore[arg-type]
