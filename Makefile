@@ -60,8 +60,8 @@ test: $(STAMPS)/test-install chromium
 lint: $(STAMPS)/test-install
 	$(VENV)/bin/ruff check fitdata tests benchmarks
 
-bench: $(STAMPS)/install
-	$(PY) -m benchmarks.run
+bench: $(STAMPS)/test-install chromium
+	FITDATA_CHROMIUM=$(CHROMIUM) $(PY) -m benchmarks.all
 
 clean:
 	rm -rf $(STAMPS) test-artifacts .pytest_cache

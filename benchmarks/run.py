@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fitdata import queries
 from fitdata.demo import generate_demo
-from fitdata.store import reader_for
+from fitdata.store import migrate_database, reader_for
 
 CACHE = Path(__file__).resolve().parent / "cache"
 END = dt.date(2026, 10, 31)
@@ -47,6 +47,10 @@ def database(sessions: int) -> Path:
             f"generated {path.name}: {summary.sessions:,} sessions in {took:.1f} s "
             f"({summary.sessions / took:,.0f} sessions/s)"
         )
+    else:
+        old, new = migrate_database(path)  # a cached file from an older fitdata
+        if old != new:
+            print(f"migrated {path.name} from schema version {old} to {new}")
     return path
 
 
