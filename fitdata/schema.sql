@@ -1,4 +1,4 @@
--- fitdata store schema, version 1.
+-- fitdata store schema, version 2 (version 2 added session_changes).
 -- Documented for analysts in data/README.md. Constraints are CHECKs (cheap) rather than
 -- foreign keys on `sessions`: a foreign key or primary key on a 10-million-row table builds
 -- an index that triples the file and slows every write. Referential integrity and the
@@ -75,4 +75,32 @@ CREATE TABLE sessions (
            abs(ors_total - (ors_individual + ors_interpersonal + ors_social + ors_overall)) <= 0.1)),
     CHECK (srs_relationship IS NULL OR (srs_total IS NOT NULL AND
            abs(srs_total - (srs_relationship + srs_goals + srs_approach + srs_overall)) <= 0.1))
+);
+
+-- The change history of saved sessions (version 2). A correction or a later SRS keeps the
+-- session row's values from before the change here, with who changed it, when and why; the row
+-- in `sessions` holds the current values. Never updated or deleted by fitdata.
+CREATE TABLE session_changes (
+    change_id             BIGINT    NOT NULL,
+    session_id            BIGINT    NOT NULL,
+    episode_id            VARCHAR   NOT NULL,
+    client_id             VARCHAR   NOT NULL,
+    session_no            SMALLINT  NOT NULL,
+    change_type           VARCHAR   NOT NULL CHECK (change_type IN ('correction', 'srs_added')),
+    changed_at            TIMESTAMP NOT NULL,  -- UTC
+    changed_by            VARCHAR   NOT NULL,  -- the therapist (later: the logged-in user)
+    reason                VARCHAR,
+    old_session_date      DATE      NOT NULL,
+    old_ors_individual    DECIMAL(3, 1),
+    old_ors_interpersonal DECIMAL(3, 1),
+    old_ors_social        DECIMAL(3, 1),
+    old_ors_overall       DECIMAL(3, 1),
+    old_ors_total         DECIMAL(4, 1),
+    old_srs_relationship  DECIMAL(3, 1),
+    old_srs_goals         DECIMAL(3, 1),
+    old_srs_approach      DECIMAL(3, 1),
+    old_srs_overall       DECIMAL(3, 1),
+    old_srs_total         DECIMAL(4, 1),
+    -- a correction always says why
+    CHECK (change_type <> 'correction' OR length(trim(coalesce(reason, ''))) > 0)
 );

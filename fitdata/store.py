@@ -50,10 +50,38 @@ __all__ = [
 ]
 
 #: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-#: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``.
-MIGRATIONS: dict[int, str] = {}
+#: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``. Each must leave the
+#: file exactly as ``schema.sql`` creates it (tests compare a migrated file with a new one).
+MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: the change history of saved sessions (corrections and SRS added later).
+    1: """
+    CREATE TABLE session_changes (
+        change_id             BIGINT    NOT NULL,
+        session_id            BIGINT    NOT NULL,
+        episode_id            VARCHAR   NOT NULL,
+        client_id             VARCHAR   NOT NULL,
+        session_no            SMALLINT  NOT NULL,
+        change_type           VARCHAR   NOT NULL CHECK (change_type IN ('correction', 'srs_added')),
+        changed_at            TIMESTAMP NOT NULL,
+        changed_by            VARCHAR   NOT NULL,
+        reason                VARCHAR,
+        old_session_date      DATE      NOT NULL,
+        old_ors_individual    DECIMAL(3, 1),
+        old_ors_interpersonal DECIMAL(3, 1),
+        old_ors_social        DECIMAL(3, 1),
+        old_ors_overall       DECIMAL(3, 1),
+        old_ors_total         DECIMAL(4, 1),
+        old_srs_relationship  DECIMAL(3, 1),
+        old_srs_goals         DECIMAL(3, 1),
+        old_srs_approach      DECIMAL(3, 1),
+        old_srs_overall       DECIMAL(3, 1),
+        old_srs_total         DECIMAL(4, 1),
+        CHECK (change_type <> 'correction' OR length(trim(coalesce(reason, ''))) > 0)
+    );
+    """,
+}
 
 #: Tables of the schema, in the order they are created and counted.
 TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
@@ -398,6 +426,13 @@ _INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
         "SELECT count(*) FROM episodes e"
         " WHERE therapist_id NOT IN (SELECT therapist_id FROM therapists)"
         " OR team_id NOT IN (SELECT team_id FROM teams)",
+    ),
+    (
+        # Team-level queries (e.g. flags) filter on sessions.team_id: an episode belongs to one
+        # team, and a move to another team is a new episode.
+        "sessions whose team differs from their episode's team",
+        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id)"
+        " WHERE s.team_id <> e.team_id",
     ),
     (
         "therapists whose team is not in teams",

@@ -3,6 +3,7 @@ import sys
 
 import pytest
 
+from fitdata import store
 from fitdata.cli import main
 
 
@@ -21,7 +22,7 @@ def test_every_subcommand_explains_itself(command: str) -> None:
 def test_check_prints_counts(tiny_db, capsys) -> None:
     assert main(["check", "--db", str(tiny_db)]) == 0
     out = capsys.readouterr().out
-    assert "schema version 1" in out
+    assert f"schema version {store.SCHEMA_VERSION}" in out
     assert "sessions" in out and "24" in out
     assert "No problems found." in out
     assert "no closed episodes yet" in out

@@ -1,0 +1,253 @@
+"""A therapist registers today's ORS and SRS in the browser and sees the graph gain the points."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fitdata import queries, registration
+from fitdata.client_status import client_status, status_sentence
+from fitdata.i18n import Translator
+from fitdata.store import reader_for
+from tests.browser.conftest import ARTIFACTS, Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PLOT = ".fitdata-graph .js-plotly-plot"
+READ_TRACES = """(selector) => {
+  const plot = document.querySelector(selector);
+  return plot.data.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}));
+}"""
+
+
+@pytest.fixture(scope="module")
+def registration_db(demo_db, tmp_path_factory) -> Path:
+    """A copy of the demo database: this test writes, the other browser tests keep their data."""
+    path = tmp_path_factory.mktemp("registration") / "registration.duckdb"
+    shutil.copyfile(demo_db, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server_registration(registration_db, artifacts) -> Iterator[Server]:
+    server = Server(registration_db, "en", artifacts / "serve-registration.log")
+    yield server
+    server.stop()
+
+
+def traces(page) -> dict[str, dict]:
+    return {t["name"]: t for t in page.evaluate(READ_TRACES, PLOT)}
+
+
+def text(page, selector: str) -> str:
+    return page.inner_text(selector).replace("\u00a0", " ").strip()
+
+
+def own_sessions(db: Path, episode_id: str, client_id: str):
+    reader = reader_for(db)
+    frame = queries.client_sessions(reader, episode_id, client_id)
+    reader.close()
+    return frame[frame["rater"] == "client"]
+
+
+def type_into_readout(page, css: str, value: str) -> None:
+    """Type a value into a slider's readout, as a person can instead of dragging."""
+    readout = page.locator(f".{css} .widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+    page.keyboard.press("Enter")
+
+
+def drag_slider(page, css: str, fraction: float) -> None:
+    """Drag a slider's handle to ``fraction`` of its line, as with a mouse."""
+    handle = page.locator(f".{css} .noUi-handle")
+    track = page.locator(f".{css} .noUi-base").bounding_box()
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] * fraction, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+
+
+def wait_for_text(page, selector: str, expected: str, timeout: int = 30_000) -> None:
+    page.wait_for_function(
+        """([selector, text]) => {
+             const e = document.querySelector(selector);
+             return e && e.textContent.replace(/\u00a0/g, " ").includes(text);
+           }""",
+        arg=[selector, expected],
+        timeout=timeout,
+    )
+
+
+def wait_for_point(page, name: str, count: int) -> None:
+    try:
+        _wait_for_point(page, name, count)
+    except Exception:
+        page.screenshot(path=ARTIFACTS / f"registration-failed-{name}.png", full_page=True)
+        raise
+
+
+def _wait_for_point(page, name: str, count: int) -> None:
+    page.wait_for_function(
+        """([selector, name, count]) => {
+             const plot = document.querySelector(selector);
+             const t = plot && plot.data && plot.data.find(t => t.name === name);
+             return t && t.y.length === count;
+           }""",
+        arg=[PLOT, name, count],
+        timeout=90_000,  # a new chart on 2 cores shared with other test runs
+    )
+
+
+def assert_clean(page) -> None:
+    assert page.locator(".fitdata-error").count() == 0, page.locator(
+        ".fitdata-error"
+    ).all_inner_texts()
+    assert "Traceback" not in page.inner_text("body")
+    assert page.console_problems == []
+
+
+def test_register_ors_then_srs_then_correct_and_see_the_graph(
+    server_registration, registration_db, page, artifacts
+) -> None:
+    tr = Translator("en")
+    page.goto(server_registration.url)
+    link = page.locator(".fitdata-dashboard-link").filter(has_text="Registration")
+    assert "record today's ORS (before the session) and SRS (after it)" in link.inner_text()
+    started = time.monotonic()
+    link.locator("a").click()
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    page_to_chart = time.monotonic() - started
+
+    # What the page chose by default: the first team, therapist and client, ongoing episode.
+    team_label = text(page, ".fitdata-team select option:checked")
+    reader = reader_for(registration_db)
+    teams = registration.team_choices(reader)
+    team = teams[teams["name"] == team_label.strip()].iloc[0].team_id
+    therapist = registration.therapist_choices(reader, team).iloc[0].therapist_id
+    choices = registration.client_choices(reader, team, therapist)
+    chosen = choices.iloc[0]
+    reader.close()
+    assert bool(chosen.ended is None or chosen.ended != chosen.ended)  # ongoing (NULL)
+    assert (
+        page.locator(".fitdata-client select option:checked")
+        .inner_text()
+        .startswith(chosen.client_id)
+    )
+    before = own_sessions(registration_db, chosen.episode_id, chosen.client_id)
+    next_no = int(before["session_no"].max()) + 1
+    today = dt.date.today()
+    mode = text(page, ".fitdata-mode")
+    assert mode == f"New session {next_no} in episode {chosen.episode_id}."
+    assert page.locator(".fitdata-save").is_disabled()
+    assert "mark every line" in text(page, ".fitdata-save-reason")
+    page.screenshot(path=artifacts / "registration-open.png", full_page=True)
+
+    # ORS: drag one line with the mouse, type the other three into the readouts.
+    drag_slider(page, "fitdata-ors-individual", 0.62)
+    type_into_readout(page, "fitdata-ors-interpersonal", "4.7")
+    type_into_readout(page, "fitdata-ors-social", "5.5")
+    type_into_readout(page, "fitdata-ors-overall", "6.1")
+    wait_for_text(page, ".fitdata-ors-total", "ORS total: ")
+    dragged = float(page.locator(".fitdata-ors-individual .widget-readout").inner_text())
+    assert 5.0 <= dragged <= 7.5, dragged
+    ors_total = round(dragged + 4.7 + 5.5 + 6.1, 1)
+    wait_for_text(page, ".fitdata-ors-total", f"ORS total: {ors_total:.1f}")
+    wait_for_text(page, ".fitdata-save-reason", "Ready to save.")
+    page.screenshot(path=artifacts / "registration-ors-entered.png", full_page=True)
+
+    save_started = time.monotonic()
+    page.locator(".fitdata-save").click()
+    wait_for_text(
+        page,
+        ".fitdata-message",
+        f"Saved session {next_no} on {today.isoformat()} for {chosen.client_id}",
+    )
+    wait_for_point(page, "ORS", len(before.dropna(subset=["ors_total"])) + 1)
+    save_to_graph = time.monotonic() - save_started
+    ors = traces(page)["ORS"]
+    assert ors["x"][-1] == next_no
+    assert ors["y"][-1] == pytest.approx(ors_total)
+    after = own_sessions(registration_db, chosen.episode_id, chosen.client_id)
+    assert float(after.iloc[-1]["ors_total"]) == pytest.approx(ors_total)
+    group = str(queries.client_profile(reader_for(registration_db), chosen.client_id)["age_group"])
+    expected = status_sentence(client_status(after, group), tr)
+    assert text(page, ".fitdata-status-text") == expected
+    wait_for_text(
+        page, ".fitdata-mode", f"Session {next_no} on {today.isoformat()} is saved with its ORS"
+    )
+    page.screenshot(path=artifacts / "registration-ors-saved.png", full_page=True)
+
+    # SRS after the session: a total only, typed.
+    page.locator(".fitdata-srs-mode button", has_text="Total only").click()
+    page.locator(".fitdata-srs-total-input input").fill("35.5")
+    wait_for_text(page, ".fitdata-srs-total", "SRS total: 35.5")
+    srs_count = len(after.dropna(subset=["srs_total"]))
+    page.locator(".fitdata-save").click()
+    wait_for_text(page, ".fitdata-message", f"Added the SRS 35.5 to session {next_no}")
+    wait_for_point(page, "SRS", srs_count + 1)
+    srs = traces(page)["SRS"]
+    assert (srs["x"][-1], srs["y"][-1]) == (next_no, pytest.approx(35.5))
+    assert "SRS below 36 in session" in text(page, ".fitdata-status-text")
+    wait_for_text(page, ".fitdata-mode", "is saved with ORS and SRS")
+    assert page.locator(".fitdata-save").is_disabled()
+    page.screenshot(path=artifacts / "registration-srs-saved.png", full_page=True)
+
+    # A correction of the ORS with a reason, and the history shows who, what and why.
+    chosen_session = text(page, ".fitdata-correct-session select option:checked")
+    assert chosen_session.startswith(f"Session {next_no} · {today.isoformat()} · ORS")
+    type_into_readout(page, "fitdata-correct-ors-overall", "3.1")
+    page.locator(".fitdata-reason textarea").fill("typing error: Overall was 3.1")
+    wait_for_text(page, ".fitdata-correction", f"ORS total: {ors_total - 3.0:.1f}")
+    page.locator(".fitdata-correct-save").click()
+    wait_for_text(page, ".fitdata-message", f"Corrected session {next_no}")
+    page.wait_for_function(
+        """([selector, value]) => {
+             const plot = document.querySelector(selector);
+             const t = plot && plot.data && plot.data.find(t => t.name === "ORS");
+             return t && Math.abs(t.y[t.y.length - 1] - value) < 1e-9;
+           }""",
+        arg=[PLOT, round(ors_total - 3.0, 1)],
+        timeout=90_000,
+    )
+    history = text(page, ".fitdata-history")
+    assert f"Change history of session {next_no}" in history
+    assert "typing error: Overall was 3.1" in history
+    assert f"ORS {ors_total:.1f}" in history and f"→ {ors_total - 3.0:.1f}" in history
+    assert "SRS added after the session" in history
+    page.locator(".fitdata-history").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "registration-corrected.png", full_page=True)
+    assert_clean(page)
+    (artifacts / "timings-registration.json").write_text(
+        json.dumps(
+            {
+                "page_open_to_chart_s": round(page_to_chart, 2),
+                "save_click_to_new_point_s": round(save_to_graph, 2),
+            }
+        )
+    )
+
+
+def test_a_national_identity_number_is_refused_in_the_page(
+    server_registration, page, artifacts
+) -> None:
+    page.goto(server_registration.url + "voila/render/registration.ipynb")
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    page.locator(".fitdata-client select").select_option(index=0)  # new client
+    page.wait_for_selector(".fitdata-new-client-code input", state="visible", timeout=20_000)
+    page.locator(".fitdata-new-client-code input").fill("01019012345")
+    wait_for_text(page, ".fitdata-client-problems", "looks like a national identity number")
+    page.locator(".fitdata-ors-mode button", has_text="Total only").click()
+    page.locator(".fitdata-ors-total-input input").fill("21")
+    wait_for_text(page, ".fitdata-save-reason", "national identity number")
+    assert page.locator(".fitdata-save").is_disabled()
+    page.screenshot(path=artifacts / "registration-national-id.png", full_page=True)
+    assert page.console_problems == []

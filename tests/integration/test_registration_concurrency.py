@@ -1,0 +1,62 @@
+"""Dashboards reading while two therapists register: no lock error, no lost write."""
+
+import multiprocessing
+import shutil
+
+import pytest
+
+from fitdata.store import check_database, reader_for
+from tests.integration import registration_workers
+
+pytestmark = pytest.mark.slow
+
+
+def test_readers_while_two_processes_register_correct_and_add_srs(tiny_db, tmp_path) -> None:
+    path = tmp_path / "shared.duckdb"
+    shutil.copyfile(tiny_db, path)
+    reader = reader_for(path)
+    start = int(reader.rows("SELECT count(*) FROM sessions")[0][0])
+    sessions_each = 12
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(5) as pool:
+        readers = [
+            pool.apply_async(registration_workers.read_like_dashboards, (str(path), 10.0))
+            for _ in range(3)
+        ]
+        writers = [
+            pool.apply_async(registration_workers.register_sessions, (str(path), w, sessions_each))
+            for w in range(2)
+        ]
+        written = [w.get(timeout=180) for w in writers]
+        seen = [r.get(timeout=180) for r in readers]
+
+    for result in seen:
+        assert result["errors"] == [], result["errors"][:3]
+        # each round is four queries and usually a reopen of a replaced file, on 2 shared cores
+        # with two writers busy: a few rounds a second
+        assert result["queries"] > 5, result["queries"]
+        assert result["counts"] == sorted(result["counts"]), "a reader went back in time"
+        assert result["changes"] == sorted(result["changes"])
+    assert any(len(set(r["counts"])) > 1 for r in seen), "the readers saw no write happen"
+
+    # nothing lost: every session, every SRS added later and every correction landed
+    assert sum(w["sessions"] for w in written) == 2 * sessions_each
+    assert int(reader.rows("SELECT count(*) FROM sessions")[0][0]) == start + 2 * sessions_each
+    expected_changes = sum(w["changes"] for w in written)
+    assert expected_changes == 2 * (4 + 2)  # 4 SRS added later and 2 corrections each
+    assert int(reader.rows("SELECT count(*) FROM session_changes")[0][0]) == expected_changes
+    for w in written:
+        numbers = reader.rows(
+            "SELECT session_no FROM sessions WHERE episode_id = ? ORDER BY session_no",
+            [w["episode"]],
+        )
+        assert [n for (n,) in numbers] == list(range(1, sessions_each + 1))
+        missing_srs = reader.rows(
+            "SELECT count(*) FROM sessions WHERE episode_id = ? AND srs_total IS NULL",
+            [w["episode"]],
+        )
+        assert missing_srs == [(sessions_each // 5,)]  # only the corrected ones dropped it
+    ids = reader.rows("SELECT count(DISTINCT change_id), count(*) FROM session_changes")
+    assert ids[0][0] == ids[0][1]
+    assert check_database(path).ok
+    reader.close()
