@@ -1,0 +1,649 @@
+"""Checks across rows and against the database, and the rows to write.
+
+Rules (documented for users in ``docs/import.md``):
+
+* **Natural key.** A session is (client, episode, session date, rater). A row whose key is
+  already in the database is *already present* when its scores are the same, and a problem
+  when they differ (an import never changes recorded sessions). Two rows of a file with the
+  same key are a problem (all of them are rejected: which one is right is for a person to say).
+* **Episodes.** With an ``episode`` column its values are the episode ids. Without one, a
+  client's sessions (all raters together, with the client's sessions already in the database)
+  are cut into episodes where more than ``gap_days`` (180) pass between two sessions, where
+  the team changes (an episode belongs to one team), or where an episode in the database has
+  ended; new episodes get the id ``<client>/<first date>``.
+  An episode starts at ``episode_start`` or its first session; the client on its first row in
+  the file is its (index) client; the therapist and team of its first session are its own.
+* **Endings.** An episode ends when the file gives an ``end_type`` (planned, unplanned,
+  transferred) on any of its rows; it ended on ``episode_end`` or else on its last session.
+  Without an end_type it stays open: the importer does not invent endings.
+* **Session numbers.** Without ``session_no``, sessions are numbered by date within
+  (episode, client, rater), after those already in the database. A session dated before the
+  last recorded one of its episode then needs an explicit ``session_no``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fitdata.ingest.columns import SCORE_COLUMNS
+from fitdata.ingest.problems import ProblemLog
+from fitdata.ingest.read import _recode
+from fitdata.ingest.validate import AGE_RANGES
+
+__all__ = ["DEFAULT_GAP_DAYS", "DEFAULT_SERVICE", "Existing", "Plan", "load_existing", "plan"]
+
+#: More days than this between two sessions of a client start a new episode.
+DEFAULT_GAP_DAYS = 180
+#: Service of a new team when the file names none.
+DEFAULT_SERVICE = "Unspecified"
+
+Query = Callable[[str, list], pd.DataFrame]
+
+_NOTHING = "\x00no such key"
+
+
+@dataclass
+class Existing:
+    """What the database already holds about the teams, people and episodes of a file."""
+
+    teams: pd.DataFrame
+    therapists: pd.DataFrame
+    clients: pd.DataFrame
+    episodes: pd.DataFrame
+    sessions: pd.DataFrame
+    max_session_id: int
+
+    @classmethod
+    def empty(cls) -> Existing:
+        """The state of a database that does not exist yet."""
+        sessions = pd.DataFrame(
+            {c: pd.Series(dtype="str") for c in ("client_id", "episode_id", "team_id", "rater")}
+        )
+        sessions["session_date"] = pd.Series(dtype="datetime64[s]")
+        sessions["session_no"] = pd.Series(dtype=np.int32)
+        for column in SCORE_COLUMNS:
+            sessions[column] = pd.Series(dtype=np.int16)
+        return cls(
+            teams=pd.DataFrame({"team_id": [], "name": []}, dtype="str"),
+            therapists=pd.DataFrame({"therapist_id": [], "name": [], "team_id": []}, dtype="str"),
+            clients=pd.DataFrame({"client_id": [], "age_group": []}, dtype="str"),
+            episodes=pd.DataFrame(
+                {
+                    "episode_id": pd.Series(dtype="str"),
+                    "team_id": pd.Series(dtype="str"),
+                    "started": pd.Series(dtype="datetime64[s]"),
+                    "ended": pd.Series(dtype="datetime64[s]"),
+                    "end_type": pd.Series(dtype="str"),
+                }
+            ),
+            sessions=sessions,
+            max_session_id=0,
+        )
+
+
+def load_existing(query: Query, clients: list[str], episodes: list[str]) -> Existing:
+    """Read the parts of the database an import of these clients and episodes touches."""
+    empty = Existing.empty()
+    scores = ", ".join(f"CAST(round({c} * 10) AS SMALLINT) AS {c}" for c in SCORE_COLUMNS)
+    sessions = query(
+        "SELECT client_id, episode_id, team_id, rater, session_date, session_no, "
+        f"{scores} FROM sessions WHERE client_id IN (SELECT unnest(?::VARCHAR[]))",
+        [clients],
+    )
+    for column in SCORE_COLUMNS:
+        sessions[column] = sessions[column].fillna(-1).astype(np.int16)
+    sessions["session_date"] = sessions["session_date"].astype("datetime64[s]")
+    sessions["session_no"] = sessions["session_no"].astype(np.int32)
+    episodes_frame = query(
+        "SELECT episode_id, team_id, started, ended, end_type FROM episodes "
+        "WHERE episode_id IN (SELECT unnest(?::VARCHAR[])) "
+        "OR client_id IN (SELECT unnest(?::VARCHAR[]))",
+        [episodes, clients],
+    )
+    for column in ("started", "ended"):
+        episodes_frame[column] = episodes_frame[column].astype("datetime64[s]")
+    return Existing(
+        teams=query("SELECT team_id, name FROM teams", []).astype("str"),
+        therapists=query("SELECT therapist_id, name, team_id FROM therapists", []).astype("str"),
+        clients=query(
+            "SELECT client_id, age_group FROM clients "
+            "WHERE client_id IN (SELECT unnest(?::VARCHAR[]))",
+            [clients],
+        ).astype("str"),
+        episodes=episodes_frame if len(episodes_frame) else empty.episodes,
+        sessions=sessions if len(sessions) else empty.sessions,
+        max_session_id=int(
+            query("SELECT coalesce(max(session_id), 0) AS m FROM sessions", [])["m"].iloc[0]
+        ),
+    )
+
+
+@dataclass
+class Plan:
+    """Rows to write, and what happened to every row of the files."""
+
+    teams: pd.DataFrame
+    therapists: pd.DataFrame
+    clients: pd.DataFrame
+    episodes: pd.DataFrame
+    episode_endings: pd.DataFrame  # existing episodes that the file closes
+    sessions: pd.DataFrame
+    already_present: int
+
+
+def categorical(values: pd.Series) -> pd.Series:
+    """Text as a categorical with sorted categories (cheap grouping, sorting and merging)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("category")
+    categories = values.cat.categories.astype("str")
+    values = values.cat.rename_categories(categories)
+    return (
+        values.cat.reorder_categories(categories.sort_values())
+        .reset_index(drop=True)
+        .set_axis(values.index)
+    )
+
+
+def _same_categories(values: pd.Series, like: pd.Series) -> pd.Series:
+    """``values`` coded with the categories of ``like`` (others become NA: they match nothing)."""
+    return pd.Series(
+        pd.Categorical(values.astype("str"), categories=like.cat.categories), index=values.index
+    )
+
+
+def _resolve_ids(values: pd.Series, ids: pd.Series, names: pd.Series) -> pd.Series:
+    """Map each value to an existing id (by id, else by a unique name); else keep it as id."""
+    values = categorical(values)
+    by_name = pd.Series(ids.to_numpy(), index=names.str.casefold().to_numpy())
+    by_name = by_name[~by_name.index.duplicated(keep=False)]
+    known = set(ids)
+    resolved = [
+        u if u in known else by_name.get(str(u).casefold(), u) for u in values.cat.categories
+    ]
+    return categorical(_recode(values, pd.Index(resolved, dtype="str")))
+
+
+def _rows_text(labels: pd.Series, key: list[pd.Series]) -> pd.Series:
+    """For rows sharing a key: the labels of all rows with that key, joined."""
+    frame = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(key)})
+    frame["label"] = labels.astype("str").to_numpy(dtype=object)
+    return frame.groupby(list(frame.columns[:-1]), dropna=False)["label"].transform(", ".join)
+
+
+def _reject_groups(
+    rows: pd.DataFrame,
+    raw: pd.DataFrame,
+    problems: ProblemLog,
+    group: str,
+    column: str,
+    what: str,
+    report: str | None = None,
+) -> np.ndarray:
+    """Rows of groups where ``column`` has more than one value: a problem on each of them."""
+    report = report or column
+    values = rows[column]
+    given = values.notna() & (values.astype("str") != "")
+    if not given.any():
+        return np.zeros(len(rows), dtype=bool)
+    counts = values.where(given).groupby(rows[group]).transform("nunique")
+    conflict = (counts > 1).to_numpy() & given.to_numpy()
+    if conflict.any():
+        first = values.where(given).groupby(rows[group]).transform("first")
+        text = (
+            f"one {what} per {group}: this {group} has "
+            + first.astype("str").fillna("")
+            + " on other rows"
+        )
+        problems.add(
+            _at(rows, conflict, raw), report, _raw_values(raw, report), _spread(rows, text, raw)
+        )
+    return conflict
+
+
+def _lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
+    """``table[key]`` for each key (NA/NaT where missing); works for empty tables too."""
+    if isinstance(table.index, pd.CategoricalIndex):  # reindexing those is slow
+        table = table.set_axis(pd.Index(table.index.astype("str")))
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        # Look up each category once; code -1 (NA) takes the last, missing, entry.
+        categories = pd.Index(keys.cat.categories.astype("str")).append(pd.Index([_NOTHING]))
+        return table.reindex(categories).to_numpy()[keys.cat.codes.to_numpy()]
+    return table.reindex(keys.to_numpy()).to_numpy()
+
+
+def _map(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """``keys.map(table)`` that also works when ``table`` is empty or holds dates."""
+    return pd.Series(_lookup(keys, table), index=keys.index)
+
+
+def _at(rows: pd.DataFrame, mask: np.ndarray, raw: pd.DataFrame) -> np.ndarray:
+    """A mask over the combined table for a mask over ``rows``."""
+    full = np.zeros(len(raw), dtype=bool)
+    full[rows["pos"].to_numpy()[mask]] = True
+    return full
+
+
+def _spread(rows: pd.DataFrame, values: pd.Series, raw: pd.DataFrame) -> pd.Series:
+    """Per-row texts of ``rows`` placed at their positions in the combined table."""
+    full = np.full(len(raw), "", dtype=object)
+    full[rows["pos"].to_numpy()] = values.to_numpy(dtype=object)
+    return pd.Series(full)
+
+
+def _raw_values(raw: pd.DataFrame, column: str) -> pd.Series | None:
+    return raw[column] if column in raw.columns else None
+
+
+def _assign_episodes_by_gap(rows: pd.DataFrame, existing: Existing, gap_days: int) -> pd.Series:
+    """Episode ids for rows without an episode column (see the module's rules)."""
+    old = existing.sessions[["client_id", "team_id", "session_date", "episode_id"]].merge(
+        existing.episodes[["episode_id", "ended"]], on="episode_id", how="left"
+    )
+    clients = rows["client"].cat.categories
+    teams = rows["team"].cat.categories.union(pd.Index(old["team_id"].astype("str").unique()))
+    combined = pd.DataFrame(
+        {
+            "client": np.concatenate(
+                [clients.get_indexer(old["client_id"].astype("str")), rows["client"].cat.codes]
+            ),
+            "team": np.concatenate(
+                [
+                    teams.get_indexer(old["team_id"].astype("str")),
+                    teams.get_indexer(rows["team"].cat.categories)[rows["team"].cat.codes],
+                ]
+            ),  # fmt: skip
+            "date": np.concatenate(
+                [
+                    old["session_date"].to_numpy(dtype="datetime64[D]"),
+                    rows["session_date"].to_numpy(dtype="datetime64[D]"),
+                ]
+            ),  # fmt: skip
+            "ended": np.concatenate(
+                [
+                    old["ended"].to_numpy(dtype="datetime64[D]"),
+                    np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[D]"),
+                ]
+            ),  # fmt: skip
+            "episode": pd.array(
+                np.concatenate(
+                    [
+                        old["episode_id"].to_numpy(dtype=object),
+                        np.full(len(rows), None, dtype=object),
+                    ]
+                ),
+                dtype="str",
+            ),  # fmt: skip
+            "new": np.concatenate([np.zeros(len(old), bool), np.ones(len(rows), bool)]),
+            "i": np.concatenate([np.full(len(old), -1), np.arange(len(rows))]),
+        }
+    )
+    combined = combined.sort_values(["client", "date", "new"], kind="stable").reset_index(drop=True)
+    client = combined["client"].to_numpy()
+    team = combined["team"].to_numpy()
+    date = combined["date"].to_numpy(dtype="datetime64[D]")
+    ended = combined["ended"].to_numpy(dtype="datetime64[D]")
+    first = np.ones(len(combined), dtype=bool)
+    if len(combined) > 1:
+        first[1:] = (
+            (client[1:] != client[:-1])
+            | (team[1:] != team[:-1])
+            | ((date[1:] - date[:-1]).astype(np.int64) > gap_days)
+            | (~np.isnat(ended[:-1]) & (date[1:] > ended[:-1]))
+        )
+    segment = np.cumsum(first)
+    episode = combined["episode"].groupby(segment).ffill().groupby(segment).bfill()
+    starts = combined.loc[first]
+    start_id = pd.Series(pd.NA, index=combined.index, dtype="str")
+    start_id[first] = (
+        pd.Series(np.asarray(clients, dtype=object)[starts["client"].to_numpy()], dtype="str")
+        + "/"
+        + pd.Series(starts["date"].to_numpy(dtype="datetime64[D]").astype(str), dtype="str")
+    ).to_numpy()
+    episode = episode.where(episode.notna(), start_id.ffill())
+    picked = combined["new"].to_numpy()
+    result = np.empty(len(rows), dtype=object)
+    result[combined["i"].to_numpy()[picked]] = episode.to_numpy(dtype=object)[picked]
+    return categorical(pd.Series(result, index=rows.index, dtype="str"))
+
+
+def plan(
+    rows: pd.DataFrame,
+    raw: pd.DataFrame,
+    existing: Existing,
+    problems: ProblemLog,
+    *,
+    gap_days: int = DEFAULT_GAP_DAYS,
+    has_episode: bool,
+) -> Plan:
+    """Check rows against each other and the database; work out the rows to write.
+
+    Args:
+        rows: Typed rows that passed the single-row checks, with ``pos`` (position in ``raw``)
+            and ``_row`` (spreadsheet row).
+        raw: The combined text table (for quoting values in problems).
+        existing: What the database holds (see :func:`load_existing`).
+        problems: Where problems are recorded; rows with problems are not in the plan.
+        gap_days: Days between sessions after which a new episode starts.
+        has_episode: Whether the files have an ``episode`` column.
+    """
+    rows = rows.copy()
+    bad = np.zeros(len(rows), dtype=bool)
+    teams, therapists = existing.teams, existing.therapists
+    rows["team"] = _resolve_ids(rows["team"], teams["team_id"], teams["name"])
+    rows["therapist_team"] = _resolve_ids(rows["therapist_team"], teams["team_id"], teams["name"])
+    rows["therapist"] = _resolve_ids(
+        rows["therapist"], therapists["therapist_id"], therapists["name"]
+    )
+    for column in ("client", "episode", "rater"):
+        rows[column] = categorical(rows[column])
+
+    # The same client must have one age group and one birth year (ages in years may grow).
+    explicit_group = rows["age_group"].where(~rows["age_from_years"])
+    rows["_explicit_group"] = explicit_group
+    bad |= _reject_groups(
+        rows, raw, problems, "client", "_explicit_group", "age group", "age_group"
+    )
+    rows["_birth"] = rows["birth_year"].where(rows["birth_year"] > 0)
+    bad |= _reject_groups(rows, raw, problems, "client", "_birth", "birth year", "birth_year")
+
+    # Duplicate sessions in the files.
+    key = (
+        ["client", "episode", "session_date", "rater"]
+        if has_episode
+        else ["client", "session_date", "rater"]
+    )
+    duplicated = rows.duplicated(subset=key, keep=False).to_numpy()
+    if duplicated.any():
+        dup = rows[duplicated]
+        text = "one row per session (client, date and rater); the same session is on rows " + (
+            _rows_text(dup["_where"], [dup[k] for k in key])
+        )
+        problems.add(
+            _at(rows, duplicated, raw),
+            "session_date",
+            _raw_values(raw, "session_date"),
+            _spread(dup, text, raw),
+        )
+        bad |= duplicated
+
+    # Episodes.
+    if not has_episode:
+        rows["episode"] = _assign_episodes_by_gap(rows, existing, gap_days)
+    for column, what in (
+        ("team", "team"),
+        ("format", "format"),
+        ("end_type", "ending"),
+        ("episode_start", "start date"),
+        ("episode_end", "end date"),
+    ):
+        bad |= _reject_groups(rows, raw, problems, "episode", column, what)
+
+    episodes = existing.episodes.set_index("episode_id")
+    known = rows["episode"].isin(episodes.index).to_numpy()
+    started = _lookup(rows["episode"], episodes["started"]).astype("datetime64[D]")
+    started = np.where(known, started, rows["episode_start"].to_numpy(dtype="datetime64[D]"))
+    date = rows["session_date"].to_numpy(dtype="datetime64[D]")
+    before = ~np.isnat(started) & (date < started)
+    if before.any():
+        text = pd.Series(
+            [f"a date on or after {s} (episode {e} began then)" for s, e in
+             zip(started.astype(str), rows["episode"].astype(str), strict=True)]
+        )  # fmt: skip
+        problems.add(_at(rows, before, raw), "session_date", _raw_values(raw, "session_date"),
+                     _spread(rows, text, raw))  # fmt: skip
+        bad |= before
+    other_team = known & (_lookup(rows["episode"], episodes["team_id"]) != rows["team"].to_numpy())
+    problems.add(
+        _at(rows, other_team & ~bad, raw), "team", _raw_values(raw, "team"),
+        "the team of the episode in the database (a move to another team is a new episode)",
+    )  # fmt: skip
+    bad |= other_team
+    ended = _lookup(rows["episode"], episodes["ended"]).astype("datetime64[D]")
+    after = known & ~np.isnat(ended) & (date > ended)
+    if after.any():
+        text = pd.Series(
+            [f"a date on or before {s} (episode {e} ended then)" for s, e in
+             zip(ended.astype(str), rows["episode"].astype(str), strict=True)]
+        )  # fmt: skip
+        problems.add(_at(rows, after, raw), "session_date", _raw_values(raw, "session_date"),
+                     _spread(rows, text, raw))  # fmt: skip
+        bad |= after
+
+    # A new client needs an age group (the ORS cutoff depends on it): given, or from the birth
+    # year and the year of the first session.
+    newcomer = ~rows["client"].isin(existing.clients["client_id"]).to_numpy()
+    by_client = rows.groupby("client", sort=False)
+    has_group = rows["age_group"].notna().groupby(rows["client"]).transform("any").to_numpy()
+    birth = rows["_birth"].groupby(rows["client"]).transform("max").to_numpy(dtype=float)
+    first_year = by_client["session_date"].transform("min").dt.year.to_numpy(dtype=float)
+    age = first_year - birth
+    age_ok = (age >= min(lo for lo, _ in AGE_RANGES.values())) & (age <= 120)
+    no_group = newcomer & ~has_group & ~bad
+    problems.add(
+        _at(rows, no_group & np.isnan(birth), raw), "age_group", _raw_values(raw, "age_group"),
+        "an age group (child, adolescent, adult / barn, ungdom, voksen), an age, or a "
+        "birth_year for a client who is new to the database",
+    )  # fmt: skip
+    problems.add(
+        _at(rows, no_group & ~np.isnan(birth) & ~age_ok, raw), "birth_year",
+        _raw_values(raw, "birth_year"),
+        "a birth year that makes the client at least 6 at the first session (ORS is not "
+        "scored below 6), or an age_group",
+    )  # fmt: skip
+    bad |= no_group & (np.isnan(birth) | ~age_ok)
+
+    # Already in the database?
+    old = existing.sessions.rename(
+        columns={"client_id": "client", "episode_id": "episode", "session_date": "session_date"}
+    )
+    old = old.add_prefix("old_").rename(
+        columns={f"old_{k}": k for k in ("client", "episode", "session_date", "rater")}
+    )
+    match_key = ["client", "episode", "session_date", "rater"]
+    old = _keyed(old, rows)
+    matched = (
+        rows[match_key]
+        .reset_index(drop=True)
+        .merge(old, on=match_key, how="left", validate="many_to_one")
+        if len(old)
+        else None
+    )
+    present = np.zeros(len(rows), dtype=bool)
+    if matched is not None:
+        present = matched["old_session_no"].notna().to_numpy()
+        differs = np.zeros(len(rows), dtype=bool)
+        for column in SCORE_COLUMNS:
+            differs |= present & (
+                matched[f"old_{column}"].fillna(-1).to_numpy() != rows[column].to_numpy()
+            )
+        explicit_no = rows["session_no"].to_numpy() > 0
+        differs |= (
+            present
+            & explicit_no
+            & (matched["old_session_no"].fillna(0).to_numpy() != rows["session_no"].to_numpy())
+        )
+        if differs.any():
+            problems.add(
+                _at(rows, differs & ~bad, raw), "session_date", _raw_values(raw, "session_date"),
+                "a new session: this session (client, episode, date, rater) is already in the "
+                "database with other scores or number; an import does not change recorded "
+                "sessions",
+            )  # fmt: skip
+            bad |= differs
+    already = present & ~bad
+
+    # Session numbers within (episode, client, rater).
+    group = ["episode", "client", "rater"]
+    todo = ~bad & ~present
+    new = rows[todo].copy()
+    last = (
+        existing.sessions.groupby(["episode_id", "client_id", "rater"])
+        .agg(last_no=("session_no", "max"), last_date=("session_date", "max"))
+        .rename_axis(group)
+        .reset_index()
+    )
+    new = new.reset_index(drop=True).merge(_keyed(last, rows), on=group, how="left")
+    new["last_no"] = new["last_no"].fillna(0).astype(np.int32)
+    derived = new["session_no"].to_numpy() == 0
+    rank = (
+        new.assign(_derived=derived)
+        .loc[derived]
+        .groupby(group)["session_date"]
+        .rank(method="first")
+    )
+    number = new["session_no"].to_numpy().copy()
+    number[derived] = (new.loc[derived, "last_no"].to_numpy() + rank.to_numpy()).astype(np.int32)
+    new["session_no"] = number
+    late = derived & (
+        new["session_date"].to_numpy(dtype="datetime64[D]")
+        < new["last_date"].to_numpy(dtype="datetime64[D]")
+    )
+    new_bad = late.copy()
+    if late.any():
+        problems.add(
+            _at(new, late, raw), "session_date", _raw_values(raw, "session_date"),
+            "a date after the last session of this episode already in the database, or an "
+            "explicit session_no",
+        )  # fmt: skip
+    taken = existing.sessions.rename(columns={"episode_id": "episode", "client_id": "client"})[
+        [*group, "session_no"]
+    ]
+    clash = (
+        new[[*group, "session_no"]]
+        .merge(_keyed(taken, rows).assign(_taken=True), on=[*group, "session_no"], how="left")[
+            "_taken"
+        ]
+        .fillna(False)
+        .to_numpy(dtype=bool)
+        | new.duplicated(subset=[*group, "session_no"], keep=False).to_numpy()
+    )
+    clash &= ~late
+    if clash.any():
+        problems.add(
+            _at(new, clash, raw), "session_no", _raw_values(raw, "session_no"),
+            "a session number not already used for this client, rater and episode",
+        )  # fmt: skip
+        new_bad |= clash
+    new = new[~new_bad].reset_index(drop=True)
+    return _entities(new, existing, int(already.sum()))
+
+
+def _keyed(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s client, episode and rater coded like ``rows`` (merges compare codes)."""
+    frame = frame.copy()
+    for column in ("client", "episode", "rater"):
+        if column in frame.columns:
+            frame[column] = _same_categories(frame[column], rows[column])
+    return frame
+
+
+def _first_by(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
+    given = frame[[key, column]].dropna()
+    return given.groupby(key, sort=False)[column].first()
+
+
+def _entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
+    """New teams, therapists, clients, episodes and sessions from the accepted rows."""
+    order = new.sort_values(["session_date", "pos"], kind="stable")
+
+    teams = pd.DataFrame({"team_id": pd.unique(new["team"])}, dtype="str")
+    teams = teams[~teams["team_id"].isin(existing.teams["team_id"])]
+    team_name = _first_by(new, "team", "team_name")
+    service = _first_by(new, "team", "service")
+    teams["name"] = _map(teams["team_id"], team_name).fillna(teams["team_id"]).astype("str")
+    teams["service"] = _map(teams["team_id"], service).fillna(DEFAULT_SERVICE).astype("str")
+
+    therapists = pd.DataFrame({"therapist_id": pd.unique(new["therapist"])}, dtype="str")
+    therapists = therapists[~therapists["therapist_id"].isin(existing.therapists["therapist_id"])]
+    name = _first_by(new, "therapist", "therapist_name")
+    therapists["name"] = _map(therapists["therapist_id"], name).fillna(therapists["therapist_id"])
+    current_team = order.groupby("therapist", sort=False)["team"].last()
+    given_team = _first_by(new, "therapist", "therapist_team")
+    therapists["team_id"] = _map(therapists["therapist_id"], given_team).fillna(
+        _map(therapists["therapist_id"], current_team)
+    )
+    extra_teams = (
+        set(therapists["team_id"].dropna()) - set(teams["team_id"]) - set(existing.teams["team_id"])
+    )
+    if extra_teams:
+        teams = pd.concat(
+            [
+                teams,
+                pd.DataFrame(
+                    {
+                        "team_id": sorted(extra_teams),
+                        "name": sorted(extra_teams),
+                        "service": DEFAULT_SERVICE,
+                    }
+                ),
+            ],  # fmt: skip
+            ignore_index=True,
+        )
+
+    clients = pd.DataFrame({"client_id": pd.unique(new["client"])}, dtype="str")
+    clients = clients[~clients["client_id"].isin(existing.clients["client_id"])]
+    group = _first_by(order, "client", "age_group")
+    birth = _first_by(order.assign(_birth=order["birth_year"].where(order["birth_year"] > 0)),
+                      "client", "_birth")  # fmt: skip
+    first_year = order.groupby("client", sort=False)["session_date"].first().dt.year
+    clients["birth_year"] = _map(clients["client_id"], birth).astype("Int16")
+    age = _map(clients["client_id"], first_year) - clients["birth_year"].astype("Float64")
+    in_range = [
+        (age >= lo).fillna(False) & (age <= hi).fillna(False) for lo, hi in AGE_RANGES.values()
+    ]
+    by_birth = pd.Series(
+        np.select(in_range, list(AGE_RANGES), default=""), index=clients.index, dtype="str"
+    )
+    clients["age_group"] = _map(clients["client_id"], group).fillna(by_birth.replace("", pd.NA))
+
+    episode_rows = new.sort_values(["pos"], kind="stable")
+    episodes = pd.DataFrame({"episode_id": pd.unique(episode_rows["episode"])}, dtype="str")
+    is_new = ~episodes["episode_id"].isin(existing.episodes["episode_id"])
+    index_client = episode_rows.groupby("episode", sort=False)["client"].first()
+    first_session = order.groupby("episode", sort=False)[
+        ["therapist", "team", "session_date"]
+    ].first()
+    last_date = order.groupby("episode", sort=False)["session_date"].last()
+    end_type = _first_by(new.assign(_end=new["end_type"].replace("", pd.NA)), "episode", "_end")
+    end_date = _first_by(new, "episode", "episode_end")
+    start_date = _first_by(new, "episode", "episode_start")
+    fmt = _first_by(new, "episode", "format")
+    ids = episodes["episode_id"]
+    episodes["client_id"] = _map(ids, index_client)
+    episodes["therapist_id"] = _map(ids, first_session["therapist"])
+    episodes["team_id"] = _map(ids, first_session["team"])
+    episodes["started"] = _map(ids, start_date).fillna(_map(ids, first_session["session_date"]))
+    episodes["end_type"] = _map(ids, end_type)
+    episodes["ended"] = (
+        _map(ids, end_date).fillna(_map(ids, last_date)).where(episodes["end_type"].notna())
+    )
+    episodes["format"] = _map(ids, fmt).fillna("individual")
+
+    old = existing.episodes.set_index("episode_id")
+    closing = episodes[~is_new & episodes["end_type"].notna()].copy()
+    closing = closing[_map(closing["episode_id"], old["end_type"]).isna().to_numpy()]
+    last_old = existing.sessions.groupby("episode_id")["session_date"].max()
+    if len(closing):
+        later = _map(closing["episode_id"], last_old).astype("datetime64[s]")
+        closing["ended"] = pd.concat([closing["ended"].astype("datetime64[s]"), later], axis=1).max(
+            axis=1
+        )
+
+    sessions = new.sort_values(["client", "episode", "session_date", "session_no", "rater"],
+                               kind="stable").reset_index(drop=True)  # fmt: skip
+    sessions.insert(
+        0, "session_id", np.arange(len(sessions), dtype=np.int64) + existing.max_session_id + 1
+    )
+    return Plan(
+        teams=teams.reset_index(drop=True),
+        therapists=therapists.reset_index(drop=True),
+        clients=clients.reset_index(drop=True),
+        episodes=episodes[is_new].reset_index(drop=True),
+        episode_endings=closing[["episode_id", "ended", "end_type"]].reset_index(drop=True),
+        sessions=sessions,
+        already_present=already,
+    )

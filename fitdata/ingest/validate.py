@@ -1,0 +1,308 @@
+"""Parse and check the rows of a file, all rows at once (vectorised, never a loop per row).
+
+:func:`parse_rows` turns text into typed columns and records every problem of a single row:
+a value that is not a number or a date, a score out of range or with more than one decimal,
+items given only partly, a total that is not the sum of its items, an unknown age group,
+rater, format or ending. Checks across rows and against the database are in
+:mod:`fitdata.ingest.assign`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from fitdata.ingest.columns import ORS_COLUMNS, SCORE_COLUMNS, SRS_COLUMNS
+from fitdata.ingest.problems import ProblemLog
+
+__all__ = ["AGE_WORDS", "EARLIEST_DATE", "MISSING", "lift", "parse_rows"]
+
+#: Values that mean "not given" (compared case-insensitively).
+MISSING = frozenset({"", "-", "–", "na", "n/a", "nan"})
+#: Session dates before this are refused as typing errors (FIT came into use in the 2000s).
+EARLIEST_DATE = dt.date(1990, 1, 1)
+#: A total must equal the sum of its items within this many points (the schema's CHECK).
+TOTAL_TOLERANCE_TENTHS = 1
+#: Ages (in years) of each age group; ORS/CORS are not scored below 6 (YCORS).
+AGE_RANGES = {"child": (6, 12), "adolescent": (13, 17), "adult": (18, 120)}
+
+AGE_WORDS = {
+    "child": ("child", "barn", "c", "cors", "6-12", "6–12"),
+    "adolescent": ("adolescent", "ungdom", "ung", "youth", "teen", "13-17", "13–17"),
+    "adult": ("adult", "voksen", "voksne", "a", "18+"),
+}
+RATER_WORDS = {
+    "client": ("client", "klient", "self", "selv", "pasient", "bruker", "barn", "ungdom"),
+    "parent": ("parent", "forelder", "foreldre", "foresatt", "foresatte", "mor", "far",
+               "mother", "father"),
+    "teacher": ("teacher", "lærer", "laerer"),
+    "partner": ("partner", "ektefelle", "samboer"),
+    "other": ("other", "annen", "annet", "andre"),
+}  # fmt: skip
+END_WORDS = {
+    "planned": ("planned", "planlagt", "avtalt", "planlagt avslutning"),
+    "unplanned": ("unplanned", "uplanlagt", "dropout", "drop-out", "drop out", "avbrutt",
+                  "frafall", "uplanlagt avslutning"),
+    "transferred": ("transferred", "overført", "overfort", "henvist videre", "videresendt"),
+    "": ("ongoing", "open", "pågående", "pagaende", "aktiv", "active", "åpen"),
+}  # fmt: skip
+FORMAT_WORDS = {
+    "individual": ("individual", "individuell", "individuelt", "ind", "enkel"),
+    "couple": ("couple", "par", "parterapi", "parsamtale"),
+    "family": ("family", "familie", "familieterapi", "familiesamtale"),
+    "group": ("group", "gruppe", "gruppeterapi"),
+}
+TEXT_COLUMNS = (
+    "team", "team_name", "service", "therapist", "therapist_name", "therapist_team", "client",
+    "episode",
+)  # fmt: skip
+
+_DATE_PATTERNS = (
+    (r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?\s*$", (2, 1, 0)),
+    (r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*$", (0, 1, 2)),
+)
+
+
+def _column(raw: pd.DataFrame, name: str) -> pd.Series:
+    if name in raw.columns:
+        return raw[name]
+    return pd.Series(pd.array([pd.NA] * len(raw), dtype="str"))
+
+
+def lift(codes: np.ndarray, per_unique: np.ndarray, missing: object) -> np.ndarray:
+    """Values per row from values per unique (``codes`` from :func:`pandas.factorize`, -1: NA)."""
+    return np.append(per_unique, np.array([missing], dtype=per_unique.dtype))[codes]
+
+
+def _absent(values: pd.Series) -> np.ndarray:
+    codes, uniques = pd.factorize(values)
+    if len(uniques) == 0:
+        return np.ones(len(values), dtype=bool)
+    missing = pd.Series(uniques, dtype="str").str.strip().str.casefold().isin(MISSING).to_numpy()
+    return lift(codes, missing.astype(bool), True)
+
+
+def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(numbers, unparseable): NaN where absent or unparseable; decimal comma or point."""
+    codes, uniques = pd.factorize(values)
+    if len(uniques) == 0:
+        return (np.full(len(values), np.nan), np.zeros(len(values), dtype=bool))
+    text = pd.Series(uniques, dtype="str")
+    absent = text.str.strip().str.casefold().isin(MISSING).to_numpy()
+    cleaned = text.str.replace(r"[\s\u00a0]", "", regex=True).str.replace(",", ".", regex=False)
+    # A plain decimal only: no thousands separators, exponents, "inf" or hexadecimal.
+    plain = cleaned.str.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)").fillna(False).to_numpy(dtype=bool)
+    number = pd.to_numeric(cleaned.where(plain), errors="coerce").to_numpy(dtype=float)
+    bad = ~absent & ~plain
+    return lift(codes, number, np.nan), lift(codes, bad, False)
+
+
+def _dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(datetime64[D] with NaT, unparseable): dd.mm.yyyy or ISO, an optional time ignored."""
+    codes, uniques = pd.factorize(values)
+    if len(uniques) == 0:
+        return (
+            np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]"),
+            np.zeros(len(values), dtype=bool),
+        )
+    text = pd.Series(uniques, dtype="str")
+    absent = text.str.strip().str.casefold().isin(MISSING).to_numpy()
+    parts = pd.DataFrame({"year": np.nan, "month": np.nan, "day": np.nan}, index=text.index)
+    for pattern, (y, m, d) in _DATE_PATTERNS:
+        found = text.str.extract(pattern).astype(float)
+        take = found[0].notna() & parts["year"].isna()
+        parts.loc[take, "year"] = found.loc[take, y]
+        parts.loc[take, "month"] = found.loc[take, m]
+        parts.loc[take, "day"] = found.loc[take, d]
+    ok = parts["year"].between(1800, 2200) & parts["month"].between(1, 12)
+    ok &= parts["day"].between(1, 31)
+    parsed = pd.to_datetime(parts.where(ok), errors="coerce").to_numpy(dtype="datetime64[D]")
+    bad = ~absent & np.isnat(parsed)
+    return lift(codes, parsed, np.datetime64("NaT")), lift(codes, bad, False)
+
+
+def _words(values: pd.Series, table: dict[str, tuple[str, ...]]) -> tuple[pd.Series, np.ndarray]:
+    """(canonical word or NA, unknown) for a column of categorical words."""
+    lookup = {word: name for name, words in table.items() for word in (name, *words)}
+    codes, uniques = pd.factorize(values)
+    if len(uniques) == 0:
+        return pd.Series(pd.array([pd.NA] * len(values), dtype="str")), np.zeros(
+            len(values), dtype=bool
+        )
+    key = pd.Series(uniques, dtype="str").str.strip().str.casefold()
+    absent = key.isin(MISSING).to_numpy()
+    mapped = key.map(lookup)
+    unknown = ~absent & mapped.isna().to_numpy()
+    canonical = mapped.where(mapped.notna() & ~absent).to_numpy(dtype=object)
+    return (
+        pd.Series(lift(codes, canonical, None), dtype="str"),
+        lift(codes, unknown.astype(bool), False),
+    )
+
+
+def _listing(table: dict[str, tuple[str, ...]]) -> str:
+    english = [name for name in table if name]
+    norwegian = [next(w for w in words if w != name) for name, words in table.items() if name]
+    return f"{', '.join(english)} ({', '.join(norwegian)})"
+
+
+def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.DataFrame:
+    """Typed columns for every row of ``raw`` (canonical text columns); problems recorded.
+
+    Returns:
+        One row per input row (same positions): text columns stripped (NA when absent),
+        dates as ``datetime64[s]`` (NaT when absent), scores as int16 tenths (-1 when
+        absent), ``session_no``/``birth_year`` as int32 (0 when absent), ``age_group``
+        (NA when absent), ``age_from_years`` (True where it came from an age in years),
+        ``rater``, ``end_type`` (NA when not given, "" for "ongoing"), ``format``.
+    """
+    n = len(raw)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    for name in TEXT_COLUMNS:
+        values = _column(raw, name)
+        out[name] = values.where(~_absent(values))
+    for name in ("team", "therapist", "client"):
+        if name in raw.columns:
+            problems.add(out[name].isna(), name, raw[name], "a value is required")
+
+    # Dates.
+    for name in ("session_date", "episode_start", "episode_end"):
+        values = _column(raw, name)
+        parsed, bad = _dates(values)
+        problems.add(bad, name, values, "a date as dd.mm.yyyy or yyyy-mm-dd (a real calendar date)")
+        out[name] = pd.Series(parsed.astype("datetime64[s]"))
+    session_date = out["session_date"].to_numpy(dtype="datetime64[D]")
+    if "session_date" in raw.columns:
+        problems.add(
+            np.isnat(session_date) & _absent(raw["session_date"]),
+            "session_date",
+            raw["session_date"],
+            "a value is required",
+        )
+        problems.add(
+            session_date > np.datetime64(today),
+            "session_date",
+            raw["session_date"],
+            f"a date not after today ({today.isoformat()})",
+        )
+        problems.add(
+            session_date < np.datetime64(EARLIEST_DATE),
+            "session_date",
+            raw["session_date"],
+            f"a date from {EARLIEST_DATE.isoformat()} on (is the year right?)",
+        )
+    start = out["episode_start"].to_numpy(dtype="datetime64[D]")
+    end = out["episode_end"].to_numpy(dtype="datetime64[D]")
+    problems.add(
+        end < start, "episode_end", _column(raw, "episode_end"), "a date on or after episode_start"
+    )
+    problems.add(
+        end < session_date, "episode_end", _column(raw, "episode_end"),
+        "a date on or after the session date (the episode ended before this session)",
+    )  # fmt: skip
+
+    # Scores: numbers 0-10 (items) or 0-40 (totals), at most one decimal, items all or none.
+    for name in SCORE_COLUMNS:
+        values = _column(raw, name)
+        number, bad = _numbers(values)
+        problems.add(bad, name, values, "a number such as 7.5 or 7,5")
+        top = 40 if name.endswith("_total") else 10
+        problems.add((number < 0) | (number > top), name, values, f"a number from 0 to {top}")
+        tenths = np.rint(number * 10)
+        problems.add(np.abs(number * 10 - tenths) > 1e-6, name, values, "at most one decimal")
+        usable = np.isfinite(number) & (number >= 0) & (number <= top)
+        out[name] = np.where(usable, tenths, -1).astype(np.int16)
+    for form, columns in (("ORS", ORS_COLUMNS), ("SRS", SRS_COLUMNS)):
+        items = out[list(columns[:4])].to_numpy()
+        given = np.column_stack(
+            [~_absent(_column(raw, c)) for c in columns[:4]]
+        )  # given as text, even when unparseable
+        partly = given.any(axis=1) & ~given.all(axis=1)
+        for i, name in enumerate(columns[:4]):
+            problems.add(
+                partly & ~given[:, i], name, _column(raw, name),
+                f"all four {form} items or none (paper forms may give the total only)",
+            )  # fmt: skip
+        complete = (items >= 0).all(axis=1)
+        total = out[columns[4]].to_numpy()
+        total_raw = _column(raw, columns[4])
+        item_sum = items.sum(axis=1)
+        mismatch = complete & (total >= 0) & (np.abs(total - item_sum) > TOTAL_TOLERANCE_TENTHS)
+        expected = (
+            pd.Series(
+                [f"the sum of the four {form} items, {s / 10:.1f} (within 0.1)" for s in item_sum]
+            )
+            if mismatch.any()
+            else ""
+        )
+        problems.add(mismatch, columns[4], total_raw, expected)
+        derive = complete & (total < 0) & _absent(total_raw)
+        out.loc[derive, columns[4]] = item_sum[derive].astype(np.int16)
+
+    # Whole numbers.
+    values = _column(raw, "session_no")
+    number, bad = _numbers(values)
+    problems.add(
+        bad | (number < 1) | (number > 32767) | (np.isfinite(number) & (number % 1 != 0)),
+        "session_no",
+        values,
+        "a whole number from 1",
+    )
+    out["session_no"] = np.where(np.isfinite(number) & (number >= 1) & (number <= 32767),
+                                 np.floor(number), 0).astype(np.int32)  # fmt: skip
+    values = _column(raw, "birth_year")
+    number, bad = _numbers(values)
+    problems.add(
+        bad | (number < 1900) | (number > today.year) | (np.isfinite(number) & (number % 1 != 0)),
+        "birth_year",
+        values,
+        f"a year from 1900 to {today.year}",
+    )
+    out["birth_year"] = np.where(
+        np.isfinite(number) & (number >= 1900) & (number <= today.year), number, 0
+    ).astype(np.int32)
+
+    # Age group: a word (child/barn ...) or an age in years.
+    values = _column(raw, "age_group")
+    words, unknown = _words(values, AGE_WORDS)
+    years, _ = _numbers(values)
+    by_age = pd.Series(
+        np.select(
+            [(years >= lo) & (years <= hi) & (years % 1 == 0) for lo, hi in AGE_RANGES.values()],
+            list(AGE_RANGES),
+            default="",
+        ),
+        dtype="str",
+    )
+    from_years = np.isfinite(years)
+    problems.add(
+        unknown & ~from_years, "age_group", values,
+        f"{_listing(AGE_WORDS)} or an age in years",
+    )  # fmt: skip
+    problems.add(
+        from_years & (by_age == "").to_numpy(), "age_group", values,
+        "an age from 6 to 120 years (ORS is not scored below 6)",
+    )  # fmt: skip
+    out["age_group"] = words.where(words.notna(), by_age.where(from_years & (by_age != "")))
+    out["age_from_years"] = from_years
+
+    # Rater, format and ending.
+    values = _column(raw, "rater")
+    words, unknown = _words(values, RATER_WORDS)
+    problems.add(unknown, "rater", values, f"{_listing(RATER_WORDS)}")
+    out["rater"] = words.fillna("client")
+    values = _column(raw, "format")
+    words, unknown = _words(values, FORMAT_WORDS)
+    problems.add(unknown, "format", values, f"{_listing(FORMAT_WORDS)}")
+    out["format"] = words
+    values = _column(raw, "end_type")
+    words, unknown = _words(values, END_WORDS)
+    problems.add(unknown, "end_type", values, f"{_listing(END_WORDS)}, or ongoing (pågående)")
+    out["end_type"] = words
+    problems.add(
+        ~np.isnat(end) & (words.fillna("") == "").to_numpy(), "end_type", values,
+        "planned, unplanned or transferred when episode_end is given",
+    )  # fmt: skip
+    return out
