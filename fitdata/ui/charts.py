@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,7 +12,7 @@ from fitdata.client_status import ClientStatus
 from fitdata.config import ClinicalConfig
 from fitdata.i18n import Translator
 
-__all__ = ["client_graph_figure"]
+__all__ = ["FLAG_COLOURS", "FLAG_SYMBOLS", "client_graph_figure"]
 
 ORS_ITEMS = ("ors_individual", "ors_interpersonal", "ors_social", "ors_overall")
 SRS_ITEMS = ("srs_relationship", "srs_goals", "srs_approach", "srs_overall")
@@ -25,8 +26,53 @@ COLOURS = {
     "cutoff": "#D55E00",
     "srs_cutoff": "#009E73",
     "band": "rgba(0, 114, 178, 0.12)",
+    "expected": "#56B4E9",
+    "expected_lower": "#E69F00",
+    "expected_band": "rgba(86, 180, 233, 0.15)",
 }
 _MIN_SESSIONS_SHOWN = 6  # the x axis always shows room for a few sessions
+
+#: Colour of each flag code (chips in tables, markers in the graph): Okabe-Ito, one hue per
+#: kind of concern (outcome red, alliance orange, stagnation purple, contact blue, missing grey).
+FLAG_COLOURS: dict[str, str] = {
+    "not_on_track": "#D55E00",
+    "no_reliable_change": "#CC79A7",
+    "reliable_deterioration": "#882255",
+    "srs_below_cutoff": "#E69F00",
+    "srs_drop": "#E69F00",
+    "srs_item_below": "#E69F00",
+    "srs_always_40": "#E69F00",
+    "missing_ors": "#777777",
+    "missing_srs": "#777777",
+    "not_seen": "#0072B2",
+}
+#: Plotly marker symbol of each flag code in the graph.
+FLAG_SYMBOLS: dict[str, str] = {
+    "not_on_track": "x",
+    "no_reliable_change": "square-open",
+    "reliable_deterioration": "triangle-down",
+    "srs_below_cutoff": "diamond-open",
+    "srs_drop": "triangle-down-open",
+    "srs_item_below": "star-diamond-open",
+    "srs_always_40": "star-open",
+    "missing_ors": "circle-x-open",
+    "missing_srs": "circle-x-open",
+    "not_seen": "hourglass",
+}
+# Where a flag's marker sits: on the ORS point, on the SRS point, or on the axis floor.
+_FLAG_SERIES = {
+    "not_on_track": "ors",
+    "no_reliable_change": "ors",
+    "reliable_deterioration": "ors",
+    "srs_below_cutoff": "srs",
+    "srs_drop": "srs",
+    "srs_item_below": "srs",
+    "srs_always_40": "srs",
+    "missing_ors": "floor",
+    "missing_srs": "floor",
+    "not_seen": "ors",
+}
+_FLOOR = 1.0  # y of markers that have no score to sit on (missing feedback)
 
 
 def _items_text(row: pd.Series, items: tuple[str, ...], tr: Translator) -> str:
@@ -35,11 +81,114 @@ def _items_text(row: pd.Series, items: tuple[str, ...], tr: Translator) -> str:
     return " · ".join(f"{tr.text(f'item.{item}')} {tr.number(row[item])}" for item in items)
 
 
-def _hover_data(rows: pd.DataFrame, total: str, items: tuple[str, ...], tr: Translator) -> list:
+def _when(row: pd.Series, tr: Translator, start: pd.Timestamp | None) -> str:
+    """The session's date, or weeks since the first session when dates are hidden."""
+    if start is None:
+        return tr.date(row.session_date)
+    weeks = max(0, (pd.Timestamp(row.session_date) - start).days // 7)
+    return tr.count_text("review.graph.week", weeks, weeks=weeks)
+
+
+def _hover_data(
+    rows: pd.DataFrame,
+    total: str,
+    items: tuple[str, ...],
+    tr: Translator,
+    start: pd.Timestamp | None = None,
+) -> list:
     return [
-        [tr.date(row.session_date), tr.number(row[total]), _items_text(row, items, tr)]
+        [_when(row, tr, start), tr.number(row[total]), _items_text(row, items, tr)]
         for _, row in rows.iterrows()
     ]
+
+
+def _expected_traces(
+    expected: pd.DataFrame, tr: Translator, lower_percentile: float
+) -> list[go.Scatter]:
+    """Lower line and median line of the expected trajectory, the band between them filled."""
+    usable = expected[expected["sufficient"].astype(bool)].sort_values("session_no")
+    counts = usable["n_episodes"].astype(int)
+    episodes = (
+        tr.number(counts.min(), decimals=0)
+        if counts.min() == counts.max()
+        else f"{tr.number(counts.min(), decimals=0)}\u2013{tr.number(counts.max(), decimals=0)}"
+    )
+    x = usable["session_no"].astype(int).tolist()
+    customdata = [tr.number(n, decimals=0) for n in counts]
+    percentile = tr.number(100 * lower_percentile, decimals=0)
+    lower = go.Scatter(
+        x=x,
+        y=usable["lower"].astype(float).round(2).tolist(),
+        mode="lines",
+        line={"color": COLOURS["expected_lower"], "dash": "dash", "width": 2},
+        name=tr.text("review.graph.expected_lower", percentile=percentile),
+        customdata=customdata,
+        # The template holds plotly's %{x} as well, so the percentile is put in by hand.
+        hovertemplate=tr.text("review.graph.hover_expected_lower").replace(
+            "{percentile}", percentile
+        )
+        + "<extra></extra>",
+        legendgroup="expected",
+    )
+    median = go.Scatter(
+        x=x,
+        y=usable["expected"].astype(float).round(2).tolist(),
+        mode="lines",
+        line={"color": COLOURS["expected"], "width": 2},
+        fill="tonexty",
+        fillcolor=COLOURS["expected_band"],
+        name=tr.text("review.graph.expected", episodes=episodes),
+        customdata=customdata,
+        hovertemplate=tr.text("review.graph.hover_expected") + "<extra></extra>",
+        legendgroup="expected",
+    )
+    return [lower, median]
+
+
+def _missing_expected_note(expected: pd.DataFrame, tr: Translator) -> str:
+    """Why no expected trajectory is drawn, in the page's language."""
+    reasons = expected["reason"].dropna().astype(str)
+    reason = reasons.iloc[-1] if len(reasons) else ""
+    fewest = re.search(r"n < (\d+)", reason)
+    if fewest:
+        return tr.text("review.graph.expected_too_few", min=fewest.group(1))
+    return tr.text("review.graph.expected_no_intake")
+
+
+def _flag_traces(flag_markers: pd.DataFrame, own: pd.DataFrame, tr: Translator) -> list[go.Scatter]:
+    """One marker trace per flag code, at the sessions where it fired, the rule on hover."""
+    by_session = own.drop_duplicates("session_no").set_index("session_no")
+    traces = []
+    order = {code: i for i, code in enumerate(FLAG_COLOURS)}
+    codes = sorted(flag_markers["flag"].unique(), key=lambda c: order.get(c, len(order)))
+    for code in codes:  # one trace per flag code (ten at most), not per session
+        rows = flag_markers[flag_markers["flag"] == code].sort_values("session_no")
+        series = _FLAG_SERIES.get(code, "floor")
+        column = {"ors": "ors_total", "srs": "srs_total"}.get(series)
+        if column is None:
+            y = [_FLOOR] * len(rows)
+        else:
+            scores = rows["session_no"].map(by_session[column]).astype(float)
+            y = scores.fillna(_FLOOR).tolist()
+        rules = rows["rule"].fillna("").astype(str).tolist() if "rule" in rows else []
+        traces.append(
+            go.Scatter(
+                x=rows["session_no"].astype(int).tolist(),
+                y=y,
+                mode="markers",
+                marker={
+                    "symbol": FLAG_SYMBOLS.get(code, "circle-open"),
+                    "size": 17,
+                    "color": FLAG_COLOURS.get(code, "#000000"),
+                    "line": {"width": 2, "color": FLAG_COLOURS.get(code, "#000000")},
+                },
+                name=tr.text(f"flag.label.{code}"),
+                customdata=rules or [""] * len(rows),
+                hovertemplate="%{customdata}<extra>" + tr.text(f"flag.label.{code}") + "</extra>",
+                meta={"flag": code},
+            )
+        )
+    return traces
 
 
 def client_graph_figure(
@@ -49,8 +198,14 @@ def client_graph_figure(
     config: ClinicalConfig,
     *,
     title: str = "",
+    expected: pd.DataFrame | None = None,
+    lower_percentile: float = 0.25,
+    flag_markers: pd.DataFrame | None = None,
+    show_dates: bool = True,
 ) -> go.Figure:
     """The client graph: ORS and SRS per session with cutoffs and the reliable-change band.
+
+    Every keyword is optional; without them the graph is the plain client graph.
 
     Args:
         sessions: One client's sessions in one episode, every rater (see
@@ -59,6 +214,19 @@ def client_graph_figure(
         tr: Messages and number formats for the page's language.
         config: The thresholds the lines and band are drawn from.
         title: Figure title.
+        expected: The expected trajectory for this client, one row per session number
+            (:meth:`fitdata.trajectory.TrajectoryModel.predict`: ``session_no``, ``expected``,
+            ``lower``, ``n_episodes``, ``sufficient``, ``reason``). Sessions with enough
+            episodes get a median line and a lower line with the band between them filled;
+            the legend names the number of episodes behind them. When no session has enough,
+            the graph says why (the model's ``reason``) and keeps the reliable-change band.
+        lower_percentile: The percentile of the lower line, for its legend (0.25: the 25th).
+        flag_markers: Flags to mark, one row per (session, flag): ``session_no``, ``flag`` (a
+            code of :data:`fitdata.flags.FLAGS`) and optionally ``rule`` (shown on hover), e.g.
+            :func:`fitdata.flags.session_flags`. A marker sits on the ORS point for outcome
+            flags, on the SRS point for alliance flags, on the floor for missing feedback.
+        show_dates: False replaces session dates on hover by weeks since the first session
+            (for anonymised presentation).
     """
     own = sessions[sessions["rater"] == "client"].sort_values("session_no")
     last_session = int(sessions["session_no"].max()) if len(sessions) else 1
@@ -66,6 +234,10 @@ def client_graph_figure(
     x_span = [0.5, x_end]
     cutoff_text = tr.number(status.cutoff, decimals=0)
     traces: list[go.Scatter] = []
+    start = None
+    if not show_dates and len(sessions):
+        start = pd.Timestamp(pd.to_datetime(sessions["session_date"]).min())
+    notes: list[str] = []
 
     if status.first_ors is not None:
         rc = config.ors_reliable_change
@@ -82,6 +254,11 @@ def client_graph_figure(
                 name=tr.text("graph.band", rc=tr.number(rc, decimals=0)),
             )
         )
+    if expected is not None and len(expected):
+        if expected["sufficient"].astype(bool).any():
+            traces.extend(_expected_traces(expected, tr, lower_percentile))
+        else:
+            notes.append(_missing_expected_note(expected, tr))
     traces.append(
         go.Scatter(
             x=x_span,
@@ -116,7 +293,7 @@ def client_graph_figure(
             line={"color": COLOURS["ors"], "width": 3},
             marker={"size": 10},
             name="ORS",
-            customdata=_hover_data(ors, "ors_total", ORS_ITEMS, tr),
+            customdata=_hover_data(ors, "ors_total", ORS_ITEMS, tr, start),
             hovertemplate=tr.text("graph.hover_ors") + "<extra></extra>",
         )
     )
@@ -134,7 +311,7 @@ def client_graph_figure(
                 "symbol": ["diamond" if low else "circle" for low in low_srs],
             },
             name="SRS",
-            customdata=_hover_data(srs, "srs_total", SRS_ITEMS, tr),
+            customdata=_hover_data(srs, "srs_total", SRS_ITEMS, tr, start),
             hovertemplate=tr.text("graph.hover_srs") + "<extra></extra>",
         )
     )
@@ -147,12 +324,27 @@ def client_graph_figure(
                 mode="lines+markers",
                 line={"color": COLOURS["collateral"], "dash": "dash", "width": 2},
                 name=tr.text("graph.collateral", rater=tr.text(f"rater.{rater}")),
-                customdata=_hover_data(rated, "ors_total", ORS_ITEMS, tr),
+                customdata=_hover_data(rated, "ors_total", ORS_ITEMS, tr, start),
                 hovertemplate=tr.text("graph.hover_ors") + "<extra></extra>",
             )
         )
 
+    if flag_markers is not None and len(flag_markers):
+        traces.extend(_flag_traces(flag_markers, own, tr))
+
     figure = go.Figure(data=traces)
+    for index, note in enumerate(notes):
+        figure.add_annotation(
+            text=note,
+            xref="paper",
+            yref="paper",
+            x=0.01,
+            y=0.02 + 0.06 * index,
+            xanchor="left",
+            showarrow=False,
+            font={"size": 13, "color": "#444444"},
+            bgcolor="rgba(255, 255, 255, 0.8)",
+        )
     figure.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 18}},
         height=520,

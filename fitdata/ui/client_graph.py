@@ -6,27 +6,105 @@ Python and read ``view.status.value`` and ``view.figure.data`` — the same thin
 
 from __future__ import annotations
 
+import functools
 import html
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from importlib import resources
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
+import traitlets
 
 from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
-from fitdata.config import RULES
+from fitdata.config import RULES, ClinicalConfig
 from fitdata.i18n import Translator
 from fitdata.store import StoreError
 from fitdata.ui.charts import client_graph_figure
 from fitdata.ui.context import DashboardContext
 
-__all__ = ["ClientGraphView", "build_client_graph"]
+__all__ = ["ClientGraphView", "PlotlyGraph", "build_client_graph", "rules_html"]
 
 log = logging.getLogger(__name__)
 Options = list[tuple[str, str]]
+
+
+_GRAPH_ESM = r"""
+// plotly.js arrives as a string in the model's state and is run once per page as a classic
+// script: inside the ES module it would make the module 4.8 MB, and anywidget gives a module
+// two seconds to initialise before it gives up on the widget (which a loaded machine misses).
+function loadPlotly(model) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!window.fitdataPlotlyLoading) {
+    window.fitdataPlotlyLoading = new Promise((resolve, reject) => {
+      const source = new Blob([model.get("_plotly_js")], { type: "text/javascript" });
+      const script = document.createElement("script");
+      script.src = URL.createObjectURL(source);
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error("plotly.js could not be loaded"));
+      document.head.appendChild(script);
+    });
+  }
+  return window.fitdataPlotlyLoading;
+}
+
+async function render({ model, el }) {
+  const plot = document.createElement("div");
+  plot.style.width = "100%";
+  el.appendChild(plot);
+  const Plotly = await loadPlotly(model);
+  const config = { responsive: true, displaylogo: false };
+  const draw = () => {
+    const figure = model.get("figure") || {};
+    Plotly.react(plot, figure.data || [], figure.layout || {}, config);
+  };
+  draw();
+  model.on("change:figure", draw);
+  return () => { model.off("change:figure", draw); Plotly.purge(plot); };
+}
+export default { render };
+"""
+
+
+@functools.cache
+def _plotly_js() -> str:
+    """plotly.js as shipped inside the plotly package (no download, no CDN)."""
+    return (resources.files("plotly") / "package_data" / "plotly.min.js").read_text("utf-8")
+
+
+class PlotlyGraph(anywidget.AnyWidget):
+    """A plotly figure drawn with ``Plotly.react`` whenever ``figure`` (its JSON) changes.
+
+    Why not ``go.FigureWidget``: its 4.9 MB ES module often takes anywidget more than the two
+    seconds it allows for a model to initialise on this 2-core machine under load ("[anywidget]
+    Failed to initialize model"), and the figure then stops following updates for good (seen
+    with plotly 7.1 / anywidget 0.11 / voila 0.5.13: a team changed right after opening kept the
+    first client's graph). Here the module is small; plotly.js (the copy inside the plotly
+    package) travels as a string in the widget state and is run once per page; the whole
+    figure is sent as one JSON value and redrawn with ``Plotly.react``, so there is no edit
+    protocol to fall out of step.
+    """
+
+    _esm = _GRAPH_ESM
+    _plotly_js = traitlets.Unicode().tag(sync=True)
+    figure = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, figure: go.Figure, **kwargs: Any) -> None:
+        super().__init__(figure=_figure_json(figure), _plotly_js=_plotly_js(), **kwargs)
+
+    def show(self, figure: go.Figure) -> None:
+        """Draw ``figure`` in place of the current one."""
+        self.figure = _figure_json(figure)
+
+
+def _figure_json(figure: go.Figure) -> dict[str, Any]:
+    """The figure as plain JSON (plotly's encoder handles NumPy values and dates)."""
+    return json.loads(figure.to_json())
 
 
 def _set_options(dropdown: widgets.Dropdown, options: Options) -> None:
@@ -69,12 +147,13 @@ class ClientGraphView:
             self.message.value = f"<p>{html.escape(tr.text('message.empty_database'))}</p>"
         _set_options(self.therapist, self._therapist_options())
         _set_options(self.client, self._client_options())
-        # The figure is constructed with its traces: a FigureWidget only reaches the page in the
-        # state it had when constructed (shared/toolchain.md, "empty-chart trap").
-        self.figure = go.FigureWidget(self._current_figure())
-        self.figure_box = widgets.VBox(
-            [self.figure], layout=widgets.Layout(width="100%")
-        ).add_class("fitdata-graph")
+        # ``figure`` is what the page shows (tests read it); ``graph`` draws it (see
+        # PlotlyGraph for why this is not a FigureWidget).
+        self.figure = self._current_figure()
+        self.graph = PlotlyGraph(self.figure)
+        self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
+            "fitdata-graph"
+        )
 
         self.team.observe(self._guarded(self._on_team), "value")
         self.therapist.observe(self._guarded(self._on_therapist), "value")
@@ -152,12 +231,8 @@ class ClientGraphView:
         _set_options(self.client, self._client_options())
 
     def _on_client(self, _change: dict[str, Any]) -> None:
-        new = self._current_figure()
-        with self.figure.batch_update():
-            self.figure.data = ()
-            self.figure.add_traces(list(new.data))
-            self.figure.layout.title.text = new.layout.title.text
-            self.figure.layout.xaxis.range = new.layout.xaxis.range
+        self.figure = self._current_figure()
+        self.graph.show(self.figure)
 
     def _current_figure(self) -> go.Figure:
         """Query the chosen client, update the status and rules, and return the figure."""
@@ -184,45 +259,7 @@ class ClientGraphView:
 
     def _rules_html(self, age_group: str) -> str:
         """Which rules produced what the page shows, with their sources."""
-        tr, config = self.context.tr, self.context.config
-        cutoff_key = f"ors_cutoff_{age_group}"
-        at_cutoff = (
-            "rule.at_cutoff_clinical"
-            if config.score_at_cutoff_is_clinical
-            else ("rule.at_cutoff_not_clinical")
-        )
-        at_rc = (
-            "rule.at_rc_reliable"
-            if config.change_at_threshold_is_reliable
-            else ("rule.at_rc_not_reliable")
-        )
-        cutoff = tr.number(config.ors_cutoff(age_group), decimals=0)
-        rc = tr.number(config.ors_reliable_change, decimals=0)
-        items = [
-            tr.text(
-                "rule.cutoff",
-                cutoff=cutoff,
-                group=tr.text(f"age_group.{age_group}"),
-                tie=tr.text(at_cutoff, cutoff=cutoff),
-                source=RULES[cutoff_key].source,
-            ),
-            tr.text(
-                "rule.reliable_change",
-                rc=rc,
-                tie=tr.text(at_rc, rc=rc),
-                source=RULES["ors_reliable_change"].source,
-            ),
-            tr.text(
-                "rule.srs_cutoff",
-                cutoff=tr.number(config.srs_cutoff, decimals=0),
-                source=RULES["srs_cutoff"].source,
-            ),
-        ]
-        listed = "".join(f"<li>{html.escape(item)}</li>" for item in items)
-        return (
-            f"<details><summary>{html.escape(tr.text('rule.heading'))}</summary>"
-            f"<ul>{listed}</ul></details>"
-        )
+        return rules_html(self.context.tr, self.context.config, age_group)
 
     @property
     def widget(self) -> widgets.Widget:
@@ -234,6 +271,58 @@ class ClientGraphView:
         return widgets.VBox(
             [controls, self.message, self.status, self.figure_box, self.rules]
         ).add_class("fitdata-client-graph")
+
+
+def rules_html(
+    tr: Translator, config: ClinicalConfig, age_group: str, extra: Sequence[str] = ()
+) -> str:
+    """The "Rules behind this graph" block: cutoff, reliable change and SRS cutoff.
+
+    Args:
+        tr: Messages for the page's language.
+        config: The thresholds in force.
+        age_group: The client's age group (picks the cutoff).
+        extra: Further rule sentences to list (e.g. the expected trajectory's method).
+    """
+    cutoff_key = f"ors_cutoff_{age_group}"
+    at_cutoff = (
+        "rule.at_cutoff_clinical"
+        if config.score_at_cutoff_is_clinical
+        else ("rule.at_cutoff_not_clinical")
+    )
+    at_rc = (
+        "rule.at_rc_reliable"
+        if config.change_at_threshold_is_reliable
+        else ("rule.at_rc_not_reliable")
+    )
+    cutoff = tr.number(config.ors_cutoff(age_group), decimals=0)
+    rc = tr.number(config.ors_reliable_change, decimals=0)
+    items = [
+        tr.text(
+            "rule.cutoff",
+            cutoff=cutoff,
+            group=tr.text(f"age_group.{age_group}"),
+            tie=tr.text(at_cutoff, cutoff=cutoff),
+            source=RULES[cutoff_key].source,
+        ),
+        tr.text(
+            "rule.reliable_change",
+            rc=rc,
+            tie=tr.text(at_rc, rc=rc),
+            source=RULES["ors_reliable_change"].source,
+        ),
+        tr.text(
+            "rule.srs_cutoff",
+            cutoff=tr.number(config.srs_cutoff, decimals=0),
+            source=RULES["srs_cutoff"].source,
+        ),
+        *extra,
+    ]
+    listed = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+    return (
+        f"<details><summary>{html.escape(tr.text('rule.heading'))}</summary>"
+        f"<ul>{listed}</ul></details>"
+    )
 
 
 def build_client_graph(context: DashboardContext | None = None) -> widgets.Widget:

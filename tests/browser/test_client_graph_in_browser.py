@@ -11,7 +11,10 @@ import pytest
 from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
 from fitdata.i18n import Translator
+from fitdata.serve import DASHBOARDS
 from fitdata.store import reader_for
+
+EN = Translator("en")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -71,10 +74,12 @@ def assert_clean(page) -> None:
 
 def test_landing_page_lists_the_dashboards_for_their_users(server_en, page, artifacts) -> None:
     page.goto(server_en.url)
-    link = page.locator(".fitdata-dashboard-link")
-    assert link.count() == 1
-    assert "Client graph" in link.inner_text()
-    assert "For therapists and supervisors" in link.inner_text()
+    links = page.locator(".fitdata-dashboard-link")
+    assert links.count() == len(DASHBOARDS)
+    for index, (_notebook, title, audience) in enumerate(DASHBOARDS):
+        assert EN.text(title) in links.nth(index).inner_text()
+        assert EN.text(audience) in links.nth(index).inner_text()
+    assert "For therapists and supervisors" in links.filter(has_text="Client graph").inner_text()
     page.screenshot(path=artifacts / "landing-en.png", full_page=True)
 
 
@@ -82,7 +87,7 @@ def test_pick_team_therapist_client_and_read_the_graph(server_en, page, demo_db,
     tr = Translator("en")
     started = time.monotonic()
     page.goto(server_en.url)
-    page.locator(".fitdata-dashboard-link a").click()
+    page.locator(".fitdata-dashboard-link", has_text="Client graph").locator("a").click()
     page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
     page_to_chart = time.monotonic() - started
     page.screenshot(path=artifacts / "client-graph-first.png", full_page=True)
@@ -157,8 +162,9 @@ def options_label(row, tr: Translator) -> str:
 
 def test_norwegian_dashboards(server_nb, page, artifacts) -> None:
     page.goto(server_nb.url)
-    assert "Klientgraf" in page.locator(".fitdata-dashboard-link").inner_text()
-    page.locator(".fitdata-dashboard-link a").click()
+    link = page.locator(".fitdata-dashboard-link", has_text="Klientgraf")
+    assert link.count() == 1
+    link.locator("a").click()
     page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
     assert "Terapeut" in page.inner_text(".fitdata-therapist")
     status = page.inner_text(".fitdata-status-text")

@@ -1,0 +1,254 @@
+"""A team opens the case review, finds the cases that need them, opens one and takes the list.
+
+Everything is checked against the database file, read here without the dashboard's code where
+that is practical (counts, scores), and against the analytics modules where the dashboard shows
+their result (flags, expected trajectory).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pandas as pd
+import pytest
+
+from fitdata import caseload as cl
+from fitdata.flags import session_flags
+from fitdata.store import reader_for
+from fitdata.trajectory import fit_trajectories
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PAGE = "voila/render/team_review.ipynb"
+PLOT = ".fitdata-graph .js-plotly-plot"
+ROWS = ".fitdata-case-table tbody tr"
+READ_TRACES = """(selector) => {
+  const plot = document.querySelector(selector);
+  return plot.data.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}));
+}"""
+
+
+def text(locator) -> str:
+    return locator.inner_text().replace("\u00a0", " ").strip()
+
+
+def column(page, key: str) -> list[str]:
+    return [
+        t.replace("\u00a0", " ").strip()
+        for t in page.locator(f'{ROWS} td[data-key="{key}"]').all_inner_texts()
+    ]
+
+
+def number(cell: str) -> float:
+    return float(cell.replace("\u2212", "-"))
+
+
+def wait_for_count(page, expected: str) -> None:
+    page.wait_for_function(
+        "([sel, text]) => { const n = document.querySelector(sel);"
+        " return n && n.textContent.replace(/\\u00a0/g, ' ').startsWith(text); }",
+        arg=[".fitdata-table-count", expected],
+        timeout=30_000,
+    )
+
+
+def wait_for_title(page, title: str) -> None:
+    try:
+        page.wait_for_function(
+            "([sel, text]) => { const t = document.querySelector(sel + ' .gtitle');"
+            " return t && t.textContent === text; }",
+            arg=[PLOT, title],
+            timeout=30_000,
+        )
+    except Exception as error:  # say what the page shows instead
+        shown = page.locator(f"{PLOT} .gtitle").text_content()
+        message = page.locator(".fitdata-message").inner_text()
+        raise AssertionError(f"graph title {shown!r}, not {title!r}; {message!r}") from error
+
+
+def busiest_team(db) -> tuple[str, str, str]:
+    """The team with the most ongoing cases at the latest date: (service, team_id, name)."""
+    row = reader_for(db).rows(
+        """
+        WITH as_of AS (SELECT max(session_date) AS d FROM sessions)
+        SELECT t.service, t.team_id, t.name, count(DISTINCT (s.episode_id, s.client_id)) AS n
+        FROM sessions s JOIN episodes e USING (episode_id) JOIN teams t ON t.team_id = e.team_id,
+             as_of
+        WHERE s.rater = 'client' AND (e.ended IS NULL OR e.ended > as_of.d)
+        GROUP BY ALL ORDER BY n DESC, t.team_id LIMIT 1
+        """
+    )[0]
+    return row[0], row[1], row[2]
+
+
+def choose(page, name: str, label: str) -> None:
+    """Pick the option whose label (before a count in brackets) is ``label``, once offered."""
+    selector = f".fitdata-{name} select"
+    page.wait_for_function(
+        "([sel, label]) => Array.from(document.querySelectorAll(sel + ' option')).some("
+        "o => o.textContent.replace(/\\u00a0/g, ' ').trim().split(' (')[0] === label)",
+        arg=[selector, label],
+        timeout=30_000,
+    )
+    select = page.locator(selector)
+    labels = [t.replace("\u00a0", " ").strip() for t in select.locator("option").all_inner_texts()]
+    select.select_option(index=[lab.split(" (")[0] for lab in labels].index(label))
+
+
+def assert_clean(page) -> None:
+    assert page.locator(".fitdata-error").count() == 0, page.locator(
+        ".fitdata-error"
+    ).all_inner_texts()
+    assert "Traceback" not in page.inner_text("body")
+    assert page.console_problems == []
+
+
+def test_team_finds_cases_opens_one_and_downloads_the_list(
+    server_en, page, demo_db, artifacts
+) -> None:
+    reader = reader_for(demo_db)
+    as_of = reader.rows("SELECT max(session_date) FROM sessions")[0][0]
+    service, team_id, team_name = busiest_team(demo_db)
+
+    page.goto(server_en.url + PAGE)
+    page.wait_for_selector(ROWS, timeout=90_000)
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=60_000)
+    assert f"Flags as of {as_of.isoformat()}, the latest session" in text(
+        page.locator(".fitdata-as-of-note")
+    )
+    page.screenshot(path=artifacts / "team-review-open.png", full_page=True)
+
+    # choose the service and the team, as a person would
+    choose(page, "service", service)
+    choose(page, "team", team_name)
+    ongoing, not_seen = reader.rows(
+        """
+        WITH last AS (
+            SELECT s.episode_id, s.client_id, max(s.session_date) AS last_date
+            FROM sessions s JOIN episodes e USING (episode_id)
+            WHERE e.team_id = $team AND s.rater = 'client' AND s.session_date <= $as_of
+              AND (e.ended IS NULL OR e.ended > $as_of)
+            GROUP BY ALL
+        )
+        SELECT count(*), count(*) FILTER (WHERE $as_of - last_date > 28) FROM last
+        """,
+        {"team": team_id, "as_of": as_of},
+    )[0]
+    wait_for_count(page, f"{ongoing} cases listed")
+    buttons = [text(b) for b in page.locator(".fitdata-flag-filter button").all()]
+    assert buttons[0] == f"All: {ongoing} cases"
+    assert buttons[5] == f"{not_seen} not seen for more than 4 weeks"
+
+    # the other counts are the analytics' flags for this team's ongoing cases
+    model = fit_trajectories(reader)
+    team = cl.team_caseload(reader, team_id=team_id, as_of=as_of, model=model)
+    ongoing_rows = cl.filter_caseload(team.episodes, as_of=as_of, status="ongoing")
+    counts = cl.flag_group_counts(ongoing_rows)
+    assert buttons[1] == f"{counts['not_on_track']} not on track"
+    assert buttons[3] == f"{counts['no_reliable_change']} without reliable change after 6 sessions"
+    assert counts["not_on_track"] > 0 and counts["no_reliable_change"] > 0
+
+    # click the "not on track" count: the table lists exactly those cases
+    page.locator(".fitdata-flag-filter button").nth(1).click()
+    wait_for_count(page, f"{counts['not_on_track']} case")
+    assert page.locator(ROWS).count() == counts["not_on_track"]
+    for row in page.locator(ROWS).all():
+        assert row.locator('.fitdata-chip[data-flag="not_on_track"]').count() == 1
+    chip = page.locator('.fitdata-chip[data-flag="not_on_track"]').first
+    assert "below the lower expected line" in chip.get_attribute("title")
+
+    # the "Stagnating" preset: stagnating cases, most sessions first
+    page.locator(".fitdata-preset-stagnating").click()
+    wait_for_count(page, f"{counts['no_reliable_change']} case")
+    assert page.locator('th[data-key="sessions"]').get_attribute("aria-sort") == "descending"
+    sessions = [int(s) for s in column(page, "sessions")]
+    assert sessions == sorted(sessions, reverse=True) and min(sessions) >= 6
+    for row in page.locator(ROWS).all():
+        assert row.locator('.fitdata-chip[data-flag="no_reliable_change"]').count() == 1
+
+    # sort by last ORS with a click on the heading
+    page.locator('th[data-key="last_ors"]').click()
+    page.wait_for_function(  # the rows arrive re-sorted from the kernel
+        """() => {
+          const v = Array.from(document.querySelectorAll('td[data-key="last_ors"]'))
+            .map(td => parseFloat(td.textContent.replace('\u2212', '-')));
+          return v.length > 1 && v.every((x, i) => i === 0 || v[i - 1] <= x);
+        }""",
+        timeout=30_000,
+    )
+    assert page.locator('th[data-key="last_ors"]').get_attribute("aria-sort") == "ascending"
+    last_ors = [number(v) for v in column(page, "last_ors")]
+    assert last_ors == sorted(last_ors)
+    page.screenshot(path=artifacts / "team-review-stagnating.png", full_page=True)
+
+    # choose the second row: its graph opens with the band and the flags
+    row = page.locator(ROWS).nth(1)
+    client = text(row.locator('td[data-key="client_id"]'))
+    therapist = text(row.locator('td[data-key="therapist"]'))
+    row.click()
+    wait_for_title(page, f"Client {client} · {therapist}")
+    page.locator(".fitdata-graph").scroll_into_view_if_needed()
+    page.locator(".fitdata-graph").screenshot(path=artifacts / "team-review-graph.png")
+
+    episode_id = team.episodes.loc[team.episodes["client_id"] == client, "episode_id"]
+    episode_id = str(episode_id[team.episodes["ongoing"]].iloc[0])
+    own = reader.df(
+        "SELECT session_no, session_date, rater, ors_total::DOUBLE AS ors_total, "
+        "srs_total::DOUBLE AS srs_total FROM sessions "
+        "WHERE episode_id = ? AND client_id = ? AND rater = 'client' AND session_date <= ? "
+        "ORDER BY session_no",
+        [episode_id, client, as_of],
+    )
+    traces = {t["name"]: t for t in page.evaluate(READ_TRACES, PLOT)}
+    ors = own.dropna(subset=["ors_total"])
+    assert traces["ORS"]["x"] == ors["session_no"].tolist()
+    assert traces["ORS"]["y"] == pytest.approx(ors["ors_total"].tolist())
+    intake = float(own.loc[own["session_no"] == 1, "ors_total"].iloc[0])
+    predicted = model.predict(intake, range(1, int(own["session_no"].max()) + 1))
+    predicted = predicted[predicted["sufficient"]]
+    median = next(t for n, t in traces.items() if n.startswith("Expected ORS (median of"))
+    lower = traces["Lower expected line (25th percentile)"]
+    assert median["x"] == predicted["session_no"].tolist()
+    assert median["y"] == pytest.approx(predicted["expected"].round(2).tolist())
+    assert lower["y"] == pytest.approx(predicted["lower"].round(2).tolist())
+    assert "Reliable change: ±5 around the first ORS" in traces
+    fired = session_flags(model.expected_lines(own.assign(episode_id=episode_id, client_id=client)))
+    stagnant = fired.loc[fired["flag"] == "no_reliable_change", "session_no"].tolist()
+    assert traces["No reliable change"]["x"] == stagnant and stagnant
+    drawn = page.locator(f"{PLOT} .scatterlayer .trace .point").count()
+    assert drawn >= len(ors) + len(stagnant)
+    assert "closed episodes of this service" in text(page.locator(".fitdata-expected-text"))
+
+    # download the list as CSV: it holds what the table shows, in the same order
+    with page.expect_download() as download:
+        page.locator(".fitdata-export-csv button").click()
+    path = download.value.path()
+    assert download.value.suggested_filename == f"case-review-{team_id}-{as_of.isoformat()}.csv"
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        exported = list(csv.DictReader(handle))
+    assert [r["Client"] for r in exported] == column(page, "client_id")
+    assert [r["Sessions"] for r in exported] == column(page, "sessions")
+    assert [float(r["Last ORS"]) for r in exported] == pytest.approx(last_ors)
+    assert all("No reliable change" in r["Flags"] for r in exported)
+    (artifacts / "team-review-export.csv").write_bytes(path.read_bytes())
+
+    with page.expect_download() as download:
+        page.locator(".fitdata-export-excel button").click()
+    book = pd.read_excel(io.BytesIO(download.value.path().read_bytes()), sheet_name=None)
+    assert book["Case review"]["Client"].tolist() == column(page, "client_id")
+    assert_clean(page)
+
+
+def test_norwegian_case_review(server_nb, page, demo_db, artifacts) -> None:
+    page.goto(server_nb.url + PAGE)
+    page.wait_for_selector(ROWS, timeout=90_000)
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=60_000)
+    buttons = [text(b) for b in page.locator(".fitdata-flag-filter button").all()]
+    assert buttons[0].startswith("Alle: ") and "ikke på sporet" in buttons[1]
+    assert text(page.locator('th[data-key="last_srs"]')) == "Siste SRS"
+    srs = [v for v in column(page, "last_srs") if v != "\u2013"]
+    assert srs and all("," in v for v in srs)  # decimal comma
+    assert page.locator(f"{PLOT} .xtitle").text_content() == "Samtale"
+    page.screenshot(path=artifacts / "team-review-nb.png", full_page=True)
+    assert_clean(page)

@@ -1,0 +1,265 @@
+"""The team case review driven in plain Python, as a team would in its meeting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from fitdata import caseload as cl
+from fitdata.store import reader_for
+from fitdata.ui import DashboardContext, TeamReviewView, build_team_review
+from tests.unit.test_caseload import AS_OF, build_review_db, line_model
+
+
+@pytest.fixture(scope="module")
+def review_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_review_db(tmp_path_factory.mktemp("review-view") / "review.duckdb")
+
+
+@pytest.fixture
+def view(review_db: Path) -> TeamReviewView:
+    view = TeamReviewView(DashboardContext(review_db), model=line_model())
+    view.as_of.value = AS_OF
+    return view
+
+
+def labels(view: TeamReviewView) -> list[str]:
+    return [label for label, _ in view.flag_filter.options]
+
+
+def listed(view: TeamReviewView) -> list[str]:
+    return [row["cells"]["client_id"] for row in view.table.rows]
+
+
+def trace(view: TeamReviewView, name: str):
+    return next(t for t in view.figure.data if t.name == name)
+
+
+def test_opens_on_the_latest_session_date_with_the_first_team(review_db: Path) -> None:
+    view = TeamReviewView(DashboardContext(review_db), model=line_model())
+    assert view.as_of.value == dt.date(2025, 3, 10)
+    assert "2025-03-10, the latest session in the database" in view.as_of_note.value
+    assert view.service.value == "Voksne" and view.team.value == "T1"
+    assert [label for label, _ in view.team.options] == [
+        "Team Nord (9 clients)",
+        "Team Sør (1 client)",
+    ]
+    assert view.status.value == "ongoing"
+    # the newest episode (started on the latest date) is in the list
+    assert "K-NEW" in listed(view)
+
+
+def test_summary_line_counts_each_flag_with_numbers_from_the_config(view) -> None:
+    assert labels(view) == [
+        "All: 6 cases",
+        "5 not on track",
+        "1 alliance warning",
+        "1 without reliable change after 6 sessions",
+        "0 reliably worse",
+        "1 not seen for more than 4 weeks",
+        "1 with missing feedback",
+    ]
+    assert "2025-03-03; sessions after it are ignored" in view.as_of_note.value
+
+
+def test_therapist_options_count_the_teams_cases(view) -> None:
+    assert [label for label, _ in view.therapist.options] == [
+        "All therapists",
+        "Kari Nordmann (4 cases)",
+        "Ola Hansen (4 cases)",
+    ]
+
+
+def test_clicking_a_count_filters_the_table_and_opens_the_first_case(view) -> None:
+    view.flag_filter.value = "not_seen"
+    assert listed(view) == ["K-GONE"]
+    assert [chip["code"] for chip in view.table.rows[0]["flags"]] == ["not_on_track", "not_seen"]
+    assert "49 days before 2025-03-03" in view.table.rows[0]["flags"][1]["rule"]
+    assert view.table.selected == "E4|K-GONE"
+    assert view.figure.layout.title.text == "Client K-GONE · Ola Hansen"
+    assert list(trace(view, "Not seen lately").x) == [2]
+    assert "1 case listed" in view.table_note.value
+
+
+def test_presets_filter_and_sort(view) -> None:
+    view.apply_preset("stagnating")
+    assert view.flag_filter.value == "no_reliable_change"
+    assert (view.table.sort_by, view.table.descending) == ("sessions", True)
+    assert listed(view) == ["K-STAG"]
+    view.presets["alliance"].click()
+    assert view.flag_filter.value == "alliance" and view.table.sort_by == "last_srs"
+    assert listed(view) == ["K-ALLY"]
+    view.apply_preset("not_seen")
+    assert listed(view) == ["K-GONE"]
+    with pytest.raises(ValueError, match="unknown preset"):
+        view.apply_preset("happy")
+
+
+def test_sorting_from_the_table_header(view) -> None:
+    view.table.sort_by = "change"
+    view.table.descending = False
+    assert listed(view) == ["K-P2", "K-GONE", "K-P1", "K-ALLY", "K-STAG", "K-GOOD"]
+    changes = [row["cells"]["change"] for row in view.table.rows]
+    assert changes == ["\u22121.0", "+1.0", "+1.0", "+3.0", "+3.0", "+7.0"]
+    view.table.descending = True
+    assert listed(view)[0] == "K-GOOD"
+
+
+def test_status_period_therapist_and_age_filters(view) -> None:
+    view.status.value = "ended"
+    assert sorted(listed(view)) == ["K-DONE", "K-OLD"]
+    assert view.table.rows[0]["cells"]["weeks_since_last"] == "ended"
+    view.period.value = "3m"
+    assert listed(view) == ["K-DONE"]
+    view.status.value = "ongoing"
+    view.period.value = "all"
+    view.therapist.value = "B1"
+    assert sorted(listed(view)) == ["K-GOOD", "K-STAG"]
+    assert labels(view)[0] == "All: 2 cases"
+    view.therapist.value = "all"
+    view.age_group.value = "adolescent"
+    assert listed(view) == ["K-GONE"]
+
+
+def test_a_filter_keeps_the_chosen_flag_button_and_recounts(view) -> None:
+    view.flag_filter.value = "not_on_track"
+    view.therapist.value = "B2"
+    assert view.flag_filter.value == "not_on_track"
+    assert labels(view)[1] == "4 not on track"
+    assert sorted(listed(view)) == ["K-ALLY", "K-GONE", "K-P1", "K-P2"]
+
+
+def test_choosing_a_row_draws_its_graph_with_band_and_flags(view, review_db) -> None:
+    view.table.selected = "E1|K-STAG"
+    assert view.figure.layout.title.text == "Client K-STAG · Kari Nordmann"
+    ors = reader_for(review_db).df(
+        "SELECT session_no, ors_total::DOUBLE AS ors FROM sessions "
+        "WHERE client_id = 'K-STAG' AND rater = 'client' ORDER BY session_no"
+    )
+    assert list(trace(view, "ORS").y) == ors["ors"].tolist()
+    median = trace(view, "Expected ORS (median of 100 closed episodes)")
+    assert list(median.y) == [15.0] + [19.0] * 7  # intake 15 + 4 from session 2
+    assert list(trace(view, "Lower expected line (25th percentile)").y) == [15.0] + [17.0] * 7
+    assert list(trace(view, "Not on track").x) == [2, 3, 4, 5]
+    assert list(trace(view, "No reliable change").x) == [6, 7, 8]
+    assert list(trace(view, "ORS rated by parent").y) == [5.0] * 8
+    assert "ORS +3.0 since the first session: no reliable change" in view.graph_status.value
+    assert "100 closed episodes" in view.graph_expected.value
+    assert "Expected trajectory" in view.graph_rules.value
+    assert view.chosen_episode_ids() == [("E1", "K-STAG")]
+
+
+def test_a_thin_model_falls_back_to_the_reliable_change_band(review_db: Path) -> None:
+    view = TeamReviewView(DashboardContext(review_db), model=line_model(n=10))
+    view.as_of.value = AS_OF
+    view.table.selected = "E1|K-STAG"
+    names = [t.name for t in view.figure.data]
+    assert not any(n.startswith("Expected ORS") for n in names)
+    assert "Reliable change: ±5 around the first ORS" in names
+    assert "fewer than 30" in view.graph_expected.value
+    assert "fewer than 30 closed episodes" in view.figure.layout.annotations[0].text
+
+
+def test_export_holds_the_list_as_shown(view) -> None:
+    view.apply_preset("stagnating")
+    view.flag_filter.value = "all"
+    shown = listed(view)
+    table = view.export_table()
+    assert table["Client"].tolist() == shown
+    assert [ep for ep, _ in view.listed_episode_ids()] == table["Episode"].tolist()
+    name, data = view._csv_file()
+    assert name == "case-review-T1-2025-03-03.csv"
+    csv = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    assert csv["Client"].tolist() == shown
+    stag = csv[csv["Client"] == "K-STAG"].iloc[0]
+    assert stag["Sessions"] == 8 and stag["Change"] == 3.0
+    assert stag["Flags"] == "Not on track; No reliable change"
+    cells = {row["cells"]["client_id"]: row["cells"] for row in view.table.rows}
+    for record in csv.itertuples():
+        assert str(record.Sessions) == cells[record.Client]["sessions"]
+    name, data = view._excel_file()
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    assert name.endswith(".xlsx") and book.sheetnames == ["Case review", "Rules"]
+    sheet = book["Case review"]
+    assert [sheet.cell(r, 1).value for r in range(2, len(shown) + 2)] == shown
+    rules = {row[0].value: row[1].value for row in book["Rules"].iter_rows()}
+    assert rules["Flags as of"] == "2025-03-03"
+    assert "more than 4 weeks" in rules["Not seen lately"]
+
+
+def test_an_earlier_date_recomputes_the_flags(view) -> None:
+    view.as_of.value = dt.date(2025, 1, 27)
+    # K-DONE ended on 1 February: ongoing then, and its last session was a week before
+    assert "K-DONE" in listed(view)
+    assert labels(view)[5] == "0 not seen for more than 4 weeks"
+
+
+def test_norwegian_page(review_db: Path) -> None:
+    view = TeamReviewView(DashboardContext(review_db, lang="nb"), model=line_model())
+    view.as_of.value = AS_OF
+    assert labels(view)[:2] == ["Alle: 6 saker", "5 ikke på sporet"]
+    assert view.status.options[0][0] == "Pågående"
+    view.table.selected = "E3|K-ALLY"
+    cells = next(r["cells"] for r in view.table.rows if r["key"] == "E3|K-ALLY")
+    assert cells["last_srs"] == "35,5" and cells["started"] == "03.02.2025"
+    assert view.figure.layout.title.text == "Klient K-ALLY · Ola Hansen"
+    csv = view._csv_file()[1].decode("utf-8-sig").splitlines()
+    assert csv[0].startswith("Klient;Forløp;Terapeut")
+    assert "Hva flaggene betyr" in view.legend.value
+
+
+def test_a_broken_database_gives_a_message_not_a_traceback(tmp_path: Path) -> None:
+    widget = build_team_review(DashboardContext(tmp_path / "missing.duckdb"))
+    assert "fitdata-error" in widget.value and "There is no database at" in widget.value
+
+
+def test_an_error_during_a_callback_is_shown_kindly(view, tmp_path: Path) -> None:
+    view.context = DashboardContext(tmp_path / "gone.duckdb")
+    view.team.value = "T2"
+    assert "There is no database at" in view.message.value
+    assert "Traceback" not in view.message.value
+
+
+def test_demo_counts_agree_with_the_database(demo_db: Path) -> None:
+    view = TeamReviewView(DashboardContext(demo_db))
+    reader = reader_for(demo_db)
+    as_of = reader.rows("SELECT max(session_date) FROM sessions")[0][0]
+    assert view.as_of.value == as_of
+    view.service.value = view.service.options[-1][1]
+    team = view.team.value
+    teams = reader.df("SELECT team_id FROM teams WHERE service = ?", [view.service.value])
+    assert {v for _, v in view.team.options} == set(teams["team_id"])
+    ongoing, not_seen = reader.rows(
+        """
+        WITH last AS (
+            SELECT s.episode_id, s.client_id, max(s.session_date) AS last_date
+            FROM sessions s JOIN episodes e USING (episode_id)
+            WHERE e.team_id = $team AND s.rater = 'client' AND s.session_date <= $as_of
+              AND (e.ended IS NULL OR e.ended > $as_of)
+            GROUP BY ALL
+        )
+        SELECT count(*), count(*) FILTER (WHERE $as_of - last_date > 28) FROM last
+        """,
+        {"team": team, "as_of": as_of},
+    )[0]
+    assert labels(view)[0] == f"All: {ongoing} cases"
+    assert labels(view)[5].startswith(f"{not_seen} not seen")
+    view.flag_filter.value = "not_seen"
+    assert len(view.table.rows) == not_seen
+    weeks = [float(r["cells"]["weeks_since_last"]) for r in view.table.rows]
+    assert all(w > 4.0 for w in weeks)
+    # the chosen case's graph shows its own scores
+    key = view.table.selected
+    episode_id, client_id = key.split("|")
+    ors = reader.df(
+        "SELECT ors_total::DOUBLE AS ors FROM sessions WHERE episode_id = ? AND client_id = ? "
+        "AND rater = 'client' AND ors_total IS NOT NULL ORDER BY session_no",
+        [episode_id, client_id],
+    )
+    assert list(trace(view, "ORS").y) == ors["ors"].tolist()
+    assert cl.trajectory_model(reader) is view.model  # fitted once per kernel and reused
