@@ -1,0 +1,327 @@
+"""The group exercise on a generated database: choosing cases, links, and what widgets hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+
+import ipywidgets as widgets
+import pandas as pd
+import pytest
+
+from fitdata import flags
+from fitdata import group_exercise as ge
+from fitdata.store import reader_for
+from fitdata.ui import DashboardContext, GroupExerciseView, build_group_exercise
+
+TEAM = "T01"
+
+
+@pytest.fixture(scope="module")
+def model(demo_db):
+    return ge.trajectory_model(reader_for(demo_db))
+
+
+@pytest.fixture(scope="module")
+def team_cases(demo_db, model) -> pd.DataFrame:
+    return ge.attention_cases(reader_for(demo_db), TEAM, model=model)
+
+
+@pytest.fixture
+def view(demo_db) -> GroupExerciseView:
+    view = GroupExerciseView(DashboardContext(demo_db))
+    view.team.value = TEAM
+    return view
+
+
+def identifiers(db, team_id: str) -> dict[str, set[str]]:
+    """Every client code, episode id, therapist name and session date (both forms) of a team."""
+    reader = reader_for(db)
+    rows = reader.df(
+        """
+        SELECT DISTINCT s.client_id, s.episode_id, th.name AS therapist, s.session_date
+        FROM sessions s JOIN episodes e USING (episode_id)
+        JOIN therapists th ON th.therapist_id = e.therapist_id
+        WHERE e.team_id = ?
+        """,
+        [team_id],
+    )
+    dates = pd.to_datetime(rows["session_date"]).dt
+    return {
+        "codes": set(rows["client_id"]) | set(rows["episode_id"]),
+        "names": set(rows["therapist"]),
+        "dates": set(dates.strftime("%Y-%m-%d")) | set(dates.strftime("%d.%m.%Y")),
+    }
+
+
+def widget_state_text(root: widgets.Widget) -> str:
+    """The state of every widget under ``root``, as the kernel would send it to the page."""
+    seen: set[int] = set()
+    parts: list[str] = []
+
+    def walk(widget: widgets.Widget) -> None:
+        if id(widget) in seen:
+            return
+        seen.add(id(widget))
+        state = {k: v for k, v in widget.get_state().items() if k != "_esm"}
+        parts.append(json.dumps(state, default=str, ensure_ascii=False))
+        if hasattr(widget, "to_plotly_json"):
+            parts.append(json.dumps(widget.to_plotly_json(), default=str, ensure_ascii=False))
+        for value in widget.trait_values().values():
+            children = value if isinstance(value, list | tuple) else [value]
+            for child in children:
+                if isinstance(child, widgets.Widget):
+                    walk(child)
+
+    walk(root)
+    return "\n".join(parts)
+
+
+def leaks(text: str, found: dict[str, set[str]]) -> list[str]:
+    return sorted(value for group in found.values() for value in group if value in text)
+
+
+def test_the_scanner_finds_an_identifier_when_there_is_one(demo_db) -> None:
+    found = identifiers(demo_db, TEAM)
+    code = sorted(found["codes"])[0]
+    name = sorted(found["names"])[0]
+    label = widgets.HTML(f"<p>{code}</p>")
+    assert leaks(widget_state_text(widgets.VBox([label])), found) == [code]
+    assert name in leaks(widget_state_text(widgets.Dropdown(options=[(name, "x")])), found)
+
+
+# -- choosing cases --------------------------------------------------------------------------
+
+
+def test_not_on_track_from_the_flags_module_matches_the_session_flag_fallback(
+    demo_db, model, team_cases
+) -> None:
+    reader = reader_for(demo_db)
+    as_of = ge.latest_session_date(reader)
+    fallback = ge._not_on_track(reader, TEAM, as_of, model, ge.DEFAULT_CONFIG)
+    from_fallback = set(zip(fallback["episode_id"], fallback["client_id"], strict=True))
+    listed = team_cases[team_cases["flag_codes"].map(lambda f: "not_on_track" in f)]
+    from_list = set(zip(listed["episode_id"], listed["client_id"], strict=True))
+    assert from_fallback, "the demo team should have clients below their expected trajectory"
+    assert from_list == from_fallback
+
+
+def test_cases_are_ordered_by_what_needs_attention(demo_db, team_cases) -> None:
+    assert team_cases["priority"].is_monotonic_increasing
+    first = team_cases.iloc[0]
+    assert first["flag_codes"][0] == "not_on_track"
+    assert len(first["flag_codes"]) == len(first["flag_sessions"])
+    assert set(team_cases["team_id"]) == {TEAM}
+    reader = reader_for(demo_db)
+    sql = flags.episode_flag_counts(reader, team_id=TEAM, as_of=ge.latest_session_date(reader))
+    stagnating = set(sql.loc[sql["flag"] == "no_reliable_change", "episode_id"])
+    marked = team_cases[team_cases["flag_codes"].map(lambda f: "no_reliable_change" in f)]
+    assert set(marked["episode_id"]) == stagnating
+
+
+def test_the_case_list_shows_letters_and_reasons_and_sends_only_opaque_keys(view) -> None:
+    labels = [label for label, _ in view.case.options]
+    keys = [key for _, key in view.case.options]
+    assert labels[0].startswith("Case A · ")
+    assert labels[1].startswith("Case B · ")
+    assert "not on track (from session" in labels[0]
+    assert keys == [f"case-{i}" for i in range(1, len(keys) + 1)]
+    assert view.scope.value == "ongoing"
+    assert all(view._cases["ongoing"])
+
+
+def test_labels_stay_with_their_case_when_the_selection_changes(view) -> None:
+    before = dict((key, label.split(" · ")[0]) for label, key in view.case.options)
+    view.scope.value = "all"
+    after = dict((key, label.split(" · ")[0]) for label, key in view.case.options)
+    assert len(after) > len(before)
+    assert all(after[key] == label for key, label in before.items())
+
+
+def test_nothing_identifying_reaches_any_widget_for_any_case_of_the_team(view, demo_db) -> None:
+    found = identifiers(demo_db, TEAM)
+    view.scope.value = "all"
+    keys = [key for _, key in view.case.options]
+    assert len(keys) > 20
+    for key in keys[:40]:
+        view.case.value = key
+        text = widget_state_text(view.widget)
+        assert leaks(text, found) == [], key
+    view.mode.value = "predict"
+    view.reveal.value = True
+    view.next_step.click()
+    assert leaks(widget_state_text(view.widget), found) == []
+
+
+def test_the_therapist_is_shown_only_when_chosen(view, demo_db) -> None:
+    found = identifiers(demo_db, TEAM)
+    assert view.therapist.value == ""
+    view.show_therapist.value = True
+    shown = leaks(widget_state_text(view.widget), found)
+    assert len(shown) == 1 and shown[0] in found["names"]
+    assert "Therapist: " in view.therapist.value
+    view.case.value = view.case.options[1][1]
+    assert view.show_therapist.value is False and view.therapist.value == ""
+
+
+def test_the_random_case_is_not_on_track(view) -> None:
+    for _ in range(5):
+        before = view.case.value
+        view.random_case.click()
+        assert view.case.value != before
+        row = view._cases[view._cases["key"] == view.case.value].iloc[0]
+        assert "not_on_track" in row["flag_codes"]
+        assert view.figure.layout.title.text.startswith("Case ")
+
+
+def test_the_graph_matches_the_database(view, demo_db) -> None:
+    ref = view._presentation.ref(view.case.value)
+    own = reader_for(demo_db).df(
+        "SELECT session_no, ors_total::DOUBLE AS ors FROM sessions WHERE episode_id = ? "
+        "AND client_id = ? AND rater = 'client' AND ors_total IS NOT NULL ORDER BY session_no",
+        [ref.episode_id, ref.client_id],
+    )
+    ors = next(t for t in view.figure.data if t.name == "ORS")
+    assert list(ors.x) == own["session_no"].tolist()
+    assert list(ors.y) == pytest.approx(own["ors"].tolist())
+
+
+# -- prompts and the exercise ----------------------------------------------------------------
+
+
+def test_prompts_step_forward_and_back_within_bounds(view) -> None:
+    assert "Step 1 of 5" in view.prompt.value
+    assert "What does the graph tell us?" in view.prompt.value
+    assert view.previous_step.disabled
+    titles = []
+    for _ in range(6):
+        view.next_step.click()
+        titles.append(view.prompt.value)
+    assert "What is the next step?" in titles[-1] and "Step 5 of 5" in titles[-1]
+    assert view.next_step.disabled
+    assert any("How is the alliance?" in t for t in titles)
+    view.previous_step.click()
+    assert "What could be done differently?" in view.prompt.value
+
+
+def test_predict_then_reveal(view, demo_db) -> None:
+    longest = view._cases.sort_values("sessions", ascending=False).iloc[0]
+    view.case.value = longest["key"]
+    ref = view._presentation.ref(longest["key"])
+    own = reader_for(demo_db).df(
+        "SELECT session_no, ors_total::DOUBLE AS ors FROM sessions WHERE episode_id = ? "
+        "AND client_id = ? AND rater = 'client' ORDER BY session_no",
+        [ref.episode_id, ref.client_id],
+    )
+    view.mode.value = "predict"
+    view.shown.value = 3
+    ors = next(t for t in view.figure.data if t.name == "ORS")
+    assert max(ors.x) <= 3, "later sessions must not be sent before the reveal"
+    assert "hidden" in view.heading.value
+    visible = [s for s in view.predictions if s.layout.display != "none"]
+    assert [s.description for s in visible][:2] == [
+        "Predicted ORS, session 4",
+        "Predicted ORS, session 5",
+    ]
+    view.predictions[0].value = 30.0
+    prediction = next(t for t in view.figure.data if t.name == "The group's prediction")
+    assert list(prediction.x)[1] == 4 and list(prediction.y)[1] == 30.0
+    assert view.result.value == ""
+    view.reveal.value = True
+    ors = next(t for t in view.figure.data if t.name == "ORS")
+    assert list(ors.x) == own.dropna()["session_no"].tolist()
+    actual = own.set_index("session_no")["ors"].get(4)
+    if pd.notna(actual):
+        assert f"Session 4: predicted 30.0, the client reported {actual:.1f}" in view.result.value
+    view.shown.value = 2
+    assert view.reveal.value is False and view.result.value == ""
+
+
+def test_norwegian_page(demo_db) -> None:
+    view = GroupExerciseView(DashboardContext(demo_db, lang="nb"))
+    assert view.case.options[0][0].startswith("Sak A · ")
+    assert "Hva forteller grafen oss?" in view.prompt.value
+    assert "Reglene bak grafen" in view.rules.value
+    assert view.figure.layout.xaxis.title.text == "Samtale"
+
+
+# -- links from the case review --------------------------------------------------------------
+
+
+def test_link_key_is_created_once_outside_the_database(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("FITDATA_LINK_KEY_FILE", raising=False)
+    db = tmp_path / "service.duckdb"
+    key = ge.link_key(db)
+    path = tmp_path / "service.duckdb.link-key"
+    assert path.exists() and len(key) == 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert ge.link_key(db) == key
+    monkeypatch.setenv("FITDATA_LINK_KEY_FILE", str(tmp_path / "other.key"))
+    assert ge.link_key(db) != key
+    (tmp_path / "short.key").write_bytes(b"123")
+    monkeypatch.setenv("FITDATA_LINK_KEY_FILE", str(tmp_path / "short.key"))
+    with pytest.raises(ge.InvalidToken, match="needs at least 32"):
+        ge.link_key(db)
+
+
+def test_a_token_resolves_to_its_cases_in_order(demo_db, team_cases) -> None:
+    reader = reader_for(demo_db)
+    other = ge.attention_cases(reader, "T02").iloc[0]
+    refs = [
+        ge.CaseRef(r.episode_id, r.client_id, r.team_id)
+        for r in team_cases.iloc[[5, 0, 9]].itertuples()
+    ] + [ge.CaseRef(other.episode_id, other.client_id, other.team_id)]
+    key = ge.link_key(demo_db)
+    today = dt.date(2026, 11, 22)
+    token = ge.case_token(refs, key=key, issued=today)
+    assert ge.resolve(reader, token, key=key, today=today + dt.timedelta(days=3)) == refs
+    for ref in refs:
+        assert ref.episode_id not in token and ref.client_id not in token
+
+
+def test_the_view_opens_with_the_cases_of_a_link(demo_db, team_cases) -> None:
+    refs = [
+        ge.CaseRef(r.episode_id, r.client_id, r.team_id)
+        for r in team_cases.iloc[[7, 2]].itertuples()
+    ]
+    token = ge.case_token(refs, key=ge.link_key(demo_db))
+    view = GroupExerciseView(DashboardContext(demo_db), token=token)
+    assert [label.split(" · ")[0] for label, _ in view.case.options] == ["Case A", "Case B"]
+    assert [view._presentation.ref(k) for _, k in view.case.options] == refs
+    assert "Showing 2 cases from the case review" in view.message.value
+    view.team.value = "T02"
+    assert view.case.options[0][0].startswith("Case A · ")
+    assert view._presentation.ref(view.case.value).team_id == "T02"
+
+
+def test_a_bad_code_gives_a_message(view) -> None:
+    view.code.value = "g1.abc.def.ghi"
+    view.use_code.click()
+    assert "fitdata-error" in view.message.value
+    assert "not made here" in view.message.value or "damaged" in view.message.value
+
+
+def test_the_builder_reads_the_link_from_the_query_string(demo_db, team_cases, monkeypatch) -> None:
+    ref = team_cases.iloc[4]
+    token = ge.case_token([(ref.episode_id, ref.client_id, ref.team_id)], key=ge.link_key(demo_db))
+    monkeypatch.setenv("QUERY_STRING", f"cases={token}")
+    widget = build_group_exercise(DashboardContext(demo_db))
+    assert "Showing 1 case from the case review" in widget_state_text(widget)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_a_broken_database_gives_a_message_not_a_traceback(tmp_path) -> None:
+    widget = build_group_exercise(DashboardContext(tmp_path / "missing.duckdb"))
+    assert "fitdata-error" in widget.value and "There is no database at" in widget.value
+
+
+def test_an_error_during_a_callback_is_generic_and_names_no_client(view, tmp_path) -> None:
+    code = view._presentation.ref(view.case.value).client_id
+    view.context = DashboardContext(tmp_path / "gone.duckdb")
+    view.case.value = view.case.options[2][1]
+    assert "Something went wrong" in view.message.value
+    assert code not in view.message.value and "Traceback" not in view.message.value
