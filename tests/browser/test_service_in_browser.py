@@ -1,0 +1,193 @@
+"""A leader opens the service dashboard, reads it, changes filters and downloads the report."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from fitdata.i18n import Translator
+from fitdata.report import display_tables, reading_sentences, table_text
+from fitdata.service_summary import (
+    ServiceFilters,
+    filter_options,
+    parse_period,
+    service_summary,
+)
+from fitdata.store import reader_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+URL = "voila/render/service.ipynb"
+PLOT = ".fitdata-charts .js-plotly-plot"
+READ_TRACES = """(chart) => {
+  const plot = document.querySelector('.fitdata-charts .js-plotly-plot');
+  return plot.data.filter(t => t.meta === chart)
+    .map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}));
+}"""
+
+
+def screenshot(page, path) -> None:
+    """The whole dashboard: Voila scrolls inside the page, so make the viewport tall first."""
+    height = page.evaluate("document.querySelector('.fitdata-service').scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": min(max(1000, height + 100), 12000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=path, full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+
+
+def reading_items(page) -> list[str]:
+    return [
+        t.replace("\u00a0", " ").strip()
+        for t in page.locator(".fitdata-reading li").all_inner_texts()
+    ]
+
+
+def table_rows(page, name: str) -> list[list[str]]:
+    rows = page.locator(f"table[data-table='{name}'] tbody tr")
+    return [
+        [c.replace("\u00a0", " ").strip() for c in rows.nth(i).locator("td").all_inner_texts()]
+        for i in range(rows.count())
+    ]
+
+
+def wait_for_reading(page, first_sentence: str) -> None:
+    page.wait_for_function(
+        """(text) => { const li = document.querySelector('.fitdata-reading li');
+                       return li && li.textContent.trim() === text; }""",
+        arg=first_sentence,
+        timeout=120_000,
+    )
+
+
+def assert_clean(page) -> None:
+    assert page.locator(".fitdata-error").count() == 0, page.locator(
+        ".fitdata-error"
+    ).all_inner_texts()
+    assert "Traceback" not in page.inner_text("body")
+    assert page.console_problems == []
+
+
+def test_read_filter_and_download(server_en, page, demo_db, artifacts) -> None:
+    tr = Translator("en")
+    reader = reader_for(demo_db)
+    options = filter_options(reader)
+    period = parse_period(options["default_period"])
+    expected = service_summary(reader, ServiceFilters(period))
+
+    started = time.monotonic()
+    # Voila sends the page when the notebook has run; the first summary (DuckDB, the indices
+    # and the team model) takes a while on a busy machine, so wait longer than the default.
+    page.goto(server_en.url + URL, wait_until="commit", timeout=180_000)
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=180_000)
+    page_open = time.monotonic() - started
+    wait_for_reading(page, reading_sentences(expected.reading, tr)[0])
+    screenshot(page, artifacts / "service-first.png")
+
+    # What the page says is what the numbers module computed for the same selection.
+    assert reading_items(page) == reading_sentences(expected.reading, tr)
+    for table in display_tables(expected, tr):
+        assert table_rows(page, table.name) == table_text(table, tr), table.name
+    traces = page.evaluate(READ_TRACES, "team_target")
+    assert traces[0]["y"] == list(expected.teams["name"])
+    for plotted, value in zip(traces[0]["x"], expected.teams["pct_target"], strict=True):
+        assert (plotted is None and math.isnan(value)) or plotted == pytest.approx(value, abs=0.01)
+    completeness = page.evaluate(READ_TRACES, "completeness")
+    assert completeness[0]["x"] == expected.quarters
+    assert page.locator(f"{PLOT} .point").count() >= 3 * len(expected.teams)
+    assert_clean(page)
+
+    # A team: the key figures and the reading follow it.
+    team = expected.teams.iloc[1]
+    focused = service_summary(reader, ServiceFilters(period, team_id=team.team_id))
+    changed = time.monotonic()
+    page.locator(".fitdata-team select").select_option(label=team["name"])
+    wait_for_reading(page, reading_sentences(focused.reading, tr)[0])
+    page.wait_for_function(
+        "(text) => document.querySelector('.fitdata-selection').textContent.includes(text)",
+        arg=f"Team: {team['name']}",
+        timeout=120_000,
+    )
+    target = tr.number(focused.headline.iloc[0]["pct_target"])
+    page.wait_for_function(
+        """(value) => Array.from(document.querySelectorAll("table[data-table='headline'] tr"))
+             .some(r => r.cells[0].textContent === '% reaching target'
+                        && r.cells[1].textContent === value)""",
+        arg=target,
+        timeout=120_000,
+    )
+    team_change = time.monotonic() - changed
+    headline = {row[0]: row for row in table_rows(page, "headline")}
+    assert headline["% reaching target"][1] == target
+    assert reading_items(page) == reading_sentences(focused.reading, tr)
+    screenshot(page, artifacts / "service-team.png")
+
+    # Period by year: the options become years.
+    page.locator(".fitdata-unit select").select_option(label="year")
+    page.wait_for_function(
+        "() => /^\\d{4}$/.test(document.querySelector('.fitdata-period-to select').value"
+        " || (document.querySelector('.fitdata-period-to select option:checked')"
+        " || {}).textContent)",
+        timeout=120_000,
+    )
+    year = page.locator(".fitdata-period-to select option:checked").inner_text().strip()
+    assert re.fullmatch(r"\d{4}", year)
+    page.wait_for_function(
+        "(text) => document.querySelector('.fitdata-selection').textContent.includes(text)",
+        arg=f"Period: {year}",
+        timeout=120_000,
+    )
+    by_year = service_summary(reader, ServiceFilters(parse_period(year), team_id=team.team_id))
+    wait_for_reading(page, reading_sentences(by_year.reading, tr)[0])
+    assert reading_items(page) == reading_sentences(by_year.reading, tr)
+
+    # Download the same report as XLSX, then as PDF, and open both.
+    for fmt in ("xlsx", "pdf"):
+        page.locator(".fitdata-download-format select").select_option(label=fmt.upper())
+        page.locator("button.fitdata-download").click()
+        # The link of this format (the previous format's link is cleared asynchronously).
+        link = page.locator(f".fitdata-download-ready[download$='.{fmt}']")
+        link.wait_for(timeout=120_000)
+        with page.expect_download(timeout=120_000) as caught:
+            link.click()
+        path = artifacts / f"service-download.{fmt}"
+        caught.value.save_as(path)
+        assert caught.value.suggested_filename == f"fitdata-service-{year}.{fmt}"
+        if fmt == "xlsx":
+            sheet = load_workbook(path).worksheets[2]
+            assert f"Team: {team['name']}" in sheet["A2"].value
+            rows = {r[0]: r[1] for r in sheet.iter_rows(min_row=4, values_only=True)}
+            value = by_year.headline.iloc[0]["pct_target"]
+            assert rows["% reaching target"] == pytest.approx(round(value, 1))
+        else:
+            text = " ".join(p.extract_text() for p in PdfReader(path).pages)
+            flat = re.sub(r"\s+", " ", text)
+            for sentence in reading_sentences(by_year.reading, tr):
+                assert sentence in flat, sentence
+    screenshot(page, artifacts / "service-download.png")
+    assert_clean(page)
+    (artifacts / "timings-service-en.json").write_text(
+        json.dumps(
+            {"page_open_to_chart_s": round(page_open, 2), "team_change_s": round(team_change, 2)}
+        )
+    )
+
+
+def test_norwegian_service_dashboard(server_nb, page, demo_db, artifacts) -> None:
+    tr = Translator("nb")
+    reader = reader_for(demo_db)
+    period = parse_period(filter_options(reader)["default_period"])
+    expected = service_summary(reader, ServiceFilters(period))
+    page.goto(server_nb.url + URL, wait_until="commit", timeout=180_000)
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=180_000)
+    wait_for_reading(page, reading_sentences(expected.reading, tr)[0])
+    assert "Tjenesteoversikt" in page.inner_text(".fitdata-service")
+    assert reading_items(page) == reading_sentences(expected.reading, tr)
+    assert "Samler vi inn?" in page.inner_text(".fitdata-service")
+    screenshot(page, artifacts / "service-nb.png")
+    assert_clean(page)
