@@ -7,6 +7,7 @@ and the command exits with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -87,20 +88,48 @@ def _print_calibration(db: Path) -> None:
     print("\n".join(calibration.summary_lines()))
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def _port_is_free(port: int, ip: str = "127.0.0.1") -> bool:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((ip, port))
         except OSError:
             return False
     return True
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    """The login token: from --token-file, else $FITDATA_TOKEN.
+
+    Never a command-line value, which every user of the machine can read in the process list.
+    """
+    if args.token_file is not None:
+        try:
+            return args.token_file.read_text().strip() or None
+        except OSError as error:
+            raise StoreError(f"cannot read the token file {args.token_file}: {error}") from None
+    return os.environ.get("FITDATA_TOKEN") or None
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from fitdata.serve import ServeOptions, default_dashboards_dir, serve
+    from fitdata.serve import AccessError, ServeOptions, check_access, default_dashboards_dir, serve
     from fitdata.store import reader_for
 
+    options = ServeOptions(
+        args.db,
+        args.dashboards or default_dashboards_dir(),
+        args.port,
+        args.lang,
+        args.config,
+        ip=args.ip,
+        token=_token(args),
+        password_hash=args.password_hash or os.environ.get("FITDATA_PASSWORD_HASH") or None,
+    )
+    try:
+        check_access(options)  # before anything else: refuse to expose data without a login
+    except AccessError as error:
+        raise StoreError(str(error)) from None
     if args.config is not None:
         load_config(args.config)  # fail now, with the file and key named, not in every page
     if not args.db.exists():
@@ -111,14 +140,133 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     reader = reader_for(args.db)
     reader.rows("SELECT count(*) FROM sessions")  # refuses a wrong or outdated file up front
     reader.close()
-    dashboards = args.dashboards or default_dashboards_dir()
-    if not dashboards.is_dir():
-        raise StoreError(f"The dashboards folder {dashboards} does not exist; pass --dashboards.")
-    if not _port_is_free(args.port):
-        raise StoreError(f"Port {args.port} is already in use. Stop what uses it or pass --port.")
-    url = f"http://127.0.0.1:{args.port}/"
+    if not options.dashboards.is_dir():
+        raise StoreError(
+            f"The dashboards folder {options.dashboards} does not exist; pass --dashboards."
+        )
+    if not _port_is_free(args.port, args.ip):
+        raise StoreError(
+            f"Port {args.port} on {args.ip} is already in use (or the address is not this "
+            "machine's). Stop what uses it or pass --port / --ip."
+        )
+    host = f"[{args.ip}]" if ":" in args.ip else args.ip
+    url = f"http://{host}:{args.port}/"
     print(Translator(args.lang).text("cli.serving", url=url, db=args.db), flush=True)
-    serve(ServeOptions(args.db, dashboards, args.port, args.lang, args.config))
+    serve(options)
+    return 0
+
+
+def _period(text: str):
+    from fitdata.service_summary import PeriodError, parse_period
+
+    try:
+        return parse_period(text)
+    except PeriodError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _report_error(text: str) -> int:
+    print(f"fitdata report: error: {text}", file=sys.stderr)
+    return 2
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from fitdata.report import FORMATS, write_report
+    from fitdata.service_summary import ServiceFilters, filter_options
+    from fitdata.store import reader_for
+
+    fmt = args.format or args.out.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        return _report_error(
+            f"cannot tell the report format from {args.out.name!r}; pass --format html, pdf or xlsx"
+        )
+    if not args.out.parent.is_dir():
+        return _report_error(
+            f"the folder {args.out.parent} does not exist; create it or change --out"
+        )
+    config = load_config(args.config)
+    if not args.db.exists():
+        raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
+    reader = reader_for(args.db)
+    options = filter_options(reader)
+    if args.service is not None and args.service not in options["services"]:
+        return _report_error(
+            f"no service {args.service!r} in {args.db}; choose one of "
+            + ", ".join(repr(s) for s in options["services"])
+        )
+    team_id = None
+    if args.team is not None:
+        teams = options["teams"]
+        match = teams[(teams["team_id"] == args.team) | (teams["name"] == args.team)]
+        if match.empty:
+            return _report_error(
+                f"no team {args.team!r} (by id or name) in {args.db}; see the team list in "
+                "the service dashboard"
+            )
+        team_id = str(match.iloc[0]["team_id"])
+        if args.service is not None and match.iloc[0]["service"] != args.service:
+            return _report_error(f"team {args.team!r} is not in the service {args.service!r}")
+    filters = ServiceFilters(
+        args.period,
+        service=args.service,
+        team_id=team_id,
+        age_group=args.age_group,
+        format=args.episode_format,
+    )
+    summary = write_report(reader, filters, fmt, args.out, lang=args.lang, config=config)
+    clients = summary.headline.iloc[0]["clients"]
+    shown = "hidden (fewer than the minimum)" if clients != clients else f"{int(clients):,}"
+    print(f"Wrote {args.out} ({fmt}, {args.lang}): period {filters.period.label}, {shown} clients.")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from fitdata.ingest import (
+        ImportOptions,
+        IngestError,
+        ValidationFailed,
+        import_files,
+        problem_lines,
+    )
+    from fitdata.ingest.problems import SHOWN_PROBLEMS
+
+    options = ImportOptions(
+        mapping=args.mapping,
+        dry_run=args.dry_run,
+        skip_invalid=args.skip_invalid,
+        pseudonymise=args.pseudonymise,
+        key_file=args.key_file,
+        rejects=args.rejects,
+        gap_days=args.episode_gap,
+    )
+    try:
+        summary = import_files(args.files, args.db, options)
+    except ValidationFailed as error:
+        lines = problem_lines(error.problems)
+        for line in lines[:SHOWN_PROBLEMS]:
+            print(line, file=sys.stderr)
+        if len(lines) > SHOWN_PROBLEMS:
+            more = len(lines) - SHOWN_PROBLEMS
+            where = (
+                f" (all of them are in {args.rejects})"
+                if args.rejects
+                else "; add --rejects PATH to get all of them in a file"
+            )
+            print(f"... and {more:,} more problems{where}", file=sys.stderr)
+        print(f"fitdata import: error: {error}", file=sys.stderr)
+        return 2
+    except IngestError as error:
+        print(f"fitdata import: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from fitdata.export import export_csv
+
+    count = export_csv(args.db, args.out)
+    print(f"Wrote {args.out}: {count:,} sessions in the canonical import format.")
     return 0
 
 
@@ -151,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="start the dashboards (Voila) on this machine",
         description="Start the dashboards with Voila on 127.0.0.1 (this machine only), with "
-        "tracebacks hidden, no data files served and idle kernels culled.",
+        "tracebacks hidden, no data files served and idle kernels culled. Another address "
+        "(--ip) needs a login: a token in $FITDATA_TOKEN or --token-file, or --password-hash.",
     )
     serve.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     serve.add_argument("--port", type=_port, default=8866, help="port (8866)")
@@ -164,6 +313,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--dashboards", type=Path, default=None, help="folder of dashboard notebooks"
+    )
+    serve.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1); any other address requires a token or password",
+    )
+    serve.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="file holding the login token (else $FITDATA_TOKEN); open the page with ?token=...",
+    )
+    serve.add_argument(
+        "--password-hash",
+        default=None,
+        help="hashed login password (else $FITDATA_PASSWORD_HASH), from "
+        "python -c 'from jupyter_server.auth import passwd; print(passwd())'",
     )
     serve.set_defaults(run=_cmd_serve)
 
@@ -186,6 +352,115 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the expected-trajectory calibration on held-out episodes (faster)",
     )
     check.set_defaults(run=_cmd_check)
+
+    report = commands.add_parser(
+        "report",
+        help="write the leaders' service report (HTML, PDF or XLSX)",
+        description="Write a self-contained service report for one period: data completeness, "
+        "key figures with intervals, trends by quarter, teams side by side, a plain-language "
+        "reading, method notes and sources. The same numbers as the service dashboard; groups "
+        "of fewer than 5 clients are hidden.",
+    )
+    report.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
+    report.add_argument(
+        "--period",
+        type=_period,
+        required=True,
+        help="2025Q3 (quarter), 2025-07 (month), 2025 (year) or a range such as 2025Q1..2025Q3",
+    )
+    report.add_argument("--service", default=None, help="only this service (by name)")
+    report.add_argument("--team", default=None, help="focus on this team (by id or name)")
+    report.add_argument(
+        "--age-group", choices=("child", "adolescent", "adult"), default=None, help="age group"
+    )
+    report.add_argument(
+        "--episode-format",
+        choices=("individual", "couple", "family", "group"),
+        default=None,
+        help="episode format",
+    )
+    report.add_argument(
+        "--format",
+        choices=("html", "pdf", "xlsx"),
+        default=None,
+        help="file format (default: from the --out suffix)",
+    )
+    report.add_argument("--out", type=Path, required=True, help="file to write (replaced)")
+    report.add_argument("--lang", choices=LANGUAGES, default="en", help="language: en or nb (en)")
+    report.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML file overriding clinical thresholds ([thresholds] table)",
+    )
+    report.set_defaults(run=_cmd_report)
+
+    imp = commands.add_parser(
+        "import",
+        help="import ORS/SRS records from CSV or Excel files",
+        description="Import sessions from CSV (comma, semicolon or tab; UTF-8 or Windows-1252) "
+        "or .xlsx files in the canonical format (docs/import.md) or another layout described "
+        "by a mapping file. Every problem is reported with file, row, column and value; by "
+        "default nothing is imported unless every row is valid. Importing the same file twice "
+        "adds nothing. A --db that does not exist is created.",
+    )
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CSV or .xlsx files")
+    imp.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
+    imp.add_argument(
+        "--mapping",
+        default=None,
+        metavar="M.yml",
+        help="mapping file for other layouts, or a shipped one: paper_register_wide, system_export",
+    )
+    imp.add_argument(
+        "--dry-run", action="store_true", help="check and report; write nothing to the database"
+    )
+    imp.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid rows; write the others with their problems to a rejects file",
+    )
+    imp.add_argument(
+        "--rejects",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="rejects file (default: FILE.rejects.csv next to the first file)",
+    )
+    imp.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        help="replace client identifiers (codes, national identity numbers, names) by keyed "
+        "pseudonyms (P-...)",
+    )
+    imp.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="pseudonymisation key, created on first use with mode 0600 "
+        "(default: $FITDATA_KEY_FILE or ~/.config/fitdata/pseudonym.key); keep it safe and "
+        "outside the database folder",
+    )
+    imp.add_argument(
+        "--episode-gap",
+        type=_positive_int,
+        default=180,
+        metavar="DAYS",
+        help="without an episode column: more days than this between sessions start a new "
+        "episode (180)",
+    )
+    imp.set_defaults(run=_cmd_import)
+
+    export = commands.add_parser(
+        "export",
+        help="write the database in the canonical import format (CSV)",
+        description="Write every session with its team, therapist, client and episode as one "
+        "CSV row, in the canonical format that `fitdata import` reads.",
+    )
+    export.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
+    export.add_argument("--out", type=Path, required=True, help="CSV file to write (replaced)")
+    export.set_defaults(run=_cmd_export)
     return parser
 
 

@@ -2,13 +2,16 @@
 
 Safe defaults, all set here and nowhere else:
 
-* binds the loopback address only (another address is the access-control issue's job);
+* binds the loopback address by default; any other address (``--ip``) requires a login — a
+  token or a password — and :func:`check_access` refuses to start without one;
 * tracebacks never reach a page (``show_tracebacks=False``): callback errors are shown as a
   friendly message by the dashboards and logged on the server;
 * no file is served from the dashboards folder (``file_allowlist=[]``), and the database lives
   outside that folder anyway;
 * idle kernels are culled: closing a tab does not end its kernel (voila issue #1458), and each
   kernel holds ~230 MB;
+* security headers on every page (:data:`SECURITY_HEADERS`), besides Jupyter Server's own
+  ``Content-Security-Policy: frame-ancestors 'self'`` and ``X-Content-Type-Options``;
 * the landing page lists the dashboards with one line each on who it is for.
 
 Every dashboard kernel inherits ``FITDATA_DB``, ``FITDATA_LANG`` and ``FITDATA_CONFIG``, which
@@ -17,6 +20,7 @@ Every dashboard kernel inherits ``FITDATA_DB``, ``FITDATA_LANG`` and ``FITDATA_C
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -28,12 +32,43 @@ from traitlets.config import Config
 from fitdata.i18n import Translator
 from fitdata.ui.context import ENV_CONFIG, ENV_DB, ENV_LANG
 
-__all__ = ["DASHBOARDS", "ServeOptions", "landing_page", "serve", "voila_config"]
+__all__ = [
+    "DASHBOARDS",
+    "MIN_TOKEN_LENGTH",
+    "SECURITY_HEADERS",
+    "AccessError",
+    "ServeOptions",
+    "check_access",
+    "is_loopback",
+    "landing_page",
+    "serve",
+    "voila_config",
+]
 
 #: The dashboards in the order the landing page lists them: notebook, title key, audience key.
 DASHBOARDS: tuple[tuple[str, str, str], ...] = (
     ("client_graph.ipynb", "dashboard.client_graph.title", "dashboard.client_graph.audience"),
+    ("service.ipynb", "dashboard.service.title", "dashboard.service.audience"),
+    ("registration.ipynb", "dashboard.registration.title", "dashboard.registration.audience"),
+    ("group_exercise.ipynb", "group.dashboard.title", "group.dashboard.audience"),
+    ("team_review.ipynb", "review.dashboard.title", "review.dashboard.audience"),
+    (
+        "therapist_development.ipynb",
+        "dashboard.development.title",
+        "dashboard.development.audience",
+    ),
 )
+
+#: Headers added to every response. Jupyter Server already sends a Content-Security-Policy
+#: with ``frame-ancestors 'self'`` and ``X-Content-Type-Options: nosniff``.
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Frame-Options": "SAMEORIGIN",  # for browsers that ignore frame-ancestors
+    "Referrer-Policy": "no-referrer",  # never leak a URL (with a token) to another site
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+#: Shortest token accepted off loopback: 24 characters of ``secrets.token_urlsafe`` are ~144 bits.
+MIN_TOKEN_LENGTH = 24
 
 #: Seconds a kernel may be idle (no execution, no messages) before it is shut down.
 CULL_IDLE_TIMEOUT = 900
@@ -49,6 +84,48 @@ class ServeOptions:
     port: int = 8866
     lang: str = "en"
     config: Path | None = None
+    ip: str = "127.0.0.1"
+    token: str | None = None
+    password_hash: str | None = None
+
+
+class AccessError(ValueError):
+    """The server would be reachable from other machines without a login."""
+
+
+def is_loopback(ip: str) -> bool:
+    """Whether ``ip`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def check_access(options: ServeOptions) -> None:
+    """Refuse settings that would expose health data without a login.
+
+    Raises:
+        AccessError: If ``options.ip`` is not a loopback address and neither a token (of at
+            least :data:`MIN_TOKEN_LENGTH` characters) nor a password hash is set, or a token
+            is set but too short.
+    """
+    if options.token is not None and len(options.token) < MIN_TOKEN_LENGTH:
+        raise AccessError(
+            f"The token is {len(options.token)} characters; use at least {MIN_TOKEN_LENGTH} "
+            "random characters, e.g. from: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'"
+        )
+    if is_loopback(options.ip) or options.token or options.password_hash:
+        return
+    raise AccessError(
+        f"--ip {options.ip} would let other machines open the dashboards without logging in. "
+        "Set a token in the FITDATA_TOKEN environment variable (e.g. from python -c 'import "
+        "secrets; print(secrets.token_urlsafe(32))') or a password with --password-hash "
+        "(from python -c 'from jupyter_server.auth import passwd; print(passwd())'), or serve "
+        "on 127.0.0.1 behind a proxy that logs people in (see docs/deployment.md)."
+    )
 
 
 def default_dashboards_dir() -> Path:
@@ -77,8 +154,14 @@ def _page_config_hook(page_config: dict[str, Any], **_kwargs: Any) -> dict[str, 
 
 def voila_config(options: ServeOptions) -> Config:
     """Voila's configuration implementing the safe defaults above."""
+    check_access(options)
     config = Config()
-    config.Voila.ip = "127.0.0.1"
+    config.Voila.ip = options.ip
+    if options.token:
+        config.Voila.token = options.token
+    if options.password_hash:
+        config.PasswordIdentityProvider.hashed_password = options.password_hash
+    config.Voila.tornado_settings = {"headers": dict(SECURITY_HEADERS)}
     config.Voila.port = options.port
     config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
     config.Voila.open_browser = False

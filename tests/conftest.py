@@ -28,3 +28,11 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     generate_demo(path, seed=DEMO_SEED, end_date=DEMO_END)
     return path
+
+
+@pytest.fixture(scope="session")
+def development_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Hand-made therapist development data (see tests/integration/development_db.py)."""
+    from tests.integration.development_db import build_development_db
+
+    return build_development_db(tmp_path_factory.mktemp("development") / "development.duckdb")

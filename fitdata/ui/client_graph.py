@@ -6,19 +6,14 @@ Python and read ``view.status.value`` and ``view.figure.data`` — the same thin
 
 from __future__ import annotations
 
-import functools
 import html
-import json
 import logging
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any
 
-import anywidget
 import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
-import traitlets
 
 from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
@@ -26,85 +21,13 @@ from fitdata.config import RULES, ClinicalConfig
 from fitdata.i18n import Translator
 from fitdata.store import StoreError
 from fitdata.ui.charts import client_graph_figure
-from fitdata.ui.context import DashboardContext
+from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.figure_view import FigureView
 
-__all__ = ["ClientGraphView", "PlotlyGraph", "build_client_graph", "rules_html"]
+__all__ = ["ClientGraphView", "build_client_graph", "rules_html"]
 
 log = logging.getLogger(__name__)
 Options = list[tuple[str, str]]
-
-
-_GRAPH_ESM = r"""
-// plotly.js arrives as a string in the model's state and is run once per page as a classic
-// script: inside the ES module it would make the module 4.8 MB, and anywidget gives a module
-// two seconds to initialise before it gives up on the widget (which a loaded machine misses).
-function loadPlotly(model) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!window.fitdataPlotlyLoading) {
-    window.fitdataPlotlyLoading = new Promise((resolve, reject) => {
-      const source = new Blob([model.get("_plotly_js")], { type: "text/javascript" });
-      const script = document.createElement("script");
-      script.src = URL.createObjectURL(source);
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => reject(new Error("plotly.js could not be loaded"));
-      document.head.appendChild(script);
-    });
-  }
-  return window.fitdataPlotlyLoading;
-}
-
-async function render({ model, el }) {
-  const plot = document.createElement("div");
-  plot.style.width = "100%";
-  el.appendChild(plot);
-  const Plotly = await loadPlotly(model);
-  const config = { responsive: true, displaylogo: false };
-  const draw = () => {
-    const figure = model.get("figure") || {};
-    Plotly.react(plot, figure.data || [], figure.layout || {}, config);
-  };
-  draw();
-  model.on("change:figure", draw);
-  return () => { model.off("change:figure", draw); Plotly.purge(plot); };
-}
-export default { render };
-"""
-
-
-@functools.cache
-def _plotly_js() -> str:
-    """plotly.js as shipped inside the plotly package (no download, no CDN)."""
-    return (resources.files("plotly") / "package_data" / "plotly.min.js").read_text("utf-8")
-
-
-class PlotlyGraph(anywidget.AnyWidget):
-    """A plotly figure drawn with ``Plotly.react`` whenever ``figure`` (its JSON) changes.
-
-    Why not ``go.FigureWidget``: its 4.9 MB ES module often takes anywidget more than the two
-    seconds it allows for a model to initialise on this 2-core machine under load ("[anywidget]
-    Failed to initialize model"), and the figure then stops following updates for good (seen
-    with plotly 7.1 / anywidget 0.11 / voila 0.5.13: a team changed right after opening kept the
-    first client's graph). Here the module is small; plotly.js (the copy inside the plotly
-    package) travels as a string in the widget state and is run once per page; the whole
-    figure is sent as one JSON value and redrawn with ``Plotly.react``, so there is no edit
-    protocol to fall out of step.
-    """
-
-    _esm = _GRAPH_ESM
-    _plotly_js = traitlets.Unicode().tag(sync=True)
-    figure = traitlets.Dict().tag(sync=True)
-
-    def __init__(self, figure: go.Figure, **kwargs: Any) -> None:
-        super().__init__(figure=_figure_json(figure), _plotly_js=_plotly_js(), **kwargs)
-
-    def show(self, figure: go.Figure) -> None:
-        """Draw ``figure`` in place of the current one."""
-        self.figure = _figure_json(figure)
-
-
-def _figure_json(figure: go.Figure) -> dict[str, Any]:
-    """The figure as plain JSON (plotly's encoder handles NumPy values and dates)."""
-    return json.loads(figure.to_json())
 
 
 def _set_options(dropdown: widgets.Dropdown, options: Options) -> None:
@@ -148,9 +71,9 @@ class ClientGraphView:
         _set_options(self.therapist, self._therapist_options())
         _set_options(self.client, self._client_options())
         # ``figure`` is what the page shows (tests read it); ``graph`` draws it (see
-        # PlotlyGraph for why this is not a FigureWidget).
+        # fitdata.ui.figure_view for why this is not a FigureWidget).
         self.figure = self._current_figure()
-        self.graph = PlotlyGraph(self.figure)
+        self.graph = FigureView(self.figure)
         self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
             "fitdata-graph"
         )
@@ -335,13 +258,4 @@ def build_client_graph(context: DashboardContext | None = None) -> widgets.Widge
     Returns:
         The dashboard widget, or a friendly message if the database cannot be used.
     """
-    try:
-        context = context or DashboardContext.from_environment()
-        return ClientGraphView(context).widget
-    except StoreError as error:
-        log.warning("client graph: %s", error)
-        text = str(error)
-    except Exception:
-        log.exception("client graph could not be built")
-        text = Translator(context.lang if context else "en").text("error.unexpected")
-    return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')
+    return build_dashboard("client graph", lambda c: ClientGraphView(c).widget, context)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import ipywidgets as widgets
 
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.store import Reader, StoreError, reader_for
 
-__all__ = ["DashboardContext"]
+__all__ = ["DashboardContext", "build_dashboard"]
+
+log = logging.getLogger(__name__)
 
 #: Environment variables set by ``fitdata serve`` for every dashboard kernel.
 ENV_DB, ENV_LANG, ENV_CONFIG = "FITDATA_DB", "FITDATA_LANG", "FITDATA_CONFIG"
@@ -51,3 +58,32 @@ class DashboardContext:
     def tr(self) -> Translator:
         """Messages in the context's language."""
         return Translator(self.lang)
+
+
+def build_dashboard(
+    name: str,
+    make: Callable[[DashboardContext], widgets.Widget],
+    context: DashboardContext | None = None,
+) -> widgets.Widget:
+    """Build a dashboard's widget, or a friendly message instead of a traceback.
+
+    Args:
+        name: The dashboard's name for the server log.
+        make: Builds the widget from the context (e.g. ``lambda c: ClientGraphView(c).widget``).
+        context: Database, language and thresholds; by default from ``fitdata serve``'s
+            environment.
+
+    Returns:
+        The dashboard widget; if the database cannot be used, its error (which says what to
+        do); on any other error a generic message, with the details in the server log.
+    """
+    try:
+        context = context or DashboardContext.from_environment()
+        return make(context)
+    except StoreError as error:
+        log.warning("%s: %s", name, error)
+        text = str(error)
+    except Exception:
+        log.exception("%s could not be built", name)
+        text = Translator(context.lang if context else "en").text("error.unexpected")
+    return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')

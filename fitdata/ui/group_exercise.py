@@ -15,7 +15,6 @@ The view keeps its state in widget traitlets, so a test can drive it in plain Py
 from __future__ import annotations
 
 import html
-import json
 import logging
 import math
 import os
@@ -38,7 +37,8 @@ from fitdata.i18n import Translator
 from fitdata.store import StoreError
 from fitdata.trajectory import TrajectoryModel
 from fitdata.ui.charts import COLOURS
-from fitdata.ui.context import DashboardContext
+from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.figure_view import FigureView
 
 __all__ = ["GroupExerciseView", "build_group_exercise", "group_figure"]
 
@@ -309,20 +309,6 @@ def _figure_title(case: ge.AnonymousCase, tr: Translator) -> str:
     )
 
 
-def _figure_outputs(figure: go.Figure) -> tuple[dict[str, Any], ...]:
-    """The figure as the ``outputs`` of an Output widget (a plotly mime bundle)."""
-    spec = json.loads(figure.to_json())
-    spec["config"] = {"displaylogo": False}
-    title = figure.layout.title.text or ""
-    return (
-        {
-            "output_type": "display_data",
-            "data": {"application/vnd.plotly.v1+json": spec, "text/plain": title},
-            "metadata": {},
-        },
-    )
-
-
 def _empty_case(label: str = "–") -> ge.AnonymousCase:
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in ge.ANONYMOUS_COLUMNS})
     return ge.AnonymousCase(label=label, age_group="adult", sessions=frame)
@@ -471,13 +457,10 @@ class GroupExerciseView:
         self._update_prompt()
         self.rules.value = self._rules_html()
         # The graph is an Output widget whose ``outputs`` state holds the figure as a plotly
-        # mime bundle (drawn by plotly's own renderer extension); see ``_redraw`` for why it
-        # is not a FigureWidget. ``self.figure`` is the kernel-side copy tests read.
+        # mime bundle (see fitdata.ui.figure_view for why it is not a FigureWidget).
+        # ``self.figure`` is the kernel-side copy tests read.
         self.figure = self._current_figure()
-        self.figure_box = widgets.Output(layout=widgets.Layout(width="100%")).add_class(
-            "fitdata-graph"
-        )
-        self.figure_box.outputs = _figure_outputs(self.figure)
+        self.figure_box = FigureView(self.figure).add_class("fitdata-graph")
 
         self.team.observe(self._guarded(lambda _: self._load_cases(new_presentation=True)), "value")
         self.scope.observe(
@@ -860,20 +843,14 @@ class GroupExerciseView:
         )
 
     def _redraw(self) -> None:
-        """Bring the graph up to date with one state update of the Output widget.
-
-        A plotly ``FigureWidget`` was tried first: in about half of the page loads on this
-        stack (voila 0.5, anywidget, plotly 7) its view stopped applying updates from the
-        kernel for good, while every other widget kept updating. Replacing the Output's
-        ``outputs`` is an ordinary widget state change, like an HTML widget's value.
-        """
+        """Bring the graph up to date with one state update (see fitdata.ui.figure_view)."""
         if self._quiet:
             return
         figure = self._current_figure()
         if not hasattr(self, "figure_box"):
             return
         self.figure = figure
-        self.figure_box.outputs = _figure_outputs(figure)
+        self.figure_box.show(figure)
 
     def _rules_html(self) -> str:
         tr, config = self.context.tr, self.context.config
@@ -992,14 +969,9 @@ def build_group_exercise(context: DashboardContext | None = None) -> widgets.Wid
     Returns:
         The dashboard widget, or a friendly message if the database cannot be used.
     """
-    try:
-        context = context or DashboardContext.from_environment()
+
+    def make(context: DashboardContext) -> widgets.Widget:
         token = _token_from_query(os.environ.get("QUERY_STRING"))
         return GroupExerciseView(context, token=token).widget
-    except StoreError as error:
-        log.warning("group exercise: %s", error)
-        text = str(error)
-    except Exception:
-        log.exception("group exercise could not be built")
-        text = Translator(context.lang if context else "en").text("error.unexpected")
-    return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')
+
+    return build_dashboard("group exercise", make, context)

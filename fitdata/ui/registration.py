@@ -33,7 +33,8 @@ from fitdata.i18n import Translator
 from fitdata.registration import Problem, Scores
 from fitdata.store import StoreError
 from fitdata.ui.charts import client_graph_figure
-from fitdata.ui.context import DashboardContext
+from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.figure_view import FigureView
 
 __all__ = ["RegistrationView", "ScoreInput", "build_registration"]
 
@@ -43,8 +44,6 @@ Options = list[tuple[str, Any]]
 #: Option value of "new client" and "start a new episode".
 NEW = "__new__"
 _WIDE = widgets.Layout(width="auto", min_width="260px")
-#: Width of the client graph in pixels: fits a 1024 px tablet in landscape and a laptop.
-FIGURE_WIDTH = 940
 _STYLE = {"description_width": "initial"}
 
 
@@ -83,30 +82,6 @@ def _parse_number(text: str) -> float | None:
     if not cleaned:
         return None
     return float(cleaned)
-
-
-class ChartWidget(go.FigureWidget):
-    """A plotly FigureWidget whose comm opens with its traces and layout already in it.
-
-    A plain ``go.FigureWidget(figure)`` opens its comm with no data and sends the traces and
-    layout in a separate update right after. Measured in this page (Voila 0.5, headless
-    Chromium, 2 busy cores), the browser often missed that update and drew an empty chart;
-    it also never applied later edits (deleteTraces/addTraces) to the chart shown. A widget
-    whose opening state already holds everything is drawn from that state, like the page's
-    first render, so the graph is replaced by a new one of these after each save.
-    """
-
-    def __init__(self, figure: go.Figure) -> None:
-        self._opening_deferred = True
-        super().__init__(figure)
-        self._opening_deferred = False
-        self.open()
-
-    def open(self) -> None:
-        """Open the comm, but not before the constructor has set the traces and layout."""
-        if getattr(self, "_opening_deferred", False):
-            return
-        super().open()
 
 
 class ScoreInput:
@@ -433,12 +408,13 @@ class RegistrationView:
         finally:
             self._loading = False
         self._load_episode()
-        # Constructed with its traces: a FigureWidget reaches the page only in the state it
-        # had when constructed (shared/toolchain.md, "empty-chart trap").
-        self.figure = ChartWidget(self._current_figure())
-        self.figure_box = widgets.VBox(
-            [self.figure], layout=widgets.Layout(width="100%")
-        ).add_class("fitdata-graph")
+        # ``figure`` is what the page shows (tests read it); ``graph`` draws it (see
+        # fitdata.ui.figure_view for why this is not a FigureWidget).
+        self.figure = self._current_figure()
+        self.graph = FigureView(self.figure)
+        self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
+            "fitdata-graph"
+        )
         self._validate()
 
         self.team.observe(self._guarded(self._on_team), "value")
@@ -906,20 +882,12 @@ class RegistrationView:
             f'<p class="fitdata-status-text" style="font-size:1.15em">'
             f"{html.escape(status_sentence(status, tr, context.config))}</p>"
         )
-        figure = client_graph_figure(sessions, status, tr, context.config, title=title)
-        # A fixed width: a figure widget put into the page after it loaded is drawn before it
-        # is attached and would fall back to plotly's 700 px, narrower than the first one.
-        figure.update_layout(width=FIGURE_WIDTH)
-        return figure
+        return client_graph_figure(sessions, status, tr, context.config, title=title)
 
     def _redraw(self) -> None:
-        """Show the chosen client's graph in a new chart widget (see :class:`ChartWidget`).
-
-        It costs one widget state (with plotly's bundle) per redraw; redraws happen on a
-        choice or a save, never on a keystroke.
-        """
-        self.figure = ChartWidget(self._current_figure())
-        self.figure_box.children = (self.figure,)
+        """Show the chosen client's graph (one widget state update; never on a keystroke)."""
+        self.figure = self._current_figure()
+        self.graph.show(self.figure)
 
     # -- corrections ----------------------------------------------------------------------
     def _fill_corrections(self, session_id: int | None = None) -> None:
@@ -1207,13 +1175,4 @@ def build_registration(context: DashboardContext | None = None) -> widgets.Widge
     Returns:
         The dashboard widget, or a friendly message if the database cannot be used.
     """
-    try:
-        context = context or DashboardContext.from_environment()
-        return RegistrationView(context).widget
-    except StoreError as error:
-        log.warning("registration: %s", error)
-        text = str(error)
-    except Exception:
-        log.exception("registration dashboard could not be built")
-        text = Translator(context.lang if context else "en").text("error.unexpected")
-    return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')
+    return build_dashboard("registration", lambda c: RegistrationView(c).widget, context)

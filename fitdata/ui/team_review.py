@@ -35,12 +35,12 @@ from fitdata import caseload as cl
 from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
 from fitdata.flags import FLAGS, describe_flags
-from fitdata.i18n import Translator
 from fitdata.store import StoreError
 from fitdata.trajectory import TrajectoryModel
 from fitdata.ui.charts import FLAG_COLOURS, client_graph_figure
-from fitdata.ui.client_graph import PlotlyGraph, rules_html
-from fitdata.ui.context import DashboardContext
+from fitdata.ui.client_graph import rules_html
+from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.figure_view import FigureView
 
 __all__ = ["CaseTable", "DownloadButton", "TeamReviewView", "build_team_review"]
 
@@ -366,7 +366,7 @@ class TeamReviewView:
         self._refresh()
         # ``figure`` is what the page shows (tests read it); ``graph`` draws it.
         self.figure = self._current_figure()
-        self.graph = PlotlyGraph(self.figure)
+        self.graph = FigureView(self.figure)
         self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
             "fitdata-graph"
         )
@@ -971,13 +971,4 @@ def build_team_review(context: DashboardContext | None = None) -> widgets.Widget
     Returns:
         The dashboard widget, or a friendly message if the database cannot be used.
     """
-    try:
-        context = context or DashboardContext.from_environment()
-        return TeamReviewView(context).widget
-    except StoreError as error:
-        log.warning("team review: %s", error)
-        text = str(error)
-    except Exception:
-        log.exception("team review could not be built")
-        text = Translator(context.lang if context else "en").text("error.unexpected")
-    return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')
+    return build_dashboard("team review", lambda c: TeamReviewView(c).widget, context)

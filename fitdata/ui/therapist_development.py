@@ -9,7 +9,6 @@ can set ``view.therapist.value`` in plain Python and read ``view.outcome_figure.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -18,15 +17,14 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
-from IPython.display import display
 from plotly.subplots import make_subplots
 
 from fitdata import queries
 from fitdata.config import RULES
 from fitdata.development import INTAKE_BANDS, MEASURES, SRS_BANDS, TherapistScope
-from fitdata.i18n import Translator
 from fitdata.store import StoreError
-from fitdata.ui.context import DashboardContext
+from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.figure_view import FigureView
 
 __all__ = ["TherapistDevelopmentView", "build_therapist_development"]
 
@@ -110,12 +108,12 @@ class TherapistDevelopmentView:
         # FigureWidget's model after 2 s ("Failed to initialize model"), after which the
         # chart silently stops following the dropdowns (seen in tests/browser). A rendered
         # figure has no such state; a redraw costs a few hundred ms more.
-        self.outcome_output = widgets.Output(layout=widgets.Layout(width="100%"))
-        self.profile_output = widgets.Output(layout=widgets.Layout(width="100%"))
+        self.outcome_output = FigureView()
+        self.profile_output = FigureView()
         self.outcome_figure = self._outcome_figure()
         self.profile_figure = self._profile_figure()
-        _render(self.outcome_output, self.outcome_figure)
-        _render(self.profile_output, self.profile_figure)
+        self.outcome_output.show(self.outcome_figure)
+        self.profile_output.show(self.profile_figure)
         self._update_texts()
         self.rules.value = self._rules_html()
 
@@ -212,11 +210,11 @@ class TherapistDevelopmentView:
 
     def _redraw_outcomes(self) -> None:
         self.outcome_figure = self._outcome_figure()
-        _render(self.outcome_output, self.outcome_figure)
+        self.outcome_output.show(self.outcome_figure)
 
     def _redraw_profile(self) -> None:
         self.profile_figure = self._profile_figure()
-        _render(self.profile_output, self.profile_figure)
+        self.profile_output.show(self.profile_figure)
 
     # -- labels and formats ----------------------------------------------------------------
     def _level_name(self, level: str) -> str:
@@ -797,14 +795,6 @@ class TherapistDevelopmentView:
         ).add_class("fitdata-therapist-development")
 
 
-def _render(output: widgets.Output, figure: go.Figure) -> None:
-    """Show ``figure`` in ``output`` through plotly's JupyterLab renderer (replacing the last)."""
-    bundle = {"application/vnd.plotly.v1+json": json.loads(figure.to_json())}
-    with output:
-        output.clear_output(wait=True)
-        display(bundle, raw=True)
-
-
 def _none(value: object) -> float | None:
     return None if _missing(value) else float(value)
 
@@ -830,13 +820,6 @@ def build_therapist_development(context: DashboardContext | None = None) -> widg
     Returns:
         The dashboard widget, or a friendly message if the database cannot be used.
     """
-    try:
-        context = context or DashboardContext.from_environment()
-        return TherapistDevelopmentView(context).widget
-    except StoreError as error:
-        log.warning("therapist development: %s", error)
-        text = str(error)
-    except Exception:
-        log.exception("therapist development could not be built")
-        text = Translator(context.lang if context else "en").text("error.unexpected")
-    return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')
+    return build_dashboard(
+        "therapist development", lambda c: TherapistDevelopmentView(c).widget, context
+    )
