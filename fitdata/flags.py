@@ -253,53 +253,61 @@ def describe_flags(
     tr = Translator(lang)
     rule = pd.Series("", index=flags.index, dtype=object)
     codes = flags["flag"].to_numpy(dtype=object)
-    rc = config.ors_reliable_change
-    reliable = tr.text(
-        "flag.reliable.at_least"
-        if config.change_at_threshold_is_reliable
-        else "flag.reliable.more_than",
-        rc=_plain(rc, lang),
-    )
-
-    def items(text: str) -> str:
-        return ", ".join(tr.text(f"flag.item.{code}") for code in text.split(", "))
-
-    def date(text: str) -> str:
-        return tr.date(dt.date.fromisoformat(text))
-
     for code in FLAGS:
         mask = codes == code
         n = int(mask.sum())
         if not n:
             continue
         rows = flags.loc[mask]
-        value = rows["value"].to_numpy(dtype=float)
-        ref = rows["ref"].to_numpy(dtype=float)
-        fields: dict[str, Any] = {
-            "value": _numbers(value, lang),
-            "change": _numbers(value, lang, "%+.1f"),
-            "threshold": _numbers(rows["threshold"].to_numpy(dtype=float), lang),
-            "ref": _numbers(ref, lang),
-            "after": _numbers(ref - value, lang),
-            "count": _numbers(value, lang, "%.0f"),
-            "days": _numbers(value, lang, "%.0f"),
-            "limit": _numbers(rows["threshold"].to_numpy(dtype=float), lang, "%.0f"),
-            "reliable": reliable,
-            "stagnation": str(config.stagnation_sessions),
-            "cutoff": _plain(config.srs_cutoff, lang),
-            "drop": _plain(config.srs_drop, lang),
-            "item": _plain(config.srs_item_concern, lang),
-            "min_sessions": str(config.srs_always_max_min_sessions),
-            "weeks": str(config.not_seen_weeks),
-            "as_of": tr.date(as_of) if as_of is not None else "?",
-            "source": _SOURCES.get(code, ""),
-        }
-        if code == "srs_item_below":
-            fields["items"] = _mapped(rows["note"], items)
-        if code == "not_seen":
-            fields["last_date"] = _mapped(rows["note"], date)
-        rule[mask] = _fill(tr.text(f"flag.rule.{code}"), fields, n)
+        template = tr.text(f"flag.rule.{code}")
+        # Each field is formatted only if this flag's sentence uses it.
+        used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        fields = {name: _rule_field(name, code, rows, config, tr, as_of) for name in used}
+        rule[mask] = _fill(template, fields, n)
     return rule
+
+
+def _rule_field(
+    name: str,
+    code: str,
+    rows: pd.DataFrame,
+    config: ClinicalConfig,
+    tr: Translator,
+    as_of: dt.date | None,
+) -> Any:
+    """One placeholder of a flag's rule sentence, for all ``rows`` of that flag."""
+    lang = tr.lang
+    value = rows["value"].to_numpy(dtype=float)
+    if name in ("value", "change", "count", "days"):
+        fmt = {"value": "%.1f", "change": "%+.1f"}.get(name, "%.0f")
+        return _numbers(value, lang, fmt)
+    if name in ("threshold", "limit"):
+        fmt = "%.1f" if name == "threshold" else "%.0f"
+        return _numbers(rows["threshold"].to_numpy(dtype=float), lang, fmt)
+    if name in ("ref", "after"):
+        ref = rows["ref"].to_numpy(dtype=float)
+        return _numbers(ref if name == "ref" else ref - value, lang)
+    if name == "items":
+        return _mapped(
+            rows["note"],
+            lambda text: ", ".join(tr.text(f"flag.item.{c}") for c in text.split(", ")),
+        )
+    if name == "last_date":
+        return _mapped(rows["note"], lambda text: tr.date(dt.date.fromisoformat(text)))
+    if name == "reliable":
+        key = "at_least" if config.change_at_threshold_is_reliable else "more_than"
+        return tr.text(f"flag.reliable.{key}", rc=_plain(config.ors_reliable_change, lang))
+    constants = {
+        "stagnation": str(config.stagnation_sessions),
+        "cutoff": _plain(config.srs_cutoff, lang),
+        "drop": _plain(config.srs_drop, lang),
+        "item": _plain(config.srs_item_concern, lang),
+        "min_sessions": str(config.srs_always_max_min_sessions),
+        "weeks": str(config.not_seen_weeks),
+        "as_of": tr.date(as_of) if as_of is not None else "?",
+        "source": _SOURCES.get(code, ""),
+    }
+    return constants[name]
 
 
 def _plain(value: float, lang: str) -> str:
@@ -651,7 +659,9 @@ WITH s AS (
            {{flag: 'not_seen', fired: true, value: ($as_of - l.last_date)::DOUBLE,
              threshold: $limit::DOUBLE, ref: NULL::DOUBLE,
              note: strftime(l.last_date, '%Y-%m-%d')}} AS first
-    FROM last l JOIN episodes e USING (episode_id)
+    FROM last l
+    JOIN (SELECT episode_id, ended FROM episodes WHERE $team IS NULL OR team_id = $team) e
+        USING (episode_id)
     WHERE $as_of - l.last_date > $limit AND (e.ended IS NULL OR e.ended > $as_of)
 )
 SELECT episode_id, client_id, flag, first_session, sessions,
