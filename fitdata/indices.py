@@ -192,6 +192,34 @@ def _values(value: str | Sequence[str]) -> list[str]:
     return values
 
 
+def _in_list(column: str, value: str | Sequence[str], params: list[Any]) -> str:
+    """``column IN (?, ...)`` for a filter value or list; its values are added to ``params``."""
+    values = _values(value)
+    params.extend(values)
+    return f"{column} IN ({', '.join('?' for _ in values)})"
+
+
+def _period_conditions(
+    prefix: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    date_field: str,
+    closed_only: bool,
+    params: list[Any],
+) -> list[str]:
+    """The episode period and closed-only conditions (``prefix`` names the episodes table)."""
+    conditions = []
+    if start is not None:
+        conditions.append(f"{prefix}{date_field} >= ?")
+        params.append(start)
+    if end is not None:
+        conditions.append(f"{prefix}{date_field} <= ?")
+        params.append(end)
+    if closed_only:
+        conditions.append(f"{prefix}ended IS NOT NULL")
+    return conditions
+
+
 def _session_filter(
     service: str | Sequence[str] | None,
     team_id: str | Sequence[str] | None,
@@ -206,30 +234,19 @@ def _session_filter(
     sql: list[str] = []
     params: list[Any] = []
     if team_id is not None:
-        values = _values(team_id)
-        sql.append(f"team_id IN ({', '.join('?' for _ in values)})")
-        params.extend(values)
+        sql.append(_in_list("team_id", team_id, params))
     if service is not None:
-        values = _values(service)
         sql.append(
-            f"team_id IN (SELECT team_id FROM teams WHERE service IN "
-            f"({', '.join('?' for _ in values)}))"
+            "team_id IN (SELECT team_id FROM teams WHERE "
+            + _in_list("service", service, params)
+            + ")"
         )
-        params.extend(values)
-    episode_conditions: list[str] = []
-    for column, value in (("therapist_id", therapist_id), ("format", format)):
-        if value is not None:
-            values = _values(value)
-            episode_conditions.append(f"{column} IN ({', '.join('?' for _ in values)})")
-            params.extend(values)
-    if start is not None:
-        episode_conditions.append(f"{date_field} >= ?")
-        params.append(start)
-    if end is not None:
-        episode_conditions.append(f"{date_field} <= ?")
-        params.append(end)
-    if closed_only:
-        episode_conditions.append("ended IS NOT NULL")
+    episode_conditions = [
+        _in_list(column, value, params)
+        for column, value in (("therapist_id", therapist_id), ("format", format))
+        if value is not None
+    ]
+    episode_conditions += _period_conditions("", start, end, date_field, closed_only, params)
     if episode_conditions:
         sql.append(
             "episode_id IN (SELECT episode_id FROM episodes WHERE "
@@ -253,28 +270,19 @@ def _outcomes_query(
     """The filtered client-episode query (without ORDER BY) and its parameters."""
     if date_field not in _DATE_FIELDS:
         raise ValueError(f"date_field must be 'ended' or 'started', not {date_field!r}")
-    conditions: list[str] = []
     params: list[Any] = []
-    for column, value in (
-        ("t.service", service),
-        ("e.team_id", team_id),
-        ("e.therapist_id", therapist_id),
-        ("c.age_group", age_group),
-        ("e.format", format),
-    ):
-        if value is None:
-            continue
-        values = _values(value)
-        conditions.append(f"{column} IN ({', '.join('?' for _ in values)})")
-        params.extend(values)
-    if start is not None:
-        conditions.append(f"e.{date_field} >= ?")
-        params.append(start)
-    if end is not None:
-        conditions.append(f"e.{date_field} <= ?")
-        params.append(end)
-    if closed_only:
-        conditions.append("e.ended IS NOT NULL")
+    conditions = [
+        _in_list(column, value, params)
+        for column, value in (
+            ("t.service", service),
+            ("e.team_id", team_id),
+            ("e.therapist_id", therapist_id),
+            ("c.age_group", age_group),
+            ("e.format", format),
+        )
+        if value is not None
+    ]
+    conditions += _period_conditions("e.", start, end, date_field, closed_only, params)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     # Push the filters down to the sessions scan, so one team does not aggregate every
     # session of the service: by team (sessions carry their episode's team, which `fitdata
