@@ -34,6 +34,7 @@ from fitdata.config import DEFAULT_CONFIG, RULES, ClinicalConfig
 from fitdata.i18n import Translator
 from fitdata.service_summary import (
     REFERENCE_BANDS,
+    TEAM_INTERVAL_CHARTS,
     ReadingItem,
     ReferenceBand,
     ServiceFilters,
@@ -528,24 +529,7 @@ def _charts(summary: ServiceSummary, tr: Translator) -> list[tuple[str, Any]]:
     ax.tick_params(axis="x", labelsize=7)
     charts.append((tr.text("service.chart.outcomes"), figure))
 
-    for key, value, low, high, band_metric, xlabel in (
-        (
-            "team_effect",
-            "team_effect",
-            "team_effect_ci_low",
-            "team_effect_ci_high",
-            None,
-            "service.chart.team_effect_axis",
-        ),
-        (
-            "team_target",
-            "pct_target",
-            "pct_target_ci_low",
-            "pct_target_ci_high",
-            "pct_target",
-            "service.chart.team_target_axis",
-        ),
-    ):
+    for key, value, low, high, band_metric, xlabel in TEAM_INTERVAL_CHARTS:
         frame = data[key]
         figure, ax = _figure(7.0, max(2.0, 0.35 * len(frame) + 1.0))
         if band_metric:

@@ -230,6 +230,27 @@ class ReferenceBand:
 
 
 #: Benchmarks from ``shared/domain.md``; ``metric`` is a column of the headline/team tables.
+#: The two team charts with intervals, drawn alike by the page and the report: chart key,
+#: value column, interval columns, reference band metric (or None) and the axis title key.
+TEAM_INTERVAL_CHARTS: tuple[tuple[str, str, str, str, str | None, str], ...] = (
+    (
+        "team_effect",
+        "team_effect",
+        "team_effect_ci_low",
+        "team_effect_ci_high",
+        None,
+        "service.chart.team_effect_axis",
+    ),
+    (
+        "team_target",
+        "pct_target",
+        "pct_target_ci_low",
+        "pct_target_ci_high",
+        "pct_target",
+        "service.chart.team_target_axis",
+    ),
+)
+
 REFERENCE_BANDS: tuple[ReferenceBand, ...] = (
     ReferenceBand(
         "pct_target",

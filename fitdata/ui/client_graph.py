@@ -19,9 +19,8 @@ from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
 from fitdata.config import RULES, ClinicalConfig
 from fitdata.i18n import Translator
-from fitdata.store import StoreError
 from fitdata.ui.charts import client_graph_figure
-from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
 __all__ = ["ClientGraphView", "build_client_graph", "rules_html"]
@@ -132,20 +131,13 @@ class ClientGraphView:
         """Wrap an observer so an error becomes a friendly message, never a traceback."""
 
         def run(change: dict[str, Any]) -> None:
-            try:
-                self.message.value = ""
-                callback(change)
-            except StoreError as error:
-                log.warning("dashboard callback: %s", error)
-                self._show_error(str(error))
-            except Exception:
-                log.exception("dashboard callback failed")
-                self._show_error(self.context.tr.text("error.unexpected"))
+            self.message.value = ""
+            run_guarded("client graph", callback, change, self.message, self.context.tr)
 
         return run
 
     def _show_error(self, text: str) -> None:
-        self.message.value = f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>'
+        self.message.value = error_html(text)
 
     def _on_team(self, _change: dict[str, Any]) -> None:
         _set_options(self.therapist, self._therapist_options())

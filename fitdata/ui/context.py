@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -15,7 +16,7 @@ from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.store import Reader, StoreError, reader_for
 
-__all__ = ["DashboardContext", "build_dashboard"]
+__all__ = ["DashboardContext", "build_dashboard", "error_html", "run_guarded"]
 
 log = logging.getLogger(__name__)
 
@@ -86,4 +87,40 @@ def build_dashboard(
     except Exception:
         log.exception("%s could not be built", name)
         text = Translator(context.lang if context else "en").text("error.unexpected")
-    return widgets.HTML(f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>')
+    return widgets.HTML(error_html(text))
+
+
+def error_html(text: str) -> str:
+    """A friendly error message as the dashboards show it."""
+    return f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>'
+
+
+def run_guarded(
+    name: str,
+    callback: Callable[[Any], None],
+    change: Any,
+    message: widgets.HTML,
+    tr: Translator,
+    *,
+    show_store_errors: bool = True,
+) -> None:
+    """Run a widget callback so that an error becomes a message in the page, never a traceback.
+
+    Args:
+        name: The dashboard's name for the server log.
+        callback: The observer or click handler.
+        change: What the widget passed to it.
+        message: The page's message widget.
+        tr: The page's language.
+        show_store_errors: Show a database error's own text (it says what to do); False shows
+            the generic message instead (the group exercise shows nothing case-specific).
+    """
+    try:
+        callback(change)
+    except StoreError as error:
+        log.warning("%s callback: %s", name, error)
+        text = str(error) if show_store_errors else tr.text("error.unexpected")
+        message.value = error_html(text)
+    except Exception:
+        log.exception("%s callback failed", name)
+        message.value = error_html(tr.text("error.unexpected"))

@@ -37,7 +37,7 @@ from fitdata.i18n import Translator
 from fitdata.store import StoreError
 from fitdata.trajectory import TrajectoryModel
 from fitdata.ui.charts import COLOURS
-from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
 __all__ = ["GroupExerciseView", "build_group_exercise", "group_figure"]
@@ -486,12 +486,15 @@ class GroupExerciseView:
         """Wrap a callback: errors are logged and shown as a generic, non-identifying message."""
 
         def run(change: Any) -> None:
-            try:
-                self.message.value = ""
-                callback(change)
-            except Exception:
-                log.exception("group exercise callback failed")
-                self._show_error(self.context.tr.text("error.unexpected"))
+            self.message.value = ""
+            run_guarded(
+                "group exercise",
+                callback,
+                change,
+                self.message,
+                self.context.tr,
+                show_store_errors=False,
+            )
 
         return run
 
@@ -505,7 +508,7 @@ class GroupExerciseView:
             self._quiet = before
 
     def _show_error(self, text: str) -> None:
-        self.message.value = f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>'
+        self.message.value = error_html(text)
 
     def _show_note(self, text: str) -> None:
         self.message.value = f'<p class="fitdata-note">{html.escape(text)}</p>'

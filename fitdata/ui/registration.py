@@ -31,9 +31,8 @@ from fitdata.client_status import client_status, status_sentence
 from fitdata.config import AGE_GROUPS
 from fitdata.i18n import Translator
 from fitdata.registration import Problem, Scores
-from fitdata.store import StoreError
 from fitdata.ui.charts import client_graph_figure
-from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
 __all__ = ["RegistrationView", "ScoreInput", "build_registration"]
@@ -523,16 +522,18 @@ class RegistrationView:
         def run(change: dict[str, Any]) -> None:
             if self._loading:
                 return
+            run_guarded("registration", self._explained(callback), change, self.message, self.tr)
+
+        return run
+
+    def _explained(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``callback``, with a refused registration shown as its problems, in words."""
+
+        def run(change: Any) -> None:
             try:
                 callback(change)
             except reg.RegistrationError as error:
                 self._show_error(" ".join(reg.problem_text(p, self.tr) for p in error.problems))
-            except StoreError as error:
-                log.warning("registration callback: %s", error)
-                self._show_error(str(error))
-            except Exception:
-                log.exception("registration callback failed")
-                self._show_error(self.tr.text("error.unexpected"))
 
         return run
 
@@ -541,7 +542,7 @@ class RegistrationView:
         return lambda *_args: guarded({})
 
     def _show_error(self, text: str) -> None:
-        self.message.value = f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>'
+        self.message.value = error_html(text)
 
     def _show_done(self, text: str) -> None:
         self.message.value = (

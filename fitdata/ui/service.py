@@ -45,6 +45,7 @@ from fitdata.service_summary import (
     FORMATS as EPISODE_FORMATS,
 )
 from fitdata.service_summary import (
+    TEAM_INTERVAL_CHARTS,
     Period,
     ServiceFilters,
     ServiceSummary,
@@ -52,8 +53,7 @@ from fitdata.service_summary import (
     kernel_cache,
     service_summary,
 )
-from fitdata.store import StoreError
-from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
 __all__ = [
@@ -263,24 +263,7 @@ def service_figures(summary: ServiceSummary, tr: Translator) -> dict[str, Chart]
     figure.update_xaxes(type="category")
     figures["outcomes"] = figure
 
-    for key, value, low, high, band_metric, axis_key in (
-        (
-            "team_effect",
-            "team_effect",
-            "team_effect_ci_low",
-            "team_effect_ci_high",
-            None,
-            "service.chart.team_effect_axis",
-        ),
-        (
-            "team_target",
-            "pct_target",
-            "pct_target_ci_low",
-            "pct_target_ci_high",
-            "pct_target",
-            "service.chart.team_target_axis",
-        ),
-    ):
+    for key, value, low, high, band_metric, axis_key in TEAM_INTERVAL_CHARTS:
         frame = data[key]
         names = list(frame["name"])
         selected = list(summary.teams["selected"])
@@ -571,20 +554,13 @@ class ServiceView:
         def run(change: dict[str, Any]) -> None:
             if self._busy:
                 return
-            try:
-                self.message.value = ""
-                callback(change)
-            except StoreError as error:
-                log.warning("service dashboard: %s", error)
-                self._show_error(str(error))
-            except Exception:
-                log.exception("service dashboard callback failed")
-                self._show_error(self.context.tr.text("error.unexpected"))
+            self.message.value = ""
+            run_guarded("service dashboard", callback, change, self.message, self.context.tr)
 
         return run
 
     def _show_error(self, text: str) -> None:
-        self.message.value = f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>'
+        self.message.value = error_html(text)
 
     def _on_unit(self, _change: dict[str, Any]) -> None:
         labels = _period_labels(self._options["quarters"], self.unit.value)

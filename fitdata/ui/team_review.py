@@ -35,11 +35,10 @@ from fitdata import caseload as cl
 from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
 from fitdata.flags import FLAGS, describe_flags
-from fitdata.store import StoreError
 from fitdata.trajectory import TrajectoryModel
 from fitdata.ui.charts import FLAG_COLOURS, client_graph_figure
 from fitdata.ui.client_graph import rules_html
-from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
 __all__ = ["CaseTable", "DownloadButton", "TeamReviewView", "build_team_review"]
@@ -701,15 +700,8 @@ class TeamReviewView:
         def run(change: dict[str, Any]) -> None:
             if self._updating:
                 return
-            try:
-                self.message.value = ""
-                callback(change)
-            except StoreError as error:
-                log.warning("team review callback: %s", error)
-                self._show_error(str(error))
-            except Exception:
-                log.exception("team review callback failed")
-                self._show_error(self.context.tr.text("error.unexpected"))
+            self.message.value = ""
+            run_guarded("team review", callback, change, self.message, self.context.tr)
 
         return run
 
@@ -718,7 +710,7 @@ class TeamReviewView:
         return lambda _button: run({})
 
     def _show_error(self, text: str) -> None:
-        self.message.value = f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>'
+        self.message.value = error_html(text)
 
     def _export_failed(self) -> None:
         self._show_error(self.context.tr.text("error.unexpected"))

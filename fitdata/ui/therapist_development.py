@@ -22,8 +22,7 @@ from plotly.subplots import make_subplots
 from fitdata import queries
 from fitdata.config import RULES
 from fitdata.development import INTAKE_BANDS, MEASURES, SRS_BANDS, TherapistScope
-from fitdata.store import StoreError
-from fitdata.ui.context import DashboardContext, build_dashboard
+from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
 __all__ = ["TherapistDevelopmentView", "build_therapist_development"]
@@ -147,20 +146,13 @@ class TherapistDevelopmentView:
         """Wrap an observer so an error becomes a friendly message, never a traceback."""
 
         def run(change: dict[str, Any]) -> None:
-            try:
-                self.message.value = ""
-                callback(change)
-            except StoreError as error:
-                log.warning("dashboard callback: %s", error)
-                self._show_error(str(error))
-            except Exception:
-                log.exception("dashboard callback failed")
-                self._show_error(self.context.tr.text("error.unexpected"))
+            self.message.value = ""
+            run_guarded("therapist development", callback, change, self.message, self.context.tr)
 
         return run
 
     def _show_error(self, text: str) -> None:
-        self.message.value = f'<div class="fitdata-error" role="alert">{html.escape(text)}</div>'
+        self.message.value = error_html(text)
 
     def _load_scope(self) -> None:
         """Open the chosen therapist's scope and read the outcomes for the chosen periods."""
