@@ -569,14 +569,74 @@ def episode_flags(
 
 _ITEM_NAME_SQL = ", ".join(f"CASE WHEN {c} < $item - $tol THEN '{c}' END" for c in SRS_ITEMS)
 
+#: The per-session flags of the SQL path: (flag, fired, value, threshold, ref, note), as SQL over
+#: the columns of the ``d`` step below. ``NULL`` means the column is empty for the flag; an
+#: expression starting with ``$`` (or ``-$``) is a constant parameter. Each flag's row takes
+#: value, threshold, ref and note from the first session at which it fired.
+_SESSION_RULES_SQL: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("not_on_track", "ors < lower - $tol", "ors", "lower", "NULL", "NULL"),
+    (
+        "no_reliable_change",
+        "change IS NOT NULL AND session_no >= $stagnation AND direction <> 1",
+        "change",
+        "$rc",
+        "first_ors",
+        "NULL",
+    ),
+    ("reliable_deterioration", "direction = -1", "change", "-$rc", "first_ors", "NULL"),
+    ("srs_below_cutoff", "srs < $srs_cutoff - $tol", "srs", "$srs_cutoff", "NULL", "NULL"),
+    ("srs_drop", "fall >= $drop - $tol", "fall", "$drop", "prev_srs", "NULL"),
+    ("srs_item_below", "min_item < $item - $tol", "min_item", "$item", "NULL", "item_note"),
+    ("missing_ors", "ors IS NULL", "NULL", "NULL", "NULL", "NULL"),
+    ("missing_srs", "srs IS NULL", "NULL", "NULL", "NULL", "NULL"),
+)
+
+_DETAILS = (("value", "DOUBLE"), ("threshold", "DOUBLE"), ("ref", "DOUBLE"), ("note", "VARCHAR"))
+
+
+def _is_constant(expression: str) -> bool:
+    return expression == "NULL" or expression.lstrip("-").startswith("$")
+
+
+def _rule_aggregates(flag: str, fired: str, *details: str) -> str:
+    """Aggregates of one flag over an episode's sessions: first session, count, first details."""
+    where = f"FILTER (WHERE coalesce({fired}, false))"
+    parts = [f"min(session_no) {where} AS {flag}__first", f"count(*) {where} AS {flag}__n"]
+    parts += [
+        f"arg_min({expression}, session_no) {where} AS {flag}__{name}"
+        for (name, _type), expression in zip(_DETAILS, details, strict=True)
+        if not _is_constant(expression)
+    ]
+    return ", ".join(parts)
+
+
+def _rule_rows(flag: str, _fired: str, *details: str) -> str:
+    """One flag's rows, from the per-episode aggregates, in the output's column order."""
+    columns = [
+        f"({expression})::{sql_type}" if _is_constant(expression) else f"{flag}__{name}"
+        for (name, sql_type), expression in zip(_DETAILS, details, strict=True)
+    ]
+    value, threshold, ref, note = columns
+    return (
+        f"SELECT episode_id, client_id, '{flag}' AS flag, {flag}__first AS first_session, "
+        f"{flag}__n AS sessions, {value} AS value, {threshold} AS threshold, {ref} AS ref, "
+        f"{note} AS note FROM agg WHERE {flag}__n > 0"
+    )
+
+
+# One pass: a narrow scan, one window for the values each session is compared with (first
+# ORS, previous SRS), then ONE grouped aggregation per episode with a FILTER per flag, unpivoted
+# into one row per fired flag. (Unnesting a list of per-session flag structs and grouping those
+# took about twice as long at 1M sessions.)
 _EPISODE_FLAGS_SQL = f"""
-WITH s AS (
+WITH s AS MATERIALIZED (
     SELECT episode_id, client_id, session_no, session_date,
            CAST(ors_total AS DOUBLE) AS ors, CAST(srs_total AS DOUBLE) AS srs,
-           CAST(srs_relationship AS DOUBLE) AS srs_relationship,
-           CAST(srs_goals AS DOUBLE) AS srs_goals,
-           CAST(srs_approach AS DOUBLE) AS srs_approach,
-           CAST(srs_overall AS DOUBLE) AS srs_overall
+           CAST(least(srs_relationship, srs_goals, srs_approach, srs_overall) AS DOUBLE)
+               AS min_item,
+           CASE WHEN least(srs_relationship, srs_goals, srs_approach, srs_overall)
+                     < $item - $tol
+                THEN concat_ws(', ', {_ITEM_NAME_SQL}) END AS item_note
     FROM sessions
     WHERE rater = 'client' AND session_date <= $as_of
       AND ($team IS NULL OR team_id = $team)
@@ -585,8 +645,7 @@ WITH s AS (
            first_value(ors IGNORE NULLS) OVER prior AS first_ors,
            first_value(CASE WHEN ors IS NOT NULL THEN session_no END IGNORE NULLS)
                OVER prior AS first_no,
-           last_value(srs IGNORE NULLS) OVER prior AS prev_srs,
-           least(srs_relationship, srs_goals, srs_approach, srs_overall) AS min_item
+           last_value(srs IGNORE NULLS) OVER prior AS prev_srs
     FROM s
     WINDOW prior AS (PARTITION BY episode_id, client_id ORDER BY session_no
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
@@ -614,60 +673,33 @@ WITH s AS (
            CASE WHEN ($model_counts)[cell] >= $min_episodes
                 THEN least(greatest(intake + ($lower_change)[cell], 0), 40) END AS lower
     FROM cell
-), f AS (
-    SELECT episode_id, client_id, session_no, unnest(list_filter([
-        {{flag: 'not_on_track', fired: coalesce(ors < lower - $tol, false),
-          value: ors, threshold: lower, ref: NULL::DOUBLE, note: NULL::VARCHAR}},
-        {{flag: 'no_reliable_change',
-          fired: coalesce(change IS NOT NULL AND session_no >= $stagnation AND direction <> 1,
-                           false),
-          value: change, threshold: $rc, ref: first_ors, note: NULL::VARCHAR}},
-        {{flag: 'reliable_deterioration', fired: coalesce(direction = -1, false),
-          value: change, threshold: -$rc, ref: first_ors, note: NULL::VARCHAR}},
-        {{flag: 'srs_below_cutoff', fired: coalesce(srs < $srs_cutoff - $tol, false),
-          value: srs, threshold: $srs_cutoff, ref: NULL::DOUBLE, note: NULL::VARCHAR}},
-        {{flag: 'srs_drop', fired: coalesce(fall >= $drop - $tol, false),
-          value: fall, threshold: $drop, ref: prev_srs, note: NULL::VARCHAR}},
-        {{flag: 'srs_item_below', fired: coalesce(min_item < $item - $tol, false),
-          value: min_item, threshold: $item, ref: NULL::DOUBLE,
-          note: concat_ws(', ', {_ITEM_NAME_SQL})}},
-        {{flag: 'missing_ors', fired: ors IS NULL,
-          value: NULL::DOUBLE, threshold: NULL::DOUBLE, ref: NULL::DOUBLE, note: NULL::VARCHAR}},
-        {{flag: 'missing_srs', fired: srs IS NULL,
-          value: NULL::DOUBLE, threshold: NULL::DOUBLE, ref: NULL::DOUBLE, note: NULL::VARCHAR}}
-    ], lambda x: x.fired)) AS f
-    FROM d
-), per_session AS (
-    SELECT episode_id, client_id, f.flag AS flag, min(session_no) AS first_session,
-           count(*) AS sessions, arg_min(f, session_no) AS first
-    FROM f GROUP BY ALL
+), agg AS MATERIALIZED (
+    SELECT episode_id, client_id,
+           {", ".join(_rule_aggregates(*rule) for rule in _SESSION_RULES_SQL)},
+           max(session_no) AS last_no, arg_max(session_date, session_no) AS last_date,
+           count(srs) AS n_srs, bool_and(srs >= $srs_max - $tol) AS all_max
+    FROM d GROUP BY episode_id, client_id
 ), always AS (
+    -- every SRS of the episode at the ceiling, and enough of them: fires at the $min40-th
     SELECT episode_id, client_id, 'srs_always_40' AS flag,
            list_sort(list(session_no))[$min40] AS first_session, 1 AS sessions,
-           {{flag: 'srs_always_40', fired: true, value: count(*)::DOUBLE,
-             threshold: $min40::DOUBLE, ref: NULL::DOUBLE, note: NULL::VARCHAR}} AS first
-    FROM s WHERE srs IS NOT NULL
+           count(*)::DOUBLE AS value, $min40::DOUBLE AS threshold, NULL::DOUBLE AS ref,
+           NULL::VARCHAR AS note
+    FROM s SEMI JOIN (SELECT episode_id, client_id FROM agg WHERE n_srs >= $min40 AND all_max)
+        USING (episode_id, client_id)
+    WHERE srs IS NOT NULL
     GROUP BY episode_id, client_id
-    HAVING count(*) >= $min40 AND bool_and(srs >= $srs_max - $tol)
-), last AS (
-    SELECT s.episode_id, s.client_id, max(s.session_no) AS last_no,
-           arg_max(s.session_date, s.session_no) AS last_date
-    FROM s GROUP BY ALL
 ), not_seen AS (
-    SELECT l.episode_id, l.client_id, 'not_seen' AS flag, l.last_no AS first_session,
-           1 AS sessions,
-           {{flag: 'not_seen', fired: true, value: ($as_of - l.last_date)::DOUBLE,
-             threshold: $limit::DOUBLE, ref: NULL::DOUBLE,
-             note: strftime(l.last_date, '%Y-%m-%d')}} AS first
-    FROM last l
+    SELECT a.episode_id, a.client_id, 'not_seen' AS flag, a.last_no AS first_session,
+           1 AS sessions, ($as_of - a.last_date)::DOUBLE AS value, $limit::DOUBLE AS threshold,
+           NULL::DOUBLE AS ref, strftime(a.last_date, '%Y-%m-%d') AS note
+    FROM agg a
     JOIN (SELECT episode_id, ended FROM episodes WHERE $team IS NULL OR team_id = $team) e
         USING (episode_id)
-    WHERE $as_of - l.last_date > $limit AND (e.ended IS NULL OR e.ended > $as_of)
+    WHERE $as_of - a.last_date > $limit AND (e.ended IS NULL OR e.ended > $as_of)
 )
-SELECT episode_id, client_id, flag, first_session, sessions,
-       first.value AS value, first.threshold AS threshold, first.ref AS ref, first.note AS note
-FROM (
-    SELECT * FROM per_session
+SELECT * FROM (
+    {" UNION ALL ".join(_rule_rows(*rule) for rule in _SESSION_RULES_SQL)}
     UNION ALL SELECT * FROM always
     UNION ALL SELECT * FROM not_seen
 )
