@@ -10,9 +10,10 @@ How it stays fast and small at ten million sessions:
 
 * Everything per client, episode and therapist is drawn up front with one NumPy generator
   (arrays of a few million numbers at most).
-* Sessions are produced in chunks of clients, in the table's physical order
-  (:data:`fitdata.store.SESSION_ORDER`), so no chunk ever holds more than a few hundred
-  thousand rows. Their randomness does not come from a sequential generator but from a hash of
+* Sessions are produced in chunks of clients (ordered by client), so no chunk ever holds more
+  than a few hundred thousand rows, and sorted once at the end into the table's physical
+  order (:data:`fitdata.store.SESSION_ORDER`, team by team; 24 s at ten million sessions).
+  Their randomness does not come from a sequential generator but from a hash of
   (seed, owner, session number, purpose) -- a counter-based generator -- so the two partners of
   a couple, who sit in different chunks, see the same session dates, and the chunk size cannot
   change a single value.
@@ -370,7 +371,7 @@ def generate_demo(
     )
     birth_year = _birth_years(rng, age_group, first_day)
 
-    with write_transaction(out, replace=True) as con:
+    with write_transaction(out, replace=True, resort=True) as con:
         append_frame(con, "teams", _teams_frame(teams))
         append_frame(con, "therapists", _therapists_frame(therapists, teams))
         for first in range(0, client_count, _chunk_clients):
@@ -815,7 +816,7 @@ def _sessions_frame(
     *,
     first_session_id: int,
 ) -> pd.DataFrame:
-    """Session rows of a range of clients, in :data:`fitdata.store.SESSION_ORDER`."""
+    """Session rows of a range of clients, ordered by client, episode, date and session."""
     parts = slice(*np.searchsorted(participations.client, [clients.start, clients.stop]))
     episode = participations.episode[parts]
     counts = episodes.sessions[episode]
