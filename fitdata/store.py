@@ -125,7 +125,11 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=_DUCKDB_CONFIG)
+            con = duckdb.connect(str(path), read_only=read_only, config=_DUCKDB_CONFIG)
+            # DuckDB draws a progress bar on stdout for queries over 2 s: in a dashboard kernel
+            # that is stray output, and fitdata's commands show their own progress.
+            con.execute("SET enable_progress_bar = false")
+            return con
         except duckdb.IOException as error:
             if not _is_lock_error(error):
                 raise StoreError(f"Could not open the database {path}: {error}") from error

@@ -166,3 +166,11 @@ def test_resort_keeps_sessions_team_by_team_and_client_by_client(db) -> None:
     stored = reader_for(db).rows("SELECT team_id, client_id FROM sessions")
     assert len({team for team, _ in stored}) > 1  # the order is really tested
     assert stored == sorted(stored)
+
+
+def test_readers_and_writers_draw_no_duckdb_progress_bar(db) -> None:
+    """DuckDB's bar would be stray output in a dashboard kernel and over the importer's bar."""
+    setting = "SELECT current_setting('enable_progress_bar')"
+    assert reader_for(db).rows(setting) == [(False,)]
+    with write_transaction(db) as con:
+        assert con.execute(setting).fetchall() == [(False,)]
