@@ -112,6 +112,24 @@ def _token(args: argparse.Namespace) -> str | None:
     return os.environ.get("FITDATA_TOKEN") or None
 
 
+def _check_serve_users(args: argparse.Namespace) -> None:
+    """Refuse --user / --users that could not log anybody in, before Voila starts."""
+    from fitdata.access import list_users
+
+    users = {u.name: u for u in list_users(args.db)}
+    if args.user is not None and args.user not in users:
+        known = ", ".join(sorted(users)) or "none yet"
+        raise StoreError(
+            f"--user {args.user}: there is no such user in {args.db} (users: {known}). Add it "
+            f"with `fitdata users add {args.user} --role ROLE --db {args.db}`."
+        )
+    if args.users and not users:
+        raise StoreError(
+            f"--users logs people in with personal tokens, but {args.db} has no users. Add "
+            "them with `fitdata users add NAME --role ROLE --token` first."
+        )
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from fitdata.serve import AccessError, ServeOptions, check_access, default_dashboards_dir, serve
     from fitdata.store import reader_for
@@ -125,6 +143,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ip=args.ip,
         token=_token(args),
         password_hash=args.password_hash or os.environ.get("FITDATA_PASSWORD_HASH") or None,
+        user=args.user,
+        users=args.users,
     )
     try:
         check_access(options)  # before anything else: refuse to expose data without a login
@@ -140,6 +160,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     reader = reader_for(args.db)
     reader.rows("SELECT count(*) FROM sessions")  # refuses a wrong or outdated file up front
     reader.close()
+    _check_serve_users(args)
     if not options.dashboards.is_dir():
         raise StoreError(
             f"The dashboards folder {options.dashboards} does not exist; pass --dashboards."
@@ -270,6 +291,68 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_users(args: argparse.Namespace) -> int:
+    from fitdata import access
+
+    if not args.db.exists():
+        raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
+    if args.users_command == "add":
+        token = access.add_user(
+            args.db,
+            args.name,
+            args.role,
+            therapist_id=args.therapist,
+            team_ids=args.team or (),
+            token=args.token,
+        )
+        user = next(u for u in access.list_users(args.db) if u.name == args.name)
+        print(f"Added {user.describe()}.")
+        if token:
+            print(f"Login token (shown once; give it to {args.name} privately): {token}")
+    elif args.users_command == "remove":
+        access.remove_user(args.db, args.name)
+        print(f"Removed {args.name}; their open dashboards lose access at their next query.")
+    else:
+        users = access.list_users(args.db)
+        if not users:
+            print("No users: access control is off (everyone who can log in sees everything).")
+        for user in users:
+            created = user.created_at.strftime("%Y-%m-%d %H:%M") if user.created_at else ""
+            print(f"{user.describe()}  added {created} UTC by {user.created_by}")
+    return 0
+
+
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from fitdata import access
+
+    if args.verify:
+        problems = access.verify_audit(args.db)
+        if problems:
+            print(f"{access.audit_path(args.db)} has been changed:")
+            for problem in problems:
+                print(f"  - {problem}")
+            return 1
+        count = len(access.read_audit(args.db))
+        print(f"{access.audit_path(args.db)}: {count:,} entries, each following the one before.")
+        return 0
+    entries = access.read_audit(args.db, user=args.user, client=args.client, since=args.since)
+    for e in entries:
+        episode = f" episode {e.episode_id}" if e.episode_id else ""
+        print(f"{e.at:%Y-%m-%d %H:%M:%S}Z  {e.user} ({e.role})  {e.action}  {e.client_id}{episode}")
+    if not entries:
+        print("No entries match.", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with ``--help`` on every subcommand."""
     parser = argparse.ArgumentParser(
@@ -330,6 +413,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="hashed login password (else $FITDATA_PASSWORD_HASH), from "
         "python -c 'from jupyter_server.auth import passwd; print(passwd())'",
+    )
+    serve.add_argument(
+        "--user",
+        default=None,
+        metavar="NAME",
+        help="a single-user install: show the dashboards as this user of `fitdata users`",
+    )
+    serve.add_argument(
+        "--users",
+        action="store_true",
+        help="a shared server: everyone logs in with their personal token from "
+        "`fitdata users add NAME --role R --token` and sees what their role allows",
     )
     serve.set_defaults(run=_cmd_serve)
 
@@ -461,6 +556,53 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     export.add_argument("--out", type=Path, required=True, help="CSV file to write (replaced)")
     export.set_defaults(run=_cmd_export)
+
+    users = commands.add_parser(
+        "users",
+        help="add, remove or list the people who may log in, with their roles",
+        description="Manage the users table: a therapist sees their own episodes, a supervisor "
+        "the episodes of their teams, a leader only aggregates (small groups hidden), an admin "
+        "everything. With no users, access control is off. See docs/deployment.md.",
+    )
+    users_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    users_add = users_commands.add_parser(
+        "add",
+        help="add a user",
+        description="Add a user. The name is the login name (the JupyterHub user name).",
+    )
+    users_add.add_argument("name", help="login name")
+    users_add.add_argument(
+        "--role", required=True, choices=("therapist", "supervisor", "leader", "admin")
+    )
+    users_add.add_argument("--therapist", default=None, metavar="ID", help="therapist id")
+    users_add.add_argument(
+        "--team", action="append", metavar="ID", help="a supervised team's id (repeatable)"
+    )
+    users_add.add_argument(
+        "--token",
+        action="store_true",
+        help="also create a personal login token for a shared `fitdata serve --users` server",
+    )
+    users_remove = users_commands.add_parser("remove", help="remove a user")
+    users_remove.add_argument("name", help="login name")
+    users_commands.add_parser("list", help="list the users and their roles")
+    for sub in users_commands.choices.values():
+        sub.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
+    users.set_defaults(run=_cmd_users)
+
+    audit = commands.add_parser(
+        "audit",
+        help="show who opened which client's data, and when",
+        description="Show the audit log (<db>.audit.jsonl): one line per time a user opened a "
+        "client's data in a dashboard, oldest first. --verify checks that no line was changed "
+        "or removed (each line carries a hash of the one before).",
+    )
+    audit.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
+    audit.add_argument("--user", default=None, help="only this user")
+    audit.add_argument("--client", default=None, help="only this client")
+    audit.add_argument("--since", type=_date, default=None, help="only from this day (YYYY-MM-DD)")
+    audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
+    audit.set_defaults(run=_cmd_audit)
     return parser
 
 

@@ -43,7 +43,6 @@ import secrets
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +50,12 @@ import numpy as np
 import pandas as pd
 
 from fitdata import flags as flag_rules
+from fitdata import model_cache
+from fitdata.access import record_access, require_client_rows
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from fitdata.queries import episode_team
 from fitdata.store import Reader
-from fitdata.trajectory import TrajectoryModel, fit_trajectories
+from fitdata.trajectory import TrajectoryModel
 
 __all__ = [
     "ANONYMOUS_COLUMNS",
@@ -205,24 +207,14 @@ def latest_session_date(reader: Reader) -> dt.date | None:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def _db_identity(path: Path) -> tuple[str, int, int]:
-    status = os.stat(path)
-    return (str(path), status.st_mtime_ns, status.st_size)
-
-
-@lru_cache(maxsize=4)
-def _fit_cached(identity: tuple[str, int, int]) -> TrajectoryModel:
-    from fitdata.store import reader_for
-
-    return fit_trajectories(reader_for(identity[0]))
-
-
 def trajectory_model(reader: Reader) -> TrajectoryModel:
-    """The expected-trajectory model of the service, fitted once per database file and process.
+    """The expected-trajectory model of the service, fitted once per database version.
 
-    A replaced database file (new data imported) is fitted again on the next call.
+    Shared with the other dashboards of the kernel and stored beside the database for the next
+    kernel (:func:`fitdata.model_cache.trajectory_model`); a replaced database file (new data
+    imported) is fitted again on the next call.
     """
-    return _fit_cached(_db_identity(reader.path))
+    return model_cache.trajectory_model(reader)
 
 
 def _team_client_sessions(reader: Reader, team_id: str, as_of: dt.date) -> pd.DataFrame:
@@ -311,6 +303,7 @@ def attention_cases(
         ``priority`` (the position of the most pressing flag; cases without flags last).
         Ties are ordered by a hash, not by id or date, so the order reveals neither.
     """
+    require_client_rows(reader, "case")  # a leader sees aggregates only
     as_of = as_of or latest_session_date(reader) or dt.date.today()
     episodes = reader.df(
         """
@@ -373,16 +366,19 @@ _CASE_COLUMNS = ", ".join(
 
 def case_sessions(reader: Reader, ref: CaseRef) -> tuple[pd.DataFrame, str]:
     """The client's own ratings in the episode (with dates: kernel-side), and the age group."""
+    require_client_rows(reader, "case")  # a leader sees aggregates only
     sessions = reader.df(
         f"""
         SELECT {_CASE_COLUMNS}
         FROM sessions
-        WHERE episode_id = ? AND client_id = ? AND rater = 'client'
+        WHERE team_id = ? AND episode_id = ? AND client_id = ? AND rater = 'client'
         ORDER BY session_no
         """,
-        [ref.episode_id, ref.client_id],
+        [episode_team(reader, ref.episode_id), ref.episode_id, ref.client_id],
     )
     rows = reader.rows("SELECT age_group FROM clients WHERE client_id = ?", [ref.client_id])
+    if len(sessions):
+        record_access(reader, "group_case", ref.client_id, ref.episode_id)
     return sessions, (str(rows[0][0]) if rows else "adult")
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from fitdata import store
+from fitdata.access import require_client_rows
 from fitdata.config import AGE_GROUPS, TIE_TOLERANCE
 from fitdata.i18n import Translator
 from fitdata.queries import natural_key
@@ -613,9 +614,10 @@ def load_episode_state(source: Any, episode_id: str, client_id: str) -> EpisodeS
     episode, therapist, team, started, ended, end_type = found[0]
     sessions = _rows(
         source,
-        f"SELECT {_ROW_SQL} FROM sessions WHERE client_id = ? AND episode_id = ? "
-        "AND rater = 'client' ORDER BY session_no",
-        [client_id, episode_id],
+        # the team lets DuckDB skip other teams' row groups (see store.SESSION_ORDER)
+        f"SELECT {_ROW_SQL} FROM sessions WHERE team_id = ? AND client_id = ? "
+        "AND episode_id = ? AND rater = 'client' ORDER BY session_no",
+        [team, client_id, episode_id],
     )
     return EpisodeState(
         episode,
@@ -673,6 +675,7 @@ def client_choices(reader: store.Reader, team_id: str, therapist_id: str) -> pd.
     (the client's own ratings), ``last_date``. Ongoing episodes first, then by client code
     (natural order), newest episode first.
     """
+    require_client_rows(reader, "client_list")  # a leader sees aggregates only
     frame = reader.df(
         """
         SELECT s.client_id, s.episode_id, e.started, e.ended, e.end_type,

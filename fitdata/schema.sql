@@ -1,4 +1,4 @@
--- fitdata store schema, version 2 (version 2 added session_changes).
+-- fitdata store schema, version 3 (version 2 added session_changes, version 3 users).
 -- Documented for analysts in data/README.md. Constraints are CHECKs (cheap) rather than
 -- foreign keys on `sessions`: a foreign key or primary key on a 10-million-row table builds
 -- an index that triples the file and slows every write. Referential integrity and the
@@ -103,4 +103,21 @@ CREATE TABLE session_changes (
     old_srs_total         DECIMAL(4, 1),
     -- a correction always says why
     CHECK (change_type <> 'correction' OR length(trim(coalesce(reason, ''))) > 0)
+);
+
+-- The people who may log in, and what they may see (version 3; fitdata/access.py, managed with
+-- `fitdata users add|remove|list`). A therapist sees the episodes whose therapist_id is theirs,
+-- a supervisor the episodes of their teams, a leader suppressed aggregates only, an admin all.
+-- token_sha256 is the SHA-256 of the user's login token for a shared server (never the token).
+CREATE TABLE users (
+    user_name    VARCHAR   PRIMARY KEY,  -- the login name (JupyterHub user, or token login)
+    role         VARCHAR   NOT NULL
+                 CHECK (role IN ('therapist', 'supervisor', 'leader', 'admin')),
+    therapist_id VARCHAR,                -- therapists only
+    team_ids     VARCHAR[] NOT NULL DEFAULT [],  -- supervisors only: the teams they supervise
+    token_sha256 VARCHAR,
+    created_at   TIMESTAMP NOT NULL,     -- UTC
+    created_by   VARCHAR   NOT NULL,     -- the operating-system user who ran `fitdata users add`
+    CHECK ((role = 'therapist') = (therapist_id IS NOT NULL)),
+    CHECK ((role = 'supervisor') = (len(team_ids) > 0))
 );

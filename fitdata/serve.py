@@ -15,7 +15,9 @@ Safe defaults, all set here and nowhere else:
 * the landing page lists the dashboards with one line each on who it is for.
 
 Every dashboard kernel inherits ``FITDATA_DB``, ``FITDATA_LANG`` and ``FITDATA_CONFIG``, which
-:meth:`fitdata.ui.DashboardContext.from_environment` reads.
+:meth:`fitdata.ui.DashboardContext.from_environment` reads, and ``FITDATA_USER`` with ``--user``.
+With ``--users`` everyone logs in with a personal token and each page's kernel is bound to its
+login (:mod:`fitdata.login`); what a user then sees is decided by :mod:`fitdata.access`.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ DASHBOARDS: tuple[tuple[str, str, str], ...] = (
 #: with ``frame-ancestors 'self'`` and ``X-Content-Type-Options: nosniff``.
 SECURITY_HEADERS: dict[str, str] = {
     "X-Frame-Options": "SAMEORIGIN",  # for browsers that ignore frame-ancestors
-    "Referrer-Policy": "no-referrer",  # never leak a URL (with a token) to another site
+    # never leak a URL (with a token) to another site; "no-referrer" would also make browsers
+    # send "Origin: null" on the login form's POST, which Jupyter Server then refuses (404)
+    "Referrer-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
@@ -87,6 +91,8 @@ class ServeOptions:
     ip: str = "127.0.0.1"
     token: str | None = None
     password_hash: str | None = None
+    user: str | None = None  # a single-user install's fitdata user (FITDATA_USER for kernels)
+    users: bool = False  # personal logins from the users table (fitdata/login.py)
 
 
 class AccessError(ValueError):
@@ -117,7 +123,12 @@ def check_access(options: ServeOptions) -> None:
             "random characters, e.g. from: python -c 'import secrets; "
             "print(secrets.token_urlsafe(32))'"
         )
-    if is_loopback(options.ip) or options.token or options.password_hash:
+    if options.users and (options.token or options.password_hash or options.user):
+        raise AccessError(
+            "--users logs every person in with their own token from `fitdata users add NAME "
+            "--token`; do not set a shared token, password or --user as well."
+        )
+    if is_loopback(options.ip) or options.token or options.password_hash or options.users:
         return
     raise AccessError(
         f"--ip {options.ip} would let other machines open the dashboards without logging in. "
@@ -174,6 +185,13 @@ def voila_config(options: ServeOptions) -> Config:
     config.VoilaConfiguration.page_config_hook = _page_config_hook
     config.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
     config.MappingKernelManager.cull_interval = CULL_INTERVAL
+    if options.users:  # personal logins; each page's kernel is bound to its user
+        from fitdata.login import FitdataIdentityProvider, bind_user_hook
+
+        config.Voila.identity_provider_class = FitdataIdentityProvider
+        config.FitdataIdentityProvider.db_path = str(options.db.resolve())
+        config.VoilaConfiguration.prelaunch_hook = bind_user_hook
+        config.VoilaConfiguration.preheat_kernel = False  # Voila refuses it with the hook
     return config
 
 
@@ -181,6 +199,11 @@ def serve(options: ServeOptions) -> None:
     """Run Voila in this process until interrupted."""
     os.environ[ENV_DB] = str(options.db.resolve())
     os.environ[ENV_LANG] = options.lang
+    if options.users:  # each kernel learns its user from the login, never from the server's env
+        for name in ("FITDATA_USER", "JUPYTERHUB_USER"):
+            os.environ.pop(name, None)
+    elif options.user:
+        os.environ["FITDATA_USER"] = options.user
     if options.config is not None:
         os.environ[ENV_CONFIG] = str(options.config.resolve())
     template_root = resources.files("fitdata").joinpath("jupyter_data")

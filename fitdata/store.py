@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -40,6 +42,7 @@ __all__ = [
     "SESSION_ORDER",
     "TABLES",
     "CheckReport",
+    "ReadScope",
     "Reader",
     "StoreError",
     "append_frame",
@@ -50,7 +53,7 @@ __all__ = [
 ]
 
 #: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``. Each must leave the
 #: file exactly as ``schema.sql`` creates it (tests compare a migrated file with a new one).
@@ -81,9 +84,25 @@ MIGRATIONS: dict[int, str] = {
         CHECK (change_type <> 'correction' OR length(trim(coalesce(reason, ''))) > 0)
     );
     """,
+    # 2 -> 3: the people who may log in and their roles (fitdata/access.py).
+    2: """
+    CREATE TABLE users (
+        user_name    VARCHAR   PRIMARY KEY,
+        role         VARCHAR   NOT NULL
+                     CHECK (role IN ('therapist', 'supervisor', 'leader', 'admin')),
+        therapist_id VARCHAR,
+        team_ids     VARCHAR[] NOT NULL DEFAULT [],
+        token_sha256 VARCHAR,
+        created_at   TIMESTAMP NOT NULL,
+        created_by   VARCHAR   NOT NULL,
+        CHECK ((role = 'therapist') = (therapist_id IS NOT NULL)),
+        CHECK ((role = 'supervisor') = (len(team_ids) > 0))
+    );
+    """,
 }
 
-#: Tables of the schema, in the order they are created and counted.
+#: The data tables of the schema, in the order they are created and counted (``session_changes``
+#: and ``users`` are history and access control, not data, and are not counted).
 TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
 
 #: Physical order of the sessions table. Keeping one team's rows together lets DuckDB's zone
@@ -187,19 +206,42 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return old
 
 
+@dataclass(frozen=True)
+class ReadScope:
+    """Views that stand in for tables on a scoped reader (see :meth:`Reader.scoped`).
+
+    Attributes:
+        key: Names the scope (two scopes with one key must have the same views).
+        views: ``(table, select)`` pairs. Each ``select`` reads the real tables as
+            ``{db}.table`` (filled in with the file's catalog-qualified schema); the view is
+            created as a temporary view named ``table``, which an unqualified or
+            ``main.``-qualified table name then resolves to, so every query is scoped.
+        info: Anything the caller wants to keep with the scope (fitdata.access keeps the user).
+    """
+
+    key: str
+    views: tuple[tuple[str, str], ...]
+    info: Any = None
+
+
 class Reader:
     """A read-only view of one database file that follows the file when a writer replaces it.
 
     Use :func:`reader_for` rather than constructing this directly: DuckDB caches one database
     instance per path and process, so two readers of the same path in one process would pin
-    each other to a replaced file.
+    each other to a replaced file. Scoped readers (:meth:`scoped`) share this reader's
+    connection for the same reason.
     """
+
+    #: The scope of a scoped reader; None for this process's unrestricted reader.
+    scope: ReadScope | None = None
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._identity: tuple[int, int, int] | None = None
         self._lock = threading.RLock()
+        self._cursors: dict[str, tuple[duckdb.DuckDBPyConnection, str]] = {}
 
     def _file_identity(self) -> tuple[int, int, int]:
         try:
@@ -236,11 +278,123 @@ class Reader:
             return self._connection().execute(sql, params or []).fetchall()
 
     def close(self) -> None:
-        """Close the connection (it is reopened on the next query)."""
+        """Close the connection and its scoped cursors (reopened on the next query)."""
         with self._lock:
+            for cursor, _ in self._cursors.values():
+                cursor.close()
+            self._cursors.clear()
             if self._con is not None:
                 self._con.close()
             self._con, self._identity = None, None
+
+    def scoped(self, scope: ReadScope) -> Reader:
+        """A reader that sees this file through ``scope``'s views.
+
+        The scoped reader runs its queries on a cursor of this reader's connection (a cursor is
+        a connection of its own to the same database instance, with its own temporary views),
+        created again after every reconnect, so it follows a replaced file like this reader.
+        """
+        return _ScopedReader(self, scope)
+
+    def _scoped_connection(self, scope: ReadScope) -> tuple[duckdb.DuckDBPyConnection, str]:
+        con = self._connection()  # may reconnect, which drops every cursor
+        entry = self._cursors.get(scope.key)
+        if entry is None:
+            cursor = con.cursor()
+            catalog = str(cursor.execute("SELECT current_database()").fetchall()[0][0])
+            qualified = '"' + catalog.replace('"', '""') + '".main'
+            for table, select in scope.views:
+                cursor.execute(f'CREATE TEMP VIEW "{table}" AS {select.format(db=qualified)}')
+            entry = self._cursors[scope.key] = (cursor, catalog)
+        return entry
+
+
+# Table functions a scoped query may use; others (query_table, read_parquet, ...) could reach
+# the real tables or other files around the scope's views.
+_SCOPE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+_scope_checks: dict[str, str] = {}
+_scope_checks_lock = threading.Lock()
+
+
+def _scope_problem(cursor: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """Why ``sql`` may not run on a scoped reader ("" if it may), using DuckDB's own parser.
+
+    A scoped reader's views stand in for the tables only for plain and ``main.`` names, so a
+    query must be SELECTs over such names: a catalog- or schema-qualified table, a table
+    function that opens tables or files by name, or a statement other than SELECT (ATTACH,
+    SET, PRAGMA) could step around the scope. The answer is cached per query text.
+    """
+    with _scope_checks_lock:
+        if sql in _scope_checks:
+            return _scope_checks[sql]
+    tree = json.loads(
+        cursor.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0]
+    )
+    problem = ""
+    if tree.get("error"):
+        message = str(tree.get("error_message", ""))
+        problem = "only SELECT statements are allowed" if "Only SELECT" in message else message
+    stack: list[Any] = [tree.get("statements", [])]
+    while stack and not problem:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "BASE_TABLE" and (
+                node.get("catalog_name") or node.get("schema_name") not in ("", "main")
+            ):
+                problem = f"the table {'.'.join(node['qualified_name']['path'])} is qualified"
+            elif kind == "BASE_TABLE" and re.search(r"[./\\]", str(node.get("table_name"))):
+                problem = f"{node.get('table_name')} is a file, not a table"  # 'x.csv' reads files
+            elif kind == "TABLE_FUNCTION":
+                name = str((node.get("function") or {}).get("function_name", "")).lower()
+                if name not in _SCOPE_TABLE_FUNCTIONS:
+                    problem = f"the table function {name} is not allowed"
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+    with _scope_checks_lock:
+        if len(_scope_checks) > 2000:
+            _scope_checks.clear()
+        _scope_checks[sql] = problem
+    return problem
+
+
+class _ScopedReader(Reader):
+    """A :class:`Reader` restricted to a :class:`ReadScope` (see :meth:`Reader.scoped`)."""
+
+    def __init__(self, base: Reader, scope: ReadScope) -> None:
+        self.path = base.path
+        self.scope = scope
+        self._base = base
+        self._lock = base._lock
+
+    def _scoped(self, sql: str) -> duckdb.DuckDBPyConnection:
+        cursor, _ = self._base._scoped_connection(self.scope)
+        problem = _scope_problem(cursor, sql)
+        if problem:
+            raise StoreError(
+                f"This query is not allowed within the access scope {self.scope.key}: {problem}. "
+                "Query the tables by their plain names (sessions, episodes, ...) with SELECT."
+            )
+        return cursor
+
+    def df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run one query within the scope and return its result as a DataFrame."""
+        with self._lock:
+            return self._scoped(sql).execute(sql, params or []).df()
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """Run one query within the scope and return its rows as tuples."""
+        with self._lock:
+            return self._scoped(sql).execute(sql, params or []).fetchall()
+
+    def close(self) -> None:
+        """Close the shared connection (it is reopened on the next query)."""
+        self._base.close()
+
+    def scoped(self, scope: ReadScope) -> Reader:
+        """Scopes do not nest: refused, so a narrower scope cannot widen by accident."""
+        raise StoreError("A scoped reader cannot be scoped again; scope the process's reader.")
 
 
 _readers: dict[Path, Reader] = {}

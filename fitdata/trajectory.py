@@ -87,6 +87,9 @@ _BAND_RADIUS = 1
 
 _NO_INTAKE = "no intake ORS"
 
+# Columns of TrajectoryModel.grid that predictions need (checked when a model is loaded).
+_GRID_COLUMNS = ("intake_band_low", "session_no", "expected_change", "lower_change", "n_episodes")
+
 
 def _too_few(min_episodes: int) -> str:
     return f"too few episodes: n < {min_episodes}"
@@ -236,6 +239,68 @@ class TrajectoryModel:
             cell had no data; compare ``n_episodes`` with ``min_episodes`` for sufficiency.
         """
         return self._arrays()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as plain JSON-compatible values (for a cache file; no client data).
+
+        The grid holds only aggregates (band limits, session numbers, quantiles, counts).
+        Floats are kept as Python floats (NaN included), which :mod:`json` writes with their
+        shortest round-trip representation, so :meth:`from_dict` gives back the same numbers.
+
+        Returns:
+            ``{"fields": {...}, "grid": {column: {"dtype": ..., "values": [...]}}}``.
+        """
+        grid = {
+            str(column): {
+                "dtype": str(self.grid[column].dtype),
+                "values": self.grid[column].tolist(),
+            }
+            for column in self.grid.columns
+        }
+        fields = {
+            "lower_percentile": self.lower_percentile,
+            "min_episodes": self.min_episodes,
+            "band_width": self.band_width,
+            "max_session": self.max_session,
+            "n_training_episodes": self.n_training_episodes,
+            "age_group": self.age_group,
+            "team_id": self.team_id,
+            "method": self.method,
+        }
+        return {"fields": fields, "grid": grid}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrajectoryModel:
+        """Rebuild a model written by :meth:`to_dict`.
+
+        Raises:
+            ValueError: If ``data`` is not a complete model (missing or malformed parts).
+        """
+        try:
+            fields = data["fields"]
+            columns = data["grid"]
+            grid = pd.DataFrame(
+                {
+                    name: pd.Series(column["values"], dtype=column["dtype"])
+                    for name, column in columns.items()
+                }
+            )
+            missing = [c for c in _GRID_COLUMNS if c not in grid.columns]
+            if missing:
+                raise ValueError(f"the grid has no columns {missing}")
+            return cls(
+                grid=grid,
+                lower_percentile=float(fields["lower_percentile"]),
+                min_episodes=int(fields["min_episodes"]),
+                band_width=float(fields["band_width"]),
+                max_session=int(fields["max_session"]),
+                n_training_episodes=int(fields["n_training_episodes"]),
+                age_group=fields["age_group"],
+                team_id=fields["team_id"],
+                method=str(fields["method"]),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not a stored trajectory model: {error!r}") from error
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The grid as (band x session) arrays: expected change, lower change, n_episodes."""

@@ -12,9 +12,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from fitdata.access import aggregate_reader, reader_for_user
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.i18n import LANGUAGES, Translator
-from fitdata.store import Reader, StoreError, reader_for
+from fitdata.store import Reader, StoreError
 
 __all__ = ["DashboardContext", "build_dashboard", "error_html", "run_guarded"]
 
@@ -26,11 +27,16 @@ ENV_DB, ENV_LANG, ENV_CONFIG = "FITDATA_DB", "FITDATA_LANG", "FITDATA_CONFIG"
 
 @dataclass(frozen=True)
 class DashboardContext:
-    """The database, language and clinical thresholds one dashboard page works with."""
+    """The database, language and clinical thresholds one dashboard page works with.
+
+    ``user`` is whose page this is; None means the kernel's user (:func:`fitdata.access.
+    current_user`: the server's pre-launch hook, JupyterHub, or ``fitdata serve --user``).
+    """
 
     db_path: Path
     lang: str = "en"
     config: ClinicalConfig = field(default=DEFAULT_CONFIG)
+    user: str | None = None
 
     @classmethod
     def from_environment(cls) -> DashboardContext:
@@ -52,8 +58,24 @@ class DashboardContext:
 
     @property
     def reader(self) -> Reader:
-        """This process's read-only view of the database."""
-        return reader_for(self.db_path)
+        """The read-only view of the database this page's user may see.
+
+        Scoped to the user's role (:func:`fitdata.access.reader_for_user`); unrestricted while
+        the database has no users.
+
+        Raises:
+            AccessDenied: If the database has users and this page's user is not one of them.
+        """
+        return reader_for_user(self.db_path, self.user)
+
+    @property
+    def aggregate_reader(self) -> Reader:
+        """A de-identified view of every row, for suppressed comparisons with colleagues.
+
+        See :func:`fitdata.access.aggregate_reader`: use it only for aggregates that suppress
+        small cells, never to show a client.
+        """
+        return aggregate_reader(self.db_path, self.user)
 
     @property
     def tr(self) -> Translator:

@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 
 from fitdata import queries
 from fitdata import registration as reg
+from fitdata.access import require_write, user_name
 from fitdata.client_status import client_status, status_sentence
 from fitdata.config import AGE_GROUPS
 from fitdata.i18n import Translator
@@ -441,7 +442,7 @@ class RegistrationView:
         """Who makes a change: the logged-in user when there is one, else the therapist chosen."""
         if self._actor is not None:
             return self._actor()
-        return self.therapist.value
+        return user_name(self.context.reader) or self.therapist.value
 
     # -- options --------------------------------------------------------------------------
     def _team_options(self) -> Options:
@@ -834,6 +835,7 @@ class RegistrationView:
             )
         else:
             assert registration is not None
+            require_write(self.context.reader, registration.team_id, registration.therapist_id)
             saved = reg.save_session(self.context.db_path, registration, today=self.today())
             text = tr.text(
                 "registration.saved",

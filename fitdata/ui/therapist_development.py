@@ -162,7 +162,10 @@ class TherapistDevelopmentView:
             self._srs, self._first, self._mix = empty, empty, empty
             return
         self.scope = TherapistScope(
-            self.context.reader, self.therapist.value, config=self.context.config
+            self.context.reader,
+            self.therapist.value,
+            config=self.context.config,
+            comparison_reader=self.context.aggregate_reader,
         )
         self._outcomes = self.scope.outcomes(self.grouping.value)
         self._srs = self.scope.srs_profile()

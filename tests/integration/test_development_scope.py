@@ -1,13 +1,16 @@
 """TherapistScope over a hand-made database: the numbers by hand, suppression, scope, cache."""
 
+import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata import development
+from fitdata import development, model_cache
+from fitdata.config import DEFAULT_CONFIG
 from fitdata.development import TherapistScope, clear_comparison_cache
 from fitdata.indices import OUTCOME_COLUMNS, episode_outcomes, service_indices
 from fitdata.store import StoreError, reader_for
@@ -148,6 +151,7 @@ def test_an_unknown_therapist_is_refused_with_a_clear_message(development_db) ->
 
 def test_the_comparison_is_computed_once_per_file_version(development_db, monkeypatch, tmp_path):
     clear_comparison_cache()
+    shutil.rmtree(model_cache.cache_dir(development_db), ignore_errors=True)
     calls = []
     original = development._build_comparison
     monkeypatch.setattr(
@@ -164,3 +168,138 @@ def test_the_comparison_is_computed_once_per_file_version(development_db, monkey
     os.utime(development_db, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     TherapistScope(reader, "BA").outcomes()
     assert calls == ["Voksne", "Andre", "Voksne"], "a replaced file must give fresh numbers"
+
+
+def test_a_new_kernel_reads_the_stored_comparison_instead_of_computing_it(
+    development_db, monkeypatch, tmp_path
+) -> None:
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(development_db, db)
+    clear_comparison_cache()
+    reader = reader_for(db)
+    first = TherapistScope(reader, "BA")
+    tables = [first.outcomes(), first.outcomes("quarter"), first.srs_profile()]
+    tables += [first.srs_first_vs_outcome(), first.intake_mix()]
+    (stored,) = model_cache.cache_dir(db).glob("development-*.json")
+    text = stored.read_text(encoding="utf-8")
+    clients = reader.df("SELECT client_id FROM clients")["client_id"]
+    names = reader.df("SELECT name FROM therapists")["name"]
+    assert [v for v in [*clients, *names] if f'"{v}"' in text] == []
+
+    calls = []
+    monkeypatch.setattr(development, "_build_comparison", lambda *a, **k: calls.append(a))
+    clear_comparison_cache()  # a new kernel
+    again = TherapistScope(reader, "BA")
+    tables_again = [again.outcomes(), again.outcomes("quarter"), again.srs_profile()]
+    tables_again += [again.srs_first_vs_outcome(), again.intake_mix()]
+    assert calls == [], "the stored comparison (both groupings) should have been used"
+    for got, want in zip(tables_again, tables, strict=True):
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+    monkeypatch.undo()
+    stored.write_text('{"key": ', encoding="utf-8")  # a broken file is ignored and rewritten
+    clear_comparison_cache()
+    broken = TherapistScope(reader, "BA")
+    pd.testing.assert_frame_equal(broken.srs_profile(), tables[2], check_exact=True)
+    assert json.loads(stored.read_text(encoding="utf-8"))["key"]["kind"] == "development"
+    clear_comparison_cache()
+
+
+@pytest.mark.parametrize("database", ["development_db", "demo_db"])
+def test_the_fast_comparison_equals_service_indices_over_repeated_rows(database, request) -> None:
+    """The comparison's sums per quarter give the tables of the straightforward computation.
+
+    ``_comparison_outcomes`` repeats each client-episode per level and window and runs
+    ``service_indices``; ``_srs_first_table`` runs ``service_indices`` per SRS band.
+    """
+    reader = reader_for(request.getfixturevalue(database))
+    for service in reader.df("SELECT DISTINCT service FROM teams ORDER BY 1")["service"]:
+        rows = episode_outcomes(reader, service=service, closed_only=True)
+        line = development._severity_line(rows)
+        assert line == service_indices(rows, suppress=False).attrs["severity_adjustment"]
+        ordinals = np.unique(development._quarter_ordinals(rows["ended"]))
+        comparison = development.ServiceComparison(
+            service=service,
+            severity_line=line,
+            quarters=list(range(int(ordinals.min()), int(ordinals.max()) + 1)),
+            reader=reader,
+        )
+        levels = development._levels(rows, service)
+        for grouping in development.GROUPINGS:
+            fast = development._comparison_outcomes_fast(rows, grouping, comparison)
+            plain = development._comparison_outcomes(levels, grouping, comparison)
+            assert len(fast) == len(plain)
+            if grouping == "quarter":
+                assert len(fast) > 0 and fast["suppressed"].sum() < len(fast)
+            if len(plain):
+                # The keys' dtype (category or str) follows pandas' join rules in
+                # service_indices; the values are what counts.
+                keys = ["level", "team_id", "period"]
+                pd.testing.assert_frame_equal(
+                    fast.astype({k: "str" for k in keys}),
+                    plain.astype({k: "str" for k in keys}),
+                    check_exact=False,
+                    rtol=1e-9,
+                    atol=1e-12,
+                )
+        keys = ["level", "team_id"]
+        improvement = development._improvement(rows, DEFAULT_CONFIG)
+        fast_first, fast_mix = development._comparison_profiles(
+            rows, service, DEFAULT_CONFIG, improvement
+        )
+        plain_first = development._srs_first_table(levels, keys, DEFAULT_CONFIG)
+        plain_mix = development._intake_mix_table(levels, keys, DEFAULT_CONFIG)
+        for fast, plain in ((fast_first, plain_first), (fast_mix, plain_mix)):
+            assert len(plain) > 0
+            pd.testing.assert_frame_equal(fast, plain, check_exact=False, rtol=1e-9, atol=1e-12)
+        with_counts = development._with_srs_counts(
+            reader, rows, development._SERVICE_SESSIONS, {"service": service}, DEFAULT_CONFIG
+        )
+        in_sql = development._service_srs_profile(reader, service, DEFAULT_CONFIG)
+        in_pandas = development._srs_profile_table(
+            development._levels(with_counts, service), keys, DEFAULT_CONFIG
+        )
+        assert in_sql["srs_sessions"].sum() > 0
+        pd.testing.assert_frame_equal(in_sql, in_pandas, check_exact=False, rtol=1e-9)
+
+
+def test_a_therapists_own_tables_equal_the_row_by_row_computation(demo_db) -> None:
+    reader = reader_for(demo_db)
+    therapists = reader.df("SELECT therapist_id FROM therapists ORDER BY therapist_id")
+    checked = 0
+    for therapist in therapists["therapist_id"].iloc[::7]:
+        scope = TherapistScope(reader, therapist)
+        rows = scope._rows()
+        if rows.empty:
+            continue
+        comparison = scope._comparison()
+        for grouping in development.GROUPINGS:
+            periods = development._with_periods(rows, grouping, comparison.quarters)
+            plain = development._outcome_table(
+                periods, ["level", "period"], comparison.severity_line, DEFAULT_CONFIG
+            )
+            shown = scope.outcomes(grouping)
+            fast = shown[shown["level"] == "therapist"].reset_index(drop=True)
+            assert len(fast) == len(plain)
+            if len(plain):
+                checked += 1
+                pd.testing.assert_frame_equal(
+                    fast.drop(columns=["level", "period"]),
+                    plain.drop(columns=["level", "period"]),
+                    check_exact=False,
+                    rtol=1e-9,
+                    atol=1e-12,
+                )
+                assert fast["period"].astype(str).tolist() == plain["period"].astype(str).tolist()
+        plain_first = development._srs_first_table(rows, ["level"], DEFAULT_CONFIG)
+        shown = scope.srs_first_vs_outcome()
+        fast_first = shown[shown["level"] == "therapist"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            fast_first.drop(columns=["level"]),
+            plain_first.drop(columns=["level"]),
+            check_exact=False,
+            rtol=1e-9,
+            atol=1e-12,
+            check_dtype=False,
+        )
+    assert checked >= 4

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from fitdata import caseload as cl
+from fitdata import model_cache
 from fitdata.config import ClinicalConfig
 from fitdata.flags import FLAGS, episode_flag_counts
 from fitdata.store import reader_for
@@ -485,11 +486,15 @@ def test_excel_export_keeps_numbers_and_adds_the_rules_sheet() -> None:
 
 def test_model_is_fitted_once_per_file(review_db: Path, monkeypatch) -> None:
     calls = []
-    monkeypatch.setattr(cl, "fit_trajectories", lambda reader: calls.append(1) or line_model())
-    cl._model_cache.clear()
+    monkeypatch.setattr(
+        model_cache, "fit_trajectories", lambda reader, **params: calls.append(1) or line_model()
+    )
+    monkeypatch.setattr(model_cache, "store_json", lambda *args, **kwargs: None)
+    model_cache.clear_memory()
     reader = reader_for(review_db)
     first = cl.trajectory_model(reader)
     assert cl.trajectory_model(reader) is first and len(calls) == 1
+    model_cache.clear_memory()
 
 
 def test_latest_session_date(review_db: Path) -> None:
