@@ -68,6 +68,7 @@ from fitdata.store import Reader
 __all__ = [
     "INDEX_COLUMNS",
     "OUTCOME_COLUMNS",
+    "category_query",
     "episode_outcomes",
     "service_indices",
     "service_indices_sql",
@@ -582,33 +583,53 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame
 def _finish_aggregate(agg: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame:
     """Effect sizes, intervals and percentages from per-group sums, means and variances.
 
-    Shared by the pandas and the SQL path, so both compute these the same way.
+    Shared by the pandas and the SQL path, so both compute these the same way. The result is
+    built as one frame from arrays (not column by column: inserting columns one at a time
+    costs more than the arithmetic for tables of a few hundred rows).
     """
-    agg = agg.copy()
-    n = agg["episodes_with_change"].to_numpy(dtype="float64")
-    pre_sd = agg["_pre_sd"].to_numpy(dtype="float64")
+
+    def values(column: str) -> np.ndarray:
+        return agg[column].to_numpy(dtype="float64", na_value=np.nan)
+
+    n = values("episodes_with_change")
+    pre_sd = values("_pre_sd")
     pre_sd = np.where(pre_sd > 0, pre_sd, np.nan)  # an SD of 0 gives no effect size
-    d = agg["change_mean"].to_numpy(dtype="float64") / pre_sd
-    pre_var, post_var = agg["_pre_var"].to_numpy(), agg["_post_var"].to_numpy()
+    d = values("change_mean") / pre_sd
+    pre_var, post_var = values("_pre_var"), values("_post_var")
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (agg["_sum_var"].to_numpy() - pre_var - post_var) / (2 * np.sqrt(pre_var * post_var))
+        r = (values("_sum_var") - pre_var - post_var) / (2 * np.sqrt(pre_var * post_var))
         se = np.sqrt(2 * (1 - r) / n + d**2 / (2 * n))
     se = np.where(n >= 3, se, np.nan)
-    agg["effect_size"] = d
-    agg["effect_size_ci_low"] = d - CRITICAL_VALUE * se
-    agg["effect_size_ci_high"] = d + CRITICAL_VALUE * se
-    agg["severity_adjusted_es"] = agg["_adjusted"] / info["sd_intake"]
-    for column in agg.columns:
-        if column.startswith("pct_"):
-            agg[column] = 100.0 * agg[column]
+    computed: dict[str, np.ndarray] = {
+        "effect_size": d,
+        "effect_size_ci_low": d - CRITICAL_VALUE * se,
+        "effect_size_ci_high": d + CRITICAL_VALUE * se,
+        "severity_adjusted_es": values("_adjusted") / info["sd_intake"],
+    }
     with np.errstate(invalid="ignore", divide="ignore"):
-        agg["pct_sessions_with_ors"] = 100.0 * agg["_ors_given"] / agg["sessions"]
-        agg["pct_sessions_with_srs"] = 100.0 * agg["_srs_given"] / agg["sessions"]
-    for column in ("episodes_lt2_ors", "episodes_with_change", "closed_episodes"):
-        agg[column] = agg[column].astype("int64")
-    for column in ("clients", "episodes", "client_episodes", "sessions", *_AGE_COUNT_COLUMNS):
-        agg[column] = agg[column].astype("int64")
-    return agg[[*keys, *INDEX_COLUMNS]].reset_index(drop=True)
+        computed["pct_sessions_with_ors"] = 100.0 * values("_ors_given") / values("sessions")
+        computed["pct_sessions_with_srs"] = 100.0 * values("_srs_given") / values("sessions")
+    integers = {
+        "episodes_lt2_ors",
+        "episodes_with_change",
+        "closed_episodes",
+        "clients",
+        "episodes",
+        "client_episodes",
+        "sessions",
+        *_AGE_COUNT_COLUMNS,
+    }
+    out: dict[str, Any] = {key: agg[key].to_numpy() for key in keys}
+    for column in INDEX_COLUMNS:
+        if column in computed:
+            out[column] = computed[column]
+        elif column in integers:
+            out[column] = agg[column].to_numpy().astype("int64")
+        elif column.startswith("pct_"):
+            out[column] = 100.0 * values(column)
+        else:
+            out[column] = agg[column].to_numpy()
+    return pd.DataFrame(out, index=pd.RangeIndex(len(agg)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,8 +648,7 @@ _PERIOD_SQL = {
 # The PCOMS categories of fitdata.change.pcoms_change, in SQL: strict comparisons against
 # boundaries moved half a recording step (0.05) to the side the tie rules ask for, with
 # differences below 5e-10 treated as ties (round(.., 9) as in fitdata.change._beyond).
-_INDICES_SQL = """
-WITH o AS ({outcomes}),
+_CATEGORY_CTES = """
 x AS (
     SELECT *,
            n_with_ors >= 2 AS has_change,
@@ -657,7 +677,15 @@ z AS (
                 WHEN worsening THEN 'harmed'
                 ELSE 'unchanged' END AS category
     FROM y
-),
+)
+"""
+
+_INDICES_SQL = (
+    """
+WITH o AS ({outcomes}),
+"""
+    + _CATEGORY_CTES
+    + """,
 line AS (
     SELECT count(*) AS n, regr_slope(change, pre) AS slope,
            regr_intercept(change, pre) AS intercept, avg(change) AS mean_change,
@@ -723,6 +751,7 @@ FROM w CROSS JOIN line
 {period_filter}
 {group_by}
 """
+)
 
 
 def service_indices_sql(
@@ -804,22 +833,8 @@ def service_indices_sql(
             else "HAVING count(*) > 0"
         ),
     )
-    cutoff_shift = _HALF_STEP if config.score_at_cutoff_is_clinical else -_HALF_STEP
-    change_shift = -_HALF_STEP if config.change_at_threshold_is_reliable else _HALF_STEP
-    named = {f"p{i}": value for i, value in enumerate(params)}
-    for i in range(len(params)):
-        sql = sql.replace("?", f"$p{i}", 1)
-    agg = reader.df(
-        sql,
-        {
-            **named,
-            "cut_child": config.ors_cutoff("child"),
-            "cut_adolescent": config.ors_cutoff("adolescent"),
-            "cut_adult": config.ors_cutoff("adult"),
-            "cutoff_shift": cutoff_shift,
-            "rc_boundary": config.ors_reliable_change + change_shift,
-        },
-    )
+    sql, named = _with_category_params(sql, params, config)
+    agg = reader.df(sql, named)
     info = _line_info(agg)
     if agg.empty:
         table = pd.DataFrame(columns=[*group, *INDEX_COLUMNS])
@@ -831,6 +846,72 @@ def service_indices_sql(
             agg[key] = agg[key].astype(object).where(agg[key].notna(), None)
         table = _finish_aggregate(agg, group, info)
     return _labelled(table, group, info, config, suppress)
+
+
+def _with_category_params(
+    sql: str, params: list[Any], config: ClinicalConfig
+) -> tuple[str, dict[str, Any]]:
+    """``sql`` with its ``?`` parameters named ``$p0 ...``, and the category CTEs' parameters."""
+    cutoff_shift = _HALF_STEP if config.score_at_cutoff_is_clinical else -_HALF_STEP
+    change_shift = -_HALF_STEP if config.change_at_threshold_is_reliable else _HALF_STEP
+    named: dict[str, Any] = {f"p{i}": value for i, value in enumerate(params)}
+    for i in range(len(params)):
+        sql = sql.replace("?", f"$p{i}", 1)
+    named.update(
+        cut_child=config.ors_cutoff("child"),
+        cut_adolescent=config.ors_cutoff("adolescent"),
+        cut_adult=config.ors_cutoff("adult"),
+        cutoff_shift=cutoff_shift,
+        rc_boundary=config.ors_reliable_change + change_shift,
+    )
+    return sql, named
+
+
+def category_query(
+    select: str,
+    *,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    service: str | Sequence[str] | None = None,
+    team_id: str | Sequence[str] | None = None,
+    therapist_id: str | Sequence[str] | None = None,
+    age_group: str | Sequence[str] | None = None,
+    format: str | Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    date_field: Literal["ended", "started"] = "ended",
+    closed_only: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """A query over the client-episodes of :func:`episode_outcomes` with their PCOMS categories.
+
+    The client-episodes (filters as for :func:`episode_outcomes`) are available to ``select``
+    as the relation ``z``: the columns of :data:`OUTCOME_COLUMNS` plus ``has_change`` (at least
+    two ORS), ``pre``/``post``/``change`` (NULL without a change), ``clinical_pre``,
+    ``functional_post``, ``improvement``, ``worsening`` and ``category`` (recovered, improved,
+    unchanged, deteriorated, harmed; NULL without a change), computed exactly as
+    :func:`service_indices_sql` does (the same SQL), with the config's cutoffs and tie rules.
+
+    Args:
+        select: The statement that reads ``z``, e.g. ``"SELECT category, count(*) FROM z
+            GROUP BY ALL"``. Its own parameters must be named (``$name``), not ``?``.
+        config: Cutoffs, reliable change and tie rules.
+        service: Filter, as for :func:`episode_outcomes`.
+        team_id: Filter, as for :func:`episode_outcomes`.
+        therapist_id: Filter, as for :func:`episode_outcomes`.
+        age_group: Filter, as for :func:`episode_outcomes`.
+        format: Filter, as for :func:`episode_outcomes`.
+        start: Filter, as for :func:`episode_outcomes`.
+        end: Filter, as for :func:`episode_outcomes`.
+        date_field: Filter, as for :func:`episode_outcomes`.
+        closed_only: Filter, as for :func:`episode_outcomes`.
+
+    Returns:
+        The SQL and its named parameters, for ``reader.df(sql, params)``.
+    """
+    outcomes, params = _outcomes_query(
+        service, team_id, therapist_id, age_group, format, start, end, date_field, closed_only
+    )
+    sql = f"WITH o AS ({outcomes}),\n{_CATEGORY_CTES}\n{select}"
+    return _with_category_params(sql, params, config)
 
 
 def _line_info(agg: pd.DataFrame) -> dict[str, float]:
@@ -905,22 +986,32 @@ def suppress_small_cells(
     key_list = list(keys if keys is not None else table.attrs.get("group_keys", []))
     if subgroup_counts is None:
         subgroup_counts = [c for c in _AGE_COUNT_COLUMNS if c in table.columns]
-    out = table.copy()
-    out.attrs = dict(table.attrs)
+    out = table  # not modified: the result is a new frame
     counts = pd.to_numeric(out[count_column], errors="coerce").astype("float64")
     mask = counts.isna().to_numpy() | np.asarray(
         config.cell_is_suppressed(counts.fillna(0).to_numpy()), dtype=bool
     )
-    values = [c for c in out.columns if c not in key_list and c != "suppressed"]
-    for column in values:
+    values = {c for c in out.columns if c not in key_list and c != "suppressed"}
+    hide = bool(mask.any())
+    # One frame built from arrays (counts and flags become floats, hidden or not, so they can
+    # hold NaN); column-by-column assignment costs more than the work for small tables.
+    columns: dict[str, Any] = {}
+    for column in out.columns:
         series = out[column]
-        if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
-            series = series.astype("float64")
-        out[column] = series.where(~mask)
+        kind = getattr(series.dtype, "kind", "O")
+        if column not in values:
+            columns[column] = series
+        elif kind in "biuf":
+            array = series.to_numpy(dtype="float64", na_value=np.nan)
+            columns[column] = np.where(mask, np.nan, array) if hide else array
+        else:
+            columns[column] = series.where(~mask) if hide else series
+    out = pd.DataFrame(columns, index=out.index)
+    out.attrs = dict(table.attrs)
 
     sub = [c for c in subgroup_counts if c in out.columns]
     if sub:
-        block = out[sub].to_numpy(dtype="float64")
+        block = out[sub].to_numpy(dtype="float64", copy=True)
         small = (block > 0) & np.asarray(config.cell_is_suppressed(np.nan_to_num(block)))
         lonely = small.sum(axis=1) == 1
         candidates = np.where((block > 0) & ~small, block, np.inf)

@@ -1,9 +1,11 @@
 """All numbers of the service dashboard and the leaders' report, from one function.
 
 :func:`service_summary` is the only place the service dashboard (``fitdata.ui.service``) and the
-report (``fitdata.report``) get their numbers from, so the two agree by construction. It
-builds on :mod:`fitdata.indices` (``episode_outcomes``, ``service_indices``,
-``suppress_small_cells``) and :mod:`fitdata.therapists` and re-derives nothing they compute.
+report (``fitdata.report``) get their numbers from, so the two agree by construction. Its
+tables are those of :func:`fitdata.indices.service_indices` (same formulas, same categories and
+tie rules, same suppression with ``suppress_small_cells``), computed from facts the kernel
+reads once (see "Speed" below); a test compares every table with ``service_indices`` over
+``episode_outcomes`` for many selections (``tests/unit/test_service_summary_equivalence.py``).
 
 What a summary holds (every table is suppressed with
 :func:`fitdata.indices.suppress_small_cells` before it leaves this module):
@@ -11,26 +13,47 @@ What a summary holds (every table is suppressed with
 * ``completeness_trend`` / ``completeness_team`` / ``completeness_team_trend`` — **are we
   collecting?** Share of the client's own session rows with an ORS and with an SRS, by the
   quarter of the *session date* (so ongoing episodes count), by team for the selected period,
-  and by team and quarter. This is computed here in SQL: ``service_indices`` measures
-  completeness per client-episode grouped by the episode's end date, which leaves out ongoing
-  episodes, exactly the ones a leader wants to see ("are we collecting *now*?").
+  and by team and quarter. ``service_indices`` measures completeness per client-episode
+  grouped by the episode's end date, which leaves out ongoing episodes, exactly the ones a
+  leader wants to see ("are we collecting *now*?").
 * ``headline`` — one row of ``service_indices`` for the selection (team, age group, format,
   period), plus ``pct_lt2_ors`` (client-episodes with fewer than two ORS, in %).
 * ``trend`` — the same indices by the quarter of the episode's end, over the trend window
   (the eight quarters up to the end of the period, or longer when the period is).
 * ``teams`` — the team comparison: ``service_indices`` by team over the period, a 95 % Wilson
   interval for % reaching target, and the multilevel estimate of each team's intake-adjusted
-  difference in mean ORS change from the service (``therapists.therapist_effects`` applied to
-  teams: a random intercept per team, shrunken BLUPs with intervals, teams under
-  ``TEAM_MIN_EPISODES`` not estimated). Rows are ordered by team **name**, never by a value.
+  difference in mean ORS change from the service (the model of
+  ``therapists.therapist_effects`` applied to teams: a random intercept per team, REML,
+  shrunken BLUPs with intervals, teams under ``TEAM_MIN_EPISODES`` not estimated). Rows are
+  ordered by team **name**, never by a value.
 
 Population and reference set. The service, age-group and format filters choose the
 *population*; the team filter chooses the *focus*. Team tables always show every team of the
 population (the selected team is marked), so a team is seen beside its peers with intervals
-rather than alone. ``service_indices`` is called on the client-episodes of the population that
-ended in the trend window, so the severity adjustment (one regression of change on intake) is
-fitted on that one reference set for the headline, the trend and the team table alike: the
-headline of a one-quarter period equals that quarter's row of the trend.
+rather than alone. The severity adjustment (one regression of change on intake) is fitted
+on the client-episodes of the population that ended in the trend window, one reference set
+for the headline, the trend and the team table alike: the headline of a one-quarter period
+equals that quarter's row of the trend.
+
+Speed (issue 5: a filter change under 300 ms at 1 million sessions, under 1 s at 10 million).
+Reading the sessions again for every change cannot meet that (aggregating 10 million
+sessions to client-episodes takes seconds), so the kernel reads two sets of facts once per
+database version, reader scope and config (:class:`SummaryCache`), with filters and
+categories computed in DuckDB:
+
+* the closed client-episodes (``indices.category_query``: ``episode_outcomes`` with the PCOMS
+  categories in SQL) as integer codes, and their *additive* facts (counts, sums and sums of
+  squares of ten times the ORS totals, which are integers, and of the indicators) summed per
+  team, month of the end, age group and format;
+* the client-rated sessions per client, team, month, format and age group.
+
+A filter change selects cells and adds them up with ``numpy.bincount``: every mean, share
+and variance (exact: integer sums, products in extended precision), the severity line from
+the reference set's sums, and the team model from per-team sums (:func:`team_effects_from_sums`,
+the exact REML optimum of the same model). Distinct clients and episodes are counted on the
+rows, in orders sorted once in which the rows of one client in one group are adjacent, so no
+sort happens per change. Nothing is read from the database and no per-episode pandas frame
+is built on a filter change (a test counts the queries).
 
 Reference bands (:data:`REFERENCE_BANDS`) come from ``shared/domain.md`` and carry their
 source: vendor benchmarks are labelled "not peer reviewed".
@@ -40,9 +63,8 @@ The plain-language reading (:func:`reading`) turns unsuppressed cells into sente
 check every number of every sentence against the tables.
 
 Computed here, not in ``fitdata.indices`` (candidates to move there): session-date
-completeness (SQL), ``pct_lt2_ors``, the Wilson interval for % reaching target, the team
-multilevel model (a ``group_column`` parameter in ``therapist_effects``, and a single
-optimiser, would let this module reuse it).
+completeness, ``pct_lt2_ors``, the Wilson interval for % reaching target, the team
+multilevel model (:func:`team_effects` with statsmodels is kept as the reference fit).
 """
 
 from __future__ import annotations
@@ -64,8 +86,9 @@ from fitdata.change import CRITICAL_VALUE
 from fitdata.config import AGE_GROUPS, DEFAULT_CONFIG, ClinicalConfig
 from fitdata.indices import (
     INDEX_COLUMNS,
-    episode_outcomes,
-    service_indices,
+    _finish_aggregate,
+    _labelled,
+    category_query,
     suppress_small_cells,
 )
 from fitdata.store import Reader
@@ -88,6 +111,7 @@ __all__ = [
     "reading",
     "service_summary",
     "team_effects",
+    "team_effects_from_sums",
     "wilson_interval",
 ]
 
@@ -386,7 +410,7 @@ class SummaryCache:
     writer is read afresh. One instance per kernel (:func:`kernel_cache`).
     """
 
-    def __init__(self, size: int = 16, outcome_size: int = 2) -> None:
+    def __init__(self, size: int = 16, outcome_size: int = 4) -> None:
         self._parts: OrderedDict[Hashable, Any] = OrderedDict()
         self._outcomes: OrderedDict[Hashable, Any] = OrderedDict()
         self._size, self._outcome_size = size, outcome_size
@@ -471,83 +495,920 @@ def filter_options(reader: Reader) -> dict[str, Any]:
 # The numbers
 # --------------------------------------------------------------------------------------------
 
-_COMPLETENESS_SQL = """
-WITH f AS (
-    SELECT
-        s.team_id,
-        s.client_id,
-        s.ors_total,
-        s.srs_total,
-        CAST(year(s.session_date) AS VARCHAR) || 'Q' || CAST(quarter(s.session_date) AS VARCHAR)
-            AS quarter,
-        s.session_date BETWEEN ? AND ? AS in_period
-    FROM sessions AS s
-    JOIN teams AS t ON t.team_id = s.team_id
-    {joins}
-    WHERE s.rater = 'client' AND s.session_date BETWEEN ? AND ? {where}
+# --------------------------------------------------------------------------------------------
+# The kernel's facts: read once per database version, aggregated per filter change
+# --------------------------------------------------------------------------------------------
+
+#: Code of each age group and format in the facts (positions in AGE_GROUPS / FORMATS).
+_AGE_CASE = "CASE {c} " + " ".join(f"WHEN '{g}' THEN {i}" for i, g in enumerate(AGE_GROUPS))
+_AGE_CASE += " ELSE -1 END::TINYINT"
+_FORMAT_CASE = "CASE {c} " + " ".join(f"WHEN '{f}' THEN {i}" for i, f in enumerate(FORMATS))
+_FORMAT_CASE += " ELSE -1 END::TINYINT"
+
+# Team codes: positions in the sorted team ids of the teams and episodes tables.
+_TEAM_CODES = """
+tc AS (
+    SELECT team_id, (row_number() OVER (ORDER BY team_id) - 1)::INTEGER AS team_code
+    FROM (SELECT team_id FROM teams UNION SELECT team_id FROM episodes)
 )
-SELECT
-    team_id,
-    quarter,
-    in_period,
-    grouping(team_id) AS all_teams,
-    grouping(quarter) AS all_quarters,
-    count(DISTINCT client_id) AS clients,
-    count(*) AS sessions,
-    count(ors_total) AS with_ors,
-    count(srs_total) AS with_srs
-FROM f
-GROUP BY GROUPING SETS ((team_id, quarter), (quarter), (team_id, in_period), (in_period))
+"""
+_TEAMS_SQL = f"""
+WITH {_TEAM_CODES}
+SELECT tc.team_code, tc.team_id, t.service FROM tc LEFT JOIN teams AS t USING (team_id)
+ORDER BY tc.team_code
 """
 
-_COMPLETENESS_COLUMNS = ["clients", "sessions", "pct_sessions_with_ors", "pct_sessions_with_srs"]
+# One row per closed client-episode: integer codes and the additive facts of every index.
+# ORS totals are recorded in steps of 0.1, so ten times a total is an integer and every sum
+# (and sum of squares) below is exact in float64; variances are then exact up to one rounding.
+_EPISODE_FACTS_SELECT = f"""
+, {_TEAM_CODES}
+SELECT
+    (dense_rank() OVER (ORDER BY z.client_id) - 1)::INTEGER AS client_code,
+    (dense_rank() OVER (ORDER BY z.episode_id) - 1)::INTEGER AS episode_code,
+    tc.team_code,
+    (year(z.ended) * 12 + month(z.ended) - 1)::INTEGER AS month,
+    {_AGE_CASE.format(c="z.age_group")} AS age,
+    {_FORMAT_CASE.format(c="z.format")} AS fmt,
+    has_change::TINYINT AS has_change,
+    (first_ors IS NOT NULL)::TINYINT AS ors_given,
+    coalesce(round(first_ors * 10), 0)::INTEGER AS first_ors10,
+    (first_srs IS NOT NULL)::TINYINT AS srs_given,
+    coalesce(round(first_srs * 10), 0)::INTEGER AS first_srs10,
+    n_sessions::INTEGER AS n_sessions,
+    n_with_ors::INTEGER AS n_with_ors,
+    n_with_srs::INTEGER AS n_with_srs,
+    (started IS NOT NULL)::TINYINT AS days_given,
+    coalesce(date_diff('day', started, ended), 0)::INTEGER AS days,
+    coalesce(round(pre * 10), 0)::INTEGER AS pre10,
+    coalesce(round(post * 10), 0)::INTEGER AS post10,
+    coalesce(category = 'recovered', false)::TINYINT AS recovered,
+    coalesce(category = 'improved', false)::TINYINT AS improved,
+    coalesce(category = 'unchanged', false)::TINYINT AS unchanged,
+    coalesce(category = 'deteriorated', false)::TINYINT AS deteriorated,
+    coalesce(category = 'harmed', false)::TINYINT AS harmed,
+    coalesce(category IN ('recovered', 'improved')
+             OR (functional_post AND category NOT IN ('deteriorated', 'harmed')), false
+    )::TINYINT AS target,
+    (end_type = 'planned')::TINYINT AS planned,
+    (end_type = 'unplanned')::TINYINT AS unplanned,
+    (end_type = 'unplanned' AND coalesce(category IN ('recovered', 'improved'), false)
+    )::TINYINT AS unplanned_with,
+    (end_type = 'unplanned' AND NOT coalesce(category IN ('recovered', 'improved'), false)
+    )::TINYINT AS unplanned_without,
+    (end_type = 'transferred')::TINYINT AS transferred
+FROM z JOIN tc ON tc.team_id = z.team_id
+"""
+
+# One row per client, team, month of the session date, episode format and age group: the
+# client's own session rows and those with an ORS and an SRS (session-date completeness).
+_SESSION_FACTS_SQL = f"""
+WITH {_TEAM_CODES},
+cc AS (SELECT client_id, (row_number() OVER (ORDER BY client_id) - 1)::INTEGER AS client_code
+       FROM (SELECT client_id FROM sessions WHERE rater = 'client' GROUP BY client_id))
+SELECT
+    cc.client_code,
+    tc.team_code,
+    (year(s.session_date) * 12 + month(s.session_date) - 1)::INTEGER AS month,
+    coalesce({_FORMAT_CASE.format(c="e.format")}, -1)::TINYINT AS fmt,
+    coalesce({_AGE_CASE.format(c="c.age_group")}, -1)::TINYINT AS age,
+    count(*)::INTEGER AS sessions,
+    count(s.ors_total)::INTEGER AS with_ors,
+    count(s.srs_total)::INTEGER AS with_srs
+FROM sessions AS s
+JOIN teams AS t ON t.team_id = s.team_id
+JOIN tc ON tc.team_id = s.team_id
+JOIN cc ON cc.client_id = s.client_id
+LEFT JOIN clients AS c ON c.client_id = s.client_id
+LEFT JOIN episodes AS e ON e.episode_id = s.episode_id
+WHERE s.rater = 'client'
+GROUP BY ALL
+"""
+
+#: Additive facts of a client-episode, summed per cell (see :class:`_EpisodeFacts`).
+_SUMMED = (
+    "one",
+    "has_change",
+    "ors_given",
+    "first_ors10",
+    "srs_given",
+    "first_srs10",
+    "n_sessions",
+    "n_sessions_sq",
+    "n_with_ors",
+    "n_with_srs",
+    "days_given",
+    "days",
+    "pre10",
+    "pre10_sq",
+    "post10",
+    "post10_sq",
+    "pre_post",
+    "recovered",
+    "improved",
+    "unchanged",
+    "deteriorated",
+    "harmed",
+    "target",
+    "planned",
+    "unplanned",
+    "unplanned_with",
+    "unplanned_without",
+    "transferred",
+)
 
 
-def _completeness_frames(
-    reader: Reader, filters: ServiceFilters, quarters: list[str]
+def _first_in_runs(*keys: np.ndarray) -> np.ndarray:
+    """True where any key differs from the previous element (runs of equal keys)."""
+    length = len(keys[0])
+    first = np.ones(length, dtype=bool)
+    if length > 1:
+        first[1:] = False
+        for key in keys:
+            first[1:] |= key[1:] != key[:-1]
+    return first
+
+
+@dataclass
+class _Rows:
+    """Rows (client, team, month, age group, format) stored sorted by client, team and month.
+
+    The rows of one client in one team are then adjacent and in month order.
+    Counting the first row of each run of (client, group) then counts distinct clients per
+    group without sorting, for any group that is a team and a contiguous range of months
+    (a quarter, the period). For groups over all teams the same holds for clients seen in one
+    team only; the rows of clients seen in several teams (few) have their own order, sorted by
+    client, month and team (``multi_order``).
+    """
+
+    client: np.ndarray
+    team: np.ndarray
+    month: np.ndarray
+    age: np.ndarray
+    fmt: np.ndarray
+    single_team: np.ndarray
+    multi_order: np.ndarray
+
+    @classmethod
+    def sorted(
+        cls,
+        client: np.ndarray,
+        team: np.ndarray,
+        month: np.ndarray,
+        age: np.ndarray,
+        fmt: np.ndarray,
+    ) -> tuple[_Rows, np.ndarray]:
+        """The rows in storage order, and that order (to sort companion arrays alike)."""
+        order = np.lexsort((month, team, client))
+        client, team, month = client[order], team[order], month[order]
+        new_client = _first_in_runs(client)
+        new_team = _first_in_runs(client, team)
+        # A client is in several teams when a new team starts within its run.
+        block = np.cumsum(new_client) - 1
+        several = np.zeros(int(new_client.sum()), dtype=bool)
+        np.logical_or.at(several, block[new_team & ~new_client], True)
+        single = ~several[block] if len(block) else np.zeros(0, dtype=bool)
+        multi = np.flatnonzero(~single)
+        multi_order = multi[np.lexsort((team[multi], month[multi], client[multi]))]
+        rows = cls(
+            client=client,
+            team=team,
+            month=month,
+            age=age[order],
+            fmt=fmt[order],
+            single_team=single,
+            multi_order=multi_order.astype(np.int32),
+        )
+        return rows, order
+
+    def distinct_clients(
+        self,
+        keep: np.ndarray,
+        group_of: Callable[[np.ndarray], np.ndarray],
+        n_groups: int,
+        *,
+        by_team: bool,
+        by_age: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Distinct clients per group (and per group and age group) among the kept rows.
+
+        ``group_of`` gives the (integer) groups of the rows at some positions. ``by_team``
+        says that every group lies within one team (a team and some months); otherwise groups
+        span teams and are months only (a quarter, the period).
+        """
+        n_ages = len(AGE_GROUPS)
+        total = np.zeros(n_groups, dtype=np.int64)
+        ages = np.zeros(n_groups * n_ages, dtype=np.int64)
+        if by_team:
+            parts = [np.flatnonzero(keep)]
+        else:
+            parts = [
+                np.flatnonzero(keep & self.single_team),
+                self.multi_order[keep[self.multi_order]],
+            ]
+        for positions in parts:
+            c, g = self.client[positions], group_of(positions)
+            first = np.empty(len(positions), dtype=bool)
+            first[:1] = True
+            np.not_equal(c[1:], c[:-1], out=first[1:])
+            first[1:] |= g[1:] != g[:-1]
+            g_first = g[first]
+            total += np.bincount(g_first, minlength=n_groups)
+            if by_age:  # the age group is the client's: read it for the first rows only
+                a = self.age[positions[first]].astype(np.int64)
+                valid = a >= 0
+                ages += np.bincount(g_first[valid] * n_ages + a[valid], minlength=n_groups * n_ages)
+        return total, ages.reshape(n_groups, n_ages) if by_age else None
+
+
+def _row_groups(rows: _Rows, first_quarter: int, n_quarters: int) -> dict[str, Callable]:
+    """Functions from row positions to group numbers (computed for the kept rows only)."""
+
+    def quarter(p: np.ndarray) -> np.ndarray:
+        return rows.month[p].astype(np.int64) // 3 - first_quarter
+
+    return {
+        "team_quarter": lambda p: rows.team[p].astype(np.int64) * n_quarters + quarter(p),
+        "quarter": quarter,
+        "team": lambda p: rows.team[p].astype(np.int64),
+        "all": lambda p: np.zeros(len(p), dtype=np.int64),
+    }
+
+
+def _cells(
+    team: np.ndarray, month: np.ndarray, age: np.ndarray, fmt: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each row's cell (team, month, age group, format) and the cells' codes."""
+    n_ages, n_formats = len(AGE_GROUPS) + 1, len(FORMATS) + 1  # + 1: an unknown code (-1)
+    month0 = int(month.min()) if len(month) else 0
+    span = int(month.max()) - month0 + 1 if len(month) else 1
+    key = ((team.astype(np.int64) * span + (month - month0)) * n_ages + (age + 1)) * n_formats + (
+        fmt + 1
+    )
+    cells, inverse = np.unique(key, return_inverse=True)
+    rest, cell_fmt = np.divmod(cells, n_formats)
+    rest, cell_age = np.divmod(rest, n_ages)
+    cell_team, cell_month = np.divmod(rest, span)
+    return inverse, {
+        "team": cell_team.astype(np.int32),
+        "month": (cell_month + month0).astype(np.int32),
+        "age": (cell_age - 1).astype(np.int8),
+        "fmt": (cell_fmt - 1).astype(np.int8),
+    }
+
+
+@dataclass
+class _EpisodeFacts:
+    """The closed client-episodes of the database (one kernel, one database version).
+
+    ``rows`` (client, team, month of the end, age group, format) count distinct clients;
+    ``cell_*`` hold the additive facts summed per (team, month, age group, format), which is
+    all a count, sum, mean, variance, share or regression of
+    :func:`fitdata.indices.service_indices` needs. Distinct episodes are additive too: each
+    episode's first row (and its first row within each age group, for an age filter) is
+    flagged, and an episode's rows share its team, end and format.
+    """
+
+    team_ids: np.ndarray
+    team_service: np.ndarray
+    rows: _Rows
+    cell_team: np.ndarray
+    cell_month: np.ndarray
+    cell_age: np.ndarray
+    cell_fmt: np.ndarray
+    cell_sums: dict[str, np.ndarray]
+
+
+@dataclass
+class _SessionFacts:
+    """Client-rated sessions per client, team, month, format and age group (completeness)."""
+
+    rows: _Rows
+    cell_team: np.ndarray
+    cell_month: np.ndarray
+    cell_age: np.ndarray
+    cell_fmt: np.ndarray
+    cell_sums: dict[str, np.ndarray]
+
+
+def _team_table(reader: Reader) -> pd.DataFrame:
+    return reader.df(_TEAMS_SQL)
+
+
+def _episode_facts(reader: Reader, config: ClinicalConfig) -> _EpisodeFacts:
+    """Read the closed client-episodes once, with their categories under ``config``."""
+    teams = _team_table(reader)
+    sql, params = category_query(_EPISODE_FACTS_SELECT, config=config, closed_only=True)
+    frame = reader.df(sql, params)
+    arrays = {c: frame[c].to_numpy() for c in frame.columns}  # NULL-free by construction
+    del frame
+    rows, _ = _Rows.sorted(
+        arrays["client_code"].astype(np.int32),
+        arrays["team_code"].astype(np.int32),
+        arrays["month"].astype(np.int32),
+        arrays["age"].astype(np.int8),
+        arrays["fmt"].astype(np.int8),
+    )
+    team = arrays["team_code"].astype(np.int32)
+    age = arrays["age"].astype(np.int8)
+    inverse, cells = _cells(team, arrays["month"].astype(np.int32), age, arrays["fmt"])
+    n_cells = len(cells["team"])
+
+    # Each episode's first row, and its first row among the rows of each age group.
+    episode = arrays["episode_code"].astype(np.int64)
+    by_episode = np.lexsort((age, episode))
+    first_any = np.zeros(len(episode), dtype=np.float64)
+    first_age = np.zeros(len(episode), dtype=np.float64)
+    first_any[by_episode[_first_in_runs(episode[by_episode])]] = 1.0
+    first_age[by_episode[_first_in_runs(episode[by_episode], age[by_episode])]] = 1.0
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(inverse, weights=values.astype(np.float64), minlength=n_cells)
+
+    pre = arrays["pre10"].astype(np.float64)
+    post = arrays["post10"].astype(np.float64)
+    n_sessions = arrays["n_sessions"].astype(np.float64)
+    sums = {
+        "one": summed(np.ones(len(episode))),
+        "episode_first": summed(first_any),
+        "episode_first_in_age": summed(first_age),
+        "n_sessions_sq": summed(n_sessions * n_sessions),
+        "pre10_sq": summed(pre * pre),
+        "post10_sq": summed(post * post),
+        "pre_post": summed(pre * post),
+    }
+    for name in _SUMMED:
+        if name not in sums:
+            sums[name] = summed(arrays[name])
+    return _EpisodeFacts(
+        team_ids=teams["team_id"].to_numpy(dtype=object),
+        team_service=teams["service"].to_numpy(dtype=object),
+        rows=rows,
+        cell_team=cells["team"],
+        cell_month=cells["month"],
+        cell_age=cells["age"],
+        cell_fmt=cells["fmt"],
+        cell_sums=sums,
+    )
+
+
+def _session_facts(reader: Reader) -> _SessionFacts:
+    """Read the client-rated sessions once, per client, team, month, format and age group."""
+    frame = reader.df(_SESSION_FACTS_SQL)
+    team = frame["team_code"].to_numpy().astype(np.int32)
+    month = frame["month"].to_numpy().astype(np.int32)
+    age = frame["age"].to_numpy().astype(np.int8)
+    fmt = frame["fmt"].to_numpy().astype(np.int8)
+    rows, _ = _Rows.sorted(frame["client_code"].to_numpy().astype(np.int32), team, month, age, fmt)
+    inverse, cells = _cells(team, month, age, fmt)
+    n_cells = len(cells["team"])
+    sums = {
+        name: np.bincount(
+            inverse, weights=frame[name].to_numpy().astype(np.float64), minlength=n_cells
+        )
+        for name in ("sessions", "with_ors", "with_srs")
+    }
+    return _SessionFacts(
+        rows=rows,
+        cell_team=cells["team"],
+        cell_month=cells["month"],
+        cell_age=cells["age"],
+        cell_fmt=cells["fmt"],
+        cell_sums=sums,
+    )
+
+
+def _month_of(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _quarter_label(quarter: np.ndarray) -> list[str]:
+    return [f"{q // 4}Q{q % 4 + 1}" for q in quarter.tolist()]
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The population (service, age group, format, months) and the period, as codes."""
+
+    service: str | None
+    age: int | None
+    fmt: int | None
+    first_month: int
+    last_month: int
+    period_first: int
+    period_last: int
+
+
+def _selection(filters: ServiceFilters, start: dt.date, window_end: dt.date) -> _Selection:
+    return _Selection(
+        service=filters.service,
+        age=None if filters.age_group is None else AGE_GROUPS.index(filters.age_group),
+        fmt=None if filters.format is None else FORMATS.index(filters.format),
+        first_month=_month_of(start),
+        last_month=_month_of(window_end),
+        period_first=_month_of(filters.period.start),
+        period_last=_month_of(filters.period.end),
+    )
+
+
+def _population(
+    selection: _Selection,
+    team_service: np.ndarray,
+    team: np.ndarray,
+    month: np.ndarray,
+    age: np.ndarray,
+    fmt: np.ndarray,
+) -> np.ndarray:
+    keep = (month >= selection.first_month) & (month <= selection.last_month)
+    if selection.service is not None:
+        keep &= (team_service == selection.service)[team]
+    if selection.age is not None:
+        keep &= age == selection.age
+    if selection.fmt is not None:
+        keep &= fmt == selection.fmt
+    return keep
+
+
+def _exact_variance(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, scale: float) -> np.ndarray:
+    """Sample variance from the count, sum and sum of squares of integers (NaN when n < 2).
+
+    The products are formed in extended precision, where they are exact for these sizes, so
+    a group of equal values gets a variance of exactly 0 (as pandas gives).
+    """
+    n_l, s1_l, s2_l = (np.asarray(v, dtype=np.longdouble) for v in (n, s1, s2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = (n_l * s2_l - s1_l * s1_l) / (n_l * (n_l - 1))
+    variance = np.where(n >= 2, variance, np.nan).astype(np.float64)
+    return variance / (scale * scale)
+
+
+def _severity_line(sums: dict[str, float]) -> dict[str, float]:
+    """The OLS line change = a + b * intake over the reference change set, from its sums."""
+    n = sums["has_change"]
+    sx, sy = sums["pre10"], sums["post10"] - sums["pre10"]
+    sxx = sums["pre10_sq"]
+    sxy = sums["pre_post"] - sums["pre10_sq"]
+    info = {
+        "intercept": np.nan,
+        "slope": np.nan,
+        "mean_change": np.nan,
+        "sd_intake": np.nan,
+        "n": float(n),
+    }
+    n_l, sx_l, sy_l = np.longdouble(n), np.longdouble(sx), np.longdouble(sy)
+    spread = n_l * np.longdouble(sxx) - sx_l * sx_l
+    if n >= 2 and spread > 0:
+        slope = float((n_l * np.longdouble(sxy) - sx_l * sy_l) / spread)
+        info.update(
+            slope=slope,
+            intercept=(sy - slope * sx) / n / 10,
+            mean_change=sy / n / 10,
+            sd_intake=float(np.sqrt(_exact_variance(np.array([n]), [sx], [sxx], 10.0)[0])),
+        )
+    return info
+
+
+def _index_table(
+    sums: dict[str, np.ndarray],
+    clients: np.ndarray,
+    clients_by_age: np.ndarray,
+    episodes: np.ndarray,
+    keys: dict[str, Any],
+    info: dict[str, float],
+    config: ClinicalConfig,
+) -> pd.DataFrame:
+    """The table of :func:`fitdata.indices.service_indices` from per-group sums and counts."""
+    present = sums["one"] > 0
+    s = {name: values[present] for name, values in sums.items()}
+    n_change = s["has_change"]
+    change = s["post10"] - s["pre10"]
+
+    def mean(total: np.ndarray, count: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count / scale, np.nan)
+
+    pre_var = _exact_variance(n_change, s["pre10"], s["pre10_sq"], 10.0)
+    columns: dict[str, Any] = {key: np.asarray(value)[present] for key, value in keys.items()}
+    columns.update(
+        clients=clients[present],
+        episodes=episodes[present],
+        client_episodes=s["one"],
+        episodes_lt2_ors=s["one"] - n_change,
+        episodes_with_change=n_change,
+        intake_ors_mean=mean(s["first_ors10"], s["ors_given"], 10.0),
+        intake_srs_mean=mean(s["first_srs10"], s["srs_given"], 10.0),
+        sessions_mean=mean(s["n_sessions"], s["one"]),
+        sessions_sd=np.sqrt(_exact_variance(s["one"], s["n_sessions"], s["n_sessions_sq"], 1)),
+        length_days_mean=mean(s["days"], s["days_given"]),
+        change_mean=mean(change, n_change, 10.0),
+        _pre_sd=np.sqrt(pre_var),
+        _pre_var=pre_var,
+        _post_var=_exact_variance(n_change, s["post10"], s["post10_sq"], 10.0),
+        _sum_var=_exact_variance(
+            n_change,
+            s["pre10"] + s["post10"],
+            s["pre10_sq"] + 2 * s["pre_post"] + s["post10_sq"],
+            10.0,
+        ),
+        _adjusted=(
+            mean(change, n_change, 10.0)
+            - (info["intercept"] + info["slope"] * mean(s["pre10"], n_change, 10.0))
+            + info["mean_change"]
+        ),
+        closed_episodes=s["one"],
+        sessions=s["n_sessions"],
+        _ors_given=s["n_with_ors"],
+        _srs_given=s["n_with_srs"],
+    )
+    for column, name in (
+        ("pct_target", "target"),
+        ("pct_recovered", "recovered"),
+        ("pct_improved", "improved"),
+        ("pct_unchanged", "unchanged"),
+        ("pct_deteriorated", "deteriorated"),
+        ("pct_harmed", "harmed"),
+    ):
+        columns[column] = mean(s[name], n_change)
+    for column, name in (
+        ("pct_planned", "planned"),
+        ("pct_unplanned", "unplanned"),
+        ("pct_unplanned_with_effect", "unplanned_with"),
+        ("pct_unplanned_without_effect", "unplanned_without"),
+        ("pct_transferred", "transferred"),
+    ):
+        columns[column] = mean(s[name], s["one"])
+    for i, group in enumerate(AGE_GROUPS):
+        columns[f"clients_{group}"] = clients_by_age[present, i]
+    key_list = list(keys)
+    if present.any():
+        agg = pd.DataFrame(columns, index=pd.RangeIndex(int(present.sum())))
+        table = _finish_aggregate(agg, key_list, info)
+    else:
+        table = pd.DataFrame(columns=[*key_list, *INDEX_COLUMNS])
+    return _labelled(table, key_list, info, config, True)
+
+
+def _grouped(
+    sums: dict[str, np.ndarray], group: np.ndarray, keep: np.ndarray, n_groups: int
+) -> dict[str, np.ndarray]:
+    g = group[keep]
+    return {
+        name: np.bincount(g, weights=values[keep], minlength=n_groups)
+        for name, values in sums.items()
+    }
+
+
+def _index_tables(
+    facts: _EpisodeFacts, selection: _Selection, config: ClinicalConfig
+) -> dict[str, Any]:
+    """Headline, team, quarter and team-by-quarter indices of one population and period.
+
+    Every table is fitted with the same severity line, over the population's change set in
+    the trend window (the reference set), as :func:`fitdata.indices.service_indices` would fit
+    it on those client-episodes.
+    """
+    n_teams = len(facts.team_ids)
+    first_quarter = selection.first_month // 3
+    n_quarters = selection.last_month // 3 - first_quarter + 1
+    labels = np.array(
+        _quarter_label(np.arange(first_quarter, first_quarter + n_quarters)), dtype=object
+    )
+
+    keep_cells = _population(
+        selection,
+        facts.team_service,
+        facts.cell_team,
+        facts.cell_month,
+        facts.cell_age,
+        facts.cell_fmt,
+    )
+    info = _severity_line({name: float(v[keep_cells].sum()) for name, v in facts.cell_sums.items()})
+    cell_team = facts.cell_team.astype(np.int64)
+    cell_quarter = facts.cell_month.astype(np.int64) // 3 - first_quarter
+    cell_in = (facts.cell_month >= selection.period_first) & (
+        facts.cell_month <= selection.period_last
+    )
+    rows = facts.rows
+    keep = _population(selection, facts.team_service, rows.team, rows.month, rows.age, rows.fmt)
+    row_groups = _row_groups(rows, first_quarter, n_quarters)
+    row_in = (rows.month >= selection.period_first) & (rows.month <= selection.period_last)
+    episode_flag = "episode_first" if selection.age is None else "episode_first_in_age"
+
+    groupings = {
+        # name: (cell groups, cell mask, row groups, row mask, by team, n groups, keys)
+        "period": (
+            np.zeros(len(cell_team), dtype=np.int64),
+            keep_cells & cell_in,
+            row_groups["all"],
+            keep & row_in,
+            False,
+            1,
+            {},
+        ),
+        "teams": (
+            cell_team,
+            keep_cells & cell_in,
+            row_groups["team"],
+            keep & row_in,
+            True,
+            n_teams,
+            {"team_id": facts.team_ids},
+        ),
+        "quarters": (
+            cell_quarter,
+            keep_cells,
+            row_groups["quarter"],
+            keep,
+            False,
+            n_quarters,
+            {"quarter": labels},
+        ),
+        "team_quarters": (
+            cell_team * n_quarters + cell_quarter,
+            keep_cells,
+            row_groups["team_quarter"],
+            keep,
+            True,
+            n_teams * n_quarters,
+            {"team_id": np.repeat(facts.team_ids, n_quarters), "quarter": np.tile(labels, n_teams)},
+        ),
+    }
+    tables: dict[str, Any] = {"info": info}
+    for name, (cell_group, cell_keep, row_group, row_keep, by_team, n, keys) in groupings.items():
+        sums = _grouped(facts.cell_sums, cell_group, cell_keep, n)
+        clients, by_age = rows.distinct_clients(row_keep, row_group, n, by_team=by_team)
+        assert by_age is not None
+        table = _index_table(sums, clients, by_age, sums[episode_flag], keys, info, config)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["pct_lt2_ors"] = 100.0 * table["episodes_lt2_ors"] / table["client_episodes"]
+        tables[name] = table
+        if name == "teams":
+            present = sums["one"] > 0
+            change = sums["post10"] - sums["pre10"]
+            tables["team_sums"] = {
+                "team_id": facts.team_ids[present],
+                "clients": clients[present],
+                "n": sums["has_change"][present],
+                "sx": sums["pre10"][present] / 10,
+                "sy": change[present] / 10,
+                "sxx": sums["pre10_sq"][present] / 100,
+                "sxy": (sums["pre_post"] - sums["pre10_sq"])[present] / 100,
+                "syy": (sums["pre10_sq"] - 2 * sums["pre_post"] + sums["post10_sq"])[present] / 100,
+            }
+    return tables
+
+
+def _completeness_tables(
+    facts: _SessionFacts, episode_facts: _EpisodeFacts, selection: _Selection
 ) -> dict[str, pd.DataFrame]:
     """Session-date completeness of the population (all teams), unsuppressed."""
-    window_start = pd.Period(quarters[0], freq="Q").start_time.date()
-    window_end = pd.Period(quarters[-1], freq="Q").end_time.date()
-    start = min(window_start, filters.period.start)
-    joins, where, params = [], [], []
-    if filters.service is not None:
-        where.append("t.service = ?")
-        params.append(filters.service)
-    if filters.age_group is not None:
-        joins.append("JOIN clients AS c ON c.client_id = s.client_id")
-        where.append("c.age_group = ?")
-        params.append(filters.age_group)
-    if filters.format is not None:
-        joins.append("JOIN episodes AS e ON e.episode_id = s.episode_id")
-        where.append("e.format = ?")
-        params.append(filters.format)
-    sql = _COMPLETENESS_SQL.format(
-        joins="\n    ".join(joins), where="".join(f" AND {w}" for w in where)
+    team_ids = episode_facts.team_ids
+    n_teams = len(team_ids)
+    first_quarter = selection.first_month // 3
+    n_quarters = selection.last_month // 3 - first_quarter + 1
+    labels = np.array(
+        _quarter_label(np.arange(first_quarter, first_quarter + n_quarters)), dtype=object
     )
-    raw = reader.df(sql, [filters.period.start, filters.period.end, start, window_end, *params])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        raw["pct_sessions_with_ors"] = 100.0 * raw["with_ors"] / raw["sessions"]
-        raw["pct_sessions_with_srs"] = 100.0 * raw["with_srs"] / raw["sessions"]
-    for column in ("clients", "sessions"):
-        raw[column] = raw[column].astype("int64")
-    by_quarter = raw["quarter"].notna()
-    team_quarter = raw[by_quarter & (raw["all_teams"] == 0)]
-    service_quarter = raw[by_quarter & (raw["all_teams"] == 1)]
-    team_period = raw[~by_quarter & (raw["all_teams"] == 0) & (raw["in_period"] == True)]  # noqa: E712
-    service_period = raw[~by_quarter & (raw["all_teams"] == 1) & (raw["in_period"] == True)]  # noqa: E712
-    return {
-        "team_quarter": team_quarter[["team_id", "quarter", *_COMPLETENESS_COLUMNS]],
-        "quarter": service_quarter[["quarter", *_COMPLETENESS_COLUMNS]],
-        "team_period": team_period[["team_id", *_COMPLETENESS_COLUMNS]],
-        "period": service_period[_COMPLETENESS_COLUMNS],
+    service = episode_facts.team_service
+    keep_cells = _population(
+        selection, service, facts.cell_team, facts.cell_month, facts.cell_age, facts.cell_fmt
+    )
+    cell_team = facts.cell_team.astype(np.int64)
+    cell_quarter = facts.cell_month.astype(np.int64) // 3 - first_quarter
+    cell_in = (facts.cell_month >= selection.period_first) & (
+        facts.cell_month <= selection.period_last
+    )
+    rows = facts.rows
+    keep = _population(selection, service, rows.team, rows.month, rows.age, rows.fmt)
+    groups = _row_groups(rows, first_quarter, n_quarters)
+    in_period = (rows.month >= selection.period_first) & (rows.month <= selection.period_last)
+    specs = {
+        # name: (cell groups, cell mask, row groups, row mask, by team, n groups, keys)
+        "team_quarter": (
+            cell_team * n_quarters + cell_quarter,
+            keep_cells,
+            groups["team_quarter"],
+            keep,
+            True,
+            n_teams * n_quarters,
+            {"team_id": np.repeat(team_ids, n_quarters), "quarter": np.tile(labels, n_teams)},
+        ),
+        "quarter": (
+            cell_quarter,
+            keep_cells,
+            groups["quarter"],
+            keep,
+            False,
+            n_quarters,
+            {"quarter": labels},
+        ),
+        "team_period": (
+            cell_team,
+            keep_cells & cell_in,
+            groups["team"],
+            keep & in_period,
+            True,
+            n_teams,
+            {"team_id": team_ids},
+        ),
+        "period": (
+            np.zeros(len(cell_team), dtype=np.int64),
+            keep_cells & cell_in,
+            groups["all"],
+            keep & in_period,
+            False,
+            1,
+            {},
+        ),
     }
+    frames = {}
+    for name, (cell_group, cell_keep, group, mask, by_team, n, keys) in specs.items():
+        sums = _grouped(facts.cell_sums, cell_group, cell_keep, n)
+        clients, _ = rows.distinct_clients(mask, group, n, by_team=by_team, by_age=False)
+        sessions = sums["sessions"]
+        present = sessions > 0
+        frame = pd.DataFrame(
+            {key: np.asarray(values)[present] for key, values in keys.items()},
+            index=pd.RangeIndex(int(present.sum())),
+        )
+        frame["clients"] = clients[present].astype("int64")
+        frame["sessions"] = sessions[present].astype("int64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame["pct_sessions_with_ors"] = 100.0 * sums["with_ors"][present] / sessions[present]
+            frame["pct_sessions_with_srs"] = 100.0 * sums["with_srs"][present] / sessions[present]
+        frames[name] = frame
+    return frames
+
+
+def _reml_random_intercept(
+    n: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, sxy: np.ndarray, syy: np.ndarray
+) -> dict[str, Any]:
+    """REML fit of ``y = b0 + b1 x + u_group + e`` from per-group sums (x already centred).
+
+    With ``g = tau2 / sigma2`` the restricted log-likelihood, sigma2 profiled out, is
+    ``-1/2 [(N - 2) log(RSS / (N - 2)) + sum_j log(1 + n_j g) + log det A(g)]``, where
+    ``A = X' V^-1 X sigma2`` and ``RSS`` the generalised residual sum of squares; every term is
+    a sum over groups of the groups' sums (V_j^-1 = (I - g/(1 + n_j g) 11') / sigma2). It is
+    maximised over ``log g`` on a grid and then by bounded Brent; ``g = 0`` (no group variance)
+    is compared as the boundary.
+    """
+    from scipy.optimize import minimize_scalar
+
+    total = float(n.sum())
+
+    def parts(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        f = g[:, None] / (1 + n[None, :] * g[:, None])  # (grid, groups)
+        a11 = total - (f * n * n).sum(axis=1)
+        a12 = sx.sum() - (f * n * sx).sum(axis=1)
+        a22 = sxx.sum() - (f * sx * sx).sum(axis=1)
+        b1 = sy.sum() - (f * sy * n).sum(axis=1)
+        b2 = sxy.sum() - (f * sy * sx).sum(axis=1)
+        c = syy.sum() - (f * sy * sy).sum(axis=1)
+        det = a11 * a22 - a12 * a12
+        beta0 = (a22 * b1 - a12 * b2) / det
+        beta1 = (a11 * b2 - a12 * b1) / det
+        rss = c - beta0 * b1 - beta1 * b2
+        loglik = -0.5 * (
+            (total - 2) * np.log(rss / (total - 2))
+            + np.log1p(n[None, :] * g[:, None]).sum(axis=1)
+            + np.log(det)
+        )
+        return loglik, np.stack([beta0, beta1], axis=1), rss
+
+    grid = np.exp(np.linspace(-20.0, 8.0, 113))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values, _, _ = parts(grid)
+        boundary, _, _ = parts(np.array([0.0]))
+    if not np.isfinite(values).any():
+        raise ValueError("the design is singular (every intake score is the same)")
+    best = int(np.nanargmax(values))
+    converged = True
+    log_g = float(np.log(grid[best]))
+    if 0 < best < len(grid) - 1:
+        result = minimize_scalar(
+            lambda t: -float(parts(np.array([np.exp(t)]))[0][0]),
+            bounds=(float(np.log(grid[best - 1])), float(np.log(grid[best + 1]))),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
+        converged = bool(result.success)
+        log_g = float(result.x)
+    g = np.exp(log_g)
+    at_g, _, _ = parts(np.array([g]))
+    if best == 0 or boundary[0] >= at_g[0]:
+        g = 0.0
+    loglik, beta, rss = parts(np.array([g]))
+    sigma2 = float(rss[0] / (total - 2))
+    return {
+        "tau2": g * sigma2,
+        "sigma2": sigma2,
+        "beta": beta[0],
+        "converged": converged and bool(np.isfinite(loglik[0])),
+    }
+
+
+def team_effects_from_sums(
+    team_sums: dict[str, np.ndarray],
+    *,
+    min_episodes: int = TEAM_MIN_EPISODES,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`team_effects` from per-team sums, without the client-episodes.
+
+    The same model, REML estimate, BLUPs, intervals, minimum and suppression as
+    :func:`team_effects` (a test compares the two), computed from each team's count of
+    eligible client-episodes ``n`` and sums of intake ``x`` and change ``y`` (``sx``, ``sy``,
+    ``sxx``, ``sxy``, ``syy``) and its distinct clients, so a filter change needs no rows.
+    The REML optimum is found by :func:`_reml_random_intercept` (a one-parameter profile
+    likelihood) instead of statsmodels' general optimisers.
+
+    Args:
+        team_sums: ``team_id`` (sorted), ``clients`` and the sums above, one entry per team
+            with client-episodes in the period.
+        min_episodes: Teams with fewer eligible client-episodes are not estimated.
+        config: Supplies the minimum cell size.
+
+    Returns:
+        As :func:`team_effects`.
+    """
+    teams = pd.Index(team_sums["team_id"], name="team_id")
+    counts = np.asarray(team_sums["n"], dtype=np.float64)
+    estimated = counts >= min_episodes
+    table = pd.DataFrame(index=teams)
+    table["model_clients"] = np.asarray(team_sums["clients"], dtype=np.int64)
+    table["model_episodes"] = counts.astype(np.int64)
+    table["team_effect"] = np.nan
+    table["team_effect_se"] = np.nan
+    table["team_effect_reason"] = np.where(estimated, "", f"fewer than {min_episodes} episodes")
+    n_fit = int(counts[estimated].sum())
+    attrs: dict[str, Any] = {
+        "team_variance": float("nan"),
+        "residual_variance": float("nan"),
+        "icc": float("nan"),
+        "n_therapists": int(estimated.sum()),  # the key the report's notes read
+        "n_episodes": n_fit,
+        "min_episodes": min_episodes,
+        "converged": False,
+        "warnings": [],
+        "error": None,
+        "method": "REML: change ~ centred intake + team random intercept (per-team sums)",
+    }
+    if estimated.sum() < 2:
+        attrs["error"] = f"fewer than 2 teams with at least {min_episodes} episodes"
+    elif n_fit <= 2:
+        attrs["error"] = "the model could not be fitted: too few episodes"
+    else:
+        n = counts[estimated]
+        sx, sy = (np.asarray(team_sums[k], dtype=np.float64)[estimated] for k in ("sx", "sy"))
+        sxx, sxy, syy = (
+            np.asarray(team_sums[k], dtype=np.float64)[estimated] for k in ("sxx", "sxy", "syy")
+        )
+        centre = sx.sum() / n.sum()
+        cx = sx - n * centre
+        cxx = sxx - 2 * centre * sx + n * centre * centre
+        cxy = sxy - centre * sy
+        try:
+            fit = _reml_random_intercept(n, cx, sy, cxx, cxy, syy)
+        except (ValueError, ArithmeticError) as error:
+            attrs["error"] = f"the model could not be fitted: {error}"
+            return _effects_table(table, attrs, config)
+        tau2, sigma2 = max(fit["tau2"], 0.0), fit["sigma2"]
+        residual_mean = sy / n - fit["beta"][0] - fit["beta"][1] * cx / n
+        shrink = n * tau2 / (n * tau2 + sigma2)
+        index = teams[estimated]
+        table.loc[index, "team_effect"] = shrink * residual_mean
+        table.loc[index, "team_effect_se"] = np.sqrt(tau2 * sigma2 / (sigma2 + n * tau2))
+        attrs.update(
+            team_variance=tau2,
+            residual_variance=sigma2,
+            icc=tau2 / (tau2 + sigma2) if tau2 + sigma2 > 0 else float("nan"),
+            converged=fit["converged"],
+        )
+    return _effects_table(table, attrs, config)
+
+
+def _effects_table(
+    table: pd.DataFrame, attrs: dict[str, Any], config: ClinicalConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Intervals, reasons and suppression of a team effects table (shared by both fits)."""
+    if attrs["error"] is not None:
+        table.loc[table["team_effect_reason"] == "", "team_effect_reason"] = str(attrs["error"])
+    table["team_effect_ci_low"] = table["team_effect"] - CRITICAL_VALUE * table["team_effect_se"]
+    table["team_effect_ci_high"] = table["team_effect"] + CRITICAL_VALUE * table["team_effect_se"]
+    table = table.reset_index()
+    table.attrs = {"group_keys": ["team_id", "team_effect_reason"]}
+    table = suppress_small_cells(table, count_column="model_clients", config=config)
+    table = table.rename(columns={"suppressed": "model_suppressed"})
+    table.attrs = {}
+    return table, attrs
 
 
 def _suppressed(table: pd.DataFrame, keys: list[str], config: ClinicalConfig) -> pd.DataFrame:
     table = table.reset_index(drop=True)
-    table.attrs = {"group_keys": keys}
-    return suppress_small_cells(table, config=config, keys=keys)
+    table.attrs = {}
+    table = suppress_small_cells(table, config=config, keys=keys)
+    table.attrs = {}  # pandas deep-copies attrs on every operation; these tables need none
+    return table
 
 
 def wilson_interval(successes: Any, trials: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -680,15 +1541,39 @@ def team_effects(
         attrs["warnings"] = list(
             dict.fromkeys(f"{r.category.__name__}: {r.message}" for r in records)
         )
-    if attrs["error"] is not None:
-        table.loc[table["team_effect_reason"] == "", "team_effect_reason"] = str(attrs["error"])
-    table["team_effect_ci_low"] = table["team_effect"] - CRITICAL_VALUE * table["team_effect_se"]
-    table["team_effect_ci_high"] = table["team_effect"] + CRITICAL_VALUE * table["team_effect_se"]
-    table = table.reset_index()
-    table.attrs = {"group_keys": ["team_id", "team_effect_reason"]}
-    table = suppress_small_cells(table, count_column="model_clients", config=config)
-    table = table.rename(columns={"suppressed": "model_suppressed"})
-    table.attrs = {}
+    return _effects_table(table, attrs, config)
+
+
+def _scope_key(reader: Reader) -> str | None:
+    scope = getattr(reader, "scope", None)
+    return None if scope is None else str(scope.key)
+
+
+def _team_table_with_effects(
+    tables: dict[str, Any], team_names: dict[str, str], config: ClinicalConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The team comparison: indices, Wilson interval, model estimates, ordered by name."""
+    table = tables["teams"].copy()
+    n = table["episodes_with_change"].to_numpy(dtype="float64")
+    low, high = wilson_interval(table["pct_target"].to_numpy(dtype="float64") * n / 100, n)
+    pct_lt2 = table.pop("pct_lt2_ors")
+    table["pct_target_ci_low"] = low
+    table["pct_target_ci_high"] = high
+    table["pct_lt2_ors"] = pct_lt2
+    if len(tables["team_sums"]["team_id"]):
+        effects, attrs = team_effects_from_sums(tables["team_sums"], config=config)
+        table = table.merge(effects, on="team_id", how="left")
+    else:
+        attrs = {"error": "no closed episodes in the period"}
+        for column in _EFFECT_COLUMNS:
+            table[column] = np.nan
+    table.insert(1, "name", table["team_id"].map(team_names).fillna(table["team_id"]))
+    table = table.sort_values(["name", "team_id"], kind="stable", ignore_index=True)
+    # A team row hidden by the indices hides its model estimate too.
+    hidden = table["suppressed"].astype(bool)
+    for column in ("team_effect", "team_effect_se", "team_effect_ci_low", "team_effect_ci_high"):
+        table[column] = table[column].where(~hidden)
+    table.attrs = {}  # the model's attributes travel in ``team_model``, not on the frame
     return table, attrs
 
 
@@ -701,6 +1586,17 @@ def service_summary(
 ) -> ServiceSummary:
     """Every number of the service dashboard and the report for one selection.
 
+    How it is fast. Once per kernel and database version (and config), two queries read the
+    facts every selection needs: the closed client-episodes (``fitdata.indices``' outcomes
+    and PCOMS categories, in SQL) as integer codes with their additive facts summed per team,
+    month, age group and format, and the client-rated sessions per client, team, month,
+    format and age group. A filter change then only adds up the cells of the selection
+    (vectorised ``bincount``) and counts distinct clients and episodes in orders sorted once,
+    so nothing is read from the database and no per-episode pandas frame is built again. The
+    severity line is fitted from the reference set's sums, and the team model from per-team
+    sums (:func:`team_effects_from_sums`). A test compares every table with
+    :func:`fitdata.indices.service_indices` over :func:`fitdata.indices.episode_outcomes`.
+
     Args:
         reader: The database.
         filters: Period, service, team, age group and format.
@@ -712,11 +1608,12 @@ def service_summary(
         A :class:`ServiceSummary` whose tables are all suppressed (see the module docstring).
     """
     cache = cache or SummaryCache()
-    file_key = _file_key(reader)
+    file_key = (*_file_key(reader), _scope_key(reader))
     quarters = filters.period.trend_quarters()
     window_start = pd.Period(quarters[0], freq="Q").start_time.date()
     window_end = pd.Period(quarters[-1], freq="Q").end_time.date()
     start = min(window_start, filters.period.start)
+    selection = _selection(filters, start, window_end)
 
     names_frame = cache.get(
         "teams",
@@ -724,98 +1621,30 @@ def service_summary(
         lambda: reader.df("SELECT team_id, name, service FROM teams ORDER BY name, team_id"),
     )
     team_names = dict(zip(names_frame["team_id"], names_frame["name"], strict=True))
-
-    outcomes = cache.get(
-        "outcomes",
-        (file_key, filters.service),
-        lambda: episode_outcomes(reader, service=filters.service, closed_only=True),
+    facts = cache.get(
+        "outcomes", ("episodes", file_key, config), lambda: _episode_facts(reader, config)
     )
+    population_key = (file_key, config, filters.service, filters.age_group, filters.format)
 
-    def population() -> pd.DataFrame:
-        ended = pd.to_datetime(outcomes["ended"])
-        mask = (ended >= pd.Timestamp(start)) & (ended <= pd.Timestamp(window_end))
-        if filters.age_group is not None:
-            mask &= outcomes["age_group"] == filters.age_group
-        if filters.format is not None:
-            mask &= outcomes["format"] == filters.format
-        return outcomes.loc[mask].reset_index(drop=True)
+    def compute_tables() -> dict[str, Any]:
+        tables = _index_tables(facts, selection, config)
+        tables["teams"], tables["team_model"] = _team_table_with_effects(tables, team_names, config)
+        for name in ("period", "quarters", "team_quarters"):
+            tables[name].attrs = {}  # pandas deep-copies attrs on every operation
+        return tables
 
-    population_key = (
-        file_key,
-        filters.service,
-        filters.age_group,
-        filters.format,
-        start,
-        window_end,
+    tables = cache.get(
+        "tables", (population_key, start, window_end, filters.period), compute_tables
     )
-    rows = cache.get("population", population_key, population)
-    ended = pd.to_datetime(rows["ended"])
-    in_period = (
-        (ended >= pd.Timestamp(filters.period.start)) & (ended <= pd.Timestamp(filters.period.end))
-    ).to_numpy()
-
-    def with_lt2(table: pd.DataFrame) -> pd.DataFrame:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            table["pct_lt2_ors"] = 100.0 * table["episodes_lt2_ors"] / table["client_episodes"]
-        return table
-
-    # Every service_indices call below gets the same reference set (``rows``: the population
-    # in the window), so the severity adjustment is fitted once on the same data everywhere.
-    def all_period() -> pd.DataFrame:
-        cells = rows.assign(_cell=np.where(in_period, "period", "~reference"))
-        table = service_indices(cells, by=["_cell"], config=config)
-        return with_lt2(table[table["_cell"] == "period"].drop(columns="_cell"))
-
-    def quarters_table(by_team: bool) -> Callable[[], pd.DataFrame]:
-        def compute() -> pd.DataFrame:
-            by = ["team_id"] if by_team else None
-            table = service_indices(rows, by=by, period="quarter", config=config)
-            return with_lt2(table.rename(columns={"period": "quarter"}))
-
-        return compute
-
-    def teams() -> pd.DataFrame:
-        cells = rows.assign(_cell=np.where(in_period, rows["team_id"], "~reference"))
-        table = service_indices(cells, by=["_cell"], config=config)
-        table = table[table["_cell"] != "~reference"].rename(columns={"_cell": "team_id"})
-        n = table["episodes_with_change"].to_numpy(dtype="float64")
-        low, high = wilson_interval(table["pct_target"].to_numpy(dtype="float64") * n / 100, n)
-        table["pct_target_ci_low"] = low
-        table["pct_target_ci_high"] = high
-        table = with_lt2(table)
-        if in_period.any():
-            effects, attrs = team_effects(rows.loc[in_period], config=config)
-            table = table.merge(effects, on="team_id", how="left")
-        else:
-            attrs = {"error": "no closed episodes in the period"}
-            for column in _EFFECT_COLUMNS:
-                table[column] = np.nan
-        table.insert(1, "name", table["team_id"].map(team_names).fillna(table["team_id"]))
-        table = table.sort_values(["name", "team_id"], kind="stable", ignore_index=True)
-        # A team row hidden by the indices hides its model estimate too.
-        hidden = table["suppressed"].astype(bool)
-        for column in (
-            "team_effect",
-            "team_effect_se",
-            "team_effect_ci_low",
-            "team_effect_ci_high",
-        ):
-            table[column] = table[column].where(~hidden)
-        table.attrs = {"team_model": attrs}
-        return table
-
-    period_key = (population_key, filters.period, config)
-    cached_teams = cache.get("teams", period_key, teams)
-    team_table = cached_teams.copy()
-    team_table.attrs = dict(cached_teams.attrs)
+    team_table = tables["teams"].copy()
     team_table["selected"] = team_table["team_id"] == filters.team_id
     if filters.team_id is None:
-        headline_table = cache.get("all_period", period_key, all_period)
-        trend_source = cache.get("all_quarters", (population_key, config), quarters_table(False))
+        headline_table = tables["period"]
+        trend_source = tables["quarters"]
     else:
         headline_table = team_table[team_table["team_id"] == filters.team_id]
         headline_table = headline_table[[*INDEX_COLUMNS, "suppressed", "pct_lt2_ors"]]
-        trend_source = cache.get("team_quarters", (population_key, config), quarters_table(True))
+        trend_source = tables["team_quarters"]
         trend_source = trend_source[trend_source["team_id"] == filters.team_id].drop(
             columns="team_id"
         )
@@ -827,10 +1656,30 @@ def service_summary(
     trend_table["suppressed"] = trend_table["suppressed"].astype("boolean").fillna(True)
     trend_table["suppressed"] = trend_table["suppressed"].astype(bool)
 
+    def compute_completeness() -> dict[str, pd.DataFrame]:
+        sessions = cache.get("outcomes", ("sessions", file_key), lambda: _session_facts(reader))
+        frames = _completeness_tables(sessions, facts, selection)
+        # The team tables do not depend on the focus team: finished here, once per selection.
+        team_period = frames["team_period"].copy()
+        team_period.insert(1, "name", team_period["team_id"].map(team_names))
+        team_period = team_period.sort_values(["name", "team_id"], kind="stable")
+        team_period = _suppressed(team_period, ["team_id", "name"], config)
+        lt2 = tables["teams"].set_index("team_id")["pct_lt2_ors"]
+        team_period["pct_lt2_ors"] = team_period["team_id"].map(lt2)
+        frames["team_period_shown"] = team_period
+        team_trend = frames["team_quarter"]
+        team_trend = team_trend[team_trend["quarter"].isin(quarters)].copy()
+        team_trend.insert(1, "name", team_trend["team_id"].map(team_names))
+        team_trend = team_trend.sort_values(["name", "team_id", "quarter"], kind="stable")
+        frames["team_quarter_shown"] = _suppressed(
+            team_trend, ["team_id", "name", "quarter"], config
+        )
+        return frames
+
     completeness = cache.get(
         "completeness",
-        (file_key, filters.service, filters.age_group, filters.format, filters.period, start),
-        lambda: _completeness_frames(reader, filters, quarters),
+        (population_key, start, window_end, filters.period),
+        compute_completeness,
     )
     if filters.team_id is None:
         focus_trend = completeness["quarter"]
@@ -841,18 +1690,13 @@ def service_summary(
         focus_trend, on="quarter", how="left"
     )
     completeness_trend = _suppressed(completeness_trend, ["quarter"], config)
-    team_period = completeness["team_period"].copy()
-    team_period.insert(1, "name", team_period["team_id"].map(team_names))
-    team_period = team_period.sort_values(["name", "team_id"], kind="stable")
-    completeness_team = _suppressed(team_period, ["team_id", "name"], config)
-    completeness_team["selected"] = completeness_team["team_id"] == filters.team_id
-    lt2 = team_table.set_index("team_id")["pct_lt2_ors"]
-    completeness_team["pct_lt2_ors"] = completeness_team["team_id"].map(lt2)
-    team_trend = completeness["team_quarter"]
-    team_trend = team_trend[team_trend["quarter"].isin(quarters)].copy()
-    team_trend.insert(1, "name", team_trend["team_id"].map(team_names))
-    team_trend = team_trend.sort_values(["name", "team_id", "quarter"], kind="stable")
-    completeness_team_trend = _suppressed(team_trend, ["team_id", "name", "quarter"], config)
+    completeness_team = completeness["team_period_shown"].copy()
+    completeness_team.insert(
+        completeness_team.columns.get_loc("pct_lt2_ors"),
+        "selected",
+        completeness_team["team_id"] == filters.team_id,
+    )
+    completeness_team_trend = completeness["team_quarter_shown"].copy()
 
     summary = ServiceSummary(
         filters=filters,
@@ -863,7 +1707,7 @@ def service_summary(
         completeness_trend=completeness_trend,
         completeness_team=completeness_team.reset_index(drop=True),
         completeness_team_trend=completeness_team_trend,
-        team_model=team_table.attrs.get("team_model", {}),
+        team_model=dict(tables["team_model"]),
         team_names=team_names,
         quarters=quarters,
     )
@@ -944,9 +1788,12 @@ def reading(summary: ServiceSummary) -> list[ReadingItem]:
             wide = team_trend.set_index(["name", "team_id", "quarter"])[column].unstack("quarter")
             if this_q not in wide.columns or last_q not in wide.columns:
                 continue
-            for (name, team_id), row in wide.iterrows():
-                now, before = row[this_q], row[last_q]
-                if _shown(now) and _shown(before) and before - now >= TEAM_DROP_POINTS:
+            # Only the teams whose completeness fell are visited (not one Python step per team).
+            fell = wide[(wide[last_q] - wide[this_q]) >= TEAM_DROP_POINTS]
+            for (name, team_id), now, before in zip(
+                fell.index, fell[this_q].tolist(), fell[last_q].tolist(), strict=True
+            ):
+                if _shown(now) and _shown(before):
                     items.append(
                         ReadingItem(
                             "service.reading.team_completeness_fell",

@@ -6,9 +6,11 @@ so the page, its download and the command-line report agree by construction. The
 its state in widget traitlets: a test sets ``view.team.value`` in plain Python and reads
 ``view.reading.value``, the tables and the figures' data, the same things the browser shows.
 
-Filter changes reuse the kernel's :class:`~fitdata.service_summary.SummaryCache`: the
-episode outcomes of a service are read from DuckDB once per kernel, and a change of period,
-team, age group or format only recomputes the indices of the new selection.
+Filter changes reuse the kernel's :class:`~fitdata.service_summary.SummaryCache`: the facts
+behind every number (client-episodes and client-rated sessions, summed per team, month, age
+group and format) are read from DuckDB once per kernel and database version, and a change of
+period, service, team, age group or format only adds up the cells of the new selection (no
+query, no per-episode frame; see :mod:`fitdata.service_summary`).
 """
 
 from __future__ import annotations
