@@ -35,6 +35,7 @@ from fitdata import caseload as cl
 from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
 from fitdata.flags import FLAGS, describe_flags
+from fitdata.group_exercise import case_token, link_key
 from fitdata.trajectory import TrajectoryModel
 from fitdata.ui.charts import FLAG_COLOURS, client_graph_figure
 from fitdata.ui.client_graph import rules_html
@@ -45,6 +46,9 @@ __all__ = ["CaseTable", "DownloadButton", "TeamReviewView", "build_team_review"]
 
 log = logging.getLogger(__name__)
 Options = list[tuple[str, Any]]
+
+#: How many cases of the list the "group exercise" link takes (a group discusses a few).
+GROUP_LINK_CASES = 6
 
 #: Most rows the table draws; the export holds every row of the list.
 MAX_TABLE_ROWS = 500
@@ -355,6 +359,7 @@ class TeamReviewView:
             label=tr.text("review.export.excel"),
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ).add_class("fitdata-export-excel")
+        self.group_link = widgets.HTML().add_class("fitdata-group-link")
         self.message = widgets.HTML().add_class("fitdata-message")
         self.graph_status = widgets.HTML().add_class("fitdata-status")
         self.graph_expected = widgets.HTML().add_class("fitdata-expected-note")
@@ -498,6 +503,7 @@ class TeamReviewView:
         )
         self._listed = listed
         self._redraw_table()
+        self._update_group_link()
 
     def _update_flag_buttons(self, filtered: pd.DataFrame) -> None:
         tr, config = self.context.tr, self.context.config
@@ -744,6 +750,44 @@ class TeamReviewView:
     def _on_select(self, _change: dict[str, Any]) -> None:
         if self.table.selected != self._shown_key:
             self._redraw_graph()
+        self._update_group_link()
+
+    def group_exercise_links(self) -> dict[str, str]:
+        """Links that open the KOR group exercise with cases of this review, anonymised there.
+
+        ``"chosen"``: the chosen case; ``"listed"``: the first :data:`GROUP_LINK_CASES` cases
+        of the list in its order. Each is ``group_exercise.ipynb?cases=<token>`` (relative, so
+        it stays on this server), where the token is a keyed HMAC of the cases valid for 14
+        days (:func:`fitdata.group_exercise.case_token`): it shows no client code.
+        """
+        team = self.team.value
+        if not team:
+            return {}
+        key = link_key(self.context.db_path)
+        listed = self.listed_episode_ids()[:GROUP_LINK_CASES]
+        links = {}
+        for name, cases in (("chosen", self.chosen_episode_ids()), ("listed", listed)):
+            if cases:
+                token = case_token([(e, c, team) for e, c in cases], key=key)
+                links[name] = f"group_exercise.ipynb?cases={token}"
+        return links
+
+    def _update_group_link(self) -> None:
+        tr = self.context.tr
+        links = self.group_exercise_links()
+        parts = []
+        if "chosen" in links:
+            parts.append((links["chosen"], tr.text("review.group_link.chosen")))
+        if "listed" in links:
+            n = min(len(self._listed), GROUP_LINK_CASES)
+            parts.append((links["listed"], tr.count_text("review.group_link.listed", n, n=n)))
+        anchors = " · ".join(
+            f'<a href="{html.escape(href)}" target="_blank" rel="noopener">{html.escape(text)}</a>'
+            for href, text in parts
+        )
+        self.group_link.value = (
+            f"<b>{html.escape(tr.text('review.group_link.heading'))}</b> {anchors}" if parts else ""
+        )
 
     def _choose_first(self, *, force: bool = False) -> None:
         """Show the first listed case (or none) after the list changed under the graph.
@@ -947,6 +991,7 @@ class TeamReviewView:
                 self.table_note,
                 self.table,
                 self.legend,
+                self.group_link,
                 graph,
             ],
             layout=widgets.Layout(gap="6px"),

@@ -237,6 +237,28 @@ def test_team_finds_cases_opens_one_and_downloads_the_list(
         page.locator(".fitdata-export-excel button").click()
     book = pd.read_excel(io.BytesIO(download.value.path().read_bytes()), sheet_name=None)
     assert book["Case review"]["Client"].tolist() == column(page, "client_id")
+
+    # take the chosen case to the KOR group exercise: a new tab, anonymised, the same scores
+    link = page.locator(".fitdata-group-link a").first
+    assert text(link) == "show the chosen case"
+    assert client not in (link.get_attribute("href") or "")
+    with page.context.expect_page() as opened:
+        link.click()
+    group = opened.value
+    group.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    group.wait_for_function(
+        """([sel, ys]) => {
+             const plot = document.querySelector(sel);
+             const ors = plot && plot.data.find(t => t.name === 'ORS');
+             return ors && JSON.stringify(Array.from(ors.y)) === JSON.stringify(ys);
+           }""",
+        arg=[PLOT, ors["ors_total"].tolist()],
+        timeout=30_000,
+    )
+    assert "Showing 1 case from the case review" in group.inner_text(".fitdata-message")
+    assert client not in group.content() and therapist not in group.content()
+    group.screenshot(path=artifacts / "team-review-to-group-exercise.png", full_page=True)
+    group.close()
     assert_clean(page)
 
 

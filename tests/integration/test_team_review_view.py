@@ -263,3 +263,23 @@ def test_demo_counts_agree_with_the_database(demo_db: Path) -> None:
     )
     assert list(trace(view, "ORS").y) == ors["ors"].tolist()
     assert cl.trajectory_model(reader) is view.model  # fitted once per kernel and reused
+
+
+def test_links_open_the_chosen_and_listed_cases_in_the_group_exercise(view, review_db) -> None:
+    from fitdata.group_exercise import link_key, resolve
+
+    links = view.group_exercise_links()  # the list holds 6 cases
+    key, reader = link_key(review_db), reader_for(review_db)
+    token = links["chosen"].split("?cases=", 1)[1]
+    chosen = [(c.episode_id, c.client_id) for c in resolve(reader, token, key=key)]
+    assert chosen == view.chosen_episode_ids() and chosen
+    token = links["listed"].split("?cases=", 1)[1]
+    listed_cases = [(c.episode_id, c.client_id) for c in resolve(reader, token, key=key)]
+    assert listed_cases == view.listed_episode_ids()[: len(listed_cases)]
+    assert len(listed_cases) == 6
+    # the page's link shows no client code, and follows a new choice
+    shown = view.group_link.value
+    assert "group_exercise.ipynb?cases=" in shown and "KOR group exercise" in shown
+    assert not any(code in shown for _, code in view.listed_episode_ids())
+    view.table.selected = view.table.rows[-1]["key"]
+    assert view.group_link.value != shown
