@@ -633,8 +633,14 @@ def _entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
             axis=1
         )
 
-    sessions = new.sort_values(["client", "episode", "session_date", "session_no", "rater"],
-                               kind="stable").reset_index(drop=True)  # fmt: skip
+    # the table's physical order (store.SESSION_ORDER: team by team), by the ids' text
+    sessions = new.sort_values(
+        ["team", "client", "episode", "session_date", "session_no", "rater"],
+        kind="stable",
+        key=lambda column: (
+            column.astype(str) if column.name in ("team", "client", "episode") else column
+        ),
+    ).reset_index(drop=True)
     sessions.insert(
         0, "session_id", np.arange(len(sessions), dtype=np.int64) + existing.max_session_id + 1
     )

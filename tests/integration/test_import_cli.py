@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from fitdata.cli import main
-from fitdata.store import check_database, reader_for
+from fitdata.store import SESSION_ORDER, check_database, reader_for
 from tests.integration.import_workers import weekly_rows, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -515,6 +515,10 @@ def test_export_then_import_into_an_empty_database_gives_identical_tables(demo_d
             )
         pd.testing.assert_frame_equal(original, copied[original.columns], check_dtype=False)
     assert check_database(copy).ok
+    # stored in the table's physical order (team by team), which one-team queries rely on
+    scanned = reader_for(copy).df("SELECT session_id FROM sessions")["session_id"]
+    ordered = reader_for(copy).df(f"SELECT session_id FROM sessions ORDER BY {SESSION_ORDER}")
+    assert scanned.tolist() == ordered["session_id"].tolist()
 
 
 def test_a_file_can_close_an_open_episode_already_in_the_database(tmp_path) -> None:
