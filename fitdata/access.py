@@ -27,9 +27,10 @@ therapist's client that could be tied to a client, an episode or a colleague.
 
 Access control is on as soon as the ``users`` table has a user. With no users (a single-user
 install) every reader is unrestricted, as before. The kernel's user is, in this order: the user
-bound by the server's pre-launch hook (:func:`bind_user`, see ``fitdata.serve``), then
-``$JUPYTERHUB_USER`` (JupyterHub's single-user servers), then ``$FITDATA_USER`` (``fitdata
-serve --user``). A user who is not in the table gets no data and a message that says why.
+bound from the verified login of the page request (:func:`bind_login_user`, see
+``fitdata.login``), then ``$JUPYTERHUB_USER`` (JupyterHub's single-user servers), then
+``$FITDATA_USER`` (``fitdata serve --user``). A user who is not in the table gets no data and
+a message that says why.
 
 Opening a client's data through a scoped reader is recorded in an append-only, hash-chained
 JSON-lines file next to the database (``<db>.audit.jsonl``; :func:`record_access`): who, which
@@ -65,6 +66,7 @@ __all__ = [
     "add_user",
     "aggregate_reader",
     "audit_path",
+    "bind_login_user",
     "bind_user",
     "current_user",
     "find_user",
@@ -88,6 +90,16 @@ ROLES: tuple[Role, ...] = ("therapist", "supervisor", "leader", "admin")
 ENV_USER = "FITDATA_USER"
 #: Set by JupyterHub in every single-user server's environment.
 ENV_HUB_USER = "JUPYTERHUB_USER"
+#: ``fitdata serve --users`` sets this to ``users`` for every kernel: the kernel's user then comes
+#: only from the login of the page request (:func:`bind_login_user`).
+ENV_LOGIN = "FITDATA_LOGIN"
+#: The request header through which the server tells a kernel whose page it runs. The server
+#: (:class:`fitdata.login.FitdataIdentityProvider`) deletes whatever the browser sent under this
+#: name and sets it from the verified login; Voila passes it to the kernel as
+#: :data:`ENV_LOGIN_USER` (RFC 3875 naming), in the kernel's environment or, for a preheated
+#: kernel, with the request information that ``voila.utils.wait_for_request`` receives.
+LOGIN_USER_HEADER = "X-Fitdata-User"
+ENV_LOGIN_USER = "HTTP_X_FITDATA_USER"
 
 # Login names: letters, digits and . _ @ - (JupyterHub names, e-mail style names).
 _NAME = re.compile(r"[\w.@-]{1,64}")
@@ -368,7 +380,7 @@ _bind_lock = threading.Lock()
 
 
 def bind_user(name: str) -> None:
-    """Fix this kernel's user (called by the cell the server's pre-launch hook adds).
+    """Fix this kernel's user (:func:`bind_login_user` calls it with the page's login).
 
     A kernel has one identity for its life: binding another name later is refused, so nothing
     that runs afterwards can switch to another user's scope.
@@ -381,6 +393,29 @@ def bind_user(name: str) -> None:
         if _bound_user is not None and _bound_user != name:
             raise AccessDenied(_tr().text("access.error.rebind"))
         _bound_user = name
+
+
+def bind_login_user() -> str | None:
+    """Bind this kernel to the logged-in user of its page, on a ``fitdata serve --users`` server.
+
+    Call it once the page request has arrived (a preheated kernel first waits for it). On other
+    servers (a single-user install, JupyterHub) it does nothing: their kernels know their user
+    from the environment.
+
+    Returns:
+        The bound user's name, or None when the server has no personal logins.
+
+    Raises:
+        AccessDenied: If the server has personal logins but the request carried no login, or
+            the kernel is bound to another user already.
+    """
+    if os.environ.get(ENV_LOGIN) != "users":
+        return None
+    name = os.environ.get(ENV_LOGIN_USER, "")
+    if not name:
+        raise AccessDenied(_tr().text("access.error.no_user"))
+    bind_user(name)
+    return name
 
 
 def current_user() -> str | None:

@@ -39,6 +39,18 @@ def _port(text: str) -> int:
     return value
 
 
+def _pool_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= 8:
+        raise argparse.ArgumentTypeError(
+            f"a pool holds 0 to 8 kernels per dashboard (each needs memory), got {value}"
+        )
+    return value
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fitdata.demo import generate_demo
 
@@ -145,6 +157,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         password_hash=args.password_hash or os.environ.get("FITDATA_PASSWORD_HASH") or None,
         user=args.user,
         users=args.users,
+        **({} if args.pool_size is None else {"pool_size": args.pool_size}),
     )
     try:
         check_access(options)  # before anything else: refuse to expose data without a login
@@ -425,6 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a shared server: everyone logs in with their personal token from "
         "`fitdata users add NAME --role R --token` and sees what their role allows",
+    )
+    serve.add_argument(
+        "--pool-size",
+        type=_pool_size,
+        default=None,
+        metavar="N",
+        help="preheated kernels kept ready per dashboard for a fast first page, each ~150 MB "
+        "until used; 0 starts every page's kernel on request (fitdata.serve.DEFAULT_POOL_SIZE)",
     )
     serve.set_defaults(run=_cmd_serve)
 

@@ -9,22 +9,22 @@ Voila server when each logs in with a **personal token** (``fitdata users add NA
   token in ``?token=``, in an ``Authorization: token ...`` header, or typed into Voila's login
   form, and then keeps the person logged in with Jupyter Server's signed cookie. A cookie of a
   user who has since been removed no longer logs in.
-* :func:`bind_user_hook` is Voila's ``prelaunch_hook``: it runs in the server, after the login,
-  for every page before its kernel starts, and puts one first cell into *that request's* copy
-  of the notebook: ``fitdata.access.bind_user(<the logged-in name>)``. The name comes from
-  ``request.current_user`` (the verified login), never from the query string, a header or
-  anything else the browser sends, and a kernel cannot be bound to a second name later.
+* The kernel learns who opened its page from the server, never from the browser: for every
+  request, :meth:`FitdataIdentityProvider.get_user` deletes any ``X-Fitdata-User`` header the
+  browser sent and sets it to the verified login. Voila passes that header (and only that one,
+  ``http_header_envs``) to the page's kernel as ``$HTTP_X_FITDATA_USER``: in the environment of
+  a kernel started for the request, or with the request information a **preheated** kernel
+  waits for (``voila.utils.wait_for_request``). The dashboard then calls
+  :func:`fitdata.access.bind_login_user` (in :func:`fitdata.ui.context.build_dashboard`), and a
+  kernel cannot be bound to a second name later.
 
-Voila refuses ``preheat_kernel`` together with a ``prelaunch_hook``, and a preheated kernel
-would have run the notebook before anyone logged in, so ``--users`` serves without a
-preheated pool (see docs/deployment.md for JupyterHub, where preheating is fine).
+So ``--users`` can serve from a preheated pool: a pooled kernel imports everything and then
+waits, knowing nobody, until a page request takes it; only then does it bind its user and read
+any data (see docs/deployment.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import nbformat
 from jupyter_server.auth.identity import IdentityProvider
 from jupyter_server.auth.identity import User as JupyterUser
 from tornado import web
@@ -32,7 +32,7 @@ from traitlets import Unicode
 
 from fitdata import access
 
-__all__ = ["FitdataIdentityProvider", "bind_user_hook"]
+__all__ = ["FitdataIdentityProvider"]
 
 
 class FitdataIdentityProvider(IdentityProvider):
@@ -58,6 +58,20 @@ class FitdataIdentityProvider(IdentityProvider):
             return None
         return JupyterUser(username=found.name, name=found.name, display_name=found.name)
 
+    async def get_user(self, handler: web.RequestHandler) -> JupyterUser | None:  # type: ignore[override]
+        """The request's verified user, also told to the page's kernel in a trusted header.
+
+        Whatever the browser sent as :data:`fitdata.access.LOGIN_USER_HEADER` is deleted first;
+        the header then holds the login checked here, or is absent without one.
+        """
+        headers = handler.request.headers
+        if access.LOGIN_USER_HEADER in headers:
+            del headers[access.LOGIN_USER_HEADER]
+        user = await self._get_user(handler)
+        if user is not None:
+            headers[access.LOGIN_USER_HEADER] = user.username
+        return user
+
     async def get_user_token(self, handler: web.RequestHandler) -> JupyterUser | None:
         """The user whose personal token is in ``?token=`` or the Authorization header."""
         return self._login(self.get_token(handler) or "", handler)
@@ -72,25 +86,3 @@ class FitdataIdentityProvider(IdentityProvider):
     def process_login_form(self, handler: web.RequestHandler) -> JupyterUser | None:
         """The user whose personal token was typed into the login form's password field."""
         return self._login(handler.get_argument("password", default=""), handler)
-
-
-def bind_user_hook(req: web.RequestHandler, notebook: Any, cwd: str) -> Any:
-    """Voila's ``prelaunch_hook``: make the page's kernel run as the logged-in user.
-
-    Args:
-        req: The page request (already authenticated by the identity provider).
-        notebook: This request's copy of the notebook.
-        cwd: The notebook's folder (unused).
-
-    Returns:
-        The notebook with a first cell that binds the kernel to the user.
-
-    Raises:
-        tornado.web.HTTPError: 403 when the request has no logged-in user.
-    """
-    name = getattr(req.current_user, "username", None)
-    if not name:
-        raise web.HTTPError(403, "no logged-in user")
-    bind = f"import fitdata.access\nfitdata.access.bind_user({str(name)!r})"
-    notebook.cells.insert(0, nbformat.v4.new_code_cell(source=bind))
-    return notebook

@@ -12,6 +12,10 @@ Safe defaults, all set here and nowhere else:
   kernel holds ~230 MB;
 * security headers on every page (:data:`SECURITY_HEADERS`), besides Jupyter Server's own
   ``Content-Security-Policy: frame-ancestors 'self'`` and ``X-Content-Type-Options``;
+* a small preheated pool (:data:`DEFAULT_POOL_SIZE` kernels per dashboard, ``--pool-size``):
+  a pooled kernel has started and imported everything before anyone asks, then waits for the
+  page request before it learns its user or reads any data
+  (:func:`fitdata.ui.context.build_dashboard`), so a first page is fast and never stale;
 * the landing page lists the dashboards with one line each on who it is for.
 
 Every dashboard kernel inherits ``FITDATA_DB``, ``FITDATA_LANG`` and ``FITDATA_CONFIG``, which
@@ -31,6 +35,7 @@ from typing import Any
 
 from traitlets.config import Config
 
+from fitdata.access import ENV_LOGIN, ENV_LOGIN_USER
 from fitdata.i18n import Translator
 from fitdata.ui.context import ENV_CONFIG, ENV_DB, ENV_LANG
 
@@ -38,6 +43,7 @@ __all__ = [
     "DASHBOARDS",
     "MIN_TOKEN_LENGTH",
     "SECURITY_HEADERS",
+    "DEFAULT_POOL_SIZE",
     "AccessError",
     "ServeOptions",
     "check_access",
@@ -74,6 +80,9 @@ SECURITY_HEADERS: dict[str, str] = {
 #: Shortest token accepted off loopback: 24 characters of ``secrets.token_urlsafe`` are ~144 bits.
 MIN_TOKEN_LENGTH = 24
 
+#: Preheated kernels kept ready per dashboard. Each holds ~150 MB before its page is opened.
+DEFAULT_POOL_SIZE = 1
+
 #: Seconds a kernel may be idle (no execution, no messages) before it is shut down.
 CULL_IDLE_TIMEOUT = 900
 CULL_INTERVAL = 60
@@ -93,6 +102,7 @@ class ServeOptions:
     password_hash: str | None = None
     user: str | None = None  # a single-user install's fitdata user (FITDATA_USER for kernels)
     users: bool = False  # personal logins from the users table (fitdata/login.py)
+    pool_size: int = DEFAULT_POOL_SIZE  # preheated kernels per dashboard; 0 turns preheating off
 
 
 class AccessError(ValueError):
@@ -185,13 +195,17 @@ def voila_config(options: ServeOptions) -> Config:
     config.VoilaConfiguration.page_config_hook = _page_config_hook
     config.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
     config.MappingKernelManager.cull_interval = CULL_INTERVAL
+    # pooled kernels are never culled while they wait (Voila skips them); used ones are
+    config.VoilaConfiguration.preheat_kernel = options.pool_size > 0
+    config.VoilaConfiguration.default_pool_size = max(options.pool_size, 0)
     if options.users:  # personal logins; each page's kernel is bound to its user
-        from fitdata.login import FitdataIdentityProvider, bind_user_hook
+        from fitdata.access import LOGIN_USER_HEADER
+        from fitdata.login import FitdataIdentityProvider
 
         config.Voila.identity_provider_class = FitdataIdentityProvider
         config.FitdataIdentityProvider.db_path = str(options.db.resolve())
-        config.VoilaConfiguration.prelaunch_hook = bind_user_hook
-        config.VoilaConfiguration.preheat_kernel = False  # Voila refuses it with the hook
+        # the one header a kernel receives: set by the identity provider from the login
+        config.VoilaConfiguration.http_header_envs = [LOGIN_USER_HEADER]
     return config
 
 
@@ -199,13 +213,20 @@ def serve(options: ServeOptions) -> None:
     """Run Voila in this process until interrupted."""
     os.environ[ENV_DB] = str(options.db.resolve())
     os.environ[ENV_LANG] = options.lang
+    for name in (ENV_LOGIN, ENV_LOGIN_USER):  # only this server decides how kernels log in
+        os.environ.pop(name, None)
     if options.users:  # each kernel learns its user from the login, never from the server's env
         for name in ("FITDATA_USER", "JUPYTERHUB_USER"):
             os.environ.pop(name, None)
+        os.environ[ENV_LOGIN] = "users"
     elif options.user:
         os.environ["FITDATA_USER"] = options.user
     if options.config is not None:
         os.environ[ENV_CONFIG] = str(options.config.resolve())
+    # a preheated kernel fetches its request over a WebSocket from this server (Voila's default
+    # address is 127.0.0.1, which a server bound to one other address does not answer)
+    if options.ip not in ("0.0.0.0", "::", "") and not is_loopback(options.ip):
+        os.environ["VOILA_APP_IP"] = f"[{options.ip}]" if ":" in options.ip else options.ip
     template_root = resources.files("fitdata").joinpath("jupyter_data")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (str(template_root), os.environ.get("JUPYTER_PATH", "")) if p

@@ -1,4 +1,10 @@
-"""What a dashboard needs to know about where it runs: database, language, thresholds."""
+"""What a dashboard needs to know about where it runs: database, language, thresholds, user.
+
+:func:`build_dashboard` is where every page starts. In a kernel from ``fitdata serve``'s
+preheated pool it first waits for the page request (the imports are done by then, which is
+what makes a first page fast), binds the login's user (:func:`fitdata.access.bind_login_user`),
+and only then reads data, so a pooled kernel never holds anyone's data nor shows a stale file.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,25 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from fitdata.access import aggregate_reader, reader_for_user
+from fitdata.access import (
+    aggregate_reader,
+    bind_login_user,
+    current_user,
+    find_user,
+    reader_for_user,
+)
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.store import Reader, StoreError
 
-__all__ = ["DashboardContext", "build_dashboard", "error_html", "run_guarded"]
+__all__ = [
+    "DashboardContext",
+    "await_page_request",
+    "build_dashboard",
+    "error_html",
+    "run_guarded",
+    "signed_in_html",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +102,43 @@ class DashboardContext:
         return Translator(self.lang)
 
 
+_page_requested = False
+
+
+def await_page_request() -> None:
+    """In a preheated kernel, wait until a page request takes it, then bind the login's user.
+
+    Voila runs a pooled kernel's notebook before anyone asks for the page; the request's details
+    (query string, the server-set login header) reach the kernel only through
+    ``voila.utils.wait_for_request``. In a kernel started for a request it returns at once.
+
+    Raises:
+        AccessDenied: On a ``fitdata serve --users`` server, if the request carried no login.
+    """
+    global _page_requested
+    if not _page_requested and os.environ.get("VOILA_PREHEAT") == "True":
+        from voila.utils import wait_for_request  # only a preheated kernel needs Voila here
+
+        wait_for_request()
+    _page_requested = True
+    bind_login_user()
+
+
+def signed_in_html(context: DashboardContext) -> str | None:
+    """ "Signed in as NAME (role)" for the top of a page, or None without access control.
+
+    Shown whenever the database has users, so everybody sees whose view the page is.
+    """
+    name = context.user if context.user is not None else current_user()
+    user = find_user(context.db_path, name) if name else None
+    if user is None:
+        return None
+    tr = context.tr
+    text = tr.text("access.signed_in", user=user.name, role=tr.text(f"access.role.{user.role}"))
+    style = "text-align:right;font-size:0.9em;color:#444;margin:0 0 4px 0"
+    return f'<div class="fitdata-signed-in" role="note" style="{style}">{html.escape(text)}</div>'
+
+
 def build_dashboard(
     name: str,
     make: Callable[[DashboardContext], widgets.Widget],
@@ -101,8 +157,13 @@ def build_dashboard(
         do); on any other error a generic message, with the details in the server log.
     """
     try:
+        await_page_request()
         context = context or DashboardContext.from_environment()
-        return make(context)
+        page = make(context)
+        signed_in = signed_in_html(context)
+        if signed_in is None:
+            return page
+        return widgets.VBox([widgets.HTML(signed_in), page]).add_class("fitdata-page")
     except StoreError as error:
         log.warning("%s: %s", name, error)
         text = str(error)

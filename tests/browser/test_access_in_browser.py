@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def test_a_therapist_sees_only_her_own_clients(shared, page, artifacts) -> None:
     wait_for_options(page, "therapist", options(page, "therapist")[0])
     assert [t.rsplit(" (", 1)[0] for t in options(page, "therapist")] == [shared.therapist_name]
     assert page.locator(".fitdata-error").count() == 0
+    assert page.inner_text(".fitdata-signed-in") == "Signed in as kari (therapist)"
     page.screenshot(path=artifacts / "access-therapist-client-graph.png", full_page=True)
 
     # the graph she opened is in the audit log, under her name, with one of her clients
@@ -143,5 +145,37 @@ def test_a_leader_gets_aggregates_but_no_client_graph(shared, page, artifacts) -
     page.wait_for_selector(".fitdata-charts .js-plotly-plot .point", timeout=180_000)
     wait_for_reading(page, reading_sentences(expected.reading, EN)[0])
     assert page.locator(".fitdata-error").count() == 0
+    assert page.inner_text(".fitdata-signed-in") == "Signed in as leder (leader: summaries only)"
     page.screenshot(path=artifacts / "access-leader-service.png", full_page=True)
     assert access.read_audit(shared.db, user="leder") == []
+
+
+def test_a_header_from_the_browser_cannot_change_who_the_kernel_is(shared, page) -> None:
+    """The server tells a kernel its user in X-Fitdata-User; a forged one is replaced."""
+    page.set_extra_http_headers({access.LOGIN_USER_HEADER: "kari"})
+    open_as(page, shared, "leder", "client_graph.ipynb")
+    page.wait_for_selector(".fitdata-error", timeout=180_000)
+    assert "leder may see summaries of groups of clients only" in page.inner_text(".fitdata-error")
+    assert page.locator(".fitdata-graph .js-plotly-plot").count() == 0
+    assert access.read_audit(shared.db, user="leder") == []
+
+
+def test_a_page_comes_from_the_preheated_pool(shared, page) -> None:
+    """A pooled kernel, started before anyone asked, serves the page and learns its user then."""
+    log = Path(shared._log.name)
+
+    def count(text: str) -> int:
+        return log.read_text().count(text)
+
+    filled = "Kernel pool of client_graph.ipynb is filled"
+    used = "for client_graph.ipynb"  # "Using pre-heated kernel: <id> for client_graph.ipynb"
+    deadline = time.monotonic() + 180
+    while count(filled) <= count(used):  # every use starts a refill, logged once it is ready
+        assert time.monotonic() < deadline, "the client graph's pool was never filled"
+        time.sleep(0.5)
+    before = count(used)
+    open_as(page, shared, "kari", "client_graph.ipynb")
+    page.wait_for_selector(".fitdata-graph .js-plotly-plot .scatterlayer .trace", timeout=180_000)
+    assert page.inner_text(".fitdata-signed-in") == "Signed in as kari (therapist)"
+    assert count(used) == before + 1
+    assert "Traceback" not in log.read_text()

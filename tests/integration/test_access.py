@@ -454,7 +454,7 @@ def test_serve_checks_its_user_options_before_starting(db, capsys) -> None:
 def test_serve_users_mode_is_a_login_and_excludes_a_shared_one() -> None:
     from pathlib import Path
 
-    from fitdata.login import FitdataIdentityProvider, bind_user_hook
+    from fitdata.login import FitdataIdentityProvider
     from fitdata.serve import AccessError, ServeOptions, check_access, voila_config
 
     here = Path(".")
@@ -464,33 +464,80 @@ def test_serve_users_mode_is_a_login_and_excludes_a_shared_one() -> None:
             check_access(ServeOptions(here, here, users=True, **extra))
     config = voila_config(ServeOptions(here, here, users=True))
     assert config.Voila.identity_provider_class is FitdataIdentityProvider
-    assert config.VoilaConfiguration.prelaunch_hook is bind_user_hook
-    assert config.VoilaConfiguration.preheat_kernel is False
-    assert "identity_provider_class" not in voila_config(ServeOptions(here, here)).Voila
+    # the kernel receives one header, the one the identity provider sets from the login
+    assert config.VoilaConfiguration.http_header_envs == [access.LOGIN_USER_HEADER]
+    assert "prelaunch_hook" not in config.VoilaConfiguration
+    assert config.VoilaConfiguration.preheat_kernel is True  # a pool, also with personal logins
+    assert config.VoilaConfiguration.default_pool_size == 1
+    single = voila_config(ServeOptions(here, here, pool_size=0))
+    assert "identity_provider_class" not in single.Voila
+    assert "http_header_envs" not in single.VoilaConfiguration
+    assert single.VoilaConfiguration.preheat_kernel is False
 
 
-def test_the_prelaunch_hook_binds_the_verified_user_only(db) -> None:
-    import nbformat
+def test_the_login_header_holds_the_verified_user_never_the_browsers(tmp_path) -> None:
     from jupyter_server.auth.identity import User as JupyterUser
-    from tornado import web
+    from tornado.httputil import HTTPHeaders
 
-    from fitdata.login import bind_user_hook
+    from fitdata.login import FitdataIdentityProvider
 
-    class Request:
-        current_user = JupyterUser(username="kari")
+    provider = FitdataIdentityProvider(db_path=str(tmp_path / "unused.duckdb"))
+    verified: list[JupyterUser | None] = [JupyterUser(username="kari")]
 
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("build()")])
-    bound = bind_user_hook(Request(), notebook, ".")
-    assert [c.source for c in bound.cells][1] == "build()"
-    assert bound.cells[0].source == "import fitdata.access\nfitdata.access.bind_user('kari')"
-    Request.current_user = JupyterUser(username="o'neil\nimport os")
-    tricky = bind_user_hook(Request(), nbformat.v4.new_notebook(), ".").cells[0].source
-    namespace: dict = {}
-    exec(tricky.replace("import fitdata.access\nfitdata.access.bind_user", "name ="), namespace)
-    assert namespace["name"] == "o'neil\nimport os"  # a literal, never code
-    Request.current_user = None
-    with pytest.raises(web.HTTPError):
-        bind_user_hook(Request(), nbformat.v4.new_notebook(), ".")
+    async def login(_handler) -> JupyterUser | None:
+        return verified[0]
+
+    provider._get_user = login  # what Jupyter Server verified from the token or cookie
+
+    class Handler:
+        def __init__(self, *forged: tuple[str, str]) -> None:
+            self.request = type("R", (), {"headers": HTTPHeaders()})()
+            for name, value in forged:
+                self.request.headers.add(name, value)
+
+    handler = Handler(("X-Fitdata-User", "admin"), ("x-fitdata-user", "leder"))
+    assert _run(provider.get_user(handler)).username == "kari"
+    assert handler.request.headers.get_list(access.LOGIN_USER_HEADER) == ["kari"]
+    verified[0] = None  # no login: no header at all, whatever the browser sent
+    handler = Handler(("X-Fitdata-User", "admin"))
+    assert _run(provider.get_user(handler)) is None
+    assert access.LOGIN_USER_HEADER not in handler.request.headers
+
+
+def test_a_kernel_binds_the_login_user_only_on_a_users_server(db, monkeypatch) -> None:
+    monkeypatch.setattr(access, "_bound_user", None)
+    monkeypatch.delenv(access.ENV_HUB_USER, raising=False)
+    monkeypatch.delenv(access.ENV_USER, raising=False)
+    monkeypatch.delenv(access.ENV_LOGIN, raising=False)
+    monkeypatch.setenv(access.ENV_LOGIN_USER, "admin")  # not a --users server: ignored
+    assert access.bind_login_user() is None and access.current_user() is None
+    monkeypatch.setenv(access.ENV_LOGIN, "users")
+    monkeypatch.delenv(access.ENV_LOGIN_USER)
+    with pytest.raises(AccessDenied, match="does not know who you are"):
+        access.bind_login_user()
+    monkeypatch.setenv(access.ENV_LOGIN_USER, "kari")
+    assert access.bind_login_user() == "kari"
+    assert clients_seen(DashboardContext(db).reader) == B1_CLIENTS
+    monkeypatch.setenv(access.ENV_LOGIN_USER, "ola")  # a second request cannot rebind it
+    with pytest.raises(AccessDenied, match="already open for another user"):
+        access.bind_login_user()
+
+
+def test_a_page_says_who_is_signed_in(db, monkeypatch) -> None:
+    from fitdata.ui import build_client_graph
+    from fitdata.ui.context import signed_in_html
+
+    monkeypatch.setattr(access, "_bound_user", None)
+    monkeypatch.setenv(access.ENV_LOGIN, "users")
+    monkeypatch.setenv(access.ENV_LOGIN_USER, "kari")
+    monkeypatch.setenv("FITDATA_DB", str(db))
+    monkeypatch.setenv("FITDATA_LANG", "nb")
+    page = build_client_graph()
+    assert "Logget inn som kari (behandler)" in page.children[0].value
+    assert "fitdata-client-graph" in page.children[1]._dom_classes
+    assert "Signed in as leder (leader: summaries only)" in signed_in_html(
+        DashboardContext(db, user="leder")
+    )
 
 
 def test_the_identity_provider_knows_users_by_personal_token(tiny_db, tmp_path) -> None:
