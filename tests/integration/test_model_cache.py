@@ -292,3 +292,43 @@ def test_a_model_fitted_through_an_access_scope_is_kept_apart(db: Path) -> None:
     assert len(fit.calls) == 2 and again.n_training_episodes == narrow.n_training_episodes
     unscoped = model_cache.trajectory_model(reader, fit=fit, min_episodes=1)
     assert len(fit.calls) == 3 and unscoped.n_training_episodes == whole.n_training_episodes
+
+
+def test_team_options_are_read_once_per_database_version_and_scope(db: Path, monkeypatch) -> None:
+    from fitdata import queries, store
+    from fitdata.store import ReadScope
+
+    asked: list[str] = []
+    for cls in (store.Reader, store._ScopedReader):
+        real_df = cls.df
+
+        def counting_df(self, sql, params=None, _real=real_df):
+            asked.append(sql)
+            return _real(self, sql, params)
+
+        monkeypatch.setattr(cls, "df", counting_df)
+    reader = reader_for(db)
+    first = queries.team_options(reader)
+    assert len(asked) == 1 and len(first) > 1
+    pd.testing.assert_frame_equal(queries.team_options(reader), first)  # a new page, same file
+    assert len(asked) == 1
+    assert list(model_cache.cache_dir(db).glob("team_options-*.json"))
+
+    team = first.team_id.iloc[0]
+    scope = ReadScope(
+        key=f"test-team-{team}",
+        views=(("sessions", f"SELECT * FROM {{db}}.sessions WHERE team_id = '{team}'"),),
+    )
+    narrow = queries.team_options(reader.scoped(scope))  # another scope: its own teams
+    assert len(asked) == 2 and narrow.team_id.tolist() == [team]
+    assert narrow.clients.iloc[0] == first.clients.iloc[0]
+
+    with write_transaction(db) as con:  # a new client-rated session in another team
+        con.execute(
+            "INSERT INTO sessions SELECT * REPLACE (client_id || '-new' AS client_id) "
+            "FROM sessions WHERE rater = 'client' AND team_id = ? LIMIT 1",
+            [first.team_id.iloc[1]],
+        )
+    changed = queries.team_options(reader)
+    assert len(asked) == 3  # the file was replaced: counted again
+    assert changed.clients.iloc[1] == first.clients.iloc[1] + 1
