@@ -181,7 +181,7 @@ class ClientGraphView:
         """Everything, laid out for the page."""
         controls = widgets.HBox(
             [self.team, self.therapist, self.client],
-            layout=widgets.Layout(flex_flow="row wrap", gap="8px"),
+            layout=widgets.Layout(flex_flow="row wrap", grid_gap="8px"),
         )
         return widgets.VBox(
             [controls, self.message, self.status, self.figure_box, self.rules]

@@ -963,7 +963,7 @@ class TeamReviewView:
     def widget(self) -> widgets.Widget:
         """Everything, laid out for the page."""
         tr = self.context.tr
-        row = widgets.Layout(flex_flow="row wrap", gap="8px", align_items="center")
+        row = widgets.Layout(flex_flow="row wrap", grid_gap="8px", align_items="center")
         filters = widgets.VBox(
             [
                 widgets.HBox([self.service, self.team, self.therapist], layout=row),
@@ -994,7 +994,7 @@ class TeamReviewView:
                 self.group_link,
                 graph,
             ],
-            layout=widgets.Layout(gap="6px"),
+            layout=widgets.Layout(grid_gap="6px"),
         ).add_class("fitdata-team-review")
 
 

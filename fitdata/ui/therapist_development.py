@@ -766,7 +766,7 @@ class TherapistDevelopmentView:
         """Everything, laid out for the page."""
         controls = widgets.HBox(
             [self.team, self.therapist, self.grouping, self.measure],
-            layout=widgets.Layout(flex_flow="row wrap", gap="8px"),
+            layout=widgets.Layout(flex_flow="row wrap", grid_gap="8px"),
         )
         outcome_box = widgets.VBox(
             [self.outcome_output], layout=widgets.Layout(width="100%")
