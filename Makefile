@@ -54,7 +54,16 @@ chromium:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; fi
 
-test: $(STAMPS)/test-install chromium
+# JupyterHub's proxy for tests/browser/test_jupyterhub.py, pinned in .tools/package-lock.json
+# (Node.js >= 18: Debian's own nodejs is enough).
+$(STAMPS)/node-tools: .tools/package-lock.json
+	@command -v npm >/dev/null || { echo "Installing Debian's nodejs and npm for JupyterHub's proxy"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
+	npm ci --prefix .tools --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+test: $(STAMPS)/test-install $(STAMPS)/node-tools chromium
 	FITDATA_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 lint: $(STAMPS)/test-install
@@ -64,4 +73,4 @@ bench: $(STAMPS)/test-install chromium
 	FITDATA_CHROMIUM=$(CHROMIUM) $(PY) -m benchmarks.all
 
 clean:
-	rm -rf $(STAMPS) test-artifacts .pytest_cache
+	rm -rf $(STAMPS) test-artifacts .pytest_cache .tools/node_modules

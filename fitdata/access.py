@@ -54,10 +54,21 @@ from pathlib import Path
 from typing import Literal
 
 from fitdata.i18n import LANGUAGES, Translator
+from fitdata.kernel_env import (
+    ENV_HUB_USER,
+    ENV_LOGIN,
+    ENV_LOGIN_USER,
+    ENV_USER,
+    LOGIN_USER_HEADER,
+)
 from fitdata.store import Reader, ReadScope, StoreError, reader_for, write_transaction
 
 __all__ = [
+    "ENV_HUB_USER",
+    "ENV_LOGIN",
+    "ENV_LOGIN_USER",
     "ENV_USER",
+    "LOGIN_USER_HEADER",
     "ROLES",
     "AccessDenied",
     "AuditEntry",
@@ -86,20 +97,6 @@ __all__ = [
 Role = Literal["therapist", "supervisor", "leader", "admin"]
 ROLES: tuple[Role, ...] = ("therapist", "supervisor", "leader", "admin")
 
-#: The kernel's user for a single-user install (``fitdata serve --user NAME`` sets it).
-ENV_USER = "FITDATA_USER"
-#: Set by JupyterHub in every single-user server's environment.
-ENV_HUB_USER = "JUPYTERHUB_USER"
-#: ``fitdata serve --users`` sets this to ``users`` for every kernel: the kernel's user then comes
-#: only from the login of the page request (:func:`bind_login_user`).
-ENV_LOGIN = "FITDATA_LOGIN"
-#: The request header through which the server tells a kernel whose page it runs. The server
-#: (:class:`fitdata.login.FitdataIdentityProvider`) deletes whatever the browser sent under this
-#: name and sets it from the verified login; Voila passes it to the kernel as
-#: :data:`ENV_LOGIN_USER` (RFC 3875 naming), in the kernel's environment or, for a preheated
-#: kernel, with the request information that ``voila.utils.wait_for_request`` receives.
-LOGIN_USER_HEADER = "X-Fitdata-User"
-ENV_LOGIN_USER = "HTTP_X_FITDATA_USER"
 
 # Login names: letters, digits and . _ @ - (JupyterHub names, e-mail style names).
 _NAME = re.compile(r"[\w.@-]{1,64}")

@@ -35,9 +35,17 @@ from typing import Any
 
 from traitlets.config import Config
 
-from fitdata.access import ENV_LOGIN, ENV_LOGIN_USER
 from fitdata.i18n import Translator
-from fitdata.ui.context import ENV_CONFIG, ENV_DB, ENV_LANG
+from fitdata.kernel_env import (
+    ENV_CONFIG,
+    ENV_DB,
+    ENV_HUB_USER,
+    ENV_LANG,
+    ENV_LOGIN,
+    ENV_LOGIN_USER,
+    ENV_USER,
+    LOGIN_USER_HEADER,
+)
 
 __all__ = [
     "DASHBOARDS",
@@ -199,7 +207,6 @@ def voila_config(options: ServeOptions) -> Config:
     config.VoilaConfiguration.preheat_kernel = options.pool_size > 0
     config.VoilaConfiguration.default_pool_size = max(options.pool_size, 0)
     if options.users:  # personal logins; each page's kernel is bound to its user
-        from fitdata.access import LOGIN_USER_HEADER
         from fitdata.login import FitdataIdentityProvider
 
         config.Voila.identity_provider_class = FitdataIdentityProvider
@@ -216,11 +223,11 @@ def serve(options: ServeOptions) -> None:
     for name in (ENV_LOGIN, ENV_LOGIN_USER):  # only this server decides how kernels log in
         os.environ.pop(name, None)
     if options.users:  # each kernel learns its user from the login, never from the server's env
-        for name in ("FITDATA_USER", "JUPYTERHUB_USER"):
+        for name in (ENV_USER, ENV_HUB_USER):
             os.environ.pop(name, None)
         os.environ[ENV_LOGIN] = "users"
     elif options.user:
-        os.environ["FITDATA_USER"] = options.user
+        os.environ[ENV_USER] = options.user
     if options.config is not None:
         os.environ[ENV_CONFIG] = str(options.config.resolve())
     # a preheated kernel fetches its request over a WebSocket from this server (Voila's default

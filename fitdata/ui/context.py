@@ -27,6 +27,7 @@ from fitdata.access import (
 )
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.i18n import LANGUAGES, Translator
+from fitdata.kernel_env import ENV_CONFIG, ENV_DB, ENV_LANG
 from fitdata.store import Reader, StoreError
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Environment variables set by ``fitdata serve`` for every dashboard kernel.
-ENV_DB, ENV_LANG, ENV_CONFIG = "FITDATA_DB", "FITDATA_LANG", "FITDATA_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ def await_page_request() -> None:
 
 
 def signed_in_html(context: DashboardContext) -> str | None:
-    """ "Signed in as NAME (role)" for the top of a page, or None without access control.
+    """The line "Signed in as NAME (role)" for the top of a page; None without access control.
 
     Shown whenever the database has users, so everybody sees whose view the page is.
     """

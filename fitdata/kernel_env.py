@@ -1,0 +1,39 @@
+"""How a server tells a dashboard kernel where it runs: environment variables and one header.
+
+A small module on purpose: the server processes (``fitdata serve``, a JupyterHub single-user
+server) import it without pandas, DuckDB or the widgets, which only kernels need (~100 MB each).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ENV_CONFIG",
+    "ENV_DB",
+    "ENV_HUB_USER",
+    "ENV_LANG",
+    "ENV_LOGIN",
+    "ENV_LOGIN_USER",
+    "ENV_USER",
+    "LOGIN_USER_HEADER",
+]
+
+#: The database file every dashboard reads (``fitdata serve --db``).
+ENV_DB = "FITDATA_DB"
+#: The pages' language, ``en`` or ``nb``.
+ENV_LANG = "FITDATA_LANG"
+#: A service's TOML file overriding clinical thresholds (``--config``), if any.
+ENV_CONFIG = "FITDATA_CONFIG"
+#: The kernel's user for a single-user install (``fitdata serve --user NAME`` sets it).
+ENV_USER = "FITDATA_USER"
+#: Set by JupyterHub in every single-user server's environment.
+ENV_HUB_USER = "JUPYTERHUB_USER"
+#: ``fitdata serve --users`` sets this to ``users`` for every kernel: the kernel's user then comes
+#: only from the login of the page request (:func:`fitdata.access.bind_login_user`).
+ENV_LOGIN = "FITDATA_LOGIN"
+#: The request header through which the server tells a kernel whose page it runs. The server
+#: (:class:`fitdata.login.FitdataIdentityProvider`) deletes whatever the browser sent under this
+#: name and sets it from the verified login; Voila passes it to the kernel as
+#: :data:`ENV_LOGIN_USER` (RFC 3875 naming), in the kernel's environment or, for a preheated
+#: kernel, with the request information that ``voila.utils.wait_for_request`` receives.
+LOGIN_USER_HEADER = "X-Fitdata-User"
+ENV_LOGIN_USER = "HTTP_X_FITDATA_USER"
