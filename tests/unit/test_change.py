@@ -58,11 +58,17 @@ def test_reference_jacobson_1989_gds_cutoff_a(jacobson_1989):
     #   method = "JT")  ->  Recovered 10, Improved 4, Unchanged 12, Deteriorated 0, Harmed 0
     # (GDS: lower is better; default cutoff a; 26 of 30 couples have both scores).
     result = jacobson_truax(
-        jacobson_1989["gds_pre"], jacobson_1989["gds_post"], reliability=0.80,
+        jacobson_1989["gds_pre"],
+        jacobson_1989["gds_post"],
+        reliability=0.80,
         higher_is_better=False,
     )
     assert counts(result) == {
-        "recovered": 10, "improved": 4, "unchanged": 12, "deteriorated": 0, "harmed": 0,
+        "recovered": 10,
+        "improved": 4,
+        "unchanged": 12,
+        "deteriorated": 0,
+        "harmed": 0,
     }
     assert result.attrs["n_complete"] == 26
     assert result["category"].isna().sum() == 4
@@ -81,8 +87,13 @@ def test_reference_jacobson_1989_gds_cutoff_c(jacobson_1989):
     # clinicalsignificance tests/testthat/test-cs_get_cutoff.R: cutoff c for gds with
     # m_functional = 60, sd_functional = 7.5 is expected to equal 65.047305.
     result = jacobson_truax(
-        jacobson_1989["gds_pre"], jacobson_1989["gds_post"], reliability=0.80,
-        higher_is_better=False, cutoff="c", functional_mean=60, functional_sd=7.5,
+        jacobson_1989["gds_pre"],
+        jacobson_1989["gds_post"],
+        reliability=0.80,
+        higher_is_better=False,
+        cutoff="c",
+        functional_mean=60,
+        functional_sd=7.5,
     )
     assert result.attrs["cutoff"] == pytest.approx(65.047305, abs=1e-6)
     assert result.attrs["cutoff_type"] == "c"
@@ -91,21 +102,40 @@ def test_reference_jacobson_1989_gds_cutoff_c(jacobson_1989):
 def test_reference_jacobson_1989_mirrored_scale_gives_same_counts(jacobson_1989):
     # The same reference example on the negated scale (now higher is better).
     result = jacobson_truax(
-        -jacobson_1989["gds_pre"], -jacobson_1989["gds_post"], reliability=0.80,
+        -jacobson_1989["gds_pre"],
+        -jacobson_1989["gds_post"],
+        reliability=0.80,
         higher_is_better=True,
     )
     assert counts(result) == {
-        "recovered": 10, "improved": 4, "unchanged": 12, "deteriorated": 0, "harmed": 0,
+        "recovered": 10,
+        "improved": 4,
+        "unchanged": 12,
+        "deteriorated": 0,
+        "harmed": 0,
     }
 
 
 def test_reference_data_first_rows_match_clinicalsignificance_snapshot(jacobson_1989):
     # tests/testthat/_snaps/prep_data.md prints subjects 1-5 (das, gds) and 1-10 (gds).
     assert jacobson_1989.loc[1:5, ["das_pre", "das_post"]].to_numpy().tolist() == [
-        [90.5, 97.0], [74.0, 124.0], [97.0, 97.5], [73.5, 88.0], [61.0, 96.5],
+        [90.5, 97.0],
+        [74.0, 124.0],
+        [97.0, 97.5],
+        [73.5, 88.0],
+        [61.0, 96.5],
     ]
     assert jacobson_1989.loc[1:10, "gds_post"].tolist() == [
-        62.5, 56.0, 58.0, 71.0, 60.5, 77.0, 58.5, 52.0, 65.5, 73.0,
+        62.5,
+        56.0,
+        58.0,
+        71.0,
+        60.5,
+        77.0,
+        58.5,
+        52.0,
+        65.5,
+        73.0,
     ]
 
 
@@ -126,80 +156,122 @@ def test_rci_and_s_diff_by_hand():
 
 
 @pytest.mark.parametrize(
-    ("pre", "post", "higher", "kwargs", "cutoff", "expected_categories", "expected_clinical",
-     "expected_functional"),
+    (
+        "pre",
+        "post",
+        "higher",
+        "kwargs",
+        "cutoff",
+        "expected_categories",
+        "expected_clinical",
+        "expected_functional",
+    ),
     [
         pytest.param(
-            PRE_UP, [22.0, 16.0, 15.0, 12.0, 18.0], True, {"cutoff": "a"},
+            PRE_UP,
+            [22.0, 16.0, 15.0, 12.0, 18.0],
+            True,
+            {"cutoff": "a"},
             14 + 2 * SQRT10,  # 20.3246
             ["recovered", "improved", "unchanged", "deteriorated", "unchanged"],
-            [True] * 5, [True, False, False, False, False],
+            [True] * 5,
+            [True, False, False, False, False],
             id="a-higher",
         ),
         pytest.param(
-            PRE_DOWN, [18.0, 24.0, 25.0, 28.0, 22.0], False, {"cutoff": "a"},
+            PRE_DOWN,
+            [18.0, 24.0, 25.0, 28.0, 22.0],
+            False,
+            {"cutoff": "a"},
             26 - 2 * SQRT10,  # 19.6754
             ["recovered", "improved", "unchanged", "deteriorated", "unchanged"],
-            [True] * 5, [True, False, False, False, False],
+            [True] * 5,
+            [True, False, False, False, False],
             id="a-lower",
         ),
         pytest.param(
             # b = 30 - 2 * 4 = 22; post 22 is exactly at b: not functional (strict).
-            PRE_UP, [23.0, 22.0, 15.0, 12.0, 18.0], True,
+            PRE_UP,
+            [23.0, 22.0, 15.0, 12.0, 18.0],
+            True,
             {"cutoff": "b", "functional_mean": 30, "functional_sd": 4},
             22.0,
             ["recovered", "improved", "unchanged", "deteriorated", "unchanged"],
-            [True] * 5, [True, False, False, False, False],
+            [True] * 5,
+            [True, False, False, False, False],
             id="b-higher",
         ),
         pytest.param(
             # b = 10 + 2 * 3 = 16; post 16 is exactly at b: not functional.
-            PRE_DOWN, [15.0, 16.0, 25.0, 28.0, 22.0], False,
+            PRE_DOWN,
+            [15.0, 16.0, 25.0, 28.0, 22.0],
+            False,
             {"cutoff": "b", "functional_mean": 10, "functional_sd": 3},
             16.0,
             ["recovered", "improved", "unchanged", "deteriorated", "unchanged"],
-            [True] * 5, [True, False, False, False, False],
+            [True] * 5,
+            [True, False, False, False, False],
             id="b-lower",
         ),
         pytest.param(
             # c = (sqrt(10) * 30 + 4 * 14) / (sqrt(10) + 4) = 21.0643
-            PRE_UP, [21.5, 21.0, 15.0, 12.0, 18.0], True,
+            PRE_UP,
+            [21.5, 21.0, 15.0, 12.0, 18.0],
+            True,
             {"cutoff": "c", "functional_mean": 30, "functional_sd": 4},
             21.064295042,
             ["recovered", "improved", "unchanged", "deteriorated", "unchanged"],
-            [True] * 5, [True, False, False, False, False],
+            [True] * 5,
+            [True, False, False, False, False],
             id="c-higher",
         ),
         pytest.param(
             # c = (sqrt(10) * 10 + 3 * 26) / (sqrt(10) + 3) = 17.7893
-            PRE_DOWN, [17.5, 18.0, 25.0, 28.0, 22.0], False,
+            PRE_DOWN,
+            [17.5, 18.0, 25.0, 28.0, 22.0],
+            False,
             {"cutoff": "c", "functional_mean": 10, "functional_sd": 3},
             17.789327688,
             ["recovered", "improved", "unchanged", "deteriorated", "unchanged"],
-            [True] * 5, [True, False, False, False, False],
+            [True] * 5,
+            [True, False, False, False, False],
             id="c-lower",
         ),
         pytest.param(
             # Numeric cutoff 13: 14, 16, 18 start outside the clinical range. 16 -> 10 is a
             # reliable worsening from non-clinical to clinical: harmed. 12 -> 13 ends exactly
             # at the cutoff: not functional.
-            PRE_UP, [14.0, 13.0, 20.0, 10.0, 18.0], True, {"cutoff": 13},
+            PRE_UP,
+            [14.0, 13.0, 20.0, 10.0, 18.0],
+            True,
+            {"cutoff": 13},
             13.0,
             ["recovered", "unchanged", "improved", "harmed", "unchanged"],
-            [True, True, False, False, False], [True, False, True, False, True],
+            [True, True, False, False, False],
+            [True, False, True, False, True],
             id="number-higher",
         ),
         pytest.param(
-            PRE_DOWN, [26.0, 27.0, 20.0, 30.0, 22.0], False, {"cutoff": 27.0},
+            PRE_DOWN,
+            [26.0, 27.0, 20.0, 30.0, 22.0],
+            False,
+            {"cutoff": 27.0},
             27.0,
             ["recovered", "unchanged", "improved", "harmed", "unchanged"],
-            [True, True, False, False, False], [True, False, True, False, True],
+            [True, True, False, False, False],
+            [True, False, True, False, True],
             id="number-lower",
         ),
     ],
 )
 def test_cutoffs_by_hand(
-    pre, post, higher, kwargs, cutoff, expected_categories, expected_clinical,
+    pre,
+    post,
+    higher,
+    kwargs,
+    cutoff,
+    expected_categories,
+    expected_clinical,
     expected_functional,
 ):
     result = jacobson_truax(pre, post, reliability=0.9, higher_is_better=higher, **kwargs)
@@ -224,7 +296,9 @@ def test_fixed_reliable_change_is_strict_and_ignores_float_noise():
     # The noise this guards against, in both directions:
     assert 20.1 - 15.1 == 5.000000000000002 and 8.2 - 3.2 == 4.999999999999999
     result = jacobson_truax(
-        [15.1, 3.2, 25.1, 25.0, 25.0], [20.1, 8.2, 30.2, 20.0, 19.9], reliable_change=5,
+        [15.1, 3.2, 25.1, 25.0, 25.0],
+        [20.1, 8.2, 30.2, 20.0, 19.9],
+        reliable_change=5,
         cutoff=25.0,
     )
     assert result["change"].tolist() == [5.0, 5.0, 5.1, -5.0, -5.1]
@@ -240,7 +314,10 @@ def test_fixed_reliable_change_is_strict_and_ignores_float_noise():
 
 def test_fixed_reliable_change_lower_is_better():
     result = jacobson_truax(
-        [20.1, 30.1, 20.0], [15.1, 25.0, 25.0], reliable_change=5, cutoff=27.0,
+        [20.1, 30.1, 20.0],
+        [15.1, 25.0, 25.0],
+        reliable_change=5,
+        cutoff=27.0,
         higher_is_better=False,
     )
     assert categories(result) == ["unchanged", "recovered", "unchanged"]
@@ -273,15 +350,29 @@ def test_missing_scores_keep_their_row():
 def test_result_structure():
     result = jacobson_truax(np.array(PRE_UP), (22, 16, 15, 12, 18), reliability=0.9)
     assert list(result.columns) == [
-        "pre", "post", "change", "rci", "clinical_pre", "functional_post", "category",
+        "pre",
+        "post",
+        "change",
+        "rci",
+        "clinical_pre",
+        "functional_post",
+        "category",
     ]
     assert isinstance(result.index, pd.RangeIndex)
     dtype = result["category"].dtype
     assert isinstance(dtype, pd.CategoricalDtype) and dtype.ordered
     assert tuple(dtype.categories) == CATEGORIES
     assert str(result["clinical_pre"].dtype) == "boolean"
-    for key in ("sd_pre", "s_diff", "critical_value", "reliable_change", "cutoff", "reliability",
-                "cutoff_type", "rule"):
+    for key in (
+        "sd_pre",
+        "s_diff",
+        "critical_value",
+        "reliable_change",
+        "cutoff",
+        "reliability",
+        "cutoff_type",
+        "rule",
+    ):
         assert key in result.attrs
     assert "1.959964" in result.attrs["rule"]
 
@@ -289,7 +380,10 @@ def test_result_structure():
 def test_functional_statistics_are_ignored_for_cutoff_a():
     plain = jacobson_truax(PRE_UP, [22.0, 16.0, 15.0, 12.0, 18.0], reliability=0.9)
     extra = jacobson_truax(
-        PRE_UP, [22.0, 16.0, 15.0, 12.0, 18.0], reliability=0.9, functional_mean=1,
+        PRE_UP,
+        [22.0, 16.0, 15.0, 12.0, 18.0],
+        reliability=0.9,
+        functional_mean=1,
         functional_sd=1,
     )
     assert extra.attrs["cutoff"] == plain.attrs["cutoff"]
@@ -464,10 +558,14 @@ def test_categories_are_exhaustive_exclusive_and_follow_the_definitions(scores, 
             down = -d * row["change"] > kwargs["reliable_change"]
         clinical, functional = row["clinical_pre"], row["functional_post"]
         expected = (
-            "recovered" if up and clinical and functional
-            else "improved" if up
-            else "harmed" if down and not clinical and not functional
-            else "deteriorated" if down
+            "recovered"
+            if up and clinical and functional
+            else "improved"
+            if up
+            else "harmed"
+            if down and not clinical and not functional
+            else "deteriorated"
+            if down
             else "unchanged"
         )
         assert row["category"] == expected
@@ -509,11 +607,21 @@ def test_pcoms_reliable_change_tie(group, cutoff):
     downs = [round(first - d, 1) for d in (5.0, 4.9, 5.1)]
     default = pcoms_change([first] * 6, ups + downs, group)
     assert categories(default) == [
-        "improved", "unchanged", "improved", "deteriorated", "unchanged", "deteriorated",
+        "improved",
+        "unchanged",
+        "improved",
+        "deteriorated",
+        "unchanged",
+        "deteriorated",
     ]
     flipped = pcoms_change([first] * 6, ups + downs, group, config=FLIPPED)
     assert categories(flipped) == [
-        "unchanged", "unchanged", "improved", "unchanged", "unchanged", "deteriorated",
+        "unchanged",
+        "unchanged",
+        "improved",
+        "unchanged",
+        "unchanged",
+        "deteriorated",
     ]
 
 
@@ -551,7 +659,14 @@ def test_pcoms_mixed_age_groups_index_and_attrs():
     assert categories(result) == ["recovered", "recovered", "improved", None]
     assert math.isnan(result["rci"].iloc[0])
     assert list(result.columns) == [
-        "pre", "post", "change", "rci", "clinical_pre", "functional_post", "category", "cutoff",
+        "pre",
+        "post",
+        "change",
+        "rci",
+        "clinical_pre",
+        "functional_post",
+        "category",
+        "cutoff",
     ]
     attrs = result.attrs
     assert attrs["reliable_change"] == 5.0
@@ -638,8 +753,11 @@ configs = st.builds(
 def test_pcoms_agrees_with_a_scalar_implementation_of_the_config(scores, data, config):
     first, last = scores
     groups = data.draw(
-        st.lists(st.sampled_from(["child", "adolescent", "adult"]), min_size=len(first),
-                 max_size=len(first))
+        st.lists(
+            st.sampled_from(["child", "adolescent", "adult"]),
+            min_size=len(first),
+            max_size=len(first),
+        )
     )
     result = pcoms_change(first, last, groups, config=config)
     cases = list(zip(first, last, groups, strict=True))

@@ -40,8 +40,13 @@ def _episodes_frame(
 
 
 def _sessions_frame(
-    episodes: list[str], clients: list[str], scores: np.ndarray, *, team: str = "T1",
-    rater: str = "client", first_id: int = 1,
+    episodes: list[str],
+    clients: list[str],
+    scores: np.ndarray,
+    *,
+    team: str = "T1",
+    rater: str = "client",
+    first_id: int = 1,
 ) -> pd.DataFrame:
     """Sessions 1..k for each episode from a (episodes x k) score array (NaN: no ORS)."""
     count, k = scores.shape
@@ -82,8 +87,15 @@ def build_synthetic_db(path: Path, *, seed: int = 1, episodes: int = 2000) -> Pa
     episode_frames = [_episodes_frame(ids, clients, ended=True)]
     next_id = episodes * k + 1
 
-    def add(prefix: str, n: int, block: np.ndarray, *, ended: bool, rater: str = "client",
-            team: str = "T1") -> None:
+    def add(
+        prefix: str,
+        n: int,
+        block: np.ndarray,
+        *,
+        ended: bool,
+        rater: str = "client",
+        team: str = "T1",
+    ) -> None:
         nonlocal next_id
         e = [f"{prefix}{i:03d}" for i in range(n)]
         c = [f"C{prefix}{i:03d}" for i in range(n)]
@@ -109,10 +121,16 @@ def build_synthetic_db(path: Path, *, seed: int = 1, episodes: int = 2000) -> Pa
         {"client_id": episode_table["client_id"], "birth_year": 1980, "age_group": "adult"}
     )
     with store.write_transaction(path, replace=True) as con:
-        store.append_frame(con, "teams", pd.DataFrame(
-            {"team_id": ["T1", "T2"], "name": ["Team 1", "Team 2"], "service": "S"}))
-        store.append_frame(con, "therapists", pd.DataFrame(
-            {"therapist_id": ["B1"], "name": ["Kari"], "team_id": ["T1"]}))
+        store.append_frame(
+            con,
+            "teams",
+            pd.DataFrame({"team_id": ["T1", "T2"], "name": ["Team 1", "Team 2"], "service": "S"}),
+        )
+        store.append_frame(
+            con,
+            "therapists",
+            pd.DataFrame({"therapist_id": ["B1"], "name": ["Kari"], "team_id": ["T1"]}),
+        )
         store.append_frame(con, "clients", client_table)
         store.append_frame(con, "episodes", episode_table)
         store.append_frame(con, "sessions", sessions)
@@ -152,8 +170,14 @@ def test_ignores_open_episodes_parents_and_missing_intake(model: TrajectoryModel
 
 def test_grid_columns_and_parameters(model: TrajectoryModel) -> None:
     grid = model.grid
-    for column in ("intake_band_low", "intake_band_high", "session_no", "expected", "lower",
-                   "n_episodes"):
+    for column in (
+        "intake_band_low",
+        "intake_band_high",
+        "session_no",
+        "expected",
+        "lower",
+        "n_episodes",
+    ):
         assert column in grid.columns
     assert len(grid) == 10 * 12  # bands 0-4 ... 36-40, sessions 1-12
     assert grid["intake_band_high"].max() == 40.0
