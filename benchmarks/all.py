@@ -95,6 +95,19 @@ MODULES: tuple[Module, ...] = (
         "Every dashboard in a real browser (Voila + Chromium)",
         lambda size, quick: [],
     ),
+    Module(
+        "benchmarks.load",
+        "20 users at once on one shared server (`fitdata serve --users`)",
+        # 20 kernels at once: not at 10 M (the service overview alone opens in ~45 s there).
+        # Without and with the preheated pool at 20 k; the default pool only at 1 M or quick.
+        lambda size, quick: (
+            None
+            if size > 1_000_000
+            else []
+            if size <= 20_000 and not quick
+            else ["--pool-size", "1"]
+        ),
+    ),
 )
 
 TARGETS = "\n".join(

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,10 +225,12 @@ def _free_port() -> int:
 class _Server:
     """``fitdata serve`` on one database, in its own process group."""
 
-    def __init__(self, db: Path, dashboards: Path | None, log: Path) -> None:
+    def __init__(
+        self, db: Path, dashboards: Path | None, log: Path, options: Sequence[str] = ()
+    ) -> None:
         self.port = _free_port()
         command = [sys.executable, "-m", "fitdata.cli", "serve", "--db", str(db)]
-        command += ["--port", str(self.port)]
+        command += ["--port", str(self.port), *options]
         if dashboards is not None:
             command += ["--dashboards", str(dashboards)]
         self.log = log
