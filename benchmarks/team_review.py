@@ -10,7 +10,16 @@ p95 milliseconds of
   frame, and one client's graph data (sessions, expected trajectory, flags);
 * the dashboard callbacks in plain Python (``TeamReviewView``; widget and figure building
   included, the browser's drawing not): team change (cache cleared), therapist / status / age
-  filter, flag button, header sort and row choice.
+  filter, flag button, header sort and row choice;
+* side by side, the naive approach (issue 8): ``sessions``, ``episodes``, ``clients`` and
+  ``therapists`` loaded into pandas once per kernel (its own row), then for every widget change
+  one pandas function of the widget values, as a notebook with ``interact`` would call it
+  (:func:`naive_caseload`): the team's client-episodes from the loaded sessions with sessions,
+  first / last ORS, change, last SRS, and the SQL path's episode flags except ``not_on_track``
+  (no expected trajectory) and ``srs_always_40``, filtered and sorted. Its output is checked
+  against fitdata's caseload for every team measured (same client-episodes, sessions, changes
+  and flag counts); a ``WARNING`` row says where they differ. The naive times exclude the
+  one-off load.
 
 Nothing is asserted: these machines are shared and noisy.
 """
@@ -19,14 +28,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from benchmarks.run import database, timed
 from fitdata import caseload as cl
 from fitdata import flags as flag_rules
 from fitdata import model_cache
+from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
 from fitdata.store import Reader, reader_for
 from fitdata.trajectory import TrajectoryModel
 from fitdata.ui import DashboardContext, TeamReviewView
@@ -39,7 +54,170 @@ def _teams(reader) -> list[str]:
     return [str(sizes["team_id"].iloc[len(sizes) // 2]), str(sizes["team_id"].iloc[-1])]
 
 
-def bench(path: Path, repeats: int) -> list[tuple[str, str, float, float]]:
+# --------------------------------------------------------------------------------------------
+# The naive approach: every table into pandas once, then one pandas function per widget change
+# --------------------------------------------------------------------------------------------
+
+_KEYS = ["episode_id", "client_id"]
+_SRS_ITEMS = ["srs_relationship", "srs_goals", "srs_approach", "srs_overall"]
+#: The flags the naive function computes (the SQL path's, less not_on_track and srs_always_40).
+NAIVE_FLAGS = (
+    "no_reliable_change",
+    "reliable_deterioration",
+    "srs_below_cutoff",
+    "srs_drop",
+    "srs_item_below",
+    "missing_ors",
+    "missing_srs",
+    "not_seen",
+)
+_NAIVE_GROUPS = {
+    "alliance": ["srs_below_cutoff", "srs_drop", "srs_item_below"],
+    "no_reliable_change": ["no_reliable_change"],
+    "reliable_deterioration": ["reliable_deterioration"],
+    "not_seen": ["not_seen"],
+    "missing_feedback": ["missing_ors", "missing_srs"],
+}
+
+
+def load_naive(reader: Reader) -> tuple[dict[str, pd.DataFrame], float]:
+    """Every table the page needs, whole, into pandas (what a notebook does first); and its ms."""
+    start = time.perf_counter()
+    tables = {
+        name: reader.df(f"SELECT * FROM {name}")
+        for name in ("sessions", "episodes", "clients", "therapists")
+    }
+    return tables, (time.perf_counter() - start) * 1000
+
+
+def naive_caseload(
+    tables: dict[str, pd.DataFrame],
+    team: str,
+    as_of: dt.date,
+    *,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    therapist: str | None = None,
+    status: str = "all",
+    flag_group: str | None = None,
+    sort_by: str = "flag_count",
+) -> pd.DataFrame:
+    """The team's client-episodes as the table shows them, in pandas from the loaded tables.
+
+    What an analyst would write: filter the sessions to the team's client ratings up to
+    ``as_of``, sort, group per client-episode, derive the flags with ``shift``/``transform``,
+    join episodes, clients and therapists, then filter and sort. Thresholds come from
+    ``config`` (the ``DEFAULT_CONFIG`` tie rules: at the reliable change reliable, at the
+    cutoffs not flagged).
+    """
+    tol = TIE_TOLERANCE
+    stamp = pd.Timestamp(as_of)
+    sessions = tables["sessions"]
+    s = sessions[
+        (sessions["team_id"] == team)
+        & (sessions["rater"] == "client")
+        & (sessions["session_date"] <= stamp)
+    ]
+    episodes = tables["episodes"]
+    episodes = episodes[episodes["team_id"] == team]
+    if therapist is not None:
+        episodes = episodes[episodes["therapist_id"] == therapist]
+        s = s[s["episode_id"].isin(episodes["episode_id"])]
+    s = s.sort_values([*_KEYS, "session_no"])
+
+    srs = s["srs_total"]
+    with_srs = s[srs.notna()]
+    fall = (with_srs.groupby(_KEYS)["srs_total"].shift() - with_srs["srs_total"]).round(9)
+    with_ors = s[s["ors_total"].notna()]
+    by_client = with_ors.groupby(_KEYS)
+    change = (with_ors["ors_total"] - by_client["ors_total"].transform("first")).round(9)
+    judged = by_client.cumcount() > 0  # the first ORS came from an earlier session
+    rc = config.ors_reliable_change
+    at_session = pd.DataFrame(
+        {
+            "episode_id": s["episode_id"],
+            "client_id": s["client_id"],
+            "no_reliable_change": (
+                judged
+                & (with_ors["session_no"] >= config.stagnation_sessions)
+                & (change < rc - tol)
+            ).reindex(s.index, fill_value=False),
+            "reliable_deterioration": (judged & (change <= -(rc - tol))).reindex(
+                s.index, fill_value=False
+            ),
+            "srs_below_cutoff": srs < config.srs_cutoff - tol,
+            "srs_drop": (fall >= config.srs_drop - tol).reindex(s.index, fill_value=False),
+            "srs_item_below": s[_SRS_ITEMS].min(axis=1) < config.srs_item_concern - tol,
+        }
+    )
+    flags = at_session.groupby(_KEYS).any()
+    rows = s.groupby(_KEYS).agg(
+        sessions=("session_no", "size"),
+        ors_count=("ors_total", "count"),
+        srs_count=("srs_total", "count"),
+        first_ors=("ors_total", "first"),  # first / last skip missing values
+        last_ors=("ors_total", "last"),
+        last_srs=("srs_total", "last"),
+        last_session=("session_date", "max"),
+    )
+    rows = rows.join(flags).reset_index()
+    rows = rows.merge(
+        episodes[["episode_id", "therapist_id", "format", "started", "ended", "end_type"]],
+        on="episode_id",
+    )
+    rows = rows.merge(tables["clients"][["client_id", "age_group"]], on="client_id", how="left")
+    names = tables["therapists"][["therapist_id", "name"]].rename(columns={"name": "therapist"})
+    rows = rows.merge(names, on="therapist_id", how="left")
+    rows["ended"] = rows["ended"].where(rows["ended"] <= stamp)
+    rows["ongoing"] = rows["ended"].isna()
+    rows["change"] = (rows["last_ors"] - rows["first_ors"]).round(1).where(rows["ors_count"] >= 2)
+    rows["days_since_last"] = (stamp - rows["last_session"]).dt.days
+    rows["missing_ors"] = rows["ors_count"] < rows["sessions"]
+    rows["missing_srs"] = rows["srs_count"] < rows["sessions"]
+    rows["not_seen"] = rows["ongoing"] & (rows["days_since_last"] > 7 * config.not_seen_weeks)
+    rows["flag_count"] = rows[list(NAIVE_FLAGS)].sum(axis=1)
+    if status == "ongoing":
+        rows = rows[rows["ongoing"]]
+    elif status == "ended":
+        rows = rows[~rows["ongoing"]]
+    if flag_group is not None:
+        rows = rows[rows[_NAIVE_GROUPS[flag_group]].any(axis=1)]
+    return rows.sort_values([sort_by, "client_id"], ascending=[False, True])
+
+
+def naive_group_counts(rows: pd.DataFrame) -> dict[str, int]:
+    """How many rows are in each flag group (the counts on the flag buttons)."""
+    return {group: int(rows[codes].any(axis=1).sum()) for group, codes in _NAIVE_GROUPS.items()}
+
+
+def naive_differences(naive: pd.DataFrame, ours: pd.DataFrame) -> list[str]:
+    """Where the naive caseload disagrees with fitdata's (empty when they agree)."""
+    problems = []
+    if len(naive) != len(ours):
+        problems.append(f"{len(naive):,} client-episodes, fitdata {len(ours):,}")
+    mine = naive.set_index(_KEYS).sort_index()
+    theirs = ours.set_index(_KEYS).sort_index()
+    if not mine.index.equals(theirs.index):
+        return [*problems, "different client-episodes"]
+    for column in ("sessions", "ors_count"):
+        if not np.array_equal(mine[column].to_numpy(), theirs[column].to_numpy()):
+            problems.append(f"{column} differ")
+    for column in ("first_ors", "last_ors", "change", "last_srs"):
+        a = mine[column].to_numpy(dtype="float64")
+        b = theirs[column].to_numpy(dtype="float64")
+        if not np.allclose(a, b, equal_nan=True, atol=1e-9):
+            problems.append(f"{column} differ")
+    for code in NAIVE_FLAGS:
+        if int(mine[code].sum()) != int(theirs[code].sum()):
+            problems.append(f"{code}: {int(mine[code].sum()):,} vs {int(theirs[code].sum()):,}")
+    return problems
+
+
+#: One measured row: team, what, median ms, p95 ms, the naive ms for the same answer (or None).
+Row = tuple[str, str, float, float, float | None]
+
+
+def bench(path: Path, repeats: int, naive: bool = True) -> list[Row]:
+    """Every measurement on the database at ``path`` (with the naive side by side)."""
     reader = reader_for(path)
     as_of = cl.latest_session_date(reader)
     assert as_of is not None, f"{path} has no sessions"
@@ -56,22 +234,40 @@ def bench(path: Path, repeats: int) -> list[tuple[str, str, float, float]]:
 
     load_median, load_p95 = timed(new_kernel, 10)
     model = cl.trajectory_model(reader)
-    rows: list[tuple[str, str, float, float]] = [
+    rows: list[Row] = [
         ("-", "page open: fit the expected trajectories (first kernel after an import)", fit_ms,
-         fit_ms),
+         fit_ms, None),
         ("-", "page open: read the stored trajectories (every later kernel)", load_median,
-         load_p95),
+         load_p95, None),
     ]  # fmt: skip
+    tables: dict[str, pd.DataFrame] | None = None
+    if naive:
+        tables, naive_load_ms = load_naive(reader)
+        rows.append(
+            (
+                "-",
+                "naive: load sessions, episodes, clients, therapists into pandas (once per kernel)",
+                naive_load_ms,
+                naive_load_ms,
+                None,
+            )
+        )
     for team in _teams(reader):
-        rows.extend(_bench_team(path, reader, team, as_of, model, repeats))
+        rows.extend(_bench_team(path, reader, team, as_of, model, repeats, tables))
     return rows
 
 
 def _bench_team(
-    path: Path, reader: Reader, team: str, as_of: dt.date, model: TrajectoryModel, repeats: int
-) -> list[tuple[str, str, float, float]]:
+    path: Path,
+    reader: Reader,
+    team: str,
+    as_of: dt.date,
+    model: TrajectoryModel,
+    repeats: int,
+    tables: dict[str, pd.DataFrame] | None,
+) -> list[Row]:
     """The queries and callbacks for one team (a function, so closures bind its values)."""
-    rows: list[tuple[str, str, float, float]] = []
+    rows: list[Row] = []
     slow = max(3, repeats // 4)
     caseload = cl.team_caseload(reader, team_id=team, as_of=as_of, model=model)
     episodes = caseload.episodes
@@ -81,11 +277,24 @@ def _bench_team(
     chosen = flagged if len(flagged) else episodes
     key = str(chosen.sort_values("sessions")["key"].iloc[-1])
     episode_id, client_id = key.split("|")
-    queries: list[tuple[str, Callable[[], object], int]] = [
+    stamp = pd.Timestamp(as_of)
+
+    def naive_row_choice() -> pd.DataFrame:
+        assert tables is not None
+        sessions = tables["sessions"]
+        return sessions[
+            (sessions["episode_id"] == episode_id)
+            & (sessions["client_id"] == client_id)
+            & (sessions["session_date"] <= stamp)
+        ].sort_values("session_no")
+
+    # (name, fitdata, repeats, the naive function giving the same answer or None)
+    queries: list[tuple[str, Callable[[], object], int, Callable[[], object] | None]] = [
         (
             "team change: caseload (aggregate + flags with trajectory)",
             lambda t=team: cl.team_caseload(reader, team_id=t, as_of=as_of, model=model),
             slow,
+            lambda t=team: naive_caseload(tables, t, as_of),
         ),
         (
             "  part: caseload aggregate (SQL)",
@@ -93,6 +302,7 @@ def _bench_team(
                 cl._CASELOAD_SQL, {"team": t, "as_of": as_of, "therapist": None}
             ),
             slow,
+            None,
         ),
         (
             "  part: episode flags with not_on_track (SQL)",
@@ -100,6 +310,7 @@ def _bench_team(
                 reader, team_id=t, as_of=as_of, model=model, lang=None
             ),
             slow,
+            None,
         ),
         (
             "filter change: therapist + ongoing + counts (in memory)",
@@ -107,6 +318,9 @@ def _bench_team(
                 cl.filter_caseload(episodes, as_of=as_of, therapist_id=therapist, status="ongoing")
             ),
             repeats,
+            lambda t=team: naive_group_counts(
+                naive_caseload(tables, t, as_of, therapist=therapist, status="ongoing")
+            ),
         ),
         (
             "flag button + sort (in memory)",
@@ -115,6 +329,9 @@ def _bench_team(
                 "last_srs",
             ),
             repeats,
+            lambda t=team: naive_caseload(
+                tables, t, as_of, flag_group="alliance", sort_by="last_srs"
+            ),
         ),
         (
             "row choice: one client's graph data",
@@ -127,11 +344,24 @@ def _bench_team(
                 episode_flags=caseload.flags[caseload.flags["key"] == key],
             ),
             repeats,
+            naive_row_choice,
         ),
     ]
-    for name, fn, n in queries:
+    for name, fn, n, naive in queries:
         median, p95 = timed(fn, n)
-        rows.append((label, f"query: {name}", median, p95))
+        naive_ms = None
+        if tables is not None and naive is not None:
+            naive_ms, _ = timed(naive, max(3, n // 4))
+        rows.append((label, f"query: {name}", median, p95, naive_ms))
+    if tables is not None:
+        problems = naive_differences(naive_caseload(tables, team, as_of), episodes)
+        verdict = (
+            "naive output checked: the same client-episodes, sessions, ORS, change, last SRS "
+            f"and counts of its {len(NAIVE_FLAGS)} flags as fitdata"
+            if not problems
+            else "WARNING: the naive output differs from fitdata's: " + "; ".join(problems)
+        )
+        rows.append((label, verdict, float("nan"), float("nan"), None))
 
     view = TeamReviewView(DashboardContext(path), model=model)
     view.service.value = view._teams.loc[view._teams["team_id"] == team, "service"].iloc[0]
@@ -170,8 +400,12 @@ def _bench_team(
     ]
     for name, fn, n in callbacks:
         median, p95 = timed(fn, n)
-        rows.append((label, f"callback: {name}", median, p95))
+        rows.append((label, f"callback: {name}", median, p95, None))
     return rows
+
+
+def _number(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.1f}"
 
 
 def main() -> None:
@@ -179,14 +413,37 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--db", type=Path, nargs="+", help="measure these files instead")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--no-naive", action="store_true", help="skip the naive pandas side of the comparison"
+    )
     args = parser.parse_args()
     paths = args.db or [database(size) for size in args.sizes]
-    print(f"{dt.datetime.now():%Y-%m-%d %H:%M}, repeats {args.repeats}")
-    print("| database | team | what | median ms | p95 ms |")
-    print("|---|---|---|---:|---:|")
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"{dt.datetime.now():%Y-%m-%d %H:%M}, repeats {args.repeats}, load average {load}")
+    print(
+        "| database | team | what | median ms | p95 ms | naive ms (same answer) | naive / fitdata |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|")
     for path in paths:
-        for team, name, median, p95 in bench(path, args.repeats):
-            print(f"| {path.name} | {team} | {name} | {median:.1f} | {p95:.1f} |")
+        for team, name, median, p95, naive in bench(path, args.repeats, not args.no_naive):
+            naive_text = "-" if naive is None else f"{naive:,.1f}"
+            ratio = "-" if naive is None else f"{naive / median:.1f}x"
+            print(
+                f"| {path.name} | {team} | {name} | {_number(median)} | {_number(p95)} "
+                f"| {naive_text} | {ratio} |",
+                flush=True,
+            )
+    if not args.no_naive:
+        print(
+            "\nNaive: the tables loaded into pandas once per kernel (its row; add it for a "
+            "fresh kernel), then every widget change one pandas function of the widget values "
+            "over the loaded sessions (team, therapist, status, flag group, sort): the team's "
+            "client-episodes with sessions, first / last ORS, change, last SRS and the flags "
+            f"{', '.join(NAIVE_FLAGS)} (no not_on_track: no expected trajectory; no "
+            "srs_always_40), so it does a little less than fitdata; row choice filters one "
+            "client-episode's sessions. fitdata's filter, flag and sort changes work on the "
+            "team's caseload kept in memory; the naive function starts from the sessions again."
+        )
 
 
 if __name__ == "__main__":
