@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -442,7 +442,7 @@ def write_transaction(
     *,
     create: bool = False,
     replace: bool = False,
-    resort: bool = False,
+    resort: bool | Callable[[], bool] = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Apply one all-or-nothing change to the database at ``path``.
 
@@ -455,7 +455,9 @@ def write_transaction(
         create: Create a new database with the current schema if ``path`` does not exist.
         replace: Start from an empty database even if ``path`` exists (``fitdata demo``).
         resort: Rewrite the sessions table in :data:`SESSION_ORDER` after the change (for
-            large imports, which would otherwise append out of order).
+            large imports, which would otherwise append out of order). A callable is asked
+            after the body has run, so the body can decide from what it wrote (the importer
+            resorts only when it added many rows, not when every row was already present).
 
     Raises:
         StoreError: If the file is missing (without ``create``), is not a fitdata database,
@@ -490,16 +492,17 @@ def write_transaction(
                 # fitdata shows its own progress (the importer); DuckDB's bar would write over it
                 con.execute("SET enable_progress_bar = false")
                 con.execute("BEGIN TRANSACTION")
+                migrated = False
                 if exists:
                     # A migrated file is rewritten anyway: bring its physical order up to date
                     # too (older files were stored client by client; see SESSION_ORDER).
-                    resort = _migrate(con, path) < SCHEMA_VERSION or resort
+                    migrated = _migrate(con, path) < SCHEMA_VERSION
                 else:
                     con.execute(_schema_sql())
                     con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
                 yield con
                 con.execute("COMMIT")
-                if resort:
+                if migrated or (resort() if callable(resort) else resort):
                     _resort_sessions(con)
                 con.execute("CHECKPOINT")
             finally:

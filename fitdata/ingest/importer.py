@@ -27,7 +27,7 @@ from fitdata.ingest.privacy import (
 )
 from fitdata.ingest.problems import IngestError, ProblemLog, ValidationFailed
 from fitdata.ingest.read import SourceFile, read_file, to_long
-from fitdata.ingest.validate import parse_rows
+from fitdata.ingest.validate import distinct, parse_rows
 
 __all__ = ["ImportOptions", "ImportSummary", "import_files"]
 
@@ -175,6 +175,7 @@ def _read_sources(
             errors.append(str(error))
             continue
         raw.frame.attrs["rows"] = raw.rows
+        progress.stage(f"looking for identity numbers and names in {path.name}")
         client_header = next((h for (c, _), h in source.headers.items() if c == "client"), None)
         privacy += _privacy_hits(source, raw.frame, client_header, options.pseudonymise)
         sources.append(source)
@@ -192,11 +193,18 @@ def _read_sources(
     return sources
 
 
+def _distinct_text(column: pd.Series) -> list[str]:
+    """The distinct values of a text column, stripped and sorted (worked out per category)."""
+    codes, uniques = distinct(column)
+    present = np.unique(codes[codes >= 0])
+    return sorted({str(value).strip() for value in np.asarray(uniques, dtype=object)[present]})
+
+
 def _combine(sources: list[SourceFile]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All files in one text table, and (file, canonical column, slot) -> header."""
     frames = []
     for number, source in enumerate(sources):
-        frame = source.frame.copy()
+        frame = source.frame.copy(deep=False)
         frame["_file"] = np.int16(number)
         frames.append(frame)
     combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -372,7 +380,7 @@ def _validate(
     good = np.ones(len(typed), dtype=bool)
     good[problems.bad_positions()] = False
     return plan(
-        typed[good].reset_index(drop=True),
+        (typed if good.all() else typed[good]).reset_index(drop=True),
         combined,
         existing,
         problems,
@@ -426,15 +434,11 @@ def import_files(
             dry_run=options.dry_run,
         )
         clients = (
-            sorted(combined["client"].dropna().str.strip().unique().tolist())
+            _distinct_text(combined["client"])
             if len(combined) and "client" in combined.columns
             else []
         )
-        episodes = (
-            sorted(combined["episode"].dropna().str.strip().unique().tolist())
-            if "episode" in combined.columns
-            else []
-        )
+        episodes = _distinct_text(combined["episode"]) if "episode" in combined.columns else []
 
         def run(existing: Existing) -> tuple[Plan, pd.DataFrame]:
             progress.stage("checking rows")
@@ -483,13 +487,20 @@ def import_files(
                 if db.exists()
                 else 0
             )
-            resort = existing_count > 0 and summary.sessions_read >= RESORT_SHARE * existing_count
+
+            def resort() -> bool:
+                # only what the import adds moves the table out of order (rows already present
+                # add nothing: re-importing a file must not rewrite the whole table)
+                return existing_count > 0 and summary.imported >= RESORT_SHARE * existing_count
+
+            progress.stage("copying the database (the original stays as it is until the end)")
             with store.write_transaction(db, create=True, resort=resort) as con:
                 con.execute("SET enable_progress_bar = false")
 
                 def query(sql: str, params: list) -> pd.DataFrame:
                     return con.execute(sql, params).df()
 
+                progress.stage("reading what the database holds on these clients")
                 result, _ = run(load_existing(query, clients, episodes))
                 progress.stage(f"writing {len(result.sessions):,} sessions")
                 _write(con, result)

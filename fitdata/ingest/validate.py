@@ -17,7 +17,7 @@ import pandas as pd
 from fitdata.ingest.columns import ORS_COLUMNS, SCORE_COLUMNS, SRS_COLUMNS
 from fitdata.ingest.problems import ProblemLog
 
-__all__ = ["AGE_WORDS", "EARLIEST_DATE", "MISSING", "lift", "parse_rows"]
+__all__ = ["AGE_WORDS", "EARLIEST_DATE", "MISSING", "distinct", "lift", "parse_rows"]
 
 #: Values that mean "not given" (compared case-insensitively).
 MISSING = frozenset({"", "-", "–", "na", "n/a", "nan"})
@@ -71,13 +71,26 @@ def _column(raw: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series(pd.array([pd.NA] * len(raw), dtype="str"))
 
 
+def distinct(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values)``, read straight from a categorical's codes (no hashing per row).
+
+    Returns:
+        A code per row (-1 where NA) and the distinct values the codes index (a categorical's
+        categories may include values on no row; checking them too changes nothing).
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
+
+
 def lift(codes: np.ndarray, per_unique: np.ndarray, missing: object) -> np.ndarray:
     """Values per row from values per unique (``codes`` from :func:`pandas.factorize`, -1: NA)."""
     return np.append(per_unique, np.array([missing], dtype=per_unique.dtype))[codes]
 
 
 def _absent(values: pd.Series) -> np.ndarray:
-    codes, uniques = pd.factorize(values)
+    codes, uniques = distinct(values)
     if len(uniques) == 0:
         return np.ones(len(values), dtype=bool)
     missing = pd.Series(uniques, dtype="str").str.strip().str.casefold().isin(MISSING).to_numpy()
@@ -86,7 +99,7 @@ def _absent(values: pd.Series) -> np.ndarray:
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(numbers, unparseable): NaN where absent or unparseable; decimal comma or point."""
-    codes, uniques = pd.factorize(values)
+    codes, uniques = distinct(values)
     if len(uniques) == 0:
         return (np.full(len(values), np.nan), np.zeros(len(values), dtype=bool))
     text = pd.Series(uniques, dtype="str")
@@ -101,7 +114,7 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(datetime64[D] with NaT, unparseable): dd.mm.yyyy or ISO, an optional time ignored."""
-    codes, uniques = pd.factorize(values)
+    codes, uniques = distinct(values)
     if len(uniques) == 0:
         return (
             np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]"),
@@ -126,7 +139,7 @@ def _dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _words(values: pd.Series, table: dict[str, tuple[str, ...]]) -> tuple[pd.Series, np.ndarray]:
     """(canonical word or NA, unknown) for a column of categorical words."""
     lookup = {word: name for name, words in table.items() for word in (name, *words)}
-    codes, uniques = pd.factorize(values)
+    codes, uniques = distinct(values)
     if len(uniques) == 0:
         return pd.Series(pd.array([pd.NA] * len(values), dtype="str")), np.zeros(
             len(values), dtype=bool
