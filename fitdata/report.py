@@ -22,7 +22,7 @@ import datetime as dt
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -235,10 +235,23 @@ def headline_table(summary: ServiceSummary, tr: Translator) -> ReportTable:
     )
 
 
-def display_tables(summary: ServiceSummary, tr: Translator) -> list[ReportTable]:
-    """Every table of the page and the report, in page order ("are we collecting?" first)."""
+def display_tables(
+    summary: ServiceSummary, tr: Translator, *, only: Collection[str] | None = None
+) -> list[ReportTable]:
+    """Every table of the page and the report, in page order ("are we collecting?" first).
+
+    Args:
+        summary: The numbers.
+        tr: The language.
+        only: Names of the tables to make (the page remakes only those a change touched);
+            None makes every table.
+    """
     tables: list[ReportTable] = []
     for name, title, columns in TABLE_SPECS:
+        if only is not None and name not in only:
+            if name == "completeness_team" and "headline" in only:
+                tables.append(headline_table(summary, tr))
+            continue
         frame = summary.tables()[name]
         rows = [
             [_rounded(record[c.source], c.decimals) for c in columns]
@@ -253,7 +266,7 @@ def display_tables(summary: ServiceSummary, tr: Translator) -> list[ReportTable]
                 rows,
             )
         )
-        if name == "completeness_team":
+        if name == "completeness_team" and (only is None or "headline" in only):
             tables.append(headline_table(summary, tr))
     # Headline decimals differ per row; record them per row in the value column instead.
     return tables
@@ -592,12 +605,28 @@ figure { margin: 0.5em 0; } figure svg { max-width: 100%; height: auto; }
 """
 
 
-def table_html(table: ReportTable, tr: Translator, *, selected: Sequence[bool] = ()) -> str:
-    """One table as HTML (used by the report and the dashboard)."""
+def table_html(
+    table: ReportTable,
+    tr: Translator,
+    *,
+    selected: Sequence[bool] = (),
+    row_keys: Sequence[str] = (),
+) -> str:
+    """One table as HTML (used by the report and the dashboard).
+
+    Args:
+        table: The table.
+        tr: The language.
+        selected: Rows to mark with ``class="selected"``.
+        row_keys: A key per row, written as ``data-key`` (the dashboard marks its selected
+            team with a style rule on this key, so the table itself need not be sent again).
+    """
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
     body = []
     for index, cells in enumerate(table_text(table, tr)):
         mark = ' class="selected"' if index < len(selected) and selected[index] else ""
+        if index < len(row_keys):
+            mark += f' data-key="{html.escape(str(row_keys[index]))}"'
         body.append(f"<tr{mark}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return (
         f'<table class="fitdata-table" data-table="{table.name}"><thead><tr>{head}</tr></thead>'

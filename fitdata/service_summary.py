@@ -55,6 +55,11 @@ rows, in orders sorted once in which the rows of one client in one group are adj
 sort happens per change. Nothing is read from the database and no per-episode pandas frame
 is built on a filter change (a test counts the queries).
 
+A new kernel does not aggregate the sessions again: the facts are stored beside the database in
+``<db>.cache/`` (:func:`_stored_facts`, through :mod:`fitdata.model_cache`'s keys: database
+version, access scope, code and configuration) and read back in a fraction of a second;
+:func:`warm_facts` stores them right after a write.
+
 Reference bands (:data:`REFERENCE_BANDS`) come from ``shared/domain.md`` and carry their
 source: vendor benchmarks are labelled "not peer reviewed".
 
@@ -69,11 +74,15 @@ multilevel model (:func:`team_effects` with statsmodels is kept as the reference
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import logging
 import math
 import os
 import re
+import sys
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -82,6 +91,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fitdata import model_cache
 from fitdata.change import CRITICAL_VALUE
 from fitdata.config import AGE_GROUPS, DEFAULT_CONFIG, ClinicalConfig
 from fitdata.indices import (
@@ -112,8 +122,11 @@ __all__ = [
     "service_summary",
     "team_effects",
     "team_effects_from_sums",
+    "warm_facts",
     "wilson_interval",
 ]
+
+log = logging.getLogger(__name__)
 
 PeriodUnit = Literal["month", "quarter", "year"]
 FORMATS: tuple[str, ...] = ("individual", "couple", "family", "group")
@@ -878,6 +891,115 @@ def _session_facts(reader: Reader) -> _SessionFacts:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# The facts stored beside the database (a new kernel reads them instead of the sessions)
+# --------------------------------------------------------------------------------------------
+
+#: Version of the stored facts' layout; bump it when the fields of the facts change.
+_FACTS_FORMAT = 1
+
+
+def _array_to_json(array: np.ndarray) -> dict[str, Any] | list[Any]:
+    if array.dtype == object:  # team ids and services: a few hundred strings
+        return [None if v is None else str(v) for v in array.tolist()]
+    data = zlib.compress(np.ascontiguousarray(array).tobytes(), 1)
+    return {"dtype": array.dtype.str, "zlib": base64.b64encode(data).decode("ascii")}
+
+
+def _array_from_json(value: dict[str, Any] | list[Any]) -> np.ndarray:
+    if isinstance(value, list):
+        return np.array(value, dtype=object)
+    data = zlib.decompress(base64.b64decode(value["zlib"]))
+    return np.frombuffer(data, dtype=np.dtype(value["dtype"]))
+
+
+def _facts_to_json(facts: _EpisodeFacts | _SessionFacts) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for name, value in vars(facts).items():
+        if isinstance(value, _Rows):
+            payload[name] = {k: _array_to_json(v) for k, v in vars(value).items()}
+        elif isinstance(value, dict):
+            payload[name] = {k: _array_to_json(v) for k, v in value.items()}
+        else:
+            payload[name] = _array_to_json(value)
+    return payload
+
+
+def _facts_from_json(
+    payload: dict[str, Any], kind: type[_EpisodeFacts] | type[_SessionFacts]
+) -> _EpisodeFacts | _SessionFacts:
+    fields: dict[str, Any] = {}
+    for name, value in payload.items():
+        if name == "rows":
+            fields[name] = _Rows(**{k: _array_from_json(v) for k, v in value.items()})
+        elif name == "cell_sums":
+            fields[name] = {k: _array_from_json(v) for k, v in value.items()}
+        else:
+            fields[name] = _array_from_json(value)
+    return kind(**fields)
+
+
+def _facts_code() -> str:
+    from fitdata import change, indices
+    from fitdata import config as config_module
+
+    return model_cache.source_fingerprint(sys.modules[__name__], indices, change, config_module)
+
+
+def _stored_facts(
+    reader: Reader,
+    kind: Literal["episodes", "sessions"],
+    config: ClinicalConfig | None,
+    compute: Callable[[], _EpisodeFacts | _SessionFacts],
+) -> _EpisodeFacts | _SessionFacts:
+    """The facts from ``<db>.cache/`` when stored for this file version, else computed (and stored).
+
+    Keyed like :mod:`fitdata.model_cache`'s other entries: the database version, the reader's
+    access scope, the code (this module, ``indices``, ``change``, ``config``), the layout and,
+    for the episodes, the clinical configuration. A new kernel then reads the facts in a
+    fraction of a second instead of aggregating every session. The entry holds per-cell sums
+    and integer codes (no client or episode ids) that are *not* suppressed: like the database
+    beside it, whose file mode it copies, it is for the dashboards' own kernels only.
+    """
+    entry = f"service_{kind}"
+    classes = {"episodes": _EpisodeFacts, "sessions": _SessionFacts}
+    key = {
+        "config": None if config is None else repr(config),
+        "code": _facts_code(),
+        "format": _FACTS_FORMAT,
+    }
+    try:
+        version = model_cache.database_version(reader.path)
+    except OSError:  # not a plain file: nothing is stored
+        return compute()
+    payload = model_cache.load_json(reader, entry, key, version=version)
+    if payload is not None:
+        try:
+            return _facts_from_json(payload, classes[kind])
+        except (ValueError, KeyError, TypeError, zlib.error) as error:
+            log.warning("ignoring the stored %s facts of %s: %s", kind, reader.path, error)
+    facts = compute()
+    model_cache.store_json(reader, entry, key, _facts_to_json(facts), version)
+    return facts
+
+
+def warm_facts(reader: Reader, *, config: ClinicalConfig = DEFAULT_CONFIG) -> list[str]:
+    """Aggregate and store the service page's facts now (see :func:`_stored_facts`).
+
+    For a writer to call after it replaced the database (like :func:`fitdata.model_cache.warm`),
+    so that not even the first service page after an import aggregates the sessions.
+
+    Returns:
+        What was stored, one line each, for the writer's log.
+    """
+    episodes = _stored_facts(reader, "episodes", config, lambda: _episode_facts(reader, config))
+    sessions = _stored_facts(reader, "sessions", None, lambda: _session_facts(reader))
+    return [
+        f"service page facts: {len(episodes.rows.client):,} closed client-episodes, "
+        f"{len(sessions.rows.client):,} client-month rows of sessions"
+    ]
+
+
 def _month_of(day: dt.date) -> int:
     return day.year * 12 + day.month - 1
 
@@ -1240,6 +1362,88 @@ def _completeness_tables(
     return frames
 
 
+def _minimize_bounded(
+    func: Callable[[float], float], low: float, high: float, *, xatol: float, maxiter: int = 500
+) -> tuple[float, bool]:
+    """Brent's bounded minimisation, step for step as scipy's (``method="bounded"``).
+
+    The algorithm of ``scipy.optimize.minimize_scalar(method="bounded")`` (scipy's
+    ``_minimize_scalar_bounded``, BSD licence), ported so that the service page does not
+    import ``scipy.optimize``: that import alone took 0.7-5 s of the page's open on these
+    machines, as long as all its other imports. A test checks that it returns exactly
+    scipy's minimiser. Returns the minimiser and whether it converged.
+    """
+    sqrt_eps = math.sqrt(2.2e-16)
+    golden_mean = 0.5 * (3.0 - math.sqrt(5.0))
+    a, b = low, high
+    fulc = a + golden_mean * (b - a)
+    nfc, xf = fulc, fulc
+    rat = e = 0.0
+    x = xf
+    fx = func(x)
+    num = 1
+    fu = np.inf
+    ffulc = fnfc = fx
+    xm = 0.5 * (a + b)
+    tol1 = sqrt_eps * np.abs(xf) + xatol / 3.0
+    tol2 = 2.0 * tol1
+    flag = 0
+    while np.abs(xf - xm) > (tol2 - 0.5 * (b - a)):
+        golden = True
+        if np.abs(e) > tol1:  # a parabolic fit
+            golden = False
+            r = (xf - nfc) * (fx - ffulc)
+            q = (xf - fulc) * (fx - fnfc)
+            p = (xf - fulc) * q - (xf - nfc) * r
+            q = 2.0 * (q - r)
+            if q > 0.0:
+                p = -p
+            q = np.abs(q)
+            r = e
+            e = rat
+            if (np.abs(p) < np.abs(0.5 * q * r)) and (p > q * (a - xf)) and (p < q * (b - xf)):
+                rat = (p + 0.0) / q
+                x = xf + rat
+                if ((x - a) < tol2) or ((b - x) < tol2):
+                    rat = tol1 * (np.sign(xm - xf) + ((xm - xf) == 0))
+            else:
+                golden = True
+        if golden:  # a golden-section step
+            e = a - xf if xf >= xm else b - xf
+            rat = golden_mean * e
+        x = xf + (np.sign(rat) + (rat == 0)) * np.maximum(np.abs(rat), tol1)
+        fu = func(x)
+        num += 1
+        if fu <= fx:
+            if x >= xf:
+                a = xf
+            else:
+                b = xf
+            fulc, ffulc = nfc, fnfc
+            nfc, fnfc = xf, fx
+            xf, fx = x, fu
+        else:
+            if x < xf:
+                a = x
+            else:
+                b = x
+            if (fu <= fnfc) or (nfc == xf):
+                fulc, ffulc = nfc, fnfc
+                nfc, fnfc = x, fu
+            # == as scipy has it (``in`` would treat a NaN as equal to itself)
+            elif (fu <= ffulc) or (fulc == xf) or (fulc == nfc):  # noqa: SIM109
+                fulc, ffulc = x, fu
+        xm = 0.5 * (a + b)
+        tol1 = sqrt_eps * np.abs(xf) + xatol / 3.0
+        tol2 = 2.0 * tol1
+        if num >= maxiter:
+            flag = 1
+            break
+    if np.isnan(xf) or np.isnan(fx) or np.isnan(fu):
+        flag = 2
+    return float(xf), flag == 0
+
+
 def _reml_random_intercept(
     n: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, sxy: np.ndarray, syy: np.ndarray
 ) -> dict[str, Any]:
@@ -1252,8 +1456,6 @@ def _reml_random_intercept(
     maximised over ``log g`` on a grid and then by bounded Brent; ``g = 0`` (no group variance)
     is compared as the boundary.
     """
-    from scipy.optimize import minimize_scalar
-
     total = float(n.sum())
 
     def parts(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1285,14 +1487,12 @@ def _reml_random_intercept(
     converged = True
     log_g = float(np.log(grid[best]))
     if 0 < best < len(grid) - 1:
-        result = minimize_scalar(
+        log_g, converged = _minimize_bounded(
             lambda t: -float(parts(np.array([np.exp(t)]))[0][0]),
-            bounds=(float(np.log(grid[best - 1])), float(np.log(grid[best + 1]))),
-            method="bounded",
-            options={"xatol": 1e-10},
+            float(np.log(grid[best - 1])),
+            float(np.log(grid[best + 1])),
+            xatol=1e-10,
         )
-        converged = bool(result.success)
-        log_g = float(result.x)
     g = np.exp(log_g)
     at_g, _, _ = parts(np.array([g]))
     if best == 0 or boundary[0] >= at_g[0]:
@@ -1622,7 +1822,9 @@ def service_summary(
     )
     team_names = dict(zip(names_frame["team_id"], names_frame["name"], strict=True))
     facts = cache.get(
-        "outcomes", ("episodes", file_key, config), lambda: _episode_facts(reader, config)
+        "outcomes",
+        ("episodes", file_key, config),
+        lambda: _stored_facts(reader, "episodes", config, lambda: _episode_facts(reader, config)),
     )
     population_key = (file_key, config, filters.service, filters.age_group, filters.format)
 
@@ -1657,7 +1859,11 @@ def service_summary(
     trend_table["suppressed"] = trend_table["suppressed"].astype(bool)
 
     def compute_completeness() -> dict[str, pd.DataFrame]:
-        sessions = cache.get("outcomes", ("sessions", file_key), lambda: _session_facts(reader))
+        sessions = cache.get(
+            "outcomes",
+            ("sessions", file_key),
+            lambda: _stored_facts(reader, "sessions", None, lambda: _session_facts(reader)),
+        )
         frames = _completeness_tables(sessions, facts, selection)
         # The team tables do not depend on the focus team: finished here, once per selection.
         team_period = frames["team_period"].copy()

@@ -15,16 +15,20 @@ query, no per-episode frame; see :mod:`fitdata.service_summary`).
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import logging
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.io.json import to_json_plotly
 
 from fitdata.config import AGE_GROUPS
 from fitdata.i18n import Translator
@@ -56,14 +60,18 @@ from fitdata.service_summary import (
     service_summary,
 )
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
-from fitdata.ui.figure_view import FigureView
 
 __all__ = [
     "CHARTS",
+    "TEAM_CHARTS",
+    "TREND_CHARTS",
     "ServiceView",
+    "SpecView",
     "build_service",
     "chart_traces",
     "combined_figure",
+    "combined_spec",
+    "highlight_css",
     "service_figures",
 ]
 
@@ -185,8 +193,20 @@ class Chart:
         self.update_layout(yaxis=values)
 
 
-def service_figures(summary: ServiceSummary, tr: Translator) -> dict[str, Chart]:
-    """The page's five charts, from the same frames as the report's (:func:`chart_data`)."""
+#: The charts that follow the focus team (trends by quarter) and those that show every team of
+#: the population (they change only with the population or period, not with the team).
+TREND_CHARTS = ("completeness", "effect_size", "outcomes")
+TEAM_CHARTS = ("team_effect", "team_target")
+CHARTS = TREND_CHARTS + TEAM_CHARTS
+
+
+def service_figures(
+    summary: ServiceSummary, tr: Translator, *, only: Sequence[str] = CHARTS
+) -> dict[str, Chart]:
+    """The page's charts, from the same frames as the report's (:func:`chart_data`).
+
+    The trend charts are always made; the team charts only when named in ``only``.
+    """
     data = chart_data(summary)
     figures: dict[str, Chart] = {}
 
@@ -266,9 +286,10 @@ def service_figures(summary: ServiceSummary, tr: Translator) -> dict[str, Chart]
     figures["outcomes"] = figure
 
     for key, value, low, high, band_metric, axis_key in TEAM_INTERVAL_CHARTS:
+        if key not in only:
+            continue
         frame = data[key]
         names = list(frame["name"])
-        selected = list(summary.teams["selected"])
         figure = Chart(_layout(tr.text(f"service.chart.{key}"), 120 + 28 * len(names)))
         centre = frame[value]
         figure.add_scatter(
@@ -276,10 +297,9 @@ def service_figures(summary: ServiceSummary, tr: Translator) -> dict[str, Chart]
             y=names,
             mode="markers",
             name=tr.text(axis_key),
-            marker={
-                "size": 10,
-                "color": [COLOURS["band"] if s else COLOURS["team"] for s in selected],
-            },
+            # One colour: the selected team is marked by the page's style (its name on the
+            # axis), so a team change does not redraw these long charts.
+            marker={"size": 10, "color": COLOURS["team"]},
             error_x={
                 "color": COLOURS["team"],
                 "type": "data",
@@ -339,17 +359,25 @@ def service_figures(summary: ServiceSummary, tr: Translator) -> dict[str, Chart]
     return figures
 
 
-CHARTS = ("completeness", "effect_size", "outcomes", "team_effect", "team_target")
-
-
 def combined_figure(charts: dict[str, Chart]) -> go.Figure:
-    """The five charts as one figure of stacked subplots (one widget model in the page).
+    """The five charts as one figure of stacked subplots.
 
     Each trace keeps its chart's name in ``meta``, so tests and :func:`chart_traces` find it.
+    The page shows two such figures (:data:`TREND_CHARTS` and :data:`TEAM_CHARTS`, see
+    :func:`combined_spec`), so that a team change redraws only the first.
+    """
+    return go.Figure(combined_spec(charts, CHARTS))
+
+
+def combined_spec(charts: dict[str, Chart], names: Sequence[str]) -> dict[str, Any]:
+    """The charts ``names`` as one figure of stacked subplots, as plain plotly JSON (dicts).
+
+    Nothing is validated here (plotly's graph objects cost more than the numbers on every
+    change); the browser tests check what plotly.js draws from it.
     """
     gap = 110  # pixels between charts: room for the band note and the next title
-    heights = [charts[name].layout.get("height", 340) for name in CHARTS]
-    total = sum(heights) + gap * len(CHARTS)
+    heights = [charts[name].layout.get("height", 340) for name in names]
+    total = sum(heights) + gap * len(names)
     layout: dict[str, Any] = {
         "height": total,
         "template": "none",
@@ -362,7 +390,7 @@ def combined_figure(charts: dict[str, Chart]) -> go.Figure:
     }
     data: list[dict[str, Any]] = []
     top = float(total)
-    for row, name in enumerate(CHARTS, start=1):
+    for row, name in enumerate(names, start=1):
         chart = charts[name]
         suffix = "" if row == 1 else str(row)
         domain_top = (top - 40) / total
@@ -418,12 +446,74 @@ def combined_figure(charts: dict[str, Chart]) -> go.Figure:
                     "yaxis": f"y{suffix}",
                 }
             )
-    return go.Figure(data=data, layout=layout)
+    return {"data": data, "layout": layout}
 
 
 def chart_traces(figure: go.Figure, name: str) -> list[Any]:
     """The traces of one chart of the combined figure."""
     return [trace for trace in figure.data if trace.meta == name]
+
+
+_MIME = "application/vnd.plotly.v1+json"
+
+
+class SpecView(widgets.Output):
+    """Shows one plotly figure given as plain JSON; sends nothing when it has not changed.
+
+    Like :class:`fitdata.ui.figure_view.FigureView` (an Output widget holding a plotly mime
+    bundle, drawn by plotly's renderer extension; see there why not a FigureWidget), but fed
+    with dicts, not a ``go.Figure``: building and validating graph objects of two 400-team
+    charts took longer than the numbers. A figure equal to the shown one is not sent again,
+    so the browser does not redraw it.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("layout", widgets.Layout(width="100%"))
+        super().__init__(**kwargs)
+        self.spec: dict[str, Any] = {"data": [], "layout": {}}
+        self._json = ""
+        self.sent = 0  # how many figures went to the browser (tests count redraws)
+
+    def show(self, spec: dict[str, Any]) -> bool:
+        """Draw ``spec`` (``{"data": [...], "layout": {...}}``); False when it was shown already."""
+        text = to_json_plotly(spec)  # plotly's encoder: NumPy values, NaN as null
+        if text == self._json:
+            return False
+        self._json = text
+        self.spec = json.loads(text)
+        self.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {_MIME: {**self.spec, "config": {"displaylogo": False}}, "text/plain": ""},
+                "metadata": {},
+            },
+        )
+        self.sent += 1
+        return True
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a quoted CSS string (every character but letters and digits escaped)."""
+    return '"' + "".join(c if c.isalnum() and c.isascii() else f"\\{ord(c):x} " for c in text) + '"'
+
+
+def highlight_css(team_id: str | None, team_name: str | None) -> str:
+    """The style that marks the selected team in the team tables and on the team charts' axis."""
+    if not team_id:
+        return ""
+    rows = ", ".join(
+        f'.fitdata-service table[data-table="{table}"] tr[data-key={_css_string(team_id)}] td'
+        for table in ("completeness_team", "teams")
+    )
+    css = f"{rows} {{ font-weight: bold; background: #fff3d6; }}"
+    if team_name:
+        # plotly writes each axis label's text into ``data-unformatted``
+        label = f"text[data-unformatted={_css_string(team_name)}]"
+        css += (
+            f" .fitdata-team-charts .yaxislayer-above {label}"
+            f" {{ font-weight: bold !important; fill: {COLOURS['band']} !important; }}"
+        )
+    return f"<style>{css}</style>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,6 +600,8 @@ class ServiceView:
             for name in ("completeness_trend", "completeness_team", "headline", "trend", "teams")
         }
         self.notes = widgets.HTML().add_class("fitdata-notes")
+        # Marks the selected team in the team tables and charts (see highlight_css).
+        self.highlight = widgets.HTML().add_class("fitdata-highlight")
         self.download_format = dropdown(
             "download-format",
             tr.text("service.ui.download_format"),
@@ -526,13 +618,22 @@ class ServiceView:
                 f'<div class="fitdata-warning" role="status">'
                 f"{html.escape(tr.text('service.ui.no_data'))}</div>"
             )
-        # One figure of five subplots; ``figure`` is what the page shows (tests read it) and
-        # ``graph`` draws it (see fitdata.ui.figure_view for why this is not a FigureWidget).
-        self.figure = self._compute_figure()
-        self.graph = FigureView(self.figure)
+        # Two figures: the trends follow the focus team; the team comparison (every team of
+        # the population, hundreds of rows) changes only with the population or the period.
+        self.trend_graph = SpecView()
+        self.team_graph = SpecView()
+        self._population: tuple[Any, ...] | None = None  # what the team parts were made for
+        self._figure: go.Figure | None = None
+        self._refresh()
+        # The facts are in the kernel now; a filter change reads nothing from the database.
+        # Closing the connection gives back DuckDB's buffers (about 450 MB after aggregating
+        # ten million sessions); a later query (a new database version) opens the file again.
+        self.context.reader.close()
 
-        for widget in (self.period_from, self.period_to, self.team, self.age_group, self.format):
+        for widget in (self.team, self.age_group, self.format):
             widget.observe(self._guarded(self._on_filter), "value")
+        self.period_from.observe(self._guarded(self._on_period_from), "value")
+        self.period_to.observe(self._guarded(self._on_period_to), "value")
         self.unit.observe(self._guarded(self._on_unit), "value")
         self.service.observe(self._guarded(self._on_service), "value")
         self.download_button.on_click(lambda _button: self._guarded(self._on_download)({}))
@@ -593,6 +694,38 @@ class ServiceView:
     def _on_filter(self, _change: dict[str, Any]) -> None:
         self._refresh()
 
+    def _on_period_from(self, change: dict[str, Any]) -> None:
+        """A new start: a single period stays single (the end follows), so one summary."""
+        to, unit = self.period_to.value, _FREQ[self.unit.value]
+        if (
+            to
+            and change["new"]
+            and (
+                change["old"] == to
+                or pd.Period(change["new"], freq=unit) > pd.Period(to, freq=unit)
+            )
+        ):
+            self._set_quietly(self.period_to, change["new"])
+        self._refresh()
+
+    def _on_period_to(self, change: dict[str, Any]) -> None:
+        """A new end before the start moves the start with it (one summary, no bad range)."""
+        first, unit = self.period_from.value, _FREQ[self.unit.value]
+        if (
+            first
+            and change["new"]
+            and pd.Period(change["new"], freq=unit) < pd.Period(first, freq=unit)
+        ):
+            self._set_quietly(self.period_from, change["new"])
+        self._refresh()
+
+    def _set_quietly(self, widget: widgets.Dropdown, value: str) -> None:
+        self._busy = True
+        try:
+            widget.value = value
+        finally:
+            self._busy = False
+
     def _on_download_format(self, _change: dict[str, Any]) -> None:
         self.download_link.value = ""
 
@@ -616,19 +749,35 @@ class ServiceView:
             format=self.format.value or None,
         )
 
-    def _compute_figure(self) -> go.Figure:
-        """Recompute the summary for the current filters, update text and tables."""
+    @property
+    def figure(self) -> go.Figure:
+        """The traces the page's two figures show, as one ``go.Figure`` (for tests).
+
+        Built from exactly the JSON sent to the browser, on first use after a change only
+        (the page itself never builds graph objects).
+        """
+        if self._figure is None:
+            data = [*self.trend_graph.spec["data"], *self.team_graph.spec["data"]]
+            self._figure = go.Figure(data=data)
+        return self._figure
+
+    def _refresh(self) -> None:
+        """Recompute the summary for the current filters; send only the parts that changed.
+
+        A team change touches the reading, the focus tables and the trend figure; the team
+        tables, the team figure and the notes depend on the population and the period only,
+        and are made again only when those (or the database file) change. The selected team
+        is marked by :attr:`highlight`, a small style rule, not by sending the tables again.
+        """
         tr = self.context.tr
         filters = self.filters()
         self.download_link.value = ""
         if filters is None:
-            if self.summary is None:
-                return go.Figure()
-            return combined_figure(service_figures(self.summary, tr))
-        summary = service_summary(
-            self.context.reader, filters, config=self.context.config, cache=kernel_cache()
-        )
+            return
+        reader = self.context.reader
+        summary = service_summary(reader, filters, config=self.context.config, cache=kernel_cache())
         self.summary = summary
+        self._figure = None
         clients = summary.headline.iloc[0]["clients"]
         if pd.isna(clients):
             self.message.value = (
@@ -642,22 +791,36 @@ class ServiceView:
             + "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
             + "</ul>"
         )
-        for table in display_tables(summary, tr):
-            frame = summary.tables()[table.name]
-            selected = list(frame["selected"]) if "selected" in frame.columns else []
-            self.tables[table.name].value = f"<h3>{html.escape(table.title)}</h3>" + table_html(
-                table, tr, selected=[bool(s) for s in selected]
-            )
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in method_notes(summary, tr))
-        self.notes.value = (
-            f"<details><summary>{html.escape(tr.text('service.ui.notes_heading'))}</summary>"
-            f"<ul>{notes}</ul></details>"
+        self.highlight.value = highlight_css(
+            filters.team_id, summary.team_names.get(filters.team_id or "")
         )
-        return combined_figure(service_figures(summary, tr))
-
-    def _refresh(self) -> None:
-        self.figure = self._compute_figure()
-        self.graph.show(self.figure)
+        status = os.stat(reader.path)
+        population = (
+            dataclasses.replace(filters, team_id=None),
+            status.st_ino,
+            status.st_size,
+            status.st_mtime_ns,
+        )
+        focus_only = population == self._population
+        only = {"completeness_trend", "headline", "trend"}
+        if not focus_only:
+            only |= {"completeness_team", "teams"}
+        for table in display_tables(summary, tr, only=only):
+            frame = summary.tables()[table.name]
+            keys = list(frame["team_id"]) if "team_id" in frame.columns else []
+            self.tables[table.name].value = f"<h3>{html.escape(table.title)}</h3>" + table_html(
+                table, tr, row_keys=keys
+            )
+        charts = service_figures(summary, tr, only=TREND_CHARTS if focus_only else CHARTS)
+        self.trend_graph.show(combined_spec(charts, TREND_CHARTS))
+        if not focus_only:
+            self.team_graph.show(combined_spec(charts, TEAM_CHARTS))
+            notes = "".join(f"<li>{html.escape(n)}</li>" for n in method_notes(summary, tr))
+            self.notes.value = (
+                f"<details><summary>{html.escape(tr.text('service.ui.notes_heading'))}</summary>"
+                f"<ul>{notes}</ul></details>"
+            )
+            self._population = population
 
     def _on_download(self, _change: dict[str, Any]) -> None:
         if self.summary is None:
@@ -688,14 +851,21 @@ class ServiceView:
             [self.download_format, self.download_button, self.download_link], layout=row
         )
 
-        charts = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
-            "fitdata-charts"
-        )
+        trend_height = int(self.trend_graph.spec["layout"].get("height", 0))
+        trend_charts = widgets.VBox(
+            [self.trend_graph], layout=widgets.Layout(width="100%")
+        ).add_class("fitdata-charts")
+        # Keeps its height while plotly's renderer replaces the figure, so the page below does
+        # not move (and need no new layout) on every change; the long team charts are laid out
+        # only when on screen (content-visibility), which took most of a redraw's time before.
+        trend_charts.add_class("fitdata-trend-charts")
+        team_charts = widgets.VBox([self.team_graph], layout=widgets.Layout(width="100%"))
+        team_charts.add_class("fitdata-charts").add_class("fitdata-team-charts")
 
         return widgets.VBox(
             [
                 widgets.HTML(
-                    f"<style>{_PAGE_STYLE}</style>"
+                    f"<style>{_PAGE_STYLE.replace('TREND_HEIGHT', str(trend_height))}</style>"
                     f"<h2>{html.escape(tr.text('service.ui.heading'))}</h2>"
                 ),
                 controls,
@@ -706,10 +876,12 @@ class ServiceView:
                 self.tables["completeness_trend"],
                 self.tables["completeness_team"],
                 self.tables["headline"],
-                charts,
+                trend_charts,
                 self.tables["trend"],
+                team_charts,
                 self.tables["teams"],
                 self.notes,
+                self.highlight,
             ]
         ).add_class("fitdata-service")
 
@@ -724,6 +896,9 @@ _PAGE_STYLE = """
 .fitdata-service table.fitdata-table tr.selected td { font-weight: bold; background: #fff3d6; }
 .fitdata-service .fitdata-warning { background: #fff3d6; padding: 6px 10px; }
 .fitdata-service .fitdata-table-box { overflow-x: auto; max-width: 100%; }
+.fitdata-service .fitdata-trend-charts { min-height: TREND_HEIGHTpx; contain: layout; }
+.fitdata-service .fitdata-team-charts {
+  content-visibility: auto; contain-intrinsic-size: auto 20000px; }
 """
 
 

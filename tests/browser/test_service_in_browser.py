@@ -25,11 +25,26 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 URL = "voila/render/service.ipynb"
 PLOT = ".fitdata-charts .js-plotly-plot"
-READ_TRACES = """(chart) => {
-  const plot = document.querySelector('.fitdata-charts .js-plotly-plot');
-  return plot.data.filter(t => t.meta === chart)
-    .map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}));
-}"""
+READ_TRACES = """(chart) => [...document.querySelectorAll('.fitdata-charts .js-plotly-plot')]
+  .flatMap(plot => plot.data.filter(t => t.meta === chart))
+  .map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}))
+"""
+TEAM_PLOT = ".fitdata-team-charts .js-plotly-plot"
+# Marks the drawn team chart; a redraw replaces the element, and with it the mark.
+MARK_TEAM_PLOT = f"() => {{ document.querySelector('{TEAM_PLOT}').__fitdataMark = 1; }}"
+TEAM_PLOT_KEPT = f"() => document.querySelector('{TEAM_PLOT}').__fitdataMark === 1"
+# How the page marks the selected team: its rows in the team tables, its name on the axes.
+TEAM_MARKS = """([teamId, name]) => ({
+  rows: ['completeness_team', 'teams'].map(t => {
+    const row = [...document.querySelectorAll(`table[data-table='${t}'] tbody tr`)]
+        .find(r => r.dataset.key === teamId);
+    return row ? getComputedStyle(row.cells[0]).fontWeight : null; }),
+  otherRow: getComputedStyle(document.querySelector(
+      "table[data-table='teams'] tbody tr:not([data-key='" + teamId + "']) td")).fontWeight,
+  ticks: [...document.querySelectorAll('.fitdata-team-charts .yaxislayer-above text')]
+      .filter(t => t.getAttribute('data-unformatted') === name)
+      .map(t => getComputedStyle(t).fill),
+})"""
 
 
 def screenshot(page, path) -> None:
@@ -100,7 +115,9 @@ def test_read_filter_and_download(server_en, page, demo_db, artifacts) -> None:
     completeness = page.evaluate(READ_TRACES, "completeness")
     assert completeness[0]["x"] == expected.quarters
     assert page.locator(f"{PLOT} .point").count() >= 3 * len(expected.teams)
+    assert page.evaluate(TEAM_MARKS, ["", ""])["ticks"] == []  # no team chosen: none marked
     assert_clean(page)
+    page.evaluate(MARK_TEAM_PLOT)
 
     # A team: the key figures and the reading follow it.
     team = expected.teams.iloc[1]
@@ -122,6 +139,28 @@ def test_read_filter_and_download(server_en, page, demo_db, artifacts) -> None:
         timeout=120_000,
     )
     team_change = time.monotonic() - changed
+    # The team is marked in both team tables and on both team charts' axes ...
+    page.wait_for_function(
+        f"(args) => ({TEAM_MARKS})(args).rows[0] === '700'",
+        arg=[team.team_id, team["name"]],
+        timeout=120_000,
+    )
+    marks = page.evaluate(TEAM_MARKS, [team.team_id, team["name"]])
+    assert marks["rows"] == ["700", "700"] and marks["otherRow"] == "400", marks
+    assert marks["ticks"] == ["rgb(230, 159, 0)"] * 2, marks
+    # ... and the team charts, whose numbers a team change does not touch, were not redrawn,
+    # while the trend charts now plot the team's own quarters.
+    assert page.evaluate(TEAM_PLOT_KEPT)
+    wanted = [
+        None if math.isnan(v) else round(v, 1)
+        for v in focused.completeness_trend["pct_sessions_with_srs"]
+    ]
+    page.wait_for_function(
+        f"(wanted) => JSON.stringify(({READ_TRACES})('completeness')[1].y)"
+        " === JSON.stringify(wanted)",
+        arg=wanted,
+        timeout=120_000,
+    )
     headline = {row[0]: row for row in table_rows(page, "headline")}
     assert headline["% reaching target"][1] == target
     assert reading_items(page) == reading_sentences(focused.reading, tr)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from fitdata.indices import episode_outcomes
-from fitdata.service_summary import ServiceFilters, parse_period, service_summary, team_effects
+from fitdata.service_summary import (
+    ServiceFilters,
+    _minimize_bounded,
+    parse_period,
+    service_summary,
+    team_effects,
+)
 from fitdata.store import reader_for
 from fitdata.therapists import therapist_effects
 
@@ -85,3 +93,31 @@ def test_team_comparison_is_ordered_by_name_with_intervals(demo_db):
     assert (shown["team_effect_ci_low"] <= shown["team_effect"]).all()
     assert (shown["team_effect"] <= shown["team_effect_ci_high"]).all()
     assert np.isfinite(summary.team_model["icc"])
+
+
+@pytest.mark.parametrize(
+    ("func", "low", "high"),
+    [
+        (lambda t: (t - 0.3) ** 2, -2.0, 2.0),
+        (lambda t: math.cos(t) + 0.1 * t, 0.0, 6.0),
+        (lambda t: -math.log1p(math.exp(t)) + 0.5 * t, -8.0, 3.0),
+        (lambda t: abs(t - 1.5), -1.0, 1.0),  # the minimum at the boundary
+        (lambda t: 1.0, -1.0, 1.0),  # flat
+        (lambda t: (t - 5.0) ** 4 - t, -20.0, 8.0),
+    ],
+)
+def test_the_ported_bounded_minimiser_is_scipys_step_for_step(func, low, high):
+    from scipy.optimize import minimize_scalar
+
+    for xatol in (1e-5, 1e-10):
+        ours, converged = _minimize_bounded(func, low, high, xatol=xatol)
+        theirs = minimize_scalar(
+            func, bounds=(low, high), method="bounded", options={"xatol": xatol}
+        )
+        assert ours == float(theirs.x)  # exactly: the same iterates
+        assert converged == bool(theirs.success)
+    few, converged = _minimize_bounded(func, low, high, xatol=1e-12, maxiter=3)
+    theirs = minimize_scalar(
+        func, bounds=(low, high), method="bounded", options={"xatol": 1e-12, "maxiter": 3}
+    )
+    assert few == float(theirs.x) and converged == bool(theirs.success)
