@@ -55,6 +55,7 @@ __all__ = [
     "AccessError",
     "ServeOptions",
     "check_access",
+    "harden_request_info_socket",
     "is_loopback",
     "landing_page",
     "serve",
@@ -216,6 +217,55 @@ def voila_config(options: ServeOptions) -> Config:
     return config
 
 
+def harden_request_info_socket() -> None:
+    """Make Voila keep a preheated kernel's request details until the kernel has read them.
+
+    Voila (0.5) hands a page request's details to the preheated kernel that takes it over a
+    WebSocket (``voila.request_info_handler.RequestInfoSocketHandler``). Two flaws there can
+    leave a page blank for good under load: a message written to a connection that is closing
+    is dropped, and closing a connection that is no longer registered unregisters the *last*
+    waiting kernel instead (its loop variable is used after the loop). Here a message stays
+    in the cache until its connection closes after a successful write, so a kernel that
+    reconnects (:mod:`fitdata.ui.page_request` does) still gets it, and only the closing
+    connection itself is unregistered.
+    """
+    from tornado.websocket import WebSocketClosedError
+    from voila.request_info_handler import RequestInfoSocketHandler as Handler
+
+    if getattr(Handler, "fitdata_hardened", False):
+        return
+
+    def open(self: Handler, kernel_id: str) -> None:
+        Handler._waiters[kernel_id] = self
+        if kernel_id in Handler._cache:
+            self.write_message(Handler._cache[kernel_id])
+            self.fitdata_delivered = True
+
+    def on_close(self: Handler) -> None:
+        for kernel_id, waiter in list(Handler._waiters.items()):
+            if waiter is self:
+                del Handler._waiters[kernel_id]
+                # a kernel that read its message closes normally (1000); otherwise keep it
+                if getattr(self, "fitdata_delivered", False) and self.close_code == 1000:
+                    Handler._cache.pop(kernel_id, None)
+
+    def send_updates(cls: type[Handler], msg: dict[str, Any]) -> None:
+        kernel_id, payload = msg["kernel_id"], msg["payload"]
+        cls._cache[kernel_id] = payload  # until the kernel has read it (see on_close)
+        waiter = cls._waiters.get(kernel_id)
+        if waiter is not None:
+            try:
+                waiter.write_message(payload)
+                waiter.fitdata_delivered = True
+            except WebSocketClosedError:
+                pass  # the kernel reconnects, and open() sends it the cached details
+
+    Handler.open = open
+    Handler.on_close = on_close
+    Handler.send_updates = classmethod(send_updates)
+    Handler.fitdata_hardened = True
+
+
 def serve(options: ServeOptions) -> None:
     """Run Voila in this process until interrupted."""
     os.environ[ENV_DB] = str(options.db.resolve())
@@ -240,6 +290,7 @@ def serve(options: ServeOptions) -> None:
     )
     from voila.app import Voila  # imported late: it is slow, and only this command needs it
 
+    harden_request_info_socket()
     app = Voila(config=voila_config(options))
     app.initialize([str(options.dashboards)])
     app.start()

@@ -2,8 +2,9 @@
 
 :func:`build_dashboard` is where every page starts. In a kernel from ``fitdata serve``'s
 preheated pool it first waits for the page request (the imports are done by then, which is
-what makes a first page fast), binds the login's user (:func:`fitdata.access.bind_login_user`),
-and only then reads data, so a pooled kernel never holds anyone's data nor shows a stale file.
+what makes a first page fast; :mod:`fitdata.ui.page_request`), binds the login's user
+(:func:`fitdata.access.bind_login_user`), and only then reads data, so a pooled kernel never
+holds anyone's data nor shows a stale file.
 """
 
 from __future__ import annotations
@@ -18,21 +19,15 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from fitdata.access import (
-    aggregate_reader,
-    bind_login_user,
-    current_user,
-    find_user,
-    reader_for_user,
-)
+from fitdata.access import aggregate_reader, current_user, find_user, reader_for_user
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.kernel_env import ENV_CONFIG, ENV_DB, ENV_LANG
 from fitdata.store import Reader, StoreError
+from fitdata.ui.page_request import await_page_request
 
 __all__ = [
     "DashboardContext",
-    "await_page_request",
     "build_dashboard",
     "error_html",
     "run_guarded",
@@ -98,28 +93,6 @@ class DashboardContext:
     def tr(self) -> Translator:
         """Messages in the context's language."""
         return Translator(self.lang)
-
-
-_page_requested = False
-
-
-def await_page_request() -> None:
-    """In a preheated kernel, wait until a page request takes it, then bind the login's user.
-
-    Voila runs a pooled kernel's notebook before anyone asks for the page; the request's details
-    (query string, the server-set login header) reach the kernel only through
-    ``voila.utils.wait_for_request``. In a kernel started for a request it returns at once.
-
-    Raises:
-        AccessDenied: On a ``fitdata serve --users`` server, if the request carried no login.
-    """
-    global _page_requested
-    if not _page_requested and os.environ.get("VOILA_PREHEAT") == "True":
-        from voila.utils import wait_for_request  # only a preheated kernel needs Voila here
-
-        wait_for_request()
-    _page_requested = True
-    bind_login_user()
 
 
 def signed_in_html(context: DashboardContext) -> str | None:
