@@ -60,7 +60,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"{summary.clients:,} clients, {summary.therapists} therapists, {summary.teams} teams "
         f"in {summary.seconds:.1f} s."
     )
+    _prepare_dashboards(args.out)
     return 0
+
+
+def _prepare_dashboards(db: Path) -> None:
+    """Compute what a new dashboard page would otherwise compute first (fitdata.model_cache)."""
+    from fitdata.model_cache import warm
+
+    try:
+        for line in warm(db):
+            print(f"Prepared for the dashboards: {line}")
+    except StoreError as error:  # the data are written; only the first page will be slower
+        print(f"fitdata: warning: could not prepare the dashboards: {error}", file=sys.stderr)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -293,6 +305,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"fitdata import: error: {error}", file=sys.stderr)
         return 2
     print("\n".join(summary.lines()))
+    if not args.dry_run:
+        _prepare_dashboards(args.db)
     return 0
 
 

@@ -29,9 +29,12 @@ Writes go to a temporary file in the same folder and are moved into place with
 never half a file. Entries of older database versions are deleted when a new one is written.
 
 What is stored holds no client identities: the trajectory grid holds intake bands, session
-numbers, quantiles of change and counts of episodes (see :class:`TrajectoryModel`); other
-entries (:func:`load_json` / :func:`store_json`) are aggregate tables whose small cells the
-caller has already suppressed.
+numbers, quantiles of change and counts of episodes (see :class:`TrajectoryModel`); the other
+entries (:func:`load_json` / :func:`store_json`) are aggregate tables — the development
+comparison with its small cells suppressed, the team lists, and the service page's facts,
+which are per-cell sums and counts keyed by integer codes, not suppressed (the page
+suppresses what it shows). Every entry gets the database file's permissions, because it is
+as sensitive as the database.
 
 Inside one process the model is also kept in memory, so all dashboards of a kernel share one.
 
@@ -438,11 +441,11 @@ def clear_memory() -> None:
 def warm(database: str | os.PathLike[str], *, config: Any = None) -> list[str]:
     """Compute and store what the dashboards' first kernel would otherwise compute.
 
-    For a writer to call after it replaced the database (``fitdata import``, ``fitdata
-    demo``): the expected-trajectory model with its default parameters (about 7 s at ten
-    million sessions) and the therapist development comparison of every service (about 14 s
-    per service at ten million sessions). Afterwards a new dashboard kernel reads them from
-    the cache folder in milliseconds.
+    ``fitdata import`` and ``fitdata demo`` call it after they replaced the database: the
+    expected-trajectory model with its default parameters (about 7 s at ten million sessions),
+    the therapist development comparison of every service (about 14 s per service there) and
+    the service page's facts. Afterwards a new dashboard kernel reads them from the cache
+    folder in milliseconds.
 
     Args:
         database: The database file.
@@ -455,7 +458,7 @@ def warm(database: str | os.PathLike[str], *, config: Any = None) -> list[str]:
     Raises:
         StoreError: If the database is missing or unreadable.
     """
-    from fitdata import development  # local: development imports this module
+    from fitdata import development, service_summary  # local: both import this module
     from fitdata.config import DEFAULT_CONFIG
     from fitdata.store import reader_for
 
@@ -467,4 +470,5 @@ def warm(database: str | os.PathLike[str], *, config: Any = None) -> list[str]:
     for service in services:
         development.service_comparison(reader, str(service), config=config or DEFAULT_CONFIG)
         done.append(f"therapist development comparison of {service}")
+    done += service_summary.warm_facts(reader, config=config or DEFAULT_CONFIG)
     return done
