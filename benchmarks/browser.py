@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -214,6 +215,7 @@ class Measurement:
     change_ms: float | None
     kernel_mb: float | None
     note: str = ""
+    pooled: bool = False  # served by a preheated kernel that was ready before the page opened
 
 
 def _free_port() -> int:
@@ -234,6 +236,9 @@ class _Server:
         if dashboards is not None:
             command += ["--dashboards", str(dashboards)]
         self.log = log
+        given = list(options)
+        pool = given[given.index("--pool-size") + 1] if "--pool-size" in given else "1"
+        self.pooled = int(pool) > 0  # fitdata serve's default pool is one kernel per dashboard
         self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
@@ -251,6 +256,46 @@ class _Server:
 
     def url(self, notebook: str) -> str:
         return f"http://127.0.0.1:{self.port}/voila/render/{notebook}"
+
+    def wait_for_pool(self, notebook: str, timeout: float = 600) -> bool:
+        """Wait until ``notebook`` has a preheated kernel ready (False: no pool, or too slow).
+
+        Voila logs "Kernel pool of X is filled" once per filled kernel and "Using pre-heated
+        kernel: ID for X" per use; a use starts one refill, so filled > used means one waits.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log.read_text(errors="replace")
+            if log.count(f"Kernel pool of {notebook} is filled") > log.count(f"for {notebook}"):
+                time.sleep(2)  # let the other pools' kernels settle too
+                return True
+            time.sleep(0.5)
+        return False
+
+    def pooled_kernel_id(self, notebook: str) -> str | None:
+        """The id of the preheated kernel that served the last page of ``notebook``, if any."""
+        found = re.findall(
+            rf"Using pre-heated kernel: ([0-9a-f-]+) for {re.escape(notebook)}",
+            self.log.read_text(errors="replace"),
+        )
+        return found[-1] if found else None
+
+    def kernel_mb(self, kernel_id: str) -> float | None:
+        """Resident memory (MB) of the kernel process with this id."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+                if f"kernel-{kernel_id}.json" not in cmdline:
+                    continue
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return None
 
     def kernels(self) -> dict[int, float]:
         """Resident memory (MB) of each kernel process this server started, by pid."""
@@ -292,11 +337,17 @@ def _measure(
     browser: Any, server: _Server, notebook: str, size: int, timeout_ms: int
 ) -> Measurement:
     """Open ``notebook``, wait for its graphs, change its dropdown, read its kernel's memory."""
+    pooled = server.wait_for_pool(notebook) if server.pooled else False
     before = set(server.kernels())
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     context.add_init_script(_WATCH)
     page = context.new_page()
-    stem = f"{size}-{Path(notebook).stem}"
+    stem = f"{size}-{Path(notebook).stem}" + ("" if server.pooled else "-cold")
+
+    def memory() -> float | None:
+        kernel = server.pooled_kernel_id(notebook) if pooled else None
+        return server.kernel_mb(kernel) if kernel else _kernel_mb(server, before)
+
     try:
         page.goto(server.url(notebook), wait_until="commit", timeout=timeout_ms)
         try:
@@ -305,7 +356,7 @@ def _measure(
             _screenshot(page, ARTIFACTS / f"{stem}-open.png")
             error = page.evaluate(_ERROR)
             note = f"no graph within {timeout_ms / 1000:.0f} s" + (f"; {error}" if error else "")
-            return Measurement(notebook, None, None, _kernel_mb(server, before), note)
+            return Measurement(notebook, None, None, memory(), note, pooled)
         open_ms = page.evaluate("() => window.__fitdataBench.last")
         _screenshot(page, ARTIFACTS / f"{stem}-open.png")
         first_ms = page.evaluate("() => window.__fitdataBench.first")
@@ -316,7 +367,7 @@ def _measure(
         error = page.evaluate(_ERROR)
         if error:
             note += f"; page shows an error: {error}"
-        return Measurement(notebook, open_ms, change_ms, _kernel_mb(server, before), note)
+        return Measurement(notebook, open_ms, change_ms, memory(), note, pooled)
     finally:
         context.close()
 
@@ -371,21 +422,24 @@ def bench(
 ) -> Iterator[tuple[int, Measurement]]:
     """Measure every dashboard (then the naive notebook) on the ``size`` demo database."""
     db = database(size)
-    server = _Server(db, None, workdir / f"serve-{size}.log")
-    try:
-        for notebook, _title, _audience in DASHBOARDS:
-            if only and Path(notebook).stem not in only:
-                continue
-            yield size, _measure_twice(browser, server, notebook, size, PAGE_TIMEOUT_MS)
-    finally:
-        server.stop()
+    # first as people meet it on a running server (a preheated kernel waits for each page),
+    # then cold: a kernel started for the page, as when the pool is used up (--pool-size 0)
+    for name, options in (("pool", ()), ("cold", ("--pool-size", "0"))):
+        server = _Server(db, None, workdir / f"serve-{size}-{name}.log", options)
+        try:
+            for notebook, _title, _audience in DASHBOARDS:
+                if only and Path(notebook).stem not in only:
+                    continue
+                yield size, _measure_twice(browser, server, notebook, size, PAGE_TIMEOUT_MS)
+        finally:
+            server.stop()
     if only and "naive" not in only:
         return
     naive_dir = workdir / "naive"
     naive_dir.mkdir(exist_ok=True)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NAIVE_SOURCE)])
     nbformat.write(notebook, naive_dir / NAIVE)
-    server = _Server(db, naive_dir, workdir / f"serve-naive-{size}.log")
+    server = _Server(db, naive_dir, workdir / f"serve-naive-{size}.log", ("--pool-size", "0"))
     try:
         timeout_ms = NAIVE_TIMEOUT_MS + int(NAIVE_TIMEOUT_MS_PER_MILLION * size / 1e6)
         yield size, _measure_twice(browser, server, NAIVE, size, timeout_ms)
@@ -425,9 +479,10 @@ def main() -> None:
             for size in args.sizes:
                 client_graph: Measurement | None = None
                 for sessions, m in bench(size, Path(tmp), browser, args.dashboards):
-                    if m.dashboard == "client_graph.ipynb":
-                        client_graph = m
+                    if m.dashboard == "client_graph.ipynb" and not m.pooled:
+                        client_graph = m  # the naive notebook runs cold too
                     name, note = m.dashboard, m.note
+                    name += " (preheated kernel)" if m.pooled else " (kernel started for it)"
                     if m.dashboard == NAIVE:
                         name = "**naive**: sessions into pandas, dropdowns, plotly"
                         if client_graph is not None:
