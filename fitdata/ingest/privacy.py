@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import stat
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +63,12 @@ def _valid_ids(numbers: np.ndarray) -> np.ndarray:
     """For 11-character digit strings: whether each is a valid identity number."""
     if len(numbers) == 0:
         return np.zeros(0, dtype=bool)
+    # \d also matches other scripts' digits (e.g. full-width "１"): read them as their values
+    ascii_numbers = [
+        n if n.isascii() else "".join(str(unicodedata.decimal(c)) for c in n) for n in numbers
+    ]
     digits = (
-        np.frombuffer("".join(numbers).encode("ascii"), dtype=np.uint8).reshape(-1, 11) - 48
+        np.frombuffer("".join(ascii_numbers).encode("ascii"), dtype=np.uint8).reshape(-1, 11) - 48
     ).astype(np.int64)
     day = digits[:, 0] * 10 + digits[:, 1]
     month = digits[:, 2] * 10 + digits[:, 3]

@@ -131,3 +131,13 @@ def test_dry_run_does_not_create_a_key_file(tmp_path) -> None:
     path = tmp_path / "pseudonym.key"
     assert len(load_or_create_key(path, create=False)) == 32
     assert not path.exists()
+
+
+def test_identity_numbers_in_other_digit_scripts_are_found_not_a_crash() -> None:
+    number = VALID[0]
+    full_width = "".join(chr(ord("０") + int(d)) for d in number)  # typed with an Asian keyboard
+    assert is_national_id(full_width)
+    found = find_national_ids(
+        pd.Series([f"klient {full_width}", "K-0001", "１２３４５６７８９０１"])
+    )
+    assert found.tolist() == [True, False, False]
