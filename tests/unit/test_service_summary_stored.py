@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -21,24 +20,7 @@ from fitdata.service_summary import (
     warm_facts,
 )
 from fitdata.store import reader_for
-
-
-class CountingReader:
-    """A reader that counts the queries it runs."""
-
-    def __init__(self, reader) -> None:
-        self._reader = reader
-        self.path = reader.path
-        self.scope = getattr(reader, "scope", None)
-        self.queries = 0
-
-    def df(self, sql: str, params: Any = None) -> pd.DataFrame:
-        self.queries += 1
-        return self._reader.df(sql, params)
-
-    def rows(self, sql: str, params: Any = None) -> list[tuple]:
-        self.queries += 1
-        return self._reader.rows(sql, params)
+from tests.unit.test_service_summary_equivalence import CountingReader
 
 
 @pytest.fixture()
