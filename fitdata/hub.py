@@ -47,7 +47,7 @@ from traitlets.config import Config
 
 from fitdata.i18n import LANGUAGES
 from fitdata.kernel_env import ENV_CONFIG, ENV_DB, ENV_LANG
-from fitdata.serve import CULL_IDLE_TIMEOUT, CULL_INTERVAL, SECURITY_HEADERS, landing_page
+from fitdata.serve import SECURITY_HEADERS, apply_dashboard_settings
 
 __all__ = [
     "ALLOWED_KERNEL_MESSAGES",
@@ -189,11 +189,6 @@ def singleuser_environment(
     return environment
 
 
-def _page_config_hook(page_config: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-    page_config["fitdata"] = landing_page(os.environ.get(ENV_LANG, "en"))
-    return page_config
-
-
 def singleuser_server_config() -> Config:
     """Jupyter Server's configuration for a dashboards-only single-user server.
 
@@ -210,14 +205,7 @@ def singleuser_server_config() -> Config:
     config.ServerApp.tornado_settings = {"headers": dict(SECURITY_HEADERS)}
     config.ContentsManager.allow_hidden = False
     config.MappingKernelManager.allowed_message_types = list(ALLOWED_KERNEL_MESSAGES)
-    config.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
-    config.MappingKernelManager.cull_interval = CULL_INTERVAL
-    config.VoilaConfiguration.template = "fitdata"
-    config.VoilaConfiguration.theme = "light"
-    config.VoilaConfiguration.classic_tree = True
-    config.VoilaConfiguration.show_tracebacks = False
-    config.VoilaConfiguration.file_allowlist = []  # serve no file from the dashboards folder
-    config.VoilaConfiguration.page_config_hook = _page_config_hook
+    apply_dashboard_settings(config)
     return config
 
 

@@ -95,6 +95,12 @@ DEFAULT_POOL_SIZE = 1
 #: Seconds a kernel may be idle (no execution, no messages) before it is shut down.
 CULL_IDLE_TIMEOUT = 900
 CULL_INTERVAL = 60
+#: Seconds Voila waits, after a cell has finished, for the cell's outputs still on their way
+#: from the kernel. nbclient's default of 4 s is too short on a busy server: the outputs that
+#: arrive later are dropped without a word in the log, and the page is served with an empty
+#: dashboard (the 20-user load benchmark saw this for pooled kernels on 2 cores). A complete
+#: cell normally delivers its outputs at once, so a long limit costs nothing when all is well.
+IOPUB_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,23 @@ def _page_config_hook(page_config: dict[str, Any], **_kwargs: Any) -> dict[str, 
     return page_config
 
 
+def apply_dashboard_settings(config: Config) -> None:
+    """Set what every fitdata Voila serves with, standalone or as a JupyterHub user's server.
+
+    The fitdata template and landing page, no tracebacks and no files on pages, idle kernels
+    culled, and time for a busy server to collect a cell's outputs (:data:`IOPUB_TIMEOUT_S`).
+    """
+    config.VoilaConfiguration.template = "fitdata"
+    config.VoilaConfiguration.theme = "light"
+    config.VoilaConfiguration.classic_tree = True  # the Jinja tree page, with descriptions
+    config.VoilaConfiguration.show_tracebacks = False
+    config.VoilaConfiguration.file_allowlist = []  # serve no file from the dashboards folder
+    config.VoilaConfiguration.page_config_hook = _page_config_hook
+    config.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
+    config.MappingKernelManager.cull_interval = CULL_INTERVAL
+    config.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT_S
+
+
 def voila_config(options: ServeOptions) -> Config:
     """Voila's configuration implementing the safe defaults above."""
     check_access(options)
@@ -196,14 +219,7 @@ def voila_config(options: ServeOptions) -> Config:
     config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
     config.Voila.open_browser = False
     config.Voila.root_dir = str(options.dashboards)
-    config.VoilaConfiguration.template = "fitdata"
-    config.VoilaConfiguration.theme = "light"
-    config.VoilaConfiguration.classic_tree = True  # the Jinja tree page, with descriptions
-    config.VoilaConfiguration.show_tracebacks = False
-    config.VoilaConfiguration.file_allowlist = []  # serve no file from the dashboards folder
-    config.VoilaConfiguration.page_config_hook = _page_config_hook
-    config.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
-    config.MappingKernelManager.cull_interval = CULL_INTERVAL
+    apply_dashboard_settings(config)
     # pooled kernels are never culled while they wait (Voila skips them); used ones are
     config.VoilaConfiguration.preheat_kernel = options.pool_size > 0
     config.VoilaConfiguration.default_pool_size = max(options.pool_size, 0)

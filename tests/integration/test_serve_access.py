@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fitdata.serve import (
+    IOPUB_TIMEOUT_S,
     MIN_TOKEN_LENGTH,
     SECURITY_HEADERS,
     AccessError,
@@ -61,6 +62,12 @@ def test_voila_config_carries_address_login_and_headers() -> None:
     assert config.Voila.tornado_settings["headers"] == SECURITY_HEADERS
     with pytest.raises(AccessError):
         voila_config(_options(ip="0.0.0.0"))  # no way around the check
+
+
+def test_voila_waits_for_a_busy_kernels_outputs() -> None:
+    """nbclient's 4 s dropped a finished cell's late outputs: pages came out empty under load."""
+    config = voila_config(_options())
+    assert config.VoilaExecutor.iopub_timeout == IOPUB_TIMEOUT_S >= 60
 
 
 def _run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

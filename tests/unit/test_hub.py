@@ -19,7 +19,7 @@ from fitdata.hub import (
     singleuser_environment,
     singleuser_server_config,
 )
-from fitdata.serve import SECURITY_HEADERS, default_dashboards_dir
+from fitdata.serve import IOPUB_TIMEOUT_S, SECURITY_HEADERS, default_dashboards_dir
 
 
 @pytest.fixture
@@ -75,6 +75,7 @@ def test_the_config_file_loads_the_dashboards_only_settings() -> None:
     assert voila.show_tracebacks is False
     assert voila.file_allowlist == []
     assert loaded.MappingKernelManager.cull_idle_timeout > 0
+    assert loaded.VoilaExecutor.iopub_timeout == IOPUB_TIMEOUT_S  # as `fitdata serve`
 
 
 def test_the_landing_page_hook_lists_the_dashboards_in_the_servers_language(monkeypatch):
