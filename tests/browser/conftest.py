@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,7 +27,6 @@ CHROMIUM_ARGS = [
 # Console messages that are expected offline and harmless (shared/toolchain.md): a web font
 # link to a CDN that cannot resolve, and JupyterLab's shared-module version notices.
 HARMLESS_CONSOLE = (
-    "net::ERR_NAME_NOT_RESOLVED",
     "shared singleton module",
     "shared module",
     "Starting WebSocket",
@@ -137,5 +137,16 @@ def page(browser):
         ),
     )
     page.on("pageerror", lambda error: page.console_problems.append(f"pageerror: {error}"))
+    page.on("request", lambda request: _note_outside_request(page, request.url))
     yield page
     context.close()
+
+
+#: Hosts a dashboard page may load anything from: the fitdata server on this machine.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _note_outside_request(page, url: str) -> None:
+    """A page that loads anything from another host tells that host who looks at what."""
+    if url.startswith(("http:", "https:")) and urlsplit(url).hostname not in LOCAL_HOSTS:
+        page.console_problems.append(f"request to another host: {url}")
