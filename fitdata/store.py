@@ -277,6 +277,16 @@ class Reader:
         with self._lock:
             return self._connection().execute(sql, params or []).fetchall()
 
+    def buffer_mb(self) -> float:
+        """Memory DuckDB holds for this file in this process now (MB); 0 while closed."""
+        with self._lock:
+            if self._con is None:
+                return 0.0
+            used = self._con.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+            ).fetchone()
+            return float(used[0]) / 2**20 if used else 0.0
+
     def close(self) -> None:
         """Close the connection and its scoped cursors (reopened on the next query)."""
         with self._lock:
@@ -408,6 +418,29 @@ def reader_for(path: str | os.PathLike[str]) -> Reader:
         if key not in _readers:
             _readers[key] = Reader(key)
         return _readers[key]
+
+
+#: DuckDB memory (MB) a dashboard kernel keeps between interactions; see :func:`release_buffers`.
+KEEP_BUFFERS_MB = 96
+
+
+def release_buffers(keep_mb: float = KEEP_BUFFERS_MB) -> None:
+    """Close each reader of this process whose DuckDB memory exceeds ``keep_mb``.
+
+    DuckDB keeps the table blocks a query has read in its buffer pool for as long as a
+    connection to the file is open. At 10 M sessions that grew the therapist development
+    page's kernel from 380 to 480 MB over six therapist changes; closed after each, it stayed
+    at 200-210 MB, and the changes took as long (0.6-0.85 s: the operating system's page cache
+    still holds the file). Small pools are kept: reopening costs the client graph and the team
+    review 70-200 ms a change. A closed reader opens its connection again on its next query.
+    The dashboards call this after building a page and after every callback
+    (:mod:`fitdata.ui.context`).
+    """
+    with _readers_lock:
+        readers = list(_readers.values())
+    for reader in readers:
+        if reader.buffer_mb() > keep_mb:
+            reader.close()
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from fitdata.access import aggregate_reader, current_user, find_user, reader_for
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.kernel_env import ENV_CONFIG, ENV_DB, ENV_LANG
-from fitdata.store import Reader, StoreError
+from fitdata.store import Reader, StoreError, release_buffers
 from fitdata.ui.page_request import await_page_request
 
 __all__ = [
@@ -130,7 +130,10 @@ def build_dashboard(
     try:
         await_page_request()
         context = context or DashboardContext.from_environment()
-        page = make(context)
+        try:
+            page = make(context)
+        finally:
+            release_buffers()  # the page holds what it shows; DuckDB need not hold more
         signed_in = signed_in_html(context)
         if signed_in is None:
             return page
@@ -178,3 +181,5 @@ def run_guarded(
     except Exception:
         log.exception("%s callback failed", name)
         message.value = error_html(tr.text("error.unexpected"))
+    finally:
+        release_buffers()

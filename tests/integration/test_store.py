@@ -174,3 +174,17 @@ def test_readers_and_writers_draw_no_duckdb_progress_bar(db) -> None:
     assert reader_for(db).rows(setting) == [(False,)]
     with write_transaction(db) as con:
         assert con.execute(setting).fetchall() == [(False,)]
+
+
+def test_release_buffers_closes_only_readers_holding_more_than_the_limit(demo_db) -> None:
+    reader = reader_for(demo_db)
+    reader.close()
+    assert reader.buffer_mb() == 0.0  # closed: nothing held
+    rows = reader.rows("SELECT count(*), sum(ors_total) FROM sessions")
+    held = reader.buffer_mb()
+    assert held > 0  # the scan's blocks stay in DuckDB's buffer pool
+    store.release_buffers(keep_mb=held + 100)
+    assert reader.buffer_mb() == held  # a small pool is kept: no reconnect
+    store.release_buffers(keep_mb=0)
+    assert reader.buffer_mb() == 0.0  # released ...
+    assert reader.rows("SELECT count(*), sum(ors_total) FROM sessions") == rows  # ... reopens
