@@ -202,7 +202,14 @@ def singleuser_server_config() -> Config:
     }
     config.ServerApp.terminals_enabled = False
     config.ServerApp.authorizer_class = DashboardsOnlyAuthorizer
-    config.ServerApp.tornado_settings = {"headers": dict(SECURITY_HEADERS)}
+    config.ServerApp.tornado_settings = {
+        "headers": dict(SECURITY_HEADERS),
+        # Voila as a server extension otherwise has its pages load MathJax 2 from cdnjs: its
+        # front end keeps its bundled typesetter only when both are None, as in standalone
+        # Voila. No page may load from, or tell, another host (and no dashboard uses TeX).
+        "mathjax_url": None,
+        "mathjax_config": None,
+    }
     config.ContentsManager.allow_hidden = False
     config.MappingKernelManager.allowed_message_types = list(ALLOWED_KERNEL_MESSAGES)
     apply_dashboard_settings(config)

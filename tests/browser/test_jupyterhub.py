@@ -30,7 +30,7 @@ from fitdata.report import reading_sentences
 from fitdata.serve import DASHBOARDS, default_dashboards_dir
 from fitdata.service_summary import ServiceFilters, filter_options, parse_period, service_summary
 from fitdata.store import reader_for
-from tests.browser.conftest import HARMLESS_CONSOLE, _free_port
+from tests.browser.conftest import HARMLESS_CONSOLE, _free_port, _note_outside_request
 from tests.browser.test_client_graph_in_browser import options, options_label
 from tests.browser.test_service_in_browser import wait_for_reading
 
@@ -235,6 +235,7 @@ def _watch(page) -> None:
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: page.console_problems.append(f"pageerror: {error}"))
+    page.on("request", lambda request: _note_outside_request(page, request.url))
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def test_the_config_file_loads_the_dashboards_only_settings() -> None:
     assert server.terminals_enabled is False
     assert server.jpserver_extensions["voila"] is True
     assert server.jpserver_extensions["jupyter_server_terminals"] is False
-    assert server.tornado_settings == {"headers": SECURITY_HEADERS}
+    assert server.tornado_settings["headers"] == SECURITY_HEADERS
     allowed = loaded.MappingKernelManager.allowed_message_types
     assert "execute_request" not in allowed and "comm_msg" in allowed
     assert allowed == list(ALLOWED_KERNEL_MESSAGES)
@@ -76,6 +76,8 @@ def test_the_config_file_loads_the_dashboards_only_settings() -> None:
     assert voila.file_allowlist == []
     assert loaded.MappingKernelManager.cull_idle_timeout > 0
     assert loaded.VoilaExecutor.iopub_timeout == IOPUB_TIMEOUT_S  # as `fitdata serve`
+    settings = loaded.ServerApp.tornado_settings
+    assert settings["mathjax_url"] is None and settings["mathjax_config"] is None  # no CDN
 
 
 def test_the_landing_page_hook_lists_the_dashboards_in_the_servers_language(monkeypatch):
