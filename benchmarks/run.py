@@ -14,15 +14,32 @@ import argparse
 import datetime as dt
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fitdata import queries
 from fitdata.demo import generate_demo
 from fitdata.store import migrate_database, reader_for
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fitdata.store import Reader
+
 CACHE = Path(__file__).resolve().parent / "cache"
 END = dt.date(2026, 10, 31)
+
+
+def load_tables(reader: Reader, names: Sequence[str]) -> tuple[dict[str, pd.DataFrame], float]:
+    """Whole tables into pandas, as a naive notebook does first; with the ms it took.
+
+    The naive side of the dashboard benchmarks starts from these (each module names the
+    tables its page needs).
+    """
+    start = time.perf_counter()
+    tables = {name: reader.df(f"SELECT * FROM {name}") for name in names}
+    return tables, (time.perf_counter() - start) * 1000
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
 
-from benchmarks.run import database
+from benchmarks.run import database, load_tables
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
 from fitdata.indices import service_indices_sql
 from fitdata.service_summary import (
@@ -72,12 +72,7 @@ HEADLINE = (
 
 def load_naive(reader: Reader) -> tuple[dict[str, pd.DataFrame], float]:
     """Every table the page needs, whole, into pandas (what a notebook does first); and its ms."""
-    start = time.perf_counter()
-    tables = {
-        name: reader.df(f"SELECT * FROM {name}")
-        for name in ("sessions", "episodes", "clients", "teams")
-    }
-    return tables, (time.perf_counter() - start) * 1000
+    return load_tables(reader, ("sessions", "episodes", "clients", "teams"))
 
 
 def naive_headline(

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.run import database, timed
+from benchmarks.run import database, load_tables, timed
 from fitdata import caseload as cl
 from fitdata import flags as flag_rules
 from fitdata import model_cache
@@ -82,12 +82,7 @@ _NAIVE_GROUPS = {
 
 def load_naive(reader: Reader) -> tuple[dict[str, pd.DataFrame], float]:
     """Every table the page needs, whole, into pandas (what a notebook does first); and its ms."""
-    start = time.perf_counter()
-    tables = {
-        name: reader.df(f"SELECT * FROM {name}")
-        for name in ("sessions", "episodes", "clients", "therapists")
-    }
-    return tables, (time.perf_counter() - start) * 1000
+    return load_tables(reader, ("sessions", "episodes", "clients", "therapists"))
 
 
 def naive_caseload(

@@ -30,14 +30,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.run import database, timed
+from benchmarks.run import database, load_tables, timed
 from fitdata import development, model_cache
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE
 from fitdata.development import TherapistScope, clear_comparison_cache, service_comparison
@@ -53,12 +52,7 @@ _KEYS = ["episode_id", "client_id"]
 
 def load_naive(reader: Reader) -> tuple[dict[str, pd.DataFrame], float]:
     """Every table the page needs, whole, into pandas (what a notebook does first); and its ms."""
-    start = time.perf_counter()
-    tables = {
-        name: reader.df(f"SELECT * FROM {name}")
-        for name in ("sessions", "episodes", "therapists", "teams")
-    }
-    return tables, (time.perf_counter() - start) * 1000
+    return load_tables(reader, ("sessions", "episodes", "therapists", "teams"))
 
 
 def _per_episode(sessions: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
