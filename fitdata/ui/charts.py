@@ -1,18 +1,28 @@
-"""Plotly figures. Pure: frames and rules in, a ``go.Figure`` out (tested without a browser)."""
+"""The client graph as plotly JSON. Pure: frames and rules in, a figure spec out.
+
+The spec is plain dicts and lists (``{"data": [...], "layout": {...}}``), not plotly graph
+objects: building and validating a ``go.Figure`` took ~170 ms of every team review change at
+1 million sessions, more than the queries behind it. Tests validate it by passing it to
+``go.Figure`` (see ``tests/unit/test_charts.py``); the browser tests see what plotly.js draws.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from functools import cache
+from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
+import plotly.io as pio
 
 from fitdata.client_status import ClientStatus
 from fitdata.config import ClinicalConfig
 from fitdata.i18n import Translator
 
-__all__ = ["FLAG_COLOURS", "FLAG_SYMBOLS", "client_graph_figure"]
+__all__ = ["FLAG_COLOURS", "FLAG_SYMBOLS", "Spec", "client_graph_spec", "plotly_template"]
+
+Spec = dict[str, Any]
 
 ORS_ITEMS = ("ors_individual", "ors_interpersonal", "ors_social", "ors_overall")
 SRS_ITEMS = ("srs_relationship", "srs_goals", "srs_approach", "srs_overall")
@@ -75,17 +85,36 @@ _FLAG_SERIES = {
 _FLOOR = 1.0  # y of markers that have no score to sit on (missing feedback)
 
 
-def _items_text(row: pd.Series, items: tuple[str, ...], tr: Translator) -> str:
-    if any(math.isnan(row[item]) for item in items):
+@cache
+def plotly_template(name: str) -> Spec:
+    """Plotly's named layout template as JSON (plotly.js knows no template names)."""
+    return pio.templates[name].to_plotly_json()
+
+
+def _scatter(**properties: Any) -> Spec:
+    return {"type": "scatter", **properties}
+
+
+# The graph shows one client-episode: a few dozen rows at most. Plain loops over records are
+# several times faster here than pandas operations, whose fixed cost per call dominates.
+Row = dict[str, Any]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _items_text(row: Row, items: tuple[str, ...], tr: Translator) -> str:
+    if any(_missing(row[item]) for item in items):
         return tr.text("graph.total_only")
     return " · ".join(f"{tr.text(f'item.{item}')} {tr.number(row[item])}" for item in items)
 
 
-def _when(row: pd.Series, tr: Translator, start: pd.Timestamp | None) -> str:
+def _when(row: Row, tr: Translator, start: pd.Timestamp | None) -> str:
     """The session's date, or weeks since the first session when dates are hidden."""
     if start is None:
-        return tr.date(row.session_date)
-    weeks = max(0, (pd.Timestamp(row.session_date) - start).days // 7)
+        return tr.date(row["session_date"])
+    weeks = max(0, (pd.Timestamp(row["session_date"]) - start).days // 7)
     return tr.count_text("review.graph.week", weeks, weeks=weeks)
 
 
@@ -95,16 +124,15 @@ def _hover_data(
     items: tuple[str, ...],
     tr: Translator,
     start: pd.Timestamp | None = None,
-) -> list:
+) -> list[list[str]]:
+    records = rows[["session_date", total, *items]].to_dict("records")
     return [
         [_when(row, tr, start), tr.number(row[total]), _items_text(row, items, tr)]
-        for _, row in rows.iterrows()
+        for row in records
     ]
 
 
-def _expected_traces(
-    expected: pd.DataFrame, tr: Translator, lower_percentile: float
-) -> list[go.Scatter]:
+def _expected_traces(expected: pd.DataFrame, tr: Translator, lower_percentile: float) -> list[Spec]:
     """Lower line and median line of the expected trajectory, the band between them filled."""
     usable = expected[expected["sufficient"].astype(bool)].sort_values("session_no")
     counts = usable["n_episodes"].astype(int)
@@ -116,7 +144,7 @@ def _expected_traces(
     x = usable["session_no"].astype(int).tolist()
     customdata = [tr.number(n, decimals=0) for n in counts]
     percentile = tr.number(100 * lower_percentile, decimals=0)
-    lower = go.Scatter(
+    lower = _scatter(
         x=x,
         y=usable["lower"].astype(float).round(2).tolist(),
         mode="lines",
@@ -130,7 +158,7 @@ def _expected_traces(
         + "<extra></extra>",
         legendgroup="expected",
     )
-    median = go.Scatter(
+    median = _scatter(
         x=x,
         y=usable["expected"].astype(float).round(2).tolist(),
         mode="lines",
@@ -155,35 +183,36 @@ def _missing_expected_note(expected: pd.DataFrame, tr: Translator) -> str:
     return tr.text("review.graph.expected_no_intake")
 
 
-def _flag_traces(flag_markers: pd.DataFrame, own: pd.DataFrame, tr: Translator) -> list[go.Scatter]:
+def _flag_traces(flag_markers: pd.DataFrame, own: pd.DataFrame, tr: Translator) -> list[Spec]:
     """One marker trace per flag code, at the sessions where it fired, the rule on hover."""
-    by_session = own.drop_duplicates("session_no").set_index("session_no")
-    traces = []
+    scores: dict[str, dict[int, float]] = {"ors": {}, "srs": {}}
+    for no, ors, srs in zip(own["session_no"], own["ors_total"], own["srs_total"], strict=True):
+        scores["ors"].setdefault(int(no), float(ors))  # the first row of a session number
+        scores["srs"].setdefault(int(no), float(srs))
+    rules = flag_markers["rule"] if "rule" in flag_markers else [""] * len(flag_markers)
+    by_code: dict[str, list[tuple[int, str]]] = {}
+    for no, code, rule in zip(flag_markers["session_no"], flag_markers["flag"], rules, strict=True):
+        by_code.setdefault(str(code), []).append((int(no), "" if _missing(rule) else str(rule)))
     order = {code: i for i, code in enumerate(FLAG_COLOURS)}
-    codes = sorted(flag_markers["flag"].unique(), key=lambda c: order.get(c, len(order)))
-    for code in codes:  # one trace per flag code (ten at most), not per session
-        rows = flag_markers[flag_markers["flag"] == code].sort_values("session_no")
-        series = _FLAG_SERIES.get(code, "floor")
-        column = {"ors": "ors_total", "srs": "srs_total"}.get(series)
-        if column is None:
-            y = [_FLOOR] * len(rows)
-        else:
-            scores = rows["session_no"].map(by_session[column]).astype(float)
-            y = scores.fillna(_FLOOR).tolist()
-        rules = rows["rule"].fillna("").astype(str).tolist() if "rule" in rows else []
+    traces = []
+    for code in sorted(by_code, key=lambda c: order.get(c, len(order))):  # ten codes at most
+        marks = sorted(by_code[code], key=lambda mark: mark[0])
+        on = scores.get(_FLAG_SERIES.get(code, "floor"), {})
+        y = [on.get(no, math.nan) for no, _ in marks]
+        colour = FLAG_COLOURS.get(code, "#000000")
         traces.append(
-            go.Scatter(
-                x=rows["session_no"].astype(int).tolist(),
-                y=y,
+            _scatter(
+                x=[no for no, _ in marks],
+                y=[_FLOOR if math.isnan(value) else value for value in y],
                 mode="markers",
                 marker={
                     "symbol": FLAG_SYMBOLS.get(code, "circle-open"),
                     "size": 17,
-                    "color": FLAG_COLOURS.get(code, "#000000"),
-                    "line": {"width": 2, "color": FLAG_COLOURS.get(code, "#000000")},
+                    "color": colour,
+                    "line": {"width": 2, "color": colour},
                 },
                 name=tr.text(f"flag.label.{code}"),
-                customdata=rules or [""] * len(rows),
+                customdata=[rule for _, rule in marks],
                 hovertemplate="%{customdata}<extra>" + tr.text(f"flag.label.{code}") + "</extra>",
                 meta={"flag": code},
             )
@@ -191,7 +220,7 @@ def _flag_traces(flag_markers: pd.DataFrame, own: pd.DataFrame, tr: Translator) 
     return traces
 
 
-def client_graph_figure(
+def client_graph_spec(
     sessions: pd.DataFrame,
     status: ClientStatus,
     tr: Translator,
@@ -202,7 +231,7 @@ def client_graph_figure(
     lower_percentile: float = 0.25,
     flag_markers: pd.DataFrame | None = None,
     show_dates: bool = True,
-) -> go.Figure:
+) -> Spec:
     """The client graph: ORS and SRS per session with cutoffs and the reliable-change band.
 
     Every keyword is optional; without them the graph is the plain client graph.
@@ -233,7 +262,7 @@ def client_graph_figure(
     x_end = max(last_session, _MIN_SESSIONS_SHOWN) + 0.5
     x_span = [0.5, x_end]
     cutoff_text = tr.number(status.cutoff, decimals=0)
-    traces: list[go.Scatter] = []
+    traces: list[Spec] = []
     start = None
     if not show_dates and len(sessions):
         start = pd.Timestamp(pd.to_datetime(sessions["session_date"]).min())
@@ -243,7 +272,7 @@ def client_graph_figure(
         rc = config.ors_reliable_change
         low, high = max(status.first_ors - rc, 0.0), min(status.first_ors + rc, 40.0)
         traces.append(
-            go.Scatter(
+            _scatter(
                 x=[x_span[0], x_span[1], x_span[1], x_span[0], x_span[0]],
                 y=[low, low, high, high, low],
                 fill="toself",
@@ -260,7 +289,7 @@ def client_graph_figure(
         else:
             notes.append(_missing_expected_note(expected, tr))
     traces.append(
-        go.Scatter(
+        _scatter(
             x=x_span,
             y=[status.cutoff, status.cutoff],
             mode="lines",
@@ -274,7 +303,7 @@ def client_graph_figure(
         )
     )
     traces.append(
-        go.Scatter(
+        _scatter(
             x=x_span,
             y=[config.srs_cutoff, config.srs_cutoff],
             mode="lines",
@@ -286,7 +315,7 @@ def client_graph_figure(
 
     ors = own.dropna(subset=["ors_total"])
     traces.append(
-        go.Scatter(
+        _scatter(
             x=ors["session_no"].tolist(),
             y=ors["ors_total"].tolist(),
             mode="lines+markers",
@@ -300,7 +329,7 @@ def client_graph_figure(
     srs = own.dropna(subset=["srs_total"])
     low_srs = [config.srs_below_cutoff(v) for v in srs["srs_total"]]
     traces.append(
-        go.Scatter(
+        _scatter(
             x=srs["session_no"].tolist(),
             y=srs["srs_total"].tolist(),
             mode="lines+markers",
@@ -318,7 +347,7 @@ def client_graph_figure(
     for rater, rows in sessions[sessions["rater"] != "client"].groupby("rater", sort=True):
         rated = rows.dropna(subset=["ors_total"]).sort_values("session_no")
         traces.append(
-            go.Scatter(
+            _scatter(
                 x=rated["session_no"].tolist(),
                 y=rated["ors_total"].tolist(),
                 mode="lines+markers",
@@ -332,28 +361,31 @@ def client_graph_figure(
     if flag_markers is not None and len(flag_markers):
         traces.extend(_flag_traces(flag_markers, own, tr))
 
-    figure = go.Figure(data=traces)
-    for index, note in enumerate(notes):
-        figure.add_annotation(
-            text=note,
-            xref="paper",
-            yref="paper",
-            x=0.01,
-            y=0.02 + 0.06 * index,
-            xanchor="left",
-            showarrow=False,
-            font={"size": 13, "color": "#444444"},
-            bgcolor="rgba(255, 255, 255, 0.8)",
-        )
-    figure.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 18}},
-        height=520,
-        margin={"l": 60, "r": 20, "t": 60, "b": 40},
-        xaxis={"title": {"text": tr.text("graph.x_axis")}, "range": x_span, "dtick": 1},
-        yaxis={"title": {"text": tr.text("graph.y_axis")}, "range": [0, 40.5], "dtick": 5},
-        legend={"orientation": "h", "y": -0.15},
-        hovermode="closest",
-        template="plotly_white",
-        font={"size": 14},
-    )
-    return figure
+    annotations = [
+        {
+            "text": note,
+            "xref": "paper",
+            "yref": "paper",
+            "x": 0.01,
+            "y": 0.02 + 0.06 * index,
+            "xanchor": "left",
+            "showarrow": False,
+            "font": {"size": 13, "color": "#444444"},
+            "bgcolor": "rgba(255, 255, 255, 0.8)",
+        }
+        for index, note in enumerate(notes)
+    ]
+    layout: Spec = {
+        "title": {"text": title, "x": 0.01, "font": {"size": 18}},
+        "height": 520,
+        "margin": {"l": 60, "r": 20, "t": 60, "b": 40},
+        "xaxis": {"title": {"text": tr.text("graph.x_axis")}, "range": x_span, "dtick": 1},
+        "yaxis": {"title": {"text": tr.text("graph.y_axis")}, "range": [0, 40.5], "dtick": 5},
+        "legend": {"orientation": "h", "y": -0.15},
+        "hovermode": "closest",
+        "template": plotly_template("plotly_white"),
+        "font": {"size": 14},
+    }
+    if annotations:
+        layout["annotations"] = annotations
+    return {"data": traces, "layout": layout}

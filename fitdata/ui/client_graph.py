@@ -19,7 +19,7 @@ from fitdata import queries
 from fitdata.client_status import client_status, status_sentence
 from fitdata.config import RULES, ClinicalConfig
 from fitdata.i18n import Translator
-from fitdata.ui.charts import client_graph_figure
+from fitdata.ui.charts import Spec, client_graph_spec
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
@@ -69,10 +69,9 @@ class ClientGraphView:
             self.message.value = f"<p>{html.escape(tr.text('message.empty_database'))}</p>"
         _set_options(self.therapist, self._therapist_options())
         _set_options(self.client, self._client_options())
-        # ``figure`` is what the page shows (tests read it); ``graph`` draws it (see
-        # fitdata.ui.figure_view for why this is not a FigureWidget).
-        self.figure = self._current_figure()
-        self.graph = FigureView(self.figure)
+        # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
+        # FigureWidget); tests read what it shows through :attr:`figure`.
+        self.graph = FigureView(self._current_spec())
         self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
             "fitdata-graph"
         )
@@ -146,10 +145,14 @@ class ClientGraphView:
         _set_options(self.client, self._client_options())
 
     def _on_client(self, _change: dict[str, Any]) -> None:
-        self.figure = self._current_figure()
-        self.graph.show(self.figure)
+        self.graph.show(self._current_spec())
 
-    def _current_figure(self) -> go.Figure:
+    @property
+    def figure(self) -> go.Figure:
+        """The graph the page shows, as a validated ``go.Figure`` (for tests)."""
+        return self.graph.figure
+
+    def _current_spec(self) -> Spec:
         """Query the chosen client, update the status and rules, and return the figure."""
         context, tr = self.context, self.context.tr
         if self.client.value is None:
@@ -170,7 +173,7 @@ class ClientGraphView:
             f"{html.escape(status_sentence(status, tr, context.config))}</p>"
         )
         self.rules.value = self._rules_html(age_group)
-        return client_graph_figure(sessions, status, tr, context.config, title=title)
+        return client_graph_spec(sessions, status, tr, context.config, title=title)
 
     def _rules_html(self, age_group: str) -> str:
         """Which rules produced what the page shows, with their sources."""

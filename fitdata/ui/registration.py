@@ -32,7 +32,7 @@ from fitdata.client_status import client_status, status_sentence
 from fitdata.config import AGE_GROUPS
 from fitdata.i18n import Translator
 from fitdata.registration import Problem, Scores
-from fitdata.ui.charts import client_graph_figure
+from fitdata.ui.charts import Spec, client_graph_spec
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
@@ -408,10 +408,9 @@ class RegistrationView:
         finally:
             self._loading = False
         self._load_episode()
-        # ``figure`` is what the page shows (tests read it); ``graph`` draws it (see
-        # fitdata.ui.figure_view for why this is not a FigureWidget).
-        self.figure = self._current_figure()
-        self.graph = FigureView(self.figure)
+        # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
+        # FigureWidget); tests read what it shows through :attr:`figure`.
+        self.graph = FigureView(self._current_spec())
         self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
             "fitdata-graph"
         )
@@ -862,7 +861,12 @@ class RegistrationView:
         self._validate()
 
     # -- the graph ------------------------------------------------------------------------
-    def _current_figure(self) -> go.Figure:
+    @property
+    def figure(self) -> go.Figure:
+        """The graph the page shows, as a validated ``go.Figure`` (for tests)."""
+        return self.graph.figure
+
+    def _current_spec(self) -> Spec:
         context, tr = self.context, self.tr
         state = self.episode_state
         if state is None:
@@ -885,12 +889,11 @@ class RegistrationView:
             f'<p class="fitdata-status-text" style="font-size:1.15em">'
             f"{html.escape(status_sentence(status, tr, context.config))}</p>"
         )
-        return client_graph_figure(sessions, status, tr, context.config, title=title)
+        return client_graph_spec(sessions, status, tr, context.config, title=title)
 
     def _redraw(self) -> None:
         """Show the chosen client's graph (one widget state update; never on a keystroke)."""
-        self.figure = self._current_figure()
-        self.graph.show(self.figure)
+        self.graph.show(self._current_spec())
 
     # -- corrections ----------------------------------------------------------------------
     def _fill_corrections(self, session_id: int | None = None) -> None:

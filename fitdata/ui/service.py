@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import logging
 import math
 import os
@@ -28,7 +27,6 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.io.json import to_json_plotly
 
 from fitdata.config import AGE_GROUPS
 from fitdata.i18n import Translator
@@ -60,13 +58,13 @@ from fitdata.service_summary import (
     service_summary,
 )
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
+from fitdata.ui.figure_view import FigureView
 
 __all__ = [
     "CHARTS",
     "TEAM_CHARTS",
     "TREND_CHARTS",
     "ServiceView",
-    "SpecView",
     "build_service",
     "chart_traces",
     "combined_figure",
@@ -454,44 +452,6 @@ def chart_traces(figure: go.Figure, name: str) -> list[Any]:
     return [trace for trace in figure.data if trace.meta == name]
 
 
-_MIME = "application/vnd.plotly.v1+json"
-
-
-class SpecView(widgets.Output):
-    """Shows one plotly figure given as plain JSON; sends nothing when it has not changed.
-
-    Like :class:`fitdata.ui.figure_view.FigureView` (an Output widget holding a plotly mime
-    bundle, drawn by plotly's renderer extension; see there why not a FigureWidget), but fed
-    with dicts, not a ``go.Figure``: building and validating graph objects of two 400-team
-    charts took longer than the numbers. A figure equal to the shown one is not sent again,
-    so the browser does not redraw it.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("layout", widgets.Layout(width="100%"))
-        super().__init__(**kwargs)
-        self.spec: dict[str, Any] = {"data": [], "layout": {}}
-        self._json = ""
-        self.sent = 0  # how many figures went to the browser (tests count redraws)
-
-    def show(self, spec: dict[str, Any]) -> bool:
-        """Draw ``spec`` (``{"data": [...], "layout": {...}}``); False when it was shown already."""
-        text = to_json_plotly(spec)  # plotly's encoder: NumPy values, NaN as null
-        if text == self._json:
-            return False
-        self._json = text
-        self.spec = json.loads(text)
-        self.outputs = (
-            {
-                "output_type": "display_data",
-                "data": {_MIME: {**self.spec, "config": {"displaylogo": False}}, "text/plain": ""},
-                "metadata": {},
-            },
-        )
-        self.sent += 1
-        return True
-
-
 def _css_string(text: str) -> str:
     """``text`` as a quoted CSS string (every character but letters and digits escaped)."""
     return '"' + "".join(c if c.isalnum() and c.isascii() else f"\\{ord(c):x} " for c in text) + '"'
@@ -620,8 +580,8 @@ class ServiceView:
             )
         # Two figures: the trends follow the focus team; the team comparison (every team of
         # the population, hundreds of rows) changes only with the population or the period.
-        self.trend_graph = SpecView()
-        self.team_graph = SpecView()
+        self.trend_graph = FigureView()
+        self.team_graph = FigureView()
         self._population: tuple[Any, ...] | None = None  # what the team parts were made for
         self._figure: go.Figure | None = None
         self._refresh()

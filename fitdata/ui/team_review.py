@@ -37,7 +37,7 @@ from fitdata.client_status import client_status, status_sentence
 from fitdata.flags import FLAGS, describe_flags
 from fitdata.group_exercise import case_token, link_key
 from fitdata.trajectory import TrajectoryModel
-from fitdata.ui.charts import FLAG_COLOURS, client_graph_figure
+from fitdata.ui.charts import FLAG_COLOURS, Spec, client_graph_spec
 from fitdata.ui.client_graph import rules_html
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
@@ -368,9 +368,9 @@ class TeamReviewView:
         self._fill_initial_options()
         self._load_caseload()
         self._refresh()
-        # ``figure`` is what the page shows (tests read it); ``graph`` draws it.
-        self.figure = self._current_figure()
-        self.graph = FigureView(self.figure)
+        # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
+        # FigureWidget); tests read what it shows through :attr:`figure`.
+        self.graph = FigureView(self._current_spec())
         self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
             "fitdata-graph"
         )
@@ -611,7 +611,12 @@ class TeamReviewView:
         }
 
     # -- the graph -----------------------------------------------------------------------
-    def _current_figure(self) -> go.Figure:
+    @property
+    def figure(self) -> go.Figure:
+        """The graph the page shows, as a validated ``go.Figure`` (for tests)."""
+        return self.graph.figure
+
+    def _current_spec(self) -> Spec:
         """The chosen row's graph (the first listed row until one is chosen)."""
         context, tr = self.context, self.context.tr
         key = self.table.selected
@@ -633,7 +638,7 @@ class TeamReviewView:
             )
             self.graph_expected.value = ""
             self.graph_rules.value = ""
-            return client_graph_figure(
+            return client_graph_spec(
                 empty, status, tr, context.config, title=tr.text("graph.no_client")
             )
         episode_id, client_id = key.split("|", 1)
@@ -669,7 +674,7 @@ class TeamReviewView:
                 )
             ],
         )
-        return client_graph_figure(
+        return client_graph_spec(
             detail.sessions,
             status,
             tr,
@@ -696,8 +701,7 @@ class TeamReviewView:
         return f'<p class="fitdata-expected-text">{html.escape(text)}</p>'
 
     def _redraw_graph(self) -> None:
-        self.figure = self._current_figure()
-        self.graph.show(self.figure)
+        self.graph.show(self._current_spec())
 
     # -- behaviour -----------------------------------------------------------------------
     def _guarded(self, callback: Callable[[dict[str, Any]], None]) -> Callable[..., None]:

@@ -6,12 +6,13 @@ import datetime as dt
 import math
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from fitdata.client_status import client_status
 from fitdata.config import DEFAULT_CONFIG
 from fitdata.flags import session_flags
 from fitdata.i18n import Translator
-from fitdata.ui.charts import FLAG_COLOURS, client_graph_figure
+from fitdata.ui.charts import FLAG_COLOURS, client_graph_spec
 
 NAN = math.nan
 ITEMS = (
@@ -56,7 +57,8 @@ def expected(n_episodes: list[int], min_episodes: int = 30) -> pd.DataFrame:
 
 def draw(frame: pd.DataFrame, lang: str = "en", **kwargs):
     status = client_status(frame[frame["rater"] == "client"], "adult")
-    return client_graph_figure(frame, status, Translator(lang), DEFAULT_CONFIG, **kwargs)
+    spec = client_graph_spec(frame, status, Translator(lang), DEFAULT_CONFIG, **kwargs)
+    return go.Figure(spec)  # validates every property of the spec
 
 
 def by_name(figure, name):

@@ -1,12 +1,15 @@
 import datetime as dt
+import json
 import math
 
 import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
 
 from fitdata.client_status import client_status
 from fitdata.config import DEFAULT_CONFIG
 from fitdata.i18n import Translator
-from fitdata.ui.charts import client_graph_figure
+from fitdata.ui.charts import client_graph_spec
 
 NAN = math.nan
 
@@ -30,7 +33,8 @@ def sessions(ors, srs, *, items=False, rater="client") -> pd.DataFrame:
 def figure_for(frame: pd.DataFrame, group: str = "adult", lang: str = "en"):
     own = frame[frame["rater"] == "client"]
     status = client_status(own, group)
-    return client_graph_figure(frame, status, Translator(lang), DEFAULT_CONFIG), status
+    spec = client_graph_spec(frame, status, Translator(lang), DEFAULT_CONFIG)
+    return go.Figure(spec), status  # go.Figure validates every property of the spec
 
 
 def by_name(figure, name):
@@ -86,3 +90,19 @@ def test_norwegian_labels_and_decimal_comma() -> None:
     assert figure.layout.xaxis.title.text == "Samtale"
     assert by_name(figure, "ORS").customdata[0][1] == "18,2"
     assert by_name(figure, "ORS").customdata[0][0] == "06.01.2025"
+
+
+def test_spec_is_plain_json_with_the_template_spelled_out() -> None:
+    frame = sessions([20.0, 24.0, 27.0], [38.0, 33.0, 39.0], items=True)
+    status = client_status(frame, "adult")
+    spec = client_graph_spec(frame, status, Translator("en"), DEFAULT_CONFIG, title="K-1")
+    # Plain data survives a strict JSON round trip unchanged (no NumPy values, no objects).
+    assert json.loads(json.dumps(spec, allow_nan=False)) == spec
+    # plotly.js knows no template names: the page must get plotly_white itself, not its name.
+    template = spec["layout"]["template"]
+    assert template == pio.templates["plotly_white"].to_plotly_json()
+    assert template["layout"]["plot_bgcolor"] == "white"
+    figure = go.Figure(spec)
+    assert figure.layout.title.text == "K-1"
+    assert figure.layout.plot_bgcolor is None  # set by the template, not on the figure
+    assert figure.layout.template.layout.plot_bgcolor == "white"
