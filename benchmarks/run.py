@@ -18,13 +18,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from fitdata import queries
 from fitdata.demo import generate_demo
 from fitdata.store import migrate_database, reader_for
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from fitdata.store import Reader
 
 CACHE = Path(__file__).resolve().parent / "cache"
@@ -38,7 +38,10 @@ def load_tables(reader: Reader, names: Sequence[str]) -> tuple[dict[str, pd.Data
     tables its page needs).
     """
     start = time.perf_counter()
-    tables = {name: reader.df(f"SELECT * FROM {name}") for name in names}
+    # pandas' default string storage, as a notebook gets it: the dashboards' package sets
+    # Python storage for its own small frames (fitdata.ui.STRING_STORAGE), and is imported here.
+    with pd.option_context("mode.string_storage", "pyarrow"):
+        tables = {name: reader.df(f"SELECT * FROM {name}") for name in names}
     return tables, (time.perf_counter() - start) * 1000
 
 

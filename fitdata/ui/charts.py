@@ -125,10 +125,9 @@ def _hover_data(
     tr: Translator,
     start: pd.Timestamp | None = None,
 ) -> list[list[str]]:
-    records = rows[["session_date", total, *items]].to_dict("records")
     return [
         [_when(row, tr, start), tr.number(row[total]), _items_text(row, items, tr)]
-        for row in records
+        for row in rows.to_dict("records")
     ]
 
 
