@@ -87,7 +87,10 @@ _FLOOR = 1.0  # y of markers that have no score to sit on (missing feedback)
 
 @cache
 def plotly_template(name: str) -> Spec:
-    """Plotly's named layout template as JSON (plotly.js knows no template names)."""
+    """Plotly's named layout template as JSON (plotly.js knows no template names).
+
+    Made once per process and shared by every figure that uses it: do not change it.
+    """
     return pio.templates[name].to_plotly_json()
 
 
