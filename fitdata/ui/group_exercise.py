@@ -458,9 +458,8 @@ class GroupExerciseView:
         self.rules.value = self._rules_html()
         # The graph is an Output widget whose ``outputs`` state holds the figure as a plotly
         # mime bundle (see fitdata.ui.figure_view for why it is not a FigureWidget).
-        # ``self.figure`` is the kernel-side copy tests read.
-        self.figure = self._current_figure()
-        self.figure_box = FigureView(self.figure).add_class("fitdata-graph")
+        # Tests read what it shows through :attr:`figure`.
+        self.figure_box = FigureView(self._current_figure()).add_class("fitdata-graph")
 
         self.team.observe(self._guarded(lambda _: self._load_cases(new_presentation=True)), "value")
         self.scope.observe(
@@ -764,6 +763,11 @@ class GroupExerciseView:
         self.next_step.disabled = step == len(PROMPTS)
 
     # -- drawing -------------------------------------------------------------------------
+    @property
+    def figure(self) -> go.Figure:
+        """The graph the page shows (for tests)."""
+        return self.figure_box.figure
+
     def _current_figure(self) -> go.Figure:
         tr, config = self.context.tr, self.context.config
         case = self._case
@@ -849,11 +853,9 @@ class GroupExerciseView:
         """Bring the graph up to date with one state update (see fitdata.ui.figure_view)."""
         if self._quiet:
             return
-        figure = self._current_figure()
-        if not hasattr(self, "figure_box"):
-            return
-        self.figure = figure
-        self.figure_box.show(figure)
+        figure = self._current_figure()  # also fills the heading and status above the graph
+        if hasattr(self, "figure_box"):  # not yet while the page is being built
+            self.figure_box.show(figure)
 
     def _rules_html(self) -> str:
         tr, config = self.context.tr, self.context.config
