@@ -151,7 +151,17 @@ function render({ model, el }) {
     }
     root.replaceChildren(table);
     const chosen = root.querySelector("tr.selected");
-    if (chosen && model.get("scroll_to_selected")) chosen.scrollIntoView({block: "nearest"});
+    if (chosen && model.get("scroll_to_selected")) keepInBox(chosen, table.tHead);
+  };
+  // Scroll the table's own box, never the page (scrollIntoView would move the window too):
+  // a redraw must not pull the reader away from the graph below.
+  const keepInBox = (row, head) => {
+    const box = root.getBoundingClientRect();
+    const top = box.top + root.clientTop + (head ? head.getBoundingClientRect().height : 0);
+    const bottom = box.top + root.clientTop + root.clientHeight;
+    const place = row.getBoundingClientRect();
+    if (place.top < top) root.scrollTop -= top - place.top;
+    else if (place.bottom > bottom) root.scrollTop += place.bottom - bottom;
   };
   draw();
   const events = ["change:rows", "change:columns", "change:sort_by", "change:descending",
