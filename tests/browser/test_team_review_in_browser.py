@@ -67,6 +67,22 @@ def wait_for_title(page, title: str) -> None:
         raise AssertionError(f"graph title {shown!r}, not {title!r}; {message!r}") from error
 
 
+def take_download(page, button: str, server):
+    """Click a download button and return the download; if none comes, say what the page and
+    the server show (the file is made in the kernel, so a busy machine may take a while)."""
+    try:
+        with page.expect_download(timeout=120_000) as caught:
+            page.locator(button).click()
+    except Exception as error:
+        message = page.locator(".fitdata-message").inner_text()
+        log = server.log.read_text(errors="replace").splitlines()[-40:]
+        raise AssertionError(
+            f"no download from {button} within 2 min; the page says {message!r}; "
+            f"console: {page.console_problems}; server log ends:\n" + "\n".join(log)
+        ) from error
+    return caught.value
+
+
 def busiest_team(db) -> tuple[str, str, str]:
     """The team with the most ongoing cases at the latest date: (service, team_id, name)."""
     row = reader_for(db).rows(
@@ -221,10 +237,9 @@ def test_team_finds_cases_opens_one_and_downloads_the_list(
     assert "closed episodes of this service" in text(page.locator(".fitdata-expected-text"))
 
     # download the list as CSV: it holds what the table shows, in the same order
-    with page.expect_download() as download:
-        page.locator(".fitdata-export-csv button").click()
-    path = download.value.path()
-    assert download.value.suggested_filename == f"case-review-{team_id}-{as_of.isoformat()}.csv"
+    download = take_download(page, ".fitdata-export-csv button", server_en)
+    path = download.path()
+    assert download.suggested_filename == f"case-review-{team_id}-{as_of.isoformat()}.csv"
     with open(path, encoding="utf-8-sig", newline="") as handle:
         exported = list(csv.DictReader(handle))
     assert [r["Client"] for r in exported] == column(page, "client_id")
@@ -233,9 +248,8 @@ def test_team_finds_cases_opens_one_and_downloads_the_list(
     assert all("No reliable change" in r["Flags"] for r in exported)
     (artifacts / "team-review-export.csv").write_bytes(path.read_bytes())
 
-    with page.expect_download() as download:
-        page.locator(".fitdata-export-excel button").click()
-    book = pd.read_excel(io.BytesIO(download.value.path().read_bytes()), sheet_name=None)
+    download = take_download(page, ".fitdata-export-excel button", server_en)
+    book = pd.read_excel(io.BytesIO(download.path().read_bytes()), sheet_name=None)
     assert book["Case review"]["Client"].tolist() == column(page, "client_id")
 
     # take the chosen case to the KOR group exercise: a new tab, anonymised, the same scores
@@ -273,4 +287,26 @@ def test_norwegian_case_review(server_nb, page, demo_db, artifacts) -> None:
     assert srs and all("," in v for v in srs)  # decimal comma
     assert page.locator(f"{PLOT} .xtitle").text_content() == "Samtale"
     page.screenshot(path=artifacts / "team-review-nb.png", full_page=True)
+
+    # reading the graph at the bottom, the list re-sorted: the page stays where the reader is,
+    # and the chosen row is scrolled into view inside the table's own box
+    page_scroll = (  # Voila's page scrolls in #rendered_cells, not in the window
+        "(to) => { const s = document.querySelector('#rendered_cells') "
+        "|| document.scrollingElement; if (to !== null) s.scrollTop = to; return s.scrollTop; }"
+    )
+    reading_at = page.evaluate(page_scroll, 100_000)
+    assert reading_at > 0
+    page.locator('th[data-key="weeks_since_last"]').dispatch_event("click")
+    page.wait_for_function(
+        "() => document.querySelector('th[data-key=\"weeks_since_last\"]')"
+        ".getAttribute('aria-sort') !== 'none'",
+        timeout=30_000,
+    )
+    assert page.evaluate(page_scroll, None) == reading_at
+    chosen, box = page.evaluate(
+        """() => [document.querySelector('.fitdata-case-table tr.selected'),
+                  document.querySelector('.fitdata-case-table-scroll')]
+             .map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })"""
+    )
+    assert box[0] <= chosen[0] and chosen[1] <= box[1] + 1
     assert_clean(page)
