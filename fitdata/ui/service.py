@@ -800,7 +800,7 @@ class ServiceView:
     def widget(self) -> widgets.Widget:
         """Everything, laid out for the page: "are we collecting?" first."""
         tr = self.context.tr
-        row = widgets.Layout(flex_flow="row wrap", gap="8px")
+        row = widgets.Layout(flex_flow="row wrap", grid_gap="8px")
         controls = widgets.VBox(
             [
                 widgets.HBox([self.unit, self.period_from, self.period_to], layout=row),
