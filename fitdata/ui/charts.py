@@ -20,7 +20,14 @@ from fitdata.client_status import ClientStatus
 from fitdata.config import ClinicalConfig
 from fitdata.i18n import Translator
 
-__all__ = ["FLAG_COLOURS", "FLAG_SYMBOLS", "Spec", "client_graph_spec", "plotly_template"]
+__all__ = [
+    "FLAG_COLOURS",
+    "FLAG_SYMBOLS",
+    "Spec",
+    "client_graph_spec",
+    "plotly_template",
+    "scatter",
+]
 
 Spec = dict[str, Any]
 
@@ -94,7 +101,8 @@ def plotly_template(name: str) -> Spec:
     return pio.templates[name].to_plotly_json()
 
 
-def _scatter(**properties: Any) -> Spec:
+def scatter(**properties: Any) -> Spec:
+    """A scatter trace as plotly JSON: the same properties as ``go.Scatter``, unvalidated."""
     return {"type": "scatter", **properties}
 
 
@@ -146,7 +154,7 @@ def _expected_traces(expected: pd.DataFrame, tr: Translator, lower_percentile: f
     x = usable["session_no"].astype(int).tolist()
     customdata = [tr.number(n, decimals=0) for n in counts]
     percentile = tr.number(100 * lower_percentile, decimals=0)
-    lower = _scatter(
+    lower = scatter(
         x=x,
         y=usable["lower"].astype(float).round(2).tolist(),
         mode="lines",
@@ -160,7 +168,7 @@ def _expected_traces(expected: pd.DataFrame, tr: Translator, lower_percentile: f
         + "<extra></extra>",
         legendgroup="expected",
     )
-    median = _scatter(
+    median = scatter(
         x=x,
         y=usable["expected"].astype(float).round(2).tolist(),
         mode="lines",
@@ -203,7 +211,7 @@ def _flag_traces(flag_markers: pd.DataFrame, own: pd.DataFrame, tr: Translator) 
         y = [on.get(no, math.nan) for no, _ in marks]
         colour = FLAG_COLOURS.get(code, "#000000")
         traces.append(
-            _scatter(
+            scatter(
                 x=[no for no, _ in marks],
                 y=[_FLOOR if math.isnan(value) else value for value in y],
                 mode="markers",
@@ -274,7 +282,7 @@ def client_graph_spec(
         rc = config.ors_reliable_change
         low, high = max(status.first_ors - rc, 0.0), min(status.first_ors + rc, 40.0)
         traces.append(
-            _scatter(
+            scatter(
                 x=[x_span[0], x_span[1], x_span[1], x_span[0], x_span[0]],
                 y=[low, low, high, high, low],
                 fill="toself",
@@ -291,7 +299,7 @@ def client_graph_spec(
         else:
             notes.append(_missing_expected_note(expected, tr))
     traces.append(
-        _scatter(
+        scatter(
             x=x_span,
             y=[status.cutoff, status.cutoff],
             mode="lines",
@@ -305,7 +313,7 @@ def client_graph_spec(
         )
     )
     traces.append(
-        _scatter(
+        scatter(
             x=x_span,
             y=[config.srs_cutoff, config.srs_cutoff],
             mode="lines",
@@ -317,7 +325,7 @@ def client_graph_spec(
 
     ors = own.dropna(subset=["ors_total"])
     traces.append(
-        _scatter(
+        scatter(
             x=ors["session_no"].tolist(),
             y=ors["ors_total"].tolist(),
             mode="lines+markers",
@@ -331,7 +339,7 @@ def client_graph_spec(
     srs = own.dropna(subset=["srs_total"])
     low_srs = [config.srs_below_cutoff(v) for v in srs["srs_total"]]
     traces.append(
-        _scatter(
+        scatter(
             x=srs["session_no"].tolist(),
             y=srs["srs_total"].tolist(),
             mode="lines+markers",
@@ -349,7 +357,7 @@ def client_graph_spec(
     for rater, rows in sessions[sessions["rater"] != "client"].groupby("rater", sort=True):
         rated = rows.dropna(subset=["ors_total"]).sort_values("session_no")
         traces.append(
-            _scatter(
+            scatter(
                 x=rated["session_no"].tolist(),
                 y=rated["ors_total"].tolist(),
                 mode="lines+markers",

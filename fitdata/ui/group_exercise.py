@@ -36,7 +36,7 @@ from fitdata.config import RULES, ClinicalConfig
 from fitdata.i18n import Translator
 from fitdata.store import StoreError
 from fitdata.trajectory import TrajectoryModel
-from fitdata.ui.charts import COLOURS
+from fitdata.ui.charts import COLOURS, Spec, plotly_template, scatter
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
@@ -80,8 +80,8 @@ def group_figure(
     shown: int | None = None,
     predictions: dict[int, float] | None = None,
     future_lines: pd.DataFrame | None = None,
-) -> go.Figure:
-    """The large, clear graph of one anonymous case, for a shared screen.
+) -> Spec:
+    """The large, clear graph of one anonymous case, for a shared screen, as plotly JSON.
 
     The figure always has the same nine traces in the same order (band, lower line, expected
     line, cutoff, SRS cutoff, ORS, SRS, not-on-track rings, prediction), empty and out of the
@@ -99,7 +99,8 @@ def group_figure(
             predicts.
 
     Returns:
-        The figure: x is the session number (weeks since start in the hover), never a date.
+        The figure as plotly JSON (``go.Figure(spec)`` validates it): x is the session
+        number (weeks since start in the hover), never a date.
     """
     rows = case.sessions
     if shown is not None:
@@ -120,7 +121,7 @@ def group_figure(
         low, high = max(start - rc, 0.0), min(start + rc, 40.0)
         band_x = [x_span[0], x_span[1], x_span[1], x_span[0], x_span[0]]
         band_y = [low, low, high, high, low]
-    band = go.Scatter(
+    band = scatter(
         x=band_x,
         y=band_y,
         fill="toself",
@@ -141,7 +142,7 @@ def group_figure(
     if case.trajectory_episodes is None:
         lines = lines.iloc[0:0]
     has_lines = bool(len(lines))
-    lower = go.Scatter(
+    lower = scatter(
         x=lines["session_no"].tolist(),
         y=lines["lower"].round(1).tolist(),
         mode="lines",
@@ -150,7 +151,7 @@ def group_figure(
         showlegend=has_lines,
         name=tr.text("group.graph.lower"),
     )
-    expected = go.Scatter(
+    expected = scatter(
         x=lines["session_no"].tolist(),
         y=lines["expected"].round(1).tolist(),
         mode="lines",
@@ -163,7 +164,7 @@ def group_figure(
     )
 
     cutoff = config.ors_cutoff(case.age_group)
-    cutoff_line = go.Scatter(
+    cutoff_line = scatter(
         x=x_span,
         y=[cutoff, cutoff],
         mode="lines",
@@ -176,7 +177,7 @@ def group_figure(
             group=tr.text(f"age_group.{case.age_group}"),
         ),
     )
-    srs_cutoff_line = go.Scatter(
+    srs_cutoff_line = scatter(
         x=x_span,
         y=[config.srs_cutoff, config.srs_cutoff],
         mode="lines",
@@ -186,7 +187,7 @@ def group_figure(
         name=tr.text("graph.srs_cutoff", cutoff=tr.number(config.srs_cutoff, decimals=0)),
     )
 
-    ors_trace = go.Scatter(
+    ors_trace = scatter(
         x=ors["session_no"].tolist(),
         y=ors["ors_total"].tolist(),
         mode="lines+markers",
@@ -199,7 +200,7 @@ def group_figure(
     )
     srs = rows.dropna(subset=["srs_total"])
     low_srs = [config.srs_below_cutoff(v) for v in srs["srs_total"]]
-    srs_trace = go.Scatter(
+    srs_trace = scatter(
         x=srs["session_no"].tolist(),
         y=srs["srs_total"].tolist(),
         mode="lines+markers",
@@ -215,7 +216,7 @@ def group_figure(
         hovertemplate=tr.text("group.graph.hover_srs") + "<extra></extra>",
     )
     off_track = ors[ors["flag_not_on_track"].astype(bool)]
-    rings = go.Scatter(
+    rings = scatter(
         x=off_track["session_no"].tolist(),
         y=off_track["ors_total"].tolist(),
         mode="markers",
@@ -233,7 +234,7 @@ def group_figure(
     seen = ors[ors["session_no"] < sessions[0]] if sessions else ors.iloc[0:0]
     anchor_x = [int(seen["session_no"].iloc[-1])] if len(seen) else []
     anchor_y = [float(seen["ors_total"].iloc[-1])] if len(seen) else []
-    prediction = go.Scatter(
+    prediction = scatter(
         x=anchor_x + sessions,
         y=anchor_y + [round(predictions[s], 1) for s in sessions],
         mode="lines+markers",
@@ -261,44 +262,42 @@ def group_figure(
             }
         )
     ticks = list(range(1, int(x_end) + 1))
-    figure = go.Figure(
-        data=[
-            band,
-            lower,
-            expected,
-            cutoff_line,
-            srs_cutoff_line,
-            ors_trace,
-            srs_trace,
-            rings,
-            prediction,
-        ]
-    )
-    figure.update_layout(
-        title={"text": _figure_title(case, tr), "x": 0.01, "font": {"size": 30}},
-        height=700,
-        margin={"l": 80, "r": 30, "t": 80, "b": 60},
-        xaxis={
+    data = [
+        band,
+        lower,
+        expected,
+        cutoff_line,
+        srs_cutoff_line,
+        ors_trace,
+        srs_trace,
+        rings,
+        prediction,
+    ]
+    layout: Spec = {
+        "title": {"text": _figure_title(case, tr), "x": 0.01, "font": {"size": 30}},
+        "height": 700,
+        "margin": {"l": 80, "r": 30, "t": 80, "b": 60},
+        "xaxis": {
             "title": {"text": tr.text("graph.x_axis"), "font": {"size": 24}},
             "range": x_span,
             "tickvals": ticks,
             "ticktext": [str(t) for t in ticks],
             "tickfont": {"size": 22},
         },
-        yaxis={
+        "yaxis": {
             "title": {"text": tr.text("graph.y_axis"), "font": {"size": 24}},
             "range": [0, 40.5],
             "dtick": 5,
             "tickfont": {"size": 22},
         },
-        legend={"orientation": "h", "y": -0.14, "font": {"size": 18}},
-        hovermode="closest",
-        hoverlabel={"font": {"size": 20}},
-        template="plotly_white",
-        font={"size": _FONT},
-        shapes=shapes,
-    )
-    return figure
+        "legend": {"orientation": "h", "y": -0.14, "font": {"size": 18}},
+        "hovermode": "closest",
+        "hoverlabel": {"font": {"size": 20}},
+        "template": plotly_template("plotly_white"),
+        "font": {"size": _FONT},
+        "shapes": shapes,
+    }
+    return {"data": data, "layout": layout}
 
 
 def _figure_title(case: ge.AnonymousCase, tr: Translator) -> str:
@@ -459,7 +458,7 @@ class GroupExerciseView:
         # The graph is an Output widget whose ``outputs`` state holds the figure as a plotly
         # mime bundle (see fitdata.ui.figure_view for why it is not a FigureWidget).
         # Tests read what it shows through :attr:`figure`.
-        self.figure_box = FigureView(self._current_figure()).add_class("fitdata-graph")
+        self.figure_box = FigureView(self._current_spec()).add_class("fitdata-graph")
 
         self.team.observe(self._guarded(lambda _: self._load_cases(new_presentation=True)), "value")
         self.scope.observe(
@@ -768,7 +767,7 @@ class GroupExerciseView:
         """The graph the page shows (for tests)."""
         return self.figure_box.figure
 
-    def _current_figure(self) -> go.Figure:
+    def _current_spec(self) -> Spec:
         tr, config = self.context.tr, self.context.config
         case = self._case
         if case is None:
@@ -853,7 +852,7 @@ class GroupExerciseView:
         """Bring the graph up to date with one state update (see fitdata.ui.figure_view)."""
         if self._quiet:
             return
-        figure = self._current_figure()  # also fills the heading and status above the graph
+        figure = self._current_spec()  # also fills the heading and status above the graph
         if hasattr(self, "figure_box"):  # not yet while the page is being built
             self.figure_box.show(figure)
 

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from fitdata import group_exercise as ge
@@ -243,7 +244,7 @@ def test_the_graph_is_drawn_by_session_number_with_weeks_in_the_hover() -> None:
     case = ge.anonymise_case(
         raw_sessions(), label="B", age_group="adult", model=FakeModel(lower=20.0, expected=24.0)
     )
-    figure = group_figure(case, tr, DEFAULT_CONFIG)
+    figure = go.Figure(group_figure(case, tr, DEFAULT_CONFIG))
     ors = trace(figure, "ORS")
     assert list(ors.x) == [1, 2, 3, 4, 5, 6, 7]
     assert list(ors.y) == [15.0, 16.5, 18.0, 17.0, 21.0, 23.5, 26.0]
@@ -264,7 +265,9 @@ def test_the_graph_is_drawn_by_session_number_with_weeks_in_the_hover() -> None:
 def test_the_exercise_graph_hides_later_sessions_and_draws_the_prediction() -> None:
     tr = Translator("nb")
     case = ge.anonymise_case(raw_sessions(), label="A", age_group="adult")
-    figure = group_figure(case, tr, DEFAULT_CONFIG, shown=3, predictions={4: 20.0, 5: 22.5})
+    figure = go.Figure(
+        group_figure(case, tr, DEFAULT_CONFIG, shown=3, predictions={4: 20.0, 5: 22.5})
+    )
     assert list(trace(figure, "ORS").x) == [1, 2, 3]
     assert list(trace(figure, "SRS").x) == [1, 2, 3]
     prediction = trace(figure, "Gruppens spådom")
@@ -278,7 +281,7 @@ def test_the_exercise_graph_hides_later_sessions_and_draws_the_prediction() -> N
 def test_after_the_reveal_the_prediction_still_starts_where_the_group_stopped() -> None:
     tr = Translator("en")
     case = ge.anonymise_case(raw_sessions(), label="A", age_group="adult")
-    figure = group_figure(case, tr, DEFAULT_CONFIG, predictions={4: 20.0, 5: 22.5})
+    figure = go.Figure(group_figure(case, tr, DEFAULT_CONFIG, predictions={4: 20.0, 5: 22.5}))
     assert list(trace(figure, "ORS").x) == [1, 2, 3, 4, 5, 6, 7]
     prediction = trace(figure, "The group's prediction")
     assert list(prediction.x) == [3, 4, 5]
@@ -290,7 +293,7 @@ def test_after_the_reveal_the_prediction_still_starts_where_the_group_stopped() 
 def test_an_empty_slot_stays_in_place_but_out_of_the_legend() -> None:
     tr = Translator("en")
     case = ge.anonymise_case(raw_sessions(), label="A", age_group="adult")
-    figure = group_figure(case, tr, DEFAULT_CONFIG)
+    figure = go.Figure(group_figure(case, tr, DEFAULT_CONFIG))
     assert len(figure.data) == 9
     assert list(trace(figure, "The group's prediction").x) == []
     assert trace(figure, "The group's prediction").showlegend is False
