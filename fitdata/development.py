@@ -211,9 +211,9 @@ class ServiceComparison:
         quarters: Every quarter (ordinal, year * 4 + quarter - 1) from the service's first to
             its last ending.
         outcomes: Per grouping: suppressed outcome rows with ``level`` (``"team"`` or
-            ``"service"``), ``team_id`` (None for the service) and ``period``. The default
-            ``"rolling_year"`` is computed with the rest; another grouping on first use
-            (:meth:`outcomes_for`).
+            ``"service"``), ``team_id`` (None for the service) and ``period``. Every grouping
+            is computed with the rest; one missing from an older stored comparison is computed
+            on first use (:meth:`outcomes_for`).
         srs_profile: Suppressed SRS profile rows, per team and for the service.
         srs_first: Suppressed SRS-at-first-session rows, per team and for the service.
         intake_mix: Suppressed intake severity rows, per team and for the service.
@@ -1036,8 +1036,12 @@ def _build_comparison(reader: Reader, service: str, config: ClinicalConfig) -> S
         service=service, severity_line=line, quarters=quarters, reader=reader, config=config
     )
     improvement = _improvement(rows, config)
-    default: Grouping = "rolling_year"
-    comparison.outcomes[default] = _comparison_outcomes_fast(rows, default, comparison, improvement)
+    # Every grouping from the rows in hand: asking for another one later would read the
+    # service's client-episodes again (seconds at national scale, for a click on the page).
+    for grouping in GROUPINGS:
+        comparison.outcomes[grouping] = _comparison_outcomes_fast(
+            rows, grouping, comparison, improvement
+        )
     comparison.srs_profile = _service_srs_profile(reader, service, config)
     comparison.srs_first, comparison.intake_mix = _comparison_profiles(
         rows, service, config, improvement

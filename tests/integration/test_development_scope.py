@@ -170,6 +170,34 @@ def test_the_comparison_is_computed_once_per_file_version(development_db, monkey
     assert calls == ["Voksne", "Andre", "Voksne"], "a replaced file must give fresh numbers"
 
 
+def test_every_grouping_is_computed_and_stored_with_the_comparison(
+    development_db, monkeypatch, tmp_path
+) -> None:
+    """A first grouping change must not read the service's client-episodes again."""
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(development_db, db)
+    clear_comparison_cache()
+    reader = reader_for(db)
+    TherapistScope(reader, "BA").outcomes()  # the page opens on rolling years
+    (stored,) = model_cache.cache_dir(db).glob("development-*.json")
+    assert sorted(json.loads(stored.read_text(encoding="utf-8"))["payload"]["outcomes"]) == sorted(
+        development.GROUPINGS
+    )
+    service_reads = []
+    original = development.episode_outcomes
+
+    def counted(*args, **kwargs):
+        if kwargs.get("service") is not None:
+            service_reads.append(kwargs["service"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(development, "episode_outcomes", counted)
+    quarters = TherapistScope(reader, "BA").outcomes("quarter")
+    assert service_reads == [], "the quarter grouping read the service's episodes again"
+    assert set(quarters["level"]) == {"therapist", "team", "service"}
+    clear_comparison_cache()
+
+
 def test_a_new_kernel_reads_the_stored_comparison_instead_of_computing_it(
     development_db, monkeypatch, tmp_path
 ) -> None:
