@@ -209,10 +209,10 @@ def _numbers(values: Any, lang: str, fmt: str = "%.1f") -> np.ndarray:
     return np.where(np.isnan(numbers), "?", text).astype(object)
 
 
-def _mapped(values: pd.Series, convert: Any) -> np.ndarray:
-    """``convert`` applied once per distinct value (a handful), not once per row."""
-    distinct = {v: convert(v) for v in pd.unique(values.dropna())}
-    return values.map(distinct).fillna("?").to_numpy(dtype=object)
+def _mapped(values: np.ndarray, convert: Any) -> np.ndarray:
+    """``convert`` applied once per distinct text (a handful), not once per row; "?" if none."""
+    distinct = {v: convert(v) for v in set(values.tolist()) if isinstance(v, str)}
+    return np.array([distinct.get(v, "?") if isinstance(v, str) else "?" for v in values], object)
 
 
 def _fill(template: str, fields: dict[str, Any], n: int) -> np.ndarray:
@@ -251,41 +251,52 @@ def describe_flags(
         One sentence per row, with the index of ``flags``.
     """
     tr = Translator(lang)
-    rule = pd.Series("", index=flags.index, dtype=object)
+    rule = np.full(len(flags), "", dtype=object)
     codes = flags["flag"].to_numpy(dtype=object)
+    # Plain arrays, not frames: a page describes a few hundred rows, where pandas' cost per
+    # call (a boolean .loc per flag code) was most of the time.
+    columns = {
+        "value": flags["value"].to_numpy(dtype=float),
+        "threshold": flags["threshold"].to_numpy(dtype=float),
+        "ref": flags["ref"].to_numpy(dtype=float),
+        "note": flags["note"].to_numpy(dtype=object),
+    }
     for code in FLAGS:
         mask = codes == code
         n = int(mask.sum())
         if not n:
             continue
-        rows = flags.loc[mask]
+        rows = {name: column[mask] for name, column in columns.items()}
         template = tr.text(f"flag.rule.{code}")
         # Each field is formatted only if this flag's sentence uses it.
         used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
         fields = {name: _rule_field(name, code, rows, config, tr, as_of) for name in used}
         rule[mask] = _fill(template, fields, n)
-    return rule
+    return pd.Series(rule, index=flags.index, dtype=object)
 
 
 def _rule_field(
     name: str,
     code: str,
-    rows: pd.DataFrame,
+    rows: dict[str, np.ndarray],
     config: ClinicalConfig,
     tr: Translator,
     as_of: dt.date | None,
 ) -> Any:
-    """One placeholder of a flag's rule sentence, for all ``rows`` of that flag."""
+    """One placeholder of a flag's rule sentence, for all ``rows`` of that flag.
+
+    ``rows`` holds the flag's ``value``, ``threshold``, ``ref`` and ``note`` as arrays.
+    """
     lang = tr.lang
-    value = rows["value"].to_numpy(dtype=float)
+    value = rows["value"]
     if name in ("value", "change", "count", "days"):
         fmt = {"value": "%.1f", "change": "%+.1f"}.get(name, "%.0f")
         return _numbers(value, lang, fmt)
     if name in ("threshold", "limit"):
         fmt = "%.1f" if name == "threshold" else "%.0f"
-        return _numbers(rows["threshold"].to_numpy(dtype=float), lang, fmt)
+        return _numbers(rows["threshold"], lang, fmt)
     if name in ("ref", "after"):
-        ref = rows["ref"].to_numpy(dtype=float)
+        ref = rows["ref"]
         return _numbers(ref if name == "ref" else ref - value, lang)
     if name == "items":
         return _mapped(
