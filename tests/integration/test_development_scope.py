@@ -4,6 +4,7 @@ import json
 import math
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,15 @@ from fitdata.store import StoreError, reader_for
 def scope(development_db) -> TherapistScope:
     clear_comparison_cache()
     return TherapistScope(reader_for(development_db), "BA")
+
+
+@pytest.fixture
+def private_db(development_db, tmp_path) -> Path:
+    """A copy of the development database with no stored comparison, and an empty kernel cache."""
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(development_db, db)
+    clear_comparison_cache()
+    return db
 
 
 def row(table: pd.DataFrame, **match) -> pd.Series:
@@ -170,13 +180,9 @@ def test_the_comparison_is_computed_once_per_file_version(development_db, monkey
     assert calls == ["Voksne", "Andre", "Voksne"], "a replaced file must give fresh numbers"
 
 
-def test_every_grouping_is_computed_and_stored_with_the_comparison(
-    development_db, monkeypatch, tmp_path
-) -> None:
+def test_every_grouping_is_computed_and_stored_with_the_comparison(private_db, monkeypatch) -> None:
     """A first grouping change must not read the service's client-episodes again."""
-    db = tmp_path / "copy.duckdb"
-    shutil.copyfile(development_db, db)
-    clear_comparison_cache()
+    db = private_db
     reader = reader_for(db)
     TherapistScope(reader, "BA").outcomes()  # the page opens on rolling years
     (stored,) = model_cache.cache_dir(db).glob("development-*.json")
@@ -199,11 +205,9 @@ def test_every_grouping_is_computed_and_stored_with_the_comparison(
 
 
 def test_a_new_kernel_reads_the_stored_comparison_instead_of_computing_it(
-    development_db, monkeypatch, tmp_path
+    private_db, monkeypatch
 ) -> None:
-    db = tmp_path / "copy.duckdb"
-    shutil.copyfile(development_db, db)
-    clear_comparison_cache()
+    db = private_db
     reader = reader_for(db)
     first = TherapistScope(reader, "BA")
     tables = [first.outcomes(), first.outcomes("quarter"), first.srs_profile()]
