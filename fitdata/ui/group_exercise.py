@@ -852,9 +852,9 @@ class GroupExerciseView:
         """Bring the graph up to date with one state update (see fitdata.ui.figure_view)."""
         if self._quiet:
             return
-        figure = self._current_spec()  # also fills the heading and status above the graph
+        spec = self._current_spec()  # also fills the heading and status above the graph
         if hasattr(self, "figure_box"):  # not yet while the page is being built
-            self.figure_box.show(figure)
+            self.figure_box.show(spec)
 
     def _rules_html(self) -> str:
         tr, config = self.context.tr, self.context.config
