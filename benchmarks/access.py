@@ -20,9 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.run import database, timed
-from fitdata import access, caseload, queries
-from fitdata.indices import service_indices_sql
-from fitdata.store import Reader, reader_for
+from fitdata.analytics.indices import service_indices_sql
+from fitdata.data import access, queries
+from fitdata.data.store import Reader, reader_for
+from fitdata.features import team_review
 
 Row = tuple[str, str, str, float, float]
 
@@ -52,7 +53,7 @@ def bench(sessions: int, repeats: int) -> list[Row]:
         access.add_user(path, "therapist", "therapist", therapist_id=therapist)
         access.add_user(path, "supervisor", "supervisor", team_ids=[team])
         access.add_user(path, "leader", "leader")
-        as_of = caseload.latest_session_date(reader_for(path)) or dt.date.today()
+        as_of = team_review.latest_session_date(reader_for(path)) or dt.date.today()
         readers = {
             "unrestricted": reader_for(path),
             "therapist": access.reader_for_user(path, "therapist"),
@@ -65,7 +66,7 @@ def bench(sessions: int, repeats: int) -> list[Row]:
                 r, team, therapist
             ),
             "client series (client change)": lambda r: queries.client_sessions(r, episode, client),
-            "team caseload without model (team change)": lambda r: caseload.team_caseload(
+            "team caseload without model (team change)": lambda r: team_review.team_caseload(
                 r, team_id=team, as_of=as_of
             ),
         }

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from benchmarks.run import END, database, timed
-from fitdata.flags import episode_flag_counts, episode_flags
-from fitdata.indices import episode_outcomes, service_indices, service_indices_sql
-from fitdata.store import reader_for
-from fitdata.trajectory import fit_trajectories
+from fitdata.analytics.flags import episode_flag_counts, episode_flags
+from fitdata.analytics.indices import episode_outcomes, service_indices, service_indices_sql
+from fitdata.analytics.trajectory import fit_trajectories
+from fitdata.data.store import reader_for
 
 
 def bench(path: Path, repeats: int) -> list[tuple[str, float, float, float | None]]:

@@ -43,7 +43,7 @@ import nbformat
 
 from benchmarks.run import database
 from fitdata.i18n import Translator
-from fitdata.serve import DASHBOARDS
+from fitdata.server.serve import DASHBOARDS
 
 CHROMIUM = os.environ.get("FITDATA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

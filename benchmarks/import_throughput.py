@@ -53,8 +53,8 @@ def _step(name: str, source: str, csv: str, target: str, phases: bool) -> dict:
     """One step, in a process of its own: rows, wall and CPU seconds, peak MB (and phases)."""
     import pandas as pd
 
-    from fitdata.export import export_csv
     from fitdata.ingest import ImportOptions, import_files, importer
+    from fitdata.outputs.export import export_csv
 
     clock = _StageClock()
     if phases:

@@ -66,8 +66,8 @@ from benchmarks.browser import (
     _Server,
 )
 from benchmarks.run import database
-from fitdata import model_cache
-from fitdata.store import reader_for
+from fitdata import jobs
+from fitdata.data.store import reader_for
 from tests.browser.conftest import HARMLESS_CONSOLE
 
 #: Who uses the shared server: role, dashboard, how many. Therapists mostly follow their clients
@@ -534,7 +534,7 @@ def run_once(size: int, pool_size: int | None, workdir: Path) -> LoadRun:
     db = folder / source.name
     shutil.copyfile(source, db)  # users go into the copy; the cache keeps access control off
     users = add_users(db)
-    model_cache.warm(db)  # what a writer does after replacing the file (fitdata import, demo)
+    jobs.warm(db)  # what a writer does after replacing the file (fitdata import, demo)
     label = f"load-{size}-pool{'default' if pool_size is None else pool_size}"
     options = ["--users"] + ([] if pool_size is None else ["--pool-size", str(pool_size)])
     server = _Server(db, None, folder / "serve.log", options)
@@ -554,7 +554,7 @@ def run_once(size: int, pool_size: int | None, workdir: Path) -> LoadRun:
 
 def _wait_for_pool(server: _Server, pool_size: int, timeout_s: float = 300) -> None:
     """Until the server runs ``pool_size`` kernels per dashboard (or ``timeout_s`` passed)."""
-    from fitdata.serve import DASHBOARDS
+    from fitdata.server.serve import DASHBOARDS
 
     wanted = pool_size * len(DASHBOARDS)
     deadline = time.monotonic() + timeout_s

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from fitdata import queries
+from fitdata.data import queries
+from fitdata.data.store import migrate_database, reader_for
 from fitdata.demo import generate_demo
-from fitdata.store import migrate_database, reader_for
 
 if TYPE_CHECKING:
-    from fitdata.store import Reader
+    from fitdata.data.store import Reader
 
 CACHE = Path(__file__).resolve().parent / "cache"
 END = dt.date(2026, 10, 31)

@@ -10,12 +10,12 @@ For each size it measures, in one process that plays the part of one dashboard k
   the client-rated sessions per client, team, month, format and age group), then every table
   of the default selection (once; cold);
 * **filter changes** — each a *new* value (not a cache hit of an identical selection), timed
-  through :func:`fitdata.service_summary.service_summary` with the kernel's cache ("numbers")
+  through :func:`fitdata.features.service.service_summary` with the kernel's cache ("numbers")
   and through :class:`fitdata.ui.service.ServiceView` in plain Python, i.e. the numbers plus
   tables, reading and the five plotly figures ("view"; the browser's drawing is not included);
 * **reference (per-change SQL)** — what a filter change would cost if it aggregated the sessions
-  again in DuckDB (:func:`fitdata.indices.service_indices_sql` by team for the period, one of
-  the several tables a change needs), side by side with the cached path;
+  again in DuckDB (:func:`fitdata.analytics.indices.service_indices_sql` by team for the period, one
+  of the several tables a change needs), side by side with the cached path;
 * **naive** (issue 8) — ``sessions``, ``episodes``, ``clients`` and ``teams`` loaded into pandas
   once per kernel (its own row), then for every filter change one pandas function of the
   filters over the loaded sessions (:func:`naive_headline`): the closed client-episodes that
@@ -43,9 +43,10 @@ from collections.abc import Callable, Iterable, Iterator
 import pandas as pd
 
 from benchmarks.run import database, load_tables
+from fitdata.analytics.indices import service_indices_sql
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
-from fitdata.indices import service_indices_sql
-from fitdata.service_summary import (
+from fitdata.data.store import Reader, reader_for
+from fitdata.features.service import (
     ServiceFilters,
     ServiceSummary,
     SummaryCache,
@@ -53,7 +54,6 @@ from fitdata.service_summary import (
     parse_period,
     service_summary,
 )
-from fitdata.store import Reader, reader_for
 
 #: One measured row: sessions, what, n, median ms, p95 ms, naive median ms (or None).
 Row = tuple[str, str, int, float, float, float | None]
@@ -268,7 +268,7 @@ def bench(sessions: int, repeats: int, quick: bool = False, naive: bool = True) 
     if quick:
         return
     # The same changes through the view (widgets, tables, reading and figures), plain Python.
-    from fitdata.service_summary import kernel_cache
+    from fitdata.features.service import kernel_cache
 
     try:
         from fitdata.ui.context import DashboardContext
@@ -311,7 +311,7 @@ def _profile_rows(sessions: int, reader, view) -> Iterator[Row]:
     import ipywidgets
 
     from fitdata.config import DEFAULT_CONFIG
-    from fitdata.service_summary import _episode_facts, _session_facts
+    from fitdata.features.service import _episode_facts, _session_facts
 
     label = f"{sessions:,}"
     filters = view.filters()

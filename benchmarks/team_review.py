@@ -38,13 +38,15 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.run import database, load_tables, timed
-from fitdata import caseload as cl
-from fitdata import flags as flag_rules
-from fitdata import model_cache
+from fitdata.analytics import flags as flag_rules
+from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
-from fitdata.store import Reader, reader_for
-from fitdata.trajectory import TrajectoryModel
+from fitdata.data import cache
+from fitdata.data.store import Reader, reader_for
+from fitdata.features import expected_trajectory
+from fitdata.features import team_review as cl
 from fitdata.ui import DashboardContext, TeamReviewView
+from fitdata.vocabulary import SRS_ITEMS
 
 
 def _teams(reader) -> list[str]:
@@ -59,7 +61,6 @@ def _teams(reader) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 _KEYS = ["episode_id", "client_id"]
-_SRS_ITEMS = ["srs_relationship", "srs_goals", "srs_approach", "srs_overall"]
 #: The flags the naive function computes (the SQL path's, less not_on_track and srs_always_40).
 NAIVE_FLAGS = (
     "no_reliable_change",
@@ -141,7 +142,7 @@ def naive_caseload(
             ),
             "srs_below_cutoff": srs < config.srs_cutoff - tol,
             "srs_drop": (fall >= config.srs_drop - tol).reindex(s.index, fill_value=False),
-            "srs_item_below": s[_SRS_ITEMS].min(axis=1) < config.srs_item_concern - tol,
+            "srs_item_below": s[list(SRS_ITEMS)].min(axis=1) < config.srs_item_concern - tol,
         }
     )
     flags = at_session.groupby(_KEYS).any()
@@ -216,15 +217,15 @@ def bench(path: Path, repeats: int, naive: bool = True) -> list[Row]:
     reader = reader_for(path)
     as_of = cl.latest_session_date(reader)
     assert as_of is not None, f"{path} has no sessions"
-    model_cache.clear_memory()
-    for stored in model_cache.cache_dir(path).glob("trajectory-*.json"):
+    expected_trajectory.clear_memory()
+    for stored in cache.cache_dir(path).glob("trajectory-*.json"):
         stored.unlink()
     start = time.perf_counter()
     model = cl.trajectory_model(reader)
     fit_ms = (time.perf_counter() - start) * 1000
 
     def new_kernel() -> None:
-        model_cache.clear_memory()  # the model is read from the file beside the database
+        expected_trajectory.clear_memory()  # the model is read from the file beside the database
         cl.trajectory_model(reader)
 
     load_median, load_p95 = timed(new_kernel, 10)

@@ -4,13 +4,14 @@ Run with ``python -m benchmarks.therapist_development --sizes 1000000 10000000``
 from :func:`benchmarks.run.database` (cached in ``benchmarks/cache/``). Reported, never asserted:
 
 * the team and service comparison: computed (no stored copy: the first kernel after an import),
-  and read from the file that :mod:`fitdata.model_cache` keeps beside the database (every
+  and read from the file that :mod:`fitdata.data.cache` keeps beside the database (every
   later kernel of the same database version);
 * a therapist change: that therapist's scope — one SQL query plus the small pandas
   aggregation of outcomes by period, SRS profile, SRS-at-first-session and intake mix — with
   the comparison already cached (the aim: < 300 ms at 1M, < 1 s at 10M sessions);
 * its parts: the therapist's SQL alone, and a change of the period grouping;
-* for reference, :func:`fitdata.indices.episode_outcomes` filtered to the same therapist (it
+* for reference, :func:`fitdata.analytics.indices.episode_outcomes` filtered to the same therapist
+  (it
   does not push the filter into the session scan);
 * side by side, the naive approach (issue 8): ``sessions``, ``episodes``, ``therapists`` and
   ``teams`` loaded into pandas once per kernel (its own row), then for every widget change one
@@ -37,11 +38,16 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.run import database, load_tables, timed
-from fitdata import development, model_cache
+from fitdata.analytics.indices import episode_outcomes
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE
-from fitdata.development import TherapistScope, clear_comparison_cache, service_comparison
-from fitdata.indices import episode_outcomes
-from fitdata.store import Reader, reader_for
+from fitdata.data import cache
+from fitdata.data.store import Reader, reader_for
+from fitdata.features import therapist_development
+from fitdata.features.therapist_development import (
+    TherapistScope,
+    clear_comparison_cache,
+    service_comparison,
+)
 
 # --------------------------------------------------------------------------------------------
 # The naive approach: every table into pandas once, then one pandas function per widget change
@@ -243,7 +249,7 @@ def bench(path: Path, repeats: int, naive: bool = True) -> list[Row]:
 
     def computed_comparison() -> None:
         clear_comparison_cache()
-        for stored in model_cache.cache_dir(path).glob("development-*.json"):
+        for stored in cache.cache_dir(path).glob("development-*.json"):
             stored.unlink()
         service_comparison(reader, service)
 
@@ -371,7 +377,7 @@ def main() -> None:
                 f"| {path.name} | {name} | {shown[0]} | {shown[1]} | {naive_text} | {ratio} |",
                 flush=True,
             )
-    print(f"\ncomparison cache holds up to {development._CACHE_SIZE} services per kernel")
+    print(f"\ncomparison cache holds up to {therapist_development._CACHE_SIZE} services per kernel")
     if not args.no_naive:
         print(
             "\nNaive: the tables loaded into pandas once per kernel (its row; add it for a fresh "

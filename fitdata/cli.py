@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fitdata.config import ConfigError, load_config
+from fitdata.data.store import StoreError
 from fitdata.i18n import LANGUAGES, Translator
-from fitdata.store import StoreError
+from fitdata.vocabulary import FORMATS
 
 __all__ = ["main"]
 
@@ -65,8 +66,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _prepare_dashboards(db: Path) -> None:
-    """Compute what a new dashboard page would otherwise compute first (fitdata.model_cache)."""
-    from fitdata.model_cache import warm
+    """Compute what a new dashboard page would otherwise compute first (fitdata.data.cache)."""
+    from fitdata.jobs import warm
 
     try:
         for line in warm(db):
@@ -76,7 +77,7 @@ def _prepare_dashboards(db: Path) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from fitdata.store import check_database, migrate_database
+    from fitdata.data.store import check_database, migrate_database
 
     if not args.db.exists():
         raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
@@ -99,8 +100,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_calibration(db: Path) -> None:
-    from fitdata.store import reader_for
-    from fitdata.trajectory import calibrate
+    from fitdata.analytics.trajectory import calibrate
+    from fitdata.data.store import reader_for
 
     calibration = calibrate(reader_for(db))
     if calibration.n_train_episodes == 0:
@@ -138,7 +139,7 @@ def _token(args: argparse.Namespace) -> str | None:
 
 def _check_serve_users(args: argparse.Namespace) -> None:
     """Refuse --user / --users that could not log anybody in, before Voila starts."""
-    from fitdata.access import list_users
+    from fitdata.data.access import list_users
 
     users = {u.name: u for u in list_users(args.db)}
     if args.user is not None and args.user not in users:
@@ -155,8 +156,14 @@ def _check_serve_users(args: argparse.Namespace) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from fitdata.serve import AccessError, ServeOptions, check_access, default_dashboards_dir, serve
-    from fitdata.store import reader_for
+    from fitdata.data.store import reader_for
+    from fitdata.server.serve import (
+        AccessError,
+        ServeOptions,
+        check_access,
+        default_dashboards_dir,
+        serve,
+    )
 
     options = ServeOptions(
         args.db,
@@ -203,7 +210,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _period(text: str):
-    from fitdata.service_summary import PeriodError, parse_period
+    from fitdata.features.service import PeriodError, parse_period
 
     try:
         return parse_period(text)
@@ -217,9 +224,9 @@ def _report_error(text: str) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from fitdata.report import FORMATS, write_report
-    from fitdata.service_summary import ServiceFilters, filter_options
-    from fitdata.store import reader_for
+    from fitdata.data.store import reader_for
+    from fitdata.features.service import ServiceFilters, filter_options
+    from fitdata.outputs.report import FORMATS, write_report
 
     fmt = args.format or args.out.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
@@ -311,7 +318,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from fitdata.export import export_csv
+    from fitdata.outputs.export import export_csv
 
     count = export_csv(args.db, args.out)
     print(f"Wrote {args.out}: {count:,} sessions in the canonical import format.")
@@ -319,7 +326,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
-    from fitdata import access
+    from fitdata.data import access
 
     if not args.db.exists():
         raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
@@ -359,7 +366,7 @@ def _date(text: str):
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from fitdata import access
+    from fitdata.data import access
 
     if args.verify:
         problems = access.verify_audit(args.db)
@@ -459,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="preheated kernels kept ready per dashboard for a fast first page, each ~150 MB "
-        "until used; 0 starts every page's kernel on request (fitdata.serve.DEFAULT_POOL_SIZE)",
+        "until used; 0 starts every page's kernel on request "
+        "(fitdata.server.serve.DEFAULT_POOL_SIZE)",
     )
     serve.set_defaults(run=_cmd_serve)
 
@@ -505,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--episode-format",
-        choices=("individual", "couple", "family", "group"),
+        choices=FORMATS,
         default=None,
         help="episode format",
     )

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
+from fitdata.vocabulary import AGE_GROUPS, AgeGroup
+
 __all__ = [
     "AGE_GROUPS",
     "DEFAULT_CONFIG",
@@ -41,8 +43,6 @@ __all__ = [
     "load_config",
 ]
 
-AgeGroup = Literal["child", "adolescent", "adult"]
-AGE_GROUPS: tuple[AgeGroup, ...] = ("child", "adolescent", "adult")
 
 # TIE_TOLERANCE: tolerance for comparing one-decimal scores after float arithmetic: 8.2 - 3.2 is
 # 4.999999999999999 and 20.1 - 15.1 is 5.000000000000002 in binary floating point; both must

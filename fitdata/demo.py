@@ -12,7 +12,7 @@ How it stays fast and small at ten million sessions:
   (arrays of a few million numbers at most).
 * Sessions are produced in chunks of clients (ordered by client), so no chunk ever holds more
   than a few hundred thousand rows, and sorted once at the end into the table's physical
-  order (:data:`fitdata.store.SESSION_ORDER`, team by team; 24 s at ten million sessions).
+  order (:data:`fitdata.data.store.SESSION_ORDER`, team by team; 24 s at ten million sessions).
   Their randomness does not come from a sequential generator but from a hash of
   (seed, owner, session number, purpose) -- a counter-based generator -- so the two partners of
   a couple, who sit in different chunks, see the same session dates, and the chunk size cannot
@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fitdata.store import append_frame, write_transaction
+from fitdata.data.store import append_frame, write_transaction
+from fitdata.vocabulary import AGE_GROUPS, FORMATS, ORS_COLUMNS, SRS_COLUMNS
 
 __all__ = ["DemoSummary", "generate_demo"]
 
@@ -119,7 +120,6 @@ LAST_NAMES = (
 )  # fmt: skip
 
 # --- Clients ----------------------------------------------------------------------------------
-AGE_GROUPS = ("child", "adolescent", "adult")
 CHILD, ADOLESCENT, ADULT = range(3)
 # Clients by age group (children 6-12 rate the CORS): adults the majority.
 AGE_GROUP_SHARES = (0.12, 0.18, 0.70)
@@ -138,7 +138,6 @@ SECOND_EPISODE_MIN_GAP_DAYS, SECOND_EPISODE_MEAN_EXTRA_DAYS = 30, 150
 SAME_THERAPIST_AGAIN_SHARE = 0.4
 
 # --- Episodes ---------------------------------------------------------------------------------
-FORMATS = ("individual", "couple", "family", "group")
 INDIVIDUAL, COUPLE, FAMILY, GROUP = range(4)
 # Adult clients whose first episode is couple therapy with another adult client (each partner
 # rates their own ORS and SRS in the shared episode; Anker, Duncan & Sparks 2009).
@@ -333,7 +332,7 @@ def generate_demo(
 ) -> DemoSummary:
     """Write a synthetic KOR database with about ``sessions`` session rows to ``out``.
 
-    The file is replaced atomically (see :func:`fitdata.store.write_transaction`). The same
+    The file is replaced atomically (see :func:`fitdata.data.store.write_transaction`). The same
     ``seed``, ``end_date`` and ``sessions`` always give the same content.
 
     Args:
@@ -877,8 +876,8 @@ def _sessions_frame(
             "session_date": _dates(days[rows]),
             "session_no": (index[rows] + 1).astype(np.int16),
             "rater": _labels(rater, _RATERS),
-            **ors.columns(_ORS_COLUMNS),
-            **srs.columns(_SRS_COLUMNS),
+            **ors.columns(ORS_COLUMNS),
+            **srs.columns(SRS_COLUMNS),
         }
     )
 
@@ -997,8 +996,6 @@ def _episodes_frame(
 # --- Identifiers, dates and columns -----------------------------------------------------------
 
 _RATERS = pa.array(["client", "parent"])
-_ORS_COLUMNS = ("ors_individual", "ors_interpersonal", "ors_social", "ors_overall", "ors_total")
-_SRS_COLUMNS = ("srs_relationship", "srs_goals", "srs_approach", "srs_overall", "srs_total")
 # Every score 0.0-40.0 as an exact decimal, indexed by its tenths.
 _DECIMAL_TENTHS = pa.array(
     [Decimal(tenths).scaleb(-1) for tenths in range(401)], pa.decimal128(4, 1)

@@ -28,11 +28,11 @@ ENV_USER = "FITDATA_USER"
 #: Set by JupyterHub in every single-user server's environment.
 ENV_HUB_USER = "JUPYTERHUB_USER"
 #: ``fitdata serve --users`` sets this to ``users`` for every kernel: the kernel's user then comes
-#: only from the login of the page request (:func:`fitdata.access.bind_login_user`).
+#: only from the login of the page request (:func:`fitdata.data.access.bind_login_user`).
 ENV_LOGIN = "FITDATA_LOGIN"
 #: The request header through which the server tells a kernel whose page it runs. The server
-#: (:class:`fitdata.login.FitdataIdentityProvider`) deletes whatever the browser sent under this
-#: name and sets it from the verified login; Voila passes it to the kernel as
+#: (:class:`fitdata.server.login.FitdataIdentityProvider`) deletes whatever the browser sent under
+#: this name and sets it from the verified login; Voila passes it to the kernel as
 #: :data:`ENV_LOGIN_USER` (RFC 3875 naming), in the kernel's environment or, for a preheated
 #: kernel, with the request information that ``voila.utils.wait_for_request`` receives.
 LOGIN_USER_HEADER = "X-Fitdata-User"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fitdata import store
+from fitdata.data import store
 
 ITEMS_ORS = ["ors_individual", "ors_interpersonal", "ors_social", "ors_overall"]
 ITEMS_SRS = ["srs_relationship", "srs_goals", "srs_approach", "srs_overall"]

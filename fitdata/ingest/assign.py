@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fitdata.ingest.columns import SCORE_COLUMNS
 from fitdata.ingest.problems import ProblemLog
-from fitdata.ingest.read import _recode
-from fitdata.ingest.validate import AGE_RANGES, distinct
+from fitdata.ingest.read import recode_categories
+from fitdata.ingest.validate import distinct
+from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, SCORE_COLUMNS
 
 __all__ = ["DEFAULT_GAP_DAYS", "DEFAULT_SERVICE", "Existing", "Plan", "load_existing", "plan"]
 
@@ -174,7 +174,7 @@ def _resolve_ids(values: pd.Series, ids: pd.Series, names: pd.Series) -> pd.Seri
     resolved = [
         u if u in known else by_name.get(str(u).casefold(), u) for u in values.cat.categories
     ]
-    return categorical(_recode(values, pd.Index(resolved, dtype="str")))
+    return categorical(recode_categories(values, pd.Index(resolved, dtype="str")))
 
 
 def _rows_text(labels: pd.Series, key: list[pd.Series]) -> pd.Series:
@@ -440,7 +440,7 @@ def plan(
     birth = rows["_birth"].groupby(rows["client"]).transform("max").to_numpy(dtype=float)
     first_year = by_client["session_date"].transform("min").dt.year.to_numpy(dtype=float)
     age = first_year - birth
-    age_ok = (age >= min(lo for lo, _ in AGE_RANGES.values())) & (age <= 120)
+    age_ok = (age >= min(lo for lo, _ in AGE_RANGES.values())) & (age <= MAX_PLAUSIBLE_AGE)
     no_group = newcomer & ~has_group & ~bad
     problems.add(
         _at(rows, no_group & np.isnan(birth), raw), "age_group", _raw_values(raw, "age_group"),
@@ -698,7 +698,8 @@ def _entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
     clients["birth_year"] = clients["birth_year"].astype("Int16")
     age = clients.pop("_first_year").astype("Float64") - clients["birth_year"].astype("Float64")
     in_range = [
-        (age >= lo).fillna(False) & (age <= hi).fillna(False) for lo, hi in AGE_RANGES.values()
+        (age >= lo).fillna(False) & (age <= (hi or MAX_PLAUSIBLE_AGE)).fillna(False)
+        for lo, hi in AGE_RANGES.values()
     ]
     by_birth = pd.Series(
         np.select(in_range, list(AGE_RANGES), default=""), index=clients.index, dtype="str"

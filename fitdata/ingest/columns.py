@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from fitdata.ingest.problems import IngestError
+from fitdata.vocabulary import SCORE_COLUMNS
 
 __all__ = [
     "ALIASES",
     "CANONICAL",
-    "ORS_COLUMNS",
     "REQUIRED",
-    "SCORE_COLUMNS",
-    "SRS_COLUMNS",
     "Mapping",
     "ResolvedHeaders",
     "load_mapping",
@@ -33,9 +31,6 @@ __all__ = [
     "shipped_mappings",
 ]
 
-ORS_COLUMNS = ("ors_individual", "ors_interpersonal", "ors_social", "ors_overall", "ors_total")
-SRS_COLUMNS = ("srs_relationship", "srs_goals", "srs_approach", "srs_overall", "srs_total")
-SCORE_COLUMNS = ORS_COLUMNS + SRS_COLUMNS
 
 #: Columns every file must have (a mapping may supply them as ``defaults``).
 REQUIRED = ("team", "therapist", "client", "session_date")

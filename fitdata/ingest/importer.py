@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fitdata import store
+from fitdata.data import store
 from fitdata.ingest.assign import DEFAULT_GAP_DAYS, Existing, Plan, load_existing, plan
-from fitdata.ingest.columns import CANONICAL, SCORE_COLUMNS, Mapping, load_mapping
+from fitdata.ingest.columns import CANONICAL, Mapping, load_mapping
 from fitdata.ingest.privacy import (
     default_key_file,
     find_national_ids,
@@ -28,6 +28,7 @@ from fitdata.ingest.privacy import (
 from fitdata.ingest.problems import IngestError, ProblemLog, ValidationFailed
 from fitdata.ingest.read import SourceFile, read_file, to_long
 from fitdata.ingest.validate import distinct, parse_rows
+from fitdata.vocabulary import SCORE_COLUMNS
 
 __all__ = ["ImportOptions", "ImportSummary", "import_files"]
 

@@ -265,7 +265,7 @@ def read_file(path: Path, mapping: Mapping, progress: ProgressCallback | None = 
     return raw
 
 
-def _recode(column: pd.Series, categories: pd.Index) -> pd.Series:
+def recode_categories(column: pd.Series, categories: pd.Index) -> pd.Series:
     """A categorical column with its categories replaced (equal new ones are merged)."""
     new_codes, uniques = pd.factorize(categories)
     codes = column.cat.codes.to_numpy()
@@ -277,7 +277,7 @@ def clean_text(column: pd.Series) -> pd.Series:
     """The column as a categorical of stripped text (work is done once per distinct value)."""
     if not isinstance(column.dtype, pd.CategoricalDtype):
         column = column.astype("category")
-    return _recode(column, column.cat.categories.astype("str").str.strip())
+    return recode_categories(column, column.cat.categories.astype("str").str.strip())
 
 
 def _with_values(column: pd.Series, table: dict[str, str] | None) -> pd.Series:
@@ -288,7 +288,7 @@ def _with_values(column: pd.Series, table: dict[str, str] | None) -> pd.Series:
         return column
     categories = pd.Series(column.cat.categories.astype("str"))
     translated = categories.str.casefold().map(table)
-    return _recode(column, pd.Index(translated.where(translated.notna(), categories)))
+    return recode_categories(column, pd.Index(translated.where(translated.notna(), categories)))
 
 
 def to_long(raw: RawFile, mapping: Mapping) -> SourceFile:

@@ -14,8 +14,14 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from fitdata.ingest.columns import ORS_COLUMNS, SCORE_COLUMNS, SRS_COLUMNS
 from fitdata.ingest.problems import ProblemLog
+from fitdata.vocabulary import (
+    AGE_RANGES,
+    MAX_PLAUSIBLE_AGE,
+    ORS_COLUMNS,
+    SCORE_COLUMNS,
+    SRS_COLUMNS,
+)
 
 __all__ = ["AGE_WORDS", "EARLIEST_DATE", "MISSING", "distinct", "lift", "parse_rows"]
 
@@ -25,8 +31,6 @@ MISSING = frozenset({"", "-", "–", "na", "n/a", "nan"})
 EARLIEST_DATE = dt.date(1990, 1, 1)
 #: A total must equal the sum of its items within this many points (the schema's CHECK).
 TOTAL_TOLERANCE_TENTHS = 1
-#: Ages (in years) of each age group; ORS/CORS are not scored below 6 (YCORS).
-AGE_RANGES = {"child": (6, 12), "adolescent": (13, 17), "adult": (18, 120)}
 
 AGE_WORDS = {
     "child": ("child", "barn", "c", "cors", "6-12", "6–12"),
@@ -283,7 +287,10 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
     years, _ = _numbers(values)
     by_age = pd.Series(
         np.select(
-            [(years >= lo) & (years <= hi) & (years % 1 == 0) for lo, hi in AGE_RANGES.values()],
+            [
+                (years >= lo) & (years <= (hi or MAX_PLAUSIBLE_AGE)) & (years % 1 == 0)
+                for lo, hi in AGE_RANGES.values()
+            ],
             list(AGE_RANGES),
             default="",
         ),

@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 import plotly.io as pio
 
-from fitdata.client_status import ClientStatus
+from fitdata.analytics.client_status import ClientStatus
 from fitdata.config import ClinicalConfig
 from fitdata.i18n import Translator
+from fitdata.vocabulary import ORS_ITEMS, SRS_ITEMS
 
 __all__ = [
     "FLAG_COLOURS",
@@ -31,8 +32,6 @@ __all__ = [
 
 Spec = dict[str, Any]
 
-ORS_ITEMS = ("ors_individual", "ors_interpersonal", "ors_social", "ors_overall")
-SRS_ITEMS = ("srs_relationship", "srs_goals", "srs_approach", "srs_overall")
 
 # Colours chosen to stay apart for the common colour-vision deficiencies (Okabe-Ito palette).
 COLOURS = {
@@ -248,22 +247,22 @@ def client_graph_spec(
 
     Args:
         sessions: One client's sessions in one episode, every rater (see
-            :func:`fitdata.queries.client_sessions`).
-        status: The facts computed by :func:`fitdata.client_status.client_status`.
+            :func:`fitdata.data.queries.client_sessions`).
+        status: The facts computed by :func:`fitdata.analytics.client_status.client_status`.
         tr: Messages and number formats for the page's language.
         config: The thresholds the lines and band are drawn from.
         title: Figure title.
         expected: The expected trajectory for this client, one row per session number
-            (:meth:`fitdata.trajectory.TrajectoryModel.predict`: ``session_no``, ``expected``,
-            ``lower``, ``n_episodes``, ``sufficient``, ``reason``). Sessions with enough
-            episodes get a median line and a lower line with the band between them filled;
+            (:meth:`fitdata.analytics.trajectory.TrajectoryModel.predict`: ``session_no``,
+            ``expected``, ``lower``, ``n_episodes``, ``sufficient``, ``reason``). Sessions with
+            enough episodes get a median line and a lower line with the band between them filled;
             the legend names the number of episodes behind them. When no session has enough,
             the graph says why (the model's ``reason``) and keeps the reliable-change band.
         lower_percentile: The percentile of the lower line, for its legend (0.25: the 25th).
         flag_markers: Flags to mark, one row per (session, flag): ``session_no``, ``flag`` (a
-            code of :data:`fitdata.flags.FLAGS`) and optionally ``rule`` (shown on hover), e.g.
-            :func:`fitdata.flags.session_flags`. A marker sits on the ORS point for outcome
-            flags, on the SRS point for alliance flags, on the floor for missing feedback.
+            code of :data:`fitdata.analytics.flags.FLAGS`) and optionally ``rule`` (shown on hover),
+            e.g. :func:`fitdata.analytics.flags.session_flags`. A marker sits on the ORS point for
+            outcome flags, on the SRS point for alliance flags, on the floor for missing feedback.
         show_dates: False replaces session dates on hover by weeks since the first session
             (for anonymised presentation).
     """

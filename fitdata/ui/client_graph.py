@@ -15,9 +15,9 @@ import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
 
-from fitdata import queries
-from fitdata.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.config import RULES, ClinicalConfig
+from fitdata.data import queries
 from fitdata.i18n import Translator
 from fitdata.ui.charts import Spec, client_graph_spec
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded

@@ -3,7 +3,7 @@
 :func:`build_dashboard` is where every page starts. In a kernel from ``fitdata serve``'s
 preheated pool it first waits for the page request (the imports are done by then, which is
 what makes a first page fast; :mod:`fitdata.ui.page_request`), binds the login's user
-(:func:`fitdata.access.bind_login_user`), and only then reads data, so a pooled kernel never
+(:func:`fitdata.data.access.bind_login_user`), and only then reads data, so a pooled kernel never
 holds anyone's data nor shows a stale file.
 """
 
@@ -19,11 +19,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from fitdata.access import aggregate_reader, current_user, find_user, reader_for_user
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
+from fitdata.data.access import aggregate_reader, current_user, find_user, reader_for_user
+from fitdata.data.store import Reader, StoreError, release_buffers
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.kernel_env import ENV_CONFIG, ENV_DB, ENV_LANG
-from fitdata.store import Reader, StoreError, release_buffers
 from fitdata.ui.page_request import await_page_request
 
 __all__ = [
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 class DashboardContext:
     """The database, language and clinical thresholds one dashboard page works with.
 
-    ``user`` is whose page this is; None means the kernel's user (:func:`fitdata.access.
+    ``user`` is whose page this is; None means the kernel's user (:func:`fitdata.data.access.
     current_user`: the server's pre-launch hook, JupyterHub, or ``fitdata serve --user``).
     """
 
@@ -72,7 +72,7 @@ class DashboardContext:
     def reader(self) -> Reader:
         """The read-only view of the database this page's user may see.
 
-        Scoped to the user's role (:func:`fitdata.access.reader_for_user`); unrestricted while
+        Scoped to the user's role (:func:`fitdata.data.access.reader_for_user`); unrestricted while
         the database has no users.
 
         Raises:
@@ -84,7 +84,7 @@ class DashboardContext:
     def aggregate_reader(self) -> Reader:
         """A de-identified view of every row, for suppressed comparisons with colleagues.
 
-        See :func:`fitdata.access.aggregate_reader`: use it only for aggregates that suppress
+        See :func:`fitdata.data.access.aggregate_reader`: use it only for aggregates that suppress
         small cells, never to show a client.
         """
         return aggregate_reader(self.db_path, self.user)

@@ -1,8 +1,8 @@
 """The KOR group exercise: anonymised cases on a shared screen, reflection and prediction.
 
-Privacy by construction: the widgets only ever receive what :mod:`fitdata.group_exercise`
+Privacy by construction: the widgets only ever receive what :mod:`fitdata.features.group_exercise`
 has already anonymised. Case choices are opaque per-kernel keys (``case-3``) with labels such
-as "Case C"; the graph is drawn from an :class:`~fitdata.group_exercise.AnonymousCase`
+as "Case C"; the graph is drawn from an :class:`~fitdata.features.group_exercise.AnonymousCase`
 (session numbers, weeks since start, scores); no date, client code or free text is put in a
 widget, a plot trace, a hover text or the URL. The therapist's name is sent only when the
 supervisor ticks "Show the therapist". Errors in callbacks are shown as a generic message
@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from fitdata import group_exercise as ge
-from fitdata import queries
-from fitdata.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import RULES, ClinicalConfig
+from fitdata.data import queries
+from fitdata.data.store import StoreError
+from fitdata.features import group_exercise as ge
 from fitdata.i18n import Translator
-from fitdata.store import StoreError
-from fitdata.trajectory import TrajectoryModel
 from fitdata.ui.charts import COLOURS, Spec, plotly_template, scatter
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
@@ -964,7 +964,7 @@ def build_group_exercise(context: DashboardContext | None = None) -> widgets.Wid
     """Build the group exercise dashboard for a notebook to display.
 
     A page opened as ``group_exercise.ipynb?cases=<token>`` (a link from the case review, see
-    :func:`fitdata.group_exercise.case_token`) starts with those cases.
+    :func:`fitdata.features.group_exercise.case_token`) starts with those cases.
 
     Args:
         context: Database, language and thresholds; by default from ``fitdata serve``'s

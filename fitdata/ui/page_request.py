@@ -8,7 +8,8 @@ closes the connection when a keep-alive ping is not answered within 20 s — whi
 twenty pages open at once on two cores — after which the kernel never hears of its request and
 the page stays blank. :func:`await_page_request` connects without client-side keep-alive,
 reconnects after any failure, and logs what happens to the server's log. The server side keeps
-the details until the kernel has read them (:func:`fitdata.serve.harden_request_info_socket`).
+the details until the kernel has read them
+(:func:`fitdata.server.serve.harden_request_info_socket`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import sys
 import threading
 
-from fitdata.access import bind_login_user
+from fitdata.data.access import bind_login_user
 
 __all__ = ["await_page_request", "log_to_server", "request_info_url"]
 

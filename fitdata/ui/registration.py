@@ -8,7 +8,7 @@ saving, the client's graph and status sentence are redrawn at once. A saved sess
 corrected with a reason; the old values are kept and shown as the session's change history.
 An episode can be ended with an end type.
 
-All rules and writes are in :mod:`fitdata.registration`; this module only wires widgets to
+All rules and writes are in :mod:`fitdata.features.registration`; this module only wires widgets to
 them. State lives in widget traitlets, so tests drive the view in plain Python.
 """
 
@@ -25,16 +25,17 @@ import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
 
-from fitdata import queries
-from fitdata import registration as reg
-from fitdata.access import require_write, user_name
-from fitdata.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.config import AGE_GROUPS
+from fitdata.data import queries
+from fitdata.data.access import require_write, user_name
+from fitdata.features import registration as reg
+from fitdata.features.registration import Problem, Scores
 from fitdata.i18n import Translator
-from fitdata.registration import Problem, Scores
 from fitdata.ui.charts import Spec, client_graph_spec
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
+from fitdata.vocabulary import END_TYPES, FORMS
 
 __all__ = ["RegistrationView", "ScoreInput", "build_registration"]
 
@@ -114,7 +115,7 @@ class ScoreInput:
                 layout=widgets.Layout(width="440px"),
                 style={"description_width": "150px"},
             ).add_class(f"fitdata-{css}-{item.split('_', 1)[1]}")
-            for item in reg.FORMS[form]
+            for item in FORMS[form]
         ]
         self.touched = [False] * len(self.sliders)
         self.total_text = widgets.Text(
@@ -205,7 +206,7 @@ class ScoreInput:
         scores = Scores.from_items(*(round(s.value, 1) for s in self.sliders))
         unmarked = [
             self.tr.text(f"item.{item}")
-            for item, done in zip(reg.FORMS[self.form], self.touched, strict=True)
+            for item, done in zip(FORMS[self.form], self.touched, strict=True)
             if not done
         ]
         if unmarked:
@@ -387,7 +388,7 @@ class RegistrationView:
         self.end_type = widgets.Dropdown(
             description=tr.text("registration.end.type"),
             options=[(tr.text("registration.end.choose"), "")]
-            + [(tr.text(f"registration.end_type.{t}"), t) for t in reg.END_TYPES],
+            + [(tr.text(f"registration.end_type.{t}"), t) for t in END_TYPES],
             value="",
             style=_STYLE,
         ).add_class("fitdata-end-type")

@@ -1,16 +1,17 @@
 """The service dashboard for leaders: are we collecting, are clients getting better, where to look.
 
-Every number comes from :func:`fitdata.service_summary.service_summary` — the function the
-report (``fitdata report``) uses — and every table from :func:`fitdata.report.display_tables`,
-so the page, its download and the command-line report agree by construction. The view keeps
-its state in widget traitlets: a test sets ``view.team.value`` in plain Python and reads
-``view.reading.value``, the tables and the figures' data, the same things the browser shows.
+Every number comes from :func:`fitdata.features.service.service_summary` — the function the
+report (``fitdata report``) uses — and every table from
+:func:`fitdata.outputs.report.display_tables`, so the page, its download and the command-line report
+agree by construction. The view keeps its state in widget traitlets: a test sets ``view.team.value``
+in plain Python and reads ``view.reading.value``, the tables and the figures' data, the same things
+the browser shows.
 
-Filter changes reuse the kernel's :class:`~fitdata.service_summary.SummaryCache`: the facts
+Filter changes reuse the kernel's :class:`~fitdata.features.service.SummaryCache`: the facts
 behind every number (client-episodes and client-rated sessions, summed per team, month, age
 group and format) are read from DuckDB once per kernel and database version, and a change of
 period, service, team, age group or format only adds up the cells of the new selection (no
-query, no per-episode frame; see :mod:`fitdata.service_summary`).
+query, no per-episode frame; see :mod:`fitdata.features.service`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import dataclasses
 import html
 import logging
 import math
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,8 +29,20 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fitdata.config import AGE_GROUPS
+from fitdata.features.service import (
+    FORMATS as EPISODE_FORMATS,
+)
+from fitdata.features.service import (
+    TEAM_INTERVAL_CHARTS,
+    Period,
+    ServiceFilters,
+    ServiceSummary,
+    filter_options,
+    kernel_cache,
+    service_summary,
+)
 from fitdata.i18n import Translator
-from fitdata.report import (
+from fitdata.outputs.report import (
     COLOURS,
     FORMATS,
     OUTCOME_COLUMNS,
@@ -44,18 +56,6 @@ from fitdata.report import (
     reading_sentences,
     render,
     table_html,
-)
-from fitdata.service_summary import (
-    FORMATS as EPISODE_FORMATS,
-)
-from fitdata.service_summary import (
-    TEAM_INTERVAL_CHARTS,
-    Period,
-    ServiceFilters,
-    ServiceSummary,
-    filter_options,
-    kernel_cache,
-    service_summary,
 )
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
@@ -754,13 +754,7 @@ class ServiceView:
         self.highlight.value = highlight_css(
             filters.team_id, summary.team_names.get(filters.team_id or "")
         )
-        status = os.stat(reader.path)
-        population = (
-            dataclasses.replace(filters, team_id=None),
-            status.st_ino,
-            status.st_size,
-            status.st_mtime_ns,
-        )
+        population = (dataclasses.replace(filters, team_id=None), reader.file_identity())
         focus_only = population == self._population
         only = {"completeness_trend", "headline", "trend"}
         if not focus_only:

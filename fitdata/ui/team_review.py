@@ -7,8 +7,8 @@ lately"); chooses a row to see that client's graph with the expected trajectory 
 marked; and exports the list as CSV or Excel for the meeting agenda.
 
 Data flow: a team or date change composes the team's caseload in DuckDB
-(:func:`fitdata.caseload.team_caseload`, cached); every other filter, the flag buttons, the
-presets and sorting work on that small frame in pandas; choosing a row queries one client.
+(:func:`fitdata.features.team_review.team_caseload`, cached); every other filter, the flag buttons,
+the presets and sorting work on that small frame in pandas; choosing a row queries one client.
 
 The state lives in widget traitlets (``view.team.value``, ``view.flag_filter.value``,
 ``view.table.selected``, ``view.table.sort_by``), so tests drive the view in plain Python and
@@ -31,12 +31,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import traitlets
 
-from fitdata import caseload as cl
-from fitdata import queries
-from fitdata.client_status import client_status, status_sentence
-from fitdata.flags import FLAGS, describe_flags
-from fitdata.group_exercise import case_token, link_key
-from fitdata.trajectory import TrajectoryModel
+from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.analytics.flags import FLAGS, describe_flags
+from fitdata.analytics.trajectory import TrajectoryModel
+from fitdata.data import queries
+from fitdata.features import team_review as cl
+from fitdata.features.group_exercise import case_token, link_key
 from fitdata.ui.charts import FLAG_COLOURS, Spec, client_graph_spec
 from fitdata.ui.client_graph import rules_html
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
@@ -507,7 +507,7 @@ class TeamReviewView:
         filtered = self._filtered()
         self._update_flag_buttons(filtered)
         group = None if self.flag_filter.value in (None, ALL) else self.flag_filter.value
-        listed = filtered if group is None else filtered[cl._group_mask(filtered, group)]
+        listed = filtered if group is None else filtered[cl.group_mask(filtered, group)]
         listed = cl.sort_caseload(
             listed, self.table.sort_by or "flags", descending=self.table.descending
         )
@@ -772,7 +772,7 @@ class TeamReviewView:
         ``"chosen"``: the chosen case; ``"listed"``: the first :data:`GROUP_LINK_CASES` cases
         of the list in its order. Each is ``group_exercise.ipynb?cases=<token>`` (relative, so
         it stays on this server), where the token is a keyed HMAC of the cases valid for 14
-        days (:func:`fitdata.group_exercise.case_token`): it shows no client code.
+        days (:func:`fitdata.features.group_exercise.case_token`): it shows no client code.
         """
         team = self.team.value
         if not team:

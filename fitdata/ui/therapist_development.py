@@ -1,9 +1,10 @@
 """The therapist development dashboard: team -> therapist, and that therapist's development.
 
-Every number comes from a :class:`fitdata.development.TherapistScope` for the chosen therapist;
-the view never sends an id of its own to a query. The state lives in widget traitlets, so a test
-can set ``view.therapist.value`` in plain Python and read ``view.outcome_figure.data``,
-``view.latest.value`` and the other texts — the same things the browser shows.
+Every number comes from a :class:`fitdata.features.therapist_development.TherapistScope` for the
+chosen therapist; the view never sends an id of its own to a query. The state lives in widget
+traitlets, so a test can set ``view.therapist.value`` in plain Python and read
+``view.outcome_figure.data``, ``view.latest.value`` and the other texts — the same things the
+browser shows.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from fitdata import queries
 from fitdata.config import RULES
-from fitdata.development import INTAKE_BANDS, MEASURES, SRS_BANDS, TherapistScope
+from fitdata.data import queries
+from fitdata.features.therapist_development import INTAKE_BANDS, MEASURES, SRS_BANDS, TherapistScope
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 

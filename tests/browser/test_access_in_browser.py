@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fitdata import access
+from fitdata.data import access
+from fitdata.data.store import reader_for
+from fitdata.features.service import ServiceFilters, filter_options, parse_period, service_summary
 from fitdata.i18n import Translator
-from fitdata.report import reading_sentences
-from fitdata.service_summary import ServiceFilters, filter_options, parse_period, service_summary
-from fitdata.store import reader_for
+from fitdata.outputs.report import reading_sentences
 from tests.browser.conftest import _free_port, _wait_for_port
 from tests.browser.test_client_graph_in_browser import options, wait_for_options
 from tests.browser.test_service_in_browser import wait_for_reading

@@ -8,11 +8,11 @@ import time
 import pandas as pd
 import pytest
 
-from fitdata import queries
-from fitdata.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.data import queries
+from fitdata.data.store import reader_for
 from fitdata.i18n import Translator
-from fitdata.serve import DASHBOARDS
-from fitdata.store import reader_for
+from fitdata.server.serve import DASHBOARDS
 
 EN = Translator("en")
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
-from fitdata import group_exercise as ge
-from fitdata.store import reader_for
+from fitdata.data.store import reader_for
+from fitdata.features import group_exercise as ge
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

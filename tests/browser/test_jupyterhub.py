@@ -3,7 +3,7 @@
 The hub runs on loopback with configurable-http-proxy from ``.tools/node_modules`` (installed
 by ``npm ci --prefix .tools``), ``SharedPasswordAuthenticator`` and ``SimpleLocalProcessSpawner``
 (single-user servers as this Unix user, in temporary home folders), configured with
-:func:`fitdata.hub.configure_spawner` exactly as docs/deployment.md tells a service to.
+:func:`fitdata.server.hub.configure_spawner` exactly as docs/deployment.md tells a service to.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from fitdata import access, queries
+from fitdata.data import access, queries
+from fitdata.data.store import reader_for
+from fitdata.features.service import ServiceFilters, filter_options, parse_period, service_summary
 from fitdata.i18n import Translator
-from fitdata.report import reading_sentences
-from fitdata.serve import DASHBOARDS, default_dashboards_dir
-from fitdata.service_summary import ServiceFilters, filter_options, parse_period, service_summary
-from fitdata.store import reader_for
+from fitdata.outputs.report import reading_sentences
+from fitdata.server.serve import DASHBOARDS, default_dashboards_dir
 from tests.browser.conftest import HARMLESS_CONSOLE, _free_port, _note_outside_request
 from tests.browser.test_client_graph_in_browser import options, options_label
 from tests.browser.test_service_in_browser import wait_for_reading
@@ -59,7 +59,7 @@ def _require_proxy() -> None:
 
 HUB_CONFIG = """\
 import json
-from fitdata.hub import HubDeployment, configure_spawner
+from fitdata.server.hub import HubDeployment, configure_spawner
 
 settings = json.loads({settings!r})
 c.JupyterHub.ip = "127.0.0.1"

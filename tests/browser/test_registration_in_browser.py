@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fitdata import queries, registration
-from fitdata.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.data import queries
+from fitdata.data.store import reader_for
+from fitdata.features import registration
 from fitdata.i18n import Translator
-from fitdata.store import reader_for
 from tests.browser.conftest import ARTIFACTS, Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -11,15 +11,15 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from fitdata.i18n import Translator
-from fitdata.report import display_tables, reading_sentences, table_text
-from fitdata.service_summary import (
+from fitdata.data.store import reader_for
+from fitdata.features.service import (
     ServiceFilters,
     filter_options,
     parse_period,
     service_summary,
 )
-from fitdata.store import reader_for
+from fitdata.i18n import Translator
+from fitdata.outputs.report import display_tables, reading_sentences, table_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

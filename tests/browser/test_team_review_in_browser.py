@@ -13,10 +13,10 @@ import io
 import pandas as pd
 import pytest
 
-from fitdata import caseload as cl
-from fitdata.flags import session_flags
-from fitdata.store import reader_for
-from fitdata.trajectory import fit_trajectories
+from fitdata.analytics.flags import session_flags
+from fitdata.analytics.trajectory import fit_trajectories
+from fitdata.data.store import reader_for
+from fitdata.features import team_review as cl
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from fitdata import queries
-from fitdata.development import TherapistScope
+from fitdata.data import queries
+from fitdata.data.store import reader_for
+from fitdata.features.therapist_development import TherapistScope
 from fitdata.i18n import Translator
-from fitdata.store import reader_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -76,7 +76,7 @@ def import_repeatedly(db: str, folder: str, files: int, sessions_each: int) -> i
 
 def read_until_stopped(path: str, stop_file: str, max_seconds: float) -> dict:
     """Query the file as a dashboard would until ``stop_file`` exists; report what was seen."""
-    from fitdata.store import reader_for
+    from fitdata.data.store import reader_for
 
     reader = reader_for(Path(path))
     counts: list[int] = []

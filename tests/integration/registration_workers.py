@@ -12,8 +12,9 @@ TODAY = dt.date(2030, 1, 1)
 
 def read_like_dashboards(path: str, seconds: float) -> dict:
     """Query as the registration and graph dashboards do until time is up."""
-    from fitdata import queries, registration
-    from fitdata.store import reader_for
+    from fitdata.data import queries
+    from fitdata.data.store import reader_for
+    from fitdata.features import registration
 
     reader = reader_for(Path(path))
     counts: list[int] = []
@@ -38,7 +39,7 @@ def register_sessions(path: str, writer: int, sessions: int) -> dict:
     Every third session is saved with the ORS only and gets its SRS afterwards; every fifth is
     corrected. Returns what was saved.
     """
-    from fitdata import registration as reg
+    from fitdata.features import registration as reg
 
     client = f"K-W{writer}"
     episode: str | None = None

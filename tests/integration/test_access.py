@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata import access, caseload, group_exercise, queries, registration, store
-from fitdata.access import AccessDenied
-from fitdata.indices import service_indices_sql
-from fitdata.service_summary import ServiceFilters, parse_period, service_summary
-from fitdata.store import StoreError, reader_for
+from fitdata.analytics.indices import service_indices_sql
+from fitdata.data import access, queries, store
+from fitdata.data.access import AccessDenied
+from fitdata.data.store import StoreError, reader_for
+from fitdata.features import group_exercise, registration, team_review
+from fitdata.features.service import ServiceFilters, parse_period, service_summary
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.registration import NEW as NEW_CLIENT
 
@@ -139,8 +140,8 @@ def test_a_therapist_sees_only_their_own_episodes_whatever_they_ask(db) -> None:
     with pytest.raises(StoreError, match="not in the clients table"):
         queries.client_profile(kari, "K-TEN")
     as_of = dt.date(2026, 1, 1)
-    assert caseload.team_caseload(kari, team_id="T10", as_of=as_of).episodes.empty
-    assert len(caseload.team_caseload(kari, team_id="T2", as_of=as_of).episodes) == 2
+    assert team_review.team_caseload(kari, team_id="T10", as_of=as_of).episodes.empty
+    assert len(team_review.team_caseload(kari, team_id="T2", as_of=as_of).episodes) == 2
     other = group_exercise.CaseRef("E5", "K-TEN", "T10")
     assert group_exercise.case_sessions(kari, other)[0].empty
     assert registration.client_choices(kari, "T10", "B2").empty
@@ -180,7 +181,7 @@ def test_a_supervisor_sees_exactly_the_episodes_of_their_teams(db) -> None:
     assert set(sigrid.df("SELECT rater FROM sessions")["rater"]) == {"client", "parent"}
     assert queries.client_sessions(sigrid, "E1", "K-ADULT1").empty
     assert len(queries.client_sessions(sigrid, "E4", "K-CHILD")) == 6  # client and parent
-    assert caseload.team_caseload(sigrid, team_id="T2", as_of=dt.date(2026, 1, 1)).episodes.empty
+    assert team_review.team_caseload(sigrid, team_id="T2", as_of=dt.date(2026, 1, 1)).episodes.empty
 
 
 def test_an_admin_sees_everything(db) -> None:
@@ -196,7 +197,7 @@ def test_a_leader_gets_no_client_rows_but_the_same_aggregates(db) -> None:
         lambda: queries.client_sessions(leader, "E1", "K-ADULT1"),
         lambda: queries.client_profile(leader, "K-ADULT1"),
         lambda: queries.client_episode_options(leader, "T2", "B1"),
-        lambda: caseload.team_caseload(leader, team_id="T2", as_of=dt.date(2026, 1, 1)),
+        lambda: team_review.team_caseload(leader, team_id="T2", as_of=dt.date(2026, 1, 1)),
         lambda: group_exercise.case_sessions(
             leader, group_exercise.CaseRef("E1", "K-ADULT1", "T2")
         ),
@@ -253,8 +254,8 @@ def test_a_therapists_page_compares_with_the_whole_service_not_her_own_rows(
     demo_db, tmp_path
 ) -> None:
     """Her scoped reader sees her rows; the model and team/service figures are the service's."""
-    from fitdata import model_cache
-    from fitdata.development import TherapistScope
+    from fitdata.features import expected_trajectory
+    from fitdata.features.therapist_development import TherapistScope
 
     path = tmp_path / "demo.duckdb"
     shutil.copyfile(demo_db, path)
@@ -264,10 +265,10 @@ def test_a_therapists_page_compares_with_the_whole_service_not_her_own_rows(
     context = DashboardContext(path, user="kari")
     assert len(clients_seen(context.reader)) < len(clients_seen(everyone))  # really scoped
 
-    model_cache.clear_memory()
-    hers = model_cache.trajectory_model(context.reader)
-    model_cache.clear_memory()
-    service = model_cache.trajectory_model(everyone)
+    expected_trajectory.clear_memory()
+    hers = expected_trajectory.trajectory_model(context.reader)
+    expected_trajectory.clear_memory()
+    service = expected_trajectory.trajectory_model(everyone)
     for mine, theirs in zip(hers.expected_grid(), service.expected_grid(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
 
@@ -454,8 +455,8 @@ def test_serve_checks_its_user_options_before_starting(db, capsys) -> None:
 def test_serve_users_mode_is_a_login_and_excludes_a_shared_one() -> None:
     from pathlib import Path
 
-    from fitdata.login import FitdataIdentityProvider
-    from fitdata.serve import AccessError, ServeOptions, check_access, voila_config
+    from fitdata.server.login import FitdataIdentityProvider
+    from fitdata.server.serve import AccessError, ServeOptions, check_access, voila_config
 
     here = Path(".")
     check_access(ServeOptions(here, here, ip="0.0.0.0", users=True))
@@ -479,7 +480,7 @@ def test_the_login_header_holds_the_verified_user_never_the_browsers(tmp_path) -
     from jupyter_server.auth.identity import User as JupyterUser
     from tornado.httputil import HTTPHeaders
 
-    from fitdata.login import FitdataIdentityProvider
+    from fitdata.server.login import FitdataIdentityProvider
 
     provider = FitdataIdentityProvider(db_path=str(tmp_path / "unused.duckdb"))
     verified: list[JupyterUser | None] = [JupyterUser(username="kari")]
@@ -542,7 +543,7 @@ def test_a_page_says_who_is_signed_in(db, monkeypatch) -> None:
 
 def test_the_identity_provider_knows_users_by_personal_token(tiny_db, tmp_path) -> None:
 
-    from fitdata.login import FitdataIdentityProvider
+    from fitdata.server.login import FitdataIdentityProvider
 
     path = tmp_path / "login.duckdb"
     shutil.copyfile(tiny_db, path)

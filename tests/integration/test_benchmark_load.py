@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from benchmarks import load
-from fitdata import access
-from fitdata.store import reader_for
+from fitdata.data import access
+from fitdata.data.store import reader_for
 
 
 def test_the_twenty_users_log_in_with_their_roles_and_scopes(demo_db: Path, tmp_path) -> None:

@@ -17,15 +17,15 @@ import pytest
 from benchmarks import service_dashboard as sd
 from benchmarks import team_review as tr
 from benchmarks import therapist_development as td
-from fitdata import caseload as cl
-from fitdata.development import TherapistScope
-from fitdata.service_summary import (
+from fitdata.data.store import reader_for
+from fitdata.features import team_review as cl
+from fitdata.features.service import (
     ServiceFilters,
     filter_options,
     parse_period,
     service_summary,
 )
-from fitdata.store import reader_for
+from fitdata.features.therapist_development import TherapistScope
 
 
 def test_naive_caseload_matches_fitdata_for_every_team(demo_db: Path) -> None:

@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from fitdata import store
 from fitdata.cli import main
+from fitdata.data import store
 
 
 @pytest.mark.parametrize("command", ["demo", "serve", "check"])

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from fitdata.store import reader_for
+from fitdata.data.store import reader_for
 from tests.integration import workers
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from fitdata.config import DEFAULT_CONFIG
+from fitdata.data.store import SESSION_ORDER, TABLES, check_database, reader_for
 from fitdata.demo import DemoSummary, generate_demo
-from fitdata.store import SESSION_ORDER, TABLES, check_database, reader_for
 
 END_DATE = datetime.date(2026, 11, 22)
 YOUTH_SERVICE = "Barn, unge og familie"

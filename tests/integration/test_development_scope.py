@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata import development, model_cache
+from fitdata.analytics.indices import OUTCOME_COLUMNS, episode_outcomes, service_indices
 from fitdata.config import DEFAULT_CONFIG
-from fitdata.development import TherapistScope, clear_comparison_cache
-from fitdata.indices import OUTCOME_COLUMNS, episode_outcomes, service_indices
-from fitdata.store import StoreError, reader_for
+from fitdata.data import cache
+from fitdata.data.store import StoreError, reader_for
+from fitdata.features import therapist_development
+from fitdata.features.therapist_development import TherapistScope, clear_comparison_cache
 
 
 @pytest.fixture
@@ -161,11 +162,13 @@ def test_an_unknown_therapist_is_refused_with_a_clear_message(development_db) ->
 
 def test_the_comparison_is_computed_once_per_file_version(development_db, monkeypatch, tmp_path):
     clear_comparison_cache()
-    shutil.rmtree(model_cache.cache_dir(development_db), ignore_errors=True)
+    shutil.rmtree(cache.cache_dir(development_db), ignore_errors=True)
     calls = []
-    original = development._build_comparison
+    original = therapist_development._build_comparison
     monkeypatch.setattr(
-        development, "_build_comparison", lambda *a, **k: calls.append(a[1]) or original(*a, **k)
+        therapist_development,
+        "_build_comparison",
+        lambda *a, **k: calls.append(a[1]) or original(*a, **k),
     )
     reader = reader_for(development_db)
     TherapistScope(reader, "BA").outcomes()
@@ -185,19 +188,19 @@ def test_every_grouping_is_computed_and_stored_with_the_comparison(private_db, m
     db = private_db
     reader = reader_for(db)
     TherapistScope(reader, "BA").outcomes()  # the page opens on rolling years
-    (stored,) = model_cache.cache_dir(db).glob("development-*.json")
+    (stored,) = cache.cache_dir(db).glob("development-*.json")
     assert sorted(json.loads(stored.read_text(encoding="utf-8"))["payload"]["outcomes"]) == sorted(
-        development.GROUPINGS
+        therapist_development.GROUPINGS
     )
     service_reads = []
-    original = development.episode_outcomes
+    original = therapist_development.episode_outcomes
 
     def counted(*args, **kwargs):
         if kwargs.get("service") is not None:
             service_reads.append(kwargs["service"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(development, "episode_outcomes", counted)
+    monkeypatch.setattr(therapist_development, "episode_outcomes", counted)
     quarters = TherapistScope(reader, "BA").outcomes("quarter")
     assert service_reads == [], "the quarter grouping read the service's episodes again"
     assert set(quarters["level"]) == {"therapist", "team", "service"}
@@ -212,14 +215,14 @@ def test_a_new_kernel_reads_the_stored_comparison_instead_of_computing_it(
     first = TherapistScope(reader, "BA")
     tables = [first.outcomes(), first.outcomes("quarter"), first.srs_profile()]
     tables += [first.srs_first_vs_outcome(), first.intake_mix()]
-    (stored,) = model_cache.cache_dir(db).glob("development-*.json")
+    (stored,) = cache.cache_dir(db).glob("development-*.json")
     text = stored.read_text(encoding="utf-8")
     clients = reader.df("SELECT client_id FROM clients")["client_id"]
     names = reader.df("SELECT name FROM therapists")["name"]
     assert [v for v in [*clients, *names] if f'"{v}"' in text] == []
 
     calls = []
-    monkeypatch.setattr(development, "_build_comparison", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(therapist_development, "_build_comparison", lambda *a, **k: calls.append(a))
     clear_comparison_cache()  # a new kernel
     again = TherapistScope(reader, "BA")
     tables_again = [again.outcomes(), again.outcomes("quarter"), again.srs_profile()]
@@ -247,19 +250,19 @@ def test_the_fast_comparison_equals_service_indices_over_repeated_rows(database,
     reader = reader_for(request.getfixturevalue(database))
     for service in reader.df("SELECT DISTINCT service FROM teams ORDER BY 1")["service"]:
         rows = episode_outcomes(reader, service=service, closed_only=True)
-        line = development._severity_line(rows)
+        line = therapist_development._severity_line(rows)
         assert line == service_indices(rows, suppress=False).attrs["severity_adjustment"]
-        ordinals = np.unique(development._quarter_ordinals(rows["ended"]))
-        comparison = development.ServiceComparison(
+        ordinals = np.unique(therapist_development._quarter_ordinals(rows["ended"]))
+        comparison = therapist_development.ServiceComparison(
             service=service,
             severity_line=line,
             quarters=list(range(int(ordinals.min()), int(ordinals.max()) + 1)),
             reader=reader,
         )
-        levels = development._levels(rows, service)
-        for grouping in development.GROUPINGS:
-            fast = development._comparison_outcomes_fast(rows, grouping, comparison)
-            plain = development._comparison_outcomes(levels, grouping, comparison)
+        levels = therapist_development._levels(rows, service)
+        for grouping in therapist_development.GROUPINGS:
+            fast = therapist_development._comparison_outcomes_fast(rows, grouping, comparison)
+            plain = therapist_development._comparison_outcomes(levels, grouping, comparison)
             assert len(fast) == len(plain)
             if grouping == "quarter":
                 assert len(fast) > 0 and fast["suppressed"].sum() < len(fast)
@@ -275,21 +278,25 @@ def test_the_fast_comparison_equals_service_indices_over_repeated_rows(database,
                     atol=1e-12,
                 )
         keys = ["level", "team_id"]
-        improvement = development._improvement(rows, DEFAULT_CONFIG)
-        fast_first, fast_mix = development._comparison_profiles(
+        improvement = therapist_development._improvement(rows, DEFAULT_CONFIG)
+        fast_first, fast_mix = therapist_development._comparison_profiles(
             rows, service, DEFAULT_CONFIG, improvement
         )
-        plain_first = development._srs_first_table(levels, keys, DEFAULT_CONFIG)
-        plain_mix = development._intake_mix_table(levels, keys, DEFAULT_CONFIG)
+        plain_first = therapist_development._srs_first_table(levels, keys, DEFAULT_CONFIG)
+        plain_mix = therapist_development._intake_mix_table(levels, keys, DEFAULT_CONFIG)
         for fast, plain in ((fast_first, plain_first), (fast_mix, plain_mix)):
             assert len(plain) > 0
             pd.testing.assert_frame_equal(fast, plain, check_exact=False, rtol=1e-9, atol=1e-12)
-        with_counts = development._with_srs_counts(
-            reader, rows, development._SERVICE_SESSIONS, {"service": service}, DEFAULT_CONFIG
+        with_counts = therapist_development._with_srs_counts(
+            reader,
+            rows,
+            therapist_development._SERVICE_SESSIONS,
+            {"service": service},
+            DEFAULT_CONFIG,
         )
-        in_sql = development._service_srs_profile(reader, service, DEFAULT_CONFIG)
-        in_pandas = development._srs_profile_table(
-            development._levels(with_counts, service), keys, DEFAULT_CONFIG
+        in_sql = therapist_development._service_srs_profile(reader, service, DEFAULT_CONFIG)
+        in_pandas = therapist_development._srs_profile_table(
+            therapist_development._levels(with_counts, service), keys, DEFAULT_CONFIG
         )
         assert in_sql["srs_sessions"].sum() > 0
         pd.testing.assert_frame_equal(in_sql, in_pandas, check_exact=False, rtol=1e-9)
@@ -305,9 +312,9 @@ def test_a_therapists_own_tables_equal_the_row_by_row_computation(demo_db) -> No
         if rows.empty:
             continue
         comparison = scope._comparison()
-        for grouping in development.GROUPINGS:
-            periods = development._with_periods(rows, grouping, comparison.quarters)
-            plain = development._outcome_table(
+        for grouping in therapist_development.GROUPINGS:
+            periods = therapist_development._with_periods(rows, grouping, comparison.quarters)
+            plain = therapist_development._outcome_table(
                 periods, ["level", "period"], comparison.severity_line, DEFAULT_CONFIG
             )
             shown = scope.outcomes(grouping)
@@ -323,7 +330,7 @@ def test_a_therapists_own_tables_equal_the_row_by_row_computation(demo_db) -> No
                     atol=1e-12,
                 )
                 assert fast["period"].astype(str).tolist() == plain["period"].astype(str).tolist()
-        plain_first = development._srs_first_table(rows, ["level"], DEFAULT_CONFIG)
+        plain_first = therapist_development._srs_first_table(rows, ["level"], DEFAULT_CONFIG)
         shown = scope.srs_first_vs_outcome()
         fast_first = shown[shown["level"] == "therapist"].reset_index(drop=True)
         pd.testing.assert_frame_equal(

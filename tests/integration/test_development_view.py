@@ -2,8 +2,8 @@
 
 import pytest
 
-from fitdata.development import TherapistScope, clear_comparison_cache
-from fitdata.store import reader_for
+from fitdata.data.store import reader_for
+from fitdata.features.therapist_development import TherapistScope, clear_comparison_cache
 from fitdata.ui import DashboardContext, TherapistDevelopmentView, build_therapist_development
 
 

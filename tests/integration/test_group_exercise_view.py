@@ -11,9 +11,9 @@ import ipywidgets as widgets
 import pandas as pd
 import pytest
 
-from fitdata import flags
-from fitdata import group_exercise as ge
-from fitdata.store import reader_for
+from fitdata.analytics import flags
+from fitdata.data.store import reader_for
+from fitdata.features import group_exercise as ge
 from fitdata.ui import DashboardContext, GroupExerciseView, build_group_exercise
 
 TEAM = "T01"

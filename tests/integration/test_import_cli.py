@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from fitdata.cli import main
-from fitdata.store import SESSION_ORDER, check_database, reader_for
+from fitdata.data.store import SESSION_ORDER, check_database, reader_for
 from tests.integration.import_workers import weekly_rows, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from fitdata.store import check_database, reader_for
+from fitdata.data.store import check_database, reader_for
 from tests.integration import import_workers
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fitdata.cli import main
-from fitdata.store import check_database
+from fitdata.data.store import check_database
 from tests.integration.import_workers import HEADER, weekly_rows, write_csv
 
 BASE_ROWS = weekly_rows("K-1", 3) + weekly_rows("K-2", 2, age="voksen", first_ors=25.0)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fitdata import store
+from fitdata.data import store
+from fitdata.data.store import reader_for
 from fitdata.ingest import import_files
-from fitdata.store import reader_for
 from tests.integration.import_workers import weekly_rows, write_csv
 
 

@@ -11,16 +11,17 @@ from decimal import Decimal
 
 import pytest
 
-from fitdata import registration as reg
-from fitdata import store
-from fitdata.registration import (
+from fitdata.data import store
+from fitdata.data.store import StoreError, check_database, reader_for, write_transaction
+from fitdata.features import registration as reg
+from fitdata.features.registration import (
     Correction,
     NewClient,
     Registration,
     RegistrationError,
     Scores,
 )
-from fitdata.store import StoreError, check_database, reader_for, write_transaction
+from fitdata.vocabulary import ORS_ITEMS
 
 TODAY = dt.date(2025, 3, 3)
 NOW = dt.datetime(2025, 3, 3, 14, 30)
@@ -58,7 +59,7 @@ def test_ors_first_then_the_srs_after_the_session(db) -> None:
     assert (saved.session_no, saved.episode_id, saved.new_episode) == (5, "E1", False)
     row = session(db, saved.session_id)
     assert (row["team_id"], row["therapist_id"], row["rater"]) == ("T2", "B1", "client")
-    assert [float(row[c]) for c in reg.ORS_ITEMS] == [5.1, 6.2, 7.3, 4.4]
+    assert [float(row[c]) for c in ORS_ITEMS] == [5.1, 6.2, 7.3, 4.4]
     assert str(row["ors_total"]) == "23.0"  # exact DECIMAL, not 22.999999
     assert row["srs_total"] is None or str(row["srs_total"]) in ("nan", "None", "<NA>")
     assert saved.session_id == 60  # one more than the highest id in the file (59)
@@ -342,7 +343,7 @@ def test_a_version_1_file_migrates_to_exactly_the_new_schema(db, tmp_path) -> No
     shutil.copyfile(db, version_1)
     with write_transaction(version_1) as con:  # what a version-1 file looks like
         con.execute("DROP TABLE session_changes")
-        con.execute("DROP TABLE users")  # version 3 (fitdata/access.py)
+        con.execute("DROP TABLE users")  # version 3 (fitdata/data/access.py)
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version (version) VALUES (1)")
     assert store.SCHEMA_VERSION == 3

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from fitdata import queries
-from fitdata.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.data import queries
+from fitdata.data.store import check_database, reader_for
 from fitdata.i18n import Translator
-from fitdata.store import check_database, reader_for
 from fitdata.ui import DashboardContext, RegistrationView, build_registration
 from fitdata.ui.registration import NEW
 
@@ -225,7 +225,7 @@ def test_norwegian_page(db) -> None:
 
 def test_a_save_refused_by_the_database_is_a_friendly_message(view, db) -> None:
     """Someone else saved the same session a moment ago: the page says so, no traceback."""
-    from fitdata import registration as reg
+    from fitdata.features import registration as reg
 
     reg.save_session(
         db,

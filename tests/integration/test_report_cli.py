@@ -1,6 +1,6 @@
 """`fitdata report` end to end: files read back, the dashboard agrees, small cells hidden.
 
-The database is ``build_service_db`` (tests/unit/test_service_summary.py): team Gamma has
+The database is ``build_service_db`` (tests/unit/test_service.py): team Gamma has
 only three clients, so every one of its figures must be hidden in every output, and no count
 from 1 to 4 may appear anywhere.
 """
@@ -17,13 +17,13 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from fitdata.cli import main
+from fitdata.data.store import reader_for
+from fitdata.features.service import ServiceFilters, parse_period, service_summary
 from fitdata.i18n import Translator
-from fitdata.report import HIDDEN, display_tables, reading_sentences, table_text
-from fitdata.service_summary import ServiceFilters, parse_period, service_summary
-from fitdata.store import reader_for
+from fitdata.outputs.report import HIDDEN, display_tables, reading_sentences, table_text
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.service import CHARTS, ServiceView, chart_traces
-from tests.unit.test_service_summary import build_service_db
+from tests.unit.test_service import build_service_db
 
 
 @pytest.fixture(scope="module")

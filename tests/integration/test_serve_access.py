@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fitdata.serve import (
+from fitdata.server.serve import (
     IOPUB_TIMEOUT_S,
     MIN_TOKEN_LENGTH,
     SECURITY_HEADERS,

@@ -5,8 +5,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from fitdata import store
-from fitdata.store import StoreError, check_database, reader_for, write_transaction
+from fitdata.data import store
+from fitdata.data.store import StoreError, check_database, reader_for, write_transaction
 from tests.builders import session_rows
 
 

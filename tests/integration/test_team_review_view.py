@@ -10,10 +10,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from fitdata import caseload as cl
-from fitdata.store import reader_for
+from fitdata.data.store import reader_for
+from fitdata.features import team_review as cl
 from fitdata.ui import DashboardContext, TeamReviewView, build_team_review
-from tests.unit.test_caseload import AS_OF, build_review_db, line_model
+from tests.unit.test_team_review import AS_OF, build_review_db, line_model
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +266,7 @@ def test_demo_counts_agree_with_the_database(demo_db: Path) -> None:
 
 
 def test_links_open_the_chosen_and_listed_cases_in_the_group_exercise(view, review_db) -> None:
-    from fitdata.group_exercise import link_key, resolve
+    from fitdata.features.group_exercise import link_key, resolve
 
     links = view.group_exercise_links()  # the list holds 6 cases
     key, reader = link_key(review_db), reader_for(review_db)

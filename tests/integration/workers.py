@@ -8,7 +8,7 @@ from pathlib import Path
 
 def read_repeatedly(path: str, seconds: float) -> dict:
     """Query the file as a dashboard would until time is up; report what was seen."""
-    from fitdata.store import reader_for
+    from fitdata.data.store import reader_for
 
     reader = reader_for(Path(path))
     counts: list[int] = []
@@ -26,7 +26,7 @@ def read_repeatedly(path: str, seconds: float) -> dict:
 
 def write_sessions(path: str, writer: int, writes: int) -> int:
     """Add ``writes`` sessions, one transaction each, as an import or registration would."""
-    from fitdata import store
+    from fitdata.data import store
     from tests.builders import session_rows
 
     for i in range(writes):

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from fitdata.serve import DASHBOARDS as LANDING
+from fitdata.server.serve import DASHBOARDS as LANDING
 
 DASHBOARDS = sorted((Path(__file__).resolve().parents[2] / "dashboards").glob("*.ipynb"))
 

@@ -1,4 +1,4 @@
-"""Tests for fitdata.change: Jacobson & Truax change and the PCOMS layer.
+"""Tests for fitdata.analytics.change: Jacobson & Truax change and the PCOMS layer.
 
 Reference numbers come from the R package clinicalsignificance (Benedikt Claus, GPL >= 3):
 its test snapshots for the ``jacobson_1989`` data set (transcribed to data/jacobson_1989.csv,
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fitdata import change as change_module
-from fitdata.change import CATEGORIES, CRITICAL_VALUE, jacobson_truax, pcoms_change
+from fitdata.analytics import change as change_module
+from fitdata.analytics.change import CATEGORIES, CRITICAL_VALUE, jacobson_truax, pcoms_change
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 
 DATA = Path(__file__).parent / "data"

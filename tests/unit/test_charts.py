@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from fitdata.client_status import client_status
+from fitdata.analytics.client_status import client_status
 from fitdata.config import DEFAULT_CONFIG
 from fitdata.i18n import Translator
 from fitdata.ui.charts import client_graph_spec

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from fitdata.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.config import ClinicalConfig
 from fitdata.i18n import Translator
 

@@ -13,9 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fitdata import store
-from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.flags import (
+from fitdata.analytics.flags import (
     EPISODE_COLUMNS,
     FLAGS,
     SESSION_COLUMNS,
@@ -25,7 +23,9 @@ from fitdata.flags import (
     episode_flags,
     session_flags,
 )
-from fitdata.trajectory import fit_trajectories
+from fitdata.analytics.trajectory import fit_trajectories
+from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from fitdata.data import store
 from tests.builders import ITEMS_SRS, session_rows, write_database
 
 START = dt.date(2025, 1, 6)

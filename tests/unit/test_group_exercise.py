@@ -10,8 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from fitdata import group_exercise as ge
 from fitdata.config import DEFAULT_CONFIG
+from fitdata.features import group_exercise as ge
 from fitdata.i18n import Translator
 from fitdata.ui.group_exercise import group_figure
 
@@ -41,7 +41,7 @@ def raw_sessions(days=DAYS, ors=None, srs=None) -> pd.DataFrame:
 
 
 class FakeModel:
-    """The predict_many interface of fitdata.trajectory.TrajectoryModel, with fixed lines."""
+    """The predict_many interface of analytics.trajectory.TrajectoryModel, with fixed lines."""
 
     def __init__(self, lower: float, expected: float, n: int = 120, sufficient: bool = True):
         self.lower, self.expected, self.n, self.sufficient = lower, expected, n, sufficient

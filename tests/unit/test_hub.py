@@ -1,4 +1,4 @@
-"""fitdata.hub: the JupyterHub spawner settings and the dashboards-only single-user server."""
+"""fitdata.server.hub: the JupyterHub spawner settings and the dashboards-only server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import Config, PyFileConfigLoader
 
-from fitdata.hub import (
+from fitdata.server.hub import (
     ALLOWED_KERNEL_MESSAGES,
     DashboardsOnlyAuthorizer,
     HubConfigError,
@@ -19,7 +19,7 @@ from fitdata.hub import (
     singleuser_environment,
     singleuser_server_config,
 )
-from fitdata.serve import IOPUB_TIMEOUT_S, SECURITY_HEADERS, default_dashboards_dir
+from fitdata.server.serve import IOPUB_TIMEOUT_S, SECURITY_HEADERS, default_dashboards_dir
 
 
 @pytest.fixture

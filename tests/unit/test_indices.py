@@ -7,16 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata import store
-from fitdata.config import ClinicalConfig
-from fitdata.indices import (
+from fitdata.analytics.indices import (
     INDEX_COLUMNS,
     episode_outcomes,
     service_indices,
     service_indices_sql,
     suppress_small_cells,
 )
-from fitdata.store import reader_for
+from fitdata.config import ClinicalConfig
+from fitdata.data import store
+from fitdata.data.store import reader_for
 from tests.builders import build_tiny_db, session_rows
 
 Q1 = dt.date(2025, 1, 6)

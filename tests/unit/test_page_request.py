@@ -10,8 +10,8 @@ import threading
 import pytest
 from tornado.websocket import WebSocketClosedError
 
-from fitdata import access
-from fitdata.serve import harden_request_info_socket
+from fitdata.data import access
+from fitdata.server.serve import harden_request_info_socket
 from fitdata.ui import page_request
 
 

@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from fitdata.i18n import Translator
-from fitdata.registration import (
+from fitdata.features.registration import (
     Correction,
     EpisodeState,
     NewClient,
@@ -24,6 +23,7 @@ from fitdata.registration import (
     validate_registration,
     validate_scores,
 )
+from fitdata.i18n import Translator
 
 TODAY = dt.date(2025, 6, 16)
 STARTED = dt.date(2025, 5, 5)

@@ -7,8 +7,17 @@ import math
 
 import pytest
 
+from fitdata.data.store import reader_for
+from fitdata.features.service import (
+    REFERENCE_BANDS,
+    ReadingItem,
+    ServiceFilters,
+    band_for,
+    parse_period,
+    service_summary,
+)
 from fitdata.i18n import Translator
-from fitdata.report import (
+from fitdata.outputs.report import (
     HIDDEN,
     band_text,
     display_tables,
@@ -17,16 +26,7 @@ from fitdata.report import (
     render,
     table_text,
 )
-from fitdata.service_summary import (
-    REFERENCE_BANDS,
-    ReadingItem,
-    ServiceFilters,
-    band_for,
-    parse_period,
-    service_summary,
-)
-from fitdata.store import reader_for
-from tests.unit.test_service_summary import build_service_db
+from tests.unit.test_service import build_service_db
 
 
 @pytest.fixture(scope="module")

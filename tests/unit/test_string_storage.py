@@ -32,7 +32,7 @@ def test_any_dashboard_module_sets_python_string_storage() -> None:
 
 
 def test_the_rest_of_fitdata_leaves_pandas_default() -> None:
-    assert _storage("import fitdata.caseload, fitdata.report, fitdata.cli") == [
+    assert _storage("import fitdata.features.team_review, fitdata.outputs.report, fitdata.cli") == [
         "auto",
         "str",
         "pyarrow",

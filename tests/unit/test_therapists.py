@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata.therapists import THERAPIST_COLUMNS, therapist_effects
+from tests.oracles.therapists import THERAPIST_COLUMNS, therapist_effects
 
 RESIDUAL_SD = 6.0
 SLOPE = -0.4

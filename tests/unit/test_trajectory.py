@@ -10,8 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata import store
-from fitdata.trajectory import CalibrationReport, TrajectoryModel, calibrate, fit_trajectories
+from fitdata.analytics.trajectory import (
+    CalibrationReport,
+    TrajectoryModel,
+    calibrate,
+    fit_trajectories,
+)
+from fitdata.data import store
 
 NOISE_SD = 3.0
 Z25 = 0.6745  # standard normal 75th percentile

@@ -1,0 +1,171 @@
+"""Read-side queries behind the dashboards: filters pushed into SQL, small frames out.
+
+Every function takes a :class:`~fitdata.data.store.Reader` and returns only what one widget shows,
+so a dropdown change never loads the sessions table into pandas. Option lists are counted
+from ``sessions`` (so the partners in a couple episode are listed too) and sorted naturally
+for Norwegian names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pandas as pd
+from natsort import natsort_keygen, ns
+
+from fitdata.data import cache
+from fitdata.data.access import record_access, require_client_rows
+from fitdata.data.store import Reader, StoreError
+from fitdata.vocabulary import SCORE_COLUMNS
+
+__all__ = [
+    "client_episode_options",
+    "client_profile",
+    "client_sessions",
+    "episode_team",
+    "natural_key",
+    "team_options",
+    "therapist_options",
+]
+
+_natural = natsort_keygen(alg=ns.IGNORECASE)
+# Norwegian alphabet order puts æ, ø, å after z; code-point order would put å before æ.
+_NORWEGIAN_LETTERS = str.maketrans(
+    {"æ": "z\x01", "ø": "z\x02", "å": "z\x03", "Æ": "z\x01", "Ø": "z\x02", "Å": "z\x03"}
+)
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key: numbers by value ("Team 2" before "Team 10"), case-insensitive, æ ø å last."""
+    return _natural(str(text).translate(_NORWEGIAN_LETTERS))
+
+
+def _sorted_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    return frame.sort_values(column, key=lambda s: s.map(natural_key)).reset_index(drop=True)
+
+
+_TEAM_OPTIONS_SQL = """
+    SELECT t.team_id, t.name, t.service, count(*) AS clients
+    FROM (SELECT DISTINCT team_id, client_id FROM sessions WHERE rater = 'client') s
+    JOIN teams t USING (team_id)
+    GROUP BY ALL
+"""
+
+
+def team_options(reader: Reader) -> pd.DataFrame:
+    """Teams with sessions: ``team_id``, ``name``, ``service``, ``clients`` (distinct).
+
+    Every page asks for this when it opens, and at ten million sessions the distinct count
+    takes about half a second, so the result is kept beside the database for its version and
+    the reader's scope (:mod:`fitdata.data.cache`): a new kernel reads it in milliseconds.
+    """
+    version = cache.database_version(reader.path)
+    key = {"sql": _TEAM_OPTIONS_SQL}
+    stored = cache.load_json(reader, "team_options", key, version=version)
+    if stored is not None:
+        with contextlib.suppress(ValueError):  # not a table: computed and stored again below
+            return cache.frame_from_json(stored)
+    # Distinct (team, client) pairs first, then a plain count: half the time of
+    # count(DISTINCT ...) per team over 10 million sessions (1.5 vs 3.0 s under load).
+    frame = _sorted_by(reader.df(_TEAM_OPTIONS_SQL), "name")
+    cache.store_json(reader, "team_options", key, cache.frame_to_json(frame), version=version)
+    return frame
+
+
+def therapist_options(reader: Reader, team_id: str) -> pd.DataFrame:
+    """Therapists with sessions in ``team_id``: ``therapist_id``, ``name``, ``clients``."""
+    frame = reader.df(
+        """
+        SELECT th.therapist_id, th.name, count(DISTINCT s.client_id) AS clients
+        FROM sessions s JOIN therapists th USING (therapist_id)
+        WHERE s.team_id = ? AND s.rater = 'client'
+        GROUP BY ALL
+        """,
+        [team_id],
+    )
+    return _sorted_by(frame, "name")
+
+
+def client_episode_options(reader: Reader, team_id: str, therapist_id: str) -> pd.DataFrame:
+    """One row per client and episode with this therapist in this team.
+
+    Columns: ``episode_id``, ``client_id``, ``sessions`` (the client's own ratings),
+    ``first_date``, ``episode_count`` (how many episodes the client has in this list).
+
+    Raises:
+        AccessDenied: For a reader that may see aggregates only (a leader's).
+    """
+    require_client_rows(reader, "client_list")
+    frame = reader.df(
+        """
+        SELECT episode_id, client_id, count(*) AS sessions, min(session_date) AS first_date,
+               count(*) OVER (PARTITION BY client_id) AS episode_count
+        FROM sessions
+        WHERE team_id = ? AND therapist_id = ? AND rater = 'client'
+        GROUP BY episode_id, client_id
+        """,
+        [team_id, therapist_id],
+    )
+    frame = frame.sort_values("first_date")
+    return frame.sort_values(
+        "client_id", key=lambda s: s.map(natural_key), kind="stable"
+    ).reset_index(drop=True)
+
+
+# Scores are exact DECIMALs in the file; the cast to DOUBLE happens in DuckDB, which is about
+# twice as fast as converting DECIMAL columns in pandas afterwards (measured: 4 vs 8.5 ms).
+_SESSION_COLUMNS = ", ".join(
+    ["session_no", "session_date", "rater"] + [f"{c}::DOUBLE AS {c}" for c in SCORE_COLUMNS]
+)
+
+
+def episode_team(reader: Reader, episode_id: str) -> str | None:
+    """The team of an episode (a primary-key lookup), or None for an unknown episode.
+
+    Name it in a one-client query (``AND team_id = ?``): the sessions table is stored team by
+    team (:data:`fitdata.data.store.SESSION_ORDER`), so the team lets DuckDB skip every other team's
+    row groups (5-6 ms instead of 79 ms at 10 million sessions).
+    """
+    rows = reader.rows("SELECT team_id FROM episodes WHERE episode_id = ?", [episode_id])
+    return str(rows[0][0]) if rows else None
+
+
+def client_sessions(reader: Reader, episode_id: str, client_id: str) -> pd.DataFrame:
+    """All ratings of one client in one episode (every rater), ordered by session.
+
+    Scores come back as floats (NaN where not given); ``session_date`` as a date. Recorded in
+    the audit log (:func:`fitdata.data.access.record_access`) when rows come back.
+
+    Raises:
+        AccessDenied: For a reader that may see aggregates only (a leader's).
+    """
+    require_client_rows(reader, "client_sessions")
+    sessions = reader.df(
+        f"""
+        SELECT {_SESSION_COLUMNS}
+        FROM sessions
+        WHERE team_id = ? AND client_id = ? AND episode_id = ?
+        ORDER BY session_no, rater
+        """,
+        [episode_team(reader, episode_id), client_id, episode_id],
+    )
+    if len(sessions):
+        record_access(reader, "client_sessions", client_id, episode_id)
+    return sessions
+
+
+def client_profile(reader: Reader, client_id: str) -> dict[str, object]:
+    """The client's ``age_group`` and ``birth_year`` (no identifying data is stored).
+
+    Raises:
+        AccessDenied: For a reader that may see aggregates only (a leader's).
+    """
+    require_client_rows(reader, "client_sessions")
+    rows = reader.rows("SELECT age_group, birth_year FROM clients WHERE client_id = ?", [client_id])
+    if not rows:
+        raise StoreError(
+            f"Client {client_id} has sessions but is not in the clients table. "
+            "Run `fitdata check` on the database to list such problems."
+        )
+    age_group, birth_year = rows[0]
+    return {"age_group": age_group, "birth_year": birth_year}

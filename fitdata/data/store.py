@@ -1,0 +1,697 @@
+"""The DuckDB store: the one module in fitdata that opens database connections.
+
+DuckDB lets one process write a file *or* many processes read it, never both at once. fitdata
+makes readers (every dashboard kernel) and writers (imports, registration, ``fitdata demo``)
+work together without a user ever seeing "Could not set lock on file":
+
+* **Readers** open the file read-only and keep that connection while the file is unchanged.
+  Before every query they compare the file's identity (inode, size, mtime); when a writer has
+  replaced the file they close and reopen, so a dashboard sees new data on its next query.
+* **Writers** never open the live file for writing. They take an exclusive writer lock
+  (``<db>.lock``, so writes are serialised and none is lost), copy the file, apply their whole
+  change to the copy in one transaction, checkpoint, fsync, and ``os.replace`` the copy over the
+  original. Readers see the old file or the new one, never a half-written one; an error
+  anywhere leaves the original untouched (imports are all-or-nothing).
+
+Measured on this kind of machine (see ``../shared/toolchain.md``): opening briefly for writing
+every 0.5 s made ~5 % of reader opens fail, while build-and-replace caused none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SESSION_ORDER",
+    "TABLES",
+    "CheckReport",
+    "FileIdentity",
+    "ReadScope",
+    "Reader",
+    "StoreError",
+    "append_frame",
+    "check_database",
+    "migrate_database",
+    "reader_for",
+    "write_transaction",
+]
+
+#: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
+SCHEMA_VERSION = 3
+
+#: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``. Each must leave the
+#: file exactly as ``schema.sql`` creates it (tests compare a migrated file with a new one).
+MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: the change history of saved sessions (corrections and SRS added later).
+    1: """
+    CREATE TABLE session_changes (
+        change_id             BIGINT    NOT NULL,
+        session_id            BIGINT    NOT NULL,
+        episode_id            VARCHAR   NOT NULL,
+        client_id             VARCHAR   NOT NULL,
+        session_no            SMALLINT  NOT NULL,
+        change_type           VARCHAR   NOT NULL CHECK (change_type IN ('correction', 'srs_added')),
+        changed_at            TIMESTAMP NOT NULL,
+        changed_by            VARCHAR   NOT NULL,
+        reason                VARCHAR,
+        old_session_date      DATE      NOT NULL,
+        old_ors_individual    DECIMAL(3, 1),
+        old_ors_interpersonal DECIMAL(3, 1),
+        old_ors_social        DECIMAL(3, 1),
+        old_ors_overall       DECIMAL(3, 1),
+        old_ors_total         DECIMAL(4, 1),
+        old_srs_relationship  DECIMAL(3, 1),
+        old_srs_goals         DECIMAL(3, 1),
+        old_srs_approach      DECIMAL(3, 1),
+        old_srs_overall       DECIMAL(3, 1),
+        old_srs_total         DECIMAL(4, 1),
+        CHECK (change_type <> 'correction' OR length(trim(coalesce(reason, ''))) > 0)
+    );
+    """,
+    # 2 -> 3: the people who may log in and their roles (fitdata/data/access.py).
+    2: """
+    CREATE TABLE users (
+        user_name    VARCHAR   PRIMARY KEY,
+        role         VARCHAR   NOT NULL
+                     CHECK (role IN ('therapist', 'supervisor', 'leader', 'admin')),
+        therapist_id VARCHAR,
+        team_ids     VARCHAR[] NOT NULL DEFAULT [],
+        token_sha256 VARCHAR,
+        created_at   TIMESTAMP NOT NULL,
+        created_by   VARCHAR   NOT NULL,
+        CHECK ((role = 'therapist') = (therapist_id IS NOT NULL)),
+        CHECK ((role = 'supervisor') = (len(team_ids) > 0))
+    );
+    """,
+}
+
+#: The data tables of the schema, in the order they are created and counted (``session_changes``
+#: and ``users`` are history and access control, not data, and are not counted).
+TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
+
+#: Physical order of the sessions table. Keeping one team's rows together lets DuckDB's zone
+#: maps skip every other team's row groups, so a one-team query (the team review, flags,
+#: indices, therapist development) reads ~1/400 of the file instead of all of it: one team's
+#: flags at 10 million sessions 340 -> 185 ms, its indices 332 -> 174 ms (measured side by side,
+#: load 3). Within a team one client's rows stay together, so a one-client query that also
+#: names the team (``queries.episode_team``) skips almost everything too (5-6 ms at 10 million,
+#: 12 ms in the old client-first order; 79 ms when the team is not named).
+SESSION_ORDER = "team_id, client_id, episode_id, session_date, session_no, rater"
+
+#: Natural key of a session row: importing the same data twice must add nothing.
+SESSION_KEY = ("episode_id", "client_id", "rater", "session_no")
+
+# Never try to download an extension at run time: there is no network, and the attempt
+# costs 1-4 s before failing.
+_DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+# How long a reader keeps retrying when another program holds a write lock on the file.
+_LOCK_RETRY_SECONDS = 10.0
+
+
+class StoreError(RuntimeError):
+    """A problem with the database file, with a message that says what to do about it."""
+
+
+def _schema_sql() -> str:
+    return resources.files("fitdata.data").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def _is_lock_error(error: Exception) -> bool:
+    text = str(error)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying while another program holds a conflicting lock."""
+    deadline = time.monotonic() + _LOCK_RETRY_SECONDS
+    delay = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=_DUCKDB_CONFIG)
+            # DuckDB draws a progress bar on stdout for queries over 2 s: in a dashboard kernel
+            # that is stray output, and fitdata's commands show their own progress.
+            con.execute("SET enable_progress_bar = false")
+            return con
+        except duckdb.IOException as error:
+            if not _is_lock_error(error):
+                raise StoreError(f"Could not open the database {path}: {error}") from error
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"The database {path} is held open for writing by another program "
+                    "(for example a DuckDB shell opened without -readonly). Close that program, "
+                    "or open the file there read-only, and try again."
+                ) from error
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+def _stored_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "schema_version" not in tables:
+        raise StoreError(
+            f"{path} is not a fitdata database (it has no schema_version table). "
+            "Create one with `fitdata demo --out PATH` or `fitdata import --db PATH FILE`."
+        )
+    version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    return int(version or 0)
+
+
+def _require_current(version: int, path: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, but this fitdata understands up to "
+            f"version {SCHEMA_VERSION}. Upgrade fitdata (git pull, then `make demo` or "
+            "`pip install -e .`) before opening this file."
+        )
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}; this fitdata needs version "
+            f"{SCHEMA_VERSION}. Make a backup copy of the file, then run "
+            f"`fitdata check --migrate --db {path}` to upgrade it."
+        )
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Apply pending migrations inside the caller's transaction; return the old version."""
+    version = _stored_version(con, path)
+    if version > SCHEMA_VERSION:
+        _require_current(version, path)
+    old = version
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise StoreError(
+                f"{path} has schema version {version} and there is no migration from it. "
+                "Export the data with the fitdata version that wrote it and import it again."
+            )
+        con.execute(MIGRATIONS[version])
+        version += 1
+        con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+    return old
+
+
+#: A database file's version as :meth:`Reader.file_identity` gives it: (path, inode, size,
+#: modification time in ns).
+FileIdentity = tuple[str, int, int, int]
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """Views that stand in for tables on a scoped reader (see :meth:`Reader.scoped`).
+
+    Attributes:
+        key: Names the scope (two scopes with one key must have the same views).
+        views: ``(table, select)`` pairs. Each ``select`` reads the real tables as
+            ``{db}.table`` (filled in with the file's catalog-qualified schema); the view is
+            created as a temporary view named ``table``, which an unqualified or
+            ``main.``-qualified table name then resolves to, so every query is scoped.
+        info: Anything the caller wants to keep with the scope (fitdata.data.access keeps the user).
+    """
+
+    key: str
+    views: tuple[tuple[str, str], ...]
+    info: Any = None
+
+
+class Reader:
+    """A read-only view of one database file that follows the file when a writer replaces it.
+
+    Use :func:`reader_for` rather than constructing this directly: DuckDB caches one database
+    instance per path and process, so two readers of the same path in one process would pin
+    each other to a replaced file. Scoped readers (:meth:`scoped`) share this reader's
+    connection for the same reason.
+    """
+
+    #: The scope of a scoped reader; None for this process's unrestricted reader.
+    scope: ReadScope | None = None
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._identity: FileIdentity | None = None
+        self._lock = threading.RLock()
+        self._cursors: dict[str, tuple[duckdb.DuckDBPyConnection, str]] = {}
+
+    def file_identity(self) -> FileIdentity:
+        """Which version of the file is there now: its path, inode, size and modification time.
+
+        A writer replaces the file atomically (:func:`write_transaction`), which changes the
+        inode and modification time, so any result computed from the file is valid exactly
+        while this value is unchanged. Every in-process cache keys on it
+        (:class:`fitdata.data.cache.MemoryCache`), and so does this reader's connection.
+
+        Raises:
+            StoreError: If there is no file at the path (the message says what to do).
+        """
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(
+                f"There is no database at {self.path}. Create the demo database with "
+                f"`fitdata demo --out {self.path}`, or point --db at an existing file."
+            ) from None
+        return (str(self.path), status.st_ino, status.st_size, status.st_mtime_ns)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        identity = self.file_identity()
+        if self._con is not None and identity == self._identity:
+            return self._con
+        self.close()
+        con = _connect(self.path, read_only=True)
+        try:
+            _require_current(_stored_version(con, self.path), self.path)
+        except BaseException:
+            con.close()
+            raise
+        self._con, self._identity = con, identity
+        return con
+
+    def df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run one query and return its result as a DataFrame."""
+        with self._lock:
+            return self._connection().execute(sql, params or []).df()
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """Run one query and return its rows as tuples."""
+        with self._lock:
+            return self._connection().execute(sql, params or []).fetchall()
+
+    def buffer_mb(self) -> float:
+        """Memory DuckDB holds for this file in this process now (MB); 0 while closed."""
+        with self._lock:
+            if self._con is None:
+                return 0.0
+            used = self._con.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+            ).fetchone()
+            return float(used[0]) / 2**20 if used else 0.0
+
+    def close(self) -> None:
+        """Close the connection and its scoped cursors (reopened on the next query)."""
+        with self._lock:
+            for cursor, _ in self._cursors.values():
+                cursor.close()
+            self._cursors.clear()
+            if self._con is not None:
+                self._con.close()
+            self._con, self._identity = None, None
+
+    def scoped(self, scope: ReadScope) -> Reader:
+        """A reader that sees this file through ``scope``'s views.
+
+        The scoped reader runs its queries on a cursor of this reader's connection (a cursor is
+        a connection of its own to the same database instance, with its own temporary views),
+        created again after every reconnect, so it follows a replaced file like this reader.
+        """
+        return _ScopedReader(self, scope)
+
+    def _scoped_connection(self, scope: ReadScope) -> tuple[duckdb.DuckDBPyConnection, str]:
+        con = self._connection()  # may reconnect, which drops every cursor
+        entry = self._cursors.get(scope.key)
+        if entry is None:
+            cursor = con.cursor()
+            catalog = str(cursor.execute("SELECT current_database()").fetchall()[0][0])
+            qualified = '"' + catalog.replace('"', '""') + '".main'
+            for table, select in scope.views:
+                cursor.execute(f'CREATE TEMP VIEW "{table}" AS {select.format(db=qualified)}')
+            entry = self._cursors[scope.key] = (cursor, catalog)
+        return entry
+
+
+# Table functions a scoped query may use; others (query_table, read_parquet, ...) could reach
+# the real tables or other files around the scope's views.
+_SCOPE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+_scope_checks: dict[str, str] = {}
+_scope_checks_lock = threading.Lock()
+
+
+def _scope_problem(cursor: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """Why ``sql`` may not run on a scoped reader ("" if it may), using DuckDB's own parser.
+
+    A scoped reader's views stand in for the tables only for plain and ``main.`` names, so a
+    query must be SELECTs over such names: a catalog- or schema-qualified table, a table
+    function that opens tables or files by name, or a statement other than SELECT (ATTACH,
+    SET, PRAGMA) could step around the scope. The answer is cached per query text.
+    """
+    with _scope_checks_lock:
+        if sql in _scope_checks:
+            return _scope_checks[sql]
+    tree = json.loads(
+        cursor.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0]
+    )
+    problem = ""
+    if tree.get("error"):
+        message = str(tree.get("error_message", ""))
+        problem = "only SELECT statements are allowed" if "Only SELECT" in message else message
+    stack: list[Any] = [tree.get("statements", [])]
+    while stack and not problem:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if kind == "BASE_TABLE" and (
+                node.get("catalog_name") or node.get("schema_name") not in ("", "main")
+            ):
+                problem = f"the table {'.'.join(node['qualified_name']['path'])} is qualified"
+            elif kind == "BASE_TABLE" and re.search(r"[./\\]", str(node.get("table_name"))):
+                problem = f"{node.get('table_name')} is a file, not a table"  # 'x.csv' reads files
+            elif kind == "TABLE_FUNCTION":
+                name = str((node.get("function") or {}).get("function_name", "")).lower()
+                if name not in _SCOPE_TABLE_FUNCTIONS:
+                    problem = f"the table function {name} is not allowed"
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+    with _scope_checks_lock:
+        if len(_scope_checks) > 2000:
+            _scope_checks.clear()
+        _scope_checks[sql] = problem
+    return problem
+
+
+class _ScopedReader(Reader):
+    """A :class:`Reader` restricted to a :class:`ReadScope` (see :meth:`Reader.scoped`)."""
+
+    def __init__(self, base: Reader, scope: ReadScope) -> None:
+        self.path = base.path
+        self.scope = scope
+        self._base = base
+        self._lock = base._lock
+
+    def _scoped(self, sql: str) -> duckdb.DuckDBPyConnection:
+        cursor, _ = self._base._scoped_connection(self.scope)
+        problem = _scope_problem(cursor, sql)
+        if problem:
+            raise StoreError(
+                f"This query is not allowed within the access scope {self.scope.key}: {problem}. "
+                "Query the tables by their plain names (sessions, episodes, ...) with SELECT."
+            )
+        return cursor
+
+    def df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run one query within the scope and return its result as a DataFrame."""
+        with self._lock:
+            return self._scoped(sql).execute(sql, params or []).df()
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """Run one query within the scope and return its rows as tuples."""
+        with self._lock:
+            return self._scoped(sql).execute(sql, params or []).fetchall()
+
+    def close(self) -> None:
+        """Close the shared connection (it is reopened on the next query)."""
+        self._base.close()
+
+    def scoped(self, scope: ReadScope) -> Reader:
+        """Scopes do not nest: refused, so a narrower scope cannot widen by accident."""
+        raise StoreError("A scoped reader cannot be scoped again; scope the process's reader.")
+
+
+_readers: dict[Path, Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def reader_for(path: str | os.PathLike[str]) -> Reader:
+    """Return this process's reader of ``path`` (one per file, shared by all callers)."""
+    key = Path(path).resolve()
+    with _readers_lock:
+        if key not in _readers:
+            _readers[key] = Reader(key)
+        return _readers[key]
+
+
+#: DuckDB memory (MB) a dashboard kernel keeps between interactions; see :func:`release_buffers`.
+KEEP_BUFFERS_MB = 96
+
+
+def release_buffers(keep_mb: float = KEEP_BUFFERS_MB) -> None:
+    """Close each reader of this process whose DuckDB memory exceeds ``keep_mb``.
+
+    DuckDB keeps the table blocks a query has read in its buffer pool for as long as a
+    connection to the file is open. At 10 M sessions that grew the therapist development
+    page's kernel from 380 to 480 MB over six therapist changes; closed after each, it stayed
+    at 200-210 MB, and the changes took as long (0.6-0.85 s: the operating system's page cache
+    still holds the file). Small pools are kept: reopening costs the client graph and the team
+    review 70-200 ms a change. A closed reader opens its connection again on its next query.
+    The dashboards call this after building a page and after every callback
+    (:mod:`fitdata.ui.context`).
+    """
+    with _readers_lock:
+        readers = list(_readers.values())
+    for reader in readers:
+        if reader.buffer_mb() > keep_mb:
+            reader.close()
+
+
+@contextlib.contextmanager
+def _writer_lock(path: Path) -> Iterator[None]:
+    """Serialise writers of ``path`` across processes with an advisory lock file."""
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(*paths: Path) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+@contextlib.contextmanager
+def write_transaction(
+    path: str | os.PathLike[str],
+    *,
+    create: bool = False,
+    replace: bool = False,
+    resort: bool | Callable[[], bool] = False,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Apply one all-or-nothing change to the database at ``path``.
+
+    The body gets a read-write connection to a private copy of the file with a transaction
+    already begun. When the body returns, the change is committed and the copy atomically
+    replaces the original; when it raises, the original is untouched and nothing is left behind.
+
+    Args:
+        path: The database file.
+        create: Create a new database with the current schema if ``path`` does not exist.
+        replace: Start from an empty database even if ``path`` exists (``fitdata demo``).
+        resort: Rewrite the sessions table in :data:`SESSION_ORDER` after the change (for
+            large imports, which would otherwise append out of order). A callable is asked
+            after the body has run, so the body can decide from what it wrote (the importer
+            resorts only when it added many rows, not when every row was already present).
+
+    Raises:
+        StoreError: If the file is missing (without ``create``), is not a fitdata database,
+            has an unfinished write-ahead log from another program, or has a newer schema.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(path):
+        exists = path.exists() and not replace
+        if not exists and not (create or replace):
+            raise StoreError(
+                f"There is no database at {path}. Create it with `fitdata demo --out {path}` "
+                "or let the importer create it."
+            )
+        wal = path.with_name(path.name + ".wal")
+        if exists and wal.exists():
+            raise StoreError(
+                f"{path} has an unfinished write-ahead log ({wal.name}), left by a program that "
+                "wrote to it directly. Open the file once in that program and close it cleanly "
+                "(or run CHECKPOINT in it), then try again."
+            )
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        tmp.unlink()
+        tmp_wal = tmp.with_name(tmp.name + ".wal")
+        try:
+            if exists:
+                shutil.copyfile(path, tmp)
+            con = duckdb.connect(str(tmp), config=_DUCKDB_CONFIG)
+            try:
+                # fitdata shows its own progress (the importer); DuckDB's bar would write over it
+                con.execute("SET enable_progress_bar = false")
+                con.execute("BEGIN TRANSACTION")
+                migrated = False
+                if exists:
+                    # A migrated file is rewritten anyway: bring its physical order up to date
+                    # too (older files were stored client by client; see SESSION_ORDER).
+                    migrated = _migrate(con, path) < SCHEMA_VERSION
+                else:
+                    con.execute(_schema_sql())
+                    con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
+                yield con
+                con.execute("COMMIT")
+                if migrated or (resort() if callable(resort) else resort):
+                    _resort_sessions(con)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            _fsync(tmp)
+            os.replace(tmp, path)
+            _fsync(path.parent)
+        finally:
+            _remove_quietly(tmp, tmp_wal)
+
+
+def _resort_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite the sessions table in SESSION_ORDER, on a write transaction's private copy.
+
+    Runs after the change is committed to the copy (the original is still untouched, so an
+    error here still loses nothing). The checkpoint between deleting and inserting frees the old
+    blocks for the new rows; in one transaction the file grew by half (420 -> 627 MB at 10M).
+    """
+    con.execute(f"CREATE TEMP TABLE _sorted AS SELECT * FROM sessions ORDER BY {SESSION_ORDER}")
+    con.execute("DELETE FROM sessions")
+    con.execute("CHECKPOINT")
+    con.execute("INSERT INTO sessions SELECT * FROM _sorted")
+    con.execute("DROP TABLE _sorted")
+
+
+def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Insert the rows of ``frame`` into ``table``, matching columns by name."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    con.register("_append_frame", frame)
+    try:
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _append_frame")
+    finally:
+        # After a failed insert the transaction is aborted and unregistering fails too; that
+        # second error must not hide the first (the connection is discarded anyway).
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_append_frame")
+
+
+def migrate_database(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Upgrade the file at ``path`` to the current schema; return (old, new) versions."""
+    path = Path(path)
+    con = _connect(path, read_only=True)
+    try:
+        old = _stored_version(con, path)
+    finally:
+        con.close()
+    if old >= SCHEMA_VERSION:
+        _require_current(old, path)
+        return old, old
+    with write_transaction(path):
+        pass  # write_transaction migrates on open
+    return old, SCHEMA_VERSION
+
+
+@dataclass
+class CheckReport:
+    """What ``fitdata check`` found in a database file."""
+
+    path: Path
+    schema_version: int
+    counts: dict[str, int]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+
+# Each integrity rule: (description, SQL that counts violating rows). Row-level ranges and
+# item/total consistency are CHECK constraints in the schema; these are the cross-table rules.
+_INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "sessions whose episode is not in episodes",
+        "SELECT count(*) FROM sessions s ANTI JOIN episodes e USING (episode_id)",
+    ),
+    (
+        "sessions whose client is not in clients",
+        "SELECT count(*) FROM sessions s ANTI JOIN clients c USING (client_id)",
+    ),
+    (
+        "sessions whose therapist is not in therapists",
+        "SELECT count(*) FROM sessions s ANTI JOIN therapists t USING (therapist_id)",
+    ),
+    (
+        "sessions whose team is not in teams",
+        "SELECT count(*) FROM sessions s ANTI JOIN teams t USING (team_id)",
+    ),
+    (
+        "episodes whose client is not in clients",
+        "SELECT count(*) FROM episodes e ANTI JOIN clients c USING (client_id)",
+    ),
+    (
+        "episodes whose therapist or team is unknown",
+        "SELECT count(*) FROM episodes e"
+        " WHERE therapist_id NOT IN (SELECT therapist_id FROM therapists)"
+        " OR team_id NOT IN (SELECT team_id FROM teams)",
+    ),
+    (
+        # Team-level queries (e.g. flags) filter on sessions.team_id: an episode belongs to one
+        # team, and a move to another team is a new episode.
+        "sessions whose team differs from their episode's team",
+        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id)"
+        " WHERE s.team_id <> e.team_id",
+    ),
+    (
+        "therapists whose team is not in teams",
+        "SELECT count(*) FROM therapists t ANTI JOIN teams USING (team_id)",
+    ),
+    (
+        "duplicate sessions (same episode, client, rater and session number)",
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sessions "
+        f"GROUP BY {', '.join(SESSION_KEY)} HAVING count(*) > 1)",
+    ),
+    (
+        "duplicate session ids",
+        "SELECT count(*) - count(DISTINCT session_id) FROM sessions",
+    ),
+    (
+        "sessions dated before their episode started or after it ended",
+        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id) "
+        "WHERE s.session_date < e.started OR s.session_date > e.ended",
+    ),
+)
+
+
+def check_database(path: str | os.PathLike[str]) -> CheckReport:
+    """Verify the file at ``path``: schema version, cross-table integrity, and row counts.
+
+    Raises:
+        StoreError: If the file is missing, not a fitdata database, or of another version.
+    """
+    reader = reader_for(path)
+    version = int(reader.rows("SELECT max(version) FROM schema_version")[0][0])
+    counts = {t: int(reader.rows(f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}
+    report = CheckReport(Path(path), version, counts)
+    for description, sql in _INTEGRITY_RULES:
+        bad = int(reader.rows(sql)[0][0])
+        if bad:
+            report.problems.append(f"{bad} {description}")
+    return report

@@ -1,0 +1,536 @@
+"""The caseload of a team: one row per client-episode with the facts a case review needs.
+
+A team's weekly case review asks "which cases need us today?". :func:`team_caseload` answers
+with one row per client-episode of the team (a couple's two partners are two rows, as in
+:mod:`fitdata.analytics.flags`): client code, therapist, sessions, first and last ORS, change, last
+SRS, weeks since the last session, and one boolean column per flag of
+:data:`fitdata.analytics.flags.FLAGS`. It is built from
+
+* one SQL aggregate over the team's sessions (DuckDB does the grouping; only one row per
+  client-episode reaches pandas),
+* :func:`fitdata.analytics.flags.episode_flag_counts` for the episode flags (SQL),
+* the expected-treatment-response model of :mod:`fitdata.analytics.trajectory` for ``not_on_track``.
+
+The expensive part runs once per (database file, team, ``as_of``, thresholds) and is cached;
+the other filters of the dashboard (therapist, period, ongoing/ended, age group, flag) are
+applied by :func:`filter_caseload` to that small frame, so a filter change never queries the
+sessions table again.
+
+What a flag means for an episode follows :mod:`fitdata.analytics.flags`: the rule fired at one or
+more of the episode's sessions up to ``as_of`` (``first_session`` says where first). ``not_seen`` is
+judged for episodes still ongoing at ``as_of``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from fitdata.analytics import flags as flag_rules
+from fitdata.analytics.flags import FLAGS
+from fitdata.analytics.trajectory import TrajectoryModel
+from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from fitdata.data.access import require_client_rows
+from fitdata.data.cache import MemoryCache
+from fitdata.data.store import Reader
+from fitdata.features import expected_trajectory
+
+__all__ = [
+    "CASELOAD_COLUMNS",
+    "FLAG_GROUPS",
+    "PERIODS",
+    "STATUSES",
+    "Caseload",
+    "CaseloadCache",
+    "EpisodeDetail",
+    "episode_detail",
+    "export_csv",
+    "export_excel",
+    "filter_caseload",
+    "flag_group_counts",
+    "latest_session_date",
+    "period_start",
+    "sort_caseload",
+    "team_caseload",
+    "trajectory_model",
+]
+
+#: Flags grouped the way a team talks about them; each group is one count in the summary line
+#: and one filter. A row is in a group when it has any of the group's flags.
+FLAG_GROUPS: dict[str, tuple[str, ...]] = {
+    "not_on_track": ("not_on_track",),
+    "alliance": ("srs_below_cutoff", "srs_drop", "srs_item_below", "srs_always_40"),
+    "no_reliable_change": ("no_reliable_change",),
+    "reliable_deterioration": ("reliable_deterioration",),
+    "not_seen": ("not_seen",),
+    "missing_feedback": ("missing_ors", "missing_srs"),
+}
+
+#: Period filter: months back from ``as_of`` (None for every episode).
+PERIODS: dict[str, int | None] = {"all": None, "3m": 3, "6m": 6, "12m": 12}
+
+Status = Literal["ongoing", "ended", "all"]
+#: Status filter values: ongoing at ``as_of``, ended by ``as_of``, or both.
+STATUSES: tuple[Status, ...] = ("ongoing", "ended", "all")
+
+#: Columns of :attr:`Caseload.episodes` (before the one boolean column per flag).
+CASELOAD_COLUMNS: tuple[str, ...] = (
+    "key",
+    "episode_id",
+    "client_id",
+    "therapist_id",
+    "therapist",
+    "age_group",
+    "format",
+    "started",
+    "ended",
+    "end_type",
+    "ongoing",
+    "sessions",
+    "intake_ors",
+    "first_ors",
+    "last_ors",
+    "ors_count",
+    "change",
+    "last_srs",
+    "last_session",
+    "last_session_no",
+    "days_since_last",
+    "weeks_since_last",
+    "flag_count",
+)
+
+_CASELOAD_SQL = """
+WITH te AS (
+    SELECT episode_id, therapist_id, format, started, ended, end_type
+    FROM episodes
+    WHERE team_id = $team AND ($therapist IS NULL OR therapist_id = $therapist)
+), s AS (
+    SELECT episode_id, client_id, session_no, session_date,
+           CAST(ors_total AS DOUBLE) AS ors, CAST(srs_total AS DOUBLE) AS srs
+    FROM sessions
+    WHERE team_id = $team AND rater = 'client' AND session_date <= $as_of
+), per_client AS (
+    SELECT episode_id, client_id,
+           count(*) AS sessions,
+           count(ors) AS ors_count,
+           avg(ors) FILTER (WHERE session_no = 1) AS intake_ors,
+           arg_min(ors, session_no) FILTER (WHERE ors IS NOT NULL) AS first_ors,
+           arg_max(ors, session_no) FILTER (WHERE ors IS NOT NULL) AS last_ors,
+           arg_max(srs, session_no) FILTER (WHERE srs IS NOT NULL) AS last_srs,
+           max(session_date) AS last_session,
+           max(session_no) AS last_session_no
+    FROM s GROUP BY episode_id, client_id
+)
+SELECT p.episode_id, p.client_id, e.therapist_id, coalesce(th.name, e.therapist_id) AS therapist,
+       c.age_group, e.format, e.started,
+       CASE WHEN e.ended <= $as_of THEN e.ended END AS ended,
+       CASE WHEN e.ended <= $as_of THEN e.end_type END AS end_type,
+       p.sessions, p.intake_ors, p.first_ors, p.last_ors, p.ors_count, p.last_srs,
+       p.last_session, p.last_session_no,
+       ($as_of - p.last_session)::INTEGER AS days_since_last
+FROM per_client p
+JOIN te e USING (episode_id)
+LEFT JOIN therapists th ON th.therapist_id = e.therapist_id
+LEFT JOIN clients c ON c.client_id = p.client_id
+"""
+
+
+def trajectory_model(reader: Reader) -> TrajectoryModel:
+    """The service's expected-trajectory model, fitted once per database version.
+
+    Fitting takes about 1 s at a million sessions and 7-10 s at ten million, so the fit is
+    shared by every dashboard of a kernel and stored beside the database for the next kernel
+    (:func:`fitdata.features.expected_trajectory.trajectory_model`: keyed on the file's version and
+    the fit's parameters; when a writer replaces the file, the next call fits again).
+
+    Args:
+        reader: A reader of the database.
+
+    Returns:
+        The model of :func:`fitdata.analytics.trajectory.fit_trajectories` with its defaults.
+    """
+    return expected_trajectory.trajectory_model(reader)
+
+
+def latest_session_date(reader: Reader) -> dt.date | None:
+    """The date of the latest session in the database (the default ``as_of``), or None."""
+    value = reader.rows("SELECT max(session_date) FROM sessions")[0][0]
+    return value if value is None or not isinstance(value, dt.datetime) else value.date()
+
+
+@dataclass(frozen=True)
+class Caseload:
+    """A team's caseload at one date.
+
+    Attributes:
+        team_id: The team.
+        as_of: The reference date: later sessions are ignored.
+        episodes: One row per client-episode: :data:`CASELOAD_COLUMNS` and one boolean column
+            per flag code of :data:`fitdata.analytics.flags.FLAGS` (named as the code).
+        flags: The flag rows of :func:`fitdata.analytics.flags.episode_flag_counts` (with
+            ``not_on_track`` when a model was given) plus ``key``, one row per (client-episode,
+            flag); ``rule`` is empty (describe the rows shown with
+            :func:`fitdata.analytics.flags.describe_flags`).
+    """
+
+    team_id: str
+    as_of: dt.date
+    episodes: pd.DataFrame
+    flags: pd.DataFrame
+
+
+def _episode_flags(
+    reader: Reader,
+    *,
+    team_id: str,
+    as_of: dt.date,
+    config: ClinicalConfig,
+    model: TrajectoryModel | None,
+) -> pd.DataFrame:
+    """The team's episode flag rows (SQL), with ``not_on_track`` when a model is given.
+
+    The rule sentences are left empty: the page describes only the rows it shows, in its own
+    language, with :func:`fitdata.analytics.flags.describe_flags`.
+    """
+    return flag_rules.episode_flag_counts(
+        reader, team_id=team_id, as_of=as_of, config=config, model=model, lang=None
+    )
+
+
+def team_caseload(
+    reader: Reader,
+    *,
+    team_id: str,
+    as_of: dt.date,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    model: TrajectoryModel | None = None,
+    therapist_id: str | None = None,
+) -> Caseload:
+    """Compose the caseload of one team as of a date: one row per client-episode, with flags.
+
+    Only the client's own ratings (``rater = 'client'``) dated on or before ``as_of`` count;
+    an episode belongs to the team of its ``episodes.team_id``; episodes that ended after
+    ``as_of`` are ongoing at ``as_of``. Sessions are selected by their own ``team_id``, as in
+    :func:`fitdata.analytics.flags.episode_flag_counts` (an episode's sessions carry its team, which
+    ``fitdata check`` verifies); a join of every session with its episode costs more.
+
+    Args:
+        reader: A reader of the database.
+        team_id: The team.
+        as_of: The reference date (see :func:`latest_session_date` for the usual default).
+        config: The thresholds for the flags.
+        model: The expected-trajectory model for ``not_on_track`` (e.g.
+            :func:`trajectory_model`); without one, no episode is judged on it.
+        therapist_id: Only this therapist's episodes (pushed into SQL); None for the team.
+
+    Returns:
+        The :class:`Caseload`, its rows ordered by client code and start date.
+    """
+    require_client_rows(reader, "caseload")  # a leader sees aggregates only
+    params = {"team": team_id, "as_of": as_of, "therapist": therapist_id}
+    episodes = reader.df(_CASELOAD_SQL, params)
+    episodes["key"] = episodes["episode_id"].astype(str) + "|" + episodes["client_id"].astype(str)
+    for column in ("intake_ors", "first_ors", "last_ors", "last_srs"):
+        episodes[column] = episodes[column].astype("float64")
+    episodes["change"] = (
+        (episodes["last_ors"] - episodes["first_ors"]).round(1).where(episodes["ors_count"] >= 2)
+    )
+    episodes["ongoing"] = episodes["ended"].isna()
+    episodes["weeks_since_last"] = (episodes["days_since_last"] / 7).round(1)
+
+    flags = _episode_flags(reader, team_id=team_id, as_of=as_of, config=config, model=model)
+    flags = flags.assign(key=flags["episode_id"].astype(str) + "|" + flags["client_id"].astype(str))
+    # One boolean per (row, flag), set by position: pd.crosstab grouped in Python and took
+    # ~1 s for a team of 11,000 client-episodes at ten million sessions.
+    position = pd.Index(episodes["key"]).get_indexer(flags["key"])  # keys are unique
+    flags = flags[position >= 0].reset_index(drop=True)
+    position = position[position >= 0]
+    flag_code = pd.Categorical(flags["flag"], categories=list(FLAGS)).codes
+    present = np.zeros((len(episodes), len(FLAGS)), dtype=bool)
+    present[position[flag_code >= 0], flag_code[flag_code >= 0]] = True
+    for index, code in enumerate(FLAGS):
+        episodes[code] = present[:, index]
+    episodes["flag_count"] = present.sum(axis=1).astype("int64")
+
+    episodes = episodes.sort_values(["client_id", "started", "episode_id"], kind="stable")
+    episodes = episodes[[*CASELOAD_COLUMNS, *FLAGS]].reset_index(drop=True)
+    return Caseload(team_id=team_id, as_of=as_of, episodes=episodes, flags=flags)
+
+
+class CaseloadCache:
+    """A few recently composed caseloads, keyed on the database file and the arguments."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._items: MemoryCache[Caseload] = MemoryCache(size)
+
+    def get(
+        self,
+        reader: Reader,
+        *,
+        team_id: str,
+        as_of: dt.date,
+        config: ClinicalConfig,
+        model: TrajectoryModel | None,
+    ) -> Caseload:
+        """The caseload for these arguments, composed now or reused."""
+        return self._items.get(
+            reader,
+            (team_id, as_of, config, id(model)),
+            lambda: team_caseload(reader, team_id=team_id, as_of=as_of, config=config, model=model),
+        )
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    month = day.month - months
+    year = day.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    last_day = [31, 29 if _leap(year) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    return dt.date(year, month, min(day.day, last_day))
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def period_start(as_of: dt.date, period: str) -> dt.date | None:
+    """First day of a :data:`PERIODS` period ending at ``as_of`` (None for ``"all"``).
+
+    Raises:
+        ValueError: For an unknown period.
+    """
+    if period not in PERIODS:
+        raise ValueError(f"unknown period {period!r}; expected one of {', '.join(PERIODS)}")
+    months = PERIODS[period]
+    return None if months is None else _months_before(as_of, months)
+
+
+def group_mask(episodes: pd.DataFrame, group: str) -> pd.Series:
+    """Which rows of ``episodes`` carry any flag of ``group`` (a key of :data:`FLAG_GROUPS`)."""
+    if group not in FLAG_GROUPS:
+        raise ValueError(f"unknown flag group {group!r}; expected one of {', '.join(FLAG_GROUPS)}")
+    return episodes[list(FLAG_GROUPS[group])].any(axis=1)
+
+
+def filter_caseload(
+    episodes: pd.DataFrame,
+    *,
+    as_of: dt.date,
+    therapist_id: str | None = None,
+    period: str = "all",
+    status: Status = "all",
+    age_group: str | None = None,
+    flag_group: str | None = None,
+) -> pd.DataFrame:
+    """The rows of a caseload that pass the dashboard's filters (vectorised, no query).
+
+    Args:
+        episodes: :attr:`Caseload.episodes`.
+        as_of: The caseload's reference date (periods end there).
+        therapist_id: Only this therapist's episodes; None for all.
+        period: A key of :data:`PERIODS`: episodes active at some time in the last 3, 6 or 12
+            months before ``as_of`` (started on or before ``as_of`` and not ended before the
+            period began); ``"all"`` for every episode.
+        status: ``"ongoing"`` (not ended by ``as_of``), ``"ended"`` or ``"all"``.
+        age_group: ``child``, ``adolescent`` or ``adult``; None for all.
+        flag_group: A key of :data:`FLAG_GROUPS`; None for every row.
+
+    Returns:
+        The matching rows, in the same order.
+
+    Raises:
+        ValueError: For an unknown period, status or flag group.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    keep = pd.Series(True, index=episodes.index)
+    if therapist_id is not None:
+        keep &= episodes["therapist_id"] == therapist_id
+    start = period_start(as_of, period)
+    if start is not None:
+        ended = pd.to_datetime(episodes["ended"])
+        keep &= ended.isna() | (ended >= pd.Timestamp(start))
+    if status == "ongoing":
+        keep &= episodes["ongoing"]
+    elif status == "ended":
+        keep &= ~episodes["ongoing"]
+    if age_group is not None:
+        keep &= episodes["age_group"] == age_group
+    if flag_group is not None:
+        keep &= group_mask(episodes, flag_group)
+    return episodes[keep]
+
+
+def flag_group_counts(episodes: pd.DataFrame) -> dict[str, int]:
+    """How many rows are in each of :data:`FLAG_GROUPS` (a row may be in several)."""
+    return {group: int(group_mask(episodes, group).sum()) for group in FLAG_GROUPS}
+
+
+def sort_caseload(episodes: pd.DataFrame, column: str, *, descending: bool = False) -> pd.DataFrame:
+    """The rows ordered by ``column`` (missing values last), then by client code.
+
+    ``flags`` orders by the number of flags.
+
+    Raises:
+        ValueError: If the column is not in the caseload.
+    """
+    by = "flag_count" if column == "flags" else column
+    if by not in episodes.columns:
+        raise ValueError(f"cannot sort by {column!r}: not a caseload column")
+    tie = episodes.sort_values(["client_id", "episode_id"], kind="stable")
+    return tie.sort_values(by, ascending=not descending, kind="stable", na_position="last")
+
+
+@dataclass(frozen=True)
+class EpisodeDetail:
+    """One client-episode as the graph shows it.
+
+    Attributes:
+        sessions: Every rater's sessions up to ``as_of``
+            (:func:`fitdata.data.queries.client_sessions` columns).
+        age_group: The client's age group.
+        expected: The model's prediction per session number (``session_no, expected, lower,
+            n_episodes, sufficient, reason``) for sessions 1 to the last one shown (at least
+            2); empty without a model.
+        session_flags: Flag rows (:data:`fitdata.analytics.flags.SESSION_COLUMNS`) at the sessions
+        where
+            they fired, ``not_on_track`` judged against the model, plus the flags of the whole
+            episode (``srs_always_40``, ``not_seen``) at the session the caseload gives them;
+            ``rule`` in the requested language.
+    """
+
+    sessions: pd.DataFrame
+    age_group: str
+    expected: pd.DataFrame
+    session_flags: pd.DataFrame
+
+
+_WHOLE_EPISODE_FLAGS = ("srs_always_40", "not_seen")
+
+
+def episode_detail(
+    reader: Reader,
+    episode_id: str,
+    client_id: str,
+    *,
+    as_of: dt.date,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    model: TrajectoryModel | None = None,
+    episode_flags: pd.DataFrame | None = None,
+    lang: str = "en",
+) -> EpisodeDetail:
+    """Sessions, expected trajectory and flags of one client-episode, for its graph.
+
+    Args:
+        reader: A reader of the database.
+        episode_id: The episode.
+        client_id: The client (a couple's partners are separate).
+        as_of: Sessions after this date are not shown.
+        config: The thresholds for the flags.
+        model: The expected-trajectory model; None draws no expected band and judges no
+            ``not_on_track``.
+        episode_flags: This client-episode's rows of :attr:`Caseload.flags`, for the flags that
+            belong to the whole episode (``srs_always_40``, ``not_seen``).
+        lang: Language of the rule sentences.
+
+    Returns:
+        The :class:`EpisodeDetail`.
+    """
+    from fitdata.data import queries  # local: queries imports natsort, only needed here
+
+    sessions = queries.client_sessions(reader, episode_id, client_id)
+    dates = pd.to_datetime(sessions["session_date"])
+    sessions = sessions[dates <= pd.Timestamp(as_of)].reset_index(drop=True)
+    age_group = str(queries.client_profile(reader, client_id)["age_group"])
+    own = sessions[sessions["rater"] == "client"].assign(episode_id=episode_id, client_id=client_id)
+
+    expected = pd.DataFrame(
+        columns=["session_no", "expected", "lower", "n_episodes", "sufficient", "reason"]
+    )
+    if model is not None and len(own):
+        own = model.expected_lines(own)
+        intake = own["intake"].iloc[0]
+        last = int(max(own["session_no"].max(), 2))
+        expected = model.predict(intake, np.arange(1, last + 1))
+    at_sessions = flag_rules.session_flags(own, config, lang=None)
+    parts = [at_sessions]
+    if episode_flags is not None and len(episode_flags):
+        whole = episode_flags[episode_flags["flag"].isin(_WHOLE_EPISODE_FLAGS)]
+        if len(whole):
+            dates_by_no = own.drop_duplicates("session_no").set_index("session_no")
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "episode_id": episode_id,
+                        "client_id": client_id,
+                        "session_no": whole["first_session"].astype("int64").to_numpy(),
+                        "session_date": whole["first_session"]
+                        .map(dates_by_no["session_date"])
+                        .to_numpy(),
+                        "flag": whole["flag"].to_numpy(),
+                        "value": whole["value"].to_numpy(dtype=float),
+                        "threshold": whole["threshold"].to_numpy(dtype=float),
+                        "ref": whole["ref"].to_numpy(dtype=float),
+                        "note": whole["note"].to_numpy(dtype=object),
+                    }
+                )
+            )
+    flags = pd.concat([p for p in parts if len(p)] or [at_sessions], ignore_index=True)
+    flags["rule"] = flag_rules.describe_flags(flags, config=config, as_of=as_of, lang=lang)
+    return EpisodeDetail(
+        sessions=sessions, age_group=age_group, expected=expected, session_flags=flags
+    )
+
+
+def export_csv(table: pd.DataFrame, *, lang: str = "en") -> bytes:
+    """The table as CSV bytes for a spreadsheet in the page's language.
+
+    English uses a comma between fields and a decimal point; bokmål uses a semicolon and a
+    decimal comma (what Norwegian Excel expects). UTF-8 with a byte-order mark, so Excel shows
+    æ, ø and å correctly.
+    """
+    buffer = io.StringIO()
+    if lang == "nb":
+        table.to_csv(buffer, index=False, sep=";", decimal=",", lineterminator="\r\n")
+    else:
+        table.to_csv(buffer, index=False, lineterminator="\r\n")
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def export_excel(
+    table: pd.DataFrame,
+    *,
+    sheet: str = "Caseload",
+    notes: Sequence[tuple[str, str]] = (),
+    notes_sheet: str = "Rules",
+) -> bytes:
+    """The table as an Excel workbook (openpyxl), with an optional sheet of notes.
+
+    Args:
+        table: What to write; numbers stay numbers, dates stay dates.
+        sheet: Name of the table's sheet.
+        notes: (label, text) pairs for the second sheet, e.g. the flag rules.
+        notes_sheet: Name of the notes sheet.
+    """
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        table.to_excel(writer, sheet_name=sheet[:31], index=False)
+        worksheet = writer.sheets[sheet[:31]]
+        worksheet.freeze_panes = "A2"
+        for index, column in enumerate(table.columns, start=1):
+            width = max([len(str(column)), *(len(str(v)) for v in table[column].head(200))])
+            worksheet.column_dimensions[worksheet.cell(1, index).column_letter].width = min(
+                60, width + 2
+            )
+        if notes:
+            frame = pd.DataFrame(list(notes), columns=["", ""])
+            frame.to_excel(writer, sheet_name=notes_sheet[:31], index=False, header=False)
+            writer.sheets[notes_sheet[:31]].column_dimensions["A"].width = 30
+            writer.sheets[notes_sheet[:31]].column_dimensions["B"].width = 100
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""What leaves a page as a file: the service report (HTML, PDF, XLSX) and exports."""

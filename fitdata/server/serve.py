@@ -1,0 +1,312 @@
+"""``fitdata serve``: Voila with a configuration owned by this repository.
+
+Safe defaults, all set here and nowhere else:
+
+* binds the loopback address by default; any other address (``--ip``) requires a login — a
+  token or a password — and :func:`check_access` refuses to start without one;
+* tracebacks never reach a page (``show_tracebacks=False``): callback errors are shown as a
+  friendly message by the dashboards and logged on the server;
+* no file is served from the dashboards folder (``file_allowlist=[]``), and the database lives
+  outside that folder anyway;
+* idle kernels are culled: closing a tab does not end its kernel (voila issue #1458), and each
+  kernel holds ~230 MB;
+* security headers on every page (:data:`SECURITY_HEADERS`), besides Jupyter Server's own
+  ``Content-Security-Policy: frame-ancestors 'self'`` and ``X-Content-Type-Options``;
+* a small preheated pool (:data:`DEFAULT_POOL_SIZE` kernels per dashboard, ``--pool-size``):
+  a pooled kernel has started and imported everything before anyone asks, then waits for the
+  page request before it learns its user or reads any data
+  (:func:`fitdata.ui.context.build_dashboard`), so a first page is fast and never stale;
+* the landing page lists the dashboards with one line each on who it is for.
+
+Every dashboard kernel inherits ``FITDATA_DB``, ``FITDATA_LANG`` and ``FITDATA_CONFIG``, which
+:meth:`fitdata.ui.DashboardContext.from_environment` reads, and ``FITDATA_USER`` with ``--user``.
+With ``--users`` everyone logs in with a personal token and each page's kernel is bound to its
+login (:mod:`fitdata.server.login`); what a user then sees is decided by :mod:`fitdata.data.access`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Config
+
+from fitdata.i18n import Translator
+from fitdata.kernel_env import (
+    ENV_CONFIG,
+    ENV_DB,
+    ENV_HUB_USER,
+    ENV_LANG,
+    ENV_LOGIN,
+    ENV_LOGIN_USER,
+    ENV_USER,
+    LOGIN_USER_HEADER,
+)
+
+__all__ = [
+    "DASHBOARDS",
+    "MIN_TOKEN_LENGTH",
+    "SECURITY_HEADERS",
+    "DEFAULT_POOL_SIZE",
+    "AccessError",
+    "ServeOptions",
+    "check_access",
+    "harden_request_info_socket",
+    "is_loopback",
+    "landing_page",
+    "serve",
+    "voila_config",
+]
+
+#: The dashboards in the order the landing page lists them: notebook, title key, audience key.
+DASHBOARDS: tuple[tuple[str, str, str], ...] = (
+    ("client_graph.ipynb", "dashboard.client_graph.title", "dashboard.client_graph.audience"),
+    ("service.ipynb", "dashboard.service.title", "dashboard.service.audience"),
+    ("registration.ipynb", "dashboard.registration.title", "dashboard.registration.audience"),
+    ("group_exercise.ipynb", "group.dashboard.title", "group.dashboard.audience"),
+    ("team_review.ipynb", "review.dashboard.title", "review.dashboard.audience"),
+    (
+        "therapist_development.ipynb",
+        "dashboard.development.title",
+        "dashboard.development.audience",
+    ),
+)
+
+#: Headers added to every response. Jupyter Server already sends a Content-Security-Policy
+#: with ``frame-ancestors 'self'`` and ``X-Content-Type-Options: nosniff``.
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Frame-Options": "SAMEORIGIN",  # for browsers that ignore frame-ancestors
+    # never leak a URL (with a token) to another site; "no-referrer" would also make browsers
+    # send "Origin: null" on the login form's POST, which Jupyter Server then refuses (404)
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+#: Shortest token accepted off loopback: 24 characters of ``secrets.token_urlsafe`` are ~144 bits.
+MIN_TOKEN_LENGTH = 24
+
+#: Preheated kernels kept ready per dashboard. Each holds ~150 MB before its page is opened.
+DEFAULT_POOL_SIZE = 1
+
+#: Seconds a kernel may be idle (no execution, no messages) before it is shut down.
+CULL_IDLE_TIMEOUT = 900
+CULL_INTERVAL = 60
+#: Seconds Voila waits, after a cell has finished, for the cell's outputs still on their way
+#: from the kernel. nbclient's default of 4 s is too short on a busy server: the outputs that
+#: arrive later are dropped without a word in the log, and the page is served with an empty
+#: dashboard (the 20-user load benchmark saw this for pooled kernels on 2 cores). A complete
+#: cell normally delivers its outputs at once, so a long limit costs nothing when all is well.
+IOPUB_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``fitdata serve`` was asked for."""
+
+    db: Path
+    dashboards: Path
+    port: int = 8866
+    lang: str = "en"
+    config: Path | None = None
+    ip: str = "127.0.0.1"
+    token: str | None = None
+    password_hash: str | None = None
+    user: str | None = None  # a single-user install's fitdata user (FITDATA_USER for kernels)
+    users: bool = False  # personal logins from the users table (fitdata/server/login.py)
+    pool_size: int = DEFAULT_POOL_SIZE  # preheated kernels per dashboard; 0 turns preheating off
+
+
+class AccessError(ValueError):
+    """The server would be reachable from other machines without a login."""
+
+
+def is_loopback(ip: str) -> bool:
+    """Whether ``ip`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def check_access(options: ServeOptions) -> None:
+    """Refuse settings that would expose health data without a login.
+
+    Raises:
+        AccessError: If ``options.ip`` is not a loopback address and neither a token (of at
+            least :data:`MIN_TOKEN_LENGTH` characters) nor a password hash is set, or a token
+            is set but too short.
+    """
+    if options.token is not None and len(options.token) < MIN_TOKEN_LENGTH:
+        raise AccessError(
+            f"The token is {len(options.token)} characters; use at least {MIN_TOKEN_LENGTH} "
+            "random characters, e.g. from: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'"
+        )
+    if options.users and (options.token or options.password_hash or options.user):
+        raise AccessError(
+            "--users logs every person in with their own token from `fitdata users add NAME "
+            "--token`; do not set a shared token, password or --user as well."
+        )
+    if is_loopback(options.ip) or options.token or options.password_hash or options.users:
+        return
+    raise AccessError(
+        f"--ip {options.ip} would let other machines open the dashboards without logging in. "
+        "Set a token in the FITDATA_TOKEN environment variable (e.g. from python -c 'import "
+        "secrets; print(secrets.token_urlsafe(32))') or a password with --password-hash "
+        "(from python -c 'from jupyter_server.auth import passwd; print(passwd())'), or serve "
+        "on 127.0.0.1 behind a proxy that logs people in (see docs/deployment.md)."
+    )
+
+
+def default_dashboards_dir() -> Path:
+    """The ``dashboards/`` folder of the repository this package is installed from."""
+    return Path(__file__).resolve().parents[2] / "dashboards"
+
+
+def landing_page(lang: str) -> dict[str, Any]:
+    """What the landing page shows, in ``lang``."""
+    tr = Translator(lang)
+    return {
+        "title": tr.text("app.title"),
+        "intro": tr.text("app.intro"),
+        "dashboards": [
+            {"path": path, "title": tr.text(title), "audience": tr.text(audience)}
+            for path, title, audience in DASHBOARDS
+        ],
+        "known": [path for path, _, _ in DASHBOARDS],
+    }
+
+
+def _page_config_hook(page_config: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+    page_config["fitdata"] = landing_page(os.environ.get(ENV_LANG, "en"))
+    return page_config
+
+
+def apply_dashboard_settings(config: Config) -> None:
+    """Set what every fitdata Voila serves with, standalone or as a JupyterHub user's server.
+
+    The fitdata template and landing page, no tracebacks and no files on pages, idle kernels
+    culled, and time for a busy server to collect a cell's outputs (:data:`IOPUB_TIMEOUT_S`).
+    """
+    config.VoilaConfiguration.template = "fitdata"
+    config.VoilaConfiguration.theme = "light"
+    config.VoilaConfiguration.classic_tree = True  # the Jinja tree page, with descriptions
+    config.VoilaConfiguration.show_tracebacks = False
+    config.VoilaConfiguration.file_allowlist = []  # serve no file from the dashboards folder
+    config.VoilaConfiguration.page_config_hook = _page_config_hook
+    config.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
+    config.MappingKernelManager.cull_interval = CULL_INTERVAL
+    config.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT_S
+
+
+def voila_config(options: ServeOptions) -> Config:
+    """Voila's configuration implementing the safe defaults above."""
+    check_access(options)
+    config = Config()
+    config.Voila.ip = options.ip
+    if options.token:
+        config.Voila.token = options.token
+    if options.password_hash:
+        config.PasswordIdentityProvider.hashed_password = options.password_hash
+    config.Voila.tornado_settings = {"headers": dict(SECURITY_HEADERS)}
+    config.Voila.port = options.port
+    config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
+    config.Voila.open_browser = False
+    config.Voila.root_dir = str(options.dashboards)
+    apply_dashboard_settings(config)
+    # pooled kernels are never culled while they wait (Voila skips them); used ones are
+    config.VoilaConfiguration.preheat_kernel = options.pool_size > 0
+    config.VoilaConfiguration.default_pool_size = max(options.pool_size, 0)
+    if options.users:  # personal logins; each page's kernel is bound to its user
+        from fitdata.server.login import FitdataIdentityProvider
+
+        config.Voila.identity_provider_class = FitdataIdentityProvider
+        config.FitdataIdentityProvider.db_path = str(options.db.resolve())
+        # the one header a kernel receives: set by the identity provider from the login
+        config.VoilaConfiguration.http_header_envs = [LOGIN_USER_HEADER]
+    return config
+
+
+def harden_request_info_socket() -> None:
+    """Make Voila keep a preheated kernel's request details until the kernel has read them.
+
+    Voila (0.5) hands a page request's details to the preheated kernel that takes it over a
+    WebSocket (``voila.request_info_handler.RequestInfoSocketHandler``). Two flaws there can
+    leave a page blank for good under load: a message written to a connection that is closing
+    is dropped, and closing a connection that is no longer registered unregisters the *last*
+    waiting kernel instead (its loop variable is used after the loop). Here a message stays
+    in the cache until its connection closes after a successful write, so a kernel that
+    reconnects (:mod:`fitdata.ui.page_request` does) still gets it, and only the closing
+    connection itself is unregistered.
+    """
+    from tornado.websocket import WebSocketClosedError
+    from voila.request_info_handler import RequestInfoSocketHandler as Handler
+
+    if getattr(Handler, "fitdata_hardened", False):
+        return
+
+    def open(self: Handler, kernel_id: str) -> None:
+        Handler._waiters[kernel_id] = self
+        if kernel_id in Handler._cache:
+            self.write_message(Handler._cache[kernel_id])
+            self.fitdata_delivered = True
+
+    def on_close(self: Handler) -> None:
+        for kernel_id, waiter in list(Handler._waiters.items()):
+            if waiter is self:
+                del Handler._waiters[kernel_id]
+                # a kernel that read its message closes normally (1000); otherwise keep it
+                if getattr(self, "fitdata_delivered", False) and self.close_code == 1000:
+                    Handler._cache.pop(kernel_id, None)
+
+    def send_updates(cls: type[Handler], msg: dict[str, Any]) -> None:
+        kernel_id, payload = msg["kernel_id"], msg["payload"]
+        cls._cache[kernel_id] = payload  # until the kernel has read it (see on_close)
+        waiter = cls._waiters.get(kernel_id)
+        if waiter is not None:
+            try:
+                waiter.write_message(payload)
+                waiter.fitdata_delivered = True
+            except WebSocketClosedError:
+                pass  # the kernel reconnects, and open() sends it the cached details
+
+    Handler.open = open
+    Handler.on_close = on_close
+    Handler.send_updates = classmethod(send_updates)
+    Handler.fitdata_hardened = True
+
+
+def serve(options: ServeOptions) -> None:
+    """Run Voila in this process until interrupted."""
+    os.environ[ENV_DB] = str(options.db.resolve())
+    os.environ[ENV_LANG] = options.lang
+    for name in (ENV_LOGIN, ENV_LOGIN_USER):  # only this server decides how kernels log in
+        os.environ.pop(name, None)
+    if options.users:  # each kernel learns its user from the login, never from the server's env
+        for name in (ENV_USER, ENV_HUB_USER):
+            os.environ.pop(name, None)
+        os.environ[ENV_LOGIN] = "users"
+    elif options.user:
+        os.environ[ENV_USER] = options.user
+    if options.config is not None:
+        os.environ[ENV_CONFIG] = str(options.config.resolve())
+    # a preheated kernel fetches its request over a WebSocket from this server (Voila's default
+    # address is 127.0.0.1, which a server bound to one other address does not answer)
+    if options.ip not in ("0.0.0.0", "::", "") and not is_loopback(options.ip):
+        os.environ["VOILA_APP_IP"] = f"[{options.ip}]" if ":" in options.ip else options.ip
+    template_root = resources.files("fitdata.server").joinpath("jupyter_data")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (str(template_root), os.environ.get("JUPYTER_PATH", "")) if p
+    )
+    from voila.app import Voila  # imported late: it is slow, and only this command needs it
+
+    harden_request_info_socket()
+    app = Voila(config=voila_config(options))
+    app.initialize([str(options.dashboards)])
+    app.start()
