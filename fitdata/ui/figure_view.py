@@ -18,22 +18,47 @@ than the queries behind a change (~170 ms for the client graph). The kernel keep
 was sent in :attr:`FigureView.spec`; :attr:`FigureView.figure` turns it into a validated
 ``go.Figure`` on first read, which is what the plain-Python tests read.
 
-Do not set plotly's ``responsive`` config here: in an output area it gives the graph 0 px height.
+Every figure is sent with :data:`PLOTLY_CONFIG`, the package's one plotly config: nothing in a
+chart's modebar may send its data off the machine. plotly.js 3.8 (the renderer Voila loads) adds
+a "Share chart..." button by default that posts the figure — client codes and scores — to
+Plotly's cloud; older plotly.js had "Edit in Chart Studio" and an "Edit chart" link. Do not set
+plotly's ``responsive`` config here: in an output area it gives the graph 0 px height.
 """
 
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 
-__all__ = ["FigureView"]
+__all__ = ["PLOTLY_CONFIG", "FigureView"]
+
+#: The plotly config of every figure the package renders (read-only). Health data stay on this
+#: machine: no cloud share or "edit in Chart Studio" control, no link to plotly.com (the logo),
+#: no server to send to. Download as PNG stays: plotly.js makes the image in the browser.
+PLOTLY_CONFIG: MappingProxyType[str, Any] = MappingProxyType(
+    {
+        "displaylogo": False,
+        "showLink": False,
+        "linkText": "",
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "plotlyServerURL": "",
+        "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud", "editInChartStudio"],
+    }
+)
 
 _MIME = "application/vnd.plotly.v1+json"
 _EMPTY: dict[str, Any] = {"data": [], "layout": {}}
+
+
+def _config() -> dict[str, Any]:
+    """A fresh copy of :data:`PLOTLY_CONFIG` for one bundle (nothing can change the original)."""
+    return json.loads(json.dumps(dict(PLOTLY_CONFIG)))
 
 
 class FigureView(widgets.Output):
@@ -62,7 +87,7 @@ class FigureView(widgets.Output):
             {
                 "output_type": "display_data",
                 "data": {
-                    _MIME: {**self.spec, "config": {"displaylogo": False}},
+                    _MIME: {**self.spec, "config": _config()},
                     "text/plain": title.get("text", "") if isinstance(title, dict) else "",
                 },
                 "metadata": {},

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from fitdata.ui.figure_view import FigureView
+from fitdata.ui.figure_view import PLOTLY_CONFIG, FigureView
 
 MIME = "application/vnd.plotly.v1+json"
 
@@ -29,7 +29,7 @@ def test_a_spec_with_numpy_values_and_nan_is_sent_as_plain_json() -> None:
     assert view.show(spec) is True
     sent = bundle(view)
     assert sent[MIME]["data"] == [{"type": "scatter", "x": [0, 1, 2], "y": [1.0, None, 3.0]}]
-    assert sent[MIME]["config"] == {"displaylogo": False}
+    assert sent[MIME]["config"] == PLOTLY_CONFIG
     assert sent["text/plain"] == "Client K-1"
     assert view.figure.data[0].y == (1.0, None, 3.0)
 
@@ -56,3 +56,23 @@ def test_reading_the_figure_validates_the_spec() -> None:
     view = FigureView({"data": [{"type": "scatter", "colour": "red"}], "layout": {}})
     with pytest.raises(ValueError, match="colour"):
         _ = view.figure
+
+
+def test_no_chart_offers_to_send_its_data_off_the_machine() -> None:
+    """plotly.js 3 shows a "Share chart..." button that posts the data to Plotly's cloud."""
+    assert PLOTLY_CONFIG["displaylogo"] is False  # the logo links to plotly.com
+    assert PLOTLY_CONFIG["showSendToCloud"] is False
+    assert PLOTLY_CONFIG["showEditInChartStudio"] is False
+    assert PLOTLY_CONFIG["showLink"] is False
+    assert PLOTLY_CONFIG["plotlyServerURL"] == ""
+    assert PLOTLY_CONFIG["linkText"] == ""
+    removed = set(PLOTLY_CONFIG["modeBarButtonsToRemove"])
+    assert {"sendDataToCloud", "sendChartToCloud", "editInChartStudio"} <= removed
+    assert "toImage" not in removed  # downloading a PNG stays on this machine
+
+
+def test_every_figure_is_sent_with_the_package_config() -> None:
+    spec = {"data": [{"type": "bar", "x": ["a"], "y": [1]}], "layout": {}}
+    for view in (FigureView(), FigureView(spec), FigureView(go.Figure(spec))):
+        assert bundle(view)[MIME]["config"] == PLOTLY_CONFIG
+        assert bundle(view)[MIME]["config"] is not PLOTLY_CONFIG  # a page cannot change it
