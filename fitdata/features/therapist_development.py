@@ -70,6 +70,7 @@ Tests compare each with the straightforward computation over repeated rows
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -88,8 +89,11 @@ from fitdata.analytics.indices import (
 from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import AGE_GROUPS, DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
 from fitdata.data import cache
+from fitdata.data.access import AGGREGATE_SCOPE, AccessDenied, User
 from fitdata.data.cache import MemoryCache
 from fitdata.data.store import Reader, StoreError
+from fitdata.i18n import LANGUAGES, Translator
+from fitdata.kernel_env import ENV_LANG
 
 log = logging.getLogger(__name__)
 
@@ -1036,6 +1040,52 @@ def _comparison_profiles(
 # --------------------------------------------------------------------------------------------
 
 
+def _reader_user(reader: Reader) -> User | None:
+    """The user a scoped reader reads for; None when access control is off."""
+    scope = reader.scope
+    return scope.info if scope is not None and isinstance(scope.info, User) else None
+
+
+def _denied(key: str, **values: str) -> AccessDenied:
+    """The refusal in the page's language (``$FITDATA_LANG``, as the access layer's own)."""
+    lang = os.environ.get(ENV_LANG, "en")
+    return AccessDenied(Translator(lang if lang in LANGUAGES else "en").text(key, **values))
+
+
+def _refuse_other_therapists(reader: Reader, user: User | None, therapist_id: str) -> None:
+    """Refuse before any read: a leader (or a de-identified reader) and another's therapist.
+
+    One therapist's development page shows her effect size, % recovered and unplanned
+    endings: figures about a named person. A leader sees aggregates only, and a therapist
+    sees her own page only (fitdata.data.access: the roles).
+    """
+    if user is None:
+        return  # access control is off (a single-user install)
+    scope = reader.scope
+    if user.role == "leader" or (scope is not None and scope.key == AGGREGATE_SCOPE):
+        raise _denied("development.access.summaries_only", user=user.name)
+    if user.role == "therapist" and therapist_id != user.therapist_id:
+        raise _denied("development.access.own_only", user=user.name)
+
+
+def _refuse_outside_teams(
+    reader: Reader, user: User | None, therapist_id: str, team_id: str
+) -> None:
+    """Refuse a supervisor a therapist who is neither in her teams nor has episodes in them."""
+    if user is None or user.role != "supervisor" or team_id in user.team_ids:
+        return
+    # The supervisor's reader shows the episodes of her teams only: one of this therapist's
+    # there (from before a change of team) is hers to supervise.
+    if reader.rows("SELECT 1 FROM episodes WHERE therapist_id = ? LIMIT 1", [therapist_id]):
+        return
+    raise _denied(
+        "development.access.teams_only",
+        user=user.name,
+        teams=", ".join(user.team_ids),
+        therapist=therapist_id,
+    )
+
+
 class TherapistScope:
     """Every read of the therapist development page, for one therapist.
 
@@ -1053,6 +1103,10 @@ class TherapistScope:
             (:attr:`fitdata.ui.DashboardContext.aggregate_reader`); default ``reader``.
 
     Raises:
+        AccessDenied: If the reader's user may not see this therapist's figures: a leader (or
+            a de-identified :func:`fitdata.data.access.aggregate_reader`) sees nobody's, a
+            therapist only her own, a supervisor the therapists of her teams; an admin, or a
+            database without users, everyone's.
         StoreError: If the therapist or their team is not in the database.
     """
 
@@ -1064,6 +1118,8 @@ class TherapistScope:
         config: ClinicalConfig = DEFAULT_CONFIG,
         comparison_reader: Reader | None = None,
     ) -> None:
+        user = _reader_user(reader)
+        _refuse_other_therapists(reader, user, therapist_id)
         self._reader = reader
         self._comparison_reader = comparison_reader or reader
         self._config = config
@@ -1084,6 +1140,7 @@ class TherapistScope:
                 f"Therapist {therapist_id}'s team {team_id} is not in the teams table. "
                 "Run `fitdata check` on the database to list such problems."
             )
+        _refuse_outside_teams(reader, user, therapist_id, team_id)
         self._identity = TherapistIdentity(therapist, name, team_id, team_name, service)
         self._own: pd.DataFrame | None = None
         self._own_improvement: tuple[np.ndarray, np.ndarray] | None = None

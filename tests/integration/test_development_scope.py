@@ -12,10 +12,12 @@ import pytest
 
 from fitdata.analytics.indices import OUTCOME_COLUMNS, episode_outcomes, service_indices
 from fitdata.config import DEFAULT_CONFIG
-from fitdata.data import cache
+from fitdata.data import access, cache
+from fitdata.data.access import AccessDenied
 from fitdata.data.store import StoreError, reader_for
 from fitdata.features import therapist_development
 from fitdata.features.therapist_development import TherapistScope, clear_comparison_cache
+from fitdata.kernel_env import ENV_LANG
 
 
 @pytest.fixture
@@ -342,3 +344,56 @@ def test_a_therapists_own_tables_equal_the_row_by_row_computation(demo_db) -> No
             check_dtype=False,
         )
     assert checked >= 4
+
+
+# -- who may open whose development page ------------------------------------------------------
+
+
+@pytest.fixture
+def users_db(private_db) -> Path:
+    """The development database with users: BA's own login, TB's supervisor, a leader, an admin."""
+    access.add_user(private_db, "anna", "therapist", therapist_id="BA")
+    access.add_user(private_db, "sigrid", "supervisor", team_ids=["TB"])
+    access.add_user(private_db, "leder", "leader")
+    access.add_user(private_db, "admin", "admin")
+    yield private_db
+    reader_for(private_db).close()
+
+
+def test_a_leader_cannot_open_a_named_therapists_development(users_db, monkeypatch) -> None:
+    """A leader sees aggregates only: no therapist's effect size, % recovered or endings."""
+    leader = access.reader_for_user(users_db, "leder")
+    comparison = access.aggregate_reader(users_db, "leder")
+    for therapist in ("BA", "BC", "BO"):
+        with pytest.raises(AccessDenied, match="leder may see summaries") as refused:
+            TherapistScope(leader, therapist, comparison_reader=comparison)
+        assert "Anna" not in str(refused.value) and "effect" not in str(refused.value)
+    # The de-identified comparison reader is no way around it either.
+    with pytest.raises(AccessDenied, match="summaries"):
+        TherapistScope(access.aggregate_reader(users_db, "anna"), "BA")
+    monkeypatch.setenv(ENV_LANG, "nb")
+    with pytest.raises(AccessDenied, match="leder har bare tilgang til oppsummeringer"):
+        TherapistScope(leader, "BA")
+
+
+def test_a_therapist_opens_only_her_own_development(users_db) -> None:
+    anna = access.reader_for_user(users_db, "anna")
+    mine = TherapistScope(anna, "BA", comparison_reader=access.aggregate_reader(users_db, "anna"))
+    everyone = TherapistScope(reader_for(users_db), "BA")
+    pd.testing.assert_frame_equal(mine.outcome_rows(), everyone.outcome_rows())
+    pd.testing.assert_frame_equal(mine.outcomes("quarter"), everyone.outcomes("quarter"))
+    for colleague in ("BB", "BC", "BO"):  # her own team's colleague too
+        with pytest.raises(AccessDenied, match="anna may see their own development only"):
+            TherapistScope(anna, colleague)
+
+
+def test_a_supervisor_opens_her_teams_therapists_and_an_admin_everyone(users_db) -> None:
+    sigrid = access.reader_for_user(users_db, "sigrid")
+    assert TherapistScope(sigrid, "BC").identity.team_id == "TB"
+    for other in ("BA", "BO"):
+        with pytest.raises(AccessDenied, match="sigrid may see the therapists of the teams TB"):
+            TherapistScope(sigrid, other)
+    admin = access.reader_for_user(users_db, "admin")
+    assert [TherapistScope(admin, t).identity.name for t in ("BA", "BO")] == [
+        "Anna Prøve", "Odd Prøve",
+    ]  # fmt: skip
