@@ -90,13 +90,6 @@ class ClinicalConfig:
             )
         return float(getattr(self, f"ors_cutoff_{age_group}"))
 
-    def is_clinical(self, score: float, age_group: AgeGroup | str) -> bool:
-        """Whether an ORS total is in the clinical range for the age group (see tie rule)."""
-        cutoff = self.ors_cutoff(age_group)
-        if self.score_at_cutoff_is_clinical:
-            return score <= cutoff + TIE_TOLERANCE
-        return score < cutoff - TIE_TOLERANCE
-
     def change_direction(self, change: float) -> Literal[1, 0, -1]:
         """+1 for a reliable improvement, -1 for a reliable deterioration, 0 otherwise."""
         if math.isnan(change):
@@ -114,14 +107,6 @@ class ClinicalConfig:
     def srs_below_cutoff(self, total: float) -> bool:
         """Whether an SRS total is below the alliance cutoff (36.0 itself is not)."""
         return total < self.srs_cutoff - TIE_TOLERANCE
-
-    def srs_item_of_concern(self, item: float) -> bool:
-        """Whether one SRS item is below the item-concern threshold (9.0 itself is not)."""
-        return item < self.srs_item_concern - TIE_TOLERANCE
-
-    def srs_dropped(self, previous: float, current: float) -> bool:
-        """Whether the SRS total fell by at least the drop threshold since the last session."""
-        return previous - current >= self.srs_drop - TIE_TOLERANCE
 
     def cell_is_suppressed(self, clients: int) -> bool:
         """Whether an aggregate over ``clients`` distinct clients must be hidden."""

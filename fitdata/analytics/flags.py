@@ -36,12 +36,12 @@ Flag codes (:data:`FLAGS`):
     does not).
 ``srs_drop``
     SRS total fell by at least ``srs_drop`` from the previous session *that has an SRS*
-    (:meth:`ClinicalConfig.srs_dropped`: 1.0 flags, 0.9 does not). Sessions without SRS in
-    between are skipped, not treated as a break.
+    (1.0 flags, 0.9 does not). Sessions without SRS in between are skipped, not treated as a
+    break.
 ``srs_item_below``
-    Any of the four SRS items below ``srs_item_concern``
-    (:meth:`ClinicalConfig.srs_item_of_concern`: 8.9 flags, 9.0 does not). ``value`` is the
-    lowest item; the rule names every item below. Sessions with totals only cannot raise it.
+    Any of the four SRS items below ``srs_item_concern`` (8.9 flags, 9.0 does not). ``value``
+    is the lowest item; the rule names every item below. Sessions with totals only cannot
+    raise it.
 ``missing_ors`` / ``missing_srs``
     A session without an ORS total / without an SRS total (two separate flags).
 ``srs_always_40`` (episode only)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from fitdata.analytics import change as change_module
 from fitdata.analytics.change import CATEGORIES, CRITICAL_VALUE, jacobson_truax, pcoms_change
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from tests.oracles.thresholds import is_clinical
 
 DATA = Path(__file__).parent / "data"
 SQRT10 = math.sqrt(10)
@@ -723,8 +724,8 @@ def scalar_pcoms(first: float, last: float, group: str, config: ClinicalConfig) 
     """Obviously correct: the config's own scalar rules, case by case."""
     if math.isnan(first) or math.isnan(last):
         return None
-    clinical_first = config.is_clinical(first, group)
-    functional_last = not config.is_clinical(last, group)
+    clinical_first = is_clinical(config, first, group)
+    functional_last = not is_clinical(config, last, group)
     direction = config.change_direction(last - first)
     if direction == 1:
         return "recovered" if clinical_first and functional_last else "improved"
@@ -764,7 +765,7 @@ def test_pcoms_agrees_with_a_scalar_implementation_of_the_config(scores, data, c
     assert categories(result) == [scalar_pcoms(f, la, g, config) for f, la, g in cases]
     for i, (f, la, g) in enumerate(cases):
         if not math.isnan(f):
-            assert result["clinical_pre"].iloc[i] == config.is_clinical(f, g)
+            assert result["clinical_pre"].iloc[i] == is_clinical(config, f, g)
         if not math.isnan(la):
-            assert result["functional_post"].iloc[i] == (not config.is_clinical(la, g))
+            assert result["functional_post"].iloc[i] == (not is_clinical(config, la, g))
         assert result["cutoff"].iloc[i] == config.ors_cutoff(g)

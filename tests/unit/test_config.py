@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from fitdata.config import DEFAULT_CONFIG, RULES, ClinicalConfig, ConfigError, load_config
+from tests.oracles.thresholds import is_clinical, srs_dropped, srs_item_of_concern
 
 
 @pytest.mark.parametrize(
@@ -10,15 +11,15 @@ from fitdata.config import DEFAULT_CONFIG, RULES, ClinicalConfig, ConfigError, l
 )
 def test_cutoff_by_age_group_and_both_sides_of_the_tie(group: str, cutoff: float) -> None:
     assert DEFAULT_CONFIG.ors_cutoff(group) == cutoff
-    assert DEFAULT_CONFIG.is_clinical(cutoff - 0.1, group)
-    assert not DEFAULT_CONFIG.is_clinical(cutoff, group)  # the cutoff itself is non-clinical
-    assert not DEFAULT_CONFIG.is_clinical(cutoff + 0.1, group)
+    assert is_clinical(DEFAULT_CONFIG, cutoff - 0.1, group)
+    assert not is_clinical(DEFAULT_CONFIG, cutoff, group)  # the cutoff itself is non-clinical
+    assert not is_clinical(DEFAULT_CONFIG, cutoff + 0.1, group)
 
 
 def test_score_at_cutoff_can_be_made_clinical() -> None:
     config = ClinicalConfig(score_at_cutoff_is_clinical=True)
-    assert config.is_clinical(25.0, "adult")
-    assert not config.is_clinical(25.1, "adult")
+    assert is_clinical(config, 25.0, "adult")
+    assert not is_clinical(config, 25.1, "adult")
 
 
 def test_unknown_age_group_is_refused_by_name() -> None:
@@ -55,11 +56,11 @@ def test_reliable_change_can_be_made_strict() -> None:
 def test_srs_rules_on_both_sides_of_their_ties() -> None:
     assert DEFAULT_CONFIG.srs_below_cutoff(35.9)
     assert not DEFAULT_CONFIG.srs_below_cutoff(36.0)
-    assert DEFAULT_CONFIG.srs_item_of_concern(8.9)
-    assert not DEFAULT_CONFIG.srs_item_of_concern(9.0)
-    assert DEFAULT_CONFIG.srs_dropped(38.0, 37.0)
-    assert DEFAULT_CONFIG.srs_dropped(37.3, 36.3)  # 1.0 after float arithmetic
-    assert not DEFAULT_CONFIG.srs_dropped(38.0, 37.1)
+    assert srs_item_of_concern(DEFAULT_CONFIG, 8.9)
+    assert not srs_item_of_concern(DEFAULT_CONFIG, 9.0)
+    assert srs_dropped(DEFAULT_CONFIG, 38.0, 37.0)
+    assert srs_dropped(DEFAULT_CONFIG, 37.3, 36.3)  # 1.0 after float arithmetic
+    assert not srs_dropped(DEFAULT_CONFIG, 38.0, 37.1)
 
 
 def test_small_cells_are_suppressed_below_five() -> None:

@@ -27,6 +27,7 @@ from fitdata.analytics.trajectory import fit_trajectories
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import store
 from tests.builders import ITEMS_SRS, session_rows, write_database
+from tests.oracles.thresholds import srs_dropped, srs_item_of_concern
 
 START = dt.date(2025, 1, 6)
 
@@ -245,6 +246,24 @@ def test_every_flag_row_names_its_threshold() -> None:
             shown = (f"{row['threshold']:g}", f"{row['threshold']:.1f}")
             assert any(text in row["rule"] for text in shown), row["rule"]
     assert out["rule"].str.len().min() > 20
+
+
+@pytest.mark.parametrize("drop", [1.0, 0.5, 2.3])
+def test_srs_drop_and_item_rules_match_the_scalar_tie_rules(drop: float) -> None:
+    """Both sides of each tie, with float noise: the flags agree with tests.oracles.thresholds."""
+    config = ClinicalConfig(srs_drop=drop)
+    previous = [38.0, 37.3, 36.1, 20.1, 40.0, 38.0]
+    falls = [drop, drop - 0.1, drop + 0.1, drop, 0.0, -1.0]
+    for before, fall in itertools.product(previous, falls):
+        after = round(before - fall, 1)
+        frame = rows([20.0, 20.0], [before, after])
+        expected = [2] if srs_dropped(config, before, after) else []
+        assert flagged(frame, "srs_drop", config) == expected, (before, after)
+    items = [8.8, 8.9, 8.95, 9.0, 9.0 + 1e-12, 9.1, 10.0]
+    frame = rows([20.0] * len(items), [36.0] * len(items))
+    frame[ITEMS_SRS] = [[item, 10.0, 10.0, 10.0] for item in items]
+    expected = [i + 1 for i, item in enumerate(items) if srs_item_of_concern(DEFAULT_CONFIG, item)]
+    assert flagged(frame, "srs_item_below") == expected == [1, 2, 3]
 
 
 @given(st.floats(-40, 40, allow_nan=False) | st.sampled_from([5.0, -5.0, 4.9, -4.9]), st.booleans())
