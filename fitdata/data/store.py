@@ -15,6 +15,9 @@ work together without a user ever seeing "Could not set lock on file":
 
 Measured on this kind of machine (see ``../shared/toolchain.md``): opening briefly for writing
 every 0.5 s made ~5 % of reader opens fail, while build-and-replace caused none.
+
+Around it: :mod:`fitdata.data.schema` (the tables, their version and the migrations applied on
+write), :mod:`fitdata.data.check` (``fitdata check``'s rules) and :mod:`fitdata.data.errors`.
 """
 
 from __future__ import annotations
@@ -29,13 +32,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+
+from fitdata.data.check import CheckReport, check_reader
+from fitdata.data.errors import StoreError
+from fitdata.data.schema import (
+    SCHEMA_VERSION,
+    TABLES,
+    apply_migrations,
+    require_current,
+    schema_sql,
+    stored_version,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -53,59 +66,6 @@ __all__ = [
     "write_transaction",
 ]
 
-#: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
-SCHEMA_VERSION = 3
-
-#: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``. Each must leave the
-#: file exactly as ``schema.sql`` creates it (tests compare a migrated file with a new one).
-MIGRATIONS: dict[int, str] = {
-    # 1 -> 2: the change history of saved sessions (corrections and SRS added later).
-    1: """
-    CREATE TABLE session_changes (
-        change_id             BIGINT    NOT NULL,
-        session_id            BIGINT    NOT NULL,
-        episode_id            VARCHAR   NOT NULL,
-        client_id             VARCHAR   NOT NULL,
-        session_no            SMALLINT  NOT NULL,
-        change_type           VARCHAR   NOT NULL CHECK (change_type IN ('correction', 'srs_added')),
-        changed_at            TIMESTAMP NOT NULL,
-        changed_by            VARCHAR   NOT NULL,
-        reason                VARCHAR,
-        old_session_date      DATE      NOT NULL,
-        old_ors_individual    DECIMAL(3, 1),
-        old_ors_interpersonal DECIMAL(3, 1),
-        old_ors_social        DECIMAL(3, 1),
-        old_ors_overall       DECIMAL(3, 1),
-        old_ors_total         DECIMAL(4, 1),
-        old_srs_relationship  DECIMAL(3, 1),
-        old_srs_goals         DECIMAL(3, 1),
-        old_srs_approach      DECIMAL(3, 1),
-        old_srs_overall       DECIMAL(3, 1),
-        old_srs_total         DECIMAL(4, 1),
-        CHECK (change_type <> 'correction' OR length(trim(coalesce(reason, ''))) > 0)
-    );
-    """,
-    # 2 -> 3: the people who may log in and their roles (fitdata/data/access.py).
-    2: """
-    CREATE TABLE users (
-        user_name    VARCHAR   PRIMARY KEY,
-        role         VARCHAR   NOT NULL
-                     CHECK (role IN ('therapist', 'supervisor', 'leader', 'admin')),
-        therapist_id VARCHAR,
-        team_ids     VARCHAR[] NOT NULL DEFAULT [],
-        token_sha256 VARCHAR,
-        created_at   TIMESTAMP NOT NULL,
-        created_by   VARCHAR   NOT NULL,
-        CHECK ((role = 'therapist') = (therapist_id IS NOT NULL)),
-        CHECK ((role = 'supervisor') = (len(team_ids) > 0))
-    );
-    """,
-}
-
-#: The data tables of the schema, in the order they are created and counted (``session_changes``
-#: and ``users`` are history and access control, not data, and are not counted).
-TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
-
 #: Physical order of the sessions table. Keeping one team's rows together lets DuckDB's zone
 #: maps skip every other team's row groups, so a one-team query (the team review, flags,
 #: indices, therapist development) reads ~1/400 of the file instead of all of it: one team's
@@ -115,23 +75,12 @@ TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
 #: 12 ms in the old client-first order; 79 ms when the team is not named).
 SESSION_ORDER = "team_id, client_id, episode_id, session_date, session_no, rater"
 
-#: Natural key of a session row: importing the same data twice must add nothing.
-SESSION_KEY = ("episode_id", "client_id", "rater", "session_no")
-
 # Never try to download an extension at run time: there is no network, and the attempt
 # costs 1-4 s before failing.
 _DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 # How long a reader keeps retrying when another program holds a write lock on the file.
 _LOCK_RETRY_SECONDS = 10.0
-
-
-class StoreError(RuntimeError):
-    """A problem with the database file, with a message that says what to do about it."""
-
-
-def _schema_sql() -> str:
-    return resources.files("fitdata.data").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -161,50 +110,6 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
                 ) from error
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
-
-
-def _stored_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if "schema_version" not in tables:
-        raise StoreError(
-            f"{path} is not a fitdata database (it has no schema_version table). "
-            "Create one with `fitdata demo --out PATH` or `fitdata import --db PATH FILE`."
-        )
-    version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
-    return int(version or 0)
-
-
-def _require_current(version: int, path: Path) -> None:
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} has schema version {version}, but this fitdata understands up to "
-            f"version {SCHEMA_VERSION}. Upgrade fitdata (git pull, then `make demo` or "
-            "`pip install -e .`) before opening this file."
-        )
-    if version < SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} has schema version {version}; this fitdata needs version "
-            f"{SCHEMA_VERSION}. Make a backup copy of the file, then run "
-            f"`fitdata check --migrate --db {path}` to upgrade it."
-        )
-
-
-def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Apply pending migrations inside the caller's transaction; return the old version."""
-    version = _stored_version(con, path)
-    if version > SCHEMA_VERSION:
-        _require_current(version, path)
-    old = version
-    while version < SCHEMA_VERSION:
-        if version not in MIGRATIONS:
-            raise StoreError(
-                f"{path} has schema version {version} and there is no migration from it. "
-                "Export the data with the fitdata version that wrote it and import it again."
-            )
-        con.execute(MIGRATIONS[version])
-        version += 1
-        con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
-    return old
 
 
 #: A database file's version as :meth:`Reader.file_identity` gives it: (path, inode, size,
@@ -276,7 +181,7 @@ class Reader:
         self.close()
         con = _connect(self.path, read_only=True)
         try:
-            _require_current(_stored_version(con, self.path), self.path)
+            require_current(stored_version(con, self.path), self.path)
         except BaseException:
             con.close()
             raise
@@ -545,9 +450,9 @@ def write_transaction(
                 if exists:
                     # A migrated file is rewritten anyway: bring its physical order up to date
                     # too (older files were stored client by client; see SESSION_ORDER).
-                    migrated = _migrate(con, path) < SCHEMA_VERSION
+                    migrated = apply_migrations(con, path) < SCHEMA_VERSION
                 else:
-                    con.execute(_schema_sql())
+                    con.execute(schema_sql())
                     con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
                 yield con
                 con.execute("COMMIT")
@@ -597,101 +502,23 @@ def migrate_database(path: str | os.PathLike[str]) -> tuple[int, int]:
     path = Path(path)
     con = _connect(path, read_only=True)
     try:
-        old = _stored_version(con, path)
+        old = stored_version(con, path)
     finally:
         con.close()
     if old >= SCHEMA_VERSION:
-        _require_current(old, path)
+        require_current(old, path)
         return old, old
     with write_transaction(path):
         pass  # write_transaction migrates on open
     return old, SCHEMA_VERSION
 
 
-@dataclass
-class CheckReport:
-    """What ``fitdata check`` found in a database file."""
-
-    path: Path
-    schema_version: int
-    counts: dict[str, int]
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when no problem was found."""
-        return not self.problems
-
-
-# Each integrity rule: (description, SQL that counts violating rows). Row-level ranges and
-# item/total consistency are CHECK constraints in the schema; these are the cross-table rules.
-_INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
-    (
-        "sessions whose episode is not in episodes",
-        "SELECT count(*) FROM sessions s ANTI JOIN episodes e USING (episode_id)",
-    ),
-    (
-        "sessions whose client is not in clients",
-        "SELECT count(*) FROM sessions s ANTI JOIN clients c USING (client_id)",
-    ),
-    (
-        "sessions whose therapist is not in therapists",
-        "SELECT count(*) FROM sessions s ANTI JOIN therapists t USING (therapist_id)",
-    ),
-    (
-        "sessions whose team is not in teams",
-        "SELECT count(*) FROM sessions s ANTI JOIN teams t USING (team_id)",
-    ),
-    (
-        "episodes whose client is not in clients",
-        "SELECT count(*) FROM episodes e ANTI JOIN clients c USING (client_id)",
-    ),
-    (
-        "episodes whose therapist or team is unknown",
-        "SELECT count(*) FROM episodes e"
-        " WHERE therapist_id NOT IN (SELECT therapist_id FROM therapists)"
-        " OR team_id NOT IN (SELECT team_id FROM teams)",
-    ),
-    (
-        # Team-level queries (e.g. flags) filter on sessions.team_id: an episode belongs to one
-        # team, and a move to another team is a new episode.
-        "sessions whose team differs from their episode's team",
-        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id)"
-        " WHERE s.team_id <> e.team_id",
-    ),
-    (
-        "therapists whose team is not in teams",
-        "SELECT count(*) FROM therapists t ANTI JOIN teams USING (team_id)",
-    ),
-    (
-        "duplicate sessions (same episode, client, rater and session number)",
-        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sessions "
-        f"GROUP BY {', '.join(SESSION_KEY)} HAVING count(*) > 1)",
-    ),
-    (
-        "duplicate session ids",
-        "SELECT count(*) - count(DISTINCT session_id) FROM sessions",
-    ),
-    (
-        "sessions dated before their episode started or after it ended",
-        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id) "
-        "WHERE s.session_date < e.started OR s.session_date > e.ended",
-    ),
-)
-
-
 def check_database(path: str | os.PathLike[str]) -> CheckReport:
     """Verify the file at ``path``: schema version, cross-table integrity, and row counts.
+
+    The rules are in :mod:`fitdata.data.check`.
 
     Raises:
         StoreError: If the file is missing, not a fitdata database, or of another version.
     """
-    reader = reader_for(path)
-    version = int(reader.rows("SELECT max(version) FROM schema_version")[0][0])
-    counts = {t: int(reader.rows(f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}
-    report = CheckReport(Path(path), version, counts)
-    for description, sql in _INTEGRITY_RULES:
-        bad = int(reader.rows(sql)[0][0])
-        if bad:
-            report.problems.append(f"{bad} {description}")
-    return report
+    return check_reader(reader_for(path), Path(path))

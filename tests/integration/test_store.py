@@ -5,7 +5,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from fitdata.data import store
+from fitdata.data import schema, store
 from fitdata.data.store import StoreError, check_database, reader_for, write_transaction
 from tests.builders import session_rows
 
@@ -117,7 +117,7 @@ def test_a_newer_file_is_refused_with_what_to_do(db) -> None:
 
 
 def test_an_older_file_is_refused_by_readers_and_migrated_on_request(db, monkeypatch) -> None:
-    monkeypatch.setattr(store, "MIGRATIONS", {})
+    monkeypatch.setattr(schema, "MIGRATIONS", {})
     _set_version_older = store.SCHEMA_VERSION - 1
     # write an "older" file by hand: same tables, lower version
     with write_transaction(db) as con:
@@ -131,7 +131,7 @@ def test_an_older_file_is_refused_by_readers_and_migrated_on_request(db, monkeyp
     with pytest.raises(StoreError, match="no migration from it"):
         store.migrate_database(db)
     monkeypatch.setattr(
-        store,
+        schema,
         "MIGRATIONS",
         {_set_version_older: "ALTER TABLE teams ADD COLUMN service VARCHAR DEFAULT 'unknown'"},
     )

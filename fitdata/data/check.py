@@ -1,0 +1,113 @@
+"""What ``fitdata check`` verifies in a database file: counts and the rules across tables.
+
+Row-level ranges and the consistency of items and totals are CHECK constraints in
+``schema.sql``; the rules here are the ones across tables that the schema leaves out (a foreign
+key on ten million sessions would triple the file), and the uniqueness of session keys. Each
+rule is one SQL count of violating rows, so a new rule is one line in :data:`INTEGRITY_RULES`.
+:func:`fitdata.data.store.check_database` runs them on a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fitdata.data.schema import TABLES
+
+__all__ = ["INTEGRITY_RULES", "SESSION_KEY", "CheckReport", "check_reader"]
+
+#: Natural key of a session row: importing the same data twice must add nothing.
+SESSION_KEY = ("episode_id", "client_id", "rater", "session_no")
+
+
+@dataclass
+class CheckReport:
+    """What ``fitdata check`` found in a database file."""
+
+    path: Path
+    schema_version: int
+    counts: dict[str, int]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+
+# Each integrity rule: (description, SQL that counts violating rows). Row-level ranges and
+# item/total consistency are CHECK constraints in the schema; these are the cross-table rules.
+INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "sessions whose episode is not in episodes",
+        "SELECT count(*) FROM sessions s ANTI JOIN episodes e USING (episode_id)",
+    ),
+    (
+        "sessions whose client is not in clients",
+        "SELECT count(*) FROM sessions s ANTI JOIN clients c USING (client_id)",
+    ),
+    (
+        "sessions whose therapist is not in therapists",
+        "SELECT count(*) FROM sessions s ANTI JOIN therapists t USING (therapist_id)",
+    ),
+    (
+        "sessions whose team is not in teams",
+        "SELECT count(*) FROM sessions s ANTI JOIN teams t USING (team_id)",
+    ),
+    (
+        "episodes whose client is not in clients",
+        "SELECT count(*) FROM episodes e ANTI JOIN clients c USING (client_id)",
+    ),
+    (
+        "episodes whose therapist or team is unknown",
+        "SELECT count(*) FROM episodes e"
+        " WHERE therapist_id NOT IN (SELECT therapist_id FROM therapists)"
+        " OR team_id NOT IN (SELECT team_id FROM teams)",
+    ),
+    (
+        # Team-level queries (e.g. flags) filter on sessions.team_id: an episode belongs to one
+        # team, and a move to another team is a new episode.
+        "sessions whose team differs from their episode's team",
+        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id)"
+        " WHERE s.team_id <> e.team_id",
+    ),
+    (
+        "therapists whose team is not in teams",
+        "SELECT count(*) FROM therapists t ANTI JOIN teams USING (team_id)",
+    ),
+    (
+        "duplicate sessions (same episode, client, rater and session number)",
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sessions "
+        f"GROUP BY {', '.join(SESSION_KEY)} HAVING count(*) > 1)",
+    ),
+    (
+        "duplicate session ids",
+        "SELECT count(*) - count(DISTINCT session_id) FROM sessions",
+    ),
+    (
+        "sessions dated before their episode started or after it ended",
+        "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id) "
+        "WHERE s.session_date < e.started OR s.session_date > e.ended",
+    ),
+)
+
+
+def check_reader(reader: Any, path: Path) -> CheckReport:
+    """Verify the file a reader reads: schema version, cross-table integrity, row counts.
+
+    Args:
+        reader: An unrestricted :class:`fitdata.data.store.Reader` of the file.
+        path: The file, for the report.
+
+    Raises:
+        StoreError: If the file is missing, not a fitdata database, or of another version.
+    """
+    version = int(reader.rows("SELECT max(version) FROM schema_version")[0][0])
+    counts = {t: int(reader.rows(f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}
+    report = CheckReport(Path(path), version, counts)
+    for description, sql in INTEGRITY_RULES:
+        bad = int(reader.rows(sql)[0][0])
+        if bad:
+            report.problems.append(f"{bad} {description}")
+    return report

@@ -1,0 +1,129 @@
+"""The schema of a fitdata file: its version, the SQL that creates it and the upgrades to it.
+
+``schema.sql`` beside this module is the one definition of every table. A migration that adds
+a whole table takes that table's ``CREATE TABLE`` statement from ``schema.sql``
+(:func:`table_ddl`), so the table is written down once and a migrated file gets exactly the
+table a new file gets (``tests/integration/test_access.py`` and ``test_registration.py`` compare
+the two). Should such a table change later, the change is a new migration (``ALTER TABLE``), and
+the migration that added the table must then keep the old statement as a copy of its own: it
+must create the table as it was at its version, or the later ``ALTER`` would not apply.
+
+The functions here work on an open DuckDB connection and know nothing of files or locks; the
+store (:mod:`fitdata.data.store`) opens the connections and calls them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fitdata.data.errors import StoreError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "apply_migrations",
+    "require_current",
+    "schema_sql",
+    "stored_version",
+    "table_ddl",
+]
+
+#: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
+SCHEMA_VERSION = 3
+
+#: The data tables of the schema, in the order they are created and counted (``session_changes``
+#: and ``users`` are history and access control, not data, and are not counted).
+TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
+
+
+@cache
+def schema_sql() -> str:
+    """The text of ``schema.sql``: every table of the current version."""
+    return resources.files("fitdata.data").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def table_ddl(table: str) -> str:
+    """The ``CREATE TABLE`` statement of ``table`` in ``schema.sql`` (comments removed).
+
+    Raises:
+        KeyError: If ``schema.sql`` creates no such table.
+    """
+    text = re.sub(r"--[^\n]*", "", schema_sql())
+    for statement in text.split(";"):
+        words = statement.split(None, 3)
+        if [w.upper() for w in words[:2]] == ["CREATE", "TABLE"] and words[2:3] == [table]:
+            return statement.strip() + ";"
+    raise KeyError(f"schema.sql creates no table {table!r}")
+
+
+#: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``. Each must leave the
+#: file exactly as ``schema.sql`` creates it (tests compare a migrated file with a new one).
+MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: the change history of saved sessions (corrections and SRS added later).
+    1: table_ddl("session_changes"),
+    # 2 -> 3: the people who may log in and their roles (fitdata/data/access.py).
+    2: table_ddl("users"),
+}
+
+
+def stored_version(con: Any, path: Path) -> int:
+    """The schema version written in the file open on ``con``.
+
+    Raises:
+        StoreError: If the file is not a fitdata database (no ``schema_version`` table).
+    """
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "schema_version" not in tables:
+        raise StoreError(
+            f"{path} is not a fitdata database (it has no schema_version table). "
+            "Create one with `fitdata demo --out PATH` or `fitdata import --db PATH FILE`."
+        )
+    version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    return int(version or 0)
+
+
+def require_current(version: int, path: Path) -> None:
+    """Refuse a file of another schema version, saying how to upgrade it or fitdata.
+
+    Raises:
+        StoreError: If ``version`` is not :data:`SCHEMA_VERSION`.
+    """
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, but this fitdata understands up to "
+            f"version {SCHEMA_VERSION}. Upgrade fitdata (git pull, then `make demo` or "
+            "`pip install -e .`) before opening this file."
+        )
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}; this fitdata needs version "
+            f"{SCHEMA_VERSION}. Make a backup copy of the file, then run "
+            f"`fitdata check --migrate --db {path}` to upgrade it."
+        )
+
+
+def apply_migrations(con: Any, path: Path) -> int:
+    """Apply pending migrations inside the caller's transaction; return the old version.
+
+    Raises:
+        StoreError: If the file is newer than this fitdata, or no migration leads on from it.
+    """
+    version = stored_version(con, path)
+    if version > SCHEMA_VERSION:
+        require_current(version, path)
+    old = version
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise StoreError(
+                f"{path} has schema version {version} and there is no migration from it. "
+                "Export the data with the fitdata version that wrote it and import it again."
+            )
+        con.execute(MIGRATIONS[version])
+        version += 1
+        con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+    return old
