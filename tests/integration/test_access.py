@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata.analytics.indices import service_indices_sql
 from fitdata.data import access, queries, store
 from fitdata.data.access import AccessDenied
 from fitdata.data.store import StoreError, reader_for
@@ -20,6 +19,7 @@ from fitdata.features import group_exercise, registration, team_review
 from fitdata.features.service import ServiceFilters, parse_period, service_summary
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.registration import NEW as NEW_CLIENT
+from tests.oracles.indices_sql import service_indices_sql
 
 # tiny_db: B1 (team T2) has E1 K-ADULT1 and E2 K-ONE; B2 (T10) has E5 K-TEN;
 # B3 (T3) has E3 K-TOTALS and E4 K-CHILD (with parent ratings).
