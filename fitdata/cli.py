@@ -10,7 +10,7 @@ import argparse
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fitdata.config import ConfigError, load_config
@@ -387,6 +387,40 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
+
+
+def _language_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language: en or nb (en)")
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML file overriding clinical thresholds ([thresholds] table)",
+    )
+
+
+def _command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    db: bool = True,
+) -> argparse.ArgumentParser:
+    """A subcommand that runs ``run``, with ``--help`` and (unless ``db`` is False) ``--db``."""
+    parser = commands.add_parser(name, help=help, description=description)
+    parser.set_defaults(run=run)
+    if db:
+        _db_option(parser)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with ``--help`` on every subcommand."""
     parser = argparse.ArgumentParser(
@@ -395,8 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser(
+    demo = _command(
+        commands,
         "demo",
+        _cmd_demo,
+        db=False,
         help="write a realistic synthetic database",
         description="Write a synthetic database that looks like a Norwegian municipality's KOR "
         "data (teams, therapists, clients, episodes, ORS/SRS sessions). Deterministic for a "
@@ -410,24 +447,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="approximate number of sessions (20000: a mid-size municipality)",
     )
     demo.add_argument("--seed", type=int, default=20261122, help="random seed (20261122)")
-    demo.set_defaults(run=_cmd_demo)
 
-    serve = commands.add_parser(
+    serve = _command(
+        commands,
         "serve",
+        _cmd_serve,
         help="start the dashboards (Voila) on this machine",
         description="Start the dashboards with Voila on 127.0.0.1 (this machine only), with "
         "tracebacks hidden, no data files served and idle kernels culled. Another address "
         "(--ip) needs a login: a token in $FITDATA_TOKEN or --token-file, or --password-hash.",
     )
-    serve.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     serve.add_argument("--port", type=_port, default=8866, help="port (8866)")
-    serve.add_argument("--lang", choices=LANGUAGES, default="en", help="language: en or nb (en)")
-    serve.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="TOML file overriding clinical thresholds ([thresholds] table)",
-    )
+    _language_option(serve)
+    _config_option(serve)
     serve.add_argument(
         "--dashboards", type=Path, default=None, help="folder of dashboard notebooks"
     )
@@ -469,16 +501,16 @@ def build_parser() -> argparse.ArgumentParser:
         "until used; 0 starts every page's kernel on request "
         "(fitdata.server.serve.DEFAULT_POOL_SIZE)",
     )
-    serve.set_defaults(run=_cmd_serve)
 
-    check = commands.add_parser(
+    check = _command(
+        commands,
         "check",
+        _cmd_check,
         help="verify a database and print counts",
         description="Verify a database file: schema version, constraints across tables, "
         "duplicate sessions; print row counts and how well the expected trajectories fit "
         "held-out closed episodes. Exit status 1 when problems are found.",
     )
-    check.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     check.add_argument(
         "--migrate",
         action="store_true",
@@ -489,17 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the expected-trajectory calibration on held-out episodes (faster)",
     )
-    check.set_defaults(run=_cmd_check)
 
-    report = commands.add_parser(
+    report = _command(
+        commands,
         "report",
+        _cmd_report,
         help="write the leaders' service report (HTML, PDF or XLSX)",
         description="Write a self-contained service report for one period: data completeness, "
         "key figures with intervals, trends by quarter, teams side by side, a plain-language "
         "reading, method notes and sources. The same numbers as the service dashboard; groups "
         "of fewer than 5 clients are hidden.",
     )
-    report.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     report.add_argument(
         "--period",
         type=_period,
@@ -524,17 +556,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="file format (default: from the --out suffix)",
     )
     report.add_argument("--out", type=Path, required=True, help="file to write (replaced)")
-    report.add_argument("--lang", choices=LANGUAGES, default="en", help="language: en or nb (en)")
-    report.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="TOML file overriding clinical thresholds ([thresholds] table)",
-    )
-    report.set_defaults(run=_cmd_report)
+    _language_option(report)
+    _config_option(report)
 
-    imp = commands.add_parser(
+    imp = _command(
+        commands,
         "import",
+        _cmd_import,
         help="import ORS/SRS records from CSV or Excel files",
         description="Import sessions from CSV (comma, semicolon or tab; UTF-8 or Windows-1252) "
         "or .xlsx files in the canonical format (docs/import.md) or another layout described "
@@ -543,7 +571,6 @@ def build_parser() -> argparse.ArgumentParser:
         "adds nothing. A --db that does not exist is created.",
     )
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CSV or .xlsx files")
-    imp.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     imp.add_argument(
         "--mapping",
         default=None,
@@ -588,20 +615,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="without an episode column: more days than this between sessions start a new "
         "episode (180)",
     )
-    imp.set_defaults(run=_cmd_import)
 
-    export = commands.add_parser(
+    export = _command(
+        commands,
         "export",
+        _cmd_export,
         help="write the database in the canonical import format (CSV)",
         description="Write every session with its team, therapist, client and episode as one "
         "CSV row, in the canonical format that `fitdata import` reads.",
     )
-    export.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     export.add_argument("--out", type=Path, required=True, help="CSV file to write (replaced)")
-    export.set_defaults(run=_cmd_export)
 
-    users = commands.add_parser(
+    users = _command(
+        commands,
         "users",
+        _cmd_users,
+        db=False,
         help="add, remove or list the people who may log in, with their roles",
         description="Manage the users table: a therapist sees their own episodes, a supervisor "
         "the episodes of their teams, a leader only aggregates (small groups hidden), an admin "
@@ -630,22 +659,21 @@ def build_parser() -> argparse.ArgumentParser:
     users_remove.add_argument("name", help="login name")
     users_commands.add_parser("list", help="list the users and their roles")
     for sub in users_commands.choices.values():
-        sub.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
-    users.set_defaults(run=_cmd_users)
+        _db_option(sub)
 
-    audit = commands.add_parser(
+    audit = _command(
+        commands,
         "audit",
+        _cmd_audit,
         help="show who opened which client's data, and when",
         description="Show the audit log (<db>.audit.jsonl): one line per time a user opened a "
         "client's data in a dashboard, oldest first. --verify checks that no line was changed "
         "or removed (each line carries a hash of the one before).",
     )
-    audit.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"database ({DEFAULT_DB})")
     audit.add_argument("--user", default=None, help="only this user")
     audit.add_argument("--client", default=None, help="only this client")
     audit.add_argument("--since", type=_date, default=None, help="only from this day (YYYY-MM-DD)")
     audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
-    audit.set_defaults(run=_cmd_audit)
     return parser
 
 
