@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from fitdata.analytics.indices import episode_outcomes, service_indices, suppress_small_cells
+from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import DEFAULT_CONFIG
 from fitdata.data.store import reader_for
 from fitdata.features.service import (
@@ -33,10 +34,10 @@ from fitdata.features.service import (
     filter_options,
     parse_period,
     service_summary,
-    team_effects,
     team_effects_from_sums,
-    wilson_interval,
 )
+from fitdata.features.service.facts import Rows
+from tests.oracles.teams import team_effects
 from tests.unit.test_service_model import synthetic
 
 MODEL_COLUMNS = (
@@ -428,8 +429,6 @@ def test_distinct_clients_without_sorting_equals_a_group_count():
     # Random rows where many clients have rows in several teams and months: the run counting
     # in storage order (and the separate order for clients in several teams) must equal
     # pandas' count of distinct clients for team groupings and for groupings over all teams.
-    from fitdata.features.service import _Rows
-
     rng = np.random.default_rng(11)
     size = 5000
     client = rng.integers(0, 700, size).astype(np.int32)
@@ -437,7 +436,7 @@ def test_distinct_clients_without_sorting_equals_a_group_count():
     month = rng.integers(24000, 24036, size).astype(np.int32)
     age = (client % 3).astype(np.int8)  # an age group per client, as in the data
     fmt = rng.integers(0, 4, size).astype(np.int8)
-    rows, _ = _Rows.sorted(client, team, month, age, fmt)
+    rows, _ = Rows.sorted(client, team, month, age, fmt)
     frame = pd.DataFrame({"client": rows.client, "team": rows.team, "month": rows.month})
     frame["quarter"] = frame["month"] // 3 - 8000
     keep = (rows.fmt != 2) & (rows.month >= 24002)  # a format filter and a mid-quarter start

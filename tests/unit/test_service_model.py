@@ -9,14 +9,10 @@ import pandas as pd
 import pytest
 
 from fitdata.analytics.indices import episode_outcomes
+from fitdata.analytics.multilevel import minimize_bounded
 from fitdata.data.store import reader_for
-from fitdata.features.service import (
-    ServiceFilters,
-    _minimize_bounded,
-    parse_period,
-    service_summary,
-    team_effects,
-)
+from fitdata.features.service import ServiceFilters, parse_period, service_summary
+from tests.oracles.teams import team_effects
 from tests.oracles.therapists import therapist_effects
 
 
@@ -110,13 +106,13 @@ def test_the_ported_bounded_minimiser_is_scipys_step_for_step(func, low, high):
     from scipy.optimize import minimize_scalar
 
     for xatol in (1e-5, 1e-10):
-        ours, converged = _minimize_bounded(func, low, high, xatol=xatol)
+        ours, converged = minimize_bounded(func, low, high, xatol=xatol)
         theirs = minimize_scalar(
             func, bounds=(low, high), method="bounded", options={"xatol": xatol}
         )
         assert ours == float(theirs.x)  # exactly: the same iterates
         assert converged == bool(theirs.success)
-    few, converged = _minimize_bounded(func, low, high, xatol=1e-12, maxiter=3)
+    few, converged = minimize_bounded(func, low, high, xatol=1e-12, maxiter=3)
     theirs = minimize_scalar(
         func, bounds=(low, high), method="bounded", options={"xatol": 1e-12, "maxiter": 3}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from fitdata.features.service import (
     service_summary,
     warm_facts,
 )
+from fitdata.features.service.stored import FACTS_CODE_MODULES, facts_code
+from tests.unit.test_layers import imports, read_modules
 from tests.unit.test_service_equivalence import CountingReader
 
 
@@ -111,3 +114,63 @@ def test_warming_stores_the_facts_for_the_first_page(db) -> None:
     counting = CountingReader(reader)
     service_summary(counting, _selections(db)[0], cache=SummaryCache())
     assert counting.queries == 1
+
+
+# --- the stored facts' code key covers every module that computes them ----------------------
+
+#: Where the facts' code may live: the service package, the analytics and the foundation.
+_FACTS_CODE_PREFIXES = (
+    "fitdata.features.service",
+    "fitdata.analytics",
+    "fitdata.config",
+    "fitdata.vocabulary",
+)
+
+
+def _facts_computation_modules() -> set[str]:
+    """The modules the stored facts' computation imports, transitively, within the prefixes."""
+    root = Path(__file__).resolve().parents[2]
+    edges, _ = imports(read_modules(root), root)
+    graph: dict[str, set[str]] = {}
+    for edge in edges:
+        graph.setdefault(edge.source, set()).add(edge.target)
+    start = "fitdata.features.service.stored"  # stores the facts; imports what computes them
+    seen, todo = {start}, [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target.startswith(_FACTS_CODE_PREFIXES) and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_the_facts_key_fingerprints_every_module_that_computes_them() -> None:
+    needed = _facts_computation_modules()
+    assert {"fitdata.features.service.facts", "fitdata.vocabulary"} <= needed  # the walk works
+    assert needed - set(FACTS_CODE_MODULES) == set()
+
+
+@pytest.mark.parametrize("module", FACTS_CODE_MODULES)
+def test_editing_a_fingerprinted_module_changes_the_key(module, monkeypatch) -> None:
+    before = facts_code()
+    source = Path(str(importlib.import_module(module).__file__))
+    read_bytes = Path.read_bytes
+
+    def edited(path: Path) -> bytes:
+        data = read_bytes(path)
+        return data + b"\n# edited\n" if path == source else data
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert facts_code() != before
+
+
+def test_a_kernel_does_not_read_facts_stored_by_other_code(db, monkeypatch) -> None:
+    reader = reader_for(db)
+    filters = _selections(db)[0]
+    service_summary(reader, filters, cache=SummaryCache())
+    source = Path(str(importlib.import_module("fitdata.vocabulary").__file__))
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: read_bytes(path) + b"#" * (path == source))
+    counting = CountingReader(reader)
+    service_summary(counting, filters, cache=SummaryCache())
+    assert counting.queries == 4  # names, team codes, episodes, sessions: aggregated again

@@ -1,0 +1,183 @@
+"""The team comparison: indices by team, a Wilson interval and a multilevel team estimate.
+
+Teams are compared with intervals and shrinkage, never as a league table: with few groups a
+raw mean ranks mostly by luck (``shared/domain.md``). Each team's intake-adjusted difference in
+mean ORS change from the service is the BLUP of a random intercept per team, fitted by REML
+from per-team sums (:func:`fitdata.analytics.multilevel.shrunken_group_effects`), so a filter
+change needs no rows; teams under :data:`TEAM_MIN_EPISODES` are not estimated. It is the model
+of ``tests.oracles.therapists.therapist_effects`` applied to teams, and
+``tests/oracles/teams.py`` keeps the statsmodels fit on the rows that the tests compare with.
+Rows are ordered by team **name**, never by a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fitdata.analytics.change import CRITICAL_VALUE
+from fitdata.analytics.indices import suppress_small_cells
+from fitdata.analytics.intervals import wilson_interval
+from fitdata.analytics.multilevel import shrunken_group_effects
+from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+
+__all__ = [
+    "EFFECT_COLUMNS",
+    "TEAM_MIN_EPISODES",
+    "effects_table",
+    "team_comparison",
+    "team_effects_from_sums",
+]
+
+#: Smallest number of eligible client-episodes (closed, >= 2 ORS) for a team to be estimated.
+TEAM_MIN_EPISODES = 10
+
+#: The model's columns in the team table.
+EFFECT_COLUMNS = (
+    "model_clients",
+    "model_episodes",
+    "team_effect",
+    "team_effect_se",
+    "team_effect_ci_low",
+    "team_effect_ci_high",
+    "team_effect_reason",
+    "model_suppressed",
+)
+
+
+def team_effects_from_sums(
+    team_sums: dict[str, np.ndarray],
+    *,
+    min_episodes: int = TEAM_MIN_EPISODES,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Shrunken, intake-adjusted team differences with 95 % intervals, from per-team sums.
+
+    The model, REML estimate, BLUPs, intervals, minimum and suppression of the reference fit on
+    the rows (``tests/oracles/teams.py``; a test compares the two), computed from each team's
+    count of eligible client-episodes ``n`` and sums of intake ``x`` and change ``y`` (``sx``,
+    ``sy``, ``sxx``, ``sxy``, ``syy``) and its distinct clients, so a filter change needs no
+    rows. The REML optimum is a one-parameter profile likelihood
+    (:func:`fitdata.analytics.multilevel.reml_random_intercept`).
+
+    Args:
+        team_sums: ``team_id`` (sorted), ``clients`` and the sums above, one entry per team
+            with client-episodes in the period.
+        min_episodes: Teams with fewer eligible client-episodes are not estimated.
+        config: Supplies the minimum cell size.
+
+    Returns:
+        A frame with ``team_id``, ``model_clients``, ``model_episodes``, ``team_effect``,
+        ``team_effect_se``, ``team_effect_ci_low``, ``team_effect_ci_high``,
+        ``team_effect_reason`` (suppressed by client count), and the model's attributes
+        (``team_variance``, ``residual_variance``, ``icc``, ``converged``, ``error`` ...).
+    """
+    teams = pd.Index(team_sums["team_id"], name="team_id")
+    counts = np.asarray(team_sums["n"], dtype=np.float64)
+    estimated = counts >= min_episodes
+    table = pd.DataFrame(index=teams)
+    table["model_clients"] = np.asarray(team_sums["clients"], dtype=np.int64)
+    table["model_episodes"] = counts.astype(np.int64)
+    table["team_effect"] = np.nan
+    table["team_effect_se"] = np.nan
+    table["team_effect_reason"] = np.where(estimated, "", f"fewer than {min_episodes} episodes")
+    n_fit = int(counts[estimated].sum())
+    attrs: dict[str, Any] = {
+        "team_variance": float("nan"),
+        "residual_variance": float("nan"),
+        "icc": float("nan"),
+        "n_therapists": int(estimated.sum()),  # the key the report's notes read
+        "n_episodes": n_fit,
+        "min_episodes": min_episodes,
+        "converged": False,
+        "warnings": [],
+        "error": None,
+        "method": "REML: change ~ centred intake + team random intercept (per-team sums)",
+    }
+    if estimated.sum() < 2:
+        attrs["error"] = f"fewer than 2 teams with at least {min_episodes} episodes"
+    elif n_fit <= 2:
+        attrs["error"] = "the model could not be fitted: too few episodes"
+    else:
+        sums = {
+            k: np.asarray(team_sums[k], dtype=np.float64)[estimated]
+            for k in ("sx", "sy", "sxx", "sxy", "syy")
+        }
+        try:
+            fit = shrunken_group_effects(counts[estimated], **sums)
+        except (ValueError, ArithmeticError) as error:
+            attrs["error"] = f"the model could not be fitted: {error}"
+            return effects_table(table, attrs, config)
+        index = teams[estimated]
+        table.loc[index, "team_effect"] = fit["effect"]
+        table.loc[index, "team_effect_se"] = fit["se"]
+        tau2, sigma2 = fit["tau2"], fit["sigma2"]
+        attrs.update(
+            team_variance=tau2,
+            residual_variance=sigma2,
+            icc=tau2 / (tau2 + sigma2) if tau2 + sigma2 > 0 else float("nan"),
+            converged=fit["converged"],
+        )
+    return effects_table(table, attrs, config)
+
+
+def effects_table(
+    table: pd.DataFrame, attrs: dict[str, Any], config: ClinicalConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Intervals, reasons and suppression of a team effects table (shared by both fits).
+
+    Args:
+        table: Indexed by ``team_id``, with ``model_clients``, ``team_effect``,
+            ``team_effect_se`` and ``team_effect_reason`` ("" for an estimated team).
+        attrs: The model's attributes; its ``error`` becomes the reason of estimated teams.
+        config: Supplies the minimum cell size.
+    """
+    if attrs["error"] is not None:
+        table.loc[table["team_effect_reason"] == "", "team_effect_reason"] = str(attrs["error"])
+    table["team_effect_ci_low"] = table["team_effect"] - CRITICAL_VALUE * table["team_effect_se"]
+    table["team_effect_ci_high"] = table["team_effect"] + CRITICAL_VALUE * table["team_effect_se"]
+    table = table.reset_index()
+    table.attrs = {"group_keys": ["team_id", "team_effect_reason"]}
+    table = suppress_small_cells(table, count_column="model_clients", config=config)
+    table = table.rename(columns={"suppressed": "model_suppressed"})
+    table.attrs = {}
+    return table, attrs
+
+
+def team_comparison(
+    tables: dict[str, Any], team_names: dict[str, str], config: ClinicalConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The team comparison: indices, Wilson interval, model estimates, ordered by name.
+
+    Args:
+        tables: :func:`fitdata.features.service.tables.index_tables` of the population.
+        team_names: Team id to name.
+        config: Supplies the minimum cell size.
+
+    Returns:
+        The team table (suppressed like the indices) and the model's attributes.
+    """
+    table = tables["teams"].copy()
+    n = table["episodes_with_change"].to_numpy(dtype="float64")
+    low, high = wilson_interval(table["pct_target"].to_numpy(dtype="float64") * n / 100, n)
+    pct_lt2 = table.pop("pct_lt2_ors")
+    table["pct_target_ci_low"] = low
+    table["pct_target_ci_high"] = high
+    table["pct_lt2_ors"] = pct_lt2
+    if len(tables["team_sums"]["team_id"]):
+        effects, attrs = team_effects_from_sums(tables["team_sums"], config=config)
+        table = table.merge(effects, on="team_id", how="left")
+    else:
+        attrs = {"error": "no closed episodes in the period"}
+        for column in EFFECT_COLUMNS:
+            table[column] = np.nan
+    table.insert(1, "name", table["team_id"].map(team_names).fillna(table["team_id"]))
+    table = table.sort_values(["name", "team_id"], kind="stable", ignore_index=True)
+    # A team row hidden by the indices hides its model estimate too.
+    hidden = table["suppressed"].astype(bool)
+    for column in ("team_effect", "team_effect_se", "team_effect_ci_low", "team_effect_ci_high"):
+        table[column] = table[column].where(~hidden)
+    table.attrs = {}  # the model's attributes travel in ``team_model``, not on the frame
+    return table, attrs
