@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -22,12 +23,18 @@ from fitdata.i18n import Translator
 from fitdata.vocabulary import ORS_ITEMS, SRS_ITEMS
 
 __all__ = [
+    "COLOURS",
     "FLAG_COLOURS",
     "FLAG_SYMBOLS",
     "Spec",
     "client_graph_spec",
+    "cutoff_line",
+    "no_sessions",
     "plotly_template",
+    "rc_band",
     "scatter",
+    "srs_cutoff_line",
+    "srs_marker",
 ]
 
 Spec = dict[str, Any]
@@ -103,6 +110,76 @@ def plotly_template(name: str) -> Spec:
 def scatter(**properties: Any) -> Spec:
     """A scatter trace as plotly JSON: the same properties as ``go.Scatter``, unvalidated."""
     return {"type": "scatter", **properties}
+
+
+def no_sessions() -> pd.DataFrame:
+    """A client with no sessions yet, in the columns :func:`client_graph_spec` reads."""
+    return pd.DataFrame(columns=["session_no", "session_date", "rater", "ors_total", "srs_total"])
+
+
+def rc_band(
+    x_span: list[float],
+    first_ors: float | None,
+    tr: Translator,
+    config: ClinicalConfig,
+    **extra: Any,
+) -> Spec:
+    """The band of reliable change around the first ORS (no points when there is none)."""
+    x: list[float] = []
+    y: list[float] = []
+    rc = config.ors_reliable_change
+    if first_ors is not None:
+        low, high = max(first_ors - rc, 0.0), min(first_ors + rc, 40.0)
+        x = [x_span[0], x_span[1], x_span[1], x_span[0], x_span[0]]
+        y = [low, low, high, high, low]
+    return scatter(
+        x=x,
+        y=y,
+        fill="toself",
+        fillcolor=COLOURS["band"],
+        line={"width": 0},
+        mode="lines",
+        hoverinfo="skip",
+        name=tr.text("graph.band", rc=tr.number(rc, decimals=0)),
+        **extra,
+    )
+
+
+def _level(x_span: list[float], y: float, colour: str, dash: str, width: int, name: str) -> Spec:
+    line = {"color": colour, "dash": dash, "width": width}
+    return scatter(x=x_span, y=[y, y], mode="lines", line=line, hoverinfo="skip", name=name)
+
+
+def cutoff_line(
+    x_span: list[float], cutoff: float, age_group: str, tr: Translator, *, width: int
+) -> Spec:
+    """The ORS clinical cutoff of the client's age group across the graph."""
+    name = tr.text(
+        "graph.cutoff",
+        cutoff=tr.number(cutoff, decimals=0),
+        group=tr.text(f"age_group.{age_group}"),
+    )
+    return _level(x_span, cutoff, COLOURS["cutoff"], "dash", width, name)
+
+
+def srs_cutoff_line(
+    x_span: list[float], tr: Translator, config: ClinicalConfig, *, width: int
+) -> Spec:
+    """The SRS cutoff across the graph."""
+    name = tr.text("graph.srs_cutoff", cutoff=tr.number(config.srs_cutoff, decimals=0))
+    return _level(x_span, config.srs_cutoff, COLOURS["srs_cutoff"], "dot", width, name)
+
+
+def srs_marker(
+    totals: Iterable[float], config: ClinicalConfig, *, size: int, low_size: int
+) -> Spec:
+    """SRS points, a session below the SRS cutoff larger, orange and a diamond."""
+    low = [config.srs_below_cutoff(v) for v in totals]
+    return {
+        "size": [low_size if below else size for below in low],
+        "color": [COLOURS["srs_low"] if below else COLOURS["srs"] for below in low],
+        "symbol": ["diamond" if below else "circle" for below in low],
+    }
 
 
 # The graph shows one client-episode: a few dozen rows at most. Plain loops over records are
@@ -270,7 +347,6 @@ def client_graph_spec(
     last_session = int(sessions["session_no"].max()) if len(sessions) else 1
     x_end = max(last_session, _MIN_SESSIONS_SHOWN) + 0.5
     x_span = [0.5, x_end]
-    cutoff_text = tr.number(status.cutoff, decimals=0)
     traces: list[Spec] = []
     start = None
     if not show_dates and len(sessions):
@@ -278,49 +354,14 @@ def client_graph_spec(
     notes: list[str] = []
 
     if status.first_ors is not None:
-        rc = config.ors_reliable_change
-        low, high = max(status.first_ors - rc, 0.0), min(status.first_ors + rc, 40.0)
-        traces.append(
-            scatter(
-                x=[x_span[0], x_span[1], x_span[1], x_span[0], x_span[0]],
-                y=[low, low, high, high, low],
-                fill="toself",
-                fillcolor=COLOURS["band"],
-                line={"width": 0},
-                mode="lines",
-                hoverinfo="skip",
-                name=tr.text("graph.band", rc=tr.number(rc, decimals=0)),
-            )
-        )
+        traces.append(rc_band(x_span, status.first_ors, tr, config))
     if expected is not None and len(expected):
         if expected["sufficient"].astype(bool).any():
             traces.extend(_expected_traces(expected, tr, lower_percentile))
         else:
             notes.append(_missing_expected_note(expected, tr))
-    traces.append(
-        scatter(
-            x=x_span,
-            y=[status.cutoff, status.cutoff],
-            mode="lines",
-            line={"color": COLOURS["cutoff"], "dash": "dash", "width": 2},
-            hoverinfo="skip",
-            name=tr.text(
-                "graph.cutoff",
-                cutoff=cutoff_text,
-                group=tr.text(f"age_group.{status.age_group}"),
-            ),
-        )
-    )
-    traces.append(
-        scatter(
-            x=x_span,
-            y=[config.srs_cutoff, config.srs_cutoff],
-            mode="lines",
-            line={"color": COLOURS["srs_cutoff"], "dash": "dot", "width": 2},
-            hoverinfo="skip",
-            name=tr.text("graph.srs_cutoff", cutoff=tr.number(config.srs_cutoff, decimals=0)),
-        )
-    )
+    traces.append(cutoff_line(x_span, status.cutoff, status.age_group, tr, width=2))
+    traces.append(srs_cutoff_line(x_span, tr, config, width=2))
 
     ors = own.dropna(subset=["ors_total"])
     traces.append(
@@ -336,18 +377,13 @@ def client_graph_spec(
         )
     )
     srs = own.dropna(subset=["srs_total"])
-    low_srs = [config.srs_below_cutoff(v) for v in srs["srs_total"]]
     traces.append(
         scatter(
             x=srs["session_no"].tolist(),
             y=srs["srs_total"].tolist(),
             mode="lines+markers",
             line={"color": COLOURS["srs"], "width": 2},
-            marker={
-                "size": [13 if low else 9 for low in low_srs],
-                "color": [COLOURS["srs_low"] if low else COLOURS["srs"] for low in low_srs],
-                "symbol": ["diamond" if low else "circle" for low in low_srs],
-            },
+            marker=srs_marker(srs["srs_total"], config, size=9, low_size=13),
             name="SRS",
             customdata=_hover_data(srs, "srs_total", SRS_ITEMS, tr, start),
             hovertemplate=tr.text("graph.hover_srs") + "<extra></extra>",

@@ -1,0 +1,213 @@
+"""The base of every dashboard view: context, guarded callbacks, messages and the page shell.
+
+The six dashboards (client graph, team review, group exercise, therapist development, service,
+registration) share one shape, written once here, so a newcomer reads it once:
+
+- a view class (a :class:`DashboardView`) is made from a
+  :class:`~fitdata.ui.context.DashboardContext` and keeps the page's widgets as attributes; their
+  state lives in traitlets, so a test sets ``view.team.value`` in plain Python and reads what the
+  page would show;
+- every observer and click handler is wrapped by :meth:`DashboardView.guarded`: an error becomes
+  a friendly message in :attr:`DashboardView.message`, never a traceback, and observers stand
+  still while the view changes its own widgets (:meth:`DashboardView.quiet`);
+- :attr:`DashboardView.widget` lays the page out (:meth:`DashboardView.page`), and
+  :func:`builder` makes the ``build_<dashboard>`` function its notebook calls, which waits for
+  the page request, binds the user and shows the database's own error when it cannot be used
+  (:func:`fitdata.ui.context.build_dashboard`).
+
+The small helpers below (:func:`set_options`, :func:`dropdown`, :func:`row`, ...) are what
+every page's controls had in common.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import ipywidgets as widgets
+import pandas as pd
+
+from fitdata.i18n import Translator
+from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
+from fitdata.ui.figure_view import FigureView
+
+__all__ = [
+    "DashboardView",
+    "Options",
+    "builder",
+    "dropdown",
+    "graph_box",
+    "row",
+    "set_options",
+    "status_html",
+    "team_options",
+    "therapist_options",
+]
+
+#: A dropdown's options: (label, value) pairs.
+Options = list[tuple[str, Any]]
+
+_STYLE = {"description_width": "initial"}
+
+
+def set_options(dropdown: widgets.Dropdown, options: Options, value: Any = None) -> None:
+    """Replace a dropdown's options and select ``value`` if offered, else the first option.
+
+    ipywidgets 8 leaves a dropdown unselected when its options change, which would stop a
+    cascade of observers; the index is therefore set explicitly.
+    """
+    dropdown.options = options
+    values = [v for _, v in options]
+    dropdown.index = values.index(value) if value in values else (0 if options else None)
+
+
+def dropdown(description: str, css: str, *, min_width: str = "260px", **kwargs: Any) -> Any:
+    """A dropdown as the pages show them: as wide as its label, CSS class ``fitdata-<css>``."""
+    kwargs.setdefault("layout", widgets.Layout(width="auto", min_width=min_width))
+    kwargs.setdefault("style", _STYLE)
+    return widgets.Dropdown(description=description, **kwargs).add_class(f"fitdata-{css}")
+
+
+def row(children: Sequence[widgets.Widget], *, gap: str | None = "8px", **layout: Any) -> Any:
+    """Controls side by side, wrapping onto the next line when the page is narrow."""
+    if gap is not None:
+        layout["grid_gap"] = gap
+    return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap", **layout))
+
+
+def graph_box(graph: FigureView, css: str = "fitdata-graph") -> Any:
+    """The full-width box a graph sits in, with CSS class ``css``."""
+    return widgets.VBox([graph], layout=widgets.Layout(width="100%")).add_class(css)
+
+
+def status_html(text: str, size: str = "1.15em") -> str:
+    """The status sentence above a client's graph, as the pages show it."""
+    return f'<p class="fitdata-status-text" style="font-size:{size}">{html.escape(text)}</p>'
+
+
+def team_options(tr: Translator, teams: pd.DataFrame) -> Options:
+    """Options "Team (n clients)" from :func:`fitdata.data.queries.team_options`."""
+    return [
+        (tr.count_text("option.team", r.clients, name=r.name, clients=r.clients), r.team_id)
+        for r in teams.itertuples()
+    ]
+
+
+def therapist_options(tr: Translator, therapists: pd.DataFrame) -> Options:
+    """Options "Therapist (n clients)" from :func:`fitdata.data.queries.therapist_options`."""
+    return [
+        (
+            tr.count_text("option.therapist", r.clients, name=r.name, clients=r.clients),
+            r.therapist_id,
+        )
+        for r in therapists.itertuples()
+    ]
+
+
+class DashboardView:
+    """What every dashboard view has: its context, a message area and guarded callbacks.
+
+    A subclass sets :attr:`name` and :attr:`css`, makes its widgets in ``__init__`` (after
+    calling this one), wraps every observer in :meth:`guarded` and lays the page out in
+    :attr:`widget` with :meth:`page`.
+    """
+
+    #: The dashboard's name in the server log.
+    name: ClassVar[str] = "dashboard"
+    #: The CSS class of the page's outermost box (browser tests find the page by it).
+    css: ClassVar[str] = "fitdata-dashboard"
+    #: Show a database error's own text (it says what to do); False shows a generic message
+    #: (the group exercise shows nothing case-specific).
+    show_store_errors: ClassVar[bool] = True
+    #: Clear the message at every change; False keeps it until the view replaces it (the
+    #: registration's "saved" stays while the person types the next session).
+    clears_message: ClassVar[bool] = True
+
+    def __init__(self, context: DashboardContext) -> None:
+        self.context = context
+        self.message = widgets.HTML().add_class("fitdata-message")
+
+    @property
+    def tr(self) -> Translator:
+        """Messages and number formats in the page's language."""
+        return self.context.tr
+
+    @classmethod
+    def for_page(cls, context: DashboardContext) -> DashboardView:
+        """The view for a page request (a subclass may read the request, e.g. its query)."""
+        return cls(context)
+
+    # -- callbacks ---------------------------------------------------------------------------
+    def quiet(self) -> bool:
+        """True while the view changes its own widgets: guarded observers then do nothing."""
+        return False
+
+    def guarded(self, callback: Callable[[Any], None]) -> Callable[..., None]:
+        """Wrap an observer or click handler: an error becomes a message, never a traceback."""
+
+        def run(change: Any = None) -> None:
+            if self.quiet():
+                return
+            if self.clears_message:
+                self.message.value = ""
+            run_guarded(
+                self.name,
+                callback,
+                change,
+                self.message,
+                self.tr,
+                show_store_errors=self.show_store_errors,
+            )
+
+        return run
+
+    def guarded_click(self, action: Callable[[], None]) -> Callable[..., None]:
+        """A guarded handler for an action that takes no arguments (a button's click)."""
+        run = self.guarded(lambda _change: action())
+        return lambda *_args: run({})
+
+    # -- messages ----------------------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        """Show ``text`` as an error (role ``alert``) in the page's message area."""
+        self.message.value = error_html(text)
+
+    def show_text(self, text: str, css: str = "") -> None:
+        """Show ``text`` as a plain paragraph in the page's message area."""
+        attribute = f' class="{css}"' if css else ""
+        self.message.value = f"<p{attribute}>{html.escape(text)}</p>"
+
+    # -- the page ----------------------------------------------------------------------------
+    def page(self, children: Sequence[widgets.Widget], **layout: Any) -> Any:
+        """The page's outermost box, with :attr:`css`."""
+        return widgets.VBox(list(children), layout=widgets.Layout(**layout)).add_class(self.css)
+
+    @property
+    def widget(self) -> widgets.Widget:
+        """Everything, laid out for the page."""
+        raise NotImplementedError(f"{type(self).__name__} must lay out its page in `widget`")
+
+
+def builder(view: type[DashboardView], name: str) -> Callable[..., widgets.Widget]:
+    """The ``build_<dashboard>`` function a notebook calls to show ``view``.
+
+    Args:
+        view: The dashboard's view class.
+        name: The function's name (``build_client_graph``), for documentation and tracebacks.
+    """
+
+    def build(context: DashboardContext | None = None) -> widgets.Widget:
+        return build_dashboard(view.name, lambda c: view.for_page(c).widget, context)
+
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = view.__module__
+    build.__doc__ = f"""Build the {view.name} dashboard for a notebook to display.
+
+    Args:
+        context: Database, language and thresholds; by default from ``fitdata serve``'s
+            environment.
+
+    Returns:
+        The dashboard widget, or a friendly message if the database cannot be used.
+    """
+    return build
