@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.run import database, timed
-from fitdata.analytics.indices import service_indices_sql
 from fitdata.data import access, queries
 from fitdata.data.store import Reader, reader_for
 from fitdata.features import team_review
+from tests.oracles.indices_sql import service_indices_sql
 
 Row = tuple[str, str, str, float, float]
 

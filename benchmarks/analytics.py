@@ -17,9 +17,10 @@ from pathlib import Path
 
 from benchmarks.run import END, database, timed
 from fitdata.analytics.flags import episode_flag_counts, episode_flags
-from fitdata.analytics.indices import episode_outcomes, service_indices, service_indices_sql
+from fitdata.analytics.indices import episode_outcomes, service_indices
 from fitdata.analytics.trajectory import fit_trajectories
 from fitdata.data.store import reader_for
+from tests.oracles.indices_sql import service_indices_sql
 
 
 def bench(path: Path, repeats: int) -> list[tuple[str, float, float, float | None]]:

@@ -43,7 +43,6 @@ from collections.abc import Callable, Iterable, Iterator
 import pandas as pd
 
 from benchmarks.run import database, load_tables
-from fitdata.analytics.indices import service_indices_sql
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
 from fitdata.data.store import Reader, reader_for
 from fitdata.features.service import (
@@ -54,6 +53,7 @@ from fitdata.features.service import (
     parse_period,
     service_summary,
 )
+from tests.oracles.indices_sql import service_indices_sql
 
 #: One measured row: sessions, what, n, median ms, p95 ms, naive median ms (or None).
 Row = tuple[str, str, int, float, float, float | None]

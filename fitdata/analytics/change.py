@@ -39,6 +39,7 @@ __all__ = [
     "RECORDING_STEP",
     "TIE_DECIMALS",
     "jacobson_truax",
+    "pcoms_boundaries",
     "pcoms_change",
 ]
 
@@ -405,6 +406,24 @@ def _check_one_decimal(values: np.ndarray, name: str) -> None:
         )
 
 
+def pcoms_boundaries(config: ClinicalConfig) -> tuple[dict[str, float], float]:
+    """The boundaries :func:`pcoms_change` compares with strictly, per the config's tie rules.
+
+    Scores are recorded to one decimal (:data:`RECORDING_STEP`), so a boundary half a step
+    beside a threshold puts every possible score on the side the tie rule asks for: the
+    cutoff moves up when a score at it is clinical, down when it is not; the reliable change
+    moves down when a change of exactly it is reliable. The SQL categories
+    (:func:`fitdata.analytics.outcomes.category_query`) use the same boundaries.
+
+    Returns:
+        The clinical boundary per age group, and the reliable-change boundary.
+    """
+    cutoff_shift = _HALF_STEP if config.score_at_cutoff_is_clinical else -_HALF_STEP
+    change_shift = -_HALF_STEP if config.change_at_threshold_is_reliable else _HALF_STEP
+    boundaries = {group: config.ors_cutoff(group) + cutoff_shift for group in AGE_GROUPS}
+    return boundaries, config.ors_reliable_change + change_shift
+
+
 def pcoms_change(
     first: ArrayLike,
     last: ArrayLike,
@@ -460,16 +479,13 @@ def pcoms_change(
     _check_one_decimal(last_v, "last")
     groups = _age_groups(age_group, n)
 
-    cutoff_shift = _HALF_STEP if config.score_at_cutoff_is_clinical else -_HALF_STEP
-    change_shift = -_HALF_STEP if config.change_at_threshold_is_reliable else _HALF_STEP
-    reliable_boundary = config.ors_reliable_change + change_shift
+    boundaries, reliable_boundary = pcoms_boundaries(config)
     if reliable_boundary <= 0:
         raise ValueError(
             f"ors_reliable_change {config.ors_reliable_change!r} is too small for one-decimal "
             "scores; it must be at least 0.1"
         )
     cutoffs = {group: config.ors_cutoff(group) for group in AGE_GROUPS}
-    boundaries = {group: cutoff + cutoff_shift for group, cutoff in cutoffs.items()}
 
     pieces = []
     for group in AGE_GROUPS:  # at most three vectorised calls, one per age group

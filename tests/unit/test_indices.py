@@ -11,13 +11,13 @@ from fitdata.analytics.indices import (
     INDEX_COLUMNS,
     episode_outcomes,
     service_indices,
-    service_indices_sql,
     suppress_small_cells,
 )
 from fitdata.config import ClinicalConfig
 from fitdata.data import store
 from fitdata.data.store import reader_for
 from tests.builders import build_tiny_db, session_rows
+from tests.oracles.indices_sql import service_indices_sql
 
 Q1 = dt.date(2025, 1, 6)
 Q2 = dt.date(2025, 4, 7)
