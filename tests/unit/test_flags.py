@@ -17,12 +17,12 @@ from fitdata.analytics.flags import (
     EPISODE_COLUMNS,
     FLAGS,
     SESSION_COLUMNS,
-    _direction,
     describe_flags,
     episode_flag_counts,
     episode_flags,
     session_flags,
 )
+from fitdata.analytics.flags.frames import _direction
 from fitdata.analytics.trajectory import fit_trajectories
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import store
