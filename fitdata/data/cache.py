@@ -30,7 +30,9 @@ A file that cannot be read, is not valid JSON, or holds another key is ignored a
 Writes go to a temporary file in the same folder and are moved into place with
 :func:`os.replace`, so a kernel reading at the same time sees the old file or the new one,
 never half a file. Entries of older database versions are deleted when a new one is written.
-Every entry gets the database file's permissions, because it is as sensitive as the database.
+Every entry gets the database file's mode and owner, and the folder lets in only who may read
+the database (:class:`fitdata.data.files.FileMode`), because an entry is as sensitive as the
+database: some hold per-team facts before small cells are suppressed.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
+from fitdata.data.files import FileMode
 from fitdata.data.store import Reader, StoreError
 
 __all__ = [
@@ -130,12 +133,14 @@ def _read_entry(path: Path, full_key: dict[str, Any]) -> Any | None:
     return stored["payload"]
 
 
-def _write_entry(path: Path, full_key: dict[str, Any], payload: Any, mode: int = 0o644) -> None:
+def _write_entry(path: Path, full_key: dict[str, Any], payload: Any, mode: FileMode) -> None:
     """Write atomically (temporary file + os.replace); skip a folder that cannot be written."""
     folder = path.parent
     try:
-        # Readable by whoever may read the database, and no one else.
-        folder.mkdir(exist_ok=True, mode=mode | ((mode & 0o444) >> 2))
+        # Readable by whoever may read the database, and no one else (whatever the umask).
+        folder.mkdir(exist_ok=True, mode=0o700)
+        if stat.S_IMODE(folder.stat().st_mode) != mode.folder_mode:
+            mode.apply(folder, folder=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as error:
         log.info("not caching in %s (%s); the model is fitted in each kernel", folder, error)
@@ -146,7 +151,7 @@ def _write_entry(path: Path, full_key: dict[str, Any], payload: Any, mode: int =
             json.dump({"key": full_key, "payload": payload}, handle, allow_nan=True)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        mode.apply(tmp)
         os.replace(tmp, path)
     except OSError as error:
         log.warning("could not write the cache file %s: %s", path, error)
@@ -202,7 +207,7 @@ def store_json(reader: Reader, kind: str, key: dict[str, Any], payload: Any, ver
         return
     key = {**key, "scope": scope_key(reader)}
     full_key = {"kind": kind, "database": version, "format": CACHE_FORMAT, "key": key}
-    mode = stat.S_IMODE(os.stat(reader.path).st_mode) & 0o666
+    mode = FileMode.of(reader.path)
     _write_entry(_entry_path(reader.path, kind, version, key), full_key, payload, mode)
 
 

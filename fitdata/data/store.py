@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +40,13 @@ import pandas as pd
 
 from fitdata.data.check import CheckReport, check_reader
 from fitdata.data.errors import StoreError
+from fitdata.data.files import (
+    FileMode,
+    is_space_error,
+    private_workdir,
+    remove_leftovers,
+    write_error,
+)
 from fitdata.data.schema import (
     SCHEMA_VERSION,
     TABLES,
@@ -368,12 +374,15 @@ def release_buffers(keep_mb: float = KEEP_BUFFERS_MB) -> None:
 def _writer_lock(path: Path) -> Iterator[None]:
     """Serialise writers of ``path`` across processes with an advisory lock file."""
     lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FileMode.of(path).mode)
+    except OSError as error:
+        raise write_error(error, path, f"opening its writer lock {lock_path.name}") from error
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _fsync(path: Path) -> None:
@@ -384,10 +393,46 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_quietly(*paths: Path) -> None:
-    for p in paths:
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
+@contextlib.contextmanager
+def _file_errors(path: Path, doing: str) -> Iterator[None]:
+    """Turn a failure of the file system (a full disk, mostly) into a StoreError that says so."""
+    try:
+        yield
+    except (OSError, duckdb.IOException) as error:
+        raise write_error(error, path, doing) from error
+    except duckdb.Error as error:  # e.g. "Failed to commit: Could not write file ..."
+        if not _is_file_failure(error):
+            raise
+        raise write_error(error, path, doing) from error
+
+
+def _is_file_failure(error: BaseException) -> bool:
+    """Whether ``error`` is the file system refusing a write (DuckDB wraps it in its errors)."""
+    return isinstance(error, OSError | duckdb.IOException) or (
+        isinstance(error, duckdb.Error)
+        and (is_space_error(error) or "could not write file" in str(error).lower())
+    )
+
+
+def _open_copy(path: Path, tmp: Path, exists: bool) -> duckdb.DuckDBPyConnection:
+    """Copy ``path`` to ``tmp`` (or create a new database there) and begin its transaction."""
+    with _file_errors(path, "copying it"):
+        if exists:
+            shutil.copyfile(path, tmp)
+        con = duckdb.connect(str(tmp), config=_DUCKDB_CONFIG)
+    # fitdata shows its own progress (the importer); DuckDB's bar would write over it
+    con.execute("SET enable_progress_bar = false")
+    con.execute("BEGIN TRANSACTION")
+    return con
+
+
+def _swap_in(tmp: Path, path: Path, mode: FileMode) -> None:
+    """Give the finished copy the original's mode and owner, then put it in the original's place."""
+    with _file_errors(path, "replacing it with the new copy"):
+        mode.apply(tmp)  # before it is visible under the database's name
+        _fsync(tmp)
+        os.replace(tmp, path)
+        _fsync(path.parent)
 
 
 @contextlib.contextmanager
@@ -404,6 +449,10 @@ def write_transaction(
     already begun. When the body returns, the change is committed and the copy atomically
     replaces the original; when it raises, the original is untouched and nothing is left behind.
 
+    The copy is made in a folder only this user may enter (:func:`fitdata.data.files.
+    private_workdir`) and takes the original's mode and owner before it replaces it (0600 for
+    a new file, whatever the umask). Copies that killed writers left behind are removed first.
+
     Args:
         path: The database file.
         create: Create a new database with the current schema if ``path`` does not exist.
@@ -415,10 +464,13 @@ def write_transaction(
 
     Raises:
         StoreError: If the file is missing (without ``create``), is not a fitdata database,
-            has an unfinished write-ahead log from another program, or has a newer schema.
+            has an unfinished write-ahead log from another program, or has a newer schema; or
+            if the file system refuses the write (a full disk): then the message says where and
+            what to do, and the original is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_errors(path, "creating its folder"):
+        path.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(path):
         exists = path.exists() and not replace
         if not exists and not (create or replace):
@@ -433,19 +485,13 @@ def write_transaction(
                 "wrote to it directly. Open the file once in that program and close it cleanly "
                 "(or run CHECKPOINT in it), then try again."
             )
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        tmp.unlink()
-        tmp_wal = tmp.with_name(tmp.name + ".wal")
+        remove_leftovers(path)  # every writer alive holds the lock: these are the dead ones'
+        mode = FileMode.of(path)
+        work = private_workdir(path)
+        tmp = work / path.name
         try:
-            if exists:
-                shutil.copyfile(path, tmp)
-            con = duckdb.connect(str(tmp), config=_DUCKDB_CONFIG)
+            con = _open_copy(path, tmp, exists)
             try:
-                # fitdata shows its own progress (the importer); DuckDB's bar would write over it
-                con.execute("SET enable_progress_bar = false")
-                con.execute("BEGIN TRANSACTION")
                 migrated = False
                 if exists:
                     # A migrated file is rewritten anyway: bring its physical order up to date
@@ -454,18 +500,22 @@ def write_transaction(
                 else:
                     con.execute(schema_sql())
                     con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
-                yield con
-                con.execute("COMMIT")
-                if migrated or (resort() if callable(resort) else resort):
-                    _resort_sessions(con)
-                con.execute("CHECKPOINT")
+                try:
+                    yield con
+                except (OSError, duckdb.Error) as error:
+                    if not (is_space_error(error) and _is_file_failure(error)):
+                        raise
+                    raise write_error(error, path, "writing the change") from error
+                with _file_errors(path, "committing the change"):
+                    con.execute("COMMIT")
+                    if migrated or (resort() if callable(resort) else resort):
+                        _resort_sessions(con)
+                    con.execute("CHECKPOINT")
             finally:
                 con.close()
-            _fsync(tmp)
-            os.replace(tmp, path)
-            _fsync(path.parent)
+            _swap_in(tmp, path, mode)
         finally:
-            _remove_quietly(tmp, tmp_wal)
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _resort_sessions(con: duckdb.DuckDBPyConnection) -> None:

@@ -36,3 +36,17 @@ def write_sessions(path: str, writer: int, writes: int) -> int:
         with store.write_transaction(path) as con:
             store.append_frame(con, "sessions", rows)
     return writes
+
+
+def hold_a_write(path: str, ready: str) -> None:
+    """Begin a write, say so in the file ``ready``, then wait inside it until killed.
+
+    The killed-writer test kills this process with SIGKILL after its copy of the database is
+    made, as a crash, an OOM kill or a pulled plug would.
+    """
+    from fitdata.data import store
+
+    with store.write_transaction(path) as con:
+        con.execute("DELETE FROM sessions WHERE client_id = 'K-ONE'")
+        Path(ready).write_text("copied", encoding="utf-8")
+        time.sleep(600)
