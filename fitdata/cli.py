@@ -1,7 +1,7 @@
 """The ``fitdata`` command line: one subcommand for every job a person runs.
 
 Errors are printed as one line that says what was wrong and what to do, never a traceback,
-and the command exits with status 2.
+and the command exits with status 2; so are files the system refuses to write (a full disk).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fitdata.config import ConfigError, load_config
+from fitdata.data.files import is_space_error
 from fitdata.data.store import StoreError
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.vocabulary import FORMATS
@@ -677,6 +678,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_problem(error: OSError) -> str:
+    """One line for a file the system refused: what, which file, and what to do."""
+    where = f" ({error.filename})" if error.filename else ""
+    what = f"{error.strerror or error}{where}."
+    if is_space_error(error):
+        return f"{what} Free space on that disk and try again."
+    return f"{what} Check the path and its permissions and try again."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
@@ -684,6 +694,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except (StoreError, ConfigError) as error:
         print(f"fitdata {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file the command writes or reads: say which, and what to do
+        print(f"fitdata {args.command}: error: {_file_problem(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
