@@ -1,8 +1,8 @@
 """fitdata: local-first dashboards over ORS/SRS feedback scores (FIT / KOR) in DuckDB.
 
-The package is layered so data flow one way: ``store`` (the only module that opens DuckDB),
-``queries`` (read-side SQL), pure analytics (``config``, ``client_status``, ``change``), and
-``ui`` (ipywidgets and plotly builders that the notebooks in ``dashboards/`` display).
+Layers, lowest first, one folder each: ``data`` (the only DuckDB importer: store, access,
+audit, caches) → ``analytics`` (pure) and ``ingest`` → ``features`` (what each dashboard
+computes) → ``outputs`` and ``ui`` → ``server``; imports point down only. Map: docs/architecture.md.
 """
 
 __version__ = "0.1.0"
