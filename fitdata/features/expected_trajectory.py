@@ -67,7 +67,7 @@ def fit_key(
         "episode_ids": None if episode_ids is None else digest(sorted(map(str, episode_ids))),
         "team_id": None if team_id is None else str(team_id),
         "age_group": None if age_group is None else str(age_group),
-        "code": source_fingerprint(trajectory),
+        "code": source_fingerprint(trajectory, trajectory.fit, trajectory.model),
     }
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,8 @@ from fitdata.analytics.trajectory import (
     fit_trajectories,
 )
 from fitdata.data import store
+from fitdata.features.expected_trajectory import fit_key
+from tests.unit.test_layers import ROOT, imports, read_modules
 
 NOISE_SD = 3.0
 Z25 = 0.6745  # standard normal 75th percentile
@@ -346,3 +351,51 @@ def test_calibration_on_demo_database(demo_db: Path) -> None:
     lines = report.summary_lines()
     assert any("below the lower line" in line and "nominal 25%" in line for line in lines)
     assert any(line.strip().startswith("12+") for line in lines)
+
+
+# -- the stored fit's key ---------------------------------------------------------------------
+
+#: Where code that computes a stored result can live: the analytics layer and the rules
+#: (a feature adds its own package).
+CODE_PREFIXES: tuple[str, ...] = ("fitdata.analytics", "fitdata.config", "fitdata.vocabulary")
+
+
+def modules_computing(*start: str, prefixes: tuple[str, ...] = CODE_PREFIXES) -> set[str]:
+    """``start`` and every module it imports, transitively, within ``prefixes`` (from the AST)."""
+    edges, _ = imports(read_modules(ROOT), ROOT)
+    graph: dict[str, set[str]] = {}
+    for edge in edges:
+        graph.setdefault(edge.source, set()).add(edge.target)
+    seen, todo = set(start), list(start)
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target.startswith(prefixes) and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def key_follows_source(module_name: str, key: Callable[[], object], tmp_path: Path) -> bool:
+    """Whether ``key()`` changes when one byte is added to ``module_name``'s source file."""
+    module = importlib.import_module(module_name)
+    before = key()
+    edited = tmp_path / f"{module_name}.py"
+    edited.write_bytes(Path(str(module.__file__)).read_bytes() + b"#")
+    original = module.__file__
+    module.__file__ = str(edited)
+    try:
+        return key() != before
+    finally:
+        module.__file__ = original
+
+
+def test_a_stored_fit_is_keyed_on_every_module_that_fits_it(tmp_path: Path) -> None:
+    fit = "fitdata.analytics.trajectory.fit"
+    needed = modules_computing(fit)
+    assert {fit, "fitdata.analytics.trajectory.model"} <= needed  # the walk follows imports
+    parameters = inspect.signature(fit_trajectories).parameters
+    defaults = {name: parameters[name].default for name in parameters if name != "reader"}
+    for module in sorted(needed):
+        assert key_follows_source(module, lambda: fit_key(**defaults), tmp_path), (
+            f"editing {module} leaves the stored fit's key unchanged: an old fit would be used"
+        )
