@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -55,6 +53,7 @@ from fitdata.data.schema import (
     schema_sql,
     stored_version,
 )
+from fitdata.data.scope_sql import scope_problem
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -84,6 +83,9 @@ SESSION_ORDER = "team_id, client_id, episode_id, session_date, session_no, rater
 # Never try to download an extension at run time: there is no network, and the attempt
 # costs 1-4 s before failing.
 _DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+# Tables of the file that no scoped reader reads (the audit anchor is the store's own).
+_NOT_SCOPED = frozenset({"audit_anchor"})
 
 # How long a reader keeps retrying when another program holds a write lock on the file.
 _LOCK_RETRY_SECONDS = 10.0
@@ -158,7 +160,7 @@ class Reader:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._identity: FileIdentity | None = None
         self._lock = threading.RLock()
-        self._cursors: dict[str, tuple[duckdb.DuckDBPyConnection, str]] = {}
+        self._cursors: dict[str, tuple[duckdb.DuckDBPyConnection, frozenset[str]]] = {}
 
     def file_identity(self) -> FileIdentity:
         """Which version of the file is there now: its path, inode, size and modification time.
@@ -233,7 +235,10 @@ class Reader:
         """
         return _ScopedReader(self, scope)
 
-    def _scoped_connection(self, scope: ReadScope) -> tuple[duckdb.DuckDBPyConnection, str]:
+    def _scoped_connection(
+        self, scope: ReadScope
+    ) -> tuple[duckdb.DuckDBPyConnection, frozenset[str]]:
+        """The scope's cursor with its views, and the table names its queries may read."""
         con = self._connection()  # may reconnect, which drops every cursor
         entry = self._cursors.get(scope.key)
         if entry is None:
@@ -242,58 +247,14 @@ class Reader:
             qualified = '"' + catalog.replace('"', '""') + '".main'
             for table, select in scope.views:
                 cursor.execute(f'CREATE TEMP VIEW "{table}" AS {select.format(db=qualified)}')
-            entry = self._cursors[scope.key] = (cursor, catalog)
+            tables = cursor.execute(
+                "SELECT table_name FROM duckdb_tables() "
+                "WHERE database_name = ? AND schema_name = 'main'",
+                [catalog],
+            ).fetchall()
+            allowed = {str(t).lower() for (t,) in tables} | {v.lower() for v, _ in scope.views}
+            entry = self._cursors[scope.key] = (cursor, frozenset(allowed - _NOT_SCOPED))
         return entry
-
-
-# Table functions a scoped query may use; others (query_table, read_parquet, ...) could reach
-# the real tables or other files around the scope's views.
-_SCOPE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
-_scope_checks: dict[str, str] = {}
-_scope_checks_lock = threading.Lock()
-
-
-def _scope_problem(cursor: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """Why ``sql`` may not run on a scoped reader ("" if it may), using DuckDB's own parser.
-
-    A scoped reader's views stand in for the tables only for plain and ``main.`` names, so a
-    query must be SELECTs over such names: a catalog- or schema-qualified table, a table
-    function that opens tables or files by name, or a statement other than SELECT (ATTACH,
-    SET, PRAGMA) could step around the scope. The answer is cached per query text.
-    """
-    with _scope_checks_lock:
-        if sql in _scope_checks:
-            return _scope_checks[sql]
-    tree = json.loads(
-        cursor.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()[0][0]
-    )
-    problem = ""
-    if tree.get("error"):
-        message = str(tree.get("error_message", ""))
-        problem = "only SELECT statements are allowed" if "Only SELECT" in message else message
-    stack: list[Any] = [tree.get("statements", [])]
-    while stack and not problem:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            kind = node.get("type")
-            if kind == "BASE_TABLE" and (
-                node.get("catalog_name") or node.get("schema_name") not in ("", "main")
-            ):
-                problem = f"the table {'.'.join(node['qualified_name']['path'])} is qualified"
-            elif kind == "BASE_TABLE" and re.search(r"[./\\]", str(node.get("table_name"))):
-                problem = f"{node.get('table_name')} is a file, not a table"  # 'x.csv' reads files
-            elif kind == "TABLE_FUNCTION":
-                name = str((node.get("function") or {}).get("function_name", "")).lower()
-                if name not in _SCOPE_TABLE_FUNCTIONS:
-                    problem = f"the table function {name} is not allowed"
-            stack.extend(v for v in node.values() if isinstance(v, dict | list))
-    with _scope_checks_lock:
-        if len(_scope_checks) > 2000:
-            _scope_checks.clear()
-        _scope_checks[sql] = problem
-    return problem
 
 
 class _ScopedReader(Reader):
@@ -306,8 +267,8 @@ class _ScopedReader(Reader):
         self._lock = base._lock
 
     def _scoped(self, sql: str) -> duckdb.DuckDBPyConnection:
-        cursor, _ = self._base._scoped_connection(self.scope)
-        problem = _scope_problem(cursor, sql)
+        cursor, allowed = self._base._scoped_connection(self.scope)
+        problem = scope_problem(cursor, sql, allowed)
         if problem:
             raise StoreError(
                 f"This query is not allowed within the access scope {self.scope.key}: {problem}. "

@@ -174,6 +174,59 @@ def test_a_scoped_reader_refuses_queries_that_step_around_its_views(db, sql) -> 
     assert clients_seen(kari) == B1_CLIENTS  # and the reader still works
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM duckdb_tables",  # row counts of every table
+        "SELECT path FROM duckdb_databases",  # where the file is
+        "SELECT sql FROM duckdb_views",  # the scope's own views
+        "SELECT * FROM duckdb_columns",
+        "SELECT * FROM duckdb_constraints",
+        "SELECT * FROM pragma_database_list",
+        "SELECT * FROM sqlite_master",
+        "SELECT * FROM pg_tables",
+        "SELECT * FROM pg_class",
+        "SELECT * FROM pg_settings",
+        "SELECT * FROM main.duckdb_views",
+        "SELECT * FROM pg_catalog.pg_views",
+        "SELECT * FROM information_schema.tables",
+        "SELECT * FROM duckdb_settings()",
+        "SELECT current_setting('temp_directory')",
+        "SELECT current_database()",
+        "SELECT * FROM sessions WHERE 0 < (SELECT count(*) FROM duckdb_views)",
+        # a CTE named like a system view hides it only where the CTE is visible
+        "SELECT * FROM (WITH duckdb_views AS (SELECT 1) SELECT * FROM duckdb_views), duckdb_views",
+    ],
+)
+def test_system_views_and_settings_are_refused_on_a_scoped_reader(db, sql) -> None:
+    for user in ("kari", "leder"):
+        reader = access.reader_for_user(db, user)
+        with pytest.raises(StoreError, match="not allowed within the access scope"):
+            reader.rows(sql)
+
+
+def test_a_leaders_hash_key_cannot_be_read_from_the_catalog(db) -> None:
+    """The leader's de-identified views hold this kernel's hash key in their text."""
+    leader = access.reader_for_user(db, "leder")
+    assert leader.rows("SELECT count(*) FROM sessions") == [(24,)]
+    for sql in ("SELECT sql FROM duckdb_views", "SELECT sql FROM sqlite_master"):
+        with pytest.raises(StoreError, match="is not one of the tables of this database"):
+            leader.rows(sql)
+
+
+def test_a_scoped_reader_still_runs_ctes_and_the_packages_queries(db) -> None:
+    kari = access.reader_for_user(db, "kari")
+    sql = (
+        "WITH mine AS (SELECT client_id FROM sessions), "
+        "again AS (SELECT * FROM mine) SELECT count(DISTINCT client_id) FROM again"
+    )
+    assert kari.rows(sql) == [(2,)]
+    assert kari.rows("SELECT count(*) FROM teams JOIN therapists USING (team_id)") == [(3,)]
+    assert kari.rows("SELECT max(version) FROM schema_version")[0][0] == store.SCHEMA_VERSION
+    recursive = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) "
+    assert kari.rows(recursive + "SELECT count(*) FROM n") == [(3,)]
+
+
 def test_a_supervisor_sees_exactly_the_episodes_of_their_teams(db) -> None:
     sigrid = access.reader_for_user(db, "sigrid")
     assert clients_seen(sigrid) == {"K-TOTALS", "K-CHILD", "K-TEN"}
