@@ -5,7 +5,7 @@ Reading the sessions again for every change cannot meet that (aggregating 10 mil
 to client-episodes takes seconds), so two sets of facts are read once, with filters and
 categories computed in DuckDB:
 
-* :func:`episode_facts` — the closed client-episodes (``indices.category_query``:
+* :func:`episode_facts` — the closed client-episodes (``outcomes.category_query``:
   ``episode_outcomes`` with the PCOMS categories in SQL) as integer codes, and their *additive*
   facts (counts, sums and sums of squares of ten times the ORS totals, which are integers, and
   of the indicators) summed per team, month of the end, age group and format;
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fitdata.analytics.indices import category_query
+from fitdata.analytics.outcomes import category_query
 from fitdata.config import AGE_GROUPS, ClinicalConfig
 from fitdata.data.store import Reader
 from fitdata.vocabulary import FORMATS

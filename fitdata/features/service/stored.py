@@ -49,7 +49,7 @@ FACTS_FORMAT = 1
 FACTS_CODE_MODULES = (
     "fitdata.features.service.facts",
     "fitdata.features.service.stored",
-    "fitdata.analytics.indices",
+    "fitdata.analytics.outcomes",
     "fitdata.analytics.change",
     "fitdata.config",
     "fitdata.vocabulary",
