@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -29,10 +29,12 @@ __all__ = [
     "Spec",
     "client_graph_spec",
     "cutoff_line",
+    "form_traces",
     "no_sessions",
     "plotly_template",
     "rc_band",
     "scatter",
+    "score_trace",
     "srs_cutoff_line",
     "srs_marker",
 ]
@@ -112,6 +114,64 @@ def scatter(**properties: Any) -> Spec:
     return {"type": "scatter", **properties}
 
 
+def score_trace(rows: pd.DataFrame, column: str, *, hover: str, **properties: Any) -> Spec:
+    """A form's scores by session number as a line with markers; ``hover`` is its template."""
+    return scatter(
+        x=rows["session_no"].tolist(),
+        y=rows[column].tolist(),
+        mode="lines+markers",
+        hovertemplate=hover + "<extra></extra>",
+        **properties,
+    )
+
+
+def form_traces(
+    own: pd.DataFrame,
+    config: ClinicalConfig,
+    *,
+    hover: tuple[str, str],
+    customdata: Callable[[pd.DataFrame, str], list[Any]],
+    widths: tuple[int, int],
+    sizes: tuple[int, int, int],
+    **extra: Any,
+) -> list[Spec]:
+    """The ORS and SRS lines of a client's own ratings, an SRS below the cutoff marked.
+
+    Args:
+        own: The client's own ratings, one row per session.
+        config: The SRS cutoff.
+        hover: The ORS and SRS hover templates.
+        customdata: The hover values of some rows' ``ors_total`` or ``srs_total``.
+        widths: The ORS and SRS line widths.
+        sizes: The ORS marker size, the SRS marker size, and that of an SRS below the cutoff.
+        extra: Further properties of both traces (e.g. ``showlegend``).
+    """
+    ors = own.dropna(subset=["ors_total"])
+    srs = own.dropna(subset=["srs_total"])
+    return [
+        score_trace(
+            ors,
+            "ors_total",
+            hover=hover[0],
+            line={"color": COLOURS["ors"], "width": widths[0]},
+            marker={"size": sizes[0]},
+            name="ORS",
+            customdata=customdata(ors, "ors_total"),
+            **extra,
+        ),
+        score_trace(
+            srs,
+            "srs_total",
+            hover=hover[1],
+            line={"color": COLOURS["srs"], "width": widths[1]},
+            marker=srs_marker(srs["srs_total"], config, size=sizes[1], low_size=sizes[2]),
+            name="SRS",
+            customdata=customdata(srs, "srs_total"),
+            **extra,
+        ),
+    ]
+
+
 def no_sessions() -> pd.DataFrame:
     """A client with no sessions yet, in the columns :func:`client_graph_spec` reads."""
     return pd.DataFrame(columns=["session_no", "session_date", "rater", "ors_total", "srs_total"])
@@ -145,13 +205,23 @@ def rc_band(
     )
 
 
-def _level(x_span: list[float], y: float, colour: str, dash: str, width: int, name: str) -> Spec:
+def _level(
+    x_span: list[float], y: float, colour: str, dash: str, width: int, name: str, **extra: Any
+) -> Spec:
     line = {"color": colour, "dash": dash, "width": width}
-    return scatter(x=x_span, y=[y, y], mode="lines", line=line, hoverinfo="skip", name=name)
+    return scatter(
+        x=x_span, y=[y, y], mode="lines", line=line, hoverinfo="skip", name=name, **extra
+    )
 
 
 def cutoff_line(
-    x_span: list[float], cutoff: float, age_group: str, tr: Translator, *, width: int
+    x_span: list[float],
+    cutoff: float,
+    age_group: str,
+    tr: Translator,
+    *,
+    width: int,
+    **extra: Any,
 ) -> Spec:
     """The ORS clinical cutoff of the client's age group across the graph."""
     name = tr.text(
@@ -159,15 +229,15 @@ def cutoff_line(
         cutoff=tr.number(cutoff, decimals=0),
         group=tr.text(f"age_group.{age_group}"),
     )
-    return _level(x_span, cutoff, COLOURS["cutoff"], "dash", width, name)
+    return _level(x_span, cutoff, COLOURS["cutoff"], "dash", width, name, **extra)
 
 
 def srs_cutoff_line(
-    x_span: list[float], tr: Translator, config: ClinicalConfig, *, width: int
+    x_span: list[float], tr: Translator, config: ClinicalConfig, *, width: int, **extra: Any
 ) -> Spec:
     """The SRS cutoff across the graph."""
     name = tr.text("graph.srs_cutoff", cutoff=tr.number(config.srs_cutoff, decimals=0))
-    return _level(x_span, config.srs_cutoff, COLOURS["srs_cutoff"], "dot", width, name)
+    return _level(x_span, config.srs_cutoff, COLOURS["srs_cutoff"], "dot", width, name, **extra)
 
 
 def srs_marker(
@@ -363,43 +433,27 @@ def client_graph_spec(
     traces.append(cutoff_line(x_span, status.cutoff, status.age_group, tr, width=2))
     traces.append(srs_cutoff_line(x_span, tr, config, width=2))
 
-    ors = own.dropna(subset=["ors_total"])
-    traces.append(
-        scatter(
-            x=ors["session_no"].tolist(),
-            y=ors["ors_total"].tolist(),
-            mode="lines+markers",
-            line={"color": COLOURS["ors"], "width": 3},
-            marker={"size": 10},
-            name="ORS",
-            customdata=_hover_data(ors, "ors_total", ORS_ITEMS, tr, start),
-            hovertemplate=tr.text("graph.hover_ors") + "<extra></extra>",
-        )
-    )
-    srs = own.dropna(subset=["srs_total"])
-    traces.append(
-        scatter(
-            x=srs["session_no"].tolist(),
-            y=srs["srs_total"].tolist(),
-            mode="lines+markers",
-            line={"color": COLOURS["srs"], "width": 2},
-            marker=srs_marker(srs["srs_total"], config, size=9, low_size=13),
-            name="SRS",
-            customdata=_hover_data(srs, "srs_total", SRS_ITEMS, tr, start),
-            hovertemplate=tr.text("graph.hover_srs") + "<extra></extra>",
+    items = {"ors_total": ORS_ITEMS, "srs_total": SRS_ITEMS}
+    traces.extend(
+        form_traces(
+            own,
+            config,
+            hover=(tr.text("graph.hover_ors"), tr.text("graph.hover_srs")),
+            customdata=lambda rows, total: _hover_data(rows, total, items[total], tr, start),
+            widths=(3, 2),
+            sizes=(10, 9, 13),
         )
     )
     for rater, rows in sessions[sessions["rater"] != "client"].groupby("rater", sort=True):
         rated = rows.dropna(subset=["ors_total"]).sort_values("session_no")
         traces.append(
-            scatter(
-                x=rated["session_no"].tolist(),
-                y=rated["ors_total"].tolist(),
-                mode="lines+markers",
+            score_trace(
+                rated,
+                "ors_total",
+                hover=tr.text("graph.hover_ors"),
                 line={"color": COLOURS["collateral"], "dash": "dash", "width": 2},
                 name=tr.text("graph.collateral", rater=tr.text(f"rater.{rater}")),
                 customdata=_hover_data(rated, "ors_total", ORS_ITEMS, tr, start),
-                hovertemplate=tr.text("graph.hover_ors") + "<extra></extra>",
             )
         )
 

@@ -27,7 +27,7 @@ from fitdata.ui.view import (
     row,
     set_options,
     status_html,
-    team_options,
+    team_and_therapist,
     therapist_options,
 )
 
@@ -45,16 +45,11 @@ class ClientGraphView(DashboardView):
     def __init__(self, context: DashboardContext) -> None:
         super().__init__(context)
         tr = self.tr
-        self.team = dropdown(tr.text("filter.team"), "team")
-        self.therapist = dropdown(tr.text("filter.therapist"), "therapist")
+        self.team, self.therapist = team_and_therapist(self)
         self.client = dropdown(tr.text("filter.client"), "client")
         self.status = widgets.HTML().add_class("fitdata-status")
         self.rules = widgets.HTML().add_class("fitdata-rules")
 
-        set_options(self.team, team_options(tr, queries.team_options(context.reader)))
-        if not self.team.options:
-            self.show_text(tr.text("message.empty_database"))
-        set_options(self.therapist, self._therapist_options())
         set_options(self.client, self._client_options())
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
@@ -66,13 +61,6 @@ class ClientGraphView(DashboardView):
         self.client.observe(self.guarded(self._on_client), "value")
 
     # -- options -------------------------------------------------------------------------
-    def _therapist_options(self) -> Options:
-        if self.team.value is None:
-            return []
-        return therapist_options(
-            self.tr, queries.therapist_options(self.context.reader, self.team.value)
-        )
-
     def _client_options(self) -> Options:
         if self.team.value is None or self.therapist.value is None:
             return []
@@ -95,7 +83,7 @@ class ClientGraphView(DashboardView):
 
     # -- behaviour -----------------------------------------------------------------------
     def _on_team(self, _change: dict[str, Any]) -> None:
-        set_options(self.therapist, self._therapist_options())
+        set_options(self.therapist, therapist_options(self.context, self.team.value))
 
     def _on_therapist(self, _change: dict[str, Any]) -> None:
         set_options(self.client, self._client_options())

@@ -17,7 +17,6 @@ import ipywidgets as widgets
 import pandas as pd
 
 from fitdata.config import RULES
-from fitdata.data import queries
 from fitdata.features.therapist_development import MEASURES, TherapistScope
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
@@ -39,13 +38,12 @@ from fitdata.ui.therapist_development_charts import (
 )
 from fitdata.ui.view import (
     DashboardView,
-    Options,
     builder,
     dropdown,
     graph_box,
     row,
     set_options,
-    team_options,
+    team_and_therapist,
     therapist_options,
 )
 
@@ -66,8 +64,7 @@ class TherapistDevelopmentView(DashboardView):
     def __init__(self, context: DashboardContext) -> None:
         super().__init__(context)
         tr = self.tr
-        self.team = dropdown(tr.text("filter.team"), "team")
-        self.therapist = dropdown(tr.text("filter.therapist"), "therapist")
+        self.team, self.therapist = team_and_therapist(self)
         self.grouping = dropdown(
             tr.text("development.filter.grouping"),
             "grouping",
@@ -89,14 +86,9 @@ class TherapistDevelopmentView(DashboardView):
         self.profile_text = widgets.HTML().add_class("fitdata-dev-profile-text")
         self.rules = widgets.HTML().add_class("fitdata-dev-rules")
         self.scope: TherapistScope | None = None
-        self._replacing_therapists = False
         self._outcomes = pd.DataFrame()
         self._srs = self._first = self._mix = pd.DataFrame()
 
-        set_options(self.team, team_options(tr, queries.team_options(context.reader)))
-        if not self.team.options:
-            self.show_text(tr.text("message.empty_database"))
-        set_options(self.therapist, self._therapist_options())
         self._load_scope()
         # The charts are plain figures rendered into Output widgets by plotly's JupyterLab
         # renderer, not FigureWidgets: under load anywidget gives up initialising a
@@ -116,13 +108,6 @@ class TherapistDevelopmentView(DashboardView):
         self.measure.observe(self.guarded(self._on_measure), "value")
 
     # -- options -------------------------------------------------------------------------
-    def _therapist_options(self) -> Options:
-        if self.team.value is None:
-            return []
-        return therapist_options(
-            self.tr, queries.therapist_options(self.context.reader, self.team.value)
-        )
-
     # -- behaviour -----------------------------------------------------------------------
     def _load_scope(self) -> None:
         """Open the chosen therapist's scope and read the outcomes for the chosen periods."""
@@ -145,16 +130,11 @@ class TherapistDevelopmentView(DashboardView):
     def _on_team(self, _change: dict[str, Any]) -> None:
         # Draw once, after the therapist list has been replaced: while it is replaced the
         # dropdown passes through "nothing chosen", which would draw an empty page first.
-        self._replacing_therapists = True
-        try:
-            set_options(self.therapist, self._therapist_options())
-        finally:
-            self._replacing_therapists = False
+        with self.holding():
+            set_options(self.therapist, therapist_options(self.context, self.team.value))
         self._show_therapist()
 
     def _on_therapist(self, _change: dict[str, Any]) -> None:
-        if self._replacing_therapists:
-            return  # _on_team redraws once the new list is in place
         self._show_therapist()
 
     def _show_therapist(self) -> None:

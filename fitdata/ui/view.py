@@ -9,7 +9,7 @@ registration) share one shape, written once here, so a newcomer reads it once:
   page would show;
 - every observer and click handler is wrapped by :meth:`DashboardView.guarded`: an error becomes
   a friendly message in :attr:`DashboardView.message`, never a traceback, and observers stand
-  still while the view changes its own widgets (:meth:`DashboardView.quiet`);
+  still while the view changes its own widgets (:meth:`DashboardView.holding`);
 - :attr:`DashboardView.widget` lays the page out (:meth:`DashboardView.page`), and
   :func:`builder` makes the ``build_<dashboard>`` function its notebook calls, which waits for
   the page request, binds the user and shows the database's own error when it cannot be used
@@ -22,12 +22,14 @@ every page's controls had in common.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import ipywidgets as widgets
 import pandas as pd
 
+from fitdata.data import queries
 from fitdata.i18n import Translator
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
@@ -41,6 +43,7 @@ __all__ = [
     "row",
     "set_options",
     "status_html",
+    "team_and_therapist",
     "team_options",
     "therapist_options",
 ]
@@ -94,15 +97,34 @@ def team_options(tr: Translator, teams: pd.DataFrame) -> Options:
     ]
 
 
-def therapist_options(tr: Translator, therapists: pd.DataFrame) -> Options:
-    """Options "Therapist (n clients)" from :func:`fitdata.data.queries.therapist_options`."""
+def therapist_options(context: DashboardContext, team_id: str | None) -> Options:
+    """Options "Therapist (n clients)" of a team the page's user may see (none without one)."""
+    if team_id is None:
+        return []
+    tr = context.tr
     return [
         (
             tr.count_text("option.therapist", r.clients, name=r.name, clients=r.clients),
             r.therapist_id,
         )
-        for r in therapists.itertuples()
+        for r in queries.therapist_options(context.reader, team_id).itertuples()
     ]
+
+
+def team_and_therapist(view: DashboardView) -> tuple[Any, Any]:
+    """The team and therapist dropdowns of a page about one therapist's work, filled.
+
+    Both offer only what the page's user may see (the context's scoped reader); an empty
+    database is said in the page's message.
+    """
+    tr, context = view.tr, view.context
+    team = dropdown(tr.text("filter.team"), "team")
+    therapist = dropdown(tr.text("filter.therapist"), "therapist")
+    set_options(team, team_options(tr, queries.team_options(context.reader)))
+    if not team.options:
+        view.show_text(tr.text("message.empty_database"))
+    set_options(therapist, therapist_options(context, team.value))
+    return team, therapist
 
 
 class DashboardView:
@@ -127,6 +149,7 @@ class DashboardView:
     def __init__(self, context: DashboardContext) -> None:
         self.context = context
         self.message = widgets.HTML().add_class("fitdata-message")
+        self._holding = False
 
     @property
     def tr(self) -> Translator:
@@ -139,9 +162,23 @@ class DashboardView:
         return cls(context)
 
     # -- callbacks ---------------------------------------------------------------------------
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Change widgets from code without their guarded observers reacting.
+
+        A cascade (a new team refills the therapists, which refills the clients) would
+        otherwise run every observer on the way, each querying and drawing for a choice that
+        is about to change again; the caller updates the page once afterwards.
+        """
+        before, self._holding = self._holding, True
+        try:
+            yield
+        finally:
+            self._holding = before
+
     def quiet(self) -> bool:
-        """True while the view changes its own widgets: guarded observers then do nothing."""
-        return False
+        """True while guarded observers do nothing (inside :meth:`holding`)."""
+        return self._holding
 
     def guarded(self, callback: Callable[[Any], None]) -> Callable[..., None]:
         """Wrap an observer or click handler: an error becomes a message, never a traceback."""

@@ -1,0 +1,228 @@
+"""The group exercise's large graph of one anonymous case, for a shared screen.
+
+Pure: an :class:`~fitdata.features.group_exercise.AnonymousCase` in, plotly JSON out. Nothing but
+the anonymous case reaches the figure: x is the session number (weeks since start in the hover),
+never a date, and no client code, name or free text is put in a trace, a hover or the title.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fitdata.config import ClinicalConfig
+from fitdata.features import group_exercise as ge
+from fitdata.i18n import Translator
+from fitdata.ui.charts import (
+    COLOURS,
+    Spec,
+    cutoff_line,
+    form_traces,
+    plotly_template,
+    rc_band,
+    scatter,
+    srs_cutoff_line,
+)
+
+__all__ = ["empty_case", "group_figure"]
+
+_FONT = 20
+_COLOURS = {
+    **COLOURS,
+    "expected": "#555555",
+    "expected_band": "rgba(120, 120, 120, 0.16)",
+    "not_on_track": "#C0392B",
+    "prediction": "#E69F00",
+}
+
+
+def _scores_hover(rows: pd.DataFrame, total: str, tr: Translator) -> list[list[str]]:
+    return [
+        [str(int(w)), tr.number(v)]
+        for w, v in zip(rows["weeks_since_start"], rows[total], strict=True)
+    ]
+
+
+def group_figure(
+    case: ge.AnonymousCase,
+    tr: Translator,
+    config: ClinicalConfig,
+    *,
+    shown: int | None = None,
+    predictions: dict[int, float] | None = None,
+    future_lines: pd.DataFrame | None = None,
+) -> Spec:
+    """The large, clear graph of one anonymous case, for a shared screen, as plotly JSON.
+
+    The figure always has the same nine traces in the same order (band, lower line, expected
+    line, cutoff, SRS cutoff, ORS, SRS, not-on-track rings, prediction), empty and out of the
+    legend where there is nothing to draw, so every graph of the page has the same shape.
+
+    Args:
+        case: The anonymous case (nothing else reaches the figure).
+        tr: Messages and number formats.
+        config: Cutoffs and reliable change.
+        shown: Show only the first ``shown`` sessions (the "what happens next?" exercise);
+            None shows every session.
+        predictions: The group's predicted ORS by session number, drawn as stars.
+        future_lines: Expected and lower lines for sessions after the shown ones
+            (``session_no``, ``expected``, ``lower``), so the band continues where the group
+            predicts.
+
+    Returns:
+        The figure as plotly JSON (``go.Figure(spec)`` validates it): x is the session
+        number (weeks since start in the hover), never a date.
+    """
+    rows = case.sessions
+    if shown is not None:
+        rows = rows[rows["session_no"] <= shown]
+    predictions = predictions or {}
+    last_drawn = max(
+        [int(rows["session_no"].max()) if len(rows) else 1, *predictions.keys()], default=1
+    )
+    x_end = max(last_drawn, 6) + 0.5
+    x_span = [0.5, x_end]
+
+    ors = rows.dropna(subset=["ors_total"])
+    first = float(ors.iloc[0]["ors_total"]) if len(ors) else None
+    band = rc_band(x_span, first, tr, config, showlegend=first is not None)
+
+    lines = rows[["session_no", "expected", "lower"]]
+    if future_lines is not None and len(future_lines):
+        lines = pd.concat(
+            [lines, future_lines[["session_no", "expected", "lower"]]], ignore_index=True
+        )
+    lines = lines.dropna().drop_duplicates("session_no").sort_values("session_no")
+    if case.trajectory_episodes is None:
+        lines = lines.iloc[0:0]
+    has_lines = bool(len(lines))
+    lower = scatter(
+        x=lines["session_no"].tolist(),
+        y=lines["lower"].round(1).tolist(),
+        mode="lines",
+        line={"color": _COLOURS["expected"], "dash": "dot", "width": 3},
+        hoverinfo="skip",
+        showlegend=has_lines,
+        name=tr.text("group.graph.lower"),
+    )
+    expected = scatter(
+        x=lines["session_no"].tolist(),
+        y=lines["expected"].round(1).tolist(),
+        mode="lines",
+        fill="tonexty",
+        fillcolor=_COLOURS["expected_band"],
+        line={"color": _COLOURS["expected"], "dash": "dash", "width": 3},
+        hoverinfo="skip",
+        showlegend=has_lines,
+        name=tr.text("group.graph.expected", episodes=case.trajectory_episodes or 0),
+    )
+
+    cutoff = config.ors_cutoff(case.age_group)
+    cutoff_trace = cutoff_line(x_span, cutoff, case.age_group, tr, width=3, showlegend=True)
+    srs_cutoff_trace = srs_cutoff_line(x_span, tr, config, width=3, showlegend=True)
+
+    ors_trace, srs_trace = form_traces(
+        rows,
+        config,
+        hover=(tr.text("group.graph.hover_ors"), tr.text("group.graph.hover_srs")),
+        customdata=lambda shown_rows, total: _scores_hover(shown_rows, total, tr),
+        widths=(6, 4),
+        sizes=(18, 14, 20),
+        showlegend=True,
+    )
+    off_track = ors[ors["flag_not_on_track"].astype(bool)]
+    rings = scatter(
+        x=off_track["session_no"].tolist(),
+        y=off_track["ors_total"].tolist(),
+        mode="markers",
+        marker={
+            "size": 34,
+            "color": "rgba(0,0,0,0)",
+            "line": {"color": _COLOURS["not_on_track"], "width": 4},
+        },
+        hoverinfo="skip",
+        showlegend=bool(len(off_track)),
+        name=tr.text("group.graph.not_on_track"),
+    )
+    sessions = sorted(predictions)
+    # The prediction starts from the last ORS the group saw, before the first predicted session.
+    seen = ors[ors["session_no"] < sessions[0]] if sessions else ors.iloc[0:0]
+    anchor_x = [int(seen["session_no"].iloc[-1])] if len(seen) else []
+    anchor_y = [float(seen["ors_total"].iloc[-1])] if len(seen) else []
+    prediction = scatter(
+        x=anchor_x + sessions,
+        y=anchor_y + [round(predictions[s], 1) for s in sessions],
+        mode="lines+markers",
+        line={"color": _COLOURS["prediction"], "width": 4, "dash": "dash"},
+        marker={
+            "size": [0] * len(anchor_x) + [26] * len(sessions),
+            "symbol": "star",
+            "color": _COLOURS["prediction"],
+        },
+        showlegend=bool(sessions),
+        name=tr.text("group.graph.prediction"),
+        hovertemplate=tr.text("group.graph.hover_prediction") + "<extra></extra>",
+    )
+
+    shapes = []
+    if sessions:
+        shapes.append(
+            {
+                "type": "line",
+                "x0": sessions[0] - 0.5,
+                "x1": sessions[0] - 0.5,
+                "y0": 0,
+                "y1": 40,
+                "line": {"color": "#888888", "width": 2, "dash": "dot"},
+            }
+        )
+    ticks = list(range(1, int(x_end) + 1))
+    data = [
+        band,
+        lower,
+        expected,
+        cutoff_trace,
+        srs_cutoff_trace,
+        ors_trace,
+        srs_trace,
+        rings,
+        prediction,
+    ]
+    layout: Spec = {
+        "title": {"text": _figure_title(case, tr), "x": 0.01, "font": {"size": 30}},
+        "height": 700,
+        "margin": {"l": 80, "r": 30, "t": 80, "b": 60},
+        "xaxis": {
+            "title": {"text": tr.text("graph.x_axis"), "font": {"size": 24}},
+            "range": x_span,
+            "tickvals": ticks,
+            "ticktext": [str(t) for t in ticks],
+            "tickfont": {"size": 22},
+        },
+        "yaxis": {
+            "title": {"text": tr.text("graph.y_axis"), "font": {"size": 24}},
+            "range": [0, 40.5],
+            "dtick": 5,
+            "tickfont": {"size": 22},
+        },
+        "legend": {"orientation": "h", "y": -0.14, "font": {"size": 18}},
+        "hovermode": "closest",
+        "hoverlabel": {"font": {"size": 20}},
+        "template": plotly_template("plotly_white"),
+        "font": {"size": _FONT},
+        "shapes": shapes,
+    }
+    return {"data": data, "layout": layout}
+
+
+def _figure_title(case: ge.AnonymousCase, tr: Translator) -> str:
+    return tr.text(
+        "group.graph.title",
+        case=tr.text("group.case", label=case.label),
+        group=tr.text(f"age_group.{case.age_group}"),
+    )
+
+
+def empty_case(label: str = "–") -> ge.AnonymousCase:
+    """A case with no sessions, for the graph before a case is chosen."""
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in ge.ANONYMOUS_COLUMNS})
+    return ge.AnonymousCase(label=label, age_group="adult", sessions=frame)
