@@ -1,0 +1,99 @@
+"""The report as one self-contained HTML page: styles inline, charts as ``<svg>``, no scripts.
+
+Every text is escaped (a team name is never markup), and nothing is fetched, so the file opens
+the same offline, in a mail client or on a locked-down machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+
+from fitdata.features.service import ServiceSummary
+from fitdata.i18n import Translator
+from fitdata.outputs.report.charts import CHARTS_AFTER, figures, svg
+from fitdata.outputs.report.layout import (
+    ReportTable,
+    display_tables,
+    filter_text,
+    method_notes,
+    reading_sentences,
+    selected_rows,
+    table_text,
+)
+
+__all__ = ["render_html", "table_html"]
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.selected td { font-weight: bold; }
+.filters { color: #555; } .reading li { margin: 0.3em 0; } .notes { font-size: 0.85em; }
+figure { margin: 0.5em 0; } figure svg { max-width: 100%; height: auto; }
+"""
+
+
+def table_html(
+    table: ReportTable,
+    tr: Translator,
+    *,
+    selected: Sequence[bool] = (),
+    row_keys: Sequence[str] = (),
+) -> str:
+    """One table as HTML (used by the report and the dashboard).
+
+    Args:
+        table: The table.
+        tr: The language.
+        selected: Rows to mark with ``class="selected"``.
+        row_keys: A key per row, written as ``data-key`` (the dashboard marks its selected
+            team with a style rule on this key, so the table itself need not be sent again).
+    """
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    body = []
+    for index, cells in enumerate(table_text(table, tr)):
+        mark = ' class="selected"' if index < len(selected) and selected[index] else ""
+        if index < len(row_keys):
+            mark += f' data-key="{html.escape(str(row_keys[index]))}"'
+        body.append(f"<tr{mark}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return (
+        f'<table class="fitdata-table" data-table="{table.name}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def render_html(summary: ServiceSummary, lang: str = "en") -> str:
+    """The report as one self-contained HTML page (charts inline as SVG)."""
+    tr = Translator(lang)
+    charts = dict(enumerate(figures(summary, tr)))
+    tables = display_tables(summary, tr)
+    parts = [
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">',
+        f"<title>{html.escape(tr.text('service.report.title'))}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(tr.text('service.report.title'))}</h1>",
+        f'<p class="filters">{html.escape(filter_text(summary, tr))}</p>',
+        f"<p>{html.escape(tr.text('service.report.generated', date=tr.date(dt.date.today())))}</p>",
+        f"<h2>{html.escape(tr.text('service.section.reading'))}</h2>",
+        '<ul class="reading">',
+        *(f"<li>{html.escape(s)}</li>" for s in reading_sentences(summary.reading, tr)),
+        "</ul>",
+    ]
+    for table in tables:
+        parts.append(f"<h2>{html.escape(table.title)}</h2>")
+        for index in CHARTS_AFTER.get(table.name, []):
+            title, figure = charts[index]
+            parts.append(
+                f'<figure data-chart="{index}"><figcaption>{html.escape(title)}</figcaption>'
+                f"{svg(figure)}</figure>"
+            )
+        parts.append(table_html(table, tr, selected=selected_rows(summary, table.name)))
+    parts.append(f"<h2>{html.escape(tr.text('service.section.notes'))}</h2>")
+    parts.append('<ul class="notes">')
+    parts.extend(f"<li>{html.escape(note)}</li>" for note in method_notes(summary, tr))
+    parts.append("</ul></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,384 @@
+"""The report's tables and words: what every renderer (and the dashboard) lays out.
+
+:func:`display_tables` gives the tables as shown — translated headers, the columns a reader
+needs, numbers rounded for display — and the page uses the same frames, so the report and the
+dashboard cannot disagree. The words around them (the selection, the reading, method notes and
+sources) are here too. A hidden cell (fewer than ``min_cell_size`` clients, or no data) is
+:data:`HIDDEN` everywhere, never a number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from fitdata.config import RULES
+from fitdata.features.service import (
+    REFERENCE_BANDS,
+    ReadingItem,
+    ReferenceBand,
+    ServiceSummary,
+    band_for,
+)
+from fitdata.i18n import Translator
+
+__all__ = [
+    "HEADLINE_SPEC",
+    "HIDDEN",
+    "SOURCE_KEYS",
+    "TABLE_SPECS",
+    "Column",
+    "ReportTable",
+    "band_text",
+    "display_tables",
+    "filter_text",
+    "format_cell",
+    "headline_table",
+    "method_notes",
+    "reading_sentences",
+    "row_decimals",
+    "selected_rows",
+    "table_text",
+]
+
+#: What a hidden cell shows (fewer than the minimum number of clients, or no data).
+HIDDEN = "·"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a displayed table: source column, header key, decimals."""
+
+    source: str
+    header: str
+    decimals: int = 1
+
+
+#: Clients, sessions and the two completeness shares, as both completeness tables show them.
+_COMPLETENESS = (
+    Column("clients", "service.col.clients", 0),
+    Column("sessions", "service.col.sessions", 0),
+    Column("pct_sessions_with_ors", "service.col.pct_ors"),
+    Column("pct_sessions_with_srs", "service.col.pct_srs"),
+)
+
+#: The displayed tables, in page order: (name, title key, columns).
+TABLE_SPECS: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
+    (
+        "completeness_trend",
+        "service.table.completeness_trend",
+        (Column("quarter", "service.col.quarter", -1), *_COMPLETENESS),
+    ),
+    (
+        "completeness_team",
+        "service.table.completeness_team",
+        (
+            Column("name", "service.col.team", -1),
+            *_COMPLETENESS,
+            Column("pct_lt2_ors", "service.col.pct_lt2_ors"),
+        ),
+    ),
+    (
+        "trend",
+        "service.table.trend",
+        (
+            Column("quarter", "service.col.quarter", -1),
+            Column("clients", "service.col.clients", 0),
+            Column("client_episodes", "service.col.episodes", 0),
+            Column("intake_ors_mean", "service.col.intake_ors"),
+            Column("effect_size", "service.col.effect_size", 2),
+            Column("effect_size_ci_low", "service.col.ci_low", 2),
+            Column("effect_size_ci_high", "service.col.ci_high", 2),
+            Column("severity_adjusted_es", "service.col.adjusted_es", 2),
+            Column("pct_recovered", "service.col.pct_recovered"),
+            Column("pct_improved", "service.col.pct_improved"),
+            Column("pct_unchanged", "service.col.pct_unchanged"),
+            Column("pct_deteriorated", "service.col.pct_deteriorated"),
+            Column("pct_harmed", "service.col.pct_harmed"),
+            Column("pct_target", "service.col.pct_target"),
+            Column("sessions_mean", "service.col.sessions_mean"),
+            Column("pct_unplanned_with_effect", "service.col.pct_unplanned_with"),
+            Column("pct_unplanned_without_effect", "service.col.pct_unplanned_without"),
+        ),
+    ),
+    (
+        "teams",
+        "service.table.teams",
+        (
+            Column("name", "service.col.team", -1),
+            Column("clients", "service.col.clients", 0),
+            Column("episodes_with_change", "service.col.episodes_with_change", 0),
+            Column("effect_size", "service.col.effect_size", 2),
+            Column("effect_size_ci_low", "service.col.ci_low", 2),
+            Column("effect_size_ci_high", "service.col.ci_high", 2),
+            Column("severity_adjusted_es", "service.col.adjusted_es", 2),
+            Column("pct_target", "service.col.pct_target"),
+            Column("pct_target_ci_low", "service.col.ci_low"),
+            Column("pct_target_ci_high", "service.col.ci_high"),
+            Column("pct_unplanned", "service.col.pct_unplanned"),
+            Column("team_effect", "service.col.team_effect"),
+            Column("team_effect_ci_low", "service.col.ci_low"),
+            Column("team_effect_ci_high", "service.col.ci_high"),
+        ),
+    ),
+)
+
+#: The headline key figures: (column, label key, decimals, interval columns or None).
+HEADLINE_SPEC: tuple[tuple[str, str, int, tuple[str, str] | None], ...] = (
+    ("clients", "service.col.clients", 0, None),
+    ("client_episodes", "service.col.episodes", 0, None),
+    ("intake_ors_mean", "service.col.intake_ors", 1, None),
+    ("effect_size", "service.col.effect_size", 2, ("effect_size_ci_low", "effect_size_ci_high")),
+    ("severity_adjusted_es", "service.col.adjusted_es", 2, None),
+    ("pct_recovered", "service.col.pct_recovered", 1, None),
+    ("pct_improved", "service.col.pct_improved", 1, None),
+    ("pct_unchanged", "service.col.pct_unchanged", 1, None),
+    ("pct_deteriorated", "service.col.pct_deteriorated", 1, None),
+    ("pct_harmed", "service.col.pct_harmed", 1, None),
+    ("pct_target", "service.col.pct_target", 1, None),
+    ("sessions_mean", "service.col.sessions_mean", 1, None),
+    ("pct_unplanned", "service.col.pct_unplanned", 1, None),
+    ("pct_unplanned_with_effect", "service.col.pct_unplanned_with", 1, None),
+    ("pct_unplanned_without_effect", "service.col.pct_unplanned_without", 1, None),
+    ("pct_sessions_with_ors", "service.col.pct_ors", 1, None),
+    ("pct_sessions_with_srs", "service.col.pct_srs", 1, None),
+    ("pct_lt2_ors", "service.col.pct_lt2_ors", 1, None),
+)
+
+#: The sources listed at the end of the notes (message keys ``service.source.<key>``).
+SOURCE_KEYS = ("jacobson", "becker", "seidel", "wilson", "wampold", "domain")
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A table as displayed: title, headers, rows of rounded numbers (NaN = hidden) or text."""
+
+    name: str
+    title: str
+    headers: list[str]
+    decimals: list[int]
+    rows: list[list[Any]]
+
+
+def _rounded(value: Any, decimals: int) -> Any:
+    if decimals < 0:
+        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    if value is None or pd.isna(value):
+        return float("nan")
+    return round(float(value), decimals) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
+
+
+def _hidden(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def band_text(band: ReferenceBand, tr: Translator) -> str:
+    """A reference band in words: "64–74 (vendor benchmark, not peer reviewed)"."""
+    decimals = 2 if band.metric == "effect_size" else 1 if band.metric == "sessions_mean" else 0
+    source = tr.text(f"service.band.source.{band.metric}")
+    if band.low == band.high:
+        return tr.text(
+            "service.band.point", value=tr.number(band.low, decimals=decimals), source=source
+        )
+    return tr.text(
+        "service.band.text",
+        low=tr.number(band.low, decimals=decimals),
+        high=tr.number(band.high, decimals=decimals),
+        source=source,
+    )
+
+
+def headline_table(summary: ServiceSummary, tr: Translator) -> ReportTable:
+    """The key figures of the selection as rows: figure, value, interval, reference band."""
+    head = summary.headline.iloc[0]
+    rows = []
+    for column, label, decimals, interval in HEADLINE_SPEC:
+        low = high = float("nan")
+        if interval is not None:
+            low, high = (_rounded(head[c], decimals) for c in interval)
+        band = band_for(column)
+        reference = band_text(band, tr) if band is not None else ""
+        rows.append([tr.text(label), _rounded(head[column], decimals), low, high, reference])
+    return ReportTable(
+        "headline",
+        tr.text("service.table.headline", period=summary.filters.period.label),
+        [
+            tr.text("service.col.figure"),
+            tr.text("service.col.value"),
+            tr.text("service.col.ci_low"),
+            tr.text("service.col.ci_high"),
+            tr.text("service.col.reference"),
+        ],
+        [-1, 2, 2, 2, -1],
+        rows,
+    )
+
+
+def display_tables(
+    summary: ServiceSummary, tr: Translator, *, only: Collection[str] | None = None
+) -> list[ReportTable]:
+    """Every table of the page and the report, in page order ("are we collecting?" first).
+
+    Args:
+        summary: The numbers.
+        tr: The language.
+        only: Names of the tables to make (the page remakes only those a change touched);
+            None makes every table.
+    """
+    tables: list[ReportTable] = []
+    for name, title, columns in TABLE_SPECS:
+        if only is not None and name not in only:
+            if name == "completeness_team" and "headline" in only:
+                tables.append(headline_table(summary, tr))
+            continue
+        frame = summary.tables()[name]
+        rows = [
+            [_rounded(record[c.source], c.decimals) for c in columns]
+            for record in frame.to_dict("records")
+        ]
+        tables.append(
+            ReportTable(
+                name,
+                tr.text(title),
+                [tr.text(c.header) for c in columns],
+                [c.decimals for c in columns],
+                rows,
+            )
+        )
+        if name == "completeness_team" and (only is None or "headline" in only):
+            tables.append(headline_table(summary, tr))
+    return tables
+
+
+def row_decimals(table: ReportTable, index: int) -> list[int]:
+    """The decimals of each cell of row ``index`` (the headline's differ per figure)."""
+    if table.name != "headline":
+        return table.decimals
+    figure = HEADLINE_SPEC[index][2]
+    return [-1, figure, figure, figure, -1]
+
+
+def format_cell(value: Any, decimals: int, tr: Translator) -> str:
+    """A cell as text: numbers in the language's format, hidden cells as :data:`HIDDEN`."""
+    if isinstance(value, str):
+        return value
+    if _hidden(value):
+        return HIDDEN
+    if decimals < 0:
+        return str(value)
+    return tr.number(float(value), decimals=decimals)
+
+
+def table_text(table: ReportTable, tr: Translator) -> list[list[str]]:
+    """The table's cells as displayed text (the headline uses each figure's own decimals)."""
+    return [
+        [format_cell(v, d, tr) for v, d in zip(row, row_decimals(table, index), strict=True)]
+        for index, row in enumerate(table.rows)
+    ]
+
+
+def selected_rows(summary: ServiceSummary, name: str) -> list[bool]:
+    """Which rows of table ``name`` are the selected team's (empty: the table marks none)."""
+    frame = summary.tables().get(name)
+    if frame is None or "selected" not in frame.columns:
+        return []
+    return [bool(v) for v in frame["selected"]]
+
+
+def _reading_value(key: str, name: str, value: Any, tr: Translator) -> str:
+    if isinstance(value, str):
+        return value
+    if name in ("clients", "episodes", "teams"):
+        return str(int(value))
+    if key.startswith("service.reading.effect_size"):
+        return tr.number(float(value), decimals=2)
+    if name in ("effect", "low", "high"):  # a team's difference in ORS points
+        return tr.number(float(value), decimals=1, signed=name == "effect")
+    return tr.number(float(value), decimals=0)  # percentages
+
+
+def reading_sentences(items: Sequence[ReadingItem], tr: Translator) -> list[str]:
+    """The plain-language reading in the translator's language."""
+    return [
+        tr.text(
+            item.key,
+            **{name: _reading_value(item.key, name, v, tr) for name, v in item.values.items()},
+        )
+        for item in items
+    ]
+
+
+def filter_text(summary: ServiceSummary, tr: Translator) -> str:
+    """The selection in words: period, service, team, age group, format."""
+    f = summary.filters
+    every = tr.text("service.filter.all")
+    parts = [
+        f"{tr.text('service.filter.period')}: {f.period.label}",
+        f"{tr.text('service.filter.service')}: {f.service or every}",
+        f"{tr.text('filter.team')}: "
+        f"{summary.team_names.get(f.team_id, f.team_id) if f.team_id else every}",
+        f"{tr.text('service.filter.age_group')}: "
+        f"{tr.text(f'age_group.{f.age_group}') if f.age_group else every}",
+        f"{tr.text('service.filter.format')}: "
+        f"{tr.text(f'service.format.{f.format}') if f.format else every}",
+    ]
+    return " · ".join(parts)
+
+
+def method_notes(summary: ServiceSummary, tr: Translator) -> list[str]:
+    """Method notes and sources, for the end of the report and the page's notes."""
+    config = summary.config
+    model = summary.team_model
+    notes = [
+        tr.text("service.method.population"),
+        tr.text("service.method.completeness"),
+        tr.text("service.method.effect_size"),
+        tr.text("service.method.adjusted"),
+        tr.text(
+            "service.method.categories",
+            rc=tr.number(config.ors_reliable_change, decimals=0),
+            adult=tr.number(config.ors_cutoff_adult, decimals=0),
+            adolescent=tr.number(config.ors_cutoff_adolescent, decimals=0),
+            child=tr.number(config.ors_cutoff_child, decimals=0),
+        ),
+        tr.text("service.method.target"),
+        tr.text("service.method.endings"),
+        tr.text("service.method.wilson"),
+        tr.text("service.method.team_model", min_episodes=model.get("min_episodes", "")),
+    ]
+    icc = model.get("icc")
+    if icc is not None and not (isinstance(icc, float) and math.isnan(icc)):
+        notes.append(
+            tr.text(
+                "service.method.icc",
+                icc=tr.number(100 * float(icc), decimals=1),
+                teams=model.get("n_therapists", ""),
+                episodes=model.get("n_episodes", ""),
+            )
+        )
+    if model.get("error"):
+        notes.append(tr.text("service.method.model_error", error=model["error"]))
+    elif model.get("warnings"):
+        notes.append(tr.text("service.method.model_warnings"))
+    notes.append(
+        tr.text(
+            "service.method.suppression",
+            n=config.min_cell_size,
+            hidden=HIDDEN,
+            source=RULES["min_cell_size"].source,
+        )
+    )
+    for band in REFERENCE_BANDS:
+        notes.append(
+            tr.text(
+                "service.method.band",
+                metric=tr.text(f"service.metric.{band.metric}"),
+                source=tr.text(f"service.band.source.{band.metric}"),
+            )
+        )
+    notes.extend(tr.text(f"service.source.{key}") for key in SOURCE_KEYS)
+    return notes

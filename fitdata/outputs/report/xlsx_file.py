@@ -1,0 +1,93 @@
+"""The report as a workbook: one sheet per table (title, selection, headers, rows), then notes.
+
+Numbers are written as numbers (rounded as displayed; counts as integers) so a leader can
+calculate with them, and a hidden cell as :data:`~fitdata.outputs.report.layout.HIDDEN`, never
+a number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from typing import Any
+
+from fitdata.features.service import ServiceSummary
+from fitdata.i18n import Translator
+from fitdata.outputs.report.layout import (
+    HIDDEN,
+    ReportTable,
+    display_tables,
+    filter_text,
+    method_notes,
+    reading_sentences,
+    row_decimals,
+)
+
+__all__ = ["render_xlsx"]
+
+
+def _sheet_title(text: str, used: set[str]) -> str:
+    """A unique sheet title of at most 31 characters without the ones Excel forbids."""
+    title = "".join(ch for ch in text if ch not in "[]:*?/\\")[:31] or "Sheet"
+    base, number = title, 2
+    while title in used:
+        suffix = f" {number}"
+        title = base[: 31 - len(suffix)] + suffix
+        number += 1
+    used.add(title)
+    return title
+
+
+def _cells(table: ReportTable, index: int) -> list[Any]:
+    """Row ``index`` as cell values: text, :data:`HIDDEN`, or a number (counts as integers)."""
+    values: list[Any] = []
+    for value, places in zip(table.rows[index], row_decimals(table, index), strict=True):
+        if isinstance(value, str):
+            values.append(value)
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            values.append(HIDDEN)
+        else:
+            values.append(int(value) if places == 0 else value)
+    return values
+
+
+def render_xlsx(summary: ServiceSummary, lang: str = "en") -> bytes:
+    """The report as a workbook: one sheet per table, then a notes sheet."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    tr = Translator(lang)
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    used: set[str] = set()
+    selection = filter_text(summary, tr)
+    for table in display_tables(summary, tr):
+        sheet = workbook.create_sheet(_sheet_title(table.title, used))
+        sheet.append([table.title])
+        sheet["A1"].font = Font(bold=True)
+        sheet.append([selection])
+        sheet.append(table.headers)
+        for cell in sheet[3]:
+            cell.font = Font(bold=True)
+        for index in range(len(table.rows)):
+            sheet.append(_cells(table, index))
+        sheet.column_dimensions["A"].width = 32
+    notes = workbook.create_sheet(_sheet_title(tr.text("service.section.notes"), used))
+    lines = [
+        tr.text("service.report.title"),
+        selection,
+        tr.text("service.report.generated", date=tr.date(dt.date.today())),
+        None,
+        tr.text("service.section.reading"),
+        *reading_sentences(summary.reading, tr),
+        None,
+        tr.text("service.section.notes"),
+        *method_notes(summary, tr),
+    ]
+    for line in lines:
+        notes.append([] if line is None else [line])
+    notes.column_dimensions["A"].width = 120
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
