@@ -24,8 +24,6 @@ judged for episodes still ongoing at ``as_of``.
 from __future__ import annotations
 
 import datetime as dt
-import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,8 +48,6 @@ __all__ = [
     "CaseloadCache",
     "EpisodeDetail",
     "episode_detail",
-    "export_csv",
-    "export_excel",
     "filter_caseload",
     "flag_group_counts",
     "latest_session_date",
@@ -486,51 +482,3 @@ def episode_detail(
     return EpisodeDetail(
         sessions=sessions, age_group=age_group, expected=expected, session_flags=flags
     )
-
-
-def export_csv(table: pd.DataFrame, *, lang: str = "en") -> bytes:
-    """The table as CSV bytes for a spreadsheet in the page's language.
-
-    English uses a comma between fields and a decimal point; bokmål uses a semicolon and a
-    decimal comma (what Norwegian Excel expects). UTF-8 with a byte-order mark, so Excel shows
-    æ, ø and å correctly.
-    """
-    buffer = io.StringIO()
-    if lang == "nb":
-        table.to_csv(buffer, index=False, sep=";", decimal=",", lineterminator="\r\n")
-    else:
-        table.to_csv(buffer, index=False, lineterminator="\r\n")
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def export_excel(
-    table: pd.DataFrame,
-    *,
-    sheet: str = "Caseload",
-    notes: Sequence[tuple[str, str]] = (),
-    notes_sheet: str = "Rules",
-) -> bytes:
-    """The table as an Excel workbook (openpyxl), with an optional sheet of notes.
-
-    Args:
-        table: What to write; numbers stay numbers, dates stay dates.
-        sheet: Name of the table's sheet.
-        notes: (label, text) pairs for the second sheet, e.g. the flag rules.
-        notes_sheet: Name of the notes sheet.
-    """
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        table.to_excel(writer, sheet_name=sheet[:31], index=False)
-        worksheet = writer.sheets[sheet[:31]]
-        worksheet.freeze_panes = "A2"
-        for index, column in enumerate(table.columns, start=1):
-            width = max([len(str(column)), *(len(str(v)) for v in table[column].head(200))])
-            worksheet.column_dimensions[worksheet.cell(1, index).column_letter].width = min(
-                60, width + 2
-            )
-        if notes:
-            frame = pd.DataFrame(list(notes), columns=["", ""])
-            frame.to_excel(writer, sheet_name=notes_sheet[:31], index=False, header=False)
-            writer.sheets[notes_sheet[:31]].column_dimensions["A"].width = 30
-            writer.sheets[notes_sheet[:31]].column_dimensions["B"].width = 100
-    return buffer.getvalue()

@@ -5,6 +5,11 @@ clients, episodes and sessions (see ``docs/import.md`` for the few things that d
 session ids are assigned anew, and teams or therapists without any session are not exported).
 Rows are ordered by episode with the episode's (index) client first, because the importer takes
 the client on an episode's first row as its index client.
+
+Every text value that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return) is written with a leading single quote
+(:mod:`fitdata.outputs.spreadsheets`); :func:`fitdata.outputs.spreadsheets.restore` is the exact
+inverse an importer applies (``docs/report.md``, "Spreadsheet safety").
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 from pathlib import Path
 
 from fitdata.data.store import StoreError, reader_for
+from fitdata.outputs.spreadsheets import neutralise_sql
 from fitdata.vocabulary import SCORE_COLUMNS
 
 __all__ = ["EXPORT_COLUMNS", "export_csv"]
@@ -24,13 +30,36 @@ EXPORT_COLUMNS = (
     "session_date", "session_no", "rater", *SCORE_COLUMNS,
 )  # fmt: skip
 
+#: The SQL of each text column (neutralised for spreadsheets), then the typed ones.
+_TEXT_COLUMNS = {
+    "team": "s.team_id",
+    "team_name": "tm.name",
+    "service": "tm.service",
+    "therapist": "s.therapist_id",
+    "therapist_name": "th.name",
+    "therapist_team": "th.team_id",
+    "client": "s.client_id",
+    "age_group": "c.age_group",
+    "episode": "s.episode_id",
+    "end_type": "e.end_type",
+    "format": "e.format",
+    "rater": "s.rater",
+}
+_TYPED_COLUMNS = {
+    "birth_year": "c.birth_year",
+    "episode_start": "e.started",
+    "episode_end": "e.ended",
+    "session_date": "s.session_date",
+    "session_no": "s.session_no",
+    **{column: f"s.{column}" for column in SCORE_COLUMNS},
+}
+_SELECTED = {
+    **{name: neutralise_sql(sql) for name, sql in _TEXT_COLUMNS.items()},
+    **_TYPED_COLUMNS,
+}
+
 _EXPORT_SQL = f"""
-SELECT s.team_id AS team, tm.name AS team_name, tm.service,
-       s.therapist_id AS therapist, th.name AS therapist_name, th.team_id AS therapist_team,
-       s.client_id AS client, c.birth_year, c.age_group,
-       s.episode_id AS episode, e.started AS episode_start, e.ended AS episode_end, e.end_type,
-       e.format, s.session_date, s.session_no, s.rater,
-       {", ".join(f"s.{c}" for c in SCORE_COLUMNS)}
+SELECT {", ".join(f"{_SELECTED[name]} AS {name}" for name in EXPORT_COLUMNS)}
 FROM sessions s
 LEFT JOIN teams tm ON tm.team_id = s.team_id
 LEFT JOIN therapists th ON th.therapist_id = s.therapist_id
@@ -44,7 +73,8 @@ ORDER BY s.episode_id, s.client_id IS DISTINCT FROM e.client_id, s.client_id, s.
 def export_csv(db: Path, out: Path) -> int:
     """Write every session of ``db`` to ``out`` (UTF-8 CSV, comma, ISO dates); return the count.
 
-    The file is created readable by its owner only (it holds client codes and scores).
+    The file is created readable by its owner only (it holds client codes and scores). Text
+    that could run as a spreadsheet formula is written behind a single quote.
 
     Raises:
         StoreError: If there is no database at ``db`` or it cannot be read.

@@ -37,6 +37,7 @@ from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.data import queries
 from fitdata.features import team_review as cl
 from fitdata.features.group_exercise import case_token, link_key
+from fitdata.outputs import team_review as review_files
 from fitdata.ui.charts import FLAG_COLOURS, Spec, client_graph_spec
 from fitdata.ui.client_graph import rules_html
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
@@ -908,7 +909,7 @@ class TeamReviewView:
         return f"case-review-{team}-{as_of}"
 
     def _csv_file(self) -> tuple[str, bytes]:
-        return f"{self._file_stem()}.csv", cl.export_csv(
+        return f"{self._file_stem()}.csv", review_files.export_csv(
             self.export_table(), lang=self.context.lang
         )
 
@@ -919,7 +920,7 @@ class TeamReviewView:
         )
         notes.append((tr.text("review.export.filters"), self._filters_text()))
         notes += [(tr.text(f"flag.label.{code}"), self._legend_rule(code)) for code in FLAGS]
-        data = cl.export_excel(
+        data = review_files.export_excel(
             self.export_table(),
             sheet=tr.text("review.export.sheet"),
             notes=notes,

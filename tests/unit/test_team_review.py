@@ -18,6 +18,7 @@ from fitdata.config import ClinicalConfig
 from fitdata.data.store import reader_for
 from fitdata.features import expected_trajectory
 from fitdata.features import team_review as cl
+from fitdata.outputs import team_review as review_files
 from tests.builders import session_rows, write_database
 
 AS_OF = dt.date(2025, 3, 3)
@@ -467,15 +468,17 @@ def table() -> pd.DataFrame:
 
 
 def test_csv_export_follows_the_language() -> None:
-    english = cl.export_csv(table(), lang="en").decode("utf-8-sig").splitlines()
+    english = review_files.export_csv(table(), lang="en").decode("utf-8-sig").splitlines()
     assert english == ["Klient,Endring,Startet", "K-ÆØÅ,7.4,2025-01-06", "K-2,,2025-02-03"]
-    bokmal = cl.export_csv(table(), lang="nb")
+    bokmal = review_files.export_csv(table(), lang="nb")
     assert bokmal.startswith(b"\xef\xbb\xbf")  # Excel reads the BOM as UTF-8
     assert bokmal.decode("utf-8-sig").splitlines()[1] == "K-ÆØÅ;7,4;2025-01-06"
 
 
 def test_excel_export_keeps_numbers_and_adds_the_rules_sheet() -> None:
-    data = cl.export_excel(table(), sheet="Saker", notes=[("Ikke på sporet", "ORS under ...")])
+    data = review_files.export_excel(
+        table(), sheet="Saker", notes=[("Ikke på sporet", "ORS under ...")]
+    )
     book = openpyxl.load_workbook(io.BytesIO(data))
     assert book.sheetnames == ["Saker", "Rules"]
     sheet = book["Saker"]

@@ -2,7 +2,9 @@
 
 Numbers are written as numbers (rounded as displayed; counts as integers) so a leader can
 calculate with them, and a hidden cell as :data:`~fitdata.outputs.report.layout.HIDDEN`, never
-a number.
+a number. Every row goes through :func:`fitdata.outputs.spreadsheets.append_row`: text that
+starts like a formula (a team called ``=HYPERLINK(...)``) is written as quoted text, never as
+a formula.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fitdata.outputs.report.layout import (
     reading_sentences,
     row_decimals,
 )
+from fitdata.outputs.spreadsheets import append_row
 
 __all__ = ["render_xlsx"]
 
@@ -64,14 +67,14 @@ def render_xlsx(summary: ServiceSummary, lang: str = "en") -> bytes:
     selection = filter_text(summary, tr)
     for table in display_tables(summary, tr):
         sheet = workbook.create_sheet(_sheet_title(table.title, used))
-        sheet.append([table.title])
+        append_row(sheet, [table.title])
         sheet["A1"].font = Font(bold=True)
-        sheet.append([selection])
-        sheet.append(table.headers)
+        append_row(sheet, [selection])
+        append_row(sheet, table.headers)
         for cell in sheet[3]:
             cell.font = Font(bold=True)
         for index in range(len(table.rows)):
-            sheet.append(_cells(table, index))
+            append_row(sheet, _cells(table, index))
         sheet.column_dimensions["A"].width = 32
     notes = workbook.create_sheet(_sheet_title(tr.text("service.section.notes"), used))
     lines = [
@@ -86,7 +89,7 @@ def render_xlsx(summary: ServiceSummary, lang: str = "en") -> bytes:
         *method_notes(summary, tr),
     ]
     for line in lines:
-        notes.append([] if line is None else [line])
+        append_row(notes, [] if line is None else [line])
     notes.column_dimensions["A"].width = 120
     buffer = io.BytesIO()
     workbook.save(buffer)
