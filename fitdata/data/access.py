@@ -20,10 +20,12 @@ leader     every row **de-identified**: client and episode ids replaced by a key
 admin      everything
 ========== ===================================================================================
 
-Comparisons with colleagues (the therapist development page's team and service figures) read
-through :func:`aggregate_reader`: the same de-identified view of every row, with therapist ids
-hashed too, so a therapist gets suppressed team/service aggregates without any row of another
-therapist's client that could be tied to a client, an episode or a colleague.
+Comparisons with colleagues (the therapist development page's team and service figures) are
+computed through :func:`aggregate_reader`: a de-identified view of the rows of the teams the
+user may compare with (a therapist: her own service), which answers only while a result shared
+by everyone who compares with those teams is computed, so a therapist gets suppressed team and
+service aggregates and no row of another therapist's client. The service page reads through
+the user's own reader: a therapist's service page sums up her own episodes.
 
 Access control is on as soon as the ``users`` table has a user. With no users (a single-user
 install) every reader is unrestricted, as before. The kernel's user is, in this order: the user
@@ -45,12 +47,12 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from fitdata.data.audit import AuditEntry, audit_path, read_audit, record_access, verify_audit
-from fitdata.data.cache import MemoryCache
+from fitdata.data.cache import MemoryCache, computing_shared
 from fitdata.data.store import Reader, ReadScope, StoreError, reader_for, write_transaction
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.kernel_env import (
@@ -79,6 +81,7 @@ __all__ = [
     "bind_user",
     "current_user",
     "find_user",
+    "is_aggregate_reader",
     "list_users",
     "read_audit",
     "reader_for_user",
@@ -322,7 +325,17 @@ def _row_scope(key: str, episodes_where: str, user: User) -> ReadScope:
     return ReadScope(key, views, user)
 
 
-def _deidentified_scope(key: str, salt: str, user: User, *, hide_therapists: bool) -> ReadScope:
+def _deidentified_scope(
+    key: str,
+    salt: str,
+    user: User,
+    *,
+    hide_therapists: bool,
+    team_ids: Sequence[str] | None = None,
+    guard: Callable[[ReadScope], None] | None = None,
+) -> ReadScope:
+    """Every row (or every row of ``team_ids``) with client and episode ids hashed."""
+
     def hashed(column: str) -> str:
         return f"md5({_literal(salt)} || {column}) AS {column}"
 
@@ -332,21 +345,30 @@ def _deidentified_scope(key: str, salt: str, user: User, *, hide_therapists: boo
         [hashed("client_id"), hashed("episode_id")]
         + (["'' AS changed_by"] if hide_therapists else [])
     )
+    teams = "" if team_ids is None else f" WHERE team_id IN ({_in_list(team_ids) or 'NULL'})"
+    clients = episodes = ""
+    if team_ids is not None:
+        clients = (
+            f" WHERE client_id IN (SELECT client_id FROM {{db}}.sessions{teams} "
+            f"UNION SELECT client_id FROM {{db}}.episodes{teams})"
+        )
+        episodes = f" WHERE episode_id IN (SELECT episode_id FROM {{db}}.episodes{teams})"
     views = (
-        ("sessions", f"SELECT * REPLACE ({replaced}) FROM {{db}}.sessions"),
-        ("episodes", f"SELECT * REPLACE ({replaced}) FROM {{db}}.episodes"),
+        ("sessions", f"SELECT * REPLACE ({replaced}) FROM {{db}}.sessions{teams}"),
+        ("episodes", f"SELECT * REPLACE ({replaced}) FROM {{db}}.episodes{teams}"),
         (
             "clients",
             f"SELECT * REPLACE ({hashed('client_id')}, NULL::SMALLINT AS birth_year) "
-            "FROM {db}.clients",
+            f"FROM {{db}}.clients{clients}",
         ),
-        ("session_changes", f"SELECT * REPLACE ({changes}) FROM {{db}}.session_changes"),
+        ("session_changes", f"SELECT * REPLACE ({changes}) FROM {{db}}.session_changes{episodes}"),
         _NO_USERS,
     )
-    return ReadScope(key, views, user)
+    return ReadScope(key, views, user, guard)
 
 
-#: The scope key of :func:`aggregate_reader` (the same for every user).
+#: The scope key of :func:`aggregate_reader` (followed by ``:`` and a hash of the teams compared,
+#: when they are not every team): the same for every user who compares with the same teams.
 AGGREGATE_SCOPE = "aggregate"
 
 # A new key for every kernel: de-identified ids cannot be matched across kernels or days.
@@ -457,12 +479,22 @@ def reader_for_user(db_path: str | os.PathLike[str], user: str | None = None) ->
 
 
 def aggregate_reader(db_path: str | os.PathLike[str], user: str | None = None) -> Reader:
-    """A de-identified reader of every row, for suppressed comparisons with colleagues.
+    """A reader for suppressed comparisons with colleagues, which gives nobody a row.
 
-    Client, episode and therapist ids are keyed hashes and birth years are removed, so its rows
-    cannot be tied to a client or a colleague; use it only for aggregates that suppress small
-    cells (e.g. the therapist development page's team and service figures). An admin gets the
-    unrestricted reader.
+    What a role may aggregate: a therapist the teams of her own team's service, a supervisor
+    the services of the teams she supervises, a leader every team; an admin gets their own
+    unrestricted reader. Through this reader those teams' rows are de-identified (client,
+    episode and therapist ids are keyed hashes, birth years removed, ``changed_by`` blank),
+    and it answers a query only while a :class:`~fitdata.data.cache.MemoryCache` entry for its
+    scope is computed (:func:`fitdata.data.cache.computing_shared`): such an entry is kept for
+    every user who compares with the same teams, as the therapist development page's team and
+    service figures are, and those suppress small cells before they are shown. Any other query
+    (``reader.df("SELECT * FROM sessions")``, or the reader handed to a client-level function)
+    is refused with :class:`AccessDenied`.
+
+    This keeps the package's own code from giving a person rows her role does not allow; it
+    is no wall against code that runs in the kernel (which could open the file itself), which
+    is why the server lets nobody run code in a kernel (docs/deployment.md).
 
     Raises:
         AccessDenied: If there are users but the kernel's user is unknown or not among them.
@@ -470,9 +502,51 @@ def aggregate_reader(db_path: str | os.PathLike[str], user: str | None = None) -
     base, found = _kernel_user(db_path, user)
     if found is None or found.role == "admin":
         return base if found is None else base.scoped(scope_for(found))
-    # One key for every user: the views do not depend on who asks, so what is computed from
-    # them (e.g. the development page's stored team and service figures) is shared.
-    return base.scoped(_deidentified_scope(AGGREGATE_SCOPE, _SALT, found, hide_therapists=True))
+    teams = _comparison_teams(base, found)
+    key = AGGREGATE_SCOPE
+    if teams is not None:
+        key += ":" + hashlib.sha256("\n".join(teams).encode("utf-8")).hexdigest()[:16]
+    scope = _deidentified_scope(
+        key, _SALT, found, hide_therapists=True, team_ids=teams, guard=_shared_aggregates_only
+    )
+    return base.scoped(scope)
+
+
+def _comparison_teams(base: Reader, user: User) -> list[str] | None:
+    """The teams ``user`` may compare with (see :func:`aggregate_reader`); None for every team."""
+    if user.role == "therapist":
+        services = "SELECT t.service FROM therapists th JOIN teams t USING (team_id) "
+        rows = base.rows(
+            f"SELECT team_id FROM teams WHERE service IN ({services} WHERE th.therapist_id = ?) "
+            "ORDER BY team_id",
+            [user.therapist_id],
+        )
+    elif user.role == "supervisor":
+        rows = base.rows(
+            "SELECT team_id FROM teams WHERE service IN "
+            "(SELECT service FROM teams WHERE team_id IN (SELECT unnest(?::VARCHAR[]))) "
+            "ORDER BY team_id",
+            [list(user.team_ids)],
+        )
+    else:
+        return None
+    return [str(r[0]) for r in rows]
+
+
+def _shared_aggregates_only(scope: ReadScope) -> None:
+    """The guard of :func:`aggregate_reader`'s scopes: only a shared aggregate may be computed."""
+    if computing_shared(scope.key):
+        return
+    tr = _tr()
+    name = getattr(scope.info, "name", "?")
+    raise AccessDenied(
+        tr.text("access.error.aggregates_only", user=name, what=tr.text("access.what.client_list"))
+    )
+
+
+def is_aggregate_reader(reader: Reader) -> bool:
+    """Whether ``reader`` is a comparison reader of :func:`aggregate_reader` (no rows)."""
+    return reader.scope is not None and reader.scope.key.split(":")[0] == AGGREGATE_SCOPE
 
 
 def _scope_user(reader: Reader) -> User | None:
@@ -500,7 +574,7 @@ def require_client_rows(reader: Reader, what: str) -> None:
     user = _scope_user(reader)
     if user is None:
         return
-    if not user.client_rows or reader.scope is None or reader.scope.key == AGGREGATE_SCOPE:
+    if not user.client_rows or reader.scope is None or is_aggregate_reader(reader):
         tr = _tr()
         raise AccessDenied(
             tr.text(

@@ -46,7 +46,7 @@ import stat
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Generic, TypeVar
@@ -61,6 +61,7 @@ __all__ = [
     "MemoryCache",
     "digest",
     "cache_dir",
+    "computing_shared",
     "database_version",
     "frame_from_json",
     "frame_to_json",
@@ -292,6 +293,29 @@ def frame_from_json(data: dict[str, Any]) -> pd.DataFrame:
 
 T = TypeVar("T")
 
+# The scopes whose MemoryCache entries this thread is computing now (innermost last).
+_computing = threading.local()
+
+
+@contextlib.contextmanager
+def _computing_for(scope: str | None) -> Iterator[None]:
+    scopes = _computing.__dict__.setdefault("scopes", [])
+    scopes.append(scope)
+    try:
+        yield
+    finally:
+        scopes.pop()
+
+
+def computing_shared(scope: str | None) -> bool:
+    """Whether this thread is computing a :class:`MemoryCache` entry for readers of ``scope``.
+
+    Such an entry is kept for every reader of the scope, whoever asked first, so it cannot be
+    what one person was allowed and another not: :func:`fitdata.data.access.aggregate_reader`'s
+    comparison readers answer queries only then.
+    """
+    return scope in getattr(_computing, "scopes", ())
+
 
 class MemoryCache(Generic[T]):
     """A few results kept in this process, each for one version of one database file.
@@ -329,7 +353,8 @@ class MemoryCache(Generic[T]):
             with self._lock:
                 if full_key in self._items:
                     return self._items[full_key]
-            value = compute()
+            with _computing_for(full_key[1]):
+                value = compute()
             with self._lock:
                 self._items[full_key] = value
                 while len(self._items) > self._size:

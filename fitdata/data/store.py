@@ -136,11 +136,15 @@ class ReadScope:
             created as a temporary view named ``table``, which an unqualified or
             ``main.``-qualified table name then resolves to, so every query is scoped.
         info: Anything the caller wants to keep with the scope (fitdata.data.access keeps the user).
+        guard: Called with the scope before every query of a scoped reader; it raises to
+            refuse the query (fitdata.data.access's comparison readers answer only while a
+            shared aggregate is computed).
     """
 
     key: str
     views: tuple[tuple[str, str], ...]
     info: Any = None
+    guard: Callable[[ReadScope], None] | None = None
 
 
 class Reader:
@@ -267,6 +271,8 @@ class _ScopedReader(Reader):
         self._lock = base._lock
 
     def _scoped(self, sql: str) -> duckdb.DuckDBPyConnection:
+        if self.scope.guard is not None:
+            self.scope.guard(self.scope)
         cursor, allowed = self._base._scoped_connection(self.scope)
         problem = scope_problem(cursor, sql, allowed)
         if problem:

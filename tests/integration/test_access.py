@@ -14,6 +14,7 @@ import pytest
 
 from fitdata.data import access, queries, store
 from fitdata.data.access import AccessDenied
+from fitdata.data.cache import MemoryCache
 from fitdata.data.store import StoreError, reader_for
 from fitdata.features import group_exercise, registration, team_review
 from fitdata.features.service import ServiceFilters, parse_period, service_summary
@@ -290,17 +291,40 @@ def test_a_leaders_service_figures_equal_the_unrestricted_ones(demo_db, tmp_path
     everyone.close()
 
 
-def test_a_therapist_compares_with_colleagues_through_a_deidentified_reader(db) -> None:
+def test_a_therapists_comparison_reader_gives_her_no_rows(db) -> None:
+    """What she may aggregate: suppressed figures of her own service, computed for everyone."""
     comparison = access.aggregate_reader(db, "kari")
-    raw = comparison.df("SELECT * FROM sessions")
-    assert len(raw) == 24  # every team's rows count towards the team and service figures ...
-    assert not set(raw["client_id"]) & ALL_CLIENTS  # ... but none names a client,
-    assert not set(raw["therapist_id"]) & {"B1", "B2", "B3"}  # or a colleague
-    assert comparison.rows("SELECT count(DISTINCT changed_by) FROM session_changes") == [(0,)]
+    for sql in ("SELECT * FROM sessions", "SELECT count(*) FROM sessions"):
+        with pytest.raises(AccessDenied, match="kari may see summaries of groups of clients"):
+            comparison.df(sql)
     with pytest.raises(AccessDenied):
         queries.client_sessions(comparison, "E5", "K-TEN")
+    with pytest.raises(AccessDenied):
+        team_review.team_caseload(comparison, team_id="T10", as_of=dt.date(2026, 1, 1))
     # an admin's comparison reader is their own unrestricted one
     assert clients_seen(access.aggregate_reader(db, "admin")) == ALL_CLIENTS
+
+
+def _shared_rows(reader, sql: str) -> pd.DataFrame:
+    """Rows read the way a shared aggregate is computed (the development page's comparison)."""
+    return MemoryCache(1).get(reader, sql, lambda: reader.df(sql))
+
+
+def test_a_comparison_is_computed_over_her_service_de_identified(db) -> None:
+    kari = access.aggregate_reader(db, "kari")  # B1, team T2, service "Psykisk helse"
+    raw = _shared_rows(kari, "SELECT * FROM sessions")
+    assert set(raw["team_id"]) == {"T2", "T10"}  # her service's teams, no other service's
+    assert len(raw) == 15  # K-ADULT1 4, K-ONE 1, K-TEN 10
+    assert not set(raw["client_id"]) & ALL_CLIENTS  # no row names a client
+    assert not set(raw["therapist_id"]) & {"B1", "B2", "B3"}  # or a colleague
+    changes = "SELECT count(DISTINCT changed_by) FROM session_changes"
+    assert _shared_rows(kari, changes).iloc[0, 0] == 0
+    births = _shared_rows(kari, "SELECT count(birth_year) AS n FROM clients")
+    assert births["n"].tolist() == [0]
+    sigrid = access.aggregate_reader(db, "sigrid")  # teams T3 and T10: both services
+    assert len(_shared_rows(sigrid, "SELECT * FROM sessions")) == 24
+    leader = access.aggregate_reader(db, "leder")
+    assert len(_shared_rows(leader, "SELECT * FROM sessions")) == 24
 
 
 def test_a_therapists_page_compares_with_the_whole_service_not_her_own_rows(
