@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from fitdata.features.service.bands import ReferenceBand, band_for
+from fitdata.features.service.bands import band_for
 from fitdata.features.service.results import ReadingItem, ServiceSummary
 
 __all__ = [
@@ -49,13 +49,23 @@ def _direction(change: float, threshold: float) -> str:
     return "same"
 
 
-def _against(band: ReferenceBand, low: float, high: float) -> str:
-    """Where an estimate (or its interval ``low``..``high``) lies against a reference band."""
-    if high < band.low:
-        return "below"
-    if low > band.high:
-        return "above"
-    return "within"
+#: The message key of each metric read against its reference band.
+_BAND_KEYS = {"effect_size": "effect_size", "pct_target": "target"}
+
+
+def _against_band(
+    metric: str, interval: tuple[float, float], values: dict[str, Any], sources: tuple[str, ...]
+) -> ReadingItem:
+    """A headline figure (or its interval ``low``..``high``) below, within or above its band."""
+    band = band_for(metric)
+    assert band is not None
+    low, high = interval
+    position = "below" if high < band.low else "above" if low > band.high else "within"
+    return ReadingItem(
+        f"service.reading.{_BAND_KEYS[metric]}_{position}",
+        {**values, "band_low": band.low, "band_high": band.high},
+        sources,
+    )
 
 
 def _completeness(summary: ServiceSummary, this_q: str, last_q: str) -> list[ReadingItem]:
@@ -150,18 +160,14 @@ def _headline(summary: ServiceSummary) -> list[ReadingItem]:
         )
     ]
     if _shown(head["effect_size"]) and _shown(head["effect_size_ci_low"]):
-        band = band_for("effect_size")
-        assert band is not None
-        position = _against(band, head["effect_size_ci_low"], head["effect_size_ci_high"])
         items.append(
-            ReadingItem(
-                f"service.reading.effect_size_{position}",
+            _against_band(
+                "effect_size",
+                (head["effect_size_ci_low"], head["effect_size_ci_high"]),
                 {
                     "es": head["effect_size"],
                     "low": head["effect_size_ci_low"],
                     "high": head["effect_size_ci_high"],
-                    "band_low": band.low,
-                    "band_high": band.high,
                 },
                 (
                     "headline[0].effect_size",
@@ -171,13 +177,11 @@ def _headline(summary: ServiceSummary) -> list[ReadingItem]:
             )
         )
     if _shown(head["pct_target"]):
-        band = band_for("pct_target")
-        assert band is not None
-        position = _against(band, head["pct_target"], head["pct_target"])
         items.append(
-            ReadingItem(
-                f"service.reading.target_{position}",
-                {"pct": head["pct_target"], "band_low": band.low, "band_high": band.high},
+            _against_band(
+                "pct_target",
+                (head["pct_target"], head["pct_target"]),
+                {"pct": head["pct_target"]},
                 ("headline[0].pct_target",),
             )
         )

@@ -66,6 +66,14 @@ _COMPLETENESS = (
     Column("pct_sessions_with_srs", "service.col.pct_srs"),
 )
 
+#: The effect size with its interval and the severity-adjusted one (trend and team tables).
+_EFFECT_SIZE = (
+    Column("effect_size", "service.col.effect_size", 2),
+    Column("effect_size_ci_low", "service.col.ci_low", 2),
+    Column("effect_size_ci_high", "service.col.ci_high", 2),
+    Column("severity_adjusted_es", "service.col.adjusted_es", 2),
+)
+
 #: The displayed tables, in page order: (name, title key, columns).
 TABLE_SPECS: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
     (
@@ -90,10 +98,7 @@ TABLE_SPECS: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
             Column("clients", "service.col.clients", 0),
             Column("client_episodes", "service.col.episodes", 0),
             Column("intake_ors_mean", "service.col.intake_ors"),
-            Column("effect_size", "service.col.effect_size", 2),
-            Column("effect_size_ci_low", "service.col.ci_low", 2),
-            Column("effect_size_ci_high", "service.col.ci_high", 2),
-            Column("severity_adjusted_es", "service.col.adjusted_es", 2),
+            *_EFFECT_SIZE,
             Column("pct_recovered", "service.col.pct_recovered"),
             Column("pct_improved", "service.col.pct_improved"),
             Column("pct_unchanged", "service.col.pct_unchanged"),
@@ -112,10 +117,7 @@ TABLE_SPECS: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
             Column("name", "service.col.team", -1),
             Column("clients", "service.col.clients", 0),
             Column("episodes_with_change", "service.col.episodes_with_change", 0),
-            Column("effect_size", "service.col.effect_size", 2),
-            Column("effect_size_ci_low", "service.col.ci_low", 2),
-            Column("effect_size_ci_high", "service.col.ci_high", 2),
-            Column("severity_adjusted_es", "service.col.adjusted_es", 2),
+            *_EFFECT_SIZE,
             Column("pct_target", "service.col.pct_target"),
             Column("pct_target_ci_low", "service.col.ci_low"),
             Column("pct_target_ci_high", "service.col.ci_high"),
