@@ -45,6 +45,16 @@ def _band(ax, metric: str, tr: Translator, *, horizontal: bool = True) -> None:
         ax.axvspan(band.low, band.high, color=COLOURS["band"], alpha=0.18, label=label)
 
 
+#: The outcome categories, stacked from the bottom in the outcomes chart (the page too).
+OUTCOME_COLUMNS = (
+    "pct_recovered",
+    "pct_improved",
+    "pct_unchanged",
+    "pct_deteriorated",
+    "pct_harmed",
+)
+
+
 def chart_data(summary: ServiceSummary) -> dict[str, pd.DataFrame]:
     """The (suppressed) frames each chart plots; the dashboard plots the same frames."""
     teams = summary.teams
@@ -55,18 +65,11 @@ def chart_data(summary: ServiceSummary) -> dict[str, pd.DataFrame]:
         "effect_size": summary.trend[
             ["quarter", "effect_size", "effect_size_ci_low", "effect_size_ci_high"]
         ],
-        "outcomes": summary.trend[
-            [
-                "quarter",
-                "pct_recovered",
-                "pct_improved",
-                "pct_unchanged",
-                "pct_deteriorated",
-                "pct_harmed",
-            ]
-        ],
-        "team_effect": teams[["name", "team_effect", "team_effect_ci_low", "team_effect_ci_high"]],
-        "team_target": teams[["name", "pct_target", "pct_target_ci_low", "pct_target_ci_high"]],
+        "outcomes": summary.trend[["quarter", *OUTCOME_COLUMNS]],
+        **{
+            key: teams[["name", value, low, high]]
+            for key, value, low, high, _, _ in TEAM_INTERVAL_CHARTS
+        },
     }
     # With no data the columns can be of object dtype; charts need floats (NaN = hidden).
     return {
@@ -78,15 +81,6 @@ def chart_data(summary: ServiceSummary) -> dict[str, pd.DataFrame]:
         )
         for name, frame in frames.items()
     }
-
-
-OUTCOME_COLUMNS = (
-    "pct_recovered",
-    "pct_improved",
-    "pct_unchanged",
-    "pct_deteriorated",
-    "pct_harmed",
-)
 
 
 def _completeness_chart(frame: pd.DataFrame, tr: Translator) -> Any:
