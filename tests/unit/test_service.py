@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ import pytest
 
 from fitdata.analytics.indices import episode_outcomes, service_indices
 from fitdata.analytics.intervals import wilson_interval
-from fitdata.data.store import reader_for
+from fitdata.data.store import ReadScope, reader_for
 from fitdata.features.service import (
     PeriodError,
     ServiceFilters,
@@ -356,6 +357,26 @@ def test_cache_reuses_facts_across_team_and_period_changes(service_db):
     assert cache.misses - misses == 2
     service_summary(reader, ServiceFilters(parse_period("2025Q3"), age_group="adult"), cache=cache)
     assert cache.misses - misses == 4
+
+
+def test_the_cache_keeps_each_scope_and_file_version_apart(tmp_path):
+    # The parts live in fitdata.data.cache.MemoryCache, keyed on the reader's scope and the
+    # file's version: another user's views, or a file a writer replaced, get parts of their own.
+    db = build_service_db(tmp_path / "service.duckdb")
+    cache = SummaryCache()
+    filters = ServiceFilters(parse_period("2025Q3"))
+    reader = reader_for(db)
+    whole = service_summary(reader, filters, cache=cache)
+    only_delta = ReadScope("only:TD", (("teams", "SELECT * FROM {db}.teams WHERE team_id = 'TD'"),))
+    part = service_summary(reader.scoped(only_delta), filters, cache=cache)
+    assert set(whole.team_names) == {"TA", "TB", "TC", "TD"} and set(part.team_names) == {"TD"}
+    misses = cache.misses
+    service_summary(reader, filters, cache=cache)
+    assert cache.misses == misses
+    shutil.copyfile(db, tmp_path / "new.duckdb")
+    (tmp_path / "new.duckdb").replace(db)  # a writer replaces the file: a new version
+    service_summary(reader, filters, cache=cache)
+    assert cache.misses - misses == 5  # team names, both facts, tables and completeness again
 
 
 def test_unknown_filter_values_are_refused():
