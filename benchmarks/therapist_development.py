@@ -42,12 +42,12 @@ from fitdata.analytics.indices import episode_outcomes
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE
 from fitdata.data import cache
 from fitdata.data.store import Reader, reader_for
-from fitdata.features import therapist_development
 from fitdata.features.therapist_development import (
     TherapistScope,
     clear_comparison_cache,
     service_comparison,
 )
+from fitdata.features.therapist_development.comparison import CACHE_SIZE
 
 # --------------------------------------------------------------------------------------------
 # The naive approach: every table into pandas once, then one pandas function per widget change
@@ -377,7 +377,7 @@ def main() -> None:
                 f"| {path.name} | {name} | {shown[0]} | {shown[1]} | {naive_text} | {ratio} |",
                 flush=True,
             )
-    print(f"\ncomparison cache holds up to {therapist_development._CACHE_SIZE} services per kernel")
+    print(f"\ncomparison cache holds up to {CACHE_SIZE} services per kernel")
     if not args.no_naive:
         print(
             "\nNaive: the tables loaded into pandas once per kernel (its row; add it for a fresh "

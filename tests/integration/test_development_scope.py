@@ -16,8 +16,15 @@ from fitdata.data import access, cache
 from fitdata.data.access import AccessDenied
 from fitdata.data.store import StoreError, reader_for
 from fitdata.features import therapist_development
-from fitdata.features.therapist_development import TherapistScope, clear_comparison_cache
+from fitdata.features.therapist_development import (
+    TherapistScope,
+    clear_comparison_cache,
+    period_sums,
+    tables,
+)
+from fitdata.features.therapist_development import comparison as comparison_module
 from fitdata.kernel_env import ENV_LANG
+from tests.oracles import therapist_development as oracle
 
 
 @pytest.fixture
@@ -166,9 +173,9 @@ def test_the_comparison_is_computed_once_per_file_version(development_db, monkey
     clear_comparison_cache()
     shutil.rmtree(cache.cache_dir(development_db), ignore_errors=True)
     calls = []
-    original = therapist_development._build_comparison
+    original = comparison_module._build_comparison
     monkeypatch.setattr(
-        therapist_development,
+        comparison_module,
         "_build_comparison",
         lambda *a, **k: calls.append(a[1]) or original(*a, **k),
     )
@@ -195,14 +202,14 @@ def test_every_grouping_is_computed_and_stored_with_the_comparison(private_db, m
         therapist_development.GROUPINGS
     )
     service_reads = []
-    original = therapist_development.episode_outcomes
+    original = comparison_module.episode_outcomes
 
     def counted(*args, **kwargs):
         if kwargs.get("service") is not None:
             service_reads.append(kwargs["service"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(therapist_development, "episode_outcomes", counted)
+    monkeypatch.setattr(comparison_module, "episode_outcomes", counted)
     quarters = TherapistScope(reader, "BA").outcomes("quarter")
     assert service_reads == [], "the quarter grouping read the service's episodes again"
     assert set(quarters["level"]) == {"therapist", "team", "service"}
@@ -224,7 +231,7 @@ def test_a_new_kernel_reads_the_stored_comparison_instead_of_computing_it(
     assert [v for v in [*clients, *names] if f'"{v}"' in text] == []
 
     calls = []
-    monkeypatch.setattr(therapist_development, "_build_comparison", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(comparison_module, "_build_comparison", lambda *a, **k: calls.append(a))
     clear_comparison_cache()  # a new kernel
     again = TherapistScope(reader, "BA")
     tables_again = [again.outcomes(), again.outcomes("quarter"), again.srs_profile()]
@@ -252,19 +259,19 @@ def test_the_fast_comparison_equals_service_indices_over_repeated_rows(database,
     reader = reader_for(request.getfixturevalue(database))
     for service in reader.df("SELECT DISTINCT service FROM teams ORDER BY 1")["service"]:
         rows = episode_outcomes(reader, service=service, closed_only=True)
-        line = therapist_development._severity_line(rows)
+        line = tables.severity_line(rows)
         assert line == service_indices(rows, suppress=False).attrs["severity_adjustment"]
-        ordinals = np.unique(therapist_development._quarter_ordinals(rows["ended"]))
+        ordinals = np.unique(tables.quarter_ordinals(rows["ended"]))
         comparison = therapist_development.ServiceComparison(
             service=service,
             severity_line=line,
             quarters=list(range(int(ordinals.min()), int(ordinals.max()) + 1)),
             reader=reader,
         )
-        levels = therapist_development._levels(rows, service)
+        levels = tables.team_and_service_rows(rows, service)
         for grouping in therapist_development.GROUPINGS:
-            fast = therapist_development._comparison_outcomes_fast(rows, grouping, comparison)
-            plain = therapist_development._comparison_outcomes(levels, grouping, comparison)
+            fast = period_sums.outcomes_by_period(rows, grouping, comparison)
+            plain = oracle.comparison_outcomes(levels, grouping, comparison)
             assert len(fast) == len(plain)
             if grouping == "quarter":
                 assert len(fast) > 0 and fast["suppressed"].sum() < len(fast)
@@ -280,25 +287,25 @@ def test_the_fast_comparison_equals_service_indices_over_repeated_rows(database,
                     atol=1e-12,
                 )
         keys = ["level", "team_id"]
-        improvement = therapist_development._improvement(rows, DEFAULT_CONFIG)
-        fast_first, fast_mix = therapist_development._comparison_profiles(
+        improvement = tables.classify_improvement(rows, DEFAULT_CONFIG)
+        fast_first, fast_mix = comparison_module._comparison_profiles(
             rows, service, DEFAULT_CONFIG, improvement
         )
-        plain_first = therapist_development._srs_first_table(levels, keys, DEFAULT_CONFIG)
-        plain_mix = therapist_development._intake_mix_table(levels, keys, DEFAULT_CONFIG)
+        plain_first = oracle.srs_first_table(levels, keys, DEFAULT_CONFIG)
+        plain_mix = tables.intake_mix_table(levels, keys, DEFAULT_CONFIG)
         for fast, plain in ((fast_first, plain_first), (fast_mix, plain_mix)):
             assert len(plain) > 0
             pd.testing.assert_frame_equal(fast, plain, check_exact=False, rtol=1e-9, atol=1e-12)
-        with_counts = therapist_development._with_srs_counts(
+        with_counts = comparison_module.with_srs_counts(
             reader,
             rows,
-            therapist_development._SERVICE_SESSIONS,
+            oracle.SERVICE_SESSIONS,
             {"service": service},
             DEFAULT_CONFIG,
         )
-        in_sql = therapist_development._service_srs_profile(reader, service, DEFAULT_CONFIG)
-        in_pandas = therapist_development._srs_profile_table(
-            therapist_development._levels(with_counts, service), keys, DEFAULT_CONFIG
+        in_sql = comparison_module._service_srs_profile(reader, service, DEFAULT_CONFIG)
+        in_pandas = tables.srs_profile_table(
+            tables.team_and_service_rows(with_counts, service), keys, DEFAULT_CONFIG
         )
         assert in_sql["srs_sessions"].sum() > 0
         pd.testing.assert_frame_equal(in_sql, in_pandas, check_exact=False, rtol=1e-9)
@@ -315,8 +322,8 @@ def test_a_therapists_own_tables_equal_the_row_by_row_computation(demo_db) -> No
             continue
         comparison = scope._comparison()
         for grouping in therapist_development.GROUPINGS:
-            periods = therapist_development._with_periods(rows, grouping, comparison.quarters)
-            plain = therapist_development._outcome_table(
+            periods = tables.with_periods(rows, grouping, comparison.quarters)
+            plain = tables.outcome_table(
                 periods, ["level", "period"], comparison.severity_line, DEFAULT_CONFIG
             )
             shown = scope.outcomes(grouping)
@@ -332,7 +339,7 @@ def test_a_therapists_own_tables_equal_the_row_by_row_computation(demo_db) -> No
                     atol=1e-12,
                 )
                 assert fast["period"].astype(str).tolist() == plain["period"].astype(str).tolist()
-        plain_first = therapist_development._srs_first_table(rows, ["level"], DEFAULT_CONFIG)
+        plain_first = oracle.srs_first_table(rows, ["level"], DEFAULT_CONFIG)
         shown = scope.srs_first_vs_outcome()
         fast_first = shown[shown["level"] == "therapist"].reset_index(drop=True)
         pd.testing.assert_frame_equal(

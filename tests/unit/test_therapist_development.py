@@ -10,12 +10,14 @@ from statsmodels.stats.proportion import proportion_confint
 
 from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.features.therapist_development import (
-    _intake_bands,
-    _srs_bands,
-    _with_periods,
+from fitdata.features.therapist_development import comparison
+from fitdata.features.therapist_development.tables import (
+    intake_bands,
     quarter_label,
+    srs_bands,
+    with_periods,
 )
+from tests.unit.test_trajectory import CODE_PREFIXES, key_follows_source, modules_computing
 
 
 def test_wilson_interval_by_hand_and_against_statsmodels() -> None:
@@ -50,22 +52,22 @@ def _rows(dates: list[dt.date]) -> pd.DataFrame:
 
 def test_single_quarters_follow_the_ending_date() -> None:
     rows = _rows([dt.date(2025, 3, 31), dt.date(2025, 4, 1)])
-    out = _with_periods(rows, "quarter", [2025 * 4, 2025 * 4 + 1])
+    out = with_periods(rows, "quarter", [2025 * 4, 2025 * 4 + 1])
     assert out["period"].tolist() == ["2025Q1", "2025Q2"]
 
 
 def test_rolling_year_puts_each_episode_in_four_full_windows() -> None:
     quarters = list(range(2024 * 4, 2025 * 4 + 4))  # 2024Q1 .. 2025Q4
     rows = _rows([dt.date(2024, 5, 1)])  # 2024Q2
-    out = _with_periods(rows, "rolling_year", quarters)
+    out = with_periods(rows, "rolling_year", quarters)
     # Windows end in 2024Q2..2025Q1; only full windows (ending 2024Q4 or later) are kept.
     assert out["period"].tolist() == ["2024Q4", "2025Q1"]
     with pytest.raises(ValueError, match="grouping must be one of"):
-        _with_periods(rows, "month", quarters)
+        with_periods(rows, "month", quarters)
 
 
 def test_srs_bands_at_the_ties() -> None:
-    bands = _srs_bands(pd.Series([35.9, 36.0, 39.9, 40.0, None], dtype="float64"), DEFAULT_CONFIG)
+    bands = srs_bands(pd.Series([35.9, 36.0, 39.9, 40.0, None], dtype="float64"), DEFAULT_CONFIG)
     assert bands.tolist() == ["below_cutoff", "cutoff_to_39", "cutoff_to_39", "max_40", None]
 
 
@@ -76,8 +78,19 @@ def test_intake_bands_use_the_age_group_cutoff_and_its_tie_rule() -> None:
             "age_group": ["adult", "adult", "adult", "adult", "child", "child"],
         }
     )
-    assert _intake_bands(rows, DEFAULT_CONFIG).tolist() == [
+    assert intake_bands(rows, DEFAULT_CONFIG).tolist() == [
         "well_below", "below", "below", "non_clinical", "well_below", "non_clinical",
     ]  # fmt: skip
     at_cutoff_clinical = ClinicalConfig(score_at_cutoff_is_clinical=True)
-    assert _intake_bands(rows, at_cutoff_clinical).tolist()[3] == "below"
+    assert intake_bands(rows, at_cutoff_clinical).tolist()[3] == "below"
+
+
+def test_the_stored_comparison_is_keyed_on_every_module_that_computes_it(tmp_path) -> None:
+    """A changed byte in any module the comparison runs gives a new key: no stale figures."""
+    package = "fitdata.features.therapist_development"
+    needed = modules_computing(f"{package}.comparison", prefixes=(*CODE_PREFIXES, package))
+    assert {f"{package}.tables", "fitdata.analytics.intervals", "fitdata.vocabulary"} <= needed
+    assert needed - set(comparison.CODE_MODULES) == set()
+    for module in sorted(set(comparison.CODE_MODULES)):
+        key = lambda: comparison._stored_key("Voksne", DEFAULT_CONFIG)  # noqa: E731
+        assert key_follows_source(module, key, tmp_path), f"editing {module} keeps the old key"

@@ -125,12 +125,19 @@ def fit_trajectories(
         raise ValueError(f"band_width must be above 0 and at most {ORS_MAX:g} points")
     if max_session < 2:
         raise ValueError("max_session must be at least 2")
+    # The model's settings, as the model keeps them (and the SQL and the smoothing use them).
+    settings: dict[str, Any] = {
+        "lower_percentile": float(lower_percentile),
+        "min_episodes": int(min_episodes),
+        "band_width": float(band_width),
+        "max_session": int(max_session),
+    }
     n_bands = band_count(band_width)
     params: dict[str, Any] = {
-        "band_width": float(band_width),
+        "band_width": settings["band_width"],
         "n_bands": n_bands,
-        "max_session": int(max_session),
-        "p": float(lower_percentile),
+        "max_session": settings["max_session"],
+        "p": settings["lower_percentile"],
     }
     filters = training_filters(
         episode_ids=episode_ids, team_id=team_id, age_group=age_group, params=params
@@ -144,18 +151,17 @@ def fit_trajectories(
         GROUP BY band, session_no
     """
     cells = reader.df(sql, params)
-    grid = _smooth_grid(cells, n_bands, int(max_session), float(band_width), int(min_episodes))
+    grid = _smooth_grid(
+        cells, n_bands, settings["max_session"], settings["band_width"], settings["min_episodes"]
+    )
     n_training = int(grid.loc[grid["session_no"] == 1, "n_episodes"].sum())
     return TrajectoryModel(
         grid=grid,
-        lower_percentile=float(lower_percentile),
-        min_episodes=int(min_episodes),
-        band_width=float(band_width),
-        max_session=int(max_session),
         n_training_episodes=n_training,
         age_group=age_group,
         team_id=team_id,
-        method=_method_text(lower_percentile, min_episodes, band_width, max_session, age_group),
+        method=_method_text(**settings, age_group=age_group),
+        **settings,
     )
 
 
