@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 
 from fitdata.analytics import flags
+from fitdata.config import DEFAULT_CONFIG
 from fitdata.data.store import reader_for
 from fitdata.features import group_exercise as ge
 from fitdata.ui import DashboardContext, GroupExerciseView, build_group_exercise
+from tests.oracles.group_exercise import not_on_track
 
 TEAM = "T01"
 
@@ -100,7 +102,7 @@ def test_not_on_track_from_the_flags_module_matches_the_session_flag_fallback(
 ) -> None:
     reader = reader_for(demo_db)
     as_of = ge.latest_session_date(reader)
-    fallback = ge._not_on_track(reader, TEAM, as_of, model, ge.DEFAULT_CONFIG)
+    fallback = not_on_track(reader, TEAM, as_of, model, DEFAULT_CONFIG)
     from_fallback = set(zip(fallback["episode_id"], fallback["client_id"], strict=True))
     listed = team_cases[team_cases["flag_codes"].map(lambda f: "not_on_track" in f)]
     from_list = set(zip(listed["episode_id"], listed["client_id"], strict=True))
