@@ -311,7 +311,7 @@ def _profile_rows(sessions: int, reader, view) -> Iterator[Row]:
     import ipywidgets
 
     from fitdata.config import DEFAULT_CONFIG
-    from fitdata.features.service import _episode_facts, _session_facts
+    from fitdata.features.service import episode_facts, session_facts
 
     label = f"{sessions:,}"
     filters = view.filters()
@@ -326,7 +326,7 @@ def _profile_rows(sessions: int, reader, view) -> Iterator[Row]:
         None,
     )
     aggregated = timed_each(
-        [lambda: (_episode_facts(reader, DEFAULT_CONFIG), _session_facts(reader))]
+        [lambda: (episode_facts(reader, DEFAULT_CONFIG), session_facts(reader))]
     )
     yield (
         label,

@@ -92,8 +92,3 @@ __all__ = [
     "team_effects_from_sums",
     "warm_facts",
 ]
-
-# The names benchmarks/service_dashboard.py imports to time a kernel's first aggregation;
-# kept so that the split of this package needs no change there.
-_episode_facts = episode_facts
-_session_facts = session_facts
