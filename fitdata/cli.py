@@ -367,22 +367,28 @@ def _date(text: str):
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from fitdata.data import access
+    from fitdata.data import audit
 
+    path = audit.audit_path(args.db)
     if args.verify:
-        problems = access.verify_audit(args.db)
-        if problems:
-            print(f"{access.audit_path(args.db)} has been changed:")
-            for problem in problems:
+        check = audit.check_audit(args.db)
+        if check.problems:
+            print(f"{path} has been changed:")
+            for problem in check.problems:
                 print(f"  - {problem}")
-            return 1
-        count = len(access.read_audit(args.db))
-        print(f"{access.audit_path(args.db)}: {count:,} entries, each following the one before.")
-        return 0
-    entries = access.read_audit(args.db, user=args.user, client=args.client, since=args.since)
-    for e in entries:
-        episode = f" episode {e.episode_id}" if e.episode_id else ""
-        print(f"{e.at:%Y-%m-%d %H:%M:%S}Z  {e.user} ({e.role})  {e.action}  {e.client_id}{episode}")
+        else:
+            print(f"{path}: {check.entries:,} entries, each following the one before.")
+        for note in check.notes:
+            print(f"  note: {note}")
+        return 1 if check.problems else 0
+    notes: list[str] = []
+    entries = audit.read_audit(
+        args.db, user=args.user, client=args.client, since=args.since, notes=notes
+    )
+    for note in notes:
+        print(f"fitdata audit: warning: {note}", file=sys.stderr)
+    for entry in entries:
+        print(entry.line())
     if not entries:
         print("No entries match.", file=sys.stderr)
     return 0
@@ -668,13 +674,14 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_audit,
         help="show who opened which client's data, and when",
         description="Show the audit log (<db>.audit.jsonl): one line per time a user opened a "
-        "client's data in a dashboard, oldest first. --verify checks that no line was changed "
-        "or removed (each line carries a hash of the one before).",
+        "client's data in a dashboard, oldest first. --verify checks that no entry was changed, "
+        "added or removed, and that the file was not truncated or deleted (each entry carries a "
+        "keyed MAC of the one before; the key is <db>.audit.key or $FITDATA_AUDIT_KEY_FILE).",
     )
     audit.add_argument("--user", default=None, help="only this user")
     audit.add_argument("--client", default=None, help="only this client")
     audit.add_argument("--since", type=_date, default=None, help="only from this day (YYYY-MM-DD)")
-    audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
+    audit.add_argument("--verify", action="store_true", help="check the log's MAC chain")
     return parser
 
 

@@ -157,6 +157,8 @@ def client_sessions(reader: Reader, episode_id: str, client_id: str) -> pd.DataF
 def client_profile(reader: Reader, client_id: str) -> dict[str, object]:
     """The client's ``age_group`` and ``birth_year`` (no identifying data is stored).
 
+    Recorded in the audit log (:func:`fitdata.data.access.record_access`).
+
     Raises:
         AccessDenied: For a reader that may see aggregates only (a leader's).
     """
@@ -168,4 +170,5 @@ def client_profile(reader: Reader, client_id: str) -> dict[str, object]:
             "Run `fitdata check` on the database to list such problems."
         )
     age_group, birth_year = rows[0]
+    record_access(reader, "client_profile", client_id)
     return {"age_group": age_group, "birth_year": birth_year}

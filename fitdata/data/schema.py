@@ -34,10 +34,10 @@ __all__ = [
 ]
 
 #: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-#: The data tables of the schema, in the order they are created and counted (``session_changes``
-#: and ``users`` are history and access control, not data, and are not counted).
+#: The data tables of the schema, in the order they are created and counted (``session_changes``,
+#: ``users`` and ``audit_anchor`` are history and access control, not data, and are not counted).
 TABLES = ("teams", "therapists", "clients", "episodes", "sessions")
 
 
@@ -68,6 +68,8 @@ MIGRATIONS: dict[int, str] = {
     1: table_ddl("session_changes"),
     # 2 -> 3: the people who may log in and their roles (fitdata/data/access.py).
     2: table_ddl("users"),
+    # 3 -> 4: the audit log's anchor (fitdata/data/audit_chain.py).
+    3: table_ddl("audit_anchor"),
 }
 
 

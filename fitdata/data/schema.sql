@@ -1,4 +1,5 @@
--- fitdata store schema, version 3 (version 2 added session_changes, version 3 users).
+-- fitdata store schema, version 4 (version 2 added session_changes, version 3 users,
+-- version 4 audit_anchor).
 -- Documented for analysts in data/README.md. Constraints are CHECKs (cheap) rather than
 -- foreign keys on `sessions`: a foreign key or primary key on a 10-million-row table builds
 -- an index that triples the file and slows every write. Referential integrity and the
@@ -120,4 +121,19 @@ CREATE TABLE users (
     created_by   VARCHAR   NOT NULL,     -- the operating-system user who ran `fitdata users add`
     CHECK ((role = 'therapist') = (therapist_id IS NOT NULL)),
     CHECK ((role = 'supervisor') = (len(team_ids) > 0))
+);
+
+-- The audit log's anchor (version 4; fitdata/data/audit_chain.py). Every database write records
+-- how many entries the audit log beside the database held and the MAC of the last one, with a
+-- MAC of its own under the log's key (one row per key: a copy of the file on another machine,
+-- with a log and key of its own, anchors there under its own row). `fitdata audit --verify`
+-- compares the log with it, so entries written before the last database write cannot be
+-- removed unnoticed, even together with the log's side anchor file. Never read by a scoped
+-- reader.
+CREATE TABLE audit_anchor (
+    key_id      VARCHAR   PRIMARY KEY,  -- names the key (a MAC of a constant), never the key
+    entries     BIGINT    NOT NULL CHECK (entries >= 0),
+    last_mac    VARCHAR   NOT NULL,     -- the MAC of entry number `entries` ('' for none)
+    mac         VARCHAR   NOT NULL,     -- HMAC-SHA256 of entries and last_mac under the key
+    anchored_at TIMESTAMP NOT NULL      -- UTC
 );

@@ -23,6 +23,7 @@ write), :mod:`fitdata.data.check` (``fitdata check``'s rules) and :mod:`fitdata.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import shutil
@@ -36,6 +37,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from fitdata.data.audit_chain import Anchor, database_anchor
 from fitdata.data.check import CheckReport, check_reader
 from fitdata.data.errors import StoreError
 from fitdata.data.files import (
@@ -473,6 +475,7 @@ def write_transaction(
                     if not (is_space_error(error) and _is_file_failure(error)):
                         raise
                     raise write_error(error, path, "writing the change") from error
+                _anchor_audit_log(con, path)
                 with _file_errors(path, "committing the change"):
                     con.execute("COMMIT")
                     if migrated or (resort() if callable(resort) else resort):
@@ -483,6 +486,30 @@ def write_transaction(
             _swap_in(tmp, path, mode)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _anchor_audit_log(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Record in the copy how far the audit log beside ``path`` goes (see audit_chain)."""
+    tables = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'audit_anchor'"
+    if not con.execute(tables).fetchall()[0][0]:
+        return  # a body that rebuilt an older schema (the migration tests)
+    rows = con.execute("SELECT key_id, entries, last_mac, mac FROM audit_anchor").fetchall()
+    previous = {str(k): Anchor(int(n), str(last), str(mac)) for k, n, last, mac in rows}
+    with _file_errors(path, "anchoring its audit log"):
+        found = database_anchor(path, previous)
+    if found is None:
+        return
+    key, anchor = found
+    con.execute(
+        "INSERT OR REPLACE INTO audit_anchor VALUES (?, ?, ?, ?, ?)",
+        [
+            key,
+            anchor.entries,
+            anchor.last_mac,
+            anchor.mac,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ],
+    )
 
 
 def _resort_sessions(con: duckdb.DuckDBPyConnection) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from fitdata.data import store
-from fitdata.data.access import require_client_rows
+from fitdata.data.access import record_access, require_client_rows
 from fitdata.data.queries import natural_key
 from fitdata.features.registration_rules import (
     CLIENT_CODE,
@@ -141,6 +141,8 @@ def load_episode_state(source: Any, episode_id: str, client_id: str) -> EpisodeS
     if not found:
         return None
     episode, therapist, team, started, ended, end_type = found[0]
+    if isinstance(source, store.Reader):  # a page's read (not a write's check): audited
+        record_access(source, "episode_state", client_id, episode)
     sessions = _rows(
         source,
         # the team lets DuckDB skip other teams' row groups (see store.SESSION_ORDER)
@@ -170,6 +172,8 @@ def find_client(source: Any, client_id: str) -> NewClient | None:
     if not rows:
         return None
     code, age_group, birth_year = rows[0]
+    if isinstance(source, store.Reader):  # a page's read (not a write's check): audited
+        record_access(source, "client_profile", code)
     return NewClient(code, age_group, None if birth_year is None else int(birth_year))
 
 

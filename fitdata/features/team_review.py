@@ -34,7 +34,7 @@ from fitdata.analytics import flags as flag_rules
 from fitdata.analytics.flags import FLAGS
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.data.access import require_client_rows
+from fitdata.data.access import record_access, require_client_rows
 from fitdata.data.cache import MemoryCache
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
@@ -257,6 +257,8 @@ def team_caseload(
 
     episodes = episodes.sort_values(["client_id", "started", "episode_id"], kind="stable")
     episodes = episodes[[*CASELOAD_COLUMNS, *FLAGS]].reset_index(drop=True)
+    if len(episodes):  # the list names its clients: the audit log says who saw it
+        record_access(reader, "caseload", "", team_id=team_id, clients=episodes["client_id"])
     return Caseload(team_id=team_id, as_of=as_of, episodes=episodes, flags=flags)
 
 

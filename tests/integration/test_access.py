@@ -100,6 +100,7 @@ def test_a_version_2_file_is_migrated_to_the_same_schema_as_a_new_one(tiny_db, t
     shutil.copyfile(tiny_db, old)
     with store.write_transaction(old) as con:
         con.execute("DROP TABLE users")
+        con.execute("DROP TABLE audit_anchor")  # version 4
         con.execute("UPDATE schema_version SET version = 2")
     assert store.migrate_database(old) == (2, store.SCHEMA_VERSION)
     new = tmp_path / "new.duckdb"
@@ -121,7 +122,7 @@ def test_a_version_2_file_is_migrated_to_the_same_schema_as_a_new_one(tiny_db, t
             reader.close()
 
     assert schema(old) == schema(new)
-    assert any(row[0] == "users" for row in schema(new)[0])
+    assert {"users", "audit_anchor"} <= {row[0] for row in schema(new)[0]}
 
 
 # -- the key test: a therapist cannot reach another therapist's clients -----------------------
@@ -448,10 +449,15 @@ def test_a_changed_or_removed_audit_line_is_detected(db) -> None:
     edited = json.loads(lines[1]) | {"client_id": "K-ONE"}
     path.write_text("\n".join([lines[0], json.dumps(edited), lines[2]]) + "\n")
     assert access.verify_audit(db) == [
-        "line 3 does not follow line 2: a line before it was changed or removed"
+        "line 2 (entry 2) was changed, or a line before it was changed or removed: its MAC "
+        "does not match"
     ]
     path.write_text("\n".join(lines[1:]) + "\n")
-    assert "lines before it were removed" in access.verify_audit(db)[0]
+    assert access.verify_audit(db) == [
+        "line 1 holds entry 2 where entry 1 belongs: entry 1 removed",
+        "line 1 (entry 2) was changed, or a line before it was changed or removed: its MAC "
+        "does not match",
+    ]
 
 
 def test_concurrent_audit_writers_keep_one_chain(db) -> None:
