@@ -376,7 +376,7 @@ def test_a_leader_cannot_open_a_named_therapists_development(users_db, monkeypat
             TherapistScope(leader, therapist, comparison_reader=comparison)
         assert "Anna" not in str(refused.value) and "effect" not in str(refused.value)
     # The de-identified comparison reader is no way around it either.
-    with pytest.raises(AccessDenied, match="summaries"):
+    with pytest.raises(AccessDenied, match="anna may see summaries of the service and its teams"):
         TherapistScope(access.aggregate_reader(users_db, "anna"), "BA")
     monkeypatch.setenv(ENV_LANG, "nb")
     with pytest.raises(AccessDenied, match="leder har bare tilgang til oppsummeringer"):

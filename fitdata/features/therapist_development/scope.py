@@ -16,7 +16,7 @@ import pandas as pd
 
 from fitdata.analytics.indices import OUTCOME_COLUMNS, episode_outcomes
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.data.access import AGGREGATE_SCOPE, AccessDenied, User
+from fitdata.data.access import AccessDenied, User, is_aggregate_reader
 from fitdata.data.store import Reader, StoreError
 from fitdata.features.therapist_development.comparison import (
     ServiceComparison,
@@ -87,8 +87,7 @@ def _refuse_other_therapists(reader: Reader, user: User | None, therapist_id: st
     """
     if user is None:
         return  # access control is off (a single-user install)
-    scope = reader.scope
-    if user.role == "leader" or (scope is not None and scope.key == AGGREGATE_SCOPE):
+    if user.role == "leader" or is_aggregate_reader(reader):
         raise _denied("development.access.summaries_only", user=user.name)
     if user.role == "therapist" and therapist_id != user.therapist_id:
         raise _denied("development.access.own_only", user=user.name)
