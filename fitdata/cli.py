@@ -1,5 +1,12 @@
 """The ``fitdata`` command line: one subcommand for every job a person runs.
 
+Over 600 lines on purpose: it is the command line's documentation as much as its code. The
+first half is the commands, each a short function that checks its arguments, calls one function
+of the package and prints what happened (the work is in the layers below); the second half is
+:func:`build_parser`, which holds every ``--help`` text a person reads (about 270 lines). A
+third module for either half would be a new entry module (``ENTRY`` in
+``tests/unit/test_layers.py``); worth it if the parser grows much further.
+
 Errors are printed as one line that says what was wrong and what to do, never a traceback,
 and the command exits with status 2; so are files the system refuses to write (a full disk).
 """

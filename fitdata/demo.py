@@ -1,5 +1,13 @@
 """A realistic synthetic KOR database for demonstrations, tests and benchmarks.
 
+Over 600 lines on purpose: it is one generator, read top to bottom. About 200 lines are its
+parameters, each a documented target with its source (``shared/domain.md``, checked by
+``tests/integration/test_demo.py``); then the stages in the order :func:`generate_demo` runs
+them (organisation, episodes, schedules, scores, frames); then the counter-based random and
+Arrow helpers the stages share. Nothing outside imports its internals, and a stage is only
+understood beside the parameters it draws from, so splitting it would scatter one pipeline
+over files that are always read together.
+
 ``generate_demo`` writes a municipality's worth of Feedback-Informed Treatment data: services
 and teams with Norwegian names, therapists (a few of whom changed team), pseudonymous clients,
 episodes of care and ORS/SRS scores per session. The figures it aims at come from
