@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from fitdata.data import store
-from fitdata.data.access import record_access, require_client_rows
+from fitdata.data.access import User, find_user, record_access, require_client_rows, user_name
 from fitdata.data.queries import natural_key
 from fitdata.features.registration_rules import (
     CLIENT_CODE,
@@ -177,17 +177,54 @@ def find_client(source: Any, client_id: str) -> NewClient | None:
     return NewClient(code, age_group, None if birth_year is None else int(birth_year))
 
 
-def team_choices(reader: store.Reader) -> pd.DataFrame:
-    """Every team (``team_id``, ``name``), naturally sorted by name: a new team can register."""
-    frame = reader.df("SELECT team_id, name FROM teams")
+def _registering_user(reader: store.Reader) -> User | None:
+    """The user a scoped page registers as; None when anyone may (no users, or an admin)."""
+    name = user_name(reader)
+    user = find_user(reader.path, name) if name else None
+    return None if user is None or user.role == "admin" else user
+
+
+def _by_name(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("name", key=lambda s: s.map(natural_key)).reset_index(drop=True)
+
+
+def team_choices(reader: store.Reader) -> pd.DataFrame:
+    """The teams the reader's user may register in (``team_id``, ``name``), sorted by name.
+
+    Every team without access control and for an admin (a new team can register); a
+    supervisor's own teams; a therapist's team and the teams of her ongoing episodes (she may
+    have moved since). :func:`fitdata.data.access.require_write` refuses anything else at the
+    write; the page offers only these, so nobody picks a colleague and is refused at Save.
+
+    Raises:
+        AccessDenied: For a leader (aggregates only: a leader registers nothing).
+    """
+    require_client_rows(reader, "client_list")
+    frame = reader.df("SELECT team_id, name FROM teams")
+    user = _registering_user(reader)
+    if user is not None and user.role == "supervisor":
+        frame = frame[frame["team_id"].isin(user.team_ids)]
+    elif user is not None:
+        own = reader.rows(
+            "SELECT team_id FROM therapists WHERE therapist_id = $me UNION "
+            "SELECT team_id FROM episodes WHERE therapist_id = $me AND ended IS NULL",
+            {"me": user.therapist_id},
+        )
+        frame = frame[frame["team_id"].isin({team for (team,) in own})]
+    return _by_name(frame)
 
 
 def therapist_choices(reader: store.Reader, team_id: str) -> pd.DataFrame:
     """Therapists now in the team, and those with an ongoing episode in it (moved since).
 
-    Columns ``therapist_id``, ``name``, naturally sorted by name.
+    Only those the reader's user may register for: a therapist herself, a supervisor the
+    therapists of her teams (see :func:`team_choices`). Columns ``therapist_id``, ``name``,
+    naturally sorted by name.
+
+    Raises:
+        AccessDenied: For a leader.
     """
+    require_client_rows(reader, "client_list")
     frame = reader.df(
         """
         SELECT therapist_id, name FROM therapists WHERE team_id = $team
@@ -198,7 +235,12 @@ def therapist_choices(reader: store.Reader, team_id: str) -> pd.DataFrame:
         """,
         {"team": team_id},
     )
-    return frame.sort_values("name", key=lambda s: s.map(natural_key)).reset_index(drop=True)
+    user = _registering_user(reader)
+    if user is not None and user.role == "supervisor" and team_id not in user.team_ids:
+        frame = frame.iloc[0:0]
+    elif user is not None and user.role != "supervisor":
+        frame = frame[frame["therapist_id"] == user.therapist_id]
+    return _by_name(frame)
 
 
 def client_choices(reader: store.Reader, team_id: str, therapist_id: str) -> pd.DataFrame:

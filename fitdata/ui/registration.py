@@ -9,7 +9,12 @@ corrected with a reason; the old values are kept and shown as the session's chan
 An episode can be ended with an end type.
 
 All rules and writes are in :mod:`fitdata.features.registration`; this module only wires widgets to
-them. State lives in widget traitlets, so tests drive the view in plain Python.
+them (the score forms are :mod:`fitdata.ui.registration_forms`, correcting and ending
+:mod:`fitdata.ui.registration_corrections`). State lives in widget traitlets, so tests drive the
+view in plain Python.
+
+The page offers only what its user may register for (:func:`fitdata.features.registration.
+team_choices`): a therapist her own clients, a supervisor her teams'.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,248 +32,33 @@ import plotly.graph_objects as go
 from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.config import AGE_GROUPS
 from fitdata.data import queries
-from fitdata.data.access import require_write, user_name
+from fitdata.data.access import user_name
 from fitdata.features import registration as reg
 from fitdata.features.registration import Problem, Scores
-from fitdata.i18n import Translator
-from fitdata.ui.charts import Spec, client_graph_spec
-from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
+from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
+from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
-from fitdata.vocabulary import END_TYPES, FORMS
+from fitdata.ui.registration_corrections import Corrections
+from fitdata.ui.registration_forms import (
+    ScoreInput,
+    paragraph_html,
+    problem_areas,
+    problems_html,
+)
+from fitdata.ui.view import Options, builder, dropdown, graph_box, row, set_options, status_html
 
 __all__ = ["RegistrationView", "ScoreInput", "build_registration"]
 
 log = logging.getLogger(__name__)
-Options = list[tuple[str, Any]]
 
 #: Option value of "new client" and "start a new episode".
 NEW = "__new__"
-_WIDE = widgets.Layout(width="auto", min_width="260px")
 _STYLE = {"description_width": "initial"}
+#: The page's rows: no gap, tops aligned (the forms differ in height).
+_ROW: dict[str, Any] = {"gap": None, "align_items": "flex-start"}
 
 
-def _set_options(dropdown: widgets.Dropdown, options: Options, value: Any = None) -> None:
-    """Replace a dropdown's options and select ``value`` (or the first option).
-
-    ipywidgets 8 leaves a dropdown unselected when its options change; the index is set
-    explicitly so that observers further down always fire.
-    """
-    dropdown.options = options
-    values = [v for _, v in options]
-    if value in values:
-        dropdown.index = values.index(value)
-    else:
-        dropdown.index = 0 if options else None
-
-
-def _html_list(texts: list[str], css: str) -> str:
-    if not texts:
-        return ""
-    items = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
-    return f'<ul class="{css}" style="margin:2px 0;color:#a4262c">{items}</ul>'
-
-
-def _paragraph(text: str, css: str = "") -> str:
-    return f"<p class='{css}' style='margin:2px 0'>{html.escape(text)}</p>"
-
-
-def _parse_number(text: str) -> float | None:
-    """A number typed with a decimal point or comma ("23,4"); None when empty.
-
-    Raises:
-        ValueError: If the text is not a number.
-    """
-    cleaned = text.strip().replace(",", ".").replace("\u2212", "-")
-    if not cleaned:
-        return None
-    return float(cleaned)
-
-
-class ScoreInput:
-    """One form (ORS or SRS): four 0-10 sliders in 0.1 steps, or a total only, or not given.
-
-    A slider counts as marked only once it has been moved (or typed into), so an untouched
-    line at its starting position is never saved by mistake.
-    """
-
-    def __init__(self, form: str, tr: Translator, *, none_key: str, css: str) -> None:
-        self.form, self.tr = form, tr
-        label = form.upper()
-        self.mode = widgets.ToggleButtons(
-            options=[
-                (tr.text("registration.input.items"), "items"),
-                (tr.text("registration.input.total"), "total"),
-                (tr.text(none_key), "none"),
-            ],
-            value="items",
-            style={"button_width": "auto"},
-        ).add_class(f"fitdata-{css}-mode")
-        self.sliders = [
-            widgets.FloatSlider(
-                value=0.0,
-                min=0.0,
-                max=reg.ITEM_MAX,
-                step=0.1,
-                readout_format=".1f",
-                description=tr.text(f"item.{item}"),
-                layout=widgets.Layout(width="440px"),
-                style={"description_width": "150px"},
-            ).add_class(f"fitdata-{css}-{item.split('_', 1)[1]}")
-            for item in FORMS[form]
-        ]
-        self.touched = [False] * len(self.sliders)
-        self.total_text = widgets.Text(
-            description=tr.text("registration.input.total_label"),
-            placeholder=tr.text("registration.input.total_placeholder"),
-            style=_STYLE,
-        ).add_class(f"fitdata-{css}-total-input")
-        self.live_total = widgets.HTML().add_class(f"fitdata-{css}-total")
-        self.problems = widgets.HTML().add_class(f"fitdata-{css}-problems")
-        self.items_box = widgets.VBox(self.sliders)
-        self.total_box = widgets.VBox([self.total_text])
-        self.heading = widgets.HTML(
-            f"<h3 style='margin:4px 0'>{html.escape(tr.text(f'registration.{form}.heading'))}</h3>"
-        )
-        self.box = widgets.VBox(
-            [
-                self.heading,
-                self.mode,
-                self.items_box,
-                self.total_box,
-                self.live_total,
-                self.problems,
-            ],
-            layout=widgets.Layout(
-                border="1px solid #ccc", padding="6px 10px", margin="4px", min_width="460px"
-            ),
-        ).add_class(f"fitdata-{css}")
-        self._label = label
-        self._listeners: list[Callable[[], None]] = []
-        self._quiet = False  # filling the form from code is not a person's change
-        for index, slider in enumerate(self.sliders):
-            slider.observe(lambda _c, i=index: self._touch(i), "value")
-        self.mode.observe(lambda _c: self._changed(), "value")
-        self.total_text.observe(lambda _c: self._changed(), "value")
-        self._show_mode()
-        self._update_total()
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after every change a person makes."""
-        self._listeners.append(listener)
-
-    def _touch(self, index: int) -> None:
-        self.touched[index] = True
-        self._changed()
-
-    def _changed(self) -> None:
-        if self._quiet:
-            return
-        self._show_mode()
-        self._update_total()
-        for listener in self._listeners:
-            listener()
-
-    def _show_mode(self) -> None:
-        self.items_box.layout.display = None if self.mode.value == "items" else "none"
-        self.total_box.layout.display = None if self.mode.value == "total" else "none"
-
-    def _update_total(self) -> None:
-        tr = self.tr
-        scores, _problems = self.read()
-        if self.mode.value == "none":
-            text = tr.text("registration.input.live_none", form=self._label)
-        elif scores is None or (self.mode.value == "items" and not all(self.touched)):
-            text = tr.text("registration.input.live_incomplete", form=self._label)
-        else:
-            text = tr.text(
-                "registration.input.live_total", form=self._label, total=tr.number(scores.value)
-            )
-        self.live_total.value = f"<b>{html.escape(text)}</b>"
-
-    def read(self) -> tuple[Scores | None, list[Problem]]:
-        """The scores as entered (None when not given) and problems only the form can see."""
-        if self.mode.value == "none":
-            return None, []
-        if self.mode.value == "total":
-            try:
-                total = _parse_number(self.total_text.value)
-            except ValueError:
-                return Scores.from_total(None), [
-                    Problem(
-                        f"{self.form}_total",
-                        "total_unreadable",
-                        {"form": self._label, "text": self.total_text.value.strip()},
-                    )
-                ]
-            # an empty box reads as "type the total" (NaN is a missing number to the rules)
-            return Scores.from_total(math.nan if total is None else total), []
-        scores = Scores.from_items(*(round(s.value, 1) for s in self.sliders))
-        unmarked = [
-            self.tr.text(f"item.{item}")
-            for item, done in zip(FORMS[self.form], self.touched, strict=True)
-            if not done
-        ]
-        if unmarked:
-            return scores, [
-                Problem(
-                    self.form,
-                    "not_marked",
-                    {"form": self._label, "items": self.tr.join(unmarked)},
-                )
-            ]
-        return scores, []
-
-    def show(self, scores: Scores | None) -> None:
-        """Fill the form with saved scores (every line counts as marked)."""
-        self._quiet = True
-        try:
-            self.total_text.value = ""
-            for slider in self.sliders:
-                slider.value = 0.0
-            if scores is None:
-                self.mode.value = "none"
-            elif scores.items is not None:
-                self.mode.value = "items"
-                for slider, value in zip(self.sliders, scores.items, strict=True):
-                    slider.value = float(value or 0.0)
-            else:
-                self.mode.value = "total"
-                self.total_text.value = self.tr.number(scores.value)
-        finally:
-            self._quiet = False
-        self.touched = [True] * len(self.sliders)
-        self._show_mode()
-        self._update_total()
-
-    def reset(self, mode: str) -> None:
-        """Back to an empty form in ``mode`` (``items``, ``total`` or ``none``)."""
-        self._quiet = True
-        try:
-            for slider in self.sliders:
-                slider.value = 0.0
-            self.total_text.value = ""
-            self.mode.value = mode
-        finally:
-            self._quiet = False
-        self.touched = [False] * len(self.sliders)
-        self._show_mode()
-        self._update_total()
-
-    def set_disabled(self, disabled: bool) -> None:
-        """Lock the form (a saved ORS shown while the SRS is added)."""
-        self.mode.disabled = disabled
-        self.total_text.disabled = disabled
-        for slider in self.sliders:
-            slider.disabled = disabled
-
-    def show_problems(self, problems: list[Problem]) -> None:
-        """Show this form's problems under it."""
-        self.problems.value = _html_list(
-            [reg.problem_text(p, self.tr) for p in problems], "fitdata-field-problems"
-        )
-
-
-class RegistrationView:
+class RegistrationView(Corrections):
     """Widgets and behaviour of the registration dashboard.
 
     Args:
@@ -279,6 +68,10 @@ class RegistrationView:
             in the page; a login can pass the logged-in user's id here.
     """
 
+    name = "registration"
+    css = "fitdata-registration"
+    clears_message = False  # "saved" stays while the person starts on the next session
+
     def __init__(
         self,
         context: DashboardContext,
@@ -286,25 +79,18 @@ class RegistrationView:
         today: Callable[[], dt.date] = dt.date.today,
         actor: Callable[[], str | None] | None = None,
     ) -> None:
-        self.context = context
+        super().__init__(context)
         self.today = today
         self._actor = actor
-        tr = context.tr
-        self.tr = tr
+        tr = self.tr
         self.episode_state: reg.EpisodeState | None = None
-        self._loading = False
         # (mode, session id) the forms were last set up for: mode is new, add_srs or done
         self._mode: tuple[str, int | None] | None = None
 
-        def dropdown(key: str, css: str) -> widgets.Dropdown:
-            return widgets.Dropdown(description=tr.text(key), layout=_WIDE, style=_STYLE).add_class(
-                f"fitdata-{css}"
-            )
-
-        self.team = dropdown("filter.team", "team")
-        self.therapist = dropdown("filter.therapist", "therapist")
-        self.client = dropdown("filter.client", "client")
-        self.episode = dropdown("registration.episode.label", "episode")
+        self.team = dropdown(tr.text("filter.team"), "team")
+        self.therapist = dropdown(tr.text("filter.therapist"), "therapist")
+        self.client = dropdown(tr.text("filter.client"), "client")
+        self.episode = dropdown(tr.text("registration.episode.label"), "episode")
         self.episode_note = widgets.HTML().add_class("fitdata-episode-problems")
 
         self.client_code = widgets.Text(
@@ -327,11 +113,8 @@ class RegistrationView:
         self.client_note = widgets.HTML().add_class("fitdata-client-problems")
         self.new_client_box = widgets.VBox(
             [
-                widgets.HTML(_paragraph(tr.text("registration.new_client.hint"))),
-                widgets.HBox(
-                    [self.client_code, self.birth_year, self.age_group],
-                    layout=widgets.Layout(flex_flow="row wrap"),
-                ),
+                widgets.HTML(paragraph_html(tr.text("registration.new_client.hint"))),
+                row([self.client_code, self.birth_year, self.age_group], gap=None),
                 self.client_note,
             ],
             layout=widgets.Layout(border="1px dashed #999", padding="4px 10px"),
@@ -351,90 +134,33 @@ class RegistrationView:
             layout=widgets.Layout(width="auto"),
         ).add_class("fitdata-save")
         self.save_note = widgets.HTML().add_class("fitdata-save-reason")
-        self.message = widgets.HTML().add_class("fitdata-message")
         self.status = widgets.HTML().add_class("fitdata-status")
 
-        # Corrections of a saved session, with its change history.
-        self.correct_session = dropdown("registration.correct.session", "correct-session")
-        self.correct_date = widgets.DatePicker(
-            description=tr.text("registration.date"), style=_STYLE
-        ).add_class("fitdata-correct-date")
-        self.correct_date_note = widgets.HTML().add_class("fitdata-correct-date-problems")
-        self.correct_ors = ScoreInput(
-            "ors", tr, none_key="registration.input.not_given", css="correct-ors"
-        )
-        self.correct_srs = ScoreInput(
-            "srs", tr, none_key="registration.input.not_given", css="correct-srs"
-        )
-        self.reason = widgets.Textarea(
-            description=tr.text("registration.correct.reason"),
-            placeholder=tr.text("registration.correct.reason_placeholder"),
-            style=_STYLE,
-            layout=widgets.Layout(width="600px", height="60px"),
-        ).add_class("fitdata-reason")
-        self.correct_save = widgets.Button(
-            description=tr.text("registration.correct.save"),
-            button_style="warning",
-            icon="pencil",
-            layout=widgets.Layout(width="auto"),
-        ).add_class("fitdata-correct-save")
-        self.correct_note = widgets.HTML().add_class("fitdata-correct-reason")
-        self.history = widgets.HTML().add_class("fitdata-history")
+        self._make_correction_widgets(today)
 
-        # Ending the episode.
-        self.end_date = widgets.DatePicker(
-            description=tr.text("registration.end.date"), value=today(), style=_STYLE
-        ).add_class("fitdata-end-date")
-        self.end_type = widgets.Dropdown(
-            description=tr.text("registration.end.type"),
-            options=[(tr.text("registration.end.choose"), "")]
-            + [(tr.text(f"registration.end_type.{t}"), t) for t in END_TYPES],
-            value="",
-            style=_STYLE,
-        ).add_class("fitdata-end-type")
-        self.end_save = widgets.Button(
-            description=tr.text("registration.end.save"),
-            icon="flag-checkered",
-            layout=widgets.Layout(width="auto"),
-        ).add_class("fitdata-end-save")
-        self.end_note = widgets.HTML().add_class("fitdata-end-reason")
-
-        self._loading = True
-        try:
-            _set_options(self.team, self._team_options())
+        with self.holding():
+            set_options(self.team, self._team_options())
             if not self.team.options:
-                self._show_error(tr.text("registration.no_teams"))
-            _set_options(self.therapist, self._therapist_options())
+                self.show_error(tr.text(self._no_teams_key()))
+            set_options(self.therapist, self._therapist_options())
             self._fill_clients()
-        finally:
-            self._loading = False
         self._load_episode()
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
         self.graph = FigureView(self._current_spec())
-        self.figure_box = widgets.VBox([self.graph], layout=widgets.Layout(width="100%")).add_class(
-            "fitdata-graph"
-        )
+        self.figure_box = graph_box(self.graph)
         self._validate()
 
-        self.team.observe(self._guarded(self._on_team), "value")
-        self.therapist.observe(self._guarded(self._on_therapist), "value")
-        self.client.observe(self._guarded(self._on_client), "value")
-        self.episode.observe(self._guarded(self._on_episode), "value")
+        self.team.observe(self.guarded(self._on_team), "value")
+        self.therapist.observe(self.guarded(self._on_therapist), "value")
+        self.client.observe(self.guarded(self._on_client), "value")
+        self.episode.observe(self.guarded(self._on_episode), "value")
         for control in (self.client_code, self.birth_year, self.age_group, self.date):
-            control.observe(self._guarded(self._on_input), "value")
-        self.ors.on_change(self._guarded_call(self._validate))
-        self.srs.on_change(self._guarded_call(self._validate))
-        self.save.on_click(self._guarded_call(self._on_save))
-        self.correct_session.observe(self._guarded(self._on_correct_session), "value")
-        for control in (self.correct_date, self.reason):
-            control.observe(self._guarded(lambda _c: self._validate_correction()), "value")
-        self.correct_ors.on_change(self._guarded_call(self._validate_correction))
-        self.correct_srs.on_change(self._guarded_call(self._validate_correction))
-        self.correct_save.on_click(self._guarded_call(self._on_correct))
-        for control in (self.end_date, self.end_type):
-            control.observe(self._guarded(lambda _c: self._validate_end()), "value")
-        self.end_save.on_click(self._guarded_call(self._on_end))
+            control.observe(self.guarded(self._on_input), "value")
+        self.ors.on_change(self.guarded_click(self._validate))
+        self.srs.on_change(self.guarded_click(self._validate))
+        self.save.on_click(self.guarded_click(self._on_save))
+        self._observe_corrections()
 
     # -- who ------------------------------------------------------------------------------
     @property
@@ -445,6 +171,12 @@ class RegistrationView:
         return user_name(self.context.reader) or self.therapist.value
 
     # -- options --------------------------------------------------------------------------
+    def _no_teams_key(self) -> str:
+        """Why no team is offered: an empty database, or a user who may register for none."""
+        if user_name(self.context.reader) is None:
+            return "registration.no_teams"
+        return "registration.no_teams_for_user"
+
     def _team_options(self) -> Options:
         teams = reg.team_choices(self.context.reader)
         return [(row.name, row.team_id) for row in teams.itertuples()]
@@ -468,17 +200,17 @@ class RegistrationView:
         self._clients = self._choices()
         options: Options = [(tr.text("registration.client.new"), NEW)]
         seen: set[str] = set()
-        for row in self._clients.itertuples():
-            if row.client_id in seen:
+        for r in self._clients.itertuples():
+            if r.client_id in seen:
                 continue
-            seen.add(row.client_id)
-            key = "ongoing" if pd.isna(row.ended) else "ended"
+            seen.add(r.client_id)
+            key = "ongoing" if pd.isna(r.ended) else "ended"
             options.append(
-                (tr.text(f"registration.client.option_{key}", client=row.client_id), row.client_id)
+                (tr.text(f"registration.client.option_{key}", client=r.client_id), r.client_id)
             )
         if client is None:
             client = options[1][1] if len(options) > 1 else NEW
-        _set_options(self.client, options, client)
+        set_options(self.client, options, client)
         self._fill_episodes(episode)
 
     def _fill_episodes(self, episode: str | None = None) -> None:
@@ -491,7 +223,6 @@ class RegistrationView:
                     label = tr.count_text(
                         "registration.episode.option_ongoing",
                         int(row.sessions),
-                        episode=row.episode_id,
                         started=tr.date(row.started),
                         sessions=int(row.sessions),
                     )
@@ -499,7 +230,6 @@ class RegistrationView:
                     label = tr.count_text(
                         "registration.episode.option_ended",
                         int(row.sessions),
-                        episode=row.episode_id,
                         started=tr.date(row.started),
                         ended=tr.date(row.ended),
                         end_type=tr.text(f"registration.end_type.{row.end_type}"),
@@ -514,18 +244,12 @@ class RegistrationView:
         options.append((tr.text("registration.episode.new"), NEW))
         if episode is None:
             episode = ongoing[0] if ongoing else NEW
-        _set_options(self.episode, options, episode)
+        set_options(self.episode, options, episode)
 
     # -- callbacks ------------------------------------------------------------------------
-    def _guarded(self, callback: Callable[[dict[str, Any]], None]) -> Callable[..., None]:
-        """Wrap an observer so an error becomes a friendly message, never a traceback."""
-
-        def run(change: dict[str, Any]) -> None:
-            if self._loading:
-                return
-            run_guarded("registration", self._explained(callback), change, self.message, self.tr)
-
-        return run
+    def guarded(self, callback: Callable[[Any], None]) -> Callable[..., None]:
+        """A guarded callback (see :class:`DashboardView`) that shows a refused save's reasons."""
+        return super().guarded(self._explained(callback))
 
     def _explained(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
         """``callback``, with a refused registration shown as its problems, in words."""
@@ -534,16 +258,9 @@ class RegistrationView:
             try:
                 callback(change)
             except reg.RegistrationError as error:
-                self._show_error(" ".join(reg.problem_text(p, self.tr) for p in error.problems))
+                self.show_error(" ".join(reg.problem_text(p, self.tr) for p in error.problems))
 
         return run
-
-    def _guarded_call(self, callback: Callable[[], None]) -> Callable[..., None]:
-        guarded = self._guarded(lambda _change: callback())
-        return lambda *_args: guarded({})
-
-    def _show_error(self, text: str) -> None:
-        self.message.value = error_html(text)
 
     def _show_done(self, text: str) -> None:
         self.message.value = (
@@ -551,33 +268,25 @@ class RegistrationView:
             f"{html.escape(text)}</div>"
         )
 
-    def _on_team(self, _change: dict[str, Any]) -> None:
+    def _reselect(self, refill: Callable[[], None]) -> None:
+        """Refill the lists below a changed choice, then show what is now chosen once."""
         self.message.value = ""
-        self._loading = True
-        try:
-            _set_options(self.therapist, self._therapist_options())
-            self._fill_clients()
-        finally:
-            self._loading = False
+        with self.holding():
+            refill()
         self._after_selection()
+
+    def _on_team(self, _change: dict[str, Any]) -> None:
+        def refill() -> None:
+            set_options(self.therapist, self._therapist_options())
+            self._fill_clients()
+
+        self._reselect(refill)
 
     def _on_therapist(self, _change: dict[str, Any]) -> None:
-        self.message.value = ""
-        self._loading = True
-        try:
-            self._fill_clients()
-        finally:
-            self._loading = False
-        self._after_selection()
+        self._reselect(self._fill_clients)
 
     def _on_client(self, _change: dict[str, Any]) -> None:
-        self.message.value = ""
-        self._loading = True
-        try:
-            self._fill_episodes()
-        finally:
-            self._loading = False
-        self._after_selection()
+        self._reselect(self._fill_episodes)
 
     def _on_episode(self, _change: dict[str, Any]) -> None:
         self.message.value = ""
@@ -689,13 +398,10 @@ class RegistrationView:
                     )
                 )
         # A form problem already reported by the form (e.g. an unreadable total) once is enough.
-        seen: set[tuple[str, str]] = set()
-        unique = []
+        first: dict[tuple[str, str], Problem] = {}
         for p in problems:
-            if (p.field, p.key) not in seen:
-                seen.add((p.field, p.key))
-                unique.append(p)
-        return registration, unique, "new"
+            first.setdefault((p.field, p.key), p)
+        return registration, list(first.values()), "new"
 
     def _validate(self) -> None:
         """Show problems next to their fields; enable saving only when there are none."""
@@ -722,45 +428,20 @@ class RegistrationView:
             self.srs.set_disabled(mode == "done")
             self._mode = key
         registration, problems, mode = self._registration()
-        by_area: dict[str, list[Problem]] = {
-            "ors": [],
-            "srs": [],
-            "date": [],
-            "client": [],
-            "episode": [],
-            "other": [],
-        }
-        for p in problems:
-            if p.field.startswith("ors") and mode == "new":
-                by_area["ors"].append(p)
-            elif p.field.startswith("srs"):
-                by_area["srs"].append(p)
-            elif p.field == "session_date":
-                by_area["date"].append(p)
-            elif p.field in ("client_id", "birth_year", "age_group"):
-                by_area["client"].append(p)
-            elif p.field == "episode":
-                by_area["episode"].append(p)
-            else:
-                by_area["other"].append(p)
+        by_area = problem_areas(problems, ors_shown=mode == "new")
         self.ors.show_problems(by_area["ors"])
         self.srs.show_problems(by_area["srs"])
-        self.date_note.value = _html_list(
-            [reg.problem_text(p, tr) for p in by_area["date"]], "fitdata-field-problems"
-        )
-        self.episode_note.value = _html_list(
-            [reg.problem_text(p, tr) for p in by_area["episode"]], "fitdata-field-problems"
-        )
+        self.date_note.value = self._problems_html(by_area["date"])
+        self.episode_note.value = self._problems_html(by_area["episode"])
         existing = self._existing_client()
-        client_texts = [reg.problem_text(p, tr) for p in by_area["client"]]
         info = ""
         if existing is not None:
             group = tr.text(f"age_group.{existing.age_group}")
-            info = _paragraph(
+            info = paragraph_html(
                 tr.text("registration.new_client.existing", code=existing.client_id, group=group),
                 "fitdata-existing-client",
             )
-        self.client_note.value = info + _html_list(client_texts, "fitdata-field-problems")
+        self.client_note.value = info + self._problems_html(by_area["client"])
         self._show_mode(mode, state)
         if mode == "done":
             self.save.disabled = True
@@ -771,13 +452,17 @@ class RegistrationView:
         )
         self.save.disabled = bool(problems)
         if problems:
-            reasons = [reg.problem_text(p, tr) for p in problems]
             self.save_note.value = (
                 f"<div><b>{html.escape(tr.text('registration.save.blocked'))}</b>"
-                f"{_html_list(reasons, 'fitdata-save-problems')}</div>"
+                f"{self._problems_html(problems, 'fitdata-save-problems')}</div>"
             )
         else:
-            self.save_note.value = _paragraph(tr.text("registration.save.ready"), "fitdata-ready")
+            self.save_note.value = paragraph_html(
+                tr.text("registration.save.ready"), "fitdata-ready"
+            )
+
+    def _problems_html(self, problems: list[Problem], css: str = "fitdata-field-problems") -> str:
+        return problems_html([reg.problem_text(p, self.tr) for p in problems], css)
 
     def _show_mode(self, mode: str, state: reg.EpisodeState | None) -> None:
         tr = self.tr
@@ -791,9 +476,8 @@ class RegistrationView:
         elif state is None:
             text = tr.text("registration.mode.new_episode")
         else:
-            text = tr.text(
-                "registration.mode.new", number=state.next_session_no, episode=state.episode_id
-            )
+            started = tr.date(state.started)
+            text = tr.text("registration.mode.new", number=state.next_session_no, started=started)
         self.mode_note.value = f"<p style='font-size:1.1em'><b>{html.escape(text)}</b></p>"
 
     # -- saving ---------------------------------------------------------------------------
@@ -823,9 +507,7 @@ class RegistrationView:
             assert same_day is not None
             srs, _ = self.srs.read()
             assert srs is not None
-            actor = self.actor
-            if not actor:
-                raise reg.RegistrationError([Problem("therapist", "actor_missing")])
+            actor = self._writer(state)
             saved = reg.add_srs(self.context.db_path, same_day.session_id, srs, actor=actor)
             text = tr.text(
                 "registration.srs_added",
@@ -835,7 +517,7 @@ class RegistrationView:
             )
         else:
             assert registration is not None
-            require_write(self.context.reader, registration.team_id, registration.therapist_id)
+            self._check_write(registration.team_id, registration.therapist_id)
             saved = reg.save_session(self.context.db_path, registration, today=self.today())
             text = tr.text(
                 "registration.saved",
@@ -849,13 +531,10 @@ class RegistrationView:
 
     def _after_write(self, client_id: str, episode_id: str, session_id: int | None = None) -> None:
         """Re-read the lists and the episode, reset the forms, redraw the graph."""
-        self._loading = True
-        try:
+        with self.holding():
             self.client_code.value = ""
             self.birth_year.value = ""
             self._fill_clients(client_id, episode_id)
-        finally:
-            self._loading = False
         self._mode = None
         self._load_episode(session_id)
         self._redraw()
@@ -871,9 +550,7 @@ class RegistrationView:
         context, tr = self.context, self.tr
         state = self.episode_state
         if state is None:
-            sessions = pd.DataFrame(
-                columns=["session_no", "session_date", "rater", "ors_total", "srs_total"]
-            )
+            sessions = no_sessions()
             age_group = self.age_group.value if self.client.value == NEW else "adult"
             if self.client.value not in (None, NEW):
                 age_group = str(
@@ -886,300 +563,38 @@ class RegistrationView:
             title = tr.text("graph.title", client=state.client_id)
         own = sessions[sessions["rater"] == "client"]
         status = client_status(own, age_group, context.config)
-        self.status.value = (
-            f'<p class="fitdata-status-text" style="font-size:1.15em">'
-            f"{html.escape(status_sentence(status, tr, context.config))}</p>"
-        )
+        self.status.value = status_html(status_sentence(status, tr, context.config))
         return client_graph_spec(sessions, status, tr, context.config, title=title)
 
     def _redraw(self) -> None:
         """Show the chosen client's graph (one widget state update; never on a keystroke)."""
         self.graph.show(self._current_spec())
 
-    # -- corrections ----------------------------------------------------------------------
-    def _fill_corrections(self, session_id: int | None = None) -> None:
-        tr = self.tr
-        state = self.episode_state
-        options: Options = []
-        for s in sorted(state.sessions if state else (), key=lambda s: -s.session_no):
-            options.append(
-                (
-                    tr.text(
-                        "registration.correct.option",
-                        number=s.session_no,
-                        date=tr.date(s.session_date),
-                        ors=tr.number(s.ors.value) if s.ors else "–",
-                        srs=tr.number(s.srs.value) if s.srs else "–",
-                    ),
-                    s.session_id,
-                )
-            )
-        previous = session_id if session_id is not None else self.correct_session.value
-        loading, self._loading = self._loading, True
-        try:
-            _set_options(self.correct_session, options, previous)
-        finally:
-            self._loading = loading
-        self._show_correction()
-        self._validate_end()
-
-    def _on_correct_session(self, _change: dict[str, Any]) -> None:
-        self._show_correction()
-
-    def _show_correction(self) -> None:
-        """Fill the correction form with the chosen session's saved values and its history."""
-        state = self.episode_state
-        chosen = (
-            state.session(self.correct_session.value)
-            if state and self.correct_session.value
-            else None
-        )
-        loading, self._loading = self._loading, True
-        try:
-            self.reason.value = ""
-            if chosen is None:
-                self.correct_date.value = None
-                self.correct_ors.show(None)
-                self.correct_srs.show(None)
-            else:
-                self.correct_date.value = chosen.session_date
-                self.correct_ors.show(chosen.ors)
-                self.correct_srs.show(chosen.srs)
-        finally:
-            self._loading = loading
-        self._show_history(chosen)
-        self._validate_correction()
-
-    def _correction(self) -> tuple[reg.Correction | None, list[Problem]]:
-        state = self.episode_state
-        session_id = self.correct_session.value
-        if state is None or session_id is None:
-            return None, [Problem("session", "no_session_chosen")]
-        ors, ors_problems = self.correct_ors.read()
-        srs, srs_problems = self.correct_srs.read()
-        correction = reg.Correction(self.correct_date.value, ors, srs, self.reason.value)
-        problems = ors_problems + srs_problems
-        problems += reg.validate_correction(correction, session_id, state, self.today())
-        return correction, problems
-
-    def _validate_correction(self) -> None:
-        tr = self.tr
-        correction, problems = self._correction()
-        self.correct_ors.show_problems([p for p in problems if p.field.startswith("ors")])
-        self.correct_srs.show_problems([p for p in problems if p.field.startswith("srs")])
-        self.correct_date_note.value = _html_list(
-            [reg.problem_text(p, tr) for p in problems if p.field == "session_date"],
-            "fitdata-field-problems",
-        )
-        self.correct_save.disabled = bool(problems)
-        if problems:
-            reasons = [reg.problem_text(p, tr) for p in problems]
-            self.correct_note.value = (
-                f"<div><b>{html.escape(tr.text('registration.save.blocked'))}</b>"
-                f"{_html_list(reasons, 'fitdata-correct-problems')}</div>"
-            )
-        else:
-            self.correct_note.value = ""
-
-    def _on_correct(self) -> None:
-        self.message.value = ""
-        correction, problems = self._correction()
-        if problems or correction is None:
-            self._validate_correction()
-            return
-        actor = self.actor
-        if not actor:
-            raise reg.RegistrationError([Problem("therapist", "actor_missing")])
-        saved = reg.correct_session(
-            self.context.db_path,
-            self.correct_session.value,
-            correction,
-            actor=actor,
-            today=self.today(),
-        )
-        self._after_write(saved.client_id, saved.episode_id, saved.session_id)
-        self._show_done(
-            self.tr.text(
-                "registration.corrected",
-                number=saved.session_no,
-                date=self.tr.date(saved.session_date),
-            )
-        )
-
-    def _show_history(self, chosen: reg.SessionRow | None) -> None:
-        tr = self.tr
-        if chosen is None:
-            self.history.value = ""
-            return
-        entries = reg.session_history(self.context.reader, chosen.session_id)
-        heading = html.escape(tr.text("registration.history.heading", number=chosen.session_no))
-        if not entries:
-            self.history.value = (
-                f"<h4>{heading}</h4><p class='fitdata-history-empty'>"
-                f"{html.escape(tr.text('registration.history.empty'))}</p>"
-            )
-            return
-        head = "".join(
-            "<th style='text-align:left;padding:2px 8px'>"
-            f"{html.escape(tr.text(f'registration.history.{c}'))}</th>"
-            for c in ("when", "who", "what", "change", "why")
-        )
-        names = {value: label for label, value in self.therapist.options}
-        rows = []
-        for entry in reversed(entries):
-            when = entry.changed_at.replace(tzinfo=dt.UTC).astimezone()
-            cells = [
-                f"{tr.date(when.date())} {when:%H:%M}",
-                names.get(entry.changed_by, entry.changed_by),
-                tr.text(f"registration.history.type.{entry.change_type}"),
-                self._difference(entry.before, entry.after),
-                entry.reason or "",
-            ]
-            rows.append(
-                "<tr>"
-                + "".join(f"<td style='padding:2px 8px'>{html.escape(c)}</td>" for c in cells)
-                + "</tr>"
-            )
-        self.history.value = (
-            f"<h4>{heading}</h4><table class='fitdata-history-table'>"
-            f"<tr>{head}</tr>{''.join(rows)}</table>"
-        )
-
-    def _difference(self, before: reg.SessionRow, after: reg.SessionRow) -> str:
-        """What changed, e.g. "ORS 32.0 → 23.0; date 2026-11-21 → 2026-11-22"."""
-        tr = self.tr
-        parts = []
-        if before.session_date != after.session_date:
-            parts.append(
-                tr.text(
-                    "registration.history.field",
-                    field=tr.text("registration.date"),
-                    before=tr.date(before.session_date),
-                    after=tr.date(after.session_date),
-                )
-            )
-        for form in ("ors", "srs"):
-            old, new = getattr(before, form), getattr(after, form)
-            if old == new:
-                continue
-            parts.append(
-                tr.text(
-                    "registration.history.field",
-                    field=form.upper(),
-                    before=self._scores_text(old),
-                    after=self._scores_text(new),
-                )
-            )
-        return "; ".join(parts)
-
-    def _scores_text(self, scores: Scores | None) -> str:
-        tr = self.tr
-        if scores is None:
-            return "–"
-        if scores.items is None:
-            return tr.number(scores.value)
-        items = " + ".join(tr.number(float(i or 0)) for i in scores.items)
-        return f"{tr.number(scores.value)} ({items})"
-
-    # -- ending the episode ---------------------------------------------------------------
-    def _validate_end(self) -> None:
-        tr = self.tr
-        state = self.episode_state
-        if state is None:
-            problems = [Problem("episode", "end_new_episode")]
-        else:
-            problems = reg.validate_end(
-                state, self.end_date.value, self.end_type.value, self.today(), state.last_date
-            )
-        self.end_save.disabled = bool(problems)
-        self.end_note.value = _html_list(
-            [reg.problem_text(p, tr) for p in problems], "fitdata-end-problems"
-        )
-
-    def _on_end(self) -> None:
-        self.message.value = ""
-        state = self.episode_state
-        if state is None:
-            self._validate_end()
-            return
-        reg.end_episode(
-            self.context.db_path,
-            state.episode_id,
-            self.end_date.value,
-            self.end_type.value,
-            today=self.today(),
-        )
-        end_type = self.end_type.value
-        self._loading = True
-        try:
-            self.end_type.value = ""
-        finally:
-            self._loading = False
-        self._after_write(state.client_id, state.episode_id)
-        self._show_done(
-            self.tr.text(
-                "registration.end.done",
-                episode=state.episode_id,
-                date=self.tr.date(self.end_date.value),
-                end_type=self.tr.text(f"registration.end_type.{end_type}"),
-            )
-        )
-
     # -- layout ---------------------------------------------------------------------------
     @property
     def widget(self) -> widgets.Widget:
         """Everything, laid out for the page."""
         tr = self.tr
-        row = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
-        choose = widgets.HBox([self.team, self.therapist, self.client, self.episode], layout=row)
 
         def heading(key: str) -> widgets.HTML:
             return widgets.HTML(f"<h2 style='margin:14px 0 4px'>{html.escape(tr.text(key))}</h2>")
 
-        correct = widgets.VBox(
+        return self.page(
             [
-                heading("registration.correct.heading"),
-                self.correct_session,
-                widgets.HBox([self.correct_date, self.correct_date_note], layout=row),
-                widgets.HBox([self.correct_ors.box, self.correct_srs.box], layout=row),
-                self.reason,
-                widgets.HBox([self.correct_save, self.correct_note], layout=row),
-                self.history,
-            ]
-        ).add_class("fitdata-correction")
-        end = widgets.VBox(
-            [
-                heading("registration.end.heading"),
-                widgets.HBox([self.end_date, self.end_type, self.end_save], layout=row),
-                self.end_note,
-            ]
-        ).add_class("fitdata-end")
-        return widgets.VBox(
-            [
-                choose,
+                row([self.team, self.therapist, self.client, self.episode], **_ROW),
                 self.episode_note,
                 self.new_client_box,
-                widgets.HBox([self.date, self.date_note], layout=row),
+                row([self.date, self.date_note], **_ROW),
                 self.mode_note,
-                widgets.HBox([self.ors.box, self.srs.box], layout=row),
-                widgets.HBox([self.save, self.save_note], layout=row),
+                row([self.ors.box, self.srs.box], **_ROW),
+                row([self.save, self.save_note], **_ROW),
                 self.message,
                 self.status,
                 self.figure_box,
-                correct,
-                end,
+                self._correction_box(heading),
+                self._end_box(heading),
             ]
-        ).add_class("fitdata-registration")
+        )
 
 
-def build_registration(context: DashboardContext | None = None) -> widgets.Widget:
-    """Build the registration dashboard for a notebook to display.
-
-    Args:
-        context: Database, language and thresholds; by default from ``fitdata serve``'s
-            environment.
-
-    Returns:
-        The dashboard widget, or a friendly message if the database cannot be used.
-    """
-    return build_dashboard("registration", lambda c: RegistrationView(c).widget, context)
+build_registration = builder(RegistrationView, "build_registration")

@@ -46,7 +46,7 @@ def test_opens_on_the_first_clients_ongoing_episode_with_todays_date(view) -> No
     assert view.client.value == "K-ADULT1"
     assert view.episode.value == "E1"
     assert view.date.value == TODAY
-    assert "New session 5 in episode E1." in view.mode_note.value
+    assert "New session 5 in the episode from 2025-01-06." in view.mode_note.value
     assert view.new_client_box.layout.display == "none"
     assert trace(view, "ORS") == [18.0, 21.0, 23.5, 25.4]
     # nothing marked yet: saving is disabled, and the page says why
@@ -156,7 +156,8 @@ def test_typing_the_code_of_a_registered_client(view) -> None:
     view.client_code.value = "K-TEN"  # another therapist's client
     assert "K-TEN is already registered (adult)" in view.client_note.value
     view.client_code.value = "K-ONE"  # this therapist's client, episode ongoing
-    assert "already has an ongoing episode with you (E2" in view.episode_note.value
+    assert "already has an ongoing episode with you, from 2025-01-06" in view.episode_note.value
+    assert "E2" not in view.episode_note.value  # an internal id means nothing to a person
     view.ors.mode.value = "total"
     view.ors.total_text.value = "24"
     assert view.save.disabled
@@ -198,11 +199,13 @@ def test_end_the_episode(view) -> None:
     view.end_date.value = dt.date(2025, 2, 1)
     assert not view.end_save.disabled
     view.end_save.click()
-    assert "Episode E1 ended on 2025-02-01 (ended as planned)." in view.message.value
+    assert (
+        "The episode from 2025-01-06 ended on 2025-02-01 (ended as planned)." in view.message.value
+    )
     assert "ended as planned" in view.episode.label
     view.date.value = dt.date(2025, 3, 1)
     mark(view.ors, [5, 5, 5, 5])
-    assert "Episode E1 ended on 2025-02-01" in view.episode_note.value
+    assert "This episode ended on 2025-02-01" in view.episode_note.value
     assert view.save.disabled
     view.episode.value = NEW
     assert not view.save.disabled
@@ -210,8 +213,8 @@ def test_end_the_episode(view) -> None:
 
 def test_norwegian_page(db) -> None:
     view = RegistrationView(DashboardContext(db, "nb"), today=lambda: TODAY)
-    assert "Ny samtale 5 i forløp E1." in view.mode_note.value
-    assert view.episode.label == "E1 fra 06.01.2025, pågående (4 samtaler)"
+    assert "Ny samtale 5 i forløpet fra 06.01.2025." in view.mode_note.value
+    assert view.episode.label == "fra 06.01.2025, pågående (4 samtaler)"
     mark(view.ors, [5.1, 6.2, 7.3, 4.4])
     assert "ORS totalt: 23,0" in view.ors.live_total.value
     view.date.value = TODAY + dt.timedelta(days=1)
@@ -243,3 +246,68 @@ def test_build_registration_without_a_database_is_a_message(monkeypatch) -> None
     monkeypatch.delenv("FITDATA_DB", raising=False)
     widget = build_registration()
     assert "No database is configured" in widget.value
+
+
+# -- whose page: a therapist registers for her own clients, a supervisor for her teams --------
+@pytest.fixture
+def users_db(db):
+    from fitdata.data import access
+
+    access.add_user(db, "kari", "therapist", therapist_id="B1")  # team T2: K-ADULT1, K-ONE
+    access.add_user(db, "sigrid", "supervisor", team_ids=["T3", "T10"])
+    access.add_user(db, "leder", "leader")
+    return db
+
+
+def offered(dropdown) -> list[str]:
+    return [value for _, value in dropdown.options]
+
+
+def test_a_therapist_is_offered_only_her_own_team_therapist_and_clients(users_db) -> None:
+    view = RegistrationView(DashboardContext(users_db, user="kari"), today=lambda: TODAY)
+    assert offered(view.team) == ["T2"]
+    assert offered(view.therapist) == ["B1"]
+    assert offered(view.client) == [NEW, "K-ADULT1", "K-ONE"]  # from the start, before Save
+    assert view.message.value == ""
+    # an administrator's page offers every team (the user's scope decides, not the data)
+    from fitdata.data import access
+
+    access.add_user(users_db, "admin", "admin")
+    admin = RegistrationView(DashboardContext(users_db, user="admin"), today=lambda: TODAY)
+    assert sorted(offered(admin.team)) == ["T10", "T2", "T3"]
+
+
+def test_a_supervisor_is_offered_her_teams_and_their_therapists(users_db) -> None:
+    view = RegistrationView(DashboardContext(users_db, user="sigrid"), today=lambda: TODAY)
+    assert sorted(offered(view.team)) == ["T10", "T3"]
+    seen = set()
+    for team in offered(view.team):
+        view.team.value = team
+        seen |= {c for c in offered(view.client) if c != NEW}
+        assert offered(view.therapist) == {"T10": ["B2"], "T3": ["B3"]}[team]
+    assert seen == {"K-TEN", "K-TOTALS", "K-CHILD"}  # never Kari's clients in team T2
+
+
+def test_a_leader_gets_a_message_not_a_registration_form(users_db) -> None:
+    page = build_registration(DashboardContext(users_db, user="leder"))
+    assert "fitdata-error" in page.value and "leder" in page.value
+    assert "T2" not in page.value and "B1" not in page.value
+
+
+def test_a_save_refused_for_lost_access_names_no_ids(users_db) -> None:
+    from fitdata.data import access
+
+    view = RegistrationView(DashboardContext(users_db, user="kari"), today=lambda: TODAY)
+    view.client.value = NEW
+    view.client_code.value = "K-NY1"
+    view.ors.mode.value = "total"
+    view.ors.total_text.value = "24"
+    assert not view.save.disabled, view.save_note.value
+    access.remove_user(users_db, "kari")  # her access changes while the page is open
+    access.add_user(users_db, "kari", "therapist", therapist_id="B2")
+    before = users_db.read_bytes()
+    view.save.click()
+    assert "You may register sessions only for your own clients" in view.message.value
+    for internal_id in ("T2", "B1", "B2", "T10"):
+        assert internal_id not in view.message.value
+    assert users_db.read_bytes() == before
