@@ -246,6 +246,7 @@ def test_concurrent_readers_never_see_half_a_file(db: Path) -> None:
 
 def test_warm_stores_what_a_new_kernel_then_reads_without_computing(db: Path, monkeypatch) -> None:
     from fitdata.features import therapist_development
+    from fitdata.features.therapist_development import comparison
 
     done = jobs.warm(db)
     services = reader_for(db).df("SELECT DISTINCT service FROM teams")["service"]
@@ -257,7 +258,7 @@ def test_warm_stores_what_a_new_kernel_then_reads_without_computing(db: Path, mo
         raise AssertionError("a new kernel computed instead of reading the stored result")
 
     monkeypatch.setattr(expected_trajectory, "fit_trajectories", refuse)
-    monkeypatch.setattr(therapist_development, "_build_comparison", refuse)
+    monkeypatch.setattr(comparison, "_build_comparison", refuse)
     expected_trajectory.clear_memory()
     therapist_development.clear_comparison_cache()
     reader = reader_for(db)
