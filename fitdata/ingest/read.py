@@ -1,8 +1,12 @@
 """Reading CSV and Excel files into text columns, with the row numbers a person sees.
 
-Every value is read as text, exactly as written, so that a problem can quote it. Row numbers
-are the spreadsheet's: the header is row 1 (or ``header_row`` of a mapping), the first data row
-is row 2. Blank rows hold nothing and are skipped (but keep their numbers).
+Every value is read as text, exactly as written, so that a problem can quote it (one
+apostrophe that guards a formula, ``'=...`` as ``fitdata export`` writes it, is removed). Row
+numbers are the spreadsheet's: the header is row 1 (or ``header_row`` of a mapping), the first
+data row is row 2. Blank rows hold nothing and are skipped (but keep their numbers).
+
+Files are read within the limits of :mod:`fitdata.ingest.limits`, checked while reading so
+that a hostile file is refused before it costs much time or memory.
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ import codecs
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable
+from array import array
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from fitdata.ingest import limits
 from fitdata.ingest.columns import Mapping, ResolvedHeaders, resolve_headers
 from fitdata.ingest.problems import IngestError
 
@@ -29,6 +37,7 @@ __all__ = ["RawFile", "SourceFile", "read_file", "to_long"]
 ProgressCallback = Callable[[float], None]
 
 _BLOCK_SIZE = 4 << 20
+_FORMULA_GUARD = r"^'(?=[=+\-@])"
 
 
 @dataclass
@@ -94,10 +103,16 @@ def _sniff_delimiter(header_line: str) -> str:
 
 
 def _unique_headers(headers: list[str], path: Path) -> list[str]:
+    if len(headers) > limits.MAX_COLUMNS:
+        raise IngestError(
+            f"{path}: the header row has {len(headers):,} columns; fitdata reads at most "
+            f"{limits.MAX_COLUMNS:,}. Delete the columns it does not need and import the file "
+            "again."
+        )
     for i, header in enumerate(headers):
         if header.strip() == "":
             headers[i] = f"(column {i + 1})"
-    duplicated = sorted({h for h in headers if headers.count(h) > 1})
+    duplicated = sorted(h for h, n in Counter(headers).items() if n > 1)
     if duplicated:
         raise IngestError(
             f"{path}: the header row has {', '.join(repr(h) for h in duplicated)} more than once; "
@@ -106,13 +121,70 @@ def _unique_headers(headers: list[str], path: Path) -> list[str]:
     return headers
 
 
+def _too_long(path: Path, row: int, column: str, length: int) -> IngestError:
+    return IngestError(
+        f"{path}, row {row:,}, column {column!r}: the value is {length:,} characters long; "
+        f"fitdata reads cells of up to {limits.MAX_CELL_CHARS:,} characters (Excel's own limit). "
+        "Shorten it, or delete the column if it is not needed."
+    )
+
+
+class _EmptyRuns:
+    """Runs of empty rows across the batches of a file; a run too long is refused."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.length = 0
+
+    def too_long(self, empty: np.ndarray, offset: int) -> int | None:
+        """Add the next rows (``offset``: the position of the first); a long run's start."""
+        filled = np.flatnonzero(~empty)
+        if len(filled) == 0:
+            self.start = self.start if self.length else offset
+            self.length += len(empty)
+            return self.start if self.length >= limits.MAX_EMPTY_RUN else None
+        if self.length + filled[0] >= limits.MAX_EMPTY_RUN:
+            return self.start if self.length else offset
+        gaps = np.flatnonzero(np.diff(filled) - 1 >= limits.MAX_EMPTY_RUN)
+        if len(gaps):
+            return offset + int(filled[gaps[0]]) + 1
+        self.start, self.length = offset + int(filled[-1]) + 1, len(empty) - 1 - int(filled[-1])
+        return self.start if self.length >= limits.MAX_EMPTY_RUN else None
+
+
+def _empty_rows(batch: pa.RecordBatch) -> np.ndarray:
+    """Rows of a batch of dictionary-encoded text columns whose every field is blank."""
+    empty = np.ones(batch.num_rows, dtype=bool)
+    for column in batch.columns:
+        blank = pc.equal(pc.utf8_trim_whitespace(column.dictionary), "")
+        empty &= np.append(blank.to_numpy(zero_copy_only=False), False)[
+            column.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        ]
+    return empty
+
+
+def _row_number(position: int, first: int, skipped: list[int]) -> int:
+    """The spreadsheet row of data row ``position``, when the rows in ``skipped`` were not read."""
+    row = first + position
+    for number in sorted(skipped):
+        if number <= row:
+            row += 1
+    return row
+
+
 def _read_csv(path: Path, header_row: int, progress: ProgressCallback | None) -> RawFile:
     data = path.read_bytes()
     if not data.strip():
         raise IngestError(f"{path} is empty.")
     data = _as_utf8(data, path).replace(b"\x00", b"")
     head = data[: 1 << 20].decode("utf-8", errors="replace")
-    lines = [line.rstrip("\r") for line in head.split("\n")[:header_row]]
+    pieces = head.split("\n")
+    if len(pieces) <= header_row and len(data) > 1 << 20:
+        raise IngestError(
+            f"{path}: row {header_row}, the header row, is longer than 1 MB; fitdata reads at "
+            f"most {limits.MAX_COLUMNS:,} columns. Is this a CSV file of sessions?"
+        )
+    lines = [line.rstrip("\r") for line in pieces[:header_row]]
     if len(lines) < header_row:
         raise IngestError(f"{path} has fewer than {header_row} lines, so no header row.")
     delimiter = _sniff_delimiter(lines[header_row - 1])
@@ -160,15 +232,29 @@ def _read_csv(path: Path, header_row: int, progress: ProgressCallback | None) ->
             ),
         )
         batches = []
+        runs = _EmptyRuns()
         for batch in reader:
+            start = runs.too_long(_empty_rows(batch), rows_so_far)
+            if start is not None:
+                first = _row_number(start, header_row + 1, [row for row, _ in bad])
+                raise limits.empty_run_error(path, first)
             batches.append(batch)
             rows_so_far += batch.num_rows
+            if rows_so_far * len(headers) > limits.MAX_CELLS:
+                raise limits.too_many_cells_error(path, rows_so_far, len(headers))
             if progress is not None:
                 progress(rows_so_far / lines_in_file)
         table = pa.Table.from_batches(batches, schema=reader.schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowException) as error:
         raise IngestError(f"{path}: this is not a CSV file fitdata can read ({error}).") from None
     frame = table.to_pandas()
+    for header in headers:
+        lengths = frame[header].cat.categories.str.len()
+        if len(lengths) and lengths.max() > limits.MAX_CELL_CHARS:
+            longest = int(np.argmax(lengths.to_numpy()))
+            position = int(np.flatnonzero(frame[header].cat.codes.to_numpy() == longest)[0])
+            row = _row_number(position, header_row + 1, [row for row, _ in bad])
+            raise _too_long(path, row, header, int(lengths.max()))
     skipped = np.array(sorted(row for row, _ in bad), dtype=np.int64)
     candidates = np.arange(header_row + 1, header_row + 1 + len(frame) + len(skipped))
     rows = np.setdiff1d(candidates, skipped, assume_unique=True)[: len(frame)]
@@ -187,20 +273,123 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+class _Cells:
+    """A worksheet's cells as one dictionary-encoded column each, filled row by row.
+
+    Four bytes a cell and each distinct text once: memory follows what the sheet holds,
+    whatever its declared size. Rows are checked as they come (columns, cells, empty rows,
+    cell length) so that a hostile sheet is refused early.
+    """
+
+    def __init__(self, path: Path, header_row: int) -> None:
+        self.path = path
+        self.header_row = header_row
+        self.codes: list[array] = []
+        self.values: list[dict[str, int]] = []
+        self.rows = 0
+        self.empty_since = 0  # the first row of the current run of empty rows (0: none)
+
+    def _names(self) -> list[str]:
+        """The header row's texts so far (for messages)."""
+        if self.rows < self.header_row:
+            return []
+        return [
+            list(values)[codes[self.header_row - 1]]
+            for codes, values in zip(self.codes, self.values, strict=True)
+        ]
+
+    def add(self, number: int, values: Sequence[object]) -> None:
+        """Add row ``number`` (1-based), checking it against :mod:`fitdata.ingest.limits`."""
+        if number > limits.MAX_XLSX_ROWS:
+            raise IngestError(
+                f"{self.path}: the worksheet has more than {limits.MAX_XLSX_ROWS:,} rows, "
+                "more than Excel allows. Save it from Excel again, or as CSV UTF-8."
+            )
+        if len(values) > limits.MAX_COLUMNS:
+            extra = values[limits.MAX_COLUMNS :]
+            if extra.count(None) != len(extra):
+                column = (
+                    limits.MAX_COLUMNS + 1 + next(i for i, v in enumerate(extra) if v is not None)
+                )
+                raise IngestError(
+                    f"{self.path}, row {number:,} has a value in column "
+                    f"{limits.column_letters(column)} (column {column:,}); fitdata reads at "
+                    f"most {limits.MAX_COLUMNS:,} columns. Delete the columns to the right of "
+                    "the data and import the file again."
+                )
+            values = values[: limits.MAX_COLUMNS]
+        texts = [_cell_text(v) for v in values]
+        while texts and texts[-1] == "":
+            texts.pop()
+        self._count_empty(number, not any(t.strip() for t in texts))
+        while len(self.codes) < len(texts):
+            self.codes.append(array("i", bytes(4 * self.rows)))
+            self.values.append({"": 0})
+        if (number * len(self.codes)) > limits.MAX_CELLS:
+            raise limits.too_many_cells_error(self.path, number, len(self.codes))
+        for j, text in enumerate(texts):
+            if len(text) > limits.MAX_CELL_CHARS:
+                names = self._names()
+                name = names[j] if j < len(names) and number > self.header_row else None
+                raise _too_long(self.path, number, name or limits.column_letters(j + 1), len(text))
+            lookup = self.values[j]
+            code = lookup.get(text)
+            if code is None:
+                code = lookup[text] = len(lookup)
+            self.codes[j].append(code)
+        for j in range(len(texts), len(self.codes)):
+            self.codes[j].append(0)
+        self.rows += 1
+
+    def _count_empty(self, number: int, empty: bool) -> None:
+        if not empty:
+            self.empty_since = 0
+        elif not self.empty_since:
+            self.empty_since = number
+        elif number - self.empty_since + 1 >= limits.MAX_EMPTY_RUN:
+            raise limits.empty_run_error(self.path, self.empty_since)
+
+    def frame(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The data rows under their headers, and the rows' numbers."""
+        header_row = self.header_row
+        if self.rows < header_row:
+            raise IngestError(f"{self.path}: the worksheet has no header row (row {header_row}).")
+        headers = self._names()
+        while headers and headers[-1] == "" and len(self.values[len(headers) - 1]) == 1:
+            headers.pop()  # a column with nothing in it, not even a header
+        headers = _unique_headers([h.strip() for h in headers], self.path)
+        frame = pd.DataFrame(
+            {
+                header: pd.Categorical.from_codes(
+                    np.frombuffer(self.codes[j], dtype=np.int32)[header_row:],
+                    categories=pd.Index(list(self.values[j]), dtype=object),
+                )
+                for j, header in enumerate(headers)
+            }
+        )
+        rows = np.arange(header_row + 1, self.rows + 1, dtype=np.int32)
+        return frame, rows
+
+
 def _read_xlsx(
     path: Path, sheet: str | int | None, header_row: int, progress: ProgressCallback | None
 ) -> RawFile:
+    import xml.etree.ElementTree as ElementTree
     import zipfile
 
     import openpyxl
 
+    limits.check_workbook(path)
+    unreadable = (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, EOFError,
+                  ElementTree.ParseError)  # fmt: skip
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as error:
+    except unreadable as error:
         raise IngestError(
             f"{path} could not be opened as an Excel workbook (.xlsx): {error}. "
             "Save it from Excel as .xlsx or as CSV UTF-8."
         ) from None
+    cells = _Cells(path, header_row)
     try:
         names = book.sheetnames
         if sheet is None:
@@ -214,24 +403,21 @@ def _read_xlsx(
                 f"{path} has no worksheet {sheet!r}; it has {', '.join(map(repr, names))}."
             )
         total = max(worksheet.max_row or 1, 1)
-        cells: list[list[str]] = []
+        # Rows as long as the cells they hold, not padded to the declared width (a value in
+        # column XFD would make every row 16,384 cells long).
+        worksheet.reset_dimensions()
         for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
-            cells.append([_cell_text(v) for v in values])
+            cells.add(number, values)
             if progress is not None and number % 10_000 == 0:
                 progress(number / total)
+    except unreadable as error:
+        raise IngestError(
+            f"{path}: the worksheet could not be read ({error}). Save it from Excel as .xlsx "
+            "or as CSV UTF-8."
+        ) from None
     finally:
         book.close()
-    if len(cells) < header_row:
-        raise IngestError(f"{path}: the worksheet has no header row (row {header_row}).")
-    width = max((len(r) for r in cells), default=0)
-    cells = [r + [""] * (width - len(r)) for r in cells]
-    headers = cells[header_row - 1]
-    while headers and headers[-1] == "" and all(r[len(headers) - 1] == "" for r in cells):
-        headers = headers[:-1]
-    headers = _unique_headers([h.strip() for h in headers], path)
-    body = cells[header_row:]
-    frame = pd.DataFrame({h: pd.Categorical([r[i] for r in body]) for i, h in enumerate(headers)})
-    rows = np.arange(header_row + 1, header_row + 1 + len(body), dtype=np.int32)
+    frame, rows = cells.frame()
     return RawFile(path, frame, rows, [])
 
 
@@ -245,6 +431,7 @@ def read_file(path: Path, mapping: Mapping, progress: ProgressCallback | None = 
         raise IngestError(f"There is no file {path}.")
     if path.is_dir():
         raise IngestError(f"{path} is a folder; give the data files inside it.")
+    limits.check_file_size(path)
     suffix = path.suffix.lower()
     if suffix in (".xls", ".ods", ".numbers"):
         raise IngestError(f"{path}: {suffix} files cannot be read; save it as .xlsx or CSV UTF-8.")
@@ -274,10 +461,15 @@ def recode_categories(column: pd.Series, categories: pd.Index) -> pd.Series:
 
 
 def clean_text(column: pd.Series) -> pd.Series:
-    """The column as a categorical of stripped text (work is done once per distinct value)."""
+    """The column as a categorical of stripped text (work is done once per distinct value).
+
+    One apostrophe before ``=``, ``+``, ``-`` or ``@`` is removed: spreadsheet programs and
+    ``fitdata export`` put it there so that a value is shown as text, never run as a formula.
+    """
     if not isinstance(column.dtype, pd.CategoricalDtype):
         column = column.astype("category")
-    return recode_categories(column, column.cat.categories.astype("str").str.strip())
+    text = column.cat.categories.astype("str").str.strip()
+    return recode_categories(column, text.str.replace(_FORMULA_GUARD, "", regex=True))
 
 
 def _with_values(column: pd.Series, table: dict[str, str] | None) -> pd.Series:
