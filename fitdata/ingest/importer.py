@@ -15,16 +15,10 @@ import pandas as pd
 import pyarrow as pa
 
 from fitdata.data import store
+from fitdata.identifiers import Column, Finding, mask_value, text_problems
 from fitdata.ingest.assign import DEFAULT_GAP_DAYS, Existing, Plan, load_existing, plan
 from fitdata.ingest.columns import CANONICAL, Mapping, load_mapping
-from fitdata.ingest.privacy import (
-    default_key_file,
-    find_national_ids,
-    load_or_create_key,
-    looks_like_person_name,
-    mask_value,
-    pseudonymise,
-)
+from fitdata.ingest.privacy import default_key_file, load_or_create_key, pseudonymise
 from fitdata.ingest.problems import IngestError, ProblemLog, ValidationFailed
 from fitdata.ingest.read import SourceFile, read_file, to_long
 from fitdata.ingest.validate import distinct, parse_rows
@@ -139,24 +133,46 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _privacy_hits(source: SourceFile, raw_frame: pd.DataFrame, client_header: str | None,
-                  allow_client: bool) -> list[str]:  # fmt: skip
-    """Where identity numbers or names are, except in the client column when allowed."""
+#: What each canonical text column holds (:class:`fitdata.identifiers.Column`); every other
+#: column of a file, imported or not, is scanned for identity numbers only.
+COLUMN_KINDS = {
+    "client": Column.CLIENT,
+    "episode": Column.CODE,
+    "therapist": Column.STAFF,
+    "therapist_name": Column.STAFF,
+    "team": Column.FREE_TEXT,
+    "team_name": Column.FREE_TEXT,
+    "service": Column.FREE_TEXT,
+    "therapist_team": Column.FREE_TEXT,
+}
+_PERSONAL = [f for f in Finding if f.personal]
+_LOOKS_LIKE = {
+    Finding.IDENTITY_NUMBER: "a national identity number",
+    Finding.EMAIL: "an e-mail address",
+    Finding.PHONE: "a phone number",
+    Finding.NAME: "a person's name",
+}
+
+
+def _privacy_hits(source: SourceFile, raw_frame: pd.DataFrame, pseudonymise: bool) -> list[str]:
+    """Where a value may identify a person: identity numbers, names, e-mail addresses, phones.
+
+    Every column of the file is looked at, also those not imported; what is looked for depends
+    on what the column holds (:data:`COLUMN_KINDS`). With ``pseudonymise`` the client column
+    may hold anything: it is replaced by keyed codes.
+    """
+    kinds = {header: COLUMN_KINDS.get(c, Column.OTHER) for (c, _), header in source.headers.items()}
     hits: list[str] = []
     for header in raw_frame.columns:
-        found = find_national_ids(raw_frame[header])
-        if header == client_header and allow_client:
+        kind = kinds.get(header, Column.OTHER)
+        if kind is Column.CLIENT and pseudonymise:
             continue
-        names = (
-            looks_like_person_name(raw_frame[header])
-            if header == client_header
-            else np.zeros(len(found), dtype=bool)
-        )
-        for position in np.flatnonzero(found | names)[: SHOWN_PRIVACY_HITS + 1]:
-            what = "a national identity number" if found[position] else "a person's name"
+        found = text_problems(raw_frame[header], kind)
+        for position in np.flatnonzero(found.isin(_PERSONAL).to_numpy())[: SHOWN_PRIVACY_HITS + 1]:
             hits.append(
                 f"{source.path}, row {raw_frame.attrs['rows'][position]}, column {header!r}: "
-                f"{mask_value(raw_frame[header].iloc[position])} looks like {what}"
+                f"{mask_value(raw_frame[header].iloc[position])} looks like "
+                f"{_LOOKS_LIKE[Finding(found.iloc[position])]}"
             )
     return hits
 
@@ -177,8 +193,7 @@ def _read_sources(
             continue
         raw.frame.attrs["rows"] = raw.rows
         progress.stage(f"looking for identity numbers and names in {path.name}")
-        client_header = next((h for (c, _), h in source.headers.items() if c == "client"), None)
-        privacy += _privacy_hits(source, raw.frame, client_header, options.pseudonymise)
+        privacy += _privacy_hits(source, raw.frame, options.pseudonymise)
         sources.append(source)
     if errors:
         raise IngestError("\n".join(errors))
@@ -188,8 +203,10 @@ def _read_sources(
         raise IngestError(
             "\n".join(listed)
             + "\nRefused: fitdata stores pseudonymous client codes, never national identity "
-            "numbers or names. Remove these values, or import with --pseudonymise to replace "
-            "client identifiers by keyed codes (identity numbers elsewhere must be removed)."
+            "numbers, names, e-mail addresses or phone numbers. Remove these values, or import "
+            "with --pseudonymise to replace client identifiers by keyed codes (in other columns "
+            "they must be removed). A team or service name taken for a person's is accepted "
+            "with a word such as team, tjeneste or enhet in it (docs/import.md, Privacy)."
         )
     return sources
 

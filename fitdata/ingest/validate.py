@@ -14,6 +14,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from fitdata.identifiers import Column, text_problems
 from fitdata.ingest.problems import ProblemLog
 from fitdata.vocabulary import (
     AGE_RANGES,
@@ -62,6 +63,22 @@ TEXT_COLUMNS = (
     "team", "team_name", "service", "therapist", "therapist_name", "therapist_team", "client",
     "episode",
 )  # fmt: skip
+
+#: Columns of codes, what they hold and what a problem says is expected (the patterns are
+#: :data:`fitdata.identifiers.CLIENT_CODE` and :data:`~fitdata.identifiers.EPISODE_ID`).
+CODE_COLUMNS = {
+    "client": (
+        Column.CLIENT,
+        "a pseudonymous client code: 2-32 letters A-Z, digits, '-' or '_', with a letter and "
+        "a digit or a capital prefix such as K-4F7Q2A or K-ABCDEF (to import other client "
+        "identifiers, replace them by keyed codes with --pseudonymise)",
+    ),
+    "episode": (
+        Column.CODE,
+        "an episode id: up to 64 letters A-Z, digits, '-', '_', '.', ':' or '/', with a digit "
+        "(E0000042); without an episode column fitdata makes the ids",
+    ),
+}
 
 _DATE_PATTERNS = (
     (r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?\s*$", (2, 1, 0)),
@@ -183,6 +200,10 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
     for name in ("team", "therapist", "client"):
         if name in raw.columns:
             problems.add(out[name].isna(), name, raw[name], "a value is required")
+    for name, (kind, expected) in CODE_COLUMNS.items():
+        if name in raw.columns:
+            wrong = text_problems(raw[name], kind).notna().to_numpy() & out[name].notna()
+            problems.add(wrong, name, raw[name], expected)
 
     # Dates.
     for name in ("session_date", "episode_start", "episode_end"):

@@ -6,14 +6,8 @@ import stat
 import pandas as pd
 import pytest
 
-from fitdata.ingest.privacy import (
-    find_national_ids,
-    is_national_id,
-    load_or_create_key,
-    looks_like_person_name,
-    pseudonym,
-    pseudonymise,
-)
+from fitdata.identifiers import find_national_ids, is_national_id, looks_like_person_name
+from fitdata.ingest.privacy import load_or_create_key, pseudonym, pseudonymise
 from fitdata.ingest.problems import IngestError
 
 # Published example numbers (synthetic) and numbers built with the official algorithm.
