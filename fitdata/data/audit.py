@@ -321,7 +321,7 @@ def _check_side_anchor(
     macs: dict[int, str],
     keyed: bool,
 ) -> None:
-    side, where = read_side_anchor(db_path), anchor_path(db_path)
+    side, where = read_side_anchor(db_path, key), anchor_path(db_path)
     if side is None:
         if keyed:
             check.problems.append(f"the anchor file {where} is missing: it was removed")

@@ -19,9 +19,9 @@ database files may not. It is never written into the database or the log.
 
 **Anchors.** The chain alone cannot show that entries were removed from its end, or that the
 whole file was. So the entry count and the last MAC are kept twice, each with a MAC of its own:
-in ``<db>.audit.anchor``, rewritten under the log's lock after every entry; and in the
-database's ``audit_anchor`` table, one row per key, written by every database write. The
-count only grows: a writer never anchors fewer entries than an anchor already holds.
+in ``<db>.audit.anchor`` (two slots written in turn), after every entry under the log's lock;
+and in the database's ``audit_anchor`` table, one row per key, written by every database write.
+The count only grows: a writer never anchors fewer entries than an anchor already holds.
 """
 
 from __future__ import annotations
@@ -229,32 +229,49 @@ class Anchor:
         return hmac.compare_digest(self.mac, self._mac(key, self.entries, self.last_mac))
 
 
-def read_side_anchor(db_path: str | os.PathLike[str]) -> Anchor | None:
-    """The side anchor ``<db>.audit.anchor``, or None when there is none or it is not one."""
+# The side anchor file holds two slots of this many bytes; entry n's anchor goes to slot n % 2,
+# written in place. A write cut short spoils one slot and leaves the other (one entry older)
+# whole, so a crash never looks like tampering; in place, an entry costs ~0.1 ms less than a
+# new file renamed over the old one.
+_SLOT = 256
+
+
+def read_side_anchor(db_path: str | os.PathLike[str], key: bytes) -> Anchor | None:
+    """The side anchor ``<db>.audit.anchor``: its newest slot that verifies with ``key``.
+
+    Returns:
+        None when there is no such file; an anchor that never verifies (``entries`` -1) when
+        the file is there but no slot verifies.
+    """
     try:
-        value = json.loads(anchor_path(db_path).read_bytes())
-        return Anchor(int(value["entries"]), str(value["last_mac"]), str(value["mac"]))
+        data = anchor_path(db_path).read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return Anchor(-1, "", "")  # present but unreadable: never valid
+    except OSError:
+        data = b""
+    best = Anchor(-1, "", "")
+    for start in range(0, len(data), _SLOT):
+        try:
+            value = json.loads(data[start : start + _SLOT])
+            anchor = Anchor(int(value["entries"]), str(value["last_mac"]), str(value["mac"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if anchor.valid(key) and anchor.entries > best.entries:
+            best = anchor
+    return best
 
 
 def _write_side_anchor(db_path: Path, anchor: Anchor) -> None:
-    path = anchor_path(db_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``anchor`` into its slot (call it holding the log's exclusive lock)."""
+    record = {"entries": anchor.entries, "last_mac": anchor.last_mac, "mac": anchor.mac}
+    data = json.dumps(record).encode("ascii").ljust(_SLOT - 1) + b"\n"
+    fd = os.open(anchor_path(db_path), os.O_RDWR | os.O_CREAT, NEW_FILE_MODE)
     try:
-        os.fchmod(fd, NEW_FILE_MODE)
-        data = {"entries": anchor.entries, "last_mac": anchor.last_mac, "mac": anchor.mac}
-        os.write(fd, json.dumps(data).encode("ascii") + b"\n")
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
+        if os.fstat(fd).st_size == 0:
+            os.fchmod(fd, NEW_FILE_MODE)  # whatever the umask
+        os.pwrite(fd, data, (anchor.entries % 2) * _SLOT)
     finally:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        os.close(fd)
 
 
 # -- the end of the log -------------------------------------------------------------------------
@@ -325,7 +342,7 @@ def append_entry(db_path: str | os.PathLike[str], fields: dict[str, Any]) -> int
     """
     db = Path(db_path)
     path = audit_path(db)
-    key = load_key(db, create=not _keyed(db))
+    key = load_key(db, create=False) or load_key(db, create=not _keyed(db))
     if key is None:
         raise StoreError(
             f"The audit key {key_path(db)} is missing, but the audit log {path} has entries "
@@ -337,8 +354,8 @@ def append_entry(db_path: str | os.PathLike[str], fields: dict[str, Any]) -> int
             if os.fstat(fd).st_size == 0:
                 os.fchmod(fd, NEW_FILE_MODE)  # whatever the umask
             tail = _read_tail(fd)
-            side = read_side_anchor(db)
-            after = max(tail.entries, side.entries if side and side.valid(key) else 0)
+            side = read_side_anchor(db, key)
+            after = max(tail.entries, side.entries if side is not None else 0)
             number = after + 1
             entry = {**fields, "n": number}
             mac = entry_mac(key, tail.previous, entry)
@@ -360,7 +377,7 @@ def append_entry(db_path: str | os.PathLike[str], fields: dict[str, Any]) -> int
 
 def _keyed(db: Path) -> bool:
     """Whether the log or its side anchor was written with a key (then one must exist)."""
-    if read_side_anchor(db) is not None:
+    if anchor_path(db).exists():
         return True
     try:
         with _locked(audit_path(db), os.O_RDONLY, fcntl.LOCK_SH) as fd:
@@ -401,11 +418,11 @@ def database_anchor(
     """
     db = Path(db_path)
     path = audit_path(db)
-    key = load_key(db, create=not _keyed(db))
+    key = load_key(db, create=False) or load_key(db, create=not _keyed(db))
     if key is None:
         return None
     best = Anchor.make(key, 0, "")
-    candidates = [previous.get(key_id(key)), read_side_anchor(db)]
+    candidates = [previous.get(key_id(key)), read_side_anchor(db, key)]
     if path.exists():
         with _locked(path, os.O_RDONLY, fcntl.LOCK_SH) as fd:
             tail = _read_tail(fd)

@@ -225,3 +225,17 @@ def test_every_read_of_client_level_data_is_audited(db, capsys) -> None:
     assert len(access.read_audit(db)) == 4
     assert main(["audit", "--client", "K-ONE", "--db", str(db)]) == 0
     assert "caseload  team T2: 2 clients" in capsys.readouterr().out
+
+
+def test_a_side_anchor_cut_short_by_a_crash_is_no_alarm(db, capsys) -> None:
+    """Its two slots are written in turn: a torn write spoils one, the other stays whole."""
+    opened(db, 3)
+    side = db.with_name(db.name + ".audit.anchor")
+    data = bytearray(side.read_bytes())
+    data[256 + 10 : 256 + 40] = b"\0" * 30  # entry 3's slot, half written
+    side.write_bytes(bytes(data))
+    code, out = verify(db, capsys)
+    assert code == 0, out
+    assert "holds 2 of 3 entries" in out
+    opened(db, 1)
+    assert verify(db, capsys)[0] == 0
