@@ -313,6 +313,22 @@ def check_audit(db_path: str | os.PathLike[str]) -> AuditCheck:
     return check
 
 
+def _anchor_problem(anchor: Anchor, key: bytes, last: int, macs: dict[int, str], what: str) -> str:
+    """Why ``anchor`` (``what`` names it) disagrees with a log ending at entry ``last``."""
+    if not anchor.valid(key):
+        return f"{what} was changed: its MAC does not match"
+    if anchor.entries > last:
+        gone = anchor.entries - last
+        removed = "entry was" if gone == 1 else f"{gone} entries were"
+        return (
+            f"{what} counts {anchor.entries} entries, but the log ends at entry {last}: the "
+            f"last {removed} removed, or the log was truncated or deleted"
+        )
+    if anchor.entries and macs.get(anchor.entries) != anchor.last_mac:
+        return f"entry {anchor.entries} is not the one {what} holds: the log was rewritten"
+    return ""
+
+
 def _check_side_anchor(
     check: AuditCheck,
     db_path: str | os.PathLike[str],
@@ -326,18 +342,9 @@ def _check_side_anchor(
         if keyed:
             check.problems.append(f"the anchor file {where} is missing: it was removed")
         return
-    if not side.valid(key):
-        check.problems.append(f"the anchor file {where} was changed: its MAC does not match")
-    elif side.entries > last:
-        check.problems.append(
-            f"the log ends at entry {last}, but {side.entries} were written ({where}): the "
-            f"last {side.entries - last} were removed, or the file was truncated or deleted"
-        )
-    elif side.entries and macs.get(side.entries) != side.last_mac:
-        check.problems.append(
-            f"entry {side.entries} is not the one that was written ({where}): the end of the "
-            "log was replaced"
-        )
+    problem = _anchor_problem(side, key, last, macs, f"the anchor file {where}")
+    if problem:
+        check.problems.append(problem)
     elif side.entries < last:
         check.notes.append(
             f"the anchor file {where} holds {side.entries} of {last} entries (a process "
@@ -358,18 +365,9 @@ def _check_database_anchor(
         return
     anchor, at = found
     when = f"{at:%Y-%m-%d %H:%M} UTC" if isinstance(at, dt.datetime) else "at its last write"
-    if not anchor.valid(key):
-        check.problems.append("the database's audit anchor was changed: its MAC does not match")
-    elif anchor.entries > last:
-        check.problems.append(
-            f"the database {db_path} anchored {anchor.entries} entries ({when}), but the log "
-            f"has {last}: entries were removed, or the log was truncated or deleted"
-        )
-    elif anchor.entries and macs.get(anchor.entries) != anchor.last_mac:
-        check.problems.append(
-            f"entry {anchor.entries} is not the one the database anchored ({when}): the log "
-            "was rewritten"
-        )
+    problem = _anchor_problem(anchor, key, last, macs, f"the database's anchor (written {when})")
+    if problem:
+        check.problems.append(problem)
 
 
 def verify_audit(db_path: str | os.PathLike[str]) -> list[str]:
