@@ -19,7 +19,6 @@ from fitdata.data.store import StoreError, reader_for
 from fitdata.features import group_exercise, registration, team_review
 from fitdata.features.service import ServiceFilters, parse_period, service_summary
 from fitdata.ui.context import DashboardContext
-from fitdata.ui.registration import NEW as NEW_CLIENT
 from tests.oracles.indices_sql import service_indices_sql
 
 # tiny_db: B1 (team T2) has E1 K-ADULT1 and E2 K-ONE; B2 (T10) has E5 K-TEN;
@@ -680,18 +679,13 @@ def test_the_registration_page_saves_only_within_scope_and_names_the_user(db) ->
     view.reason.value = "item typo"
     view.correct_save.click()
     assert "kari" in view.history.value  # the logged-in user made the change
-    # a colleague's name in the therapist list: her scoped page shows none of his clients ...
-    view.team.value = "T10"
-    assert view.therapist.value == "B2"
-    assert [v for _, v in view.client.options] == [NEW_CLIENT]
-    # ... and a new client registered for him is refused before anything is written
+    # her page offers only her own team and herself: a colleague cannot even be chosen ...
+    assert [v for _, v in view.team.options] == ["T2"]
+    assert [v for _, v in view.therapist.options] == ["B1"]
+    # ... and a write for him is refused before anything is written
     before = db.read_bytes()
-    view.client_code.value = "K-NY1"
-    view.ors.mode.value = "total"
-    view.ors.total_text.value = "24"
-    assert not view.save.disabled, view.save_note.value
-    view.save.click()
-    assert "kari may not register sessions for therapist B2 in team T10" in view.message.value
+    with pytest.raises(AccessDenied, match="kari may not register sessions"):
+        access.require_write(view.context.reader, "T10", "B2")
     assert db.read_bytes() == before
 
 
