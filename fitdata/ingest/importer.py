@@ -167,12 +167,20 @@ def _privacy_hits(source: SourceFile, raw_frame: pd.DataFrame, pseudonymise: boo
         kind = kinds.get(header, Column.OTHER)
         if kind is Column.CLIENT and pseudonymise:
             continue
-        found = text_problems(raw_frame[header], kind)
-        for position in np.flatnonzero(found.isin(_PERSONAL).to_numpy())[: SHOWN_PRIVACY_HITS + 1]:
+        column = raw_frame[header]
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype("category")
+        # once per distinct value, and the rows only for a column with something to report
+        found = text_problems(pd.Series(column.cat.categories), kind)
+        personal = np.append(found.isin(_PERSONAL).to_numpy(), False)
+        if not personal.any():
+            continue
+        codes = column.cat.codes.to_numpy()
+        for position in np.flatnonzero(personal[codes])[: SHOWN_PRIVACY_HITS + 1]:
             hits.append(
                 f"{source.path}, row {raw_frame.attrs['rows'][position]}, column {header!r}: "
-                f"{mask_value(raw_frame[header].iloc[position])} looks like "
-                f"{_LOOKS_LIKE[Finding(found.iloc[position])]}"
+                f"{mask_value(column.iloc[position])} looks like "
+                f"{_LOOKS_LIKE[Finding(found.iloc[codes[position]])]}"
             )
     return hits
 

@@ -202,7 +202,9 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
             problems.add(out[name].isna(), name, raw[name], "a value is required")
     for name, (kind, expected) in CODE_COLUMNS.items():
         if name in raw.columns:
-            wrong = text_problems(raw[name], kind).notna().to_numpy() & out[name].notna()
+            codes, uniques = distinct(raw[name])
+            per_unique = text_problems(pd.Series(uniques), kind).notna().to_numpy()
+            wrong = lift(codes, per_unique, False) & out[name].notna().to_numpy()
             problems.add(wrong, name, raw[name], expected)
 
     # Dates.

@@ -298,3 +298,18 @@ def test_the_vectorised_form_agrees_and_keeps_missing_values_missing() -> None:
         assert as_findings == [text_problem(v, Column.CLIENT) for v in values]
         assert found.isna().tolist() == [True, False, True, True, False, False, False]
         assert found.isin([f for f in Finding if f.personal]).sum() == 3
+
+
+VALUES = st.text(
+    st.sampled_from(list("K-_:/.@ 0123456789aZÅ+") + ["\u00a0", "１"]), min_size=0, max_size=14
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(VALUES, min_size=1, max_size=60), st.sampled_from(list(Column)))
+def test_the_vectorised_shortcut_never_differs_from_one_value_at_a_time(
+    values: list[str], column: Column
+) -> None:
+    found = text_problems(pd.Series(values, dtype="str"), column)
+    expected = [text_problem(v, column) for v in values]
+    assert [None if pd.isna(f) else Finding(f) for f in found] == expected
