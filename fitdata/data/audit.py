@@ -302,6 +302,12 @@ def check_audit(db_path: str | os.PathLike[str]) -> AuditCheck:
         macs[n] = previous
         check.entries += 1
     last = max(macs, default=0)
+    unkeyed = sum(1 for mac in macs.values() if mac.startswith("sha256:"))
+    if unkeyed:
+        check.notes.append(
+            f"the first {unkeyed} entries were written before the log was keyed: their order "
+            "is checked, but anyone could have rewritten them and their plain hash chain"
+        )
     if keyed and key is None:
         check.problems.append(
             f"the audit key {key_path(db_path)} is missing: the log cannot be checked. Restore "

@@ -239,3 +239,31 @@ def test_a_side_anchor_cut_short_by_a_crash_is_no_alarm(db, capsys) -> None:
     assert "holds 2 of 3 entries" in out
     opened(db, 1)
     assert verify(db, capsys)[0] == 0
+
+
+def test_a_log_from_before_the_key_is_continued_and_checked(db, capsys) -> None:
+    """Lines of the plain chain stay readable; the keyed chain continues after them."""
+    previous, old = "0" * 64, []
+    for day in (1, 2):
+        entry = {
+            "at": f"2026-01-0{day}T10:00:00Z",
+            "user": "kari",
+            "role": "therapist",
+            "action": "client_sessions",
+            "client_id": "K-ADULT1",
+            "episode_id": "E1",
+            "prev": previous,
+        }
+        line = json.dumps(entry, ensure_ascii=False)
+        previous = hashlib.sha256(line.encode()).hexdigest()
+        old.append(line)
+    write_lines(db, old)
+    opened(db, 2)
+    assert len(access.read_audit(db)) == 4
+    code, out = verify(db, capsys)
+    assert code == 0 and "4 entries" in out and "the first 2 entries" in out, out
+    kept = lines(db)
+    kept[0] = kept[0].replace("K-ADULT1", "K-ONE")  # the old chain still shows an edit
+    write_lines(db, kept)
+    code, out = verify(db, capsys)
+    assert code == 1 and "line 2 does not follow" in out, out
