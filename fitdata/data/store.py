@@ -11,7 +11,10 @@ work together without a user ever seeing "Could not set lock on file":
   (``<db>.lock``, so writes are serialised and none is lost), copy the file, apply their whole
   change to the copy in one transaction, checkpoint, fsync, and ``os.replace`` the copy over the
   original. Readers see the old file or the new one, never a half-written one; an error
-  anywhere leaves the original untouched (imports are all-or-nothing).
+  anywhere leaves the original untouched (imports are all-or-nothing). The copy is private
+  from its first byte and keeps the original's mode and owner; a full disk is a message that
+  says what to do (:mod:`fitdata.data.files`). Each write also anchors the audit log's length
+  in the file (:mod:`fitdata.data.audit_chain`).
 
 Measured on this kind of machine (see ``../shared/toolchain.md``): opening briefly for writing
 every 0.5 s made ~5 % of reader opens fail, while build-and-replace caused none.
