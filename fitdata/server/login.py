@@ -1,14 +1,32 @@
-"""Personal logins for one shared ``fitdata serve --users`` server, and how a kernel learns them.
+"""Logins for ``fitdata serve``: sessions that end, limits on guessing, and personal tokens.
 
-JupyterHub gives every person their own server with ``$JUPYTERHUB_USER`` set, which
-:func:`fitdata.data.access.current_user` reads. Without JupyterHub, several people can share one
-Voila server when each logs in with a **personal token** (``fitdata users add NAME --role R
---token`` prints it once; the database keeps only its SHA-256):
+**Sessions.** Jupyter Server keeps a login in a signed cookie that holds the user's name and
+nothing else, so a copied cookie stays valid however often its owner logs out. Here the cookie
+also names a session that the server keeps (:class:`Sessions`, in memory): ``/logout`` ends it
+(:class:`LogoutHandler`), it ends by itself after :data:`SESSION_MAX_AGE_S`, and a restart ends
+them all (the cookie key is new at every start). The cookie is ``HttpOnly``, ``SameSite=Lax``
+(another site's page cannot send it with its requests, except a plain link), lasts until the
+browser closes, and is ``Secure`` behind TLS (``FITDATA_BEHIND_TLS``, see docs/deployment.md).
 
-* :class:`FitdataIdentityProvider` (a jupyter_server ``IdentityProvider``) accepts a personal
-  token in ``?token=``, in an ``Authorization: token ...`` header, or typed into Voila's login
-  form, and then keeps the person logged in with Jupyter Server's signed cookie. A cookie of a
-  user who has since been removed no longer logs in.
+**Guessing.** :class:`LoginLimiter` counts failed logins (a wrong token in a URL or header, a
+wrong password or token in the login form) per client address: after
+:data:`LOGIN_FREE_ATTEMPTS` failures within :data:`LOGIN_WINDOW_S` that address waits
+:data:`LOGIN_BACKOFF_START_S`, then twice as long after each further failure, up to
+:data:`LOGIN_BACKOFF_MAX_S`; while it waits, every login from it is refused with 429, the right
+one too. A login form has no user name (the token or password is the whole credential), so the
+second limit is for the server as a whole: :data:`SERVER_FREE_ATTEMPTS` failures from all
+addresses together make every address wait the same way. Behind a proxy on this machine the
+client address is the one the proxy forwards (``X-Forwarded-For``), and only then.
+
+**Personal tokens** (``fitdata serve --users``). JupyterHub gives every person their own server
+with ``$JUPYTERHUB_USER`` set, which :func:`fitdata.data.access.current_user` reads. Without
+JupyterHub, several people can share one Voila server when each logs in with a personal token
+(``fitdata users add NAME --role R --token`` prints it once; the database keeps only its SHA-256):
+
+* :class:`FitdataIdentityProvider` accepts a personal token in ``?token=``, in an
+  ``Authorization: token ...`` header, or typed into Voila's login form, and then keeps the person
+  logged in with the session cookie above. A cookie of a user who has since been removed no
+  longer logs in.
 * The kernel learns who opened its page from the server, never from the browser: for every
   request, :meth:`FitdataIdentityProvider.get_user` deletes any ``X-Fitdata-User`` header the
   browser sent and sets it to the verified login. Voila passes that header (and only that one,
@@ -20,22 +38,336 @@ Voila server when each logs in with a **personal token** (``fitdata users add NA
 
 So ``--users`` can serve from a preheated pool: a pooled kernel imports everything and then
 waits, knowing nobody, until a page request takes it; only then does it bind its user and read
-any data (see docs/deployment.md).
+any data (see docs/deployment.md). Which login may reach which kernel afterwards is
+:mod:`fitdata.server.kernels`.
 """
 
 from __future__ import annotations
 
-from jupyter_server.auth.identity import IdentityProvider
+import contextlib
+import ipaddress
+import json
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.auth.identity import User as JupyterUser
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Unicode
+from traitlets import Bool, Unicode, default
 
 from fitdata.data import access
+from fitdata.server.security import TooManyAttempts
 
-__all__ = ["FitdataIdentityProvider"]
+__all__ = [
+    "LOGIN_BACKOFF_MAX_S",
+    "LOGIN_BACKOFF_START_S",
+    "LOGIN_FREE_ATTEMPTS",
+    "LOGIN_WINDOW_S",
+    "SERVER_FREE_ATTEMPTS",
+    "SESSION_MAX_AGE_S",
+    "FitdataIdentityProvider",
+    "FitdataPasswordIdentityProvider",
+    "LoginLimiter",
+    "LogoutHandler",
+    "Sessions",
+    "client_address",
+]
+
+#: Failed logins one client address may make within :data:`LOGIN_WINDOW_S` before it waits.
+LOGIN_FREE_ATTEMPTS = 5
+#: Failed logins from all addresses together within :data:`LOGIN_WINDOW_S` before all wait.
+SERVER_FREE_ATTEMPTS = 100
+#: Seconds over which failed logins are counted.
+LOGIN_WINDOW_S = 15 * 60
+#: The first wait after too many failures; it doubles with each further failure.
+LOGIN_BACKOFF_START_S = 30
+#: The longest wait.
+LOGIN_BACKOFF_MAX_S = 15 * 60
+#: A login session ends this many seconds after it began, used or not.
+SESSION_MAX_AGE_S = 12 * 3600
+#: Sessions kept at most; the oldest ends first (a server without a login makes one per browser).
+MAX_SESSIONS = 10_000
+#: Client addresses whose failures are remembered at most (the oldest are forgotten first).
+MAX_TRACKED_ADDRESSES = 10_000
 
 
-class FitdataIdentityProvider(IdentityProvider):
+class Sessions:
+    """Login sessions kept by the server: id -> (user name, start time)."""
+
+    def __init__(
+        self,
+        max_age: float = SESSION_MAX_AGE_S,
+        max_count: int = MAX_SESSIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """No sessions yet; each lasts ``max_age`` seconds; at most ``max_count`` at once."""
+        self.max_age = max_age
+        self.max_count = max_count
+        self._clock = clock
+        self._sessions: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def start(self, username: str) -> str:
+        """Begin a session for ``username``; return its id (256 random bits)."""
+        session_id = secrets.token_urlsafe(32)
+        self._sessions[session_id] = (username, self._clock())
+        while len(self._sessions) > self.max_count:
+            self._sessions.popitem(last=False)
+        return session_id
+
+    def valid(self, session_id: Any, username: Any) -> bool:
+        """Whether ``session_id`` is a live session of ``username``."""
+        if not isinstance(session_id, str):
+            return False
+        found = self._sessions.get(session_id)
+        if found is None:
+            return False
+        owner, started = found
+        if self._clock() - started > self.max_age:
+            del self._sessions[session_id]
+            return False
+        return owner == username
+
+    def end(self, session_id: Any) -> None:
+        """End a session (nothing happens for an unknown one)."""
+        if isinstance(session_id, str):
+            self._sessions.pop(session_id, None)
+
+    def __len__(self) -> int:
+        """How many sessions are kept."""
+        return len(self._sessions)
+
+
+@dataclass
+class _Failures:
+    times: deque[float] = field(default_factory=deque)
+    level: int = 0
+    until: float = 0.0
+
+
+class LoginLimiter:
+    """Count failed logins per client address and for the server; refuse while one must wait."""
+
+    def __init__(
+        self,
+        free_attempts: int = LOGIN_FREE_ATTEMPTS,
+        server_free_attempts: int = SERVER_FREE_ATTEMPTS,
+        window: float = LOGIN_WINDOW_S,
+        backoff_start: float = LOGIN_BACKOFF_START_S,
+        backoff_max: float = LOGIN_BACKOFF_MAX_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """The limits of the module docstring (defaults), with a clock tests can replace."""
+        self._free = {"address": free_attempts, "server": server_free_attempts}
+        self.window = window
+        self.backoff_start = backoff_start
+        self.backoff_max = backoff_max
+        self._clock = clock
+        self._server = _Failures()
+        self._addresses: OrderedDict[str, _Failures] = OrderedDict()
+
+    def _entries(self, address: str) -> list[tuple[str, _Failures]]:
+        entry = self._addresses.get(address)
+        if entry is None:
+            entry = self._addresses[address] = _Failures()
+            while len(self._addresses) > MAX_TRACKED_ADDRESSES:
+                self._addresses.popitem(last=False)
+        return [("address", entry), ("server", self._server)]
+
+    def wait(self, address: str) -> float:
+        """Seconds ``address`` must wait before it may try to log in again (0: it may now)."""
+        now = self._clock()
+        waits = [self._server.until - now]
+        entry = self._addresses.get(address)
+        if entry is not None:
+            waits.append(entry.until - now)
+        return max(0.0, *waits)
+
+    def check(self, address: str) -> None:
+        """Raise if ``address`` must wait.
+
+        Raises:
+            TooManyAttempts: 429, with the seconds to wait.
+        """
+        wait = self.wait(address)
+        if wait > 0:
+            raise TooManyAttempts(wait)
+
+    def failed(self, address: str) -> None:
+        """Count a failed login from ``address``; start or lengthen its wait when over the limit."""
+        now = self._clock()
+        for kind, entry in self._entries(address):
+            while entry.times and now - entry.times[0] > self.window:
+                entry.times.popleft()
+            if not entry.times:
+                entry.level = 0
+            entry.times.append(now)
+            if len(entry.times) >= self._free[kind]:
+                wait = min(self.backoff_start * 2**entry.level, self.backoff_max)
+                entry.level += 1
+                entry.until = max(entry.until, now + wait)
+        self._addresses.move_to_end(address)
+
+
+def client_address(handler: web.RequestHandler, trust_proxy: bool) -> str:
+    """Who is logging in: the peer's address, or behind a proxy on this machine the forwarded one.
+
+    ``X-Forwarded-For`` is believed only with ``trust_proxy`` and from a loopback peer (the
+    proxy), and only its last entry: the one the proxy itself added.
+    """
+    peer = handler.request.remote_ip or ""
+    if not trust_proxy:
+        return peer
+    try:
+        from_loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        from_loopback = False
+    forwarded = handler.request.headers.get("X-Forwarded-For", "")
+    if from_loopback and forwarded.strip():
+        return forwarded.split(",")[-1].strip() or peer
+    return peer
+
+
+class LogoutHandler(JupyterHandler):
+    """``/logout``: end the session on the server, clear the cookie, go to the login page."""
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        """Log out (also without a session: nothing to end then)."""
+        provider = self.identity_provider
+        if isinstance(provider, SessionIdentityMixin):
+            provider.end_session(self)
+        else:
+            provider.clear_login_cookie(self)
+        target = "login" if provider.login_available else ""
+        self.redirect(url_path_join(self.base_url, target))
+
+
+class SessionIdentityMixin(IdentityProvider):
+    """Server-side sessions, login limits and cookie flags for any Jupyter identity provider."""
+
+    trust_proxy = Bool(
+        False,
+        config=True,
+        help="Believe X-Forwarded-For from a loopback peer (a TLS proxy on this machine).",
+    )
+
+    @default("cookie_options")
+    def _default_cookie_options(self) -> dict[str, Any]:
+        return {"samesite": "Lax", "expires_days": None}
+
+    @default("logout_handler_class")
+    def _default_logout_handler_class(self) -> type:
+        return LogoutHandler
+
+    @property
+    def sessions(self) -> Sessions:
+        """This server's login sessions."""
+        if "_fitdata_sessions" not in self.__dict__:
+            self.__dict__["_fitdata_sessions"] = Sessions()
+        return self.__dict__["_fitdata_sessions"]
+
+    @property
+    def limiter(self) -> LoginLimiter:
+        """This server's count of failed logins."""
+        if "_fitdata_limiter" not in self.__dict__:
+            self.__dict__["_fitdata_limiter"] = LoginLimiter()
+        return self.__dict__["_fitdata_limiter"]
+
+    def user_to_cookie(self, user: JupyterUser) -> str:
+        """The signed cookie's content: the user and a new session of the server's."""
+        content = json.loads(super().user_to_cookie(user))
+        content["session"] = self.sessions.start(user.username)
+        return json.dumps(content)
+
+    def user_from_cookie(self, cookie_value: str) -> JupyterUser | None:
+        """The cookie's user while its session lasts."""
+        try:
+            content = json.loads(cookie_value)
+        except ValueError:
+            return None
+        if not isinstance(content, dict) or not self.sessions.valid(
+            content.get("session"), content.get("username")
+        ):
+            return None
+        return super().user_from_cookie(cookie_value)
+
+    def end_session(self, handler: web.RequestHandler) -> None:
+        """End the session of the request's cookie and clear the cookie."""
+        raw = handler.get_secure_cookie(
+            self.get_cookie_name(handler), **self.get_secure_cookie_kwargs
+        )
+        if raw:
+            with contextlib.suppress(ValueError, AttributeError):  # not ours: nothing to end
+                self.sessions.end(json.loads(raw).get("session"))
+        self.clear_login_cookie(handler)
+
+    def _checks_tokens(self) -> bool:
+        """Whether a token in a request is checked against something (else it is ignored)."""
+        return bool(self.token)
+
+    def _before_login(self, handler: web.RequestHandler, credential: str) -> str | None:
+        """The client address for a login with ``credential``, after checking it may try."""
+        if not credential:
+            return None
+        address = client_address(handler, self.trust_proxy)
+        self.limiter.check(address)
+        return address
+
+    def _after_login(self, address: str | None, user: JupyterUser | None) -> JupyterUser | None:
+        if address is not None and user is None:
+            self.limiter.failed(address)
+            self.log.warning("Refused a login from %s", address)
+        return user
+
+    async def _limited(
+        self,
+        handler: web.RequestHandler,
+        credential: str,
+        check: Callable[[], Awaitable[JupyterUser | None]],
+    ) -> JupyterUser | None:
+        address = self._before_login(handler, credential)
+        return self._after_login(address, await check())
+
+    def _limited_form(
+        self,
+        handler: web.RequestHandler,
+        credential: str,
+        check: Callable[[], JupyterUser | None],
+    ) -> JupyterUser | None:
+        address = self._before_login(handler, credential)
+        return self._after_login(address, check())
+
+
+class FitdataPasswordIdentityProvider(SessionIdentityMixin, PasswordIdentityProvider):
+    """A shared token or password (or no login on loopback), with sessions and limits."""
+
+    @default("allow_password_change")
+    def _default_allow_password_change(self) -> bool:
+        return False  # a token holder could otherwise set a password, written to a file
+
+    async def get_user_token(self, handler: web.RequestHandler) -> JupyterUser | None:
+        """The login of a shared token in ``?token=`` or the Authorization header."""
+        credential = (self.get_token(handler) or "") if self._checks_tokens() else ""
+        return await self._limited(
+            handler, credential, lambda: PasswordIdentityProvider.get_user_token(self, handler)
+        )
+
+    def process_login_form(self, handler: web.RequestHandler) -> JupyterUser | None:
+        """The login of the password (or shared token) typed into the form."""
+        credential = handler.get_argument("password", default="") if self.auth_enabled else ""
+        return self._limited_form(
+            handler, credential, lambda: PasswordIdentityProvider.process_login_form(self, handler)
+        )
+
+
+class FitdataIdentityProvider(SessionIdentityMixin):
     """Log people in with the personal tokens of the database's ``users`` table."""
 
     db_path = Unicode("", config=True, help="The fitdata database whose users may log in.")
@@ -50,11 +382,12 @@ class FitdataIdentityProvider(IdentityProvider):
         """Voila's login form accepts a personal token as the password."""
         return True
 
-    def _login(self, token: str, handler: web.RequestHandler) -> JupyterUser | None:
+    def _checks_tokens(self) -> bool:
+        return True
+
+    def _login(self, token: str) -> JupyterUser | None:
         found = access.user_for_token(self.db_path, token) if token else None
         if found is None:
-            if token:
-                self.log.warning("Refused a login token from %s", handler.request.remote_ip)
             return None
         return JupyterUser(username=found.name, name=found.name, display_name=found.name)
 
@@ -74,10 +407,15 @@ class FitdataIdentityProvider(IdentityProvider):
 
     async def get_user_token(self, handler: web.RequestHandler) -> JupyterUser | None:
         """The user whose personal token is in ``?token=`` or the Authorization header."""
-        return self._login(self.get_token(handler) or "", handler)
+        token = self.get_token(handler) or ""
+
+        async def check() -> JupyterUser | None:
+            return self._login(token)
+
+        return await self._limited(handler, token, check)
 
     def user_from_cookie(self, cookie_value: str) -> JupyterUser | None:
-        """The user of a signed login cookie, while they are still in the users table."""
+        """The user of a live session's cookie, while they are still in the users table."""
         user = super().user_from_cookie(cookie_value)
         if user is None or access.find_user(self.db_path, user.username) is None:
             return None
@@ -85,4 +423,5 @@ class FitdataIdentityProvider(IdentityProvider):
 
     def process_login_form(self, handler: web.RequestHandler) -> JupyterUser | None:
         """The user whose personal token was typed into the login form's password field."""
-        return self._login(handler.get_argument("password", default=""), handler)
+        token = handler.get_argument("password", default="")
+        return self._limited_form(handler, token, lambda: self._login(token))
