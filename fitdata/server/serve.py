@@ -4,14 +4,23 @@ Safe defaults, all set here and nowhere else:
 
 * binds the loopback address by default; any other address (``--ip``) requires a login — a
   token or a password — and :func:`check_access` refuses to start without one;
+* answers only the names it is known by (``Host``: loopback, ``--ip``, ``FITDATA_ALLOW_HOSTS``),
+  so a web page cannot reach it through DNS rebinding, and WebSockets only from its own origin
+  (:mod:`fitdata.server.security`);
+* a kernel serves only the login that opened its page, over every route that takes a kernel
+  id, and the route on which a preheated kernel receives its page request is open to this
+  server's kernels only (:mod:`fitdata.server.kernels`);
+* logins are sessions the server can end (``/logout``), failed logins are limited, cookies are
+  ``HttpOnly`` and ``SameSite=Lax``, and ``Secure`` behind TLS (:mod:`fitdata.server.login`);
 * tracebacks never reach a page (``show_tracebacks=False``): callback errors are shown as a
   friendly message by the dashboards and logged on the server;
 * no file is served from the dashboards folder (``file_allowlist=[]``), and the database lives
   outside that folder anyway;
 * idle kernels are culled: closing a tab does not end its kernel (voila issue #1458), and each
   kernel holds ~230 MB;
-* security headers on every page (:data:`SECURITY_HEADERS`), besides Jupyter Server's own
-  ``Content-Security-Policy: frame-ancestors 'self'`` and ``X-Content-Type-Options``;
+* security headers on every response, static files and errors included
+  (:data:`SECURITY_HEADERS`, with ``Content-Security-Policy: frame-ancestors 'self'`` and
+  ``X-Content-Type-Options: nosniff``), and only fitdata's own template (no ``?template=``);
 * a small preheated pool (:data:`DEFAULT_POOL_SIZE` kernels per dashboard, ``--pool-size``):
   a pooled kernel has started and imported everything before anyone asks, then waits for the
   page request before it learns its user or reads any data
@@ -28,7 +37,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,6 +60,8 @@ from fitdata.kernel_env import (
 )
 
 __all__ = [
+    "ENV_ALLOW_HOSTS",
+    "ENV_BEHIND_TLS",
     "DASHBOARDS",
     "MIN_TOKEN_LENGTH",
     "SECURITY_HEADERS",
@@ -58,6 +72,7 @@ __all__ = [
     "harden_request_info_socket",
     "is_loopback",
     "landing_page",
+    "options_from_environment",
     "serve",
     "voila_config",
 ]
@@ -103,6 +118,18 @@ CULL_INTERVAL = 60
 IOPUB_TIMEOUT_S = 300
 
 
+#: Host names the server answers besides loopback and ``--ip``, separated by commas or spaces
+#: (e.g. the public name nginx forwards in ``Host``). Read by :func:`options_from_environment`.
+ENV_ALLOW_HOSTS = "FITDATA_ALLOW_HOSTS"
+#: ``1`` when a TLS proxy on this machine forwards to the server: cookies are ``Secure`` and the
+#: proxy's ``X-Forwarded-For`` names the client for login limits.
+ENV_BEHIND_TLS = "FITDATA_BEHIND_TLS"
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """What ``fitdata serve`` was asked for."""
@@ -118,6 +145,10 @@ class ServeOptions:
     user: str | None = None  # a single-user install's fitdata user (FITDATA_USER for kernels)
     users: bool = False  # personal logins from the users table (fitdata/server/login.py)
     pool_size: int = DEFAULT_POOL_SIZE  # preheated kernels per dashboard; 0 turns preheating off
+    allow_hosts: tuple[
+        str, ...
+    ] = ()  # names answered besides loopback and ip (FITDATA_ALLOW_HOSTS)
+    behind_tls: bool = False  # a TLS proxy on this machine forwards to us (FITDATA_BEHIND_TLS)
 
 
 class AccessError(ValueError):
@@ -134,14 +165,41 @@ def is_loopback(ip: str) -> bool:
         return False
 
 
+def options_from_environment(
+    options: ServeOptions, environ: Mapping[str, str] | None = None
+) -> ServeOptions:
+    """``options`` with the names of :data:`ENV_ALLOW_HOSTS` added and :data:`ENV_BEHIND_TLS`.
+
+    Raises:
+        AccessError: If :data:`ENV_BEHIND_TLS` is not one of ``1``, ``true``, ``yes``, ``0``,
+            ``false``, ``no`` or empty.
+    """
+    environ = os.environ if environ is None else environ
+    names = tuple(n for n in re.split(r"[\s,]+", environ.get(ENV_ALLOW_HOSTS, "")) if n)
+    flag = environ.get(ENV_BEHIND_TLS, "").strip().lower()
+    if flag not in ("", "0", "false", "no", "1", "true", "yes"):
+        raise AccessError(f"{ENV_BEHIND_TLS}={flag!r}: use 1 (behind a TLS proxy) or 0.")
+    return replace(
+        options,
+        allow_hosts=tuple(dict.fromkeys((*options.allow_hosts, *names))),
+        behind_tls=options.behind_tls or flag in ("1", "true", "yes"),
+    )
+
+
 def check_access(options: ServeOptions) -> None:
     """Refuse settings that would expose health data without a login.
 
     Raises:
         AccessError: If ``options.ip`` is not a loopback address and neither a token (of at
-            least :data:`MIN_TOKEN_LENGTH` characters) nor a password hash is set, or a token
-            is set but too short.
+            least :data:`MIN_TOKEN_LENGTH` characters) nor a password hash is set, a token
+            is set but too short, or an allowed host is not a host name or address.
     """
+    for name in options.allow_hosts:
+        if not (is_loopback(name) or _is_address(name) or _HOST_NAME.match(name.lower())):
+            raise AccessError(
+                f"{name!r} in {ENV_ALLOW_HOSTS} is not a host name: give names like "
+                "fitdata.example.org, without scheme, port or path."
+            )
     if options.token is not None and len(options.token) < MIN_TOKEN_LENGTH:
         raise AccessError(
             f"The token is {len(options.token)} characters; use at least {MIN_TOKEN_LENGTH} "
@@ -162,6 +220,14 @@ def check_access(options: ServeOptions) -> None:
         "(from python -c 'from jupyter_server.auth import passwd; print(passwd())'), or serve "
         "on 127.0.0.1 behind a proxy that logs people in (see docs/deployment.md)."
     )
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def default_dashboards_dir() -> Path:
@@ -197,6 +263,9 @@ def apply_dashboard_settings(config: Config) -> None:
     config.VoilaConfiguration.template = "fitdata"
     config.VoilaConfiguration.theme = "light"
     config.VoilaConfiguration.classic_tree = True  # the Jinja tree page, with descriptions
+    # only our template: Voila's others load Font Awesome from a CDN (and skip the pool)
+    config.VoilaConfiguration.allow_template_override = "NO"
+    config.VoilaConfiguration.allow_theme_override = "NO"
     config.VoilaConfiguration.show_tracebacks = False
     config.VoilaConfiguration.file_allowlist = []  # serve no file from the dashboards folder
     config.VoilaConfiguration.page_config_hook = _page_config_hook
@@ -205,8 +274,17 @@ def apply_dashboard_settings(config: Config) -> None:
     config.VoilaExecutor.iopub_timeout = IOPUB_TIMEOUT_S
 
 
-def voila_config(options: ServeOptions) -> Config:
-    """Voila's configuration implementing the safe defaults above."""
+def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
+    """Voila's configuration implementing the safe defaults above.
+
+    Args:
+        options: What was asked for.
+        request_secret: The secret in the path on which preheated kernels receive their page
+            request (:mod:`fitdata.server.kernels`); :func:`serve` makes a new one per start.
+    """
+    from fitdata.server.kernels import KernelOwnerAuthorizer
+    from fitdata.server.login import FitdataPasswordIdentityProvider
+
     check_access(options)
     config = Config()
     config.Voila.ip = options.ip
@@ -214,7 +292,21 @@ def voila_config(options: ServeOptions) -> Config:
         config.Voila.token = options.token
     if options.password_hash:
         config.PasswordIdentityProvider.hashed_password = options.password_hash
-    config.Voila.tornado_settings = {"headers": dict(SECURITY_HEADERS)}
+    config.Voila.tornado_settings = {
+        "headers": dict(SECURITY_HEADERS),
+        "xsrf_cookie_kwargs": {"samesite": "Lax", "secure": options.behind_tls},
+    }
+    config.FitdataVoila.allowed_hosts = list(options.allow_hosts)
+    config.FitdataVoila.trust_proxy = options.behind_tls
+    config.FitdataVoila.request_secret = request_secret
+    # sessions the server can end, login limits, cookie flags (fitdata/server/login.py)
+    config.Voila.identity_provider_class = FitdataPasswordIdentityProvider
+    config.IdentityProvider.cookie_options = {"samesite": "Lax", "expires_days": None}
+    if options.behind_tls:
+        config.IdentityProvider.secure_cookie = True
+        config.SessionIdentityMixin.trust_proxy = True
+    # a kernel's routes for the login that opened it only (fitdata/server/kernels.py)
+    config.Voila.authorizer_class = KernelOwnerAuthorizer
     config.Voila.port = options.port
     config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
     config.Voila.open_browser = False
@@ -284,6 +376,7 @@ def harden_request_info_socket() -> None:
 
 def serve(options: ServeOptions) -> None:
     """Run Voila in this process until interrupted."""
+    options = options_from_environment(options)
     os.environ[ENV_DB] = str(options.db.resolve())
     os.environ[ENV_LANG] = options.lang
     for name in (ENV_LOGIN, ENV_LOGIN_USER):  # only this server decides how kernels log in
@@ -300,13 +393,19 @@ def serve(options: ServeOptions) -> None:
     # address is 127.0.0.1, which a server bound to one other address does not answer)
     if options.ip not in ("0.0.0.0", "::", "") and not is_loopback(options.ip):
         os.environ["VOILA_APP_IP"] = f"[{options.ip}]" if ":" in options.ip else options.ip
+    # where the pooled kernels fetch their request: a path with a secret only they know
+    from fitdata.server.kernels import request_base_url
+
+    request_secret = secrets.token_urlsafe(32)
+    os.environ["VOILA_WS_BASE_URL"] = request_base_url("/", request_secret)
     template_root = resources.files("fitdata.server").joinpath("jupyter_data")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (str(template_root), os.environ.get("JUPYTER_PATH", "")) if p
     )
-    from voila.app import Voila  # imported late: it is slow, and only this command needs it
+    # imported late: Voila is slow to import, and only this command needs it
+    from fitdata.server.app import FitdataVoila
 
     harden_request_info_socket()
-    app = Voila(config=voila_config(options))
+    app = FitdataVoila(config=voila_config(options, request_secret))
     app.initialize([str(options.dashboards)])
     app.start()

@@ -1,0 +1,130 @@
+"""Voila's application with fitdata's handlers: the one ``fitdata serve`` runs.
+
+Voila (0.5) builds its Tornado application from a fixed list of handlers. :class:`FitdataVoila`
+takes that list and
+
+* puts :class:`fitdata.server.security.SecureHandlerMixin` in front of every handler (host and
+  origin checks, security headers, error pages without tracebacks), and answers unknown paths
+  with the same rules;
+* replaces the page, kernel shutdown and request-info handlers by the ones of
+  :mod:`fitdata.server.kernels`, so a kernel serves only the login that opened it, and
+  records that login when a page request takes or starts a kernel;
+* keeps kernel ids and the kernels' request secret out of the console log.
+
+Its configuration comes from :func:`fitdata.server.serve.voila_config` (``Voila`` settings apply
+here too).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from traitlets import Bool, List, Unicode
+from voila.app import Voila
+from voila.request_info_handler import RequestInfoSocketHandler
+from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+from voila.tornado.handler import TornadoVoilaHandler
+
+from fitdata.server.kernels import (
+    OWNERS_SETTING,
+    REQUEST_PEERS_SETTING,
+    REQUEST_SECRET_SETTING,
+    KernelOwners,
+    KernelRequestSocketHandler,
+    OwnedShutdownHandler,
+    PageHandler,
+    request_route,
+    track_page_kernels,
+)
+from fitdata.server.security import (
+    HOST_IPS_SETTING,
+    NotFoundHandler,
+    RedactingFilter,
+    allowed_host_ips,
+    allowed_host_names,
+    secure,
+)
+
+__all__ = ["FitdataVoila"]
+
+#: Voila's handler classes and what serves in their place.
+REPLACED_HANDLERS: dict[type, type] = {
+    TornadoVoilaHandler: PageHandler,
+    VoilaShutdownKernelHandler: OwnedShutdownHandler,
+}
+
+
+class FitdataVoila(Voila):
+    """Voila serving fitdata's dashboards under the rules of :mod:`fitdata.server`."""
+
+    allowed_hosts = List(
+        Unicode(),
+        config=True,
+        help="Host names (or addresses) this server answers besides loopback and --ip, e.g. the "
+        "name a proxy forwards in Host.",
+    )
+    request_secret = Unicode(
+        "",
+        config=True,
+        help="The secret in the path on which preheated kernels receive their page request; "
+        "the kernels get it in VOILA_WS_BASE_URL.",
+    )
+    trust_proxy = Bool(
+        False,
+        config=True,
+        help="A TLS proxy on this machine forwards to this server (X-Forwarded-For from it is "
+        "believed for login limits).",
+    )
+
+    def init_settings(self) -> dict[str, Any]:
+        """Voila's settings, plus the host rules, kernel owners and the kernels' secret."""
+        settings = super().init_settings()
+        self.kernel_owners = KernelOwners()
+        track_page_kernels(self.kernel_manager, self.kernel_owners)
+        settings.update(
+            {
+                # Jupyter Server's own names for its host check, which ours replaces
+                "allow_remote_access": False,
+                "local_hostnames": list(allowed_host_names(self.ip, self.allowed_hosts)),
+                HOST_IPS_SETTING: allowed_host_ips(self.ip, self.allowed_hosts),
+                OWNERS_SETTING: self.kernel_owners,
+                REQUEST_SECRET_SETTING: self.request_secret,
+                REQUEST_PEERS_SETTING: [self.ip] if self.ip else [],
+                "default_handler_class": NotFoundHandler,
+                "default_handler_args": {"status_code": 404},
+            }
+        )
+        return settings
+
+    def init_handlers(self) -> list[Any]:
+        """Voila's handlers, replaced where :data:`REPLACED_HANDLERS` says, all secured."""
+        handlers = []
+        for pattern, handler_class, *rest in super().init_handlers():
+            if handler_class is RequestInfoSocketHandler:
+                continue  # /voila/query/<id>: moved behind the kernels' secret (below)
+            handler_class = REPLACED_HANDLERS.get(handler_class, handler_class)
+            handlers.append((pattern, secure(handler_class), *rest))
+        if self.voila_configuration.preheat_kernel and self.request_secret:
+            handlers.append((request_route(self.server_url), secure(KernelRequestSocketHandler)))
+        return handlers
+
+    def start(self) -> None:
+        """Keep kernel ids and the kernels' secret out of the console log, then serve."""
+        redact = RedactingFilter([self.request_secret])
+        self.log.addFilter(redact)
+        for handler in self.log.handlers:
+            handler.addFilter(redact)
+        # Tornado's access log (warnings and errors only) and fitdata's own server log; without
+        # a handler of their own Python's last-resort handler would print them unfiltered
+        for name, prefix in (("tornado", ""), ("fitdata", "[fitdata] %(levelname)s | ")):
+            logger = logging.getLogger(name)
+            if not any(getattr(h, "fitdata_server_log", False) for h in logger.handlers):
+                printer = logging.StreamHandler()
+                printer.fitdata_server_log = True  # type: ignore[attr-defined]
+                printer.setFormatter(logging.Formatter(prefix + "%(message)s"))
+                printer.addFilter(redact)
+                logger.addHandler(printer)
+                logger.setLevel(logging.WARNING)
+                logger.propagate = False
+        super().start()
