@@ -1,4 +1,8 @@
-"""Checks across rows and against the database, and the rows to write.
+"""Checks across rows and against the database; episodes and session numbers.
+
+What the database holds is read by :mod:`fitdata.ingest.existing`; the rows to write (new
+teams, therapists, clients, episodes, sessions) are worked out by
+:mod:`fitdata.ingest.entities` from the rows these checks accept.
 
 Rules (documented for users in ``docs/import.md``):
 
@@ -23,126 +27,20 @@ Rules (documented for users in ``docs/import.md``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from fitdata.ingest.entities import Plan, lookup, new_entities
+from fitdata.ingest.existing import Existing
 from fitdata.ingest.problems import ProblemLog
 from fitdata.ingest.read import recode_categories
 from fitdata.ingest.validate import distinct
 from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, SCORE_COLUMNS
 
-__all__ = ["DEFAULT_GAP_DAYS", "DEFAULT_SERVICE", "Existing", "Plan", "load_existing", "plan"]
+__all__ = ["DEFAULT_GAP_DAYS", "categorical", "plan"]
 
 #: More days than this between two sessions of a client start a new episode.
 DEFAULT_GAP_DAYS = 180
-#: Service of a new team when the file names none.
-DEFAULT_SERVICE = "Unspecified"
-
-Query = Callable[[str, list], pd.DataFrame]
-
-_NOTHING = "\x00no such key"
-
-
-@dataclass
-class Existing:
-    """What the database already holds about the teams, people and episodes of a file."""
-
-    teams: pd.DataFrame
-    therapists: pd.DataFrame
-    clients: pd.DataFrame
-    episodes: pd.DataFrame
-    sessions: pd.DataFrame
-    max_session_id: int
-
-    @classmethod
-    def empty(cls) -> Existing:
-        """The state of a database that does not exist yet."""
-        sessions = pd.DataFrame(
-            {c: pd.Series(dtype="str") for c in ("client_id", "episode_id", "team_id", "rater")}
-        )
-        sessions["session_date"] = pd.Series(dtype="datetime64[s]")
-        sessions["session_no"] = pd.Series(dtype=np.int32)
-        for column in SCORE_COLUMNS:
-            sessions[column] = pd.Series(dtype=np.int16)
-        return cls(
-            teams=pd.DataFrame({"team_id": [], "name": []}, dtype="str"),
-            therapists=pd.DataFrame({"therapist_id": [], "name": [], "team_id": []}, dtype="str"),
-            clients=pd.DataFrame({"client_id": [], "age_group": []}, dtype="str"),
-            episodes=pd.DataFrame(
-                {
-                    "episode_id": pd.Series(dtype="str"),
-                    "team_id": pd.Series(dtype="str"),
-                    "started": pd.Series(dtype="datetime64[s]"),
-                    "ended": pd.Series(dtype="datetime64[s]"),
-                    "end_type": pd.Series(dtype="str"),
-                }
-            ),
-            sessions=sessions,
-            max_session_id=0,
-        )
-
-
-def load_existing(query: Query, clients: list[str], episodes: list[str]) -> Existing:
-    """Read the parts of the database an import of these clients and episodes touches."""
-    empty = Existing.empty()
-    # An empty table needs no lookup (and passing every client of a large file costs seconds).
-    counts = query(
-        "SELECT (SELECT count(*) FROM sessions) AS sessions, "
-        "(SELECT count(*) FROM episodes) AS episodes, (SELECT count(*) FROM clients) AS clients",
-        [],
-    ).iloc[0]
-
-    def wanted(keys: list[str], table: str) -> list[str]:
-        return keys if counts[table] else []
-
-    scores = ", ".join(f"CAST(round({c} * 10) AS SMALLINT) AS {c}" for c in SCORE_COLUMNS)
-    sessions = query(
-        "SELECT client_id, episode_id, team_id, rater, session_date, session_no, "
-        f"{scores} FROM sessions WHERE client_id IN (SELECT unnest(?::VARCHAR[]))",
-        [wanted(clients, "sessions")],
-    )
-    for column in SCORE_COLUMNS:
-        sessions[column] = sessions[column].fillna(-1).astype(np.int16)
-    sessions["session_date"] = sessions["session_date"].astype("datetime64[s]")
-    sessions["session_no"] = sessions["session_no"].astype(np.int32)
-    episodes_frame = query(
-        "SELECT episode_id, team_id, started, ended, end_type FROM episodes "
-        "WHERE episode_id IN (SELECT unnest(?::VARCHAR[])) "
-        "OR client_id IN (SELECT unnest(?::VARCHAR[]))",
-        [wanted(episodes, "episodes"), wanted(clients, "episodes")],
-    )
-    for column in ("started", "ended"):
-        episodes_frame[column] = episodes_frame[column].astype("datetime64[s]")
-    return Existing(
-        teams=query("SELECT team_id, name FROM teams", []).astype("str"),
-        therapists=query("SELECT therapist_id, name, team_id FROM therapists", []).astype("str"),
-        clients=query(
-            "SELECT client_id, age_group FROM clients "
-            "WHERE client_id IN (SELECT unnest(?::VARCHAR[]))",
-            [wanted(clients, "clients")],
-        ).astype("str"),
-        episodes=episodes_frame if len(episodes_frame) else empty.episodes,
-        sessions=sessions if len(sessions) else empty.sessions,
-        max_session_id=int(
-            query("SELECT coalesce(max(session_id), 0) AS m FROM sessions", [])["m"].iloc[0]
-        ),
-    )
-
-
-@dataclass
-class Plan:
-    """Rows to write, and what happened to every row of the files."""
-
-    teams: pd.DataFrame
-    therapists: pd.DataFrame
-    clients: pd.DataFrame
-    episodes: pd.DataFrame
-    episode_endings: pd.DataFrame  # existing episodes that the file closes
-    sessions: pd.DataFrame
-    already_present: int
 
 
 def categorical(values: pd.Series) -> pd.Series:
@@ -223,22 +121,6 @@ def _reject_groups(
     return conflict
 
 
-def _lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
-    """``table[key]`` for each key (NA/NaT where missing); works for empty tables too."""
-    if isinstance(table.index, pd.CategoricalIndex):  # reindexing those is slow
-        table = table.set_axis(pd.Index(table.index.astype("str")))
-    if isinstance(keys.dtype, pd.CategoricalDtype):
-        # Look up each category once; code -1 (NA) takes the last, missing, entry.
-        categories = pd.Index(keys.cat.categories.astype("str")).append(pd.Index([_NOTHING]))
-        return table.reindex(categories).to_numpy()[keys.cat.codes.to_numpy()]
-    return table.reindex(keys.to_numpy()).to_numpy()
-
-
-def _map(keys: pd.Series, table: pd.Series) -> pd.Series:
-    """``keys.map(table)`` that also works when ``table`` is empty or holds dates."""
-    return pd.Series(_lookup(keys, table), index=keys.index)
-
-
 def _at(rows: pd.DataFrame, mask: np.ndarray, raw: pd.DataFrame) -> np.ndarray:
     """A mask over the combined table for a mask over ``rows``."""
     full = np.zeros(len(raw), dtype=bool)
@@ -255,6 +137,26 @@ def _spread(rows: pd.DataFrame, values: pd.Series, raw: pd.DataFrame) -> pd.Seri
 
 def _raw_values(raw: pd.DataFrame, column: str) -> pd.Series | None:
     return raw[column] if column in raw.columns else None
+
+
+def _outside_episode(
+    rows: pd.DataFrame,
+    raw: pd.DataFrame,
+    problems: ProblemLog,
+    outside: np.ndarray,
+    limit: np.ndarray,
+    side: str,
+    event: str,
+) -> np.ndarray:
+    """A problem on each session dated before its episode began or after it ended."""
+    if outside.any():
+        text = pd.Series(
+            [f"a date on or {side} {d} (episode {e} {event} then)" for d, e in
+             zip(limit.astype(str), rows["episode"].astype(str), strict=True)]
+        )  # fmt: skip
+        problems.add(_at(rows, outside, raw), "session_date", _raw_values(raw, "session_date"),
+                     _spread(rows, text, raw))  # fmt: skip
+    return outside
 
 
 def _assign_episodes_by_gap(rows: pd.DataFrame, existing: Existing, gap_days: int) -> pd.Series:
@@ -403,34 +305,20 @@ def plan(
 
     episodes = existing.episodes.set_index("episode_id")
     known = rows["episode"].isin(episodes.index).to_numpy()
-    started = _lookup(rows["episode"], episodes["started"]).astype("datetime64[D]")
+    started = lookup(rows["episode"], episodes["started"]).astype("datetime64[D]")
     started = np.where(known, started, rows["episode_start"].to_numpy(dtype="datetime64[D]"))
     date = rows["session_date"].to_numpy(dtype="datetime64[D]")
-    before = ~np.isnat(started) & (date < started)
-    if before.any():
-        text = pd.Series(
-            [f"a date on or after {s} (episode {e} began then)" for s, e in
-             zip(started.astype(str), rows["episode"].astype(str), strict=True)]
-        )  # fmt: skip
-        problems.add(_at(rows, before, raw), "session_date", _raw_values(raw, "session_date"),
-                     _spread(rows, text, raw))  # fmt: skip
-        bad |= before
-    other_team = known & (_lookup(rows["episode"], episodes["team_id"]) != rows["team"].to_numpy())
+    bad |= _outside_episode(rows, raw, problems, ~np.isnat(started) & (date < started),
+                            started, "after", "began")  # fmt: skip
+    other_team = known & (lookup(rows["episode"], episodes["team_id"]) != rows["team"].to_numpy())
     problems.add(
         _at(rows, other_team & ~bad, raw), "team", _raw_values(raw, "team"),
         "the team of the episode in the database (a move to another team is a new episode)",
     )  # fmt: skip
     bad |= other_team
-    ended = _lookup(rows["episode"], episodes["ended"]).astype("datetime64[D]")
-    after = known & ~np.isnat(ended) & (date > ended)
-    if after.any():
-        text = pd.Series(
-            [f"a date on or before {s} (episode {e} ended then)" for s, e in
-             zip(ended.astype(str), rows["episode"].astype(str), strict=True)]
-        )  # fmt: skip
-        problems.add(_at(rows, after, raw), "session_date", _raw_values(raw, "session_date"),
-                     _spread(rows, text, raw))  # fmt: skip
-        bad |= after
+    ended = lookup(rows["episode"], episodes["ended"]).astype("datetime64[D]")
+    bad |= _outside_episode(rows, raw, problems, known & ~np.isnat(ended) & (date > ended),
+                            ended, "before", "ended")  # fmt: skip
 
     # A new client needs an age group (the ORS cutoff depends on it): given, or from the birth
     # year and the year of the first session.
@@ -548,7 +436,7 @@ def plan(
         )  # fmt: skip
         new_bad |= clash
     new = new[~new_bad].reset_index(drop=True)
-    return _entities(new, existing, int(already.sum()))
+    return new_entities(new, existing, int(already.sum()))
 
 
 def _keyed(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -558,213 +446,3 @@ def _keyed(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
         if column in frame.columns:
             frame[column] = _same_categories(frame[column], rows[column])
     return frame
-
-
-# --- New entities, vectorised over key codes --------------------------------------------------
-# The accepted rows are grouped by a categorical key (team, therapist, client, episode): every
-# "first value of a column per key in some row order" is an ``np.unique`` over integer codes,
-# never a groupby or a lookup by text per row (about 8 s -> 1 s for a million rows).
-
-
-def _key_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes of a key column (-1 for NA) and the key text of each code."""
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        column = column.astype("category")
-    return column.cat.codes.to_numpy().astype(np.int64), pd.Index(
-        column.cat.categories.astype("str")
-    )
-
-
-def _first_rows(
-    codes: np.ndarray, count: int, order: np.ndarray, given: np.ndarray | None = None
-) -> np.ndarray:
-    """For each code, the row that comes first in ``order`` (among ``given`` rows); else -1."""
-    if given is not None:
-        order = order[given[order]]
-    order = order[codes[order] >= 0]
-    best = np.full(count, len(order), dtype=np.int64)
-    np.minimum.at(best, codes[order], np.arange(len(order)))  # earliest place in order per code
-    return np.where(best < len(order), np.append(order, -1)[best], -1)
-
-
-def _take(values: pd.Series, rows: np.ndarray) -> pd.Series:
-    """``values`` at ``rows`` (NA where a row is -1); text for a categorical column."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = np.append(values.cat.codes.to_numpy(), -1)[rows]
-        labels = np.append(np.asarray(values.cat.categories.astype("str"), dtype=object), None)
-        return pd.Series(labels[codes], dtype="str")
-    return pd.Series(pd.api.extensions.take(values.array, rows, allow_fill=True))
-
-
-def _sort_rank(codes: np.ndarray, labels: pd.Index) -> np.ndarray:
-    """Per row, the rank of its key's text in sorted order (for sorting rows by the text)."""
-    if labels.is_monotonic_increasing:
-        return codes  # sorted categories (see categorical): the codes are the ranks
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[np.argsort(np.asarray(labels, dtype=object), kind="stable")] = np.arange(len(labels))
-    return np.where(codes >= 0, np.append(rank, -1)[codes], -1)
-
-
-class _Keyed:
-    """The rows of ``new`` grouped by one key column (see :func:`_first_rows`)."""
-
-    def __init__(self, new: pd.DataFrame, key: str) -> None:
-        self.frame = new
-        self.codes, self.labels = _key_codes(new[key])
-        self.row_order = np.arange(len(new))  # ``new`` is in file order
-
-    def present(self) -> np.ndarray:
-        """Codes of the keys on some row, in order of first appearance (as ``pd.unique``)."""
-        first = _first_rows(self.codes, len(self.labels), self.row_order)
-        codes = np.flatnonzero(first >= 0)
-        return codes[np.argsort(first[codes], kind="stable")]
-
-    def first(
-        self, column: str | pd.Series, order: np.ndarray | None = None, last: bool = False
-    ) -> pd.Series:
-        """Per code: the first (or last) value of ``column`` given (not NA) in ``order``."""
-        values = self.frame[column] if isinstance(column, str) else column
-        order = self.row_order if order is None else order
-        rows = _first_rows(
-            self.codes, len(self.labels), order[::-1] if last else order, values.notna().to_numpy()
-        )
-        return _take(values.reset_index(drop=True), rows)
-
-
-def _entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
-    """New teams, therapists, clients, episodes and sessions from the accepted rows."""
-    if not new["pos"].is_monotonic_increasing:
-        new = new.sort_values("pos", kind="stable")
-    new = new.reset_index(drop=True)  # file order
-    date = new["session_date"].to_numpy(dtype="datetime64[s]")
-    by_date = np.lexsort((new["pos"].to_numpy(), date))  # date, then file order
-
-    team = _Keyed(new, "team")
-    codes = team.present()
-    teams = pd.DataFrame({"team_id": team.labels[codes]}, dtype="str")
-    teams["name"] = team.first("team_name")[codes].to_numpy()
-    teams["service"] = team.first("service")[codes].to_numpy()
-    teams = teams[~teams["team_id"].isin(existing.teams["team_id"])]
-    teams["name"] = teams["name"].fillna(teams["team_id"]).astype("str")
-    teams["service"] = teams["service"].fillna(DEFAULT_SERVICE).astype("str")
-
-    therapist = _Keyed(new, "therapist")
-    codes = therapist.present()
-    therapists = pd.DataFrame(
-        {
-            "therapist_id": pd.Series(therapist.labels[codes], dtype="str"),
-            "name": therapist.first("therapist_name")[codes].to_numpy(),
-            "team_id": therapist.first("therapist_team")[codes].to_numpy(),
-            "_current": therapist.first("team", by_date, last=True)[codes].to_numpy(),
-        }
-    )
-    therapists = therapists[
-        ~therapists["therapist_id"].isin(existing.therapists["therapist_id"])
-    ].reset_index(drop=True)
-    therapists["name"] = therapists["name"].fillna(therapists["therapist_id"])
-    therapists["team_id"] = therapists["team_id"].fillna(therapists.pop("_current"))
-    extra_teams = (
-        set(therapists["team_id"].dropna()) - set(teams["team_id"]) - set(existing.teams["team_id"])
-    )
-    if extra_teams:
-        teams = pd.concat(
-            [
-                teams,
-                pd.DataFrame(
-                    {
-                        "team_id": sorted(extra_teams),
-                        "name": sorted(extra_teams),
-                        "service": DEFAULT_SERVICE,
-                    }
-                ),
-            ],  # fmt: skip
-            ignore_index=True,
-        )
-
-    client = _Keyed(new, "client")
-    codes = client.present()
-    birth_given = new["birth_year"].where(new["birth_year"] > 0)
-    clients = pd.DataFrame(
-        {
-            "client_id": pd.Series(client.labels[codes], dtype="str"),
-            "_group": client.first("age_group", by_date)[codes].to_numpy(),
-            "birth_year": client.first(birth_given, by_date)[codes].to_numpy(),
-            "_first_year": client.first("session_date", by_date)[codes].dt.year.to_numpy(),
-        }
-    )
-    clients = clients[~clients["client_id"].isin(existing.clients["client_id"])].reset_index(
-        drop=True
-    )
-    clients["birth_year"] = clients["birth_year"].astype("Int16")
-    age = clients.pop("_first_year").astype("Float64") - clients["birth_year"].astype("Float64")
-    in_range = [
-        (age >= lo).fillna(False) & (age <= (hi or MAX_PLAUSIBLE_AGE)).fillna(False)
-        for lo, hi in AGE_RANGES.values()
-    ]
-    by_birth = pd.Series(
-        np.select(in_range, list(AGE_RANGES), default=""), index=clients.index, dtype="str"
-    )
-    clients["age_group"] = clients.pop("_group").fillna(by_birth.replace("", pd.NA))
-
-    episode = _Keyed(new, "episode")
-    codes = episode.present()
-    ids = pd.Series(episode.labels[codes], dtype="str")
-    episodes = pd.DataFrame({"episode_id": ids})
-    is_new = ~episodes["episode_id"].isin(existing.episodes["episode_id"])
-    episodes["client_id"] = episode.first("client")[codes].to_numpy()
-    episodes["therapist_id"] = episode.first("therapist", by_date)[codes].to_numpy()
-    episodes["team_id"] = episode.first("team", by_date)[codes].to_numpy()
-    first_date = episode.first("session_date", by_date)[codes].to_numpy()
-    last_date = episode.first("session_date", by_date, last=True)[codes].to_numpy()
-    start_date = episode.first("episode_start")[codes].to_numpy()
-    end_date = episode.first("episode_end")[codes].to_numpy()
-    episodes["started"] = pd.Series(start_date).fillna(pd.Series(first_date))
-    episodes["end_type"] = episode.first(new["end_type"].replace("", pd.NA))[codes].to_numpy()
-    episodes["ended"] = (
-        pd.Series(end_date).fillna(pd.Series(last_date)).where(episodes["end_type"].notna())
-    )
-    episodes["format"] = episode.first("format")[codes].fillna("individual").to_numpy()
-    episodes = episodes[
-        ["episode_id", "client_id", "therapist_id", "team_id", "started", "end_type", "ended",
-         "format"]
-    ]  # fmt: skip
-
-    old = existing.episodes.set_index("episode_id")
-    closing = episodes[~is_new & episodes["end_type"].notna()].copy()
-    closing = closing[_map(closing["episode_id"], old["end_type"]).isna().to_numpy()]
-    if len(closing):
-        recorded = existing.sessions[existing.sessions["episode_id"].isin(closing["episode_id"])]
-        last_old = recorded.groupby("episode_id")["session_date"].max()
-        later = _map(closing["episode_id"], last_old).astype("datetime64[s]")
-        closing["ended"] = pd.concat([closing["ended"].astype("datetime64[s]"), later], axis=1).max(
-            axis=1
-        )
-
-    # the table's physical order (store.SESSION_ORDER: team by team), by the ids' text
-    rater = _Keyed(new, "rater")
-    client_rank = _sort_rank(client.codes, client.labels)
-    order = np.lexsort(
-        (
-            _sort_rank(rater.codes, rater.labels),
-            new["session_no"].to_numpy(),
-            date,
-            _sort_rank(episode.codes, episode.labels),
-            client_rank,
-            _sort_rank(team.codes, team.labels),
-        )
-    )
-    columns = ["episode", "client", "therapist", "team", "session_date", "session_no", "rater",
-               *SCORE_COLUMNS]  # fmt: skip
-    sessions = new[columns].take(order).reset_index(drop=True)
-    sessions.insert(
-        0, "session_id", np.arange(len(sessions), dtype=np.int64) + existing.max_session_id + 1
-    )
-    return Plan(
-        teams=teams.reset_index(drop=True),
-        therapists=therapists.reset_index(drop=True),
-        clients=clients.reset_index(drop=True),
-        episodes=episodes[is_new.to_numpy()].reset_index(drop=True),
-        episode_endings=closing[["episode_id", "ended", "end_type"]].reset_index(drop=True),
-        sessions=sessions,
-        already_present=already,
-    )

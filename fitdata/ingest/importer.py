@@ -16,8 +16,10 @@ import pyarrow as pa
 
 from fitdata.data import store
 from fitdata.identifiers import Column, Finding, mask_value, text_problems
-from fitdata.ingest.assign import DEFAULT_GAP_DAYS, Existing, Plan, load_existing, plan
+from fitdata.ingest.assign import DEFAULT_GAP_DAYS, plan
 from fitdata.ingest.columns import CANONICAL, Mapping, load_mapping
+from fitdata.ingest.entities import Plan
+from fitdata.ingest.existing import Existing, load_existing
 from fitdata.ingest.privacy import default_key_file, load_or_create_key, pseudonymise
 from fitdata.ingest.problems import IngestError, ProblemLog, ValidationFailed
 from fitdata.ingest.read import SourceFile, read_file, to_long

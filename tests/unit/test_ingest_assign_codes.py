@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fitdata.ingest.assign import _first_rows, _Keyed, _reject_groups, _sort_rank
+from fitdata.ingest.assign import _reject_groups
+from fitdata.ingest.entities import _first_rows, _Keyed, _sort_rank
 from fitdata.ingest.problems import ProblemLog
 
 
