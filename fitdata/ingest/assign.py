@@ -14,7 +14,9 @@ Rules (documented for users in ``docs/import.md``):
   client's sessions (all raters together, with the client's sessions already in the database)
   are cut into episodes where more than ``gap_days`` (180) pass between two sessions, where
   the team changes (an episode belongs to one team), or where an episode in the database has
-  ended; new episodes get the id ``<client>/<first date>``.
+  ended; new episodes get the id ``<client>:<first date>`` (``:`` is no separator of an
+  identity number, so the client's digits and the date's are never read as one number;
+  older imports made ``<client>/<first date>``, and those ids are kept).
   An episode starts at ``episode_start`` or its first session; the client on its first row in
   the file is its (index) client; the therapist and team of its first session are its own.
 * **Endings.** An episode ends when the file gives an ``end_type`` (planned, unplanned,
@@ -221,7 +223,7 @@ def _assign_episodes_by_gap(rows: pd.DataFrame, existing: Existing, gap_days: in
     start_id = pd.Series(pd.NA, index=combined.index, dtype="str")
     start_id[first] = (
         pd.Series(np.asarray(clients, dtype=object)[starts["client"].to_numpy()], dtype="str")
-        + "/"
+        + ":"
         + pd.Series(starts["date"].to_numpy(dtype="datetime64[D]").astype(str), dtype="str")
     ).to_numpy()
     episode = episode.where(episode.notna(), start_id.ffill())

@@ -290,7 +290,7 @@ def test_long_gaps_start_new_episodes_and_the_gap_can_be_changed(tmp_path) -> No
     db = tmp_path / "a.duckdb"
     run_here("import", "--db", db, source)
     episodes = reader_for(db).rows("SELECT episode_id, started FROM episodes ORDER BY started")
-    assert [e for e, _ in episodes] == ["K-1/2025-01-06", "K-1/2025-09-01"]
+    assert [e for e, _ in episodes] == ["K-1:2025-01-06", "K-1:2025-09-01"]
     numbers = reader_for(db).rows("SELECT session_no FROM sessions ORDER BY session_date")
     assert [n for (n,) in numbers] == [1, 2, 1, 2]
     wide = tmp_path / "b.duckdb"
@@ -305,7 +305,7 @@ def test_later_sessions_continue_the_open_episode_and_its_numbers(tmp_path) -> N
     code, out, err = run_here("import", "--db", db, write_csv(tmp_path / "feb.csv", later))
     assert code == 0, err
     rows = reader_for(db).rows("SELECT episode_id, session_no FROM sessions ORDER BY session_date")
-    assert rows == [("K-1/2025-01-06", n) for n in (1, 2, 3, 4)]
+    assert rows == [("K-1:2025-01-06", n) for n in (1, 2, 3, 4)]
     assert check_database(db).ok
 
 

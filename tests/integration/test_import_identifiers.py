@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from fitdata.cli import main
 from fitdata.data.store import reader_for
-from fitdata.identifiers import national_id_digits
+from fitdata.identifiers import identity_number_sql, national_id_digits
 from tests.integration.import_workers import weekly_rows, write_csv
 from tests.unit.test_identifiers import spellings
 
@@ -156,3 +156,15 @@ def test_one_apostrophe_that_guards_a_formula_is_removed(tmp_path: Path) -> None
     code, _, err = _import("--db", db, source)
     assert code == 0, err
     assert reader_for(db).rows("SELECT name FROM teams") == [("=Team Nord",)]
+
+
+def test_episode_ids_the_importer_makes_pass_the_databases_identity_rule(tmp_path: Path) -> None:
+    """``K-12345/2025-01-06`` is 13 digits once '/' and '-' are gone: the CHECK would refuse it."""
+    source = write_csv(tmp_path / "kor.csv", weekly_rows("K-12345", 2))
+    db = tmp_path / "kor.duckdb"
+    code, _, err = _import("--db", db, source)
+    assert code == 0, err
+    reader = reader_for(db)
+    assert reader.rows("SELECT episode_id FROM episodes") == [("K-12345:2025-01-06",)]
+    refused = reader.rows(f"SELECT {identity_number_sql('episode_id')} FROM episodes")
+    assert refused == [(False,)]
