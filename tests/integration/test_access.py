@@ -553,7 +553,8 @@ def test_serve_users_mode_is_a_login_and_excludes_a_shared_one() -> None:
     assert config.VoilaConfiguration.preheat_kernel is True  # a pool, also with personal logins
     assert config.VoilaConfiguration.default_pool_size == 1
     single = voila_config(ServeOptions(here, here, pool_size=0))
-    assert "identity_provider_class" not in single.Voila
+    # a shared login (token or password), never the personal-token one
+    assert single.Voila.identity_provider_class is not FitdataIdentityProvider
     assert "http_header_envs" not in single.VoilaConfiguration
     assert single.VoilaConfiguration.preheat_kernel is False
 
