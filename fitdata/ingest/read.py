@@ -37,7 +37,10 @@ __all__ = ["RawFile", "SourceFile", "read_file", "to_long"]
 ProgressCallback = Callable[[float], None]
 
 _BLOCK_SIZE = 4 << 20
-_FORMULA_GUARD = r"^'(?=[=+\-@])"
+#: One quote before quotes and then = + - @ tab or CR: what fitdata export and spreadsheet
+#: programs put in front of text that would run as a formula (docs/report.md, "Spreadsheet
+#: safety"); removing it is the exact inverse of fitdata.outputs.spreadsheets.neutralise.
+_FORMULA_GUARD = r"^'(?='*[=+\-@\t\r])"
 
 
 @dataclass
@@ -463,13 +466,15 @@ def recode_categories(column: pd.Series, categories: pd.Index) -> pd.Series:
 def clean_text(column: pd.Series) -> pd.Series:
     """The column as a categorical of stripped text (work is done once per distinct value).
 
-    One apostrophe before ``=``, ``+``, ``-`` or ``@`` is removed: spreadsheet programs and
-    ``fitdata export`` put it there so that a value is shown as text, never run as a formula.
+    One quote before ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (after any more
+    quotes) is removed: ``fitdata export`` and spreadsheet programs put it there so that a value
+    is shown as text, never run as a formula.
     """
     if not isinstance(column.dtype, pd.CategoricalDtype):
         column = column.astype("category")
-    text = column.cat.categories.astype("str").str.strip()
-    return recode_categories(column, text.str.replace(_FORMULA_GUARD, "", regex=True))
+    text = column.cat.categories.astype("str")  # unstripped: the quote's tab or CR stays
+    restored = text.str.replace(_FORMULA_GUARD, "", regex=True).str.strip()
+    return recode_categories(column, restored)
 
 
 def _with_values(column: pd.Series, table: dict[str, str] | None) -> pd.Series:

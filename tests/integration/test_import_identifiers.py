@@ -168,3 +168,28 @@ def test_episode_ids_the_importer_makes_pass_the_databases_identity_rule(tmp_pat
     assert reader.rows("SELECT episode_id FROM episodes") == [("K-12345:2025-01-06",)]
     refused = reader.rows(f"SELECT {identity_number_sql('episode_id')} FROM episodes")
     assert refused == [(False,)]
+
+
+def test_names_that_look_like_formulas_survive_export_and_import(tmp_path: Path) -> None:
+    """fitdata export quotes them (docs/report.md, Spreadsheet safety); import unquotes them."""
+    teams = ["=SUM(A1:A9)", "+Team", "'-Team", "@Team"]
+    rows = [
+        [f"T{i}", name, "Tjeneste", "B1", "-Kari Hansen", f"T{i}", f"K-{i}", f"E{i}", "voksen",
+         "06.01.2025", "20", "36", ""]
+        for i, name in enumerate(teams)
+    ]  # fmt: skip
+    first = tmp_path / "first.duckdb"
+    code, _, err = _import("--db", first, write_csv(tmp_path / "kor.csv", rows, HEADER))
+    assert code == 0, err
+    out = tmp_path / "export.csv"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["export", "--db", str(first), "--out", str(out)]) == 0
+    assert "'=SUM(A1:A9)" in out.read_text(encoding="utf-8"), "the export quotes formulas"
+    second = tmp_path / "second.duckdb"
+    code, _, err = _import("--db", second, out)
+    assert code == 0, err
+    query = "SELECT team_id, name FROM teams ORDER BY team_id"
+    assert reader_for(second).rows(query) == reader_for(first).rows(query)
+    names = {n for (n,) in reader_for(second).rows("SELECT name FROM teams")}
+    assert names == {teams[0], "+Team", "-Team", "@Team"}  # "'-Team" was read as "-Team"
+    assert reader_for(second).rows("SELECT name FROM therapists") == [("-Kari Hansen",)]

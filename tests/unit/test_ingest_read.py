@@ -4,11 +4,15 @@ import datetime as dt
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fitdata.ingest.columns import Mapping
 from fitdata.ingest.problems import IngestError
-from fitdata.ingest.read import read_file
+from fitdata.ingest.read import clean_text, read_file
+from fitdata.outputs.spreadsheets import neutralise
 
 HEADER = ["team", "therapist", "client", "dato", "ORS"]
 ROWS = [["Øst", "Kari", "K-1", "06.01.2025", "18,5"], ["Øst", "Kari", "K-1", "13.01.2025", "20"]]
@@ -93,3 +97,11 @@ def test_xlsx_cells_become_text_as_the_user_sees_them(tmp_path: Path) -> None:
     assert raw.frame["dato"].tolist() == ["2025-01-06", "2025-01-13"]
     assert raw.frame["ORS"].tolist() == ["18.5", "20"]
     assert raw.rows.tolist() == [2, 4]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from(list("'=+-@\t\rab 1")), max_size=8))
+def test_the_quote_export_puts_before_a_formula_comes_off_exactly(text: str) -> None:
+    """Reading undoes fitdata export's spreadsheet rule for every text (then strips spaces)."""
+    read = clean_text(pd.Series([neutralise(text)], dtype="category"))
+    assert read.iloc[0] == text.strip()
