@@ -24,6 +24,7 @@ from traitlets import Bool, List, Unicode
 from voila.app import Voila
 from voila.request_info_handler import RequestInfoSocketHandler
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 from fitdata.server.kernels import (
@@ -32,6 +33,7 @@ from fitdata.server.kernels import (
     REQUEST_SECRET_SETTING,
     KernelOwners,
     KernelRequestSocketHandler,
+    OwnedExecutionHandler,
     OwnedShutdownHandler,
     PageHandler,
     request_route,
@@ -52,6 +54,7 @@ __all__ = ["FitdataVoila"]
 REPLACED_HANDLERS: dict[type, type] = {
     TornadoVoilaHandler: PageHandler,
     VoilaShutdownKernelHandler: OwnedShutdownHandler,
+    ExecutionRequestHandler: OwnedExecutionHandler,
 }
 
 

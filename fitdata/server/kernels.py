@@ -14,7 +14,8 @@ takes a pooled kernel or starts one (:func:`track_page_kernels`, with the reques
 
 * :class:`KernelOwnerAuthorizer` allows Jupyter Server's kernel routes (the WebSocket and
   the kernel API) to the owner only;
-* :class:`OwnedShutdownHandler` does the same for Voila's shutdown route;
+* :class:`OwnedShutdownHandler` does the same for Voila's shutdown route, and
+  :class:`OwnedExecutionHandler` for its progressive rendering socket;
 * :class:`KernelRequestSocketHandler` moves the preheated kernels' route to a path with a secret
   that only this server's kernels know (``VOILA_WS_BASE_URL`` in their environment, which
   ``voila.utils.wait_for_request`` and :mod:`fitdata.ui.page_request` both use), from this
@@ -42,6 +43,7 @@ from jupyter_server.auth.authorizer import Authorizer
 from tornado import web
 from voila.request_info_handler import RequestInfoSocketHandler
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "KernelOwnerAuthorizer",
     "KernelOwners",
     "KernelRequestSocketHandler",
+    "OwnedExecutionHandler",
     "OwnedShutdownHandler",
     "PageHandler",
     "request_route",
@@ -185,6 +188,22 @@ class OwnedShutdownHandler(VoilaShutdownKernelHandler):
             )
             raise web.HTTPError(403)
         await super().post(kernel_id)
+
+
+class OwnedExecutionHandler(ExecutionRequestHandler):
+    """Voila's progressive rendering socket (``/voila/execution/<id>``), for the owner only.
+
+    ``fitdata serve`` does not turn progressive rendering on (it cannot be used with the pool),
+    but a Voila configuration file could.
+    """
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Open the socket if the request's login opened the kernel."""
+        kernel_id = kwargs.get("kernel_id") or (args[0] if args else None)
+        owners: KernelOwners | None = self.settings.get(OWNERS_SETTING)
+        if owners is None or not owners.may_use(kernel_id, self.current_user):
+            raise web.HTTPError(403)
+        await super().get(*args, **kwargs)
 
 
 class PageHandler(TornadoVoilaHandler):

@@ -39,6 +39,7 @@ import ipaddress
 import os
 import re
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -375,8 +376,17 @@ def harden_request_info_socket() -> None:
 
 
 def serve(options: ServeOptions) -> None:
-    """Run Voila in this process until interrupted."""
-    options = options_from_environment(options)
+    """Run Voila in this process until interrupted.
+
+    ``options`` are completed from the environment first (:func:`options_from_environment`);
+    a wrong setting there ends the process with status 2 and a message that says what to fix.
+    """
+    try:
+        options = options_from_environment(options)
+        check_access(options)
+    except AccessError as error:  # a wrong FITDATA_ALLOW_HOSTS or FITDATA_BEHIND_TLS
+        print(f"fitdata serve: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     os.environ[ENV_DB] = str(options.db.resolve())
     os.environ[ENV_LANG] = options.lang
     for name in (ENV_LOGIN, ENV_LOGIN_USER):  # only this server decides how kernels log in

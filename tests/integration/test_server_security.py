@@ -451,6 +451,21 @@ def test_host_names_and_proxy_come_from_the_environment() -> None:
             check_access(options_from_environment(base, {"FITDATA_ALLOW_HOSTS": junk}))
 
 
+def test_a_wrong_host_setting_stops_the_server_with_a_message(tiny_db: Path) -> None:
+    env = _env(FITDATA_ALLOW_HOSTS="https://fitdata.example.org/")
+    done = subprocess.run(
+        [sys.executable, "-m", "fitdata.cli", "serve", "--db", str(tiny_db)]
+        + ["--port", str(_free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "is not a host name" in done.stderr and "Traceback" not in done.stderr
+
+
 # --------------------------------------------------------------------------------------------
 # 1. DNS rebinding and cross-origin WebSockets
 
