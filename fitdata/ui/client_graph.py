@@ -18,35 +18,21 @@ from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
 from fitdata.ui.rules import rules_html
-from fitdata.ui.view import (
-    DashboardView,
-    Options,
-    builder,
-    dropdown,
-    graph_box,
-    row,
-    set_options,
-    status_html,
-    team_and_therapist,
-    therapist_options,
-)
+from fitdata.ui.view import DashboardView, Options, builder, set_options
 
 __all__ = ["ClientGraphView", "build_client_graph", "rules_html"]
 
 log = logging.getLogger(__name__)
 
 
-class ClientGraphView(DashboardView):
+class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-graph"):
     """Widgets and behaviour of the client graph dashboard."""
-
-    name = "client graph"
-    css = "fitdata-client-graph"
 
     def __init__(self, context: DashboardContext) -> None:
         super().__init__(context)
         tr = self.tr
-        self.team, self.therapist = team_and_therapist(self)
-        self.client = dropdown(tr.text("filter.client"), "client")
+        self.team, self.therapist = self.team_and_therapist()
+        self.client = self.dropdown(tr.text("filter.client"), "client")
         self.status = widgets.HTML().add_class("fitdata-status")
         self.rules = widgets.HTML().add_class("fitdata-rules")
 
@@ -54,7 +40,7 @@ class ClientGraphView(DashboardView):
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
         self.graph = FigureView(self._current_spec())
-        self.figure_box = graph_box(self.graph)
+        self.figure_box = self.graph_box(self.graph)
 
         self.team.observe(self.guarded(self._on_team), "value")
         self.therapist.observe(self.guarded(self._on_therapist), "value")
@@ -83,7 +69,7 @@ class ClientGraphView(DashboardView):
 
     # -- behaviour -----------------------------------------------------------------------
     def _on_team(self, _change: dict[str, Any]) -> None:
-        set_options(self.therapist, therapist_options(self.context, self.team.value))
+        set_options(self.therapist, self.therapist_options(self.team.value))
 
     def _on_therapist(self, _change: dict[str, Any]) -> None:
         set_options(self.client, self._client_options())
@@ -110,14 +96,14 @@ class ClientGraphView(DashboardView):
             title = tr.text("graph.title", client=client_id)
         own = sessions[sessions["rater"] == "client"]
         status = client_status(own, age_group, context.config)
-        self.status.value = status_html(status_sentence(status, tr, context.config))
+        self.status.value = self.status_html(status_sentence(status, tr, context.config))
         self.rules.value = rules_html(tr, context.config, age_group)
         return client_graph_spec(sessions, status, tr, context.config, title=title)
 
     @property
     def widget(self) -> widgets.Widget:
         """Everything, laid out for the page."""
-        controls = row([self.team, self.therapist, self.client])
+        controls = self.row([self.team, self.therapist, self.client])
         return self.page([controls, self.message, self.status, self.figure_box, self.rules])
 
 

@@ -39,7 +39,7 @@ from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
 from fitdata.ui.group_exercise_chart import empty_case, group_figure
 from fitdata.ui.rules import graph_rules, rules_list_html
-from fitdata.ui.view import DashboardView, builder, dropdown, row, set_options, status_html
+from fitdata.ui.view import DashboardView, builder, set_options
 
 __all__ = ["GroupExerciseView", "build_group_exercise", "group_figure"]
 
@@ -50,11 +50,9 @@ PREDICT_AHEAD = 3
 SCOPES = ("ongoing", "ended", "all")
 
 
-class GroupExerciseView(DashboardView):
+class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group-exercise"):
     """Widgets and behaviour of the group exercise dashboard."""
 
-    name = "group exercise"
-    css = "fitdata-group-exercise"
     show_store_errors = False  # an error text could name a client
 
     def __init__(self, context: DashboardContext, *, token: str | None = None) -> None:
@@ -68,13 +66,13 @@ class GroupExerciseView(DashboardView):
         self._quiet = False  # True while the case list is replaced (one redraw, not two)
         style = {"description_width": "initial"}
 
-        self.team = dropdown(tr.text("filter.team"), "team", min_width="320px")
+        self.team = self.dropdown(tr.text("filter.team"), "team", min_width="320px")
         self.scope = widgets.ToggleButtons(
             options=[(tr.text(f"group.scope.{s}"), s) for s in SCOPES],
             value="ongoing",
             style={"button_width": "auto"},
         )
-        self.case = dropdown(tr.text("group.case_picker"), "case", min_width="560px")
+        self.case = self.dropdown(tr.text("group.case_picker"), "case", min_width="560px")
         self.random_case = widgets.Button(
             description=tr.text("group.random"), icon="random", layout=widgets.Layout(width="auto")
         )
@@ -463,7 +461,7 @@ class GroupExerciseView(DashboardView):
         )
         self.heading.value = texts.heading_html(self.tr, case, visible, hidden=shown is not None)
         status = client_status(visible, case.age_group, config)
-        self.status.value = status_html(status_sentence(status, tr, config), size="1.3em")
+        self.status.value = self.status_html(status_sentence(status, tr, config), size="1.3em")
         self.result.value = texts.result_html(self.tr, case, predictions) if revealed else ""
         return group_figure(
             case, tr, config, shown=shown, predictions=predictions, future_lines=future
@@ -499,7 +497,7 @@ class GroupExerciseView(DashboardView):
         tr = self.context.tr
 
         def line(*children: widgets.Widget) -> widgets.HBox:
-            return row(children, align_items="center")
+            return self.row(children, align_items="center")
 
         choose = widgets.VBox(
             [

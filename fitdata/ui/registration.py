@@ -45,7 +45,7 @@ from fitdata.ui.registration_forms import (
     problem_areas,
     problems_html,
 )
-from fitdata.ui.view import Options, builder, dropdown, graph_box, row, set_options, status_html
+from fitdata.ui.view import Options, builder, set_options
 
 __all__ = ["RegistrationView", "ScoreInput", "build_registration"]
 
@@ -58,7 +58,7 @@ _STYLE = {"description_width": "initial"}
 _ROW: dict[str, Any] = {"gap": None, "align_items": "flex-start"}
 
 
-class RegistrationView(Corrections):
+class RegistrationView(Corrections, name="registration", css="fitdata-registration"):
     """Widgets and behaviour of the registration dashboard.
 
     Args:
@@ -68,8 +68,6 @@ class RegistrationView(Corrections):
             in the page; a login can pass the logged-in user's id here.
     """
 
-    name = "registration"
-    css = "fitdata-registration"
     clears_message = False  # "saved" stays while the person starts on the next session
 
     def __init__(
@@ -87,10 +85,10 @@ class RegistrationView(Corrections):
         # (mode, session id) the forms were last set up for: mode is new, add_srs or done
         self._mode: tuple[str, int | None] | None = None
 
-        self.team = dropdown(tr.text("filter.team"), "team")
-        self.therapist = dropdown(tr.text("filter.therapist"), "therapist")
-        self.client = dropdown(tr.text("filter.client"), "client")
-        self.episode = dropdown(tr.text("registration.episode.label"), "episode")
+        self.team = self.dropdown(tr.text("filter.team"), "team")
+        self.therapist = self.dropdown(tr.text("filter.therapist"), "therapist")
+        self.client = self.dropdown(tr.text("filter.client"), "client")
+        self.episode = self.dropdown(tr.text("registration.episode.label"), "episode")
         self.episode_note = widgets.HTML().add_class("fitdata-episode-problems")
 
         self.client_code = widgets.Text(
@@ -114,7 +112,7 @@ class RegistrationView(Corrections):
         self.new_client_box = widgets.VBox(
             [
                 widgets.HTML(paragraph_html(tr.text("registration.new_client.hint"))),
-                row([self.client_code, self.birth_year, self.age_group], gap=None),
+                self.row([self.client_code, self.birth_year, self.age_group], gap=None),
                 self.client_note,
             ],
             layout=widgets.Layout(border="1px dashed #999", padding="4px 10px"),
@@ -127,12 +125,8 @@ class RegistrationView(Corrections):
         self.mode_note = widgets.HTML().add_class("fitdata-mode")
         self.ors = ScoreInput("ors", tr, none_key="registration.input.not_given", css="ors")
         self.srs = ScoreInput("srs", tr, none_key="registration.input.later", css="srs")
-        self.save = widgets.Button(
-            description=tr.text("registration.save.new"),
-            button_style="primary",
-            icon="save",
-            layout=widgets.Layout(width="auto"),
-        ).add_class("fitdata-save")
+        save = tr.text("registration.save.new")
+        self.save = self.button(save, "save", button_style="primary", icon="save")
         self.save_note = widgets.HTML().add_class("fitdata-save-reason")
         self.status = widgets.HTML().add_class("fitdata-status")
 
@@ -148,7 +142,7 @@ class RegistrationView(Corrections):
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
         self.graph = FigureView(self._current_spec())
-        self.figure_box = graph_box(self.graph)
+        self.figure_box = self.graph_box(self.graph)
         self._validate()
 
         self.team.observe(self.guarded(self._on_team), "value")
@@ -563,7 +557,7 @@ class RegistrationView(Corrections):
             title = tr.text("graph.title", client=state.client_id)
         own = sessions[sessions["rater"] == "client"]
         status = client_status(own, age_group, context.config)
-        self.status.value = status_html(status_sentence(status, tr, context.config))
+        self.status.value = self.status_html(status_sentence(status, tr, context.config))
         return client_graph_spec(sessions, status, tr, context.config, title=title)
 
     def _redraw(self) -> None:
@@ -581,13 +575,13 @@ class RegistrationView(Corrections):
 
         return self.page(
             [
-                row([self.team, self.therapist, self.client, self.episode], **_ROW),
+                self.row([self.team, self.therapist, self.client, self.episode], **_ROW),
                 self.episode_note,
                 self.new_client_box,
-                row([self.date, self.date_note], **_ROW),
+                self.row([self.date, self.date_note], **_ROW),
                 self.mode_note,
-                row([self.ors.box, self.srs.box], **_ROW),
-                row([self.save, self.save_note], **_ROW),
+                self.row([self.ors.box, self.srs.box], **_ROW),
+                self.row([self.save, self.save_note], **_ROW),
                 self.message,
                 self.status,
                 self.figure_box,

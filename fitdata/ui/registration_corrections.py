@@ -19,7 +19,7 @@ from fitdata.data.access import AccessDenied, require_write
 from fitdata.features import registration as reg
 from fitdata.features.registration import Problem, Scores
 from fitdata.ui.registration_forms import ScoreInput, problems_html
-from fitdata.ui.view import DashboardView, Options, dropdown, row, set_options
+from fitdata.ui.view import DashboardView, Options, set_options
 from fitdata.vocabulary import END_TYPES
 
 __all__ = ["Corrections"]
@@ -81,7 +81,9 @@ class Corrections(DashboardView):
     def _make_correction_widgets(self, today: Callable[[], dt.date]) -> None:
         """The widgets of both parts (before the view fills them)."""
         tr = self.tr
-        self.correct_session = dropdown(tr.text("registration.correct.session"), "correct-session")
+        self.correct_session = self.dropdown(
+            tr.text("registration.correct.session"), "correct-session"
+        )
         self.correct_date = widgets.DatePicker(
             description=tr.text("registration.date"), style=_STYLE
         ).add_class("fitdata-correct-date")
@@ -98,12 +100,10 @@ class Corrections(DashboardView):
             style=_STYLE,
             layout=widgets.Layout(width="600px", height="60px"),
         ).add_class("fitdata-reason")
-        self.correct_save = widgets.Button(
-            description=tr.text("registration.correct.save"),
-            button_style="warning",
-            icon="pencil",
-            layout=widgets.Layout(width="auto"),
-        ).add_class("fitdata-correct-save")
+        correct = tr.text("registration.correct.save")
+        self.correct_save = self.button(
+            correct, "correct-save", button_style="warning", icon="pencil"
+        )
         self.correct_note = widgets.HTML().add_class("fitdata-correct-reason")
         self.history = widgets.HTML().add_class("fitdata-history")
 
@@ -118,11 +118,9 @@ class Corrections(DashboardView):
             value="",
             style=_STYLE,
         ).add_class("fitdata-end-type")
-        self.end_save = widgets.Button(
-            description=tr.text("registration.end.save"),
-            icon="flag-checkered",
-            layout=widgets.Layout(width="auto"),
-        ).add_class("fitdata-end-save")
+        self.end_save = self.button(
+            tr.text("registration.end.save"), "end-save", icon="flag-checkered"
+        )
         self.end_note = widgets.HTML().add_class("fitdata-end-reason")
 
     def _observe_corrections(self) -> None:
@@ -143,10 +141,10 @@ class Corrections(DashboardView):
             [
                 heading("registration.correct.heading"),
                 self.correct_session,
-                row([self.correct_date, self.correct_date_note], **_ROW),
-                row([self.correct_ors.box, self.correct_srs.box], **_ROW),
+                self.row([self.correct_date, self.correct_date_note], **_ROW),
+                self.row([self.correct_ors.box, self.correct_srs.box], **_ROW),
                 self.reason,
-                row([self.correct_save, self.correct_note], **_ROW),
+                self.row([self.correct_save, self.correct_note], **_ROW),
                 self.history,
             ]
         ).add_class("fitdata-correction")
@@ -156,7 +154,7 @@ class Corrections(DashboardView):
         return widgets.VBox(
             [
                 heading("registration.end.heading"),
-                row([self.end_date, self.end_type, self.end_save], **_ROW),
+                self.row([self.end_date, self.end_type, self.end_save], **_ROW),
                 self.end_note,
             ]
         ).add_class("fitdata-end")

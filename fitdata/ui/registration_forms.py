@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import ipywidgets as widgets
 
@@ -208,10 +209,21 @@ class ScoreInput:
             ]
         return scores, []
 
-    def show(self, scores: Scores | None) -> None:
-        """Fill the form with saved scores (every line counts as marked)."""
+    @contextmanager
+    def _filling(self, *, marked: bool) -> Iterator[None]:
+        """Fill the form from code (not a person's change); then every line is marked or not."""
         self._quiet = True
         try:
+            yield
+        finally:
+            self._quiet = False
+        self.touched = [marked] * len(self.sliders)
+        self._show_mode()
+        self._update_total()
+
+    def show(self, scores: Scores | None) -> None:
+        """Fill the form with saved scores (every line counts as marked)."""
+        with self._filling(marked=True):
             self.total_text.value = ""
             for slider in self.sliders:
                 slider.value = 0.0
@@ -224,25 +236,14 @@ class ScoreInput:
             else:
                 self.mode.value = "total"
                 self.total_text.value = self.tr.number(scores.value)
-        finally:
-            self._quiet = False
-        self.touched = [True] * len(self.sliders)
-        self._show_mode()
-        self._update_total()
 
     def reset(self, mode: str) -> None:
         """Back to an empty form in ``mode`` (``items``, ``total`` or ``none``)."""
-        self._quiet = True
-        try:
+        with self._filling(marked=False):
             for slider in self.sliders:
                 slider.value = 0.0
             self.total_text.value = ""
             self.mode.value = mode
-        finally:
-            self._quiet = False
-        self.touched = [False] * len(self.sliders)
-        self._show_mode()
-        self._update_total()
 
     def set_disabled(self, disabled: bool) -> None:
         """Lock the form (a saved ORS shown while the SRS is added)."""

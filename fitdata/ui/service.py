@@ -61,7 +61,7 @@ from fitdata.ui.service_charts import (
     highlight_css,
     service_figures,
 )
-from fitdata.ui.view import DashboardView, Options, builder, dropdown, graph_box, row
+from fitdata.ui.view import DashboardView, Options, builder
 
 __all__ = [
     "CHARTS",
@@ -93,11 +93,8 @@ def _period_labels(quarters: list[str], unit: str) -> list[str]:
     return [str(y) for y in years]
 
 
-class ServiceView(DashboardView):
+class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"):
     """Widgets and behaviour of the service dashboard."""
-
-    name = "service dashboard"
-    css = "fitdata-service"
 
     def __init__(self, context: DashboardContext) -> None:
         super().__init__(context)
@@ -108,7 +105,7 @@ class ServiceView(DashboardView):
         def choice(name: str, description: str, options: Options, value: str | None) -> Any:
             if value not in [v for _, v in options]:
                 value = options[0][1] if options else None
-            return dropdown(description, name, min_width="180px", options=options, value=value)
+            return self.dropdown(description, name, min_width="180px", options=options, value=value)
 
         every = tr.text("service.filter.all")
         default = self._options["default_period"]
@@ -358,20 +355,22 @@ class ServiceView(DashboardView):
         tr = self.context.tr
         controls = widgets.VBox(
             [
-                row([self.unit, self.period_from, self.period_to]),
-                row([self.service, self.team, self.age_group, self.format]),
+                self.row([self.unit, self.period_from, self.period_to]),
+                self.row([self.service, self.team, self.age_group, self.format]),
             ]
         )
-        download = row([self.download_format, self.download_button, self.download_link])
+        download = self.row([self.download_format, self.download_button, self.download_link])
 
         trend_height = int(self.trend_graph.spec["layout"].get("height", 0))
         # Keeps its height while plotly's renderer replaces the figure, so the page below does
         # not move (and need no new layout) on every change; the long team charts are laid out
         # only when on screen (content-visibility), which took most of a redraw's time before.
-        trend_charts = graph_box(self.trend_graph, "fitdata-charts").add_class(
+        trend_charts = self.graph_box(self.trend_graph, "fitdata-charts").add_class(
             "fitdata-trend-charts"
         )
-        team_charts = graph_box(self.team_graph, "fitdata-charts").add_class("fitdata-team-charts")
+        team_charts = self.graph_box(self.team_graph, "fitdata-charts").add_class(
+            "fitdata-team-charts"
+        )
         style = asset("service.css").replace("TREND_HEIGHT", str(trend_height))
         return self.page(
             [

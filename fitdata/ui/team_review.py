@@ -34,29 +34,14 @@ from fitdata.data import queries
 from fitdata.features import team_review as cl
 from fitdata.features.group_exercise import case_token, link_key
 from fitdata.outputs import team_review as review_files
+from fitdata.ui import team_review_table as review_table
 from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.download import DownloadButton
 from fitdata.ui.figure_view import FigureView
 from fitdata.ui.rules import rules_html
-from fitdata.ui.team_review_table import (
-    CaseTable,
-    export_frame,
-    legend_html,
-    legend_rule,
-    table_rows,
-)
-from fitdata.ui.view import (
-    DashboardView,
-    Options,
-    builder,
-    dropdown,
-    graph_box,
-    row,
-    set_options,
-    status_html,
-    team_options,
-)
+from fitdata.ui.team_review_table import CaseTable
+from fitdata.ui.view import DashboardView, Options, builder, set_options, team_options
 
 __all__ = ["CaseTable", "DownloadButton", "TeamReviewView", "build_team_review"]
 
@@ -82,11 +67,8 @@ EXPORTS = (
 )
 
 
-class TeamReviewView(DashboardView):
+class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review"):
     """Widgets and behaviour of the team case review."""
-
-    name = "team review"
-    css = "fitdata-team-review"
 
     def __init__(self, context: DashboardContext, *, model: TrajectoryModel | None = None) -> None:
         super().__init__(context)
@@ -98,11 +80,11 @@ class TeamReviewView(DashboardView):
         self._shown_key = ""
         self.model = model if model is not None else cl.trajectory_model(reader)
 
-        self.service = dropdown(tr.text("review.filter.service"), "service")
-        self.team = dropdown(tr.text("filter.team"), "team")
-        self.therapist = dropdown(tr.text("filter.therapist"), "therapist")
-        self.period = dropdown(tr.text("review.filter.period"), "period", min_width="200px")
-        self.age_group = dropdown(
+        self.service = self.dropdown(tr.text("review.filter.service"), "service")
+        self.team = self.dropdown(tr.text("filter.team"), "team")
+        self.therapist = self.dropdown(tr.text("filter.therapist"), "therapist")
+        self.period = self.dropdown(tr.text("review.filter.period"), "period", min_width="200px")
+        self.age_group = self.dropdown(
             tr.text("review.filter.age_group"), "age-group", min_width="200px"
         )
         self.status = widgets.ToggleButtons(
@@ -125,7 +107,7 @@ class TeamReviewView(DashboardView):
         }
         self.table = CaseTable.for_review(tr)
         self.table_note = widgets.HTML().add_class("fitdata-table-note")
-        legend = legend_html(tr, context.config, self.model.lower_percentile)
+        legend = review_table.legend_html(tr, context.config, self.model.lower_percentile)
         self.legend = widgets.HTML(legend).add_class("fitdata-legend")
         self.export_csv, self.export_excel = (
             DownloadButton(
@@ -147,7 +129,7 @@ class TeamReviewView(DashboardView):
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
         self.graph = FigureView(self._current_spec())
-        self.figure_box = graph_box(self.graph)
+        self.figure_box = self.graph_box(self.graph)
 
         self.service.observe(self.guarded(self._on_service), "value")
         self.team.observe(self.guarded(self._on_team), "value")
@@ -295,7 +277,7 @@ class TeamReviewView(DashboardView):
             assert self._caseload is not None  # else nothing is listed
             caseload, context = self._caseload, self.context
             self._row_cache.update(
-                table_rows(
+                review_table.table_rows(
                     missing,
                     caseload.flags,
                     tr=tr,
@@ -355,7 +337,7 @@ class TeamReviewView(DashboardView):
         status = client_status(own, detail.age_group, context.config)
         episode = self._caseload.episodes[self._caseload.episodes["key"] == key]
         therapist = str(episode["therapist"].iloc[0]) if len(episode) else ""
-        self.graph_status.value = status_html(status_sentence(status, tr, context.config))
+        self.graph_status.value = self.status_html(status_sentence(status, tr, context.config))
         self.graph_expected.value = self._expected_html(detail.expected)
         self.graph_rules.value = rules_html(
             tr,
@@ -517,7 +499,7 @@ class TeamReviewView(DashboardView):
 
         Headers and flag names in the page's language; numbers stay numbers.
         """
-        return export_frame(self._listed, self.context.tr)
+        return review_table.export_frame(self._listed, self.context.tr)
 
     def _file_stem(self) -> str:
         as_of = self.as_of_date.isoformat() if self.as_of_date else "all"
@@ -537,7 +519,10 @@ class TeamReviewView(DashboardView):
         notes.append((tr.text("review.export.filters"), self._filters_text()))
         percentile = self.model.lower_percentile
         notes += [
-            (tr.text(f"flag.label.{code}"), legend_rule(code, tr, self.context.config, percentile))
+            (
+                tr.text(f"flag.label.{code}"),
+                review_table.legend_rule(code, tr, self.context.config, percentile),
+            )
             for code in FLAGS
         ]
         data = review_files.export_excel(
@@ -564,15 +549,15 @@ class TeamReviewView(DashboardView):
         tr = self.context.tr
         filters = widgets.VBox(
             [
-                row([self.service, self.team, self.therapist], align_items="center"),
-                row(
+                self.row([self.service, self.team, self.therapist], align_items="center"),
+                self.row(
                     [self.period, self.age_group, self.status, self.as_of, self.as_of_note],
                     align_items="center",
                 ),
             ]
         )
         heading = widgets.HTML(f"<b>{html.escape(tr.text('review.preset.heading'))}</b>")
-        presets = row(
+        presets = self.row(
             [heading, *self.presets.values(), self.export_csv, self.export_excel],
             align_items="center",
         )

@@ -36,16 +36,7 @@ from fitdata.ui.therapist_development_charts import (
     profile_figure,
     series,
 )
-from fitdata.ui.view import (
-    DashboardView,
-    builder,
-    dropdown,
-    graph_box,
-    row,
-    set_options,
-    team_and_therapist,
-    therapist_options,
-)
+from fitdata.ui.view import DashboardView, builder, set_options
 
 __all__ = ["TherapistDevelopmentView", "build_therapist_development"]
 
@@ -55,17 +46,16 @@ log = logging.getLogger(__name__)
 _CELL = 'style="padding:4px 14px;text-align:left"'
 
 
-class TherapistDevelopmentView(DashboardView):
+class TherapistDevelopmentView(
+    DashboardView, name="therapist development", css="fitdata-therapist-development"
+):
     """Widgets and behaviour of the therapist development dashboard."""
-
-    name = "therapist development"
-    css = "fitdata-therapist-development"
 
     def __init__(self, context: DashboardContext) -> None:
         super().__init__(context)
         tr = self.tr
-        self.team, self.therapist = team_and_therapist(self)
-        self.grouping = dropdown(
+        self.team, self.therapist = self.team_and_therapist()
+        self.grouping = self.dropdown(
             tr.text("development.filter.grouping"),
             "grouping",
             options=[
@@ -73,7 +63,7 @@ class TherapistDevelopmentView(DashboardView):
             ],
             value="rolling_year",
         )
-        self.measure = dropdown(
+        self.measure = self.dropdown(
             tr.text("development.filter.measure"),
             "measure",
             options=[(tr.text(f"development.measure.{m}"), m) for m in MEASURES],
@@ -131,7 +121,7 @@ class TherapistDevelopmentView(DashboardView):
         # Draw once, after the therapist list has been replaced: while it is replaced the
         # dropdown passes through "nothing chosen", which would draw an empty page first.
         with self.holding():
-            set_options(self.therapist, therapist_options(self.context, self.team.value))
+            set_options(self.therapist, self.therapist_options(self.team.value))
         self._show_therapist()
 
     def _on_therapist(self, _change: dict[str, Any]) -> None:
@@ -383,9 +373,9 @@ class TherapistDevelopmentView(DashboardView):
     @property
     def widget(self) -> widgets.Widget:
         """Everything, laid out for the page."""
-        controls = row([self.team, self.therapist, self.grouping, self.measure])
-        outcome_box = graph_box(self.outcome_output, "fitdata-dev-outcomes")
-        profile_box = graph_box(self.profile_output, "fitdata-dev-profile")
+        controls = self.row([self.team, self.therapist, self.grouping, self.measure])
+        outcome_box = self.graph_box(self.outcome_output, "fitdata-dev-outcomes")
+        profile_box = self.graph_box(self.profile_output, "fitdata-dev-profile")
         return self.page(
             [
                 controls,

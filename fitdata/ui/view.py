@@ -15,8 +15,9 @@ registration) share one shape, written once here, so a newcomer reads it once:
   the page request, binds the user and shows the database's own error when it cannot be used
   (:func:`fitdata.ui.context.build_dashboard`).
 
-The small helpers below (:func:`set_options`, :func:`dropdown`, :func:`row`, ...) are what
-every page's controls had in common.
+The base also makes the parts every page's controls had in common (:meth:`DashboardView.
+dropdown`, :meth:`DashboardView.row`, :meth:`DashboardView.graph_box`, ...); :func:`set_options`
+fills a dropdown.
 """
 
 from __future__ import annotations
@@ -34,19 +35,7 @@ from fitdata.i18n import Translator
 from fitdata.ui.context import DashboardContext, build_dashboard, error_html, run_guarded
 from fitdata.ui.figure_view import FigureView
 
-__all__ = [
-    "DashboardView",
-    "Options",
-    "builder",
-    "dropdown",
-    "graph_box",
-    "row",
-    "set_options",
-    "status_html",
-    "team_and_therapist",
-    "team_options",
-    "therapist_options",
-]
+__all__ = ["DashboardView", "Options", "builder", "set_options", "team_options"]
 
 #: A dropdown's options: (label, value) pairs.
 Options = list[tuple[str, Any]]
@@ -65,30 +54,6 @@ def set_options(dropdown: widgets.Dropdown, options: Options, value: Any = None)
     dropdown.index = values.index(value) if value in values else (0 if options else None)
 
 
-def dropdown(description: str, css: str, *, min_width: str = "260px", **kwargs: Any) -> Any:
-    """A dropdown as the pages show them: as wide as its label, CSS class ``fitdata-<css>``."""
-    kwargs.setdefault("layout", widgets.Layout(width="auto", min_width=min_width))
-    kwargs.setdefault("style", _STYLE)
-    return widgets.Dropdown(description=description, **kwargs).add_class(f"fitdata-{css}")
-
-
-def row(children: Sequence[widgets.Widget], *, gap: str | None = "8px", **layout: Any) -> Any:
-    """Controls side by side, wrapping onto the next line when the page is narrow."""
-    if gap is not None:
-        layout["grid_gap"] = gap
-    return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap", **layout))
-
-
-def graph_box(graph: FigureView, css: str = "fitdata-graph") -> Any:
-    """The full-width box a graph sits in, with CSS class ``css``."""
-    return widgets.VBox([graph], layout=widgets.Layout(width="100%")).add_class(css)
-
-
-def status_html(text: str, size: str = "1.15em") -> str:
-    """The status sentence above a client's graph, as the pages show it."""
-    return f'<p class="fitdata-status-text" style="font-size:{size}">{html.escape(text)}</p>'
-
-
 def team_options(tr: Translator, teams: pd.DataFrame) -> Options:
     """Options "Team (n clients)" from :func:`fitdata.data.queries.team_options`."""
     return [
@@ -97,42 +62,12 @@ def team_options(tr: Translator, teams: pd.DataFrame) -> Options:
     ]
 
 
-def therapist_options(context: DashboardContext, team_id: str | None) -> Options:
-    """Options "Therapist (n clients)" of a team the page's user may see (none without one)."""
-    if team_id is None:
-        return []
-    tr = context.tr
-    return [
-        (
-            tr.count_text("option.therapist", r.clients, name=r.name, clients=r.clients),
-            r.therapist_id,
-        )
-        for r in queries.therapist_options(context.reader, team_id).itertuples()
-    ]
-
-
-def team_and_therapist(view: DashboardView) -> tuple[Any, Any]:
-    """The team and therapist dropdowns of a page about one therapist's work, filled.
-
-    Both offer only what the page's user may see (the context's scoped reader); an empty
-    database is said in the page's message.
-    """
-    tr, context = view.tr, view.context
-    team = dropdown(tr.text("filter.team"), "team")
-    therapist = dropdown(tr.text("filter.therapist"), "therapist")
-    set_options(team, team_options(tr, queries.team_options(context.reader)))
-    if not team.options:
-        view.show_text(tr.text("message.empty_database"))
-    set_options(therapist, therapist_options(context, team.value))
-    return team, therapist
-
-
 class DashboardView:
     """What every dashboard view has: its context, a message area and guarded callbacks.
 
-    A subclass sets :attr:`name` and :attr:`css`, makes its widgets in ``__init__`` (after
-    calling this one), wraps every observer in :meth:`guarded` and lays the page out in
-    :attr:`widget` with :meth:`page`.
+    A subclass gives its :attr:`name` and :attr:`css` on its class line, makes its widgets in
+    ``__init__`` (after calling this one), wraps every observer in :meth:`guarded` and lays
+    the page out in :attr:`widget` with :meth:`page`.
     """
 
     #: The dashboard's name in the server log.
@@ -145,6 +80,12 @@ class DashboardView:
     #: Clear the message at every change; False keeps it until the view replaces it (the
     #: registration's "saved" stays while the person types the next session).
     clears_message: ClassVar[bool] = True
+
+    def __init_subclass__(cls, *, name: str = "", css: str = "", **kwargs: Any) -> None:
+        """A page names itself on its class line: ``class X(DashboardView, name=..., css=...)``."""
+        super().__init_subclass__(**kwargs)
+        cls.name = name or cls.name
+        cls.css = css or cls.css
 
     def __init__(self, context: DashboardContext) -> None:
         self.context = context
@@ -160,6 +101,65 @@ class DashboardView:
     def for_page(cls, context: DashboardContext) -> DashboardView:
         """The view for a page request (a subclass may read the request, e.g. its query)."""
         return cls(context)
+
+    # -- the page's parts --------------------------------------------------------------------
+    @staticmethod
+    def dropdown(description: str, css: str, *, min_width: str = "260px", **kwargs: Any) -> Any:
+        """A dropdown as the pages show them: as wide as its label, CSS class ``fitdata-<css>``."""
+        kwargs.setdefault("layout", widgets.Layout(width="auto", min_width=min_width))
+        kwargs.setdefault("style", _STYLE)
+        return widgets.Dropdown(description=description, **kwargs).add_class(f"fitdata-{css}")
+
+    @staticmethod
+    def button(description: str, css: str, **kwargs: Any) -> Any:
+        """A button as wide as its label, CSS class ``fitdata-<css>``."""
+        kwargs.setdefault("layout", widgets.Layout(width="auto"))
+        return widgets.Button(description=description, **kwargs).add_class(f"fitdata-{css}")
+
+    @staticmethod
+    def row(children: Sequence[widgets.Widget], *, gap: str | None = "8px", **layout: Any) -> Any:
+        """Controls side by side, wrapping onto the next line when the page is narrow."""
+        if gap is not None:
+            layout["grid_gap"] = gap
+        return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap", **layout))
+
+    @staticmethod
+    def graph_box(graph: FigureView, css: str = "fitdata-graph") -> Any:
+        """The full-width box a graph sits in, with CSS class ``css``."""
+        return widgets.VBox([graph], layout=widgets.Layout(width="100%")).add_class(css)
+
+    @staticmethod
+    def status_html(text: str, size: str = "1.15em") -> str:
+        """The status sentence above a client's graph, as the pages show it."""
+        return f'<p class="fitdata-status-text" style="font-size:{size}">{html.escape(text)}</p>'
+
+    def therapist_options(self, team_id: str | None) -> Options:
+        """Options "Therapist (n clients)" of a team the page's user may see (none without one)."""
+        if team_id is None:
+            return []
+        tr, reader = self.tr, self.context.reader
+        return [
+            (
+                tr.count_text("option.therapist", r.clients, name=r.name, clients=r.clients),
+                r.therapist_id,
+            )
+            for r in queries.therapist_options(reader, team_id).itertuples()
+        ]
+
+    def team_and_therapist(self) -> tuple[Any, Any]:
+        """The team and therapist dropdowns of a page about one therapist's work, filled.
+
+        Both offer only what the page's user may see (the context's scoped reader); an empty
+        database is said in the page's message.
+        """
+        tr = self.tr
+        team = self.dropdown(tr.text("filter.team"), "team")
+        therapist = self.dropdown(tr.text("filter.therapist"), "therapist")
+        set_options(team, team_options(tr, queries.team_options(self.context.reader)))
+        if not team.options:
+            self.show_text(tr.text("message.empty_database"))
+        set_options(therapist, self.therapist_options(team.value))
+        return team, therapist
 
     # -- callbacks ---------------------------------------------------------------------------
     @contextmanager
