@@ -533,6 +533,15 @@ def import_files(
                 progress.stage(f"writing {len(result.sessions):,} sessions")
                 _write(con, result)
                 progress.stage("saving the database")
+    except MemoryError:
+        # The limits (fitdata/ingest/limits.py) keep hostile files out; this is the net under
+        # them for a real file too large for this machine. The database is untouched.
+        names = ", ".join(str(p) for p in paths)
+        raise IngestError(
+            f"fitdata ran out of memory importing {names}; nothing was imported (the database "
+            "is unchanged). Import the files one at a time, or split a large file into several "
+            "(one per year, say), or run the import on a machine with more memory."
+        ) from None
     finally:
         progress.done()
     summary.seconds = time.monotonic() - started

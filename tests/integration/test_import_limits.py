@@ -147,3 +147,19 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
     monkeypatch.setattr(limits, "MAX_FILE_BYTES", 50)
     with pytest.raises(IngestError, match=r"big.csv is .* bytes; fitdata reads files up to 50 "):
         read_file(path, Mapping())
+
+
+def test_running_out_of_memory_anyway_is_a_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fitdata.ingest import importer
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(importer, "parse_rows", exhausted)
+    path = hostile.workbook(tmp_path / "ok.xlsx", [hostile.HEADER, hostile.ROW])
+    db = tmp_path / "kor.duckdb"
+    with pytest.raises(IngestError, match=r"ran out of memory importing .*ok.xlsx; nothing was"):
+        importer.import_files([path], db)
+    assert not db.exists()
