@@ -344,9 +344,10 @@ def test_a_version_1_file_migrates_to_exactly_the_new_schema(db, tmp_path) -> No
     with write_transaction(version_1) as con:  # what a version-1 file looks like
         con.execute("DROP TABLE session_changes")
         con.execute("DROP TABLE users")  # version 3 (fitdata/data/access.py)
+        con.execute("DROP TABLE audit_anchor")  # version 4 (fitdata/data/audit.py)
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version (version) VALUES (1)")
-    assert store.SCHEMA_VERSION == 3
+    assert store.SCHEMA_VERSION == 4
     with pytest.raises(StoreError, match="fitdata check --migrate"):
         reader_for(version_1).rows("SELECT 1")
     reader_for(version_1).close()
@@ -367,9 +368,9 @@ def test_a_version_1_file_migrates_to_exactly_the_new_schema(db, tmp_path) -> No
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "schema version 1 -> 3" in done.stdout
+    assert f"schema version 1 -> {store.SCHEMA_VERSION}" in done.stdout
     assert _table_definition(version_1) == _table_definition(db)
-    assert reader_for(version_1).rows("SELECT max(version) FROM schema_version") == [(3,)]
+    assert reader_for(version_1).rows("SELECT max(version) FROM schema_version") == [(store.SCHEMA_VERSION,)]
     assert rows(version_1, "SELECT count(*) FROM sessions") == rows(
         db, "SELECT count(*) FROM sessions"
     )
