@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fitdata.analytics.client_status import client_status, status_sentence
@@ -147,7 +148,9 @@ def test_register_ors_then_srs_then_correct_and_see_the_graph(
     next_no = int(before["session_no"].max()) + 1
     today = dt.date.today()
     mode = text(page, ".fitdata-mode")
-    assert mode == f"New session {next_no} in episode {chosen.episode_id}."
+    started_on = pd.Timestamp(chosen.started).date().isoformat()
+    assert mode == f"New session {next_no} in the episode from {started_on}."
+    assert chosen.episode_id not in page.inner_text("body")  # no internal id on the page
     assert page.locator(".fitdata-save").is_disabled()
     assert "mark every line" in text(page, ".fitdata-save-reason")
     page.screenshot(path=artifacts / "registration-open.png", full_page=True)
