@@ -14,7 +14,7 @@ For each size it measures, in one process that plays the part of one dashboard k
   and through :class:`fitdata.ui.service.ServiceView` in plain Python, i.e. the numbers plus
   tables, reading and the five plotly figures ("view"; the browser's drawing is not included);
 * **reference (per-change SQL)** — what a filter change would cost if it aggregated the sessions
-  again in DuckDB (:func:`fitdata.analytics.indices.service_indices_sql` by team for the period, one
+  again in DuckDB (:func:`tests.oracles.indices_sql.service_indices_sql` by team for the period, one
   of the several tables a change needs), side by side with the cached path;
 * **naive** (issue 8) — ``sessions``, ``episodes``, ``clients`` and ``teams`` loaded into pandas
   once per kernel (its own row), then for every filter change one pandas function of the

@@ -170,6 +170,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ServeOptions,
         check_access,
         default_dashboards_dir,
+        options_from_environment,
         serve,
     )
 
@@ -184,9 +185,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         password_hash=args.password_hash or os.environ.get("FITDATA_PASSWORD_HASH") or None,
         user=args.user,
         users=args.users,
+        allow_hosts=tuple(args.allow_host or ()),
+        behind_tls=args.behind_tls,
         **({} if args.pool_size is None else {"pool_size": args.pool_size}),
     )
     try:
+        options = options_from_environment(options)
         check_access(options)  # before anything else: refuse to expose data without a login
     except AccessError as error:
         raise StoreError(str(error)) from None
@@ -481,6 +485,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--ip",
         default="127.0.0.1",
         help="address to listen on (127.0.0.1); any other address requires a token or password",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a host name the pages may be opened under besides loopback and --ip (repeat for "
+        "more; also $FITDATA_ALLOW_HOSTS); any other Host header is refused (DNS rebinding)",
+    )
+    serve.add_argument(
+        "--behind-tls",
+        action="store_true",
+        help="a TLS proxy on this machine forwards to fitdata: login cookies get Secure, and the "
+        "proxy's X-Forwarded-For is believed from loopback (also $FITDATA_BEHIND_TLS=1)",
     )
     serve.add_argument(
         "--token-file",

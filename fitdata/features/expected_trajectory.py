@@ -4,7 +4,7 @@ Fitting the expected trajectories (:func:`fitdata.analytics.trajectory.fit_traje
 takes about 7 s at ten million sessions. :func:`trajectory_model` looks the fitted model up in
 this process's memory, then in the cache folder beside the database
 (:mod:`fitdata.data.cache`), and fits it only when neither holds it. Its key holds every fit
-parameter and a hash of the fitting module's source, so a changed method never reuses an old
+parameter and a hash of the fit's and the model's source, so a changed method never reuses an old
 fit. What is stored holds no client identities: the trajectory grid holds intake bands,
 session numbers, quantiles of change and counts of episodes (see
 :class:`~fitdata.analytics.trajectory.TrajectoryModel`).
@@ -57,7 +57,7 @@ def fit_key(
     team_id: str | None,
     age_group: str | None,
 ) -> dict[str, Any]:
-    """The stored key of a fit: every parameter, and a hash of the fitting module's source."""
+    """The stored key of a fit: every parameter, and a hash of the fitting modules' source."""
     return {
         "lower_percentile": float(lower_percentile),
         "min_episodes": int(min_episodes),

@@ -198,8 +198,8 @@ def check_access(options: ServeOptions) -> None:
     for name in options.allow_hosts:
         if not (is_loopback(name) or _is_address(name) or _HOST_NAME.match(name.lower())):
             raise AccessError(
-                f"{name!r} in {ENV_ALLOW_HOSTS} is not a host name: give names like "
-                "fitdata.example.org, without scheme, port or path."
+                f"{name!r} in --allow-host or ${ENV_ALLOW_HOSTS} is not a host name: give "
+                "names like fitdata.example.org, without scheme, port or path."
             )
     if options.token is not None and len(options.token) < MIN_TOKEN_LENGTH:
         raise AccessError(

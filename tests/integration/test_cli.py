@@ -47,6 +47,25 @@ def test_serve_refuses_a_bad_threshold_file(tiny_db, tmp_path, capsys) -> None:
     assert "unknown threshold 'srs_cutof'" in capsys.readouterr().err
 
 
+def test_serve_refuses_an_allowed_host_that_is_not_a_name(tiny_db, capsys) -> None:
+    args = ["serve", "--db", str(tiny_db), "--allow-host", "https://evil.example/"]
+    assert main(args) == 2
+    assert "'https://evil.example/' in --allow-host" in capsys.readouterr().err
+
+
+def test_serve_takes_allowed_hosts_and_tls_from_its_options(monkeypatch, tiny_db) -> None:
+    from fitdata.server import serve as serve_module
+
+    started = {}
+    monkeypatch.setattr(serve_module, "serve", lambda options: started.setdefault("o", options))
+    monkeypatch.setenv("FITDATA_ALLOW_HOSTS", "from-env.example")
+    args = ["serve", "--db", str(tiny_db), "--allow-host", "fitdata.example.org", "--behind-tls"]
+    main(args)
+    options = started["o"]
+    assert {"fitdata.example.org", "from-env.example"} <= set(options.allow_hosts)
+    assert options.behind_tls is True
+
+
 def test_bad_numbers_are_refused_by_the_parser(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["demo", "--sessions", "many"])
