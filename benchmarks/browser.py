@@ -43,6 +43,7 @@ import nbformat
 
 from benchmarks.run import database
 from fitdata.i18n import Translator
+from fitdata.server.security import kernel_tag
 from fitdata.server.serve import DASHBOARDS
 
 CHROMIUM = os.environ.get("FITDATA_CHROMIUM", "/usr/bin/chromium")
@@ -272,22 +273,26 @@ class _Server:
             time.sleep(0.5)
         return False
 
-    def pooled_kernel_id(self, notebook: str) -> str | None:
-        """The id of the preheated kernel that served the last page of ``notebook``, if any."""
+    def pooled_kernel_tag(self, notebook: str) -> str | None:
+        """The log's tag of the preheated kernel that served the last page of ``notebook``.
+
+        The server logs no kernel id, only its tag (:func:`fitdata.server.security.kernel_tag`).
+        """
         found = re.findall(
-            rf"Using pre-heated kernel: ([0-9a-f-]+) for {re.escape(notebook)}",
+            rf"Using pre-heated kernel: (kernel-[0-9a-f]{{12}}) for {re.escape(notebook)}",
             self.log.read_text(errors="replace"),
         )
         return found[-1] if found else None
 
-    def kernel_mb(self, kernel_id: str) -> float | None:
-        """Resident memory (MB) of the kernel process with this id."""
+    def kernel_mb(self, tag: str) -> float | None:
+        """Resident memory (MB) of the kernel process whose id has this log tag."""
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-                if f"kernel-{kernel_id}.json" not in cmdline:
+                ids = re.findall(r"kernel-([0-9a-f-]{36})\.json", cmdline)
+                if not any(kernel_tag(i) == tag for i in ids):
                     continue
                 status = (entry / "status").read_text()
             except OSError:
@@ -345,7 +350,7 @@ def _measure(
     stem = f"{size}-{Path(notebook).stem}" + ("" if server.pooled else "-cold")
 
     def memory() -> float | None:
-        kernel = server.pooled_kernel_id(notebook) if pooled else None
+        kernel = server.pooled_kernel_tag(notebook) if pooled else None
         return server.kernel_mb(kernel) if kernel else _kernel_mb(server, before)
 
     try:

@@ -68,6 +68,7 @@ from benchmarks.browser import (
 from benchmarks.run import database
 from fitdata import jobs
 from fitdata.data.store import reader_for
+from fitdata.server.security import kernel_tag
 from tests.browser.conftest import HARMLESS_CONSOLE
 
 #: Who uses the shared server: role, dashboard, how many. Therapists mostly follow their clients
@@ -140,7 +141,7 @@ class LoadRun:
     cpu: CpuUse
     load_before: str
     load_after: str
-    preheated: set[str] = field(default_factory=set)  # kernel ids Voila took from its pool
+    preheated: set[str] = field(default_factory=set)  # tags of kernels Voila took from its pool
 
 
 def serve_has_pool_option() -> bool:
@@ -548,7 +549,8 @@ def run_once(size: int, pool_size: int | None, workdir: Path) -> LoadRun:
         server.stop()
         log = (folder / "serve.log").read_text(errors="replace")
         (ARTIFACTS / f"{label}-serve.log").write_text(log)  # the server logs no token
-    preheated = set(re.findall(r"Using pre-heated kernel: ([0-9a-f-]{36})", log))
+    # The server's log names kernels by tag only (fitdata.server.security.kernel_tag).
+    preheated = set(re.findall(r"Using pre-heated kernel: (kernel-[0-9a-f]{12})", log))
     return LoadRun(size, pool_size, results, memory, cpu, load_before, load_after, preheated)
 
 
@@ -592,7 +594,7 @@ def report(run: LoadRun) -> str:
     changes = [ms for r in results for ms in r.changes_ms]
     starts = [r.navigation_start for r in results if r.navigation_start is not None]
     failed = [r for r in results if r.problems]
-    pooled = [r for r in results if set(r.kernel_ids) & run.preheated]
+    pooled = [r for r in results if {kernel_tag(k) for k in r.kernel_ids} & run.preheated]
     fresh = [r for r in results if r not in pooled]
     users = len(results)
     per_gb = users / (memory.total / 1024) if memory.total else 0.0
