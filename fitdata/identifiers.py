@@ -14,7 +14,8 @@ same for users.
   scripts' digits, inside longer text, and 10 digits that make a valid number with the leading
   zero restored (Excel stores ``01019010046`` typed into a cell as the number 1019010046). The
   date part and both check digits must be right, so an ordinary 11-digit number is rarely
-  taken for one (about 1 in 600).
+  taken for one (about 1 in 600). The ISO date that ends an episode id of the importer's old
+  form (``K-001/2025-01-06``) is read as a date, not as the end of a number.
 * **The database** cannot check mod-11 cheaply, so :data:`IDENTITY_NUMBER_SQL` is stricter: it
   refuses any 11 digits in a row once separators are removed, and 10 digits whose first three
   would be a valid day and month after a lost leading zero. A client code must pass that too
