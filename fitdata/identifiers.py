@@ -31,9 +31,10 @@ same for users.
   (``kari nordmann``), or ``Nordmann, Kari``; a word that belongs to teams and services
   (``team``, ``tjeneste``, ``Nord``, ``rus``, ``og``, ...) or a digit makes it a team name
   (``Team Nord``, ``Rask psykisk helsehjelp``). Therapist names are staff names and allowed.
-* **Contact details** anywhere but in ignored columns: e-mail addresses and Norwegian phone
-  numbers (``+47``/``0047`` and 8 digits, ``tlf 98765432``, or a value that is 8 digits
-  beginning with 4 or 9, or grouped like a phone number: ``98 76 54 32``, ``987 65 432``).
+* **Contact details** anywhere but in columns of :attr:`Column.OTHER`: e-mail addresses and
+  Norwegian phone numbers (``+47``/``0047`` and 8 digits, ``tlf 98765432``, or a value grouped
+  like a phone number: ``98 76 54 32``, ``987 65 432``; in a client column also 8 digits
+  beginning with 4 or 9, which elsewhere may be an employee or case number).
 """
 
 from __future__ import annotations
@@ -141,10 +142,14 @@ _PHONE = re.compile(
     rf"(?<![\w+])(?:\+|00)47[\s.-]*{_PHONE_DIGITS}"  # +47 987 65 432, 004798765432
     rf"|(?i:\b(?:tlf|telefon|mobil|mob|tel|phone)\b)\.?:?\s*{_PHONE_DIGITS}"  # tlf 98765432
 )
-_PHONE_ALONE = re.compile(
-    r"\s*(?:[49][0-9]{7}|[2-9][0-9](?:[ .][0-9]{2}){3}|[2-9][0-9]{2}[ .][0-9]{2}[ .][0-9]{3}"
+# A value that is a phone number grouped as one is written (98 76 54 32, 987 65 432).
+_PHONE_GROUPED = re.compile(
+    r"\s*(?:[2-9][0-9](?:[ .][0-9]{2}){3}|[2-9][0-9]{2}[ .][0-9]{2}[ .][0-9]{3}"
     r"|[2-9][0-9]{3}[ .][0-9]{4})\s*"
 )
+# A value that is 8 digits beginning with 4 or 9 (a mobile number): in a client column only,
+# where nothing made of digits alone is a code anyway; elsewhere it may be an employee number.
+_MOBILE = re.compile(r"\s*[49][0-9]{7}\s*")
 
 _LETTER = r"[^\W\d_]"
 _LETTERS_ONLY = re.compile(rf"[\s.,'’_-]*(?:{_LETTER}[\s.,'’_-]*){{2,}}")
@@ -307,10 +312,14 @@ def is_client_code(value: str) -> bool:
     return bool(CLIENT_CODE.match(value)) and not might_be_identity_number(value)
 
 
-def _is_contact(text: str) -> Finding | None:
+def _is_contact(text: str, column: Column) -> Finding | None:
     if "@" in text and _EMAIL.search(text):
         return Finding.EMAIL
-    if _digit_count(text) >= 8 and (_PHONE.search(text) or _PHONE_ALONE.fullmatch(text)):
+    if _digit_count(text) >= 8 and (
+        _PHONE.search(text)
+        or _PHONE_GROUPED.fullmatch(text)
+        or (column is Column.CLIENT and _MOBILE.fullmatch(text))
+    ):
         return Finding.PHONE
     return None
 
@@ -369,7 +378,7 @@ def text_problem(value: object, column: Column | str = Column.OTHER) -> Finding 
         return Finding.IDENTITY_NUMBER
     if column is Column.OTHER:
         return None
-    contact = _is_contact(text)
+    contact = _is_contact(text, column)
     if contact is not None:
         return contact
     if column is Column.CLIENT and might_be_identity_number(text):

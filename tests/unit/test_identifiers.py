@@ -278,8 +278,10 @@ def test_a_persons_name_in_a_team_column_is_found(name: str) -> None:
 
 
 def test_therapist_names_are_staff_names_and_allowed() -> None:
-    for name in ["Kari Hansen", "Ola-Kristian Ødegård", "B0001", "Kari"]:
-        assert text_problem(name, Column.STAFF) is None
+    for name in ["Kari Hansen", "Ola-Kristian Ødegård", "B0001", "Kari", "40123456"]:
+        assert text_problem(name, Column.STAFF) is None  # 40123456: an employee number
+    assert text_problem("+47 40123456", Column.STAFF) is Finding.PHONE
+    assert text_problem("401 23 456", Column.STAFF) is Finding.PHONE
     assert text_problem("kari@example.no", Column.STAFF) is Finding.EMAIL
     assert text_problem("13097248022", Column.STAFF) is Finding.IDENTITY_NUMBER
 
