@@ -9,7 +9,6 @@ of sessions (docs/import.md, "Limits", gives the same numbers to users).
 
 from __future__ import annotations
 
-import re
 import struct
 import zipfile
 from pathlib import Path
@@ -47,10 +46,6 @@ MAX_XLSX_UNCOMPRESSED = 1 << 30
 #: and the checks while reading refuse what is wrong with them more precisely.
 MAX_XLSX_RATIO = 200
 RATIO_FROM_BYTES = 8 << 20
-#: A worksheet part larger than this must say its size (``<dimension>``) before its rows, as
-#: Excel, LibreOffice and every library writes it: without one, openpyxl parses the whole
-#: part once only to find its size before reading it.
-UNSIZED_SHEET_BYTES = 8 << 20
 #: Parts (files) in a workbook: Excel writes a dozen or two.
 MAX_XLSX_PARTS = 10_000
 #: Columns of a file: a wide paper register with 100 sessions of three columns is 300 or so.
@@ -67,8 +62,6 @@ MAX_CELL_CHARS = 32_767
 MAX_EMPTY_RUN = 10_000
 
 _END_OF_DIRECTORY = b"PK\x05\x06"
-_DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\b")
-_SHEET_DATA = re.compile(rb"<(?:[\w.-]+:)?sheetData\b")
 
 
 def _megabytes(size: int) -> str:
@@ -148,14 +141,6 @@ def check_workbook(path: Path) -> None:
         ) from None
 
 
-def _sized(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> bool:
-    """Whether a worksheet part has its ``<dimension>`` before its rows (first 64 KB read)."""
-    with archive.open(part) as handle:
-        head = handle.read(1 << 16)
-    dimension, rows = _DIMENSION.search(head), _SHEET_DATA.search(head)
-    return dimension is not None and (rows is None or dimension.start() < rows.start())
-
-
 def _check_parts(path: Path, archive: zipfile.ZipFile, advice: str) -> None:
     parts = archive.infolist()
     if len(parts) > MAX_XLSX_PARTS:
@@ -186,16 +171,6 @@ def _check_parts(path: Path, archive: zipfile.ZipFile, advice: str) -> None:
                 f"{path}: its part {part.filename} brings the workbook to more than "
                 f"{_megabytes(MAX_XLSX_UNCOMPRESSED)} uncompressed, the most fitdata opens. "
                 "Save the sheet as CSV UTF-8 and import that, or split it into several files."
-            )
-        if (
-            part.file_size > UNSIZED_SHEET_BYTES
-            and part.filename.startswith("xl/worksheets/")
-            and not _sized(archive, part)
-        ):
-            raise IngestError(
-                f"{path}: its sheet {part.filename} is {_megabytes(part.file_size)} uncompressed "
-                "and does not say its size before its rows (no <dimension>), so it would be read "
-                f"twice; fitdata opens such sheets up to {_megabytes(UNSIZED_SHEET_BYTES)}.{advice}"
             )
 
 

@@ -216,13 +216,6 @@ def sparse_workbook(path: Path, gap: int = 20_000) -> Path:
     return _workbook(path, _Member.of("xl/worksheets/sheet1.xml", _SHEET_HEAD + body + _SHEET_TAIL))
 
 
-def unsized_workbook(path: Path, rows: int = 40_000) -> Path:
-    """A sheet of ``rows`` numbered sessions, over 8 MB of XML, with no ``<dimension>``."""
-    head = _SHEET_HEAD.replace('<dimension ref="A1:G2"/>', "")
-    body = sheet_row(1, HEADER) + "".join(sheet_row(n, ROW) for n in range(2, rows + 2))
-    return _workbook(path, _Member.of("xl/worksheets/sheet1.xml", head + body + _SHEET_TAIL))
-
-
 def csv_with_blank_lines(path: Path, blank: int = 20_000_000) -> Path:
     """A header, one session, ``blank`` empty lines and one more session (about 20 MB)."""
     header = ";".join(HEADER).encode()
