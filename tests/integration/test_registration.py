@@ -370,7 +370,9 @@ def test_a_version_1_file_migrates_to_exactly_the_new_schema(db, tmp_path) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"schema version 1 -> {store.SCHEMA_VERSION}" in done.stdout
     assert _table_definition(version_1) == _table_definition(db)
-    assert reader_for(version_1).rows("SELECT max(version) FROM schema_version") == [(store.SCHEMA_VERSION,)]
+    assert reader_for(version_1).rows("SELECT max(version) FROM schema_version") == [
+        (store.SCHEMA_VERSION,)
+    ]
     assert rows(version_1, "SELECT count(*) FROM sessions") == rows(
         db, "SELECT count(*) FROM sessions"
     )
