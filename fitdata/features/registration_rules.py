@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,6 +23,7 @@ from typing import Any
 
 from fitdata.config import AGE_GROUPS, TIE_TOLERANCE
 from fitdata.i18n import Translator
+from fitdata.identifiers import CLIENT_CODE, Column, Finding, mask_value, text_problem
 from fitdata.vocabulary import AGE_RANGES, END_TYPES, FORMS, SCORE_COLUMNS
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "score_columns",
     "validate_correction",
     "validate_end",
+    "validate_free_text",
     "validate_new_client",
     "validate_registration",
     "validate_scores",
@@ -56,12 +57,17 @@ ITEM_MAX = 10.0
 TOTAL_MAX = 40.0
 _STEP_TOLERANCE = 1e-6  # a slider's 7.300000000000001 is 7.3; 7.35 is not a one-decimal score
 
-#: A pseudonymous client code: letters, digits, "-" and "_", 2-32 characters, no spaces (a
-#: name is not a code). Never a national identity number: the schema refuses 11 digits (6 + 5,
-#: spaces allowed); registration refuses any run of 11 digits inside a code as well.
-CLIENT_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,31}")
-_NATIONAL_ID = re.compile(r"\s*[0-9]{6}\s*[0-9]{5}\s*")
-_ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
+#: What a client code and a free-text field must not hold, by what was found in it: the key of
+#: its message (``registration.error.<key>``). :mod:`fitdata.identifiers` is the one home of
+#: these rules, shared with the importer and the database's CHECK (a code registration accepts
+#: is never refused there).
+_CODE_FINDINGS = {
+    Finding.IDENTITY_NUMBER: "client_code_national_id",
+    Finding.EMAIL: "client_code_contact",
+    Finding.PHONE: "client_code_contact",
+    Finding.NAME: "client_code_format",  # its message says: never a name
+    Finding.NOT_A_CODE: "client_code_format",
+}
 
 #: A correction must say why, in at least this many characters (not counting spaces).
 MIN_REASON_LENGTH = 3
@@ -251,6 +257,8 @@ def problem_text(problem: Problem, tr: Translator) -> str:
     for name, value in problem.values.items():
         if name == "item":
             values[name] = tr.text(f"item.{value}")
+        elif name == "what":
+            values[name] = tr.text(f"registration.{value}")
         elif name == "group":
             values[name] = tr.text(f"age_group.{value}")
         elif isinstance(value, dt.date):
@@ -332,18 +340,19 @@ def validate_scores(form: str, scores: Scores) -> list[Problem]:
 def validate_new_client(client: NewClient, on_date: dt.date) -> list[Problem]:
     """Check a new client's code, age group and birth year (for a session on ``on_date``).
 
-    The code must be pseudonymous: never 11 digits (a Norwegian national identity number),
-    no spaces (a name is not a code). A birth year must make the client's age in
-    ``on_date``'s year fit the age group (the age is known to within one year).
+    The code must be pseudonymous (:func:`fitdata.identifiers.text_problem` for a client
+    column): never a national identity number in any spelling, an e-mail address, a phone
+    number or a name, and shaped like a code. A message never repeats a value that may
+    identify a person (:func:`fitdata.identifiers.mask_value`). A birth year must make the
+    client's age in ``on_date``'s year fit the age group (the age is known to within one year).
     """
     problems: list[Problem] = []
     code = client.client_id.strip() if isinstance(client.client_id, str) else ""
     if not code:
         problems.append(Problem("client_id", "client_code_missing"))
-    elif _NATIONAL_ID.fullmatch(code) or _ELEVEN_DIGITS.search(code):
-        problems.append(Problem("client_id", "client_code_national_id"))
-    elif not CLIENT_CODE.fullmatch(code):
-        problems.append(Problem("client_id", "client_code_format", {"code": code}))
+    elif (finding := text_problem(code, Column.CLIENT)) is not None:
+        shown = mask_value(code) if finding.personal else code
+        problems.append(Problem("client_id", _CODE_FINDINGS[finding], {"code": shown}))
     if client.age_group not in AGE_GROUPS:
         problems.append(Problem("age_group", "age_group_unknown"))
     year = client.birth_year
@@ -454,6 +463,19 @@ def _neighbours(
     return previous, following
 
 
+def validate_free_text(field_name: str, text: str) -> list[Problem]:
+    """Check a free text that is stored (a correction's reason): nothing that identifies a person.
+
+    Refused: a national identity number in any spelling, an e-mail address, a phone number,
+    and a text that is a person's name (``Kari Nordmann``). Two lower-case words are not taken
+    for a name here, unlike in a team name: "feil dato" and "item typo" are reasons.
+    """
+    finding = text_problem(text, Column.FREE_TEXT)
+    if finding is None or (finding is Finding.NAME and text.islower()):
+        return []
+    return [Problem(field_name, "text_personal", {"what": f"finding.{finding.value}"})]
+
+
 def validate_correction(
     correction: Correction, session_id: int, episode: EpisodeState, today: dt.date
 ) -> list[Problem]:
@@ -470,6 +492,8 @@ def validate_correction(
     reason = correction.reason.strip() if isinstance(correction.reason, str) else ""
     if len(reason.replace(" ", "")) < MIN_REASON_LENGTH:
         problems.append(Problem("reason", "reason_missing", {"count": MIN_REASON_LENGTH}))
+    else:
+        problems += validate_free_text("reason", reason)
     if correction.ors is None and correction.srs is None:
         problems.append(Problem("scores", "nothing_to_save"))
     for form, scores in (("ors", correction.ors), ("srs", correction.srs)):

@@ -35,6 +35,7 @@ from fitdata.data import queries
 from fitdata.data.access import user_name
 from fitdata.features import registration as reg
 from fitdata.features.registration import Problem, Scores
+from fitdata.identifiers import is_client_code
 from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
@@ -321,7 +322,7 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
     def _existing_client(self) -> reg.NewClient | None:
         """The saved client whose code was typed in the new-client box, if any."""
         code = self.client_code.value.strip()
-        if self.client.value != NEW or not code or not reg.CLIENT_CODE.fullmatch(code):
+        if self.client.value != NEW or not code or not is_client_code(code):
             return None
         return reg.find_client(self.context.reader, code)
 

@@ -253,5 +253,10 @@ def test_a_national_identity_number_is_refused_in_the_page(
     page.locator(".fitdata-ors-total-input input").fill("21")
     wait_for_text(page, ".fitdata-save-reason", "national identity number")
     assert page.locator(".fitdata-save").is_disabled()
+    # as a person writes it (a dotted date, a space): found too, and never repeated
+    page.locator(".fitdata-new-client-code input").fill("01.01.90 10046")
+    wait_for_text(page, ".fitdata-client-problems", "also with spaces or dots")
+    assert "10046" not in text(page, ".fitdata-client-problems")
+    assert page.locator(".fitdata-save").is_disabled()
     page.screenshot(path=artifacts / "registration-national-id.png", full_page=True)
     assert page.console_problems == []

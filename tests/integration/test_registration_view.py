@@ -182,6 +182,20 @@ def test_correct_a_session_and_see_the_history(view, db) -> None:
     assert check_database(db).ok
 
 
+def test_a_reason_with_an_identity_number_is_refused_before_anything_is_stored(view, db) -> None:
+    view.correct_session.value = 2
+    view.correct_ors.sliders[0].value = 2.3
+    view.reason.value = "client 010190 10046 typed the wrong line"
+    assert view.correct_save.disabled
+    assert "looks like it holds a national identity number" in view.correct_note.value
+    assert "10046" not in view.correct_note.value
+    before = db.read_bytes()
+    view.correct_save.click()  # a disabled button's click from code changes nothing either
+    assert db.read_bytes() == before
+    view.reason.value = "typing error: 5.3 was 2.3"
+    assert not view.correct_save.disabled
+
+
 def test_the_change_is_made_by_the_logged_in_user_when_there_is_one(db) -> None:
     view = RegistrationView(DashboardContext(db), today=lambda: TODAY, actor=lambda: "leader-7")
     view.correct_session.value = 1
