@@ -51,6 +51,8 @@ from fitdata.features.registration_rules import (
 )
 from fitdata.vocabulary import SCORE_COLUMNS
 
+# The façade of registration: it names the rules' values and checks again (the list repeats
+# registration_rules.__all__ on purpose), so the page, the workers and the tests keep one import.
 __all__ = [
     "CLIENT_CODE",
     "ITEM_MAX",
@@ -395,6 +397,8 @@ def _require_actor(actor: str) -> None:
         raise RegistrationError([Problem("therapist", "actor_missing")])
 
 
+# add_srs and correct_session share one calling convention on purpose: the file, the saved
+# session, its new values, then who and when as keywords.
 def add_srs(
     path: str | os.PathLike[str],
     session_id: int,
