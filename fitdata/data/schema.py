@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from fitdata.data.errors import StoreError
 
 __all__ = [
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 #: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: The data tables of the schema, in the order they are created and counted (``session_changes``,
 #: ``users`` and ``audit_anchor`` are history and access control, not data, and are not counted).
@@ -61,6 +63,20 @@ def table_ddl(table: str) -> str:
     raise KeyError(f"schema.sql creates no table {table!r}")
 
 
+def rebuild_table(table: str) -> str:
+    """SQL that gives ``table`` its definition in ``schema.sql``, keeping every row.
+
+    For a change DuckDB's ``ALTER TABLE`` cannot make (a new CHECK): the table is renamed, made
+    anew, filled from the old one, and the old one dropped. Meant for small tables; a row the
+    new definition refuses makes the statement fail.
+    """
+    old = f"{table}_before_migration"
+    return (
+        f"ALTER TABLE {table} RENAME TO {old};\n{table_ddl(table)}\n"
+        f"INSERT INTO {table} SELECT * FROM {old};\nDROP TABLE {old};"
+    )
+
+
 #: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``. Each must leave the
 #: file exactly as ``schema.sql`` creates it (tests compare a migrated file with a new one).
 MIGRATIONS: dict[int, str] = {
@@ -70,6 +86,11 @@ MIGRATIONS: dict[int, str] = {
     2: table_ddl("users"),
     # 3 -> 4: the audit log's anchor (fitdata/data/audit_chain.py).
     3: table_ddl("audit_anchor"),
+    # 4 -> 5: codes and names never hold a national identity number in any spelling
+    # (fitdata/identifiers.py). DuckDB cannot add a CHECK to a table, so each of the three
+    # small tables is rebuilt; a stored row that fails the new CHECK stops the upgrade
+    # (apply_migrations says what to do), and the file is left as it was.
+    4: "\n".join(rebuild_table(t) for t in ("teams", "therapists", "clients")),
 }
 
 
@@ -125,7 +146,22 @@ def apply_migrations(con: Any, path: Path) -> int:
                 f"{path} has schema version {version} and there is no migration from it. "
                 "Export the data with the fitdata version that wrote it and import it again."
             )
-        con.execute(MIGRATIONS[version])
+        try:
+            con.execute(MIGRATIONS[version])
+        except duckdb.ConstraintException as error:
+            raise StoreError(
+                f"{path} cannot be upgraded to schema version {version + 1}: a stored row "
+                f"breaks {_constraint_text(error)}. Version 5 refuses codes and names that "
+                "hold a national identity number. Nothing was changed. Export the data with "
+                "the fitdata version that wrote the file (`fitdata export`), import it into a "
+                "new file with `fitdata import --pseudonymise`, and use that."
+            ) from None
         version += 1
         con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
     return old
+
+
+def _constraint_text(error: Exception) -> str:
+    """DuckDB's constraint message without its long expression: which table's CHECK failed."""
+    match = re.search(r'on table "?(\w+)"?', str(error))
+    return f"a CHECK on table {match.group(1)}" if match else "a CHECK constraint"

@@ -1,5 +1,5 @@
--- fitdata store schema, version 4 (version 2 added session_changes, version 3 users,
--- version 4 audit_anchor).
+-- fitdata store schema, version 5 (version 2 added session_changes, version 3 users,
+-- version 4 audit_anchor, version 5 the identity-number CHECKs on codes and names).
 -- Documented for analysts in data/README.md. Constraints are CHECKs (cheap) rather than
 -- foreign keys on `sessions`: a foreign key or primary key on a 10-million-row table builds
 -- an index that triples the file and slows every write. Referential integrity and the
@@ -10,24 +10,31 @@ CREATE TABLE schema_version (
     applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 
+-- No code or name holds a national identity number, in any spelling: the expressions are
+-- fitdata.identifiers.identity_number_sql(column) (a test compares them).
 CREATE TABLE teams (
     team_id VARCHAR PRIMARY KEY,
     name    VARCHAR NOT NULL,
-    service VARCHAR NOT NULL
+    service VARCHAR NOT NULL,
+    CHECK (NOT regexp_matches(regexp_replace(translate(team_id, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)')),
+    CHECK (NOT regexp_matches(regexp_replace(translate(name, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)')),
+    CHECK (NOT regexp_matches(regexp_replace(translate(service, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)'))
 );
 
 CREATE TABLE therapists (
     therapist_id VARCHAR PRIMARY KEY,
     name         VARCHAR NOT NULL,
-    team_id      VARCHAR NOT NULL   -- current team; sessions and episodes carry the team at the time
+    team_id      VARCHAR NOT NULL,  -- current team; sessions and episodes carry the team at the time
+    CHECK (NOT regexp_matches(regexp_replace(translate(therapist_id, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)')),
+    CHECK (NOT regexp_matches(regexp_replace(translate(name, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)'))
 );
 
 CREATE TABLE clients (
     client_id  VARCHAR PRIMARY KEY,
     birth_year SMALLINT CHECK (birth_year BETWEEN 1900 AND 2100),
     age_group  VARCHAR NOT NULL CHECK (age_group IN ('child', 'adolescent', 'adult')),
-    -- a pseudonymous code, never a Norwegian national identity number (11 digits)
-    CHECK (NOT regexp_full_match(client_id, '\s*[0-9]{6}\s*[0-9]{5}\s*'))
+    -- a pseudonymous code, never a Norwegian national identity number
+    CHECK (NOT regexp_matches(regexp_replace(translate(client_id, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)'))
 );
 
 CREATE TABLE episodes (

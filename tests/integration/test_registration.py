@@ -347,7 +347,7 @@ def test_a_version_1_file_migrates_to_exactly_the_new_schema(db, tmp_path) -> No
         con.execute("DROP TABLE audit_anchor")  # version 4 (fitdata/data/audit.py)
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version (version) VALUES (1)")
-    assert store.SCHEMA_VERSION == 4
+    assert store.SCHEMA_VERSION == 5
     with pytest.raises(StoreError, match="fitdata check --migrate"):
         reader_for(version_1).rows("SELECT 1")
     reader_for(version_1).close()
