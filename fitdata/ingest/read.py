@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from fitdata.formula_guard import RESTORE_PATTERN
 from fitdata.ingest import limits
 from fitdata.ingest.columns import Mapping, ResolvedHeaders, resolve_headers
 from fitdata.ingest.problems import IngestError
@@ -37,10 +38,6 @@ __all__ = ["RawFile", "SourceFile", "read_file", "to_long"]
 ProgressCallback = Callable[[float], None]
 
 _BLOCK_SIZE = 4 << 20
-#: One quote before quotes and then = + - @ tab or CR: what fitdata export and spreadsheet
-#: programs put in front of text that would run as a formula (docs/report.md, "Spreadsheet
-#: safety"); removing it is the exact inverse of fitdata.outputs.spreadsheets.neutralise.
-_FORMULA_GUARD = r"^'(?='*[=+\-@\t\r])"
 
 
 @dataclass
@@ -473,7 +470,7 @@ def clean_text(column: pd.Series) -> pd.Series:
     if not isinstance(column.dtype, pd.CategoricalDtype):
         column = column.astype("category")
     text = column.cat.categories.astype("str")  # unstripped: the quote's tab or CR stays
-    restored = text.str.replace(_FORMULA_GUARD, "", regex=True).str.strip()
+    restored = text.str.replace(RESTORE_PATTERN, "", regex=True).str.strip()
     return recode_categories(column, restored)
 
 

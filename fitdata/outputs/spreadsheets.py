@@ -12,8 +12,10 @@ number stored as *text* (``"-3.5"``) is quoted like any other text.
 Round trip. ``fitdata export`` writes the canonical format that ``fitdata import`` reads back,
 so the quote must be removable without guessing. It is also put in front of a value that
 already starts with quotes followed by one of those characters (``'=x`` is written ``''=x``),
-which makes :func:`restore` — strip one leading quote when what follows is such a value — the
-exact inverse of :func:`neutralise` for every text (a test checks both directions).
+which makes :func:`fitdata.formula_guard.restore` — strip one leading quote when what follows
+is such a value — the exact inverse of :func:`fitdata.formula_guard.neutralise` for every text
+(a test checks both directions). Both live in :mod:`fitdata.formula_guard`, where the importer
+finds the inverse too.
 
 Used by the report's workbook (:mod:`fitdata.outputs.report`), the team review's CSV and Excel
 downloads (:mod:`fitdata.outputs.team_review`) and ``fitdata export``
@@ -23,46 +25,18 @@ downloads (:mod:`fitdata.outputs.team_review`) and ``fitdata export``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 
+from fitdata.formula_guard import FORMULA_STARTS, QUOTE, neutralise
+
 __all__ = [
-    "FORMULA_STARTS",
     "append_row",
     "inert_worksheet",
-    "neutralise",
     "neutralise_frame",
     "neutralise_sql",
-    "restore",
 ]
-
-#: First characters that make a spreadsheet read a cell as a formula (OWASP).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-QUOTE = "'"
-
-T = TypeVar("T")
-
-
-def _needs_quote(text: str) -> bool:
-    return text.lstrip(QUOTE).startswith(FORMULA_STARTS)
-
-
-def neutralise(value: T) -> T | str:
-    """``value`` made safe for a spreadsheet cell: text that could run gets a leading quote.
-
-    Anything that is not a ``str`` (numbers, dates, None, NaN) is returned unchanged.
-    """
-    if isinstance(value, str) and _needs_quote(value):
-        return QUOTE + value
-    return value
-
-
-def restore(text: str) -> str:
-    """The text :func:`neutralise` was given (for an importer reading an exported file back)."""
-    if text.startswith(QUOTE) and _needs_quote(text[1:]):
-        return text[1:]
-    return text
 
 
 def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -43,6 +43,7 @@ FOUNDATION = {
     "fitdata.vocabulary",
     "fitdata.i18n",
     "fitdata.kernel_env",
+    "fitdata.formula_guard",
     "fitdata.identifiers",
 }
 ENTRY = {"fitdata.cli", "fitdata.demo", "fitdata.jobs"}

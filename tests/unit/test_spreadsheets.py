@@ -12,8 +12,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from fitdata.formula_guard import RESTORE_PATTERN, neutralise, restore
 from fitdata.outputs import team_review as cl
-from fitdata.outputs.spreadsheets import neutralise, neutralise_frame, neutralise_sql, restore
+from fitdata.outputs.spreadsheets import neutralise_frame, neutralise_sql
 from tests.integration.test_spreadsheet_injection import DANGEROUS, assert_workbook_is_inert
 
 
@@ -79,6 +80,13 @@ def test_neutralise_quotes_exactly_the_texts_that_could_run_and_restore_undoes_i
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert restore(safe) == text
     assert restore(text) == text or could_run  # only a quoted form loses its quote
+
+
+@pytest.mark.parametrize("text", EDGE_TEXTS)
+def test_the_importers_pattern_is_restore_over_a_column(text) -> None:
+    column = pd.Series([neutralise(text), text, "'" + text])
+    by_pattern = column.str.replace(RESTORE_PATTERN, "", regex=True).tolist()
+    assert by_pattern == [restore(v) for v in column]
 
 
 def test_numbers_dates_and_missing_values_are_left_as_they_are() -> None:
