@@ -8,8 +8,8 @@ the client on an episode's first row as its index client.
 
 Every text value that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return) is written with a leading single quote
-(:mod:`fitdata.outputs.spreadsheets`); :func:`fitdata.outputs.spreadsheets.restore` is the exact
-inverse an importer applies (``docs/report.md``, "Spreadsheet safety").
+(:mod:`fitdata.formula_guard`); ``fitdata import`` takes it off again with that module's exact
+inverse (``docs/report.md``, "Spreadsheet safety").
 """
 
 from __future__ import annotations
