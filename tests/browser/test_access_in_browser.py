@@ -116,7 +116,7 @@ def test_a_therapist_sees_only_her_own_clients(shared, page, artifacts) -> None:
 
     # the graph she opened is in the audit log, under her name, with one of her clients
     entries = access.read_audit(shared.db, user="kari")
-    assert entries and {e.action for e in entries} == {"client_sessions"}
+    assert entries and {e.action for e in entries} == {"client_sessions", "client_profile"}
     own_clients = {
         r[0]
         for r in reader_for(shared.db).rows(

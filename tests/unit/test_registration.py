@@ -142,7 +142,8 @@ def test_the_total_of_items_is_exact() -> None:
         ("Ola Nordmann", ["client_code_format"]),
         ("K", ["client_code_format"]),
         ("K1", []),
-        ("K" * 32, []),
+        ("K-" + "7A" * 15, []),  # the longest code
+        ("K" * 32, ["client_code_format"]),  # letters only: a word, not a code
         ("K" * 33, ["client_code_format"]),
         ("K-1;DROP", ["client_code_format"]),
     ],
