@@ -31,6 +31,7 @@ from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.analytics.flags import FLAGS
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.data import queries
+from fitdata.data.audit import record_access
 from fitdata.features import team_review as cl
 from fitdata.features.group_exercise import case_token, link_key
 from fitdata.outputs import team_review as review_files
@@ -506,9 +507,20 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         team = str(self.team.value or "team")
         return f"case-review-{team}-{as_of}"
 
+    def _exported_table(self) -> pd.DataFrame:
+        """:meth:`export_table`, once the audit log says who took which clients' rows away."""
+        record_access(
+            self.context.reader,
+            "caseload_export",
+            "",
+            team_id=str(self.team.value or ""),
+            clients=self._listed["client_id"].astype(str) if len(self._listed) else (),
+        )
+        return self.export_table()
+
     def _csv_file(self) -> tuple[str, bytes]:
         return f"{self._file_stem()}.csv", review_files.export_csv(
-            self.export_table(), lang=self.context.lang
+            self._exported_table(), lang=self.context.lang
         )
 
     def _excel_file(self) -> tuple[str, bytes]:
@@ -526,7 +538,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             for code in FLAGS
         ]
         data = review_files.export_excel(
-            self.export_table(),
+            self._exported_table(),
             sheet=tr.text("review.export.sheet"),
             notes=notes,
             notes_sheet=tr.text("review.export.notes_sheet"),

@@ -267,3 +267,19 @@ def test_a_log_from_before_the_key_is_continued_and_checked(db, capsys) -> None:
     write_lines(db, kept)
     code, out = verify(db, capsys)
     assert code == 1 and "line 2 does not follow" in out, out
+
+
+def test_exporting_the_case_list_is_audited_with_every_exported_client(db) -> None:
+    from fitdata.ui.context import DashboardContext
+    from fitdata.ui.team_review import TeamReviewView
+
+    view = TeamReviewView(DashboardContext(db, user="kari"))
+    view.team.value = "T2"
+    before = len(access.read_audit(db))
+    for make_file in (view._csv_file, view._excel_file):
+        name, data = make_file()
+        assert data
+    exports = [e for e in access.read_audit(db)[before:] if e.action == "caseload_export"]
+    assert len(exports) == 2
+    assert all(e.user == "kari" and e.team_id == "T2" for e in exports)
+    assert all(set(e.clients) == {"K-ADULT1", "K-ONE"} for e in exports)  # as the case list
