@@ -11,11 +11,12 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-from fitdata.config import AGE_GROUPS, RULES, ClinicalConfig
+from fitdata.config import AGE_GROUPS, ClinicalConfig
 from fitdata.i18n import Translator
 
 __all__ = [
     "cutoff_rule",
+    "rule_source",
     "graph_rules",
     "reliable_change_rule",
     "reliable_change_tie",
@@ -23,6 +24,14 @@ __all__ = [
     "rules_list_html",
     "srs_cutoff_rule",
 ]
+
+
+def rule_source(tr: Translator, name: str) -> str:
+    """Where the threshold ``name`` of :data:`fitdata.config.RULES` comes from, in ``tr``'s words.
+
+    The message key is ``rule.source.<name>``; its English text is ``RULES[name].source``.
+    """
+    return tr.text(f"rule.source.{name}")
 
 
 def cutoff_rule(tr: Translator, config: ClinicalConfig, age_group: str) -> str:
@@ -38,7 +47,7 @@ def cutoff_rule(tr: Translator, config: ClinicalConfig, age_group: str) -> str:
         cutoff=cutoff,
         group=tr.text(f"age_group.{age_group}"),
         tie=tr.text(tie, cutoff=cutoff),
-        source=RULES[f"ors_cutoff_{age_group}"].source,
+        source=rule_source(tr, f"ors_cutoff_{age_group}"),
     )
 
 
@@ -55,7 +64,7 @@ def reliable_change_rule(tr: Translator, config: ClinicalConfig) -> str:
         "rule.reliable_change",
         rc=tr.number(config.ors_reliable_change, decimals=0),
         tie=reliable_change_tie(tr, config),
-        source=RULES["ors_reliable_change"].source,
+        source=rule_source(tr, "ors_reliable_change"),
     )
 
 
@@ -64,7 +73,7 @@ def srs_cutoff_rule(tr: Translator, config: ClinicalConfig) -> str:
     return tr.text(
         "rule.srs_cutoff",
         cutoff=tr.number(config.srs_cutoff, decimals=0),
-        source=RULES["srs_cutoff"].source,
+        source=rule_source(tr, "srs_cutoff"),
     )
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from fitdata.config import RULES
 from fitdata.features.therapist_development import MEASURES, TherapistScope
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
@@ -24,6 +23,7 @@ from fitdata.ui.rules import (
     cutoff_rule,
     reliable_change_rule,
     reliable_change_tie,
+    rule_source,
     rules_list_html,
     srs_cutoff_rule,
 )
@@ -222,12 +222,12 @@ class TherapistDevelopmentView(
         values = {
             "rc": rc,
             "tie": rc_tie,
-            "source": RULES["ors_reliable_change"].source,
+            "source": rule_source(tr, "ors_reliable_change"),
         }
         if self.measure.value == "pct_recovered":
             values.update(
                 tie=cutoff_tie,
-                source=RULES["ors_cutoff_adult"].source,
+                source=rule_source(tr, "ors_cutoff_adult"),
                 **self._cutoffs(),
             )
         text = tr.text(f"development.explain.{self.measure.value}", **values)
@@ -337,9 +337,9 @@ class TherapistDevelopmentView(
             tr.text(
                 "development.profile.explain_srs",
                 cutoff=tr.number(config.srs_cutoff, decimals=0),
-                source=RULES["srs_cutoff"].source,
+                source=rule_source(tr, "srs_cutoff"),
                 min=config.srs_always_max_min_sessions,
-                source_40=RULES["srs_always_max_min_sessions"].source,
+                source_40=rule_source(tr, "srs_always_max_min_sessions"),
             ),
             tr.text("development.profile.explain_first"),
             tr.text(
@@ -359,7 +359,7 @@ class TherapistDevelopmentView(
             tr.text(
                 "development.rules.min_cell",
                 min=config.min_cell_size,
-                source=RULES["min_cell_size"].source,
+                source=rule_source(tr, "min_cell_size"),
             ),
             tr.text("development.rules.intervals"),
             tr.text("development.rules.who"),

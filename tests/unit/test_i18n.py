@@ -3,6 +3,7 @@ import string
 
 import pytest
 
+from fitdata.config import RULES
 from fitdata.i18n import LANGUAGES, Translator, catalogue
 
 
@@ -45,3 +46,13 @@ def test_numbers_and_dates_follow_the_language() -> None:
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(ValueError, match="fitdata speaks en, nb"):
         Translator("sv")
+
+
+def test_every_rule_names_its_source_in_both_languages() -> None:
+    for lang in ("en", "nb"):
+        tr = Translator(lang)
+        for name, rule in RULES.items():
+            text = tr.text(f"rule.source.{name}")
+            assert text and text != f"rule.source.{name}"
+            if lang == "en":
+                assert text == rule.source  # config documents the rule; the page shows the same

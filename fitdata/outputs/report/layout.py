@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 
-from fitdata.config import RULES
 from fitdata.features.service import (
     REFERENCE_BANDS,
     ReadingItem,
@@ -371,7 +370,7 @@ def method_notes(summary: ServiceSummary, tr: Translator) -> list[str]:
             "service.method.suppression",
             n=config.min_cell_size,
             hidden=HIDDEN,
-            source=RULES["min_cell_size"].source,
+            source=tr.text("rule.source.min_cell_size"),
         )
     )
     for band in REFERENCE_BANDS:
