@@ -36,6 +36,10 @@ a message that says why.
 
 Opening a client's data through a scoped reader is recorded in the audit log
 (:mod:`fitdata.data.audit`; its functions are importable from here too).
+
+A little over 600 lines, on purpose: users, their tokens, the scope each role gets and the
+kernel's bound identity are one rule read together (who is this, and what may they see), and a
+reviewer checking access should find all of it in one file.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from fitdata.kernel_env import (
 )
 
 __all__ = [
+    "reader_user",
     "ENV_HUB_USER",
     "ENV_LOGIN",
     "ENV_LOGIN_USER",
@@ -549,14 +554,15 @@ def is_aggregate_reader(reader: Reader) -> bool:
     return reader.scope is not None and reader.scope.key.split(":")[0] == AGGREGATE_SCOPE
 
 
-def _scope_user(reader: Reader) -> User | None:
+def reader_user(reader: Reader) -> User | None:
+    """The user a scoped reader reads for; None for an unrestricted reader (access control off)."""
     scope = reader.scope
     return scope.info if scope is not None and isinstance(scope.info, User) else None
 
 
 def user_name(reader: Reader) -> str | None:
     """The name of the user a reader is scoped to; None for an unrestricted reader."""
-    user = _scope_user(reader)
+    user = reader_user(reader)
     return None if user is None else user.name
 
 
@@ -571,7 +577,7 @@ def require_client_rows(reader: Reader, what: str) -> None:
     Raises:
         AccessDenied: For a leader's reader or a de-identified :func:`aggregate_reader`.
     """
-    user = _scope_user(reader)
+    user = reader_user(reader)
     if user is None:
         return
     if not user.client_rows or reader.scope is None or is_aggregate_reader(reader):
@@ -598,7 +604,7 @@ def require_write(reader: Reader, team_id: str, therapist_id: str) -> None:
     Raises:
         AccessDenied: If the reader's user may not register this session.
     """
-    user = _scope_user(reader)
+    user = reader_user(reader)
     if user is None or user.role == "admin":
         return
     allowed = (user.role == "therapist" and therapist_id == user.therapist_id) or (

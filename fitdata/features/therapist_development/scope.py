@@ -16,7 +16,7 @@ import pandas as pd
 
 from fitdata.analytics.indices import OUTCOME_COLUMNS, episode_outcomes
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.data.access import AccessDenied, User, is_aggregate_reader
+from fitdata.data.access import AccessDenied, User, is_aggregate_reader, reader_user
 from fitdata.data.store import Reader, StoreError
 from fitdata.features.therapist_development.comparison import (
     ServiceComparison,
@@ -64,12 +64,6 @@ class TherapistIdentity:
 # --------------------------------------------------------------------------------------------
 # Who may see whose development
 # --------------------------------------------------------------------------------------------
-
-
-def _reader_user(reader: Reader) -> User | None:
-    """The user a scoped reader reads for; None when access control is off."""
-    scope = reader.scope
-    return scope.info if scope is not None and isinstance(scope.info, User) else None
 
 
 def _denied(key: str, **values: str) -> AccessDenied:
@@ -148,7 +142,7 @@ class TherapistScope:
         config: ClinicalConfig = DEFAULT_CONFIG,
         comparison_reader: Reader | None = None,
     ) -> None:
-        user = _reader_user(reader)
+        user = reader_user(reader)
         _refuse_other_therapists(reader, user, therapist_id)
         self._reader = reader
         self._comparison_reader = comparison_reader or reader
