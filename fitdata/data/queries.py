@@ -9,6 +9,7 @@ for Norwegian names.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import pandas as pd
 from natsort import natsort_keygen, ns
@@ -60,7 +61,8 @@ def team_options(reader: Reader) -> pd.DataFrame:
     the reader's scope (:mod:`fitdata.data.cache`): a new kernel reads it in milliseconds.
     """
     version = cache.database_version(reader.path)
-    key = {"sql": _TEAM_OPTIONS_SQL}
+    # This module's source in the key: a changed query or sort order never reuses old options.
+    key = {"code": cache.source_fingerprint(sys.modules[__name__])}
     stored = cache.load_json(reader, "team_options", key, version=version)
     if stored is not None:
         with contextlib.suppress(ValueError):  # not a table: computed and stored again below

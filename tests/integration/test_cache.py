@@ -335,3 +335,14 @@ def test_team_options_are_read_once_per_database_version_and_scope(db: Path, mon
     changed = queries.team_options(reader)
     assert len(asked) == 3  # the file was replaced: counted again
     assert changed.clients.iloc[1] == first.clients.iloc[1] + 1
+
+
+def test_team_options_are_counted_again_when_their_code_changes(db: Path, monkeypatch) -> None:
+    from fitdata.data import queries
+
+    reader = reader_for(db)
+    queries.team_options(reader)
+    stored = list(cache.cache_dir(db).glob("team_options-*.json"))
+    monkeypatch.setattr(cache, "source_fingerprint", lambda *modules: "edited")
+    queries.team_options(reader)  # an edited queries.py: a new entry, the old one unused
+    assert set(cache.cache_dir(db).glob("team_options-*.json")) - set(stored)
