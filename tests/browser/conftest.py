@@ -52,24 +52,19 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) ->
 
 
 class Server:
-    def __init__(self, db: Path, lang: str, log: Path) -> None:
+    """A ``fitdata serve`` process on a free loopback port, logging to ``log``.
+
+    ``options`` are more ``fitdata serve`` arguments (``--users``, ``--pool-size 0``, ...).
+    """
+
+    def __init__(self, db: Path, lang: str, log: Path, *options: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
         self._log_file = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fitdata.cli",
-                "serve",
-                "--db",
-                str(db),
-                "--port",
-                str(self.port),
-                "--lang",
-                lang,
-            ],
+            [sys.executable, "-m", "fitdata.cli", "serve", "--db", str(db)]
+            + ["--port", str(self.port), "--lang", lang, *options],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )

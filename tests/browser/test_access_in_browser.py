@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from fitdata.data.store import reader_for
 from fitdata.features.service import ServiceFilters, filter_options, parse_period, service_summary
 from fitdata.i18n import Translator
 from fitdata.outputs.report import reading_sentences
-from tests.browser.conftest import _free_port, _wait_for_port
+from tests.browser.conftest import Server
 from tests.browser.test_client_graph_in_browser import options, wait_for_options
 from tests.browser.test_service_in_browser import wait_for_reading
 
@@ -43,24 +41,11 @@ class SharedServer:
             ),
             "leder": access.add_user(db, "leder", "leader", token=True),
         }
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fitdata.cli", "serve", "--db", str(db), "--users"]
-            + ["--port", str(self.port)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        _wait_for_port(self.port, self.process)
+        self._server = Server(db, "en", log, "--users")
+        self.port, self.url, self.log = self._server.port, self._server.url, self._server.log
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._log.close()
+        self._server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +147,7 @@ def test_a_header_from_the_browser_cannot_change_who_the_kernel_is(shared, page)
 
 def test_a_page_comes_from_the_preheated_pool(shared, page) -> None:
     """A pooled kernel, started before anyone asked, serves the page and learns its user then."""
-    log = Path(shared._log.name)
+    log = shared.log
 
     def count(text: str) -> int:
         return log.read_text().count(text)

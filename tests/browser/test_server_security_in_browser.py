@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fitdata.data import access
-from tests.browser.conftest import _free_port, _wait_for_port
+from tests.browser.conftest import Server
 
 pytestmark = [pytest.mark.browser]
 
@@ -32,24 +30,11 @@ class UsersServer:
         self.tokens = {
             "kari": access.add_user(db, "kari", "therapist", therapist_id="B1", token=True),
         }
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fitdata.cli", "serve", "--db", str(db), "--users"]
-            + ["--port", str(self.port), "--pool-size", "0"],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        _wait_for_port(self.port, self.process)
+        self._server = Server(db, "en", log, "--users", "--pool-size", "0")
+        self.port, self.url = self._server.port, self._server.url
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._log.close()
+        self._server.stop()
 
 
 @pytest.fixture(scope="module")
