@@ -109,6 +109,7 @@ def client_episode_options(reader: Reader, team_id: str, therapist_id: str) -> p
         [team_id, therapist_id],
     )
     frame = frame.sort_values("first_date")
+    record_access(reader, "client_list", "", team_id=team_id, clients=frame["client_id"])
     return frame.sort_values(
         "client_id", key=lambda s: s.map(natural_key), kind="stable"
     ).reset_index(drop=True)

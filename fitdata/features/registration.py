@@ -182,12 +182,15 @@ def session_history(source: Any, session_id: int) -> list[HistoryEntry]:
     changes = _rows(
         source,
         "SELECT change_id, change_type, changed_at, changed_by, reason, session_no, "
-        f"old_session_date, {old_columns} FROM session_changes WHERE session_id = ? "
+        f"old_session_date, {old_columns}, client_id, episode_id FROM session_changes "
+        "WHERE session_id = ? "
         "ORDER BY change_id",
         [session_id],
     )
     if not changes:
         return []
+    if isinstance(source, store.Reader):  # a page's read of scores before and after: audited
+        record_access(source, "session_history", str(changes[0][17]), str(changes[0][18]))
     current = _rows(source, f"SELECT {_ROW_SQL} FROM sessions WHERE session_id = ?", [session_id])
     befores = [
         SessionRow(session_id, int(c[5]), c[6], _scores(c[7:12]), _scores(c[12:17]))

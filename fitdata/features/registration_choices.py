@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fitdata.data import store
-from fitdata.data.access import User, find_user, require_client_rows, user_name
+from fitdata.data.access import User, find_user, record_access, require_client_rows, user_name
 from fitdata.data.queries import natural_key
 
 __all__ = ["client_choices", "team_choices", "therapist_choices"]
@@ -105,4 +105,5 @@ def client_choices(reader: store.Reader, team_id: str, therapist_id: str) -> pd.
     frame = frame.sort_values("started", ascending=False)
     frame = frame.sort_values("client_id", key=lambda s: s.map(natural_key), kind="stable")
     frame = frame.sort_values("ended", key=lambda s: s.notna(), kind="stable")
+    record_access(reader, "client_list", "", team_id=team_id, clients=frame["client_id"])
     return frame.reset_index(drop=True)

@@ -101,15 +101,20 @@ def test_a_therapist_sees_only_her_own_clients(shared, page, artifacts) -> None:
 
     # the graph she opened is in the audit log, under her name, with one of her clients
     entries = access.read_audit(shared.db, user="kari")
-    assert entries and {e.action for e in entries} == {"client_sessions", "client_profile"}
+    assert entries and {e.action for e in entries} == {
+        "client_list",
+        "client_sessions",
+        "client_profile",
+    }
     own_clients = {
         r[0]
         for r in reader_for(shared.db).rows(
-            "SELECT DISTINCT client_id FROM episodes WHERE therapist_id = ?",
+            "SELECT DISTINCT client_id FROM sessions WHERE therapist_id = ?",  # partners too
             [shared.therapist_id],
         )
     }
-    assert {e.client_id for e in entries} <= own_clients
+    assert {e.client_id for e in entries if e.client_id} <= own_clients
+    assert all(set(e.clients) <= own_clients for e in entries)  # her dropdown's list
     assert access.verify_audit(shared.db) == []
 
 

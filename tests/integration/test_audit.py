@@ -283,3 +283,34 @@ def test_exporting_the_case_list_is_audited_with_every_exported_client(db) -> No
     assert len(exports) == 2
     assert all(e.user == "kari" and e.team_id == "T2" for e in exports)
     assert all(set(e.clients) == {"K-ADULT1", "K-ONE"} for e in exports)  # as the case list
+
+
+def test_client_lists_and_a_sessions_history_are_audited_reads(db) -> None:
+    from fitdata.features.registration import Correction, Scores, correct_session
+    from fitdata.features.registration_choices import client_choices
+
+    session_id, session_date = reader_for(db).rows(
+        "SELECT session_id, session_date FROM sessions WHERE client_id = 'K-ADULT1' "
+        "ORDER BY session_no LIMIT 1"
+    )[0]
+    correct_session(
+        db,
+        session_id,
+        Correction(session_date, Scores.from_total(19.0), None, "typo"),
+        actor="B1",
+        today=dt.date(2026, 1, 1),
+    )
+    kari = access.reader_for_user(db, "kari")
+    before = len(access.read_audit(db))
+    listed = queries.client_episode_options(kari, "T2", "B1")
+    chosen = client_choices(kari, "T2", "B1")
+    history = registration.session_history(kari, session_id)
+    assert len(history) == 1 and set(listed["client_id"]) == set(chosen["client_id"])
+    entries = access.read_audit(db)[before:]
+    assert [(e.action, e.client_id) for e in entries] == [
+        ("client_list", ""),
+        ("client_list", ""),
+        ("session_history", "K-ADULT1"),
+    ]
+    assert set(entries[0].clients) == set(listed["client_id"]) and entries[0].team_id == "T2"
+    assert entries[2].user == "kari" and entries[2].episode_id == "E1"
