@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-__all__ = ["LANGUAGES", "Language", "Translator", "catalogue"]
+from fitdata.kernel_env import ENV_LANG
+
+__all__ = ["LANGUAGES", "Language", "Translator", "catalogue", "environment_language"]
 
 Language = Literal["en", "nb"]
 LANGUAGES: tuple[Language, ...] = ("en", "nb")
@@ -87,3 +90,9 @@ class Translator:
         if len(items) <= 1:
             return "".join(items)
         return f"{', '.join(items[:-1])} {self.text('word.and')} {items[-1]}"
+
+
+def environment_language() -> Language:
+    """The language the server set for this kernel (``$FITDATA_LANG``); English if not known."""
+    lang = os.environ.get(ENV_LANG, "en")
+    return lang if lang in LANGUAGES else "en"  # type: ignore[return-value]

@@ -58,7 +58,7 @@ from typing import Literal
 from fitdata.data.audit import AuditEntry, audit_path, read_audit, record_access, verify_audit
 from fitdata.data.cache import MemoryCache, computing_shared
 from fitdata.data.store import Reader, ReadScope, StoreError, reader_for, write_transaction
-from fitdata.i18n import LANGUAGES, Translator
+from fitdata.i18n import Translator, environment_language
 from fitdata.kernel_env import (
     ENV_HUB_USER,
     ENV_LOGIN,
@@ -113,8 +113,7 @@ class AccessDenied(StoreError):
 
 
 def _tr() -> Translator:
-    lang = os.environ.get("FITDATA_LANG", "en")
-    return Translator(lang if lang in LANGUAGES else "en")
+    return Translator(environment_language())
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import ipywidgets as widgets
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig, load_config
 from fitdata.data.access import aggregate_reader, current_user, find_user, reader_for_user
 from fitdata.data.store import Reader, StoreError, release_buffers
-from fitdata.i18n import LANGUAGES, Translator
-from fitdata.kernel_env import ENV_CONFIG, ENV_DB, ENV_LANG
+from fitdata.i18n import Translator, environment_language
+from fitdata.kernel_env import ENV_CONFIG, ENV_DB
 from fitdata.ui.page_request import await_page_request
 
 __all__ = [
@@ -63,10 +63,8 @@ class DashboardContext:
                 f"No database is configured ({ENV_DB} is not set). Start the dashboards with "
                 "`fitdata serve --db PATH` (or `make demo` for the demo database)."
             )
-        lang = os.environ.get(ENV_LANG, "en")
-        if lang not in LANGUAGES:
-            lang = "en"
-        return cls(Path(db), lang, load_config(os.environ.get(ENV_CONFIG) or None))
+        config = load_config(os.environ.get(ENV_CONFIG) or None)
+        return cls(Path(db), environment_language(), config)
 
     @property
     def reader(self) -> Reader:

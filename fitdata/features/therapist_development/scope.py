@@ -8,7 +8,6 @@ reads nothing again.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +37,7 @@ from fitdata.features.therapist_development.tables import (
     srs_profile_table,
     with_periods,
 )
-from fitdata.i18n import LANGUAGES, Translator
-from fitdata.kernel_env import ENV_LANG
+from fitdata.i18n import Translator, environment_language
 
 __all__ = ["TherapistIdentity", "TherapistScope"]
 
@@ -68,8 +66,7 @@ class TherapistIdentity:
 
 def _denied(key: str, **values: str) -> AccessDenied:
     """The refusal in the page's language (``$FITDATA_LANG``, as the access layer's own)."""
-    lang = os.environ.get(ENV_LANG, "en")
-    return AccessDenied(Translator(lang if lang in LANGUAGES else "en").text(key, **values))
+    return AccessDenied(Translator(environment_language()).text(key, **values))
 
 
 def _refuse_other_therapists(reader: Reader, user: User | None, therapist_id: str) -> None:
