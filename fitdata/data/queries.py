@@ -9,6 +9,7 @@ for Norwegian names.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sys
 
 import pandas as pd
@@ -20,6 +21,7 @@ from fitdata.data.store import Reader, StoreError
 from fitdata.vocabulary import SCORE_COLUMNS
 
 __all__ = [
+    "latest_session_date",
     "client_episode_options",
     "client_profile",
     "client_sessions",
@@ -51,6 +53,12 @@ _TEAM_OPTIONS_SQL = """
     JOIN teams t USING (team_id)
     GROUP BY ALL
 """
+
+
+def latest_session_date(reader: Reader) -> dt.date | None:
+    """The date of the latest session in the database (the pages' default ``as_of``), or None."""
+    value = reader.rows("SELECT max(session_date) FROM sessions")[0][0]
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def team_options(reader: Reader) -> pd.DataFrame:

@@ -34,8 +34,10 @@ from fitdata.analytics import flags as flag_rules
 from fitdata.analytics.flags import FLAGS
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from fitdata.data import queries
 from fitdata.data.access import record_access, require_client_rows
 from fitdata.data.cache import MemoryCache
+from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
 
@@ -153,12 +155,6 @@ def trajectory_model(reader: Reader) -> TrajectoryModel:
         The model of :func:`fitdata.analytics.trajectory.fit_trajectories` with its defaults.
     """
     return expected_trajectory.trajectory_model(reader)
-
-
-def latest_session_date(reader: Reader) -> dt.date | None:
-    """The date of the latest session in the database (the default ``as_of``), or None."""
-    value = reader.rows("SELECT max(session_date) FROM sessions")[0][0]
-    return value if value is None or not isinstance(value, dt.datetime) else value.date()
 
 
 @dataclass(frozen=True)
@@ -440,8 +436,6 @@ def episode_detail(
     Returns:
         The :class:`EpisodeDetail`.
     """
-    from fitdata.data import queries  # local: queries imports natsort, only needed here
-
     sessions = queries.client_sessions(reader, episode_id, client_id)
     dates = pd.to_datetime(sessions["session_date"])
     sessions = sessions[dates <= pd.Timestamp(as_of)].reset_index(drop=True)

@@ -18,6 +18,7 @@ from fitdata.analytics import flags as flag_rules
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.access import require_client_rows
+from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
 
@@ -118,14 +119,6 @@ class Presentation:
 # --------------------------------------------------------------------------------------------
 # Choosing cases
 # --------------------------------------------------------------------------------------------
-
-
-def latest_session_date(reader: Reader) -> dt.date | None:
-    """The date of the latest session in the database (the default ``as_of``), or None."""
-    value = reader.rows("SELECT max(session_date) FROM sessions")[0][0]
-    if value is None:
-        return None
-    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def trajectory_model(reader: Reader) -> TrajectoryModel:
