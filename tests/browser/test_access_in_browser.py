@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EN = Translator("en")
 
 
-class SharedServer:
+class SharedServer(Server):
     """``fitdata serve --users`` on loopback over a copy of the demo database with two users."""
 
     def __init__(self, db: Path, log: Path) -> None:
@@ -41,11 +41,7 @@ class SharedServer:
             ),
             "leder": access.add_user(db, "leder", "leader", token=True),
         }
-        self._server = Server(db, "en", log, "--users")
-        self.port, self.url, self.log = self._server.port, self._server.url, self._server.log
-
-    def stop(self) -> None:
-        self._server.stop()
+        super().__init__(db, "en", log, "--users")
 
 
 @pytest.fixture(scope="module")

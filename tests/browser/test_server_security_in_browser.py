@@ -23,18 +23,14 @@ pytestmark = [pytest.mark.browser]
 PAGE_TIMEOUT_MS = 180_000
 
 
-class UsersServer:
+class UsersServer(Server):
     """``fitdata serve --users`` on loopback over a copy of the tiny database, without a pool."""
 
     def __init__(self, db: Path, log: Path) -> None:
         self.tokens = {
             "kari": access.add_user(db, "kari", "therapist", therapist_id="B1", token=True),
         }
-        self._server = Server(db, "en", log, "--users", "--pool-size", "0")
-        self.port, self.url = self._server.port, self._server.url
-
-    def stop(self) -> None:
-        self._server.stop()
+        super().__init__(db, "en", log, "--users", "--pool-size", "0")
 
 
 @pytest.fixture(scope="module")
