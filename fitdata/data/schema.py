@@ -26,6 +26,7 @@ from fitdata.data.errors import StoreError
 
 __all__ = [
     "MIGRATIONS",
+    "MIGRATION_RULES",
     "SCHEMA_VERSION",
     "TABLES",
     "apply_migrations",
@@ -94,6 +95,12 @@ MIGRATIONS: dict[int, str] = {
 }
 
 
+#: What a migration's new constraints refuse, for the message when a stored row breaks one.
+MIGRATION_RULES: dict[int, str] = {
+    4: "Version 5 refuses codes and names that hold a national identity number. ",
+}
+
+
 def stored_version(con: Any, path: Path) -> int:
     """The schema version written in the file open on ``con``.
 
@@ -151,10 +158,10 @@ def apply_migrations(con: Any, path: Path) -> int:
         except duckdb.ConstraintException as error:
             raise StoreError(
                 f"{path} cannot be upgraded to schema version {version + 1}: a stored row "
-                f"breaks {_constraint_text(error)}. Version 5 refuses codes and names that "
-                "hold a national identity number. Nothing was changed. Export the data with "
-                "the fitdata version that wrote the file (`fitdata export`), import it into a "
-                "new file with `fitdata import --pseudonymise`, and use that."
+                f"breaks {_constraint_text(error)}. {MIGRATION_RULES.get(version, '')}"
+                "Nothing was changed. Export the data with the fitdata version that wrote the "
+                "file (`fitdata export`), import it into a new file with `fitdata import "
+                "--pseudonymise`, and use that."
             ) from None
         version += 1
         con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
