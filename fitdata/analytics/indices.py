@@ -33,20 +33,32 @@ Formulas (all percentages are 0-100; SDs use n - 1):
   mean-change measures*, Br J Math Stat Psychol 41:257-278:
   Var(d) = 2(1 - r)/n + d^2/(2n), with r the Pearson correlation of first and last ORS in the
   group; CI = d +/- 1.959964 * sqrt(Var(d)). NaN when n < 3.
-* **Severity-adjusted effect size** (the ICCE idea; Seidel, Miller & Chow 2014, *Effect size
-  calculations for the clinician*, Psychotherapy Research 24:470-484): an ordinary least
-  squares line change = a + b * intake is fitted once over the *whole* change set passed in
-  (all groups, all periods). For each client-episode the residual e = change - (a + b *
-  intake) is added back to the overall mean change; the group's value is
-  (mean_group(e) + mean_all(change)) / SD_all(intake). The reference SD is the whole set's, so
-  groups differ only by their intake-adjusted mean change (a group that merely admits more
-  severe clients is not rewarded); over the whole set it equals the raw effect size.
+* **Severity-adjusted effect size**: the sample-based severity-adjusted effect size of Seidel,
+  Miller & Chow (2014), *Effect size calculations for the clinician: methods and
+  comparability*, Psychotherapy Research 24:470-484 (the "ESSA" idea ICCE asks for), with
+  **one reference sample per service**: the ordinary least squares line change = a + b *
+  intake, the mean change and the SD of intake (n - 1) of the service's change set
+  (:func:`severity_reference`). Each client-episode's residual e = change - (a + b * intake)
+  is added back to the reference's mean change and divided by the reference's SD of intake;
+  a group's value is the mean of these over its change set:
+  mean_group((e + mean_ref(change)) / SD_ref(intake)). A group that merely admits more severe
+  clients is not rewarded; over the whole reference sample it equals the raw effect size; a
+  team-quarter gets the same value whatever else is selected with it. Callers that show a
+  selection pass the reference of each service's *closed* change set over its whole history
+  (``reference=``, :func:`severity_reference` of ``episode_outcomes(closed_only=True)``), as
+  the service page, the therapist development page and the report do; by default the
+  reference is the change set passed in, per service. Not OpenFIT's SAES (a large external
+  reference, centred so that 0 is "as expected") and not Brown's (clinical-range intakes
+  only): never read it against pre-post benchmarks.
 * **Categories** (% recovered / improved / unchanged / deteriorated / harmed) from
   :func:`fitdata.analytics.change.pcoms_change` with the config's cutoffs, reliable change and tie
   rules, over the change set.
-* **% reaching target**: reliable improvement (recovered or improved), *or* a last ORS in the
-  non-clinical range (at or above the age group's cutoff, by the config's tie rule) without a
-  reliable deterioration. This is the PCOMS "successful" end state; over the change set.
+* **% reliably improved or ended non-clinical** (column ``pct_target``; once called "% reaching
+  target"): reliable improvement (recovered or improved), *or* a last ORS in the non-clinical
+  range (at or above the age group's cutoff, by the config's tie rule) without a reliable
+  deterioration; over the change set. It counts clients who started non-clinical and stayed
+  there unchanged, so it is *not* the vendors' "% ending in the successful zone" (measured
+  against their own expected trajectory) and no vendor band is drawn beside it.
 * **Endings** over closed client-episodes (``ended`` not NULL): % planned, % unplanned, %
   transferred (a transfer is a closed episode that is neither). Unplanned *with* effect: an
   unplanned ending after a reliable improvement (category recovered or improved, first to last
@@ -62,6 +74,7 @@ Small cells: see :func:`suppress_small_cells`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -75,11 +88,14 @@ from fitdata.config import AGE_GROUPS, DEFAULT_CONFIG, ClinicalConfig
 __all__ = [
     "INDEX_COLUMNS",
     "OUTCOME_COLUMNS",
+    "SeverityReference",
     "category_query",
     "episode_outcomes",
     "finish_aggregate",
     "labelled_table",
     "service_indices",
+    "severity_line",
+    "severity_reference",
     "suppress_small_cells",
 ]
 
@@ -120,14 +136,95 @@ INDEX_COLUMNS: tuple[str, ...] = (
 
 _PERIOD_FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
 
+#: The reference line of each service (key: ``teams.service``, None for an episode whose team
+#: has no service): ``intercept``, ``slope``, ``mean_change``, ``sd_intake`` and ``n``.
+SeverityReference = Mapping[Any, Mapping[str, float]]
+
+
+# --------------------------------------------------------------------------------------------
+# The severity reference: one line per service
+# --------------------------------------------------------------------------------------------
+
+
+def severity_line(intake: np.ndarray, change: np.ndarray) -> dict[str, float]:
+    """The OLS line change = a + b * intake over one reference change set, with its mean and SD.
+
+    Args:
+        intake: First ORS of each client-episode of the change set (two or more ORS).
+        change: Last minus first ORS of the same client-episodes.
+
+    Returns:
+        ``intercept``, ``slope``, ``mean_change``, ``sd_intake`` (n - 1) and ``n``; all but
+        ``n`` NaN when fewer than two intakes or all intakes equal (no line can be fitted).
+    """
+    x = np.asarray(intake, dtype="float64")
+    y = np.asarray(change, dtype="float64")
+    line = {
+        "intercept": np.nan,
+        "slope": np.nan,
+        "mean_change": np.nan,
+        "sd_intake": np.nan,
+        "n": float(x.size),
+    }
+    if x.size >= 2 and np.var(x) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+        line.update(
+            intercept=float(intercept),
+            slope=float(slope),
+            mean_change=float(y.mean()),
+            sd_intake=float(x.std(ddof=1)),
+        )
+    return line
+
+
+def _service_keys(outcomes: pd.DataFrame) -> np.ndarray:
+    """Each row's service (None where it has none, or the frame has no service column)."""
+    if "service" not in outcomes.columns:
+        return np.full(len(outcomes), None, dtype=object)
+    services = outcomes["service"].astype(object)
+    return services.where(services.notna(), None).to_numpy(dtype=object)
+
+
+def severity_reference(outcomes: pd.DataFrame) -> dict[Any, dict[str, float]]:
+    """The severity reference of every service in ``outcomes``: one line per service.
+
+    Pass the rows of :func:`episode_outcomes` with ``closed_only=True`` and no other filter
+    than the service to get the reference the pages use: each service's closed change set
+    over its whole history (see the module docstring).
+    """
+    has_change = outcomes["n_with_ors"].to_numpy() >= 2
+    first = outcomes["first_ors"].to_numpy(dtype="float64", na_value=np.nan)
+    last = outcomes["last_ors"].to_numpy(dtype="float64", na_value=np.nan)
+    services = _service_keys(outcomes)
+    reference: dict[Any, dict[str, float]] = {}
+    for service in dict.fromkeys(services.tolist()):
+        rows = has_change & (services == service)
+        reference[service] = severity_line(first[rows], (last - first)[rows])
+    return reference
+
+
+def _standardised_adjusted(
+    services: np.ndarray, pre: np.ndarray, change: np.ndarray, reference: SeverityReference
+) -> np.ndarray:
+    """(change - (a + b * pre) + mean change) / SD of intake, with each row's service line."""
+    out = np.full(len(services), np.nan)
+    for service, line in reference.items():
+        rows = services == service
+        if rows.any() and line["sd_intake"] > 0:
+            fitted = line["intercept"] + line["slope"] * pre[rows]
+            out[rows] = (change[rows] - fitted + line["mean_change"]) / line["sd_intake"]
+    return out
+
 
 # --------------------------------------------------------------------------------------------
 # Indices
 # --------------------------------------------------------------------------------------------
 
 
-def _derived(outcomes: pd.DataFrame, config: ClinicalConfig) -> tuple[pd.DataFrame, dict]:
-    """Per client-episode indicator columns (vectorised), and the severity regression."""
+def _derived(
+    outcomes: pd.DataFrame, config: ClinicalConfig, reference: SeverityReference | None
+) -> tuple[pd.DataFrame, dict]:
+    """Per client-episode indicator columns (vectorised), and the severity reference used."""
     frame = outcomes.copy()
     has_change = frame["n_with_ors"].to_numpy() >= 2
     first = frame["first_ors"].to_numpy(dtype="float64", na_value=np.nan)
@@ -179,26 +276,11 @@ def _derived(outcomes: pd.DataFrame, config: ClinicalConfig) -> tuple[pd.DataFra
     frame["_days"] = days.astype("float64")
     frame["_lt2"] = (~has_change).astype("float64")
 
-    # Severity adjustment: one OLS line over the whole change set.
-    x, y = pre[has_change], (post - pre)[has_change]
-    info: dict[str, float] = {
-        "intercept": np.nan,
-        "slope": np.nan,
-        "mean_change": np.nan,
-        "sd_intake": np.nan,
-        "n": float(x.size),
-    }
-    adjusted = np.full(len(frame), np.nan)
-    if x.size >= 2 and np.var(x) > 0:
-        slope, intercept = np.polyfit(x, y, 1)
-        mean_change = float(y.mean())
-        adjusted[has_change] = y - (intercept + slope * x) + mean_change
-        info.update(
-            intercept=float(intercept),
-            slope=float(slope),
-            mean_change=mean_change,
-            sd_intake=float(x.std(ddof=1)),
-        )
+    # Severity adjustment: one reference line per service.
+    if reference is None:
+        reference = severity_reference(outcomes)
+    info = {service: dict(line) for service, line in reference.items()}
+    adjusted = _standardised_adjusted(_service_keys(outcomes), pre, post - pre, info)
     frame["_adjusted"] = adjusted
     return frame, info
 
@@ -235,6 +317,7 @@ def service_indices(
     config: ClinicalConfig = DEFAULT_CONFIG,
     suppress: bool = True,
     date_column: Literal["ended", "started"] = "ended",
+    reference: SeverityReference | None = None,
 ) -> pd.DataFrame:
     """Service indices per group of client-episodes (formulas in the module docstring).
 
@@ -249,30 +332,36 @@ def service_indices(
         suppress: Apply :func:`suppress_small_cells` (default). Turn off only for internal
             checks; never show an unsuppressed table to a group.
         date_column: The date that assigns a client-episode to a period.
+        reference: The severity reference line of each service (:func:`severity_reference`);
+            None fits it, per service, over the change set of ``outcomes``. A row whose
+            service has no line gets no severity-adjusted value.
 
     Returns:
         One row per group, sorted by the keys: the keys, then :data:`INDEX_COLUMNS`, then
         ``suppressed``. ``attrs`` holds ``group_keys``, ``config_rule`` (minimum cell size),
-        ``severity_adjustment`` (the fitted line) and ``formulas``.
+        ``severity_adjustment`` (the reference line of each service) and ``formulas``.
 
     Raises:
         ValueError: If a ``by`` column is unknown, ``period`` is not one of the three, or (from
             :func:`fitdata.analytics.change.pcoms_change`) an age group is missing or an ORS total
             is not recorded to one decimal.
     """
-    frame, info = _derived(outcomes, config)
+    frame, info = _derived(outcomes, config, reference)
     frame, keys = _group_keys(frame, by, period, date_column)
     if frame.empty:
         table = pd.DataFrame(columns=[*keys, *INDEX_COLUMNS])
     else:
-        table = _aggregate(frame, keys, info)
+        table = _aggregate(frame, keys)
     return labelled_table(table, keys, info, config, suppress)
 
 
 def labelled_table(
     table: pd.DataFrame, keys: list[str], info: dict, config: ClinicalConfig, suppress: bool
 ) -> pd.DataFrame:
-    """``table`` with its attrs (keys, formulas, the severity line) and suppression applied."""
+    """``table`` with its attrs (keys, formulas, the severity reference) and suppression applied.
+
+    ``info`` is the severity reference: the line of each service (:data:`SeverityReference`).
+    """
     table.attrs = {
         "group_keys": keys,
         "min_cell_size": config.min_cell_size,
@@ -281,10 +370,11 @@ def labelled_table(
             "effect_size": "mean(last - first) / SD(first), change set (>= 2 ORS)",
             "effect_size_ci": "Becker 1988: d +/- 1.96 sqrt(2(1 - r)/n + d^2/(2n))",
             "severity_adjusted_es": (
-                "(mean_group(change - (a + b*intake)) + mean_all(change)) / SD_all(intake)"
+                "mean_group((change - (a_s + b_s*intake) + mean_s(change)) / SD_s(intake)), "
+                "s = the client-episode's service (Seidel, Miller & Chow 2014, sample-based)"
             ),
-            "pct_target": "reliable improvement, or non-clinical at the end without a reliable "
-            "deterioration",
+            "pct_target": "reliably improved, or ended in the non-clinical range without a "
+            "reliable deterioration (not the vendors' successful zone)",
             "unplanned_with_effect": "unplanned ending with recovered/improved first-to-last",
         },
     }
@@ -295,7 +385,7 @@ def labelled_table(
     return table
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame:
+def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     work = frame.assign(_one=0) if not keys else frame
     group = keys or ["_one"]
     grouped = work.groupby(group, dropna=False, sort=True, observed=True)
@@ -345,14 +435,16 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame
     agg = agg.join(ages).reset_index()
     if not keys:
         agg = agg.drop(columns="_one")
-    return finish_aggregate(agg, keys, info)
+    return finish_aggregate(agg, keys)
 
 
-def finish_aggregate(agg: pd.DataFrame, keys: list[str], info: dict) -> pd.DataFrame:
+def finish_aggregate(agg: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Effect sizes, intervals and percentages from per-group sums, means and variances.
 
     Shared by :func:`service_indices` and the SQL aggregates of its callers (see the module
-    docstring), so both compute these the same way. The result is
+    docstring), so both compute these the same way. ``_adjusted`` is the group's mean of the
+    client-episodes' standardised adjusted changes (each against its service's reference
+    line), i.e. the severity-adjusted effect size itself. The result is
     built as one frame from arrays (not column by column: inserting columns one at a time
     costs more than the arithmetic for tables of a few hundred rows).
     """
@@ -373,7 +465,7 @@ def finish_aggregate(agg: pd.DataFrame, keys: list[str], info: dict) -> pd.DataF
         "effect_size": d,
         "effect_size_ci_low": d - CRITICAL_VALUE * se,
         "effect_size_ci_high": d + CRITICAL_VALUE * se,
-        "severity_adjusted_es": values("_adjusted") / info["sd_intake"],
+        "severity_adjusted_es": values("_adjusted"),  # already in units of SD_ref(intake)
     }
     with np.errstate(invalid="ignore", divide="ignore"):
         computed["pct_sessions_with_ors"] = 100.0 * values("_ors_given") / values("sessions")

@@ -39,24 +39,31 @@ _PERIOD_SQL = {
 }
 _DATE_FIELDS = ("ended", "started")
 
-# Reads category_query's relation z (client-episodes with their categories); the nested WITH
-# sees z. The severity line is fitted over the whole change set, as service_indices fits it.
-_INDICES_SELECT = """
-SELECT * FROM (
-WITH line AS (
-    SELECT count(*) AS n, regr_slope(change, pre) AS slope,
+# The severity reference as service_indices fits it by default: one line per service over
+# the change set of category_query's relation z.
+_LINES = """
+    SELECT service, count(*) AS n, regr_slope(change, pre) AS slope,
            regr_intercept(change, pre) AS intercept, avg(change) AS mean_change,
            stddev_samp(pre) AS sd_intake, var_pop(pre) AS var_intake
     FROM z WHERE has_change
-),
+    GROUP BY service
+"""
+_LINES_SELECT = f"SELECT * FROM ({_LINES}) ORDER BY service NULLS LAST"
+
+# Reads z (client-episodes with their categories); the nested WITH sees z. Each client-episode
+# is adjusted against its own service's line and standardised by that service's SD of intake.
+_INDICES_SELECT = """
+SELECT * FROM (
+WITH line AS (__LINES__),
 w AS (
     SELECT z.*, {period} AS period,
            CASE WHEN line.n >= 2 AND line.var_intake > 0
-                THEN z.change - (line.intercept + line.slope * z.pre) + line.mean_change
+                THEN (z.change - (line.intercept + line.slope * z.pre) + line.mean_change)
+                     / line.sd_intake
            END AS adjusted,
            category IN ('recovered', 'improved') AS better,
            category IN ('deteriorated', 'harmed') AS worse
-    FROM z CROSS JOIN line
+    FROM z LEFT JOIN line ON line.service IS NOT DISTINCT FROM z.service
 )
 SELECT {keys_select}
        count(DISTINCT client_id) AS clients,
@@ -98,17 +105,12 @@ SELECT {keys_select}
        sum(n_sessions) AS sessions,
        sum(n_with_ors) AS _ors_given,
        sum(n_with_srs) AS _srs_given,
-       {age_counts},
-       any_value(line.n) AS _line_n, any_value(line.slope) AS _line_slope,
-       any_value(line.intercept) AS _line_intercept,
-       any_value(line.mean_change) AS _line_mean_change,
-       any_value(line.sd_intake) AS _line_sd_intake,
-       any_value(line.var_intake) AS _line_var_intake
-FROM w CROSS JOIN line
+       {age_counts}
+FROM w
 {period_filter}
 {group_by}
 ) {order_by}
-"""
+""".replace("__LINES__", _LINES)
 
 
 def service_indices_sql(
@@ -169,7 +171,20 @@ def service_indices_sql(
         closed_only=closed_only,
     )
     agg = reader.df(sql, params)
-    info = _line_info(agg)
+    lines_sql, lines_params = category_query(
+        _LINES_SELECT,
+        config=config,
+        service=service,
+        team_id=team_id,
+        therapist_id=therapist_id,
+        age_group=age_group,
+        format=format,
+        start=start,
+        end=end,
+        date_field=date_field,
+        closed_only=closed_only,
+    )
+    info = _reference(reader.df(lines_sql, lines_params))
     if agg.empty:
         table = pd.DataFrame(columns=[*group, *INDEX_COLUMNS])
     else:
@@ -178,25 +193,25 @@ def service_indices_sql(
                 agg[column] = pd.to_numeric(agg[column]).astype("float64")
         for key in group:
             agg[key] = agg[key].astype(object).where(agg[key].notna(), None)
-        table = finish_aggregate(agg, group, info)
+        table = finish_aggregate(agg, group)
     return labelled_table(table, group, info, config, suppress)
 
 
-def _line_info(agg: pd.DataFrame) -> dict[str, Any]:
-    """The severity line as ``service_indices`` reports it, from the result's line columns."""
-    if agg.empty:
-        return {"intercept": np.nan, "slope": np.nan, "mean_change": np.nan,
-                "sd_intake": np.nan, "n": 0.0}  # fmt: skip
-    row = agg.iloc[0]
-    fitted = row["_line_n"] >= 2 and row["_line_var_intake"] > 0
+def _reference(lines: pd.DataFrame) -> dict[Any, dict[str, float]]:
+    """The severity reference as ``service_indices`` reports it: each service's line."""
+    reference: dict[Any, dict[str, float]] = {}
+    for row in lines.itertuples(index=False):
+        fitted = row.n >= 2 and row.var_intake is not None and row.var_intake > 0
 
-    def value(name: str) -> float:
-        return float(row[name]) if fitted else np.nan
+        def value(number: Any, fitted: bool = fitted) -> float:
+            return float(number) if fitted else np.nan
 
-    return {
-        "intercept": value("_line_intercept"),
-        "slope": value("_line_slope"),
-        "mean_change": value("_line_mean_change"),
-        "sd_intake": value("_line_sd_intake"),
-        "n": float(row["_line_n"]),
-    }
+        service = None if pd.isna(row.service) else row.service
+        reference[service] = {
+            "intercept": value(row.intercept),
+            "slope": value(row.slope),
+            "mean_change": value(row.mean_change),
+            "sd_intake": value(row.sd_intake),
+            "n": float(row.n),
+        }
+    return reference

@@ -11,6 +11,7 @@ from fitdata.analytics.indices import (
     INDEX_COLUMNS,
     episode_outcomes,
     service_indices,
+    severity_reference,
     suppress_small_cells,
 )
 from fitdata.config import ClinicalConfig
@@ -256,18 +257,53 @@ def test_config_tie_rules_flow_through(reader) -> None:
 
 
 def test_severity_adjusted_effect_size_by_group(reader) -> None:
+    """Each client-episode against its own service's line, over that service's SD of intake."""
     out = episode_outcomes(reader, closed_only=True)
-    table = service_indices(out, by=["team_id"], suppress=False).set_index("team_id")
+    table = service_indices(out, by=["team_id", "age_group"], suppress=False)
+    table = table.set_index(["team_id", "age_group"])
     change_rows = out[out["n_with_ors"] >= 2]
-    x = change_rows["first_ors"].to_numpy()
-    y = (change_rows["last_ors"] - change_rows["first_ors"]).to_numpy()
-    slope, intercept = np.polyfit(x, y, 1)
-    adjusted = y - (intercept + slope * x) + y.mean()
-    for team in ("T1", "T2"):
-        mask = (change_rows["team_id"] == team).to_numpy()
-        expected = adjusted[mask].mean() / x.std(ddof=1)
-        assert table.loc[team, "severity_adjusted_es"] == pytest.approx(expected)
-    assert table.attrs["severity_adjustment"]["slope"] == pytest.approx(slope)
+    for service, team in (("Voksne", "T1"), ("Unge", "T2")):
+        rows = change_rows[change_rows["service"] == service]
+        x = rows["first_ors"].to_numpy()
+        y = (rows["last_ors"] - rows["first_ors"]).to_numpy()
+        slope, intercept = np.polyfit(x, y, 1)
+        standardised = (y - (intercept + slope * x) + y.mean()) / x.std(ddof=1)
+        for age in rows["age_group"].unique():
+            mask = (rows["age_group"] == age).to_numpy()
+            expected = standardised[mask].mean()
+            assert table.loc[(team, age), "severity_adjusted_es"] == pytest.approx(expected)
+        line = table.attrs["severity_adjustment"][service]
+        assert line["slope"] == pytest.approx(slope)
+        assert line["sd_intake"] == pytest.approx(x.std(ddof=1))
+        # Over a whole service (its own reference), it is the raw effect size.
+        whole = one(service_indices(out[out["service"] == service], suppress=False))
+        assert whole.severity_adjusted_es == pytest.approx(y.mean() / x.std(ddof=1))
+    # T2's child and adolescents differ from each other, not from T2 as a whole.
+    t2 = table.loc["T2"]
+    assert t2.loc["child", "severity_adjusted_es"] != pytest.approx(
+        t2.loc["adolescent", "severity_adjusted_es"]
+    )
+
+
+def test_one_reference_gives_a_group_the_same_value_in_any_selection(reader) -> None:
+    """With the service's reference passed in, filtering the rows changes no group's value."""
+    out = episode_outcomes(reader, closed_only=True)
+    reference = severity_reference(out)
+    whole = service_indices(out, by=["team_id", "age_group"], reference=reference, suppress=False)
+    adolescents = episode_outcomes(reader, closed_only=True, age_group="adolescent")
+    alone = service_indices(adolescents, by=["team_id"], reference=reference, suppress=False)
+    expected = whole.set_index(["team_id", "age_group"]).loc[("T2", "adolescent")]
+    got = alone.set_index("team_id").loc["T2"]
+    assert got["severity_adjusted_es"] == pytest.approx(expected["severity_adjusted_es"])
+    # Without the reference the adolescents become their own reference: another number.
+    own = one(service_indices(adolescents, suppress=False))
+    assert own.severity_adjusted_es == pytest.approx(own.effect_size)
+    assert own.severity_adjusted_es != pytest.approx(got["severity_adjusted_es"])
+    # A service missing from the reference gets no adjusted value rather than a wrong one.
+    partial = service_indices(out, by=["team_id"], reference={"Unge": reference["Unge"]})
+    partial = partial.set_index("team_id")
+    assert np.isnan(partial.loc["T1", "severity_adjusted_es"])
+    assert not np.isnan(partial.loc["T2", "severity_adjusted_es"])
 
 
 def test_periods_by_quarter(reader) -> None:
@@ -428,8 +464,12 @@ def _same_table(sql: pd.DataFrame, pandas_: pd.DataFrame) -> None:
         rtol=1e-9,
         atol=1e-9,
     )
-    for name, value in pandas_.attrs["severity_adjustment"].items():
-        assert sql.attrs["severity_adjustment"][name] == pytest.approx(value, nan_ok=True)
+    reference = pandas_.attrs["severity_adjustment"]
+    assert set(sql.attrs["severity_adjustment"]) == set(reference)
+    for service, line in reference.items():
+        for name, value in line.items():
+            got = sql.attrs["severity_adjustment"][service][name]
+            assert got == pytest.approx(value, nan_ok=True)
 
 
 @pytest.mark.parametrize(("grouping", "filters"), SQL_CASES)

@@ -2,8 +2,9 @@
 
 ``service_summary`` now adds up facts read once per kernel (see its docstring). The oracle here
 is the previous implementation, kept in this file: ``episode_outcomes`` of the population in
-the trend window, ``service_indices`` over it with the same reference set (period vs the rest
-of the window, by team, by quarter, by team and quarter), the session-date completeness query
+the trend window, ``service_indices`` over it (period vs the rest of the window, by team, by
+quarter, by team and quarter) with the one severity reference of the page (each service's line
+over all its closed client-episodes, ``severity_reference``), the session-date completeness query
 run directly, and statsmodels' ``MixedLM`` for the team model (``team_effects``).
 
 Every table must be equal (to 1e-9 relative; the values are sums of one-decimal scores) for
@@ -24,7 +25,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fitdata.analytics.indices import episode_outcomes, service_indices, suppress_small_cells
+from fitdata.analytics.indices import (
+    episode_outcomes,
+    service_indices,
+    severity_reference,
+    suppress_small_cells,
+)
 from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import DEFAULT_CONFIG
 from fitdata.data.store import reader_for
@@ -118,6 +124,7 @@ def oracle(reader, filters: ServiceFilters) -> dict[str, Any]:
         end=window_end,
         closed_only=True,
     )
+    reference = severity_reference(episode_outcomes(reader, closed_only=True))
     ended = pd.to_datetime(rows["ended"])
     in_period = (
         (ended >= pd.Timestamp(filters.period.start)) & (ended <= pd.Timestamp(filters.period.end))
@@ -128,18 +135,20 @@ def oracle(reader, filters: ServiceFilters) -> dict[str, Any]:
         return table
 
     cells = rows.assign(_cell=np.where(in_period, "period", "~reference"))
-    period = service_indices(cells, by=["_cell"])
+    period = service_indices(cells, by=["_cell"], reference=reference)
     period = with_lt2(period[period["_cell"] == "period"].drop(columns="_cell"))
     quarter = with_lt2(
-        service_indices(rows, period="quarter").rename(columns={"period": "quarter"})
+        service_indices(rows, period="quarter", reference=reference).rename(
+            columns={"period": "quarter"}
+        )
     )
     team_quarter = with_lt2(
-        service_indices(rows, by=["team_id"], period="quarter").rename(
+        service_indices(rows, by=["team_id"], period="quarter", reference=reference).rename(
             columns={"period": "quarter"}
         )
     )
     cells = rows.assign(_cell=np.where(in_period, rows["team_id"], "~reference"))
-    teams = service_indices(cells, by=["_cell"])
+    teams = service_indices(cells, by=["_cell"], reference=reference)
     teams = teams[teams["_cell"] != "~reference"].rename(columns={"_cell": "team_id"})
     n = teams["episodes_with_change"].to_numpy(dtype="float64")
     low, high = wilson_interval(teams["pct_target"].to_numpy(dtype="float64") * n / 100, n)

@@ -3,9 +3,17 @@
 Every table is that of :func:`fitdata.analytics.indices.service_indices` (same formulas, same
 categories and tie rules), computed from the per-cell sums of :mod:`.facts`: a filter change
 selects cells and adds them up with ``numpy.bincount`` — every mean, share and variance
-(exact: integer sums, products in extended precision) and the severity line from the
-reference set's sums. Nothing is read from the database and no per-episode frame is built
+(exact: integer sums, products in extended precision) and the severity reference from its
+sums. Nothing is read from the database and no per-episode frame is built
 (``tests/unit/test_service_equivalence.py`` compares every table with ``service_indices``).
+
+The severity reference is **one line per service**, fitted over every closed client-episode
+with change of the service's teams in the facts (its whole history, whatever the filters):
+the reference of :func:`fitdata.analytics.indices.severity_reference` over
+``episode_outcomes(closed_only=True)``. A team-quarter therefore has the same
+severity-adjusted effect size with or without a service, age or format filter elsewhere on
+the page, and the same as on the therapist development page and in the report
+(``tests/integration/test_severity_agreement.py``).
 
 Four groupings are made of one population: the period (one row), the teams over the period,
 the quarters of the trend window and each team's quarters. The tables leave this module
@@ -190,7 +198,7 @@ def _exact_variance(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, scale: float)
 
 
 def _severity_line(sums: dict[str, float]) -> dict[str, float]:
-    """The OLS line change = a + b * intake over the reference change set, from its sums."""
+    """The OLS line change = a + b * intake over one reference change set, from its sums."""
     n = sums["has_change"]
     sx, sy = sums["pre10"], sums["post10"] - sums["pre10"]
     sxx = sums["pre10_sq"]
@@ -213,6 +221,43 @@ def _severity_line(sums: dict[str, float]) -> dict[str, float]:
             sd_intake=float(np.sqrt(_exact_variance(np.array([n]), [sx], [sxx], 10.0)[0])),
         )
     return info
+
+
+_LINE_SUMS = ("has_change", "pre10", "post10", "pre10_sq", "pre_post")
+
+
+def _severity_reference(facts: EpisodeFacts) -> tuple[dict[Any, dict[str, float]], np.ndarray]:
+    """Each service's line over all its cells, and each cell's standardised adjusted change.
+
+    Returns:
+        The reference (service -> line, as
+        :func:`fitdata.analytics.indices.severity_reference` gives it) and, per cell, the sum
+        over its change set of (change - (a + b * intake) + mean change) / SD of intake with its
+        service's line (NaN where the service has no line).
+    """
+    services = np.asarray(facts.team_service, dtype=object)
+    names = list(dict.fromkeys(services.tolist()))
+    service_code = np.array([names.index(name) for name in services.tolist()], dtype=np.int64)
+    cell_service = service_code[facts.cell_team.astype(np.int64)]
+    by_service = {
+        name: np.bincount(cell_service, weights=facts.cell_sums[name], minlength=len(names))
+        for name in _LINE_SUMS
+    }
+    reference = {
+        name: _severity_line({key: float(v[i]) for key, v in by_service.items()})
+        for i, name in enumerate(names)
+    }
+    lines = [reference[name] for name in names]
+    a, b, m, sd = (
+        np.array([line[key] for line in lines], dtype=np.float64)[cell_service]
+        for key in ("intercept", "slope", "mean_change", "sd_intake")
+    )
+    n = facts.cell_sums["has_change"]
+    x = facts.cell_sums["pre10"] / 10
+    y = (facts.cell_sums["post10"] - facts.cell_sums["pre10"]) / 10
+    with np.errstate(invalid="ignore", divide="ignore"):
+        standardised = (y - n * (a - m) - b * x) / sd
+    return reference, standardised
 
 
 def _mean(total: np.ndarray, count: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -244,10 +289,14 @@ def _index_table(
     clients_by_age: np.ndarray,
     episodes: np.ndarray,
     keys: dict[str, Any],
-    info: dict[str, float],
+    info: dict[Any, dict[str, float]],
     config: ClinicalConfig,
 ) -> pd.DataFrame:
-    """The table of :func:`~fitdata.analytics.indices.service_indices` from per-group sums."""
+    """The table of :func:`~fitdata.analytics.indices.service_indices` from per-group sums.
+
+    ``sums`` holds ``adjusted`` and ``adjusted_n`` (the standardised adjusted changes against
+    each service's line, and how many have one); ``info`` is the reference, for the attrs.
+    """
     present = sums["one"] > 0
     s = {name: values[present] for name, values in sums.items()}
     n_change = s["has_change"]
@@ -275,11 +324,7 @@ def _index_table(
             s["pre10_sq"] + 2 * s["pre_post"] + s["post10_sq"],
             10.0,
         ),
-        _adjusted=(
-            _mean(change, n_change, 10.0)
-            - (info["intercept"] + info["slope"] * _mean(s["pre10"], n_change, 10.0))
-            + info["mean_change"]
-        ),
+        _adjusted=_mean(s["adjusted"], s["adjusted_n"]),
         closed_episodes=s["one"],
         sessions=s["n_sessions"],
         _ors_given=s["n_with_ors"],
@@ -294,7 +339,7 @@ def _index_table(
     key_list = list(keys)
     if present.any():
         agg = pd.DataFrame(columns, index=pd.RangeIndex(int(present.sum())))
-        table = finish_aggregate(agg, key_list, info)
+        table = finish_aggregate(agg, key_list)
     else:
         table = pd.DataFrame(columns=[*key_list, *INDEX_COLUMNS])
     return labelled_table(table, key_list, info, config, True)
@@ -321,21 +366,28 @@ def _team_sums(
 def index_tables(facts: EpisodeFacts, chosen: Selection, config: ClinicalConfig) -> dict[str, Any]:
     """Headline, team, quarter and team-by-quarter indices of one population and period.
 
-    Every table is fitted with the same severity line, over the population's change set in
-    the trend window (the reference set), as :func:`fitdata.analytics.indices.service_indices`
-    would fit it on those client-episodes.
+    Every table is adjusted for severity against the same reference: one line per service,
+    over all its closed client-episodes with change (see the module docstring), as
+    :func:`fitdata.analytics.indices.service_indices` computes it with
+    ``reference=severity_reference(episode_outcomes(reader, closed_only=True))``.
 
     Returns:
         ``period``, ``teams``, ``quarters`` and ``team_quarters`` (unsuppressed tables, each
-        with ``pct_lt2_ors``), ``info`` (the severity line) and ``team_sums`` (the teams'
-        sums over the period, for the team model).
+        with ``pct_lt2_ors``), ``info`` (the severity reference: each service's line) and
+        ``team_sums`` (the teams' sums over the period, for the team model).
     """
-    groupings, keep_cells = _groupings(facts, chosen, facts.team_ids, facts.team_service)
-    info = _severity_line({name: float(v[keep_cells].sum()) for name, v in facts.cell_sums.items()})
+    groupings, _ = _groupings(facts, chosen, facts.team_ids, facts.team_service)
+    info, standardised = _severity_reference(facts)
+    has_line = ~np.isnan(standardised)
+    cell_sums = {
+        **facts.cell_sums,
+        "adjusted": np.where(has_line, standardised, 0.0),
+        "adjusted_n": np.where(has_line, facts.cell_sums["has_change"], 0.0),
+    }
     episode_flag = "episode_first" if chosen.age is None else "episode_first_in_age"
     tables: dict[str, Any] = {"info": info}
     for name, grouping in groupings.items():
-        sums = _grouped(facts.cell_sums, grouping)
+        sums = _grouped(cell_sums, grouping)
         clients, by_age = facts.rows.distinct_clients(
             grouping.row_keep, grouping.row_group, grouping.n, by_team=grouping.by_team
         )

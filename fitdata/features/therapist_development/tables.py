@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from fitdata.analytics.change import CRITICAL_VALUE, pcoms_change
-from fitdata.analytics.indices import OUTCOME_COLUMNS, service_indices, suppress_small_cells
+from fitdata.analytics.indices import (
+    OUTCOME_COLUMNS,
+    service_indices,
+    suppress_small_cells,
+)
+from fitdata.analytics.indices import severity_line as indices_severity_line
 from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import AGE_GROUPS, TIE_TOLERANCE, ClinicalConfig
 
@@ -147,31 +152,17 @@ def adjusted_changes(rows: pd.DataFrame, line: dict[str, float]) -> pd.Series:
 
 
 def severity_line(rows: pd.DataFrame) -> dict[str, float]:
-    """The OLS line of change on intake over the change set, as ``service_indices`` fits it.
+    """The severity reference line of one service's closed client-episodes.
 
-    The same computation as :func:`fitdata.analytics.indices.service_indices` reports in
-    ``attrs["severity_adjustment"]`` (a test compares them), without its other columns.
+    :func:`fitdata.analytics.indices.severity_line` over the change set of ``rows`` (the
+    service's closed client-episodes, its whole history): the one reference the service page,
+    this page and the report adjust against (Seidel, Miller & Chow 2014, sample-based; see
+    :mod:`fitdata.analytics.indices`).
     """
     has_change = rows["n_with_ors"].to_numpy() >= 2
     first = rows["first_ors"].to_numpy(dtype="float64", na_value=np.nan)
     last = rows["last_ors"].to_numpy(dtype="float64", na_value=np.nan)
-    x, y = first[has_change], (last - first)[has_change]
-    line = {
-        "intercept": np.nan,
-        "slope": np.nan,
-        "mean_change": np.nan,
-        "sd_intake": np.nan,
-        "n": float(x.size),
-    }
-    if x.size >= 2 and np.var(x) > 0:
-        slope, intercept = np.polyfit(x, y, 1)
-        line.update(
-            intercept=float(intercept),
-            slope=float(slope),
-            mean_change=float(y.mean()),
-            sd_intake=float(x.std(ddof=1)),
-        )
-    return line
+    return indices_severity_line(first[has_change], (last - first)[has_change])
 
 
 def classify_improvement(
