@@ -35,11 +35,13 @@ __all__ = [
     "AGE_GROUPS",
     "DEFAULT_CONFIG",
     "RULES",
+    "URGENCY_ORDER",
     "AgeGroup",
     "ClinicalConfig",
     "TIE_TOLERANCE",
     "ConfigError",
     "Rule",
+    "Urgency",
     "load_config",
 ]
 
@@ -77,9 +79,11 @@ class ClinicalConfig:
     srs_item_concern: float = 9.0
     srs_drop: float = 1.0
     min_cell_size: int = 5
+    min_comparison_groups: int = 5
     stagnation_sessions: int = 6
     not_seen_weeks: int = 4
     srs_always_max_min_sessions: int = 3
+    not_on_track_sessions_now: int = 2
     source_notes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def ors_cutoff(self, age_group: AgeGroup | str) -> float:
@@ -165,6 +169,13 @@ RULES: dict[str, Rule] = {
         "Norwegian health-data practice (Normen), small-cell suppression",
         "fewer than this many clients is suppressed; exactly this many is shown",
     ),
+    "min_comparison_groups": Rule(
+        "smallest number of teams (each with enough episodes) a multilevel comparison is fitted on",
+        "with fewer groups the between-group variance cannot be estimated (it is often put at 0 "
+        "and its interval is unbounded): Snijders & Bosker 2012, Multilevel analysis, 2nd ed.; "
+        "McNeish & Stapleton 2016, Educ Psychol Rev 28:295-314 (small numbers of groups)",
+        "fewer than this many estimable teams: no model; exactly this many is fitted",
+    ),
     "stagnation_sessions": Rule(
         "stagnation: from this session on, no reliable improvement since the first ORS flags",
         "shared/domain.md: most change happens early, by session 3-6 (PCOMS practice)",
@@ -180,7 +191,91 @@ RULES: dict[str, Rule] = {
         "practice literature: may mean the client does not dare to give negative feedback",
         "flags from this many SRS sessions, all exactly 40.0",
     ),
+    "not_on_track_sessions_now": Rule(
+        "not on track now: the last this many judged ORS are all below the lower expected line",
+        "fitdata choice measured on demo data (issue 18): ever below flags about 40 % of "
+        "episodes; OQ-style signal systems flag about 20-30 % (Lambert et al. 2001; shared/"
+        "domain.md 'Signals'). One session below the line is often noise around a 25th "
+        "percentile; two in a row is a pattern",
+        "an episode with fewer judged ORS than this is not on track now only if all are below; "
+        "on the line is on track",
+    ),
 }
+
+
+@dataclass(frozen=True)
+class Urgency:
+    """One step of the order in which flags are read: the flag code, why here, and the source."""
+
+    code: str
+    reason: str
+    source: str
+
+
+#: The order of urgency of the flags, most urgent first, each with its reason and source: the
+#: case list sorts by it, and every page lists a case's flags in it. Warnings come first
+#: (clinical, then alliance, then attendance); data-quality prompts follow all of them.
+URGENCY_ORDER: tuple[Urgency, ...] = (
+    Urgency(
+        "reliable_deterioration",
+        "reliably worse than at intake now: possible harm, act first",
+        "deterioration is 5-10 % of adult outcomes (Bybee, Lambert & Eggett 2007); "
+        "OQ-style signal systems mark it red",
+    ),
+    Urgency(
+        "not_on_track",
+        "below the expected trajectory now: feedback helps most for these cases",
+        "Lambert et al. 2001; Worthen & Lambert 2007 (not-on-track cases gain most from feedback)",
+    ),
+    Urgency(
+        "srs_below_cutoff",
+        "alliance below the cutoff now: a rupture to talk about at the next session",
+        "OpenFIT help page KA-01028; shared/domain.md 'Signals'",
+    ),
+    Urgency(
+        "srs_drop",
+        "alliance clearly below the client's own usual level now",
+        "shared/domain.md 'Signals': a clear fall against the client's own usual level",
+    ),
+    Urgency(
+        "no_reliable_change",
+        "no reliable improvement by the stagnation session: review the plan, less urgent than "
+        "a fall",
+        "shared/domain.md: most change happens early, by session 3-6 (PCOMS practice)",
+    ),
+    Urgency(
+        "srs_item_below",
+        "one alliance item low: a soft signal, only item-level records can raise it",
+        "trainers' rule of thumb (soft); shared/domain.md 'Signals'",
+    ),
+    Urgency(
+        "not_seen",
+        "no session for weeks: check whether the client has dropped out",
+        "supervision practice (team case review); a service setting",
+    ),
+    Urgency(
+        "missing_ors",
+        "data quality: no ORS at the last session, so outcome flags cannot be judged",
+        "shared/domain.md: a flag needs the client's own rating",
+    ),
+    Urgency(
+        "missing_srs",
+        "data quality: no SRS at the last session, so alliance flags cannot be judged",
+        "shared/domain.md: a flag needs the client's own rating",
+    ),
+    Urgency(
+        "not_judged",
+        "data quality: too few comparable closed episodes to judge the last ORS against an "
+        "expected line",
+        "fitdata: the trajectory model's minimum of comparable episodes per cell",
+    ),
+    Urgency(
+        "srs_always_40",
+        "data quality: every SRS is 40, which may mean the client does not dare to give "
+        "negative feedback",
+        "practice literature; shared/domain.md 'Signals'",
+    ),
+)
 
 DEFAULT_CONFIG = ClinicalConfig()
 

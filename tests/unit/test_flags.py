@@ -15,12 +15,16 @@ from hypothesis import strategies as st
 
 from fitdata.analytics.flags import (
     EPISODE_COLUMNS,
+    FLAG_GROUP,
     FLAGS,
     SESSION_COLUMNS,
+    URGENCY,
+    WARNING_GROUPS,
     describe_flags,
     episode_flag_counts,
     episode_flags,
     session_flags,
+    urgency_rank,
 )
 from fitdata.analytics.flags.frames import _direction
 from fitdata.analytics.trajectory import fit_trajectories
@@ -238,7 +242,7 @@ def test_every_flag_row_names_its_threshold() -> None:
     ]
     frame["lower_expected"] = 21.0
     out = session_flags(frame)
-    assert set(out["flag"]) == set(FLAGS) - {"srs_always_40", "not_seen"}
+    assert set(out["flag"]) == set(FLAGS) - {"srs_always_40", "not_seen", "not_judged"}
     for _, row in out.dropna(subset=["threshold"]).iterrows():
         if row["flag"] in ("no_reliable_change", "reliable_deterioration"):
             assert "5 points" in row["rule"]
@@ -422,7 +426,7 @@ def test_sql_path_agrees_on_the_demo_database(demo_db: Path) -> None:
     as_of = dt.date(2026, 10, 31)
     out = episode_flag_counts(reader, as_of=as_of)
     compare(out, episode_flags(sessions, episodes, as_of=as_of))
-    assert set(out["flag"]) >= set(FLAGS) - {"not_on_track"}
+    assert set(out["flag"]) >= set(FLAGS) - {"not_on_track", "not_judged"}
 
 
 def test_sql_path_with_a_trajectory_model_agrees_with_pandas_on_demo_data(demo_db: Path) -> None:
@@ -438,6 +442,9 @@ def test_sql_path_with_a_trajectory_model_agrees_with_pandas_on_demo_data(demo_d
     on_track = out[out["flag"] == "not_on_track"]
     assert len(on_track) > 20
     assert (on_track["value"] < on_track["threshold"]).all()
+    # Both states occur on demo data, so the agreement above covers current and history rows.
+    assert on_track["current"].any() and not on_track["current"].all()
+    assert (out["flag"] == "not_judged").any()
     team = sessions["team_id"].iloc[0]
     team_rows = episode_flag_counts(reader, team_id=team, as_of=as_of, model=model)
     assert set(team_rows["episode_id"]) <= set(
@@ -462,3 +469,39 @@ def test_rule_sentences_in_bokmal_use_decimal_commas_and_norwegian_words() -> No
     again = describe_flags(bokmal, lang="nb")
     assert again.tolist() == bokmal["rule"].tolist()
     assert session_flags(frame, lang=None)["rule"].isna().all()
+
+
+# --- the contract: groups, urgency, current and history ----------------------------------------
+
+
+def test_every_flag_has_a_group_and_a_place_in_the_order_of_urgency() -> None:
+    assert set(FLAG_GROUP) == set(FLAGS) == set(URGENCY) and len(URGENCY) == len(FLAGS)
+    assert set(FLAG_GROUP.values()) == {*WARNING_GROUPS, "data_quality"}
+    ranks = [urgency_rank(code) for code in URGENCY]
+    assert ranks == list(range(len(URGENCY)))
+    warnings = [c for c in URGENCY if FLAG_GROUP[c] in WARNING_GROUPS]
+    assert URGENCY[: len(warnings)] == tuple(warnings), "data-quality prompts come after warnings"
+    assert URGENCY[:2] == ("reliable_deterioration", "not_on_track")
+    with pytest.raises(KeyError, match="unknown flag code 'nope'"):
+        urgency_rank("nope")
+
+
+def test_episode_rows_say_when_they_last_held_and_whether_they_hold_now() -> None:
+    frame = rows([20.0] * 4, [35.0, 38.0, 35.5, 37.0])
+    as_of = START + dt.timedelta(weeks=4)
+    out = episode(frame, as_of)
+    assert list(out.columns) == list(EPISODE_COLUMNS)
+    row = out[out["flag"] == "srs_below_cutoff"].iloc[0]
+    assert (row["first_session"], row["last_session"], row["current"]) == (1, 3, False)
+    assert row["rule"].endswith("held until session 3; not now")
+    bokmal = episode_flags(frame, episodes_for(frame), as_of=as_of, lang="nb")
+    assert (
+        bokmal.query("flag == 'srs_below_cutoff'")["rule"]
+        .iloc[0]
+        .endswith("gjaldt til og med samtale 3; ikke nå")
+    )
+    # As of session 3 it holds now, and says nothing about history.
+    early = episode(frame, START + dt.timedelta(weeks=2))
+    row = early[early["flag"] == "srs_below_cutoff"].iloc[0]
+    assert (row["last_session"], row["current"]) == (3, True)
+    assert "not now" not in row["rule"]

@@ -53,12 +53,22 @@ Flag codes (:data:`FLAGS`):
     episode exactly 40.0 (to the tie tolerance). It may mean the client does not dare to give
     negative feedback. Two sessions at 40 are too few to say so. ``first_session`` is the
     session of the third SRS, when the pattern first became visible.
+``not_judged`` (episode only)
+    An ongoing episode whose last ORS has no lower expected line (no trajectory cell with
+    enough comparable closed episodes), so whether it is on track is unknown. Only with a
+    ``lower_expected`` column (pandas) or a ``model`` (SQL). A data-quality prompt.
 ``not_seen`` (episode only)
     An ongoing episode (``ended`` missing or after ``as_of``) whose client's last session is
     *more than* ``config.not_seen_weeks`` (default 4) weeks before ``as_of``: 29 days flags,
     exactly 28
     days does not (the same "beyond, not at" convention as the cutoffs). ``first_session`` is
     the last session number; ``value`` is the days since it.
+
+Now versus history: every episode row has ``last_session`` (the last session at which the
+rule fired) and ``current`` (it holds at the last session, up to ``as_of``, that could raise
+it; :data:`NOW_AT`). Resolved flags stay as rows with ``current`` False. :data:`FLAG_GROUP`
+puts each code in a group (:data:`WARNING_GROUPS` or ``data_quality``), and :data:`URGENCY` /
+:func:`urgency_rank` give the order of urgency from :data:`fitdata.config.URGENCY_ORDER`.
 
 Conventions:
 
@@ -77,20 +87,30 @@ Conventions:
 from fitdata.analytics.flags.frames import episode_flags, session_flags
 from fitdata.analytics.flags.rules import (
     EPISODE_COLUMNS,
+    FLAG_GROUP,
     FLAGS,
+    NOW_AT,
     SCORE_FLAGS,
     SESSION_COLUMNS,
+    URGENCY,
+    WARNING_GROUPS,
     describe_flags,
+    urgency_rank,
 )
 from fitdata.analytics.flags.sql import episode_flag_counts
 
 __all__ = [
     "EPISODE_COLUMNS",
     "FLAGS",
+    "FLAG_GROUP",
+    "NOW_AT",
     "SCORE_FLAGS",
     "SESSION_COLUMNS",
+    "URGENCY",
+    "WARNING_GROUPS",
     "describe_flags",
     "episode_flag_counts",
     "episode_flags",
     "session_flags",
+    "urgency_rank",
 ]

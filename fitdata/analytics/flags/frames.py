@@ -1,8 +1,10 @@
 """Flags over a pandas frame of sessions: vectorised, no per-episode Python loop.
 
 :func:`session_flags` raises the flags of each session; :func:`episode_flags` aggregates them
-per episode and client and adds the episode-only flags (``srs_always_40``, ``not_seen``).
-The rules and their ties are described in :mod:`fitdata.analytics.flags`.
+per episode and client, says whether each still holds now (at the last session that could raise
+it, :data:`~fitdata.analytics.flags.rules.NOW_AT`) and adds the episode-only flags
+(``srs_always_40``, ``not_seen``, ``not_judged``). The rules and their ties are described in
+:mod:`fitdata.analytics.flags`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from fitdata.analytics.flags.rules import (
     EPISODE_COLUMNS,
     FLAGS,
+    NOW_AT,
     SESSION_COLUMNS,
     SRS_MAX,
     describe_flags,
@@ -203,13 +206,74 @@ def session_flags(
 
 
 def _aggregate_session_flags(raw: pd.DataFrame) -> pd.DataFrame:
-    """Per (episode, client, flag): the first firing session, its values, and the count."""
+    """Per (episode, client, flag): the first firing session, its values, the count, the last."""
     raw = raw.sort_values([*_KEYS, "flag", "session_no"], kind="stable")
     group = raw.groupby([*_KEYS, "flag"], sort=False)
     first = group.head(1).copy()
     counts = group["session_no"].transform("size")
+    last = group["session_no"].transform("max")
     first["sessions"] = counts.loc[first.index].astype("int64")
+    first["last_session"] = last.loc[first.index].astype("int64")
     return first.rename(columns={"session_no": "first_session"})
+
+
+def _now_sessions(frame: pd.DataFrame, config: ClinicalConfig) -> pd.DataFrame:
+    """Per (episode, client): the last session of each kind in :data:`NOW_AT`.
+
+    Columns ``ors``, ``srs``, ``items`` and ``session`` (NaN where there is none), and
+    ``not_on_track_now``: the last ``config.not_on_track_sessions_now`` judged ORS (an ORS with
+    an expected line) are all below the line. Computed as the SQL path does: no judged ORS at
+    or after the earliest of those last ones is on or above the line.
+    """
+    keys = [frame["episode_id"], frame["client_id"]]
+    number = frame["session_no"].astype("float64")
+
+    def last(mask: pd.Series) -> pd.Series:
+        return number.where(mask).groupby(keys).max()
+
+    out = pd.DataFrame(
+        {
+            "session": number.groupby(keys).max(),
+            "ors": last(frame["ors_total"].notna()),
+            "srs": last(frame["srs_total"].notna()),
+            "items": last(frame[list(SRS_ITEMS)].notna().any(axis=1)),
+        }
+    )
+    out["not_on_track_now"] = False
+    if "lower_expected" in frame.columns:
+        ors, lower = frame["ors_total"], frame["lower_expected"]
+        judged = ors.notna() & lower.notna()
+        rows = frame[judged]
+        row_keys = [rows["episode_id"], rows["client_id"]]
+        recent = rows.groupby(row_keys).cumcount(ascending=False) < config.not_on_track_sessions_now
+        start = rows["session_no"].where(recent).groupby(row_keys).min()
+        on_line = ~_below(rows["ors_total"], rows["lower_expected"])
+        last_on_line = rows["session_no"].where(on_line).groupby(row_keys).max()
+        now = last_on_line.isna() | (last_on_line < start)
+        out["not_on_track_now"] = now.reindex(out.index, fill_value=False).astype(bool)
+    return out
+
+
+def _current(flags: pd.DataFrame, now: pd.DataFrame) -> np.ndarray:
+    """Whether each episode flag row holds now (:data:`NOW_AT`), given :func:`_now_sessions`."""
+    index = pd.MultiIndex.from_arrays([flags["episode_id"], flags["client_id"]])
+    at = now.reindex(index)
+    kind = flags["flag"].map(NOW_AT).to_numpy(dtype=object)
+    last = flags["last_session"].to_numpy(dtype=float)
+    current = np.ones(len(flags), dtype=bool)  # "state" flags describe the episode as it is
+    for column in ("ors", "srs", "items", "session"):  # a handful of kinds, not episodes
+        mask = kind == column
+        current[mask] = last[mask] == at[column].to_numpy(dtype=float)[mask]
+    mask = kind == "judged_ors"
+    current[mask] = at["not_on_track_now"].to_numpy(dtype=object)[mask] == True  # noqa: E712
+    return current
+
+
+def _ongoing(last: pd.DataFrame, episodes: pd.DataFrame, as_of: dt.date) -> pd.Series:
+    """Whether each row's episode is ongoing on ``as_of`` (no end, or ended after it)."""
+    ended = episodes.set_index("episode_id")["ended"]
+    ended = pd.to_datetime(last["episode_id"].map(ended))
+    return ended.isna() | (ended > pd.Timestamp(as_of))
 
 
 def episode_flags(
@@ -269,9 +333,7 @@ def episode_flags(
 
     # not_seen: ongoing episodes whose last session is more than config.not_seen_weeks before as_of.
     last = frame.groupby(keys).tail(1).copy()
-    ended = episodes.set_index("episode_id")["ended"]
-    ended = pd.to_datetime(last["episode_id"].map(ended))
-    ongoing = ended.isna() | (ended > pd.Timestamp(as_of))
+    ongoing = _ongoing(last, episodes, as_of)
     days = (pd.Timestamp(as_of) - pd.to_datetime(last["session_date"])).dt.days
     limit = 7 * config.not_seen_weeks
     m = ongoing & (days > limit)
@@ -279,8 +341,28 @@ def episode_flags(
     not_seen = _raw(last, m, "not_seen", days.astype("float64"), float(limit), note=note)
     parts.append(not_seen.rename(columns={"session_no": "first_session"}).assign(sessions=1))
 
+    # not_judged: an ongoing episode whose last ORS has no expected line to be judged against.
+    if "lower_expected" in frame.columns:
+        with_ors = frame[frame["ors_total"].notna()]
+        last_ors = with_ors.groupby([with_ors["episode_id"], with_ors["client_id"]]).tail(1)
+        m = _ongoing(last_ors, episodes, as_of) & last_ors["lower_expected"].isna()
+        not_judged = _raw(last_ors, m, "not_judged")
+        parts.append(not_judged.rename(columns={"session_no": "first_session"}).assign(sessions=1))
+
     nonempty = [p for p in parts if len(p)]
     out = pd.concat(nonempty, ignore_index=True) if nonempty else parts[0]
+    now = _now_sessions(frame, config)
+    # The episode-only flags' last session: the last SRS (always 40), the session itself.
+    state = out["flag"].isin(["srs_always_40", "not_seen", "not_judged"]).to_numpy()
+    always = (out["flag"] == "srs_always_40").to_numpy()
+    last_session = out["last_session"].to_numpy(dtype=float) if "last_session" in out else None
+    if last_session is None:
+        last_session = np.full(len(out), np.nan)
+    last_session = np.where(state, out["first_session"].to_numpy(dtype=float), last_session)
+    index = pd.MultiIndex.from_arrays([out["episode_id"], out["client_id"]])
+    last_srs = now["srs"].reindex(index).to_numpy(dtype=float)
+    out["last_session"] = np.where(always, last_srs, last_session).astype("int64")
+    out["current"] = _current(out, now)
     out["rule"] = describe_flags(out, config=config, as_of=as_of, lang=lang) if lang else None
     out["first_session"] = out["first_session"].astype("int64")
     out["sessions"] = out["sessions"].astype("int64")

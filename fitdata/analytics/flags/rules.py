@@ -15,16 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fitdata.config import DEFAULT_CONFIG, RULES, ClinicalConfig
+from fitdata.config import DEFAULT_CONFIG, RULES, URGENCY_ORDER, ClinicalConfig
 from fitdata.i18n import Translator
 
 __all__ = [
     "EPISODE_COLUMNS",
     "FLAGS",
+    "FLAG_GROUP",
+    "NOW_AT",
     "SCORE_FLAGS",
     "SESSION_COLUMNS",
     "SRS_MAX",
+    "URGENCY",
+    "WARNING_GROUPS",
     "describe_flags",
+    "urgency_rank",
 ]
 
 #: The SRS ceiling; "always 40" compares with it to the tie tolerance.
@@ -48,7 +53,66 @@ FLAGS: tuple[str, ...] = (
     "missing_ors",
     "missing_srs",
     "not_seen",
+    "not_judged",
 )
+
+#: The group of every flag code. Warnings (:data:`WARNING_GROUPS`) are about the client;
+#: ``data_quality`` prompts are about the record (missing forms, an all-40 series, a last ORS
+#: that no expected line could judge) and are shown apart from warnings. ``srs_item_below`` is a
+#: soft alliance signal: only teams that record SRS items can raise it.
+FLAG_GROUP: dict[str, str] = {
+    "reliable_deterioration": "clinical",
+    "not_on_track": "clinical",
+    "no_reliable_change": "clinical",
+    "srs_below_cutoff": "alliance",
+    "srs_drop": "alliance",
+    "srs_item_below": "alliance",
+    "not_seen": "attendance",
+    "missing_ors": "data_quality",
+    "missing_srs": "data_quality",
+    "srs_always_40": "data_quality",
+    "not_judged": "data_quality",
+}
+
+#: The groups whose flags are warnings about the client, in the order pages show them.
+WARNING_GROUPS: tuple[str, ...] = ("clinical", "alliance", "attendance")
+
+#: Every flag code, most urgent first (:data:`fitdata.config.URGENCY_ORDER`, with reasons).
+URGENCY: tuple[str, ...] = tuple(step.code for step in URGENCY_ORDER)
+
+_URGENCY_RANK = {code: rank for rank, code in enumerate(URGENCY)}
+
+#: Where each flag is judged "now": the last session (up to ``as_of``) that could raise it.
+#: ``judged_ors`` the last ORS sessions with an expected line (``not_on_track`` holds now when the
+#: last ``config.not_on_track_sessions_now`` of them are all below it), ``ors`` the last session
+#: with an ORS, ``srs`` the last with an SRS total, ``items`` the last with any SRS item,
+#: ``session`` the last session; ``state`` flags describe the episode as it is and always hold.
+NOW_AT: dict[str, str] = {
+    "not_on_track": "judged_ors",
+    "no_reliable_change": "ors",
+    "reliable_deterioration": "ors",
+    "srs_below_cutoff": "srs",
+    "srs_drop": "srs",
+    "srs_item_below": "items",
+    "missing_ors": "session",
+    "missing_srs": "session",
+    "srs_always_40": "state",
+    "not_seen": "state",
+    "not_judged": "state",
+}
+
+
+def urgency_rank(code: str) -> int:
+    """The place of a flag code in the order of urgency: 0 is the most urgent.
+
+    Raises:
+        KeyError: For a code that is not a flag, naming the known codes.
+    """
+    try:
+        return _URGENCY_RANK[code]
+    except KeyError:
+        raise KeyError(f"unknown flag code {code!r}; known codes: {', '.join(URGENCY)}") from None
+
 
 #: Columns of :func:`~fitdata.analytics.flags.session_flags`. Before ``rule``, also the
 #: internal flag rows of the pandas path: ``ref`` is a score compared against (the first ORS,
@@ -78,6 +142,8 @@ EPISODE_COLUMNS: tuple[str, ...] = (
     "ref",
     "note",
     "rule",
+    "last_session",
+    "current",
 )
 
 
@@ -122,7 +188,9 @@ def describe_flags(
 
     Works on the output of :func:`session_flags`, :func:`episode_flags` and
     :func:`episode_flag_counts`: each row carries ``flag``, ``value``, ``threshold``, ``ref`` and
-    ``note``, which is everything its sentence needs. The templates are in the message
+    ``note``, which is everything its sentence needs. Episode rows that no longer hold
+    (``current`` False) end with when the flag last held (``flag.history``: "held until session
+    5; not now"). The templates are in the message
     catalogues (``flag.rule.<code>``); formatting is vectorised per flag code, so describing
     the few hundred rows a page shows costs nothing and a whole service's rows stay affordable.
 
@@ -146,6 +214,8 @@ def describe_flags(
         "ref": flags["ref"].to_numpy(dtype=float),
         "note": flags["note"].to_numpy(dtype=object),
     }
+    if "last_session" in flags.columns:
+        columns["last"] = flags["last_session"].to_numpy(dtype=float)
     for code in FLAGS:
         mask = codes == code
         n = int(mask.sum())
@@ -157,6 +227,12 @@ def describe_flags(
         used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
         fields = {name: _rule_field(name, code, rows, config, tr, as_of) for name in used}
         rule[mask] = _fill(template, fields, n)
+    if "current" in flags.columns and len(flags):
+        past = ~flags["current"].to_numpy(dtype=bool)
+        if past.any():
+            last = _numbers(columns["last"][past], tr.lang, "%.0f")
+            history = _fill(tr.text("flag.history"), {"rule": rule[past], "last": last}, len(last))
+            rule[past] = history
     return pd.Series(rule, index=flags.index, dtype=object)
 
 
@@ -188,6 +264,8 @@ def _rule_field(
             rows["note"],
             lambda text: ", ".join(tr.text(f"flag.item.{c}") for c in text.split(", ")),
         )
+    if name == "last":
+        return _numbers(rows["last"], lang, "%.0f")
     if name == "last_date":
         return _mapped(rows["note"], lambda text: tr.date(dt.date.fromisoformat(text)))
     if name == "reliable":

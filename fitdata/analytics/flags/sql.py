@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fitdata.analytics.flags.rules import EPISODE_COLUMNS, FLAGS, SRS_MAX, describe_flags
+from fitdata.analytics.flags.rules import EPISODE_COLUMNS, FLAGS, NOW_AT, SRS_MAX, describe_flags
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
 from fitdata.data.store import Reader
 from fitdata.vocabulary import SRS_ITEMS
@@ -51,6 +51,17 @@ _SESSION_RULES_SQL: tuple[tuple[str, str, str, str, str, str], ...] = (
 
 _DETAILS = (("value", "DOUBLE"), ("threshold", "DOUBLE"), ("ref", "DOUBLE"), ("note", "VARCHAR"))
 
+#: Whether a flag holds now, over the columns of the ``agg`` step (:data:`NOW_AT`): it fired at
+#: the last session that could raise it. ``not_on_track`` holds now when no judged ORS at or after
+#: the earliest of the last ``$now_k`` judged ones is on or above the line.
+_NOW_SQL: dict[str, str] = {
+    "judged_ors": "(on_line_no IS NULL OR on_line_no < list_min(judged_top))",
+    "ors": "{flag}__last = last_ors_no",
+    "srs": "{flag}__last = last_srs_no",
+    "items": "{flag}__last = last_item_no",
+    "session": "{flag}__last = last_no",
+}
+
 
 def _is_constant(expression: str) -> bool:
     return expression == "NULL" or expression.lstrip("-").startswith("$")
@@ -59,7 +70,11 @@ def _is_constant(expression: str) -> bool:
 def _rule_aggregates(flag: str, fired: str, *details: str) -> str:
     """Aggregates of one flag over an episode's sessions: first session, count, first details."""
     where = f"FILTER (WHERE coalesce({fired}, false))"
-    parts = [f"min(session_no) {where} AS {flag}__first", f"count(*) {where} AS {flag}__n"]
+    parts = [
+        f"min(session_no) {where} AS {flag}__first",
+        f"max(session_no) {where} AS {flag}__last",
+        f"count(*) {where} AS {flag}__n",
+    ]
     parts += [
         f"arg_min({expression}, session_no) {where} AS {flag}__{name}"
         for (name, _type), expression in zip(_DETAILS, details, strict=True)
@@ -75,10 +90,12 @@ def _rule_rows(flag: str, _fired: str, *details: str) -> str:
         for (name, sql_type), expression in zip(_DETAILS, details, strict=True)
     ]
     value, threshold, ref, note = columns
+    current = _NOW_SQL[NOW_AT[flag]].format(flag=flag)
     return (
         f"SELECT episode_id, client_id, '{flag}' AS flag, {flag}__first AS first_session, "
         f"{flag}__n AS sessions, {value} AS value, {threshold} AS threshold, {ref} AS ref, "
-        f"{note} AS note FROM agg WHERE {flag}__n > 0"
+        f"{note} AS note, {flag}__last AS last_session, coalesce({current}, false) AS current "
+        f"FROM agg WHERE {flag}__n > 0"
     )
 
 
@@ -135,31 +152,51 @@ WITH s AS MATERIALIZED (
     SELECT episode_id, client_id,
            {", ".join(_rule_aggregates(*rule) for rule in _SESSION_RULES_SQL)},
            max(session_no) AS last_no, arg_max(session_date, session_no) AS last_date,
-           count(srs) AS n_srs, bool_and(srs >= $srs_max - $tol) AS all_max
+           count(srs) AS n_srs, bool_and(srs >= $srs_max - $tol) AS all_max,
+           max(session_no) FILTER (WHERE ors IS NOT NULL) AS last_ors_no,
+           max(session_no) FILTER (WHERE srs IS NOT NULL) AS last_srs_no,
+           max(session_no) FILTER (WHERE min_item IS NOT NULL) AS last_item_no,
+           max(session_no) FILTER (WHERE lower IS NOT NULL) AS last_judged_no,
+           max(session_no, $now_k) FILTER (WHERE lower IS NOT NULL) AS judged_top,
+           max(session_no) FILTER (WHERE lower IS NOT NULL AND ors >= lower - $tol) AS on_line_no
     FROM d GROUP BY episode_id, client_id
 ), always AS (
     -- every SRS of the episode at the ceiling, and enough of them: fires at the $min40-th
     SELECT episode_id, client_id, 'srs_always_40' AS flag,
            list_sort(list(session_no))[$min40] AS first_session, 1 AS sessions,
            count(*)::DOUBLE AS value, $min40::DOUBLE AS threshold, NULL::DOUBLE AS ref,
-           NULL::VARCHAR AS note
+           NULL::VARCHAR AS note, max(session_no) AS last_session, true AS current
     FROM s SEMI JOIN (SELECT episode_id, client_id FROM agg WHERE n_srs >= $min40 AND all_max)
         USING (episode_id, client_id)
     WHERE srs IS NOT NULL
     GROUP BY episode_id, client_id
-), not_seen AS (
-    SELECT a.episode_id, a.client_id, 'not_seen' AS flag, a.last_no AS first_session,
-           1 AS sessions, ($as_of - a.last_date)::DOUBLE AS value, $limit::DOUBLE AS threshold,
-           NULL::DOUBLE AS ref, strftime(a.last_date, '%Y-%m-%d') AS note
-    FROM agg a
+), ongoing AS MATERIALIZED (
+    SELECT a.* FROM agg a
     JOIN (SELECT episode_id, ended FROM episodes WHERE $team IS NULL OR team_id = $team) e
         USING (episode_id)
-    WHERE $as_of - a.last_date > $limit AND (e.ended IS NULL OR e.ended > $as_of)
+    WHERE e.ended IS NULL OR e.ended > $as_of
+), not_seen AS (
+    SELECT episode_id, client_id, 'not_seen' AS flag, last_no AS first_session,
+           1 AS sessions, ($as_of - last_date)::DOUBLE AS value, $limit::DOUBLE AS threshold,
+           NULL::DOUBLE AS ref, strftime(last_date, '%Y-%m-%d') AS note,
+           last_no AS last_session, true AS current
+    FROM ongoing
+    WHERE $as_of - last_date > $limit
+), not_judged AS (
+    -- the last ORS has no expected line (too few comparable closed episodes in its cell)
+    SELECT episode_id, client_id, 'not_judged' AS flag, last_ors_no AS first_session,
+           1 AS sessions, NULL::DOUBLE AS value, NULL::DOUBLE AS threshold,
+           NULL::DOUBLE AS ref, NULL::VARCHAR AS note, last_ors_no AS last_session,
+           true AS current
+    FROM ongoing
+    WHERE $use_model AND last_ors_no IS NOT NULL
+      AND (last_judged_no IS NULL OR last_judged_no < last_ors_no)
 )
 SELECT * FROM (
     {" UNION ALL ".join(_rule_rows(*rule) for rule in _SESSION_RULES_SQL)}
     UNION ALL SELECT * FROM always
     UNION ALL SELECT * FROM not_seen
+    UNION ALL SELECT * FROM not_judged
 )
 ORDER BY episode_id, client_id, list_position($flags, flag)
 """
@@ -235,6 +272,7 @@ def episode_flag_counts(
         "srs_max": SRS_MAX,
         "limit": 7 * config.not_seen_weeks,
         "flags": list(FLAGS),
+        "now_k": config.not_on_track_sessions_now,
         **_model_parameters(model),
     }
     raw = reader.df(_EPISODE_FLAGS_SQL, params)
@@ -243,5 +281,7 @@ def episode_flag_counts(
     raw["note"] = raw["note"].astype(object).where(raw["note"].notna(), None)
     raw["first_session"] = raw["first_session"].astype("int64")
     raw["sessions"] = raw["sessions"].astype("int64")
+    raw["last_session"] = raw["last_session"].astype("int64")
+    raw["current"] = raw["current"].astype(bool)
     raw["rule"] = describe_flags(raw, config=config, as_of=as_of, lang=lang) if lang else None
     return raw[list(EPISODE_COLUMNS)]
