@@ -59,6 +59,7 @@ from fitdata.data.schema import (
     stored_version,
 )
 from fitdata.data.scope_sql import scope_problem
+from fitdata.data.spool import recover
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -69,11 +70,14 @@ __all__ = [
     "ReadScope",
     "Reader",
     "StoreError",
+    "WorkingCopy",
     "append_frame",
     "check_database",
     "migrate_database",
     "reader_for",
+    "working_copy",
     "write_transaction",
+    "writer_lock",
 ]
 
 #: Physical order of the sessions table. Keeping one team's rows together lets DuckDB's zone
@@ -343,16 +347,24 @@ def release_buffers(keep_mb: float = KEEP_BUFFERS_MB) -> None:
 
 
 @contextlib.contextmanager
-def _writer_lock(path: Path) -> Iterator[None]:
-    """Serialise writers of ``path`` across processes with an advisory lock file."""
+def writer_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Serialise writers of ``path`` across processes with an advisory lock file.
+
+    Yields whether the lock is held: always True when ``wait``; without it, False at once if
+    another writer holds it (group commit's waiters poll for their outcome meanwhile).
+    """
     lock_path = path.with_name(path.name + ".lock")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FileMode.of(path).mode)
     except OSError as error:
         raise write_error(error, path, f"opening its writer lock {lock_path.name}") from error
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)  # closing releases the lock
 
@@ -443,52 +455,106 @@ def write_transaction(
     path = Path(path)
     with _file_errors(path, "creating its folder"):
         path.parent.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(path):
-        exists = path.exists() and not replace
-        if not exists and not (create or replace):
-            raise StoreError(
-                f"There is no database at {path}. Create it with `fitdata demo --out {path}` "
-                "or let the importer create it."
-            )
-        wal = path.with_name(path.name + ".wal")
-        if exists and wal.exists():
-            raise StoreError(
-                f"{path} has an unfinished write-ahead log ({wal.name}), left by a program that "
-                "wrote to it directly. Open the file once in that program and close it cleanly "
-                "(or run CHECKPOINT in it), then try again."
-            )
-        remove_leftovers(path)  # every writer alive holds the lock: these are the dead ones'
-        mode = FileMode.of(path)
-        work = private_workdir(path)
-        tmp = work / path.name
+    with writer_lock(path), working_copy(path, create=create, replace=replace) as copy:
         try:
-            con = _open_copy(path, tmp, exists)
-            try:
-                migrated = False
-                if exists:
-                    # A migrated file is rewritten anyway: bring its physical order up to date
-                    # too (older files were stored client by client; see SESSION_ORDER).
-                    migrated = apply_migrations(con, path) < SCHEMA_VERSION
-                else:
-                    con.execute(schema_sql())
-                    con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
-                try:
-                    yield con
-                except (OSError, duckdb.Error) as error:
-                    if not (is_space_error(error) and _is_file_failure(error)):
-                        raise
-                    raise write_error(error, path, "writing the change") from error
-                _anchor_audit_log(con, path)
-                with _file_errors(path, "committing the change"):
-                    con.execute("COMMIT")
-                    if migrated or (resort() if callable(resort) else resort):
-                        _resort_sessions(con)
-                    con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            _swap_in(tmp, path, mode)
+            yield copy.con
+        except (OSError, duckdb.Error) as error:
+            if not (is_space_error(error) and _is_file_failure(error)):
+                raise
+            raise write_error(error, copy.path, "writing the change") from error
+        copy.publish(resort=resort)
+
+
+@dataclass
+class WorkingCopy:
+    """A writer's private copy of the database, open for writing (see :func:`working_copy`).
+
+    Attributes:
+        path: The database file it will replace.
+        con: The copy's connection, with a transaction begun (the migrations are in it).
+        migrated: Whether the migrations changed the schema (the copy is then resorted).
+    """
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    migrated: bool
+    tmp: Path
+    mode: FileMode
+
+    def publish(
+        self,
+        *,
+        resort: bool | Callable[[], bool] = False,
+        before_replace: Callable[[Path], None] | None = None,
+    ) -> None:
+        """Anchor the audit log, commit, checkpoint and put the copy in the database's place.
+
+        Args:
+            resort: As for :func:`write_transaction`.
+            before_replace: Called with the finished copy just before it replaces the
+                database (group commit writes its journal there).
+        """
+        con = self.con
+        try:
+            _anchor_audit_log(con, self.path)
+            with _file_errors(self.path, "committing the change"):
+                con.execute("COMMIT")
+                if self.migrated or (resort() if callable(resort) else resort):
+                    _resort_sessions(con)
+                con.execute("CHECKPOINT")
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            con.close()
+        if before_replace is not None:
+            before_replace(self.tmp)
+        _swap_in(self.tmp, self.path, self.mode)
+
+
+@contextlib.contextmanager
+def working_copy(
+    path: str | os.PathLike[str], *, create: bool = False, replace: bool = False
+) -> Iterator[WorkingCopy]:
+    """A private copy of ``path`` to change; call only while holding :func:`writer_lock`.
+
+    Refuses what :func:`write_transaction` refuses, finishes what a killed group-commit writer
+    left (:func:`fitdata.data.spool.recover`) and removes dead writers' copies first. The copy
+    is removed when the block ends; only :meth:`WorkingCopy.publish` makes it the database.
+    """
+    path = Path(path)
+    exists = path.exists() and not replace
+    if not exists and not (create or replace):
+        raise StoreError(
+            f"There is no database at {path}. Create it with `fitdata demo --out {path}` "
+            "or let the importer create it."
+        )
+    wal = path.with_name(path.name + ".wal")
+    if exists and wal.exists():
+        raise StoreError(
+            f"{path} has an unfinished write-ahead log ({wal.name}), left by a program that "
+            "wrote to it directly. Open the file once in that program and close it cleanly "
+            "(or run CHECKPOINT in it), then try again."
+        )
+    with _file_errors(path, "finishing the batch of a writer that was killed"):
+        recover(path)  # before the leftovers go: the journal names the copy's inode
+    remove_leftovers(path)  # every writer alive holds the lock: these are the dead ones'
+    mode = FileMode.of(path)
+    work = private_workdir(path)
+    tmp = work / path.name
+    try:
+        con = _open_copy(path, tmp, exists)
+        try:
+            migrated = False
+            if exists:
+                # A migrated file is rewritten anyway: bring its physical order up to date
+                # too (older files were stored client by client; see SESSION_ORDER).
+                migrated = apply_migrations(con, path) < SCHEMA_VERSION
+            else:
+                con.execute(schema_sql())
+                con.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
+            yield WorkingCopy(path, con, migrated, tmp, mode)
+        finally:
+            con.close()  # closing twice is harmless
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _anchor_audit_log(con: duckdb.DuckDBPyConnection, path: Path) -> None:

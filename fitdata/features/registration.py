@@ -7,9 +7,12 @@ the dashboard shows next to the field as the person types; the write functions h
 same rules again inside the transaction, against the data as they are at that moment (another
 person may have saved in between).
 
-Every write goes through :func:`fitdata.data.store.write_transaction`: writers are serialised by a
-lock file, each works on a copy of the latest file and swaps it in atomically, so two people
-saving at once both land, no dashboard sees a lock error, and a refused save changes nothing.
+Every write goes through :func:`fitdata.data.group_commit.commit`: saves that arrive together
+(sessions end on the hour) are applied in one copy of the latest file, each in its own
+transaction, and swapped in atomically, so people saving at once all land, no dashboard sees a
+lock error, and a refused save changes nothing and gets its own error. The changes themselves
+(``_save_session`` and the others) run in whichever writer leads the batch, so they take
+everything they need -- "today", "now", the actor -- as arguments.
 
 The choices the page offers (:func:`team_choices`, :func:`therapist_choices`,
 :func:`client_choices`, from :mod:`fitdata.features.registration_choices`) are those the page's
@@ -23,7 +26,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from fitdata.data import store
+from fitdata.data import group_commit, store
 from fitdata.data.access import record_access
 from fitdata.features.registration_choices import client_choices, team_choices, therapist_choices
 from fitdata.features.registration_rules import (
@@ -252,84 +255,85 @@ def save_session(
     problems = validate_registration(registration, None, today)
     if problems:
         raise RegistrationError(problems)
-    reg = registration
-    with store.write_transaction(path) as con:
-        problems = []
-        if not _exists(con, "SELECT 1 FROM teams WHERE team_id = ?", reg.team_id):
-            problems.append(Problem("team", "team_unknown", {"team": reg.team_id}))
-        if not _exists(con, "SELECT 1 FROM therapists WHERE therapist_id = ?", reg.therapist_id):
-            problems.append(
-                Problem("therapist", "therapist_unknown", {"therapist": reg.therapist_id})
-            )
-        client_id = reg.new_client.client_id.strip() if reg.new_client else reg.client_id
-        known = find_client(con, client_id)
-        if reg.new_client is not None and known is not None:
-            problems.append(Problem("client_id", "client_code_exists", {"code": client_id}))
-        if reg.new_client is None and known is None:
-            problems.append(Problem("client", "client_unknown", {"code": client_id}))
-        episode: EpisodeState | None = None
-        if reg.episode_id is None:
-            ongoing = _rows(
-                con,
-                "SELECT episode_id, started FROM episodes WHERE client_id = ? "
-                "AND therapist_id = ? AND ended IS NULL",
-                [client_id, reg.therapist_id],
-            )
-            if ongoing:
-                problems.append(
-                    Problem(
-                        "episode",
-                        "episode_ongoing_exists",
-                        {"episode": ongoing[0][0], "started": ongoing[0][1]},
-                    )
-                )
-        else:
-            episode = load_episode_state(con, reg.episode_id, client_id)
-            if episode is None:
-                problems.append(Problem("episode", "episode_unknown", {"episode": reg.episode_id}))
-        if problems:
-            raise RegistrationError(problems)
-        problems = validate_registration(reg, episode, today)
-        if problems:
-            raise RegistrationError(problems)
+    return group_commit.commit(path, _save_session, registration, today)
 
-        if reg.new_client is not None:
-            con.execute(
-                "INSERT INTO clients (client_id, birth_year, age_group) VALUES (?, ?, ?)",
-                [client_id, reg.new_client.birth_year, reg.new_client.age_group],
-            )
-        if episode is None:
-            episode_id = _new_episode_id(con)
-            con.execute(
-                "INSERT INTO episodes (episode_id, client_id, therapist_id, team_id, started) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [episode_id, client_id, reg.therapist_id, reg.team_id, reg.session_date],
-            )
-            therapist_id, team_id, session_no = reg.therapist_id, reg.team_id, 1
-        else:
-            episode_id, therapist_id, team_id = (
-                episode.episode_id,
-                episode.therapist_id,
-                episode.team_id,
-            )
-            session_no = episode.next_session_no
-        session_id = _next_id(con, "sessions", "session_id")
-        row = {
-            "session_id": session_id,
-            "episode_id": episode_id,
-            "client_id": client_id,
-            "therapist_id": therapist_id,
-            "team_id": team_id,
-            "session_date": reg.session_date,
-            "session_no": session_no,
-            "rater": "client",
-            **score_columns(reg.ors, reg.srs),
-        }
-        names = ", ".join(row)
-        con.execute(
-            f"INSERT INTO sessions ({names}) VALUES ({', '.join('?' for _ in row)})",
-            list(row.values()),
+
+def _save_session(con: Any, reg: Registration, today: dt.date) -> SavedSession:
+    """:func:`save_session`'s change, applied in a group commit (see that module)."""
+    problems = []
+    if not _exists(con, "SELECT 1 FROM teams WHERE team_id = ?", reg.team_id):
+        problems.append(Problem("team", "team_unknown", {"team": reg.team_id}))
+    if not _exists(con, "SELECT 1 FROM therapists WHERE therapist_id = ?", reg.therapist_id):
+        problems.append(Problem("therapist", "therapist_unknown", {"therapist": reg.therapist_id}))
+    client_id = reg.new_client.client_id.strip() if reg.new_client else reg.client_id
+    known = find_client(con, client_id)
+    if reg.new_client is not None and known is not None:
+        problems.append(Problem("client_id", "client_code_exists", {"code": client_id}))
+    if reg.new_client is None and known is None:
+        problems.append(Problem("client", "client_unknown", {"code": client_id}))
+    episode: EpisodeState | None = None
+    if reg.episode_id is None:
+        ongoing = _rows(
+            con,
+            "SELECT episode_id, started FROM episodes WHERE client_id = ? "
+            "AND therapist_id = ? AND ended IS NULL",
+            [client_id, reg.therapist_id],
         )
+        if ongoing:
+            problems.append(
+                Problem(
+                    "episode",
+                    "episode_ongoing_exists",
+                    {"episode": ongoing[0][0], "started": ongoing[0][1]},
+                )
+            )
+    else:
+        episode = load_episode_state(con, reg.episode_id, client_id)
+        if episode is None:
+            problems.append(Problem("episode", "episode_unknown", {"episode": reg.episode_id}))
+    if problems:
+        raise RegistrationError(problems)
+    problems = validate_registration(reg, episode, today)
+    if problems:
+        raise RegistrationError(problems)
+
+    if reg.new_client is not None:
+        con.execute(
+            "INSERT INTO clients (client_id, birth_year, age_group) VALUES (?, ?, ?)",
+            [client_id, reg.new_client.birth_year, reg.new_client.age_group],
+        )
+    if episode is None:
+        episode_id = _new_episode_id(con)
+        con.execute(
+            "INSERT INTO episodes (episode_id, client_id, therapist_id, team_id, started) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [episode_id, client_id, reg.therapist_id, reg.team_id, reg.session_date],
+        )
+        therapist_id, team_id, session_no = reg.therapist_id, reg.team_id, 1
+    else:
+        episode_id, therapist_id, team_id = (
+            episode.episode_id,
+            episode.therapist_id,
+            episode.team_id,
+        )
+        session_no = episode.next_session_no
+    session_id = _next_id(con, "sessions", "session_id")
+    row = {
+        "session_id": session_id,
+        "episode_id": episode_id,
+        "client_id": client_id,
+        "therapist_id": therapist_id,
+        "team_id": team_id,
+        "session_date": reg.session_date,
+        "session_no": session_no,
+        "rater": "client",
+        **score_columns(reg.ors, reg.srs),
+    }
+    names = ", ".join(row)
+    con.execute(
+        f"INSERT INTO sessions ({names}) VALUES ({', '.join('?' for _ in row)})",
+        list(row.values()),
+    )
     return SavedSession(
         session_id,
         episode_id,
@@ -428,16 +432,20 @@ def add_srs(
     problems = validate_scores("srs", srs)
     if problems:
         raise RegistrationError(problems)
-    with store.write_transaction(path) as con:
-        episode = _locate(con, session_id)
-        before = episode.session(session_id)
-        assert before is not None  # _locate found it
-        if before.srs is not None:
-            raise RegistrationError(
-                [Problem("srs", "srs_already_given", {"number": before.session_no})]
-            )
-        _record_change(con, episode, before, "srs_added", actor.strip(), None, now or _utc_now())
-        _update_session(con, session_id, before.session_date, before.ors, srs)
+    return group_commit.commit(path, _add_srs, session_id, srs, actor.strip(), now or _utc_now())
+
+
+def _add_srs(con: Any, session_id: int, srs: Scores, actor: str, now: dt.datetime) -> SavedSession:
+    """:func:`add_srs`'s change, applied in a group commit."""
+    episode = _locate(con, session_id)
+    before = episode.session(session_id)
+    assert before is not None  # _locate found it
+    if before.srs is not None:
+        raise RegistrationError(
+            [Problem("srs", "srs_already_given", {"number": before.session_no})]
+        )
+    _record_change(con, episode, before, "srs_added", actor, None, now)
+    _update_session(con, session_id, before.session_date, before.ors, srs)
     return SavedSession(
         session_id, episode.episode_id, episode.client_id, before.session_no, before.session_date
     )
@@ -467,28 +475,41 @@ def correct_session(
     """
     _require_actor(actor)
     today = today or dt.date.today()
-    with store.write_transaction(path) as con:
-        episode = _locate(con, session_id)
-        problems = validate_correction(correction, session_id, episode, today)
-        if problems:
-            raise RegistrationError(problems)
-        before = episode.session(session_id)
-        assert before is not None
-        _record_change(
-            con,
-            episode,
-            before,
-            "correction",
-            actor.strip(),
-            correction.reason.strip(),
-            now or _utc_now(),
+    return group_commit.commit(
+        path, _correct_session, session_id, correction, actor.strip(), today, now or _utc_now()
+    )
+
+
+def _correct_session(
+    con: Any,
+    session_id: int,
+    correction: Correction,
+    actor: str,
+    today: dt.date,
+    now: dt.datetime,
+) -> SavedSession:
+    """:func:`correct_session`'s change, applied in a group commit."""
+    episode = _locate(con, session_id)
+    problems = validate_correction(correction, session_id, episode, today)
+    if problems:
+        raise RegistrationError(problems)
+    before = episode.session(session_id)
+    assert before is not None
+    _record_change(
+        con,
+        episode,
+        before,
+        "correction",
+        actor,
+        correction.reason.strip(),
+        now,
+    )
+    _update_session(con, session_id, correction.session_date, correction.ors, correction.srs)
+    if correction.session_date < episode.started:  # only the first session may get here
+        con.execute(
+            "UPDATE episodes SET started = ? WHERE episode_id = ?",
+            [correction.session_date, episode.episode_id],
         )
-        _update_session(con, session_id, correction.session_date, correction.ors, correction.srs)
-        if correction.session_date < episode.started:  # only the first session may get here
-            con.execute(
-                "UPDATE episodes SET started = ? WHERE episode_id = ?",
-                [correction.session_date, episode.episode_id],
-            )
     return SavedSession(
         session_id,
         episode.episode_id,
@@ -513,19 +534,19 @@ def end_episode(
             refused; the database is unchanged.
     """
     today = today or dt.date.today()
-    with store.write_transaction(path) as con:
-        episode = load_episode_state(con, episode_id, "")
-        if episode is None:
-            raise RegistrationError(
-                [Problem("episode", "episode_unknown", {"episode": episode_id})]
-            )
-        last = _rows(
-            con, "SELECT max(session_date) FROM sessions WHERE episode_id = ?", [episode_id]
-        )
-        problems = validate_end(episode, ended, end_type, today, last[0][0])
-        if problems:
-            raise RegistrationError(problems)
-        con.execute(
-            "UPDATE episodes SET ended = ?, end_type = ? WHERE episode_id = ?",
-            [ended, end_type, episode_id],
-        )
+    group_commit.commit(path, _end_episode, episode_id, ended, end_type, today)
+
+
+def _end_episode(con: Any, episode_id: str, ended: dt.date, end_type: str, today: dt.date) -> None:
+    """:func:`end_episode`'s change, applied in a group commit."""
+    episode = load_episode_state(con, episode_id, "")
+    if episode is None:
+        raise RegistrationError([Problem("episode", "episode_unknown", {"episode": episode_id})])
+    last = _rows(con, "SELECT max(session_date) FROM sessions WHERE episode_id = ?", [episode_id])
+    problems = validate_end(episode, ended, end_type, today, last[0][0])
+    if problems:
+        raise RegistrationError(problems)
+    con.execute(
+        "UPDATE episodes SET ended = ?, end_type = ? WHERE episode_id = ?",
+        [ended, end_type, episode_id],
+    )

@@ -96,6 +96,10 @@ class RegistrationError(ValueError):
         tr = Translator("en")
         super().__init__(" ".join(problem_text(p, tr) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[RegistrationError], tuple[list[Problem]]]:
+        """Pickle with the problems: a group-committed save's refusal reaches its own writer."""
+        return (type(self), (self.problems,))
+
 
 @dataclass(frozen=True)
 class Scores:
