@@ -133,7 +133,7 @@ def test_read_filter_and_download(server_en, page, demo_db, artifacts) -> None:
     target = tr.number(focused.headline.iloc[0]["pct_target"])
     page.wait_for_function(
         """(value) => Array.from(document.querySelectorAll("table[data-table='headline'] tr"))
-             .some(r => r.cells[0].textContent === '% reaching target'
+             .some(r => r.cells[0].textContent === '% reliably improved or ended non-clinical'
                         && r.cells[1].textContent === value)""",
         arg=target,
         timeout=120_000,
@@ -162,7 +162,7 @@ def test_read_filter_and_download(server_en, page, demo_db, artifacts) -> None:
         timeout=120_000,
     )
     headline = {row[0]: row for row in table_rows(page, "headline")}
-    assert headline["% reaching target"][1] == target
+    assert headline["% reliably improved or ended non-clinical"][1] == target
     assert reading_items(page) == reading_sentences(focused.reading, tr)
     screenshot(page, artifacts / "service-team.png")
 
@@ -202,7 +202,8 @@ def test_read_filter_and_download(server_en, page, demo_db, artifacts) -> None:
             assert f"Team: {team['name']}" in sheet["A2"].value
             rows = {r[0]: r[1] for r in sheet.iter_rows(min_row=4, values_only=True)}
             value = by_year.headline.iloc[0]["pct_target"]
-            assert rows["% reaching target"] == pytest.approx(round(value, 1))
+            label = "% reliably improved or ended non-clinical"
+            assert rows[label] == pytest.approx(round(value, 1))
         else:
             text = " ".join(p.extract_text() for p in PdfReader(path).pages)
             flat = re.sub(r"\s+", " ", text)

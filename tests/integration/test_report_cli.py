@@ -232,7 +232,7 @@ def test_team_by_name_and_format_from_suffix(service_db, tmp_path, capsys):
     sheet = load_workbook(out).worksheets[2]  # the key figures
     assert "Team: Alfa" in sheet["A2"].value
     rows = {row[0]: row[1] for row in sheet.iter_rows(min_row=4, values_only=True)}
-    assert rows["% reaching target"] == 50.0
+    assert rows["% reliably improved or ended non-clinical"] == 50.0
     assert rows["Clients"] == 6
 
 

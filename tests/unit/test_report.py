@@ -49,9 +49,9 @@ def test_every_band_names_its_source_in_both_languages():
         for lang in ("en", "nb"):
             text = band_text(band, Translator(lang))
             assert "(" in text and len(text) > 15
-    target = band_for("pct_target")
-    assert band_text(target, Translator("en")).startswith("64–74 (vendor benchmark")
-    assert band_text(target, Translator("nb")).startswith("64–74 (leverandørens")
+    unplanned = band_for("pct_unplanned")
+    assert band_text(unplanned, Translator("en")).startswith("12–15 (vendor benchmark")
+    assert band_text(unplanned, Translator("nb")).startswith("12–15 (leverandørens")
     sessions = band_for("sessions_mean")
     assert band_text(sessions, Translator("nb")).startswith("5,8 (")
 

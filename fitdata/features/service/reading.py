@@ -5,8 +5,10 @@ Leaders asked for the numbers in words ("what do we do with all the data?"). Eac
 cells they come from, so a test can check every number against the tables and that none is
 hidden. A sentence is made only when every cell it needs is shown. The rules, one function
 each, in the order of the page: completeness now and before, teams whose completeness fell,
-volume, effect size and % reaching target against their bands, episodes with fewer than two
-ORS, unplanned endings without effect, and the team model's intervals.
+volume, the effect size against its band, % reliably improved or ended non-clinical (said
+without a band: the vendors' 64-74 % count another quantity), episodes with fewer than two
+ORS, unplanned endings without effect, and the team model (too few teams, no detectable
+difference, or the teams whose intervals lie above or below the mean).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _direction(change: float, threshold: float) -> str:
 
 
 #: The message key of each metric read against its reference band.
-_BAND_KEYS = {"effect_size": "effect_size", "pct_target": "target"}
+_BAND_KEYS = {"effect_size": "effect_size"}
 
 
 def _against_band(
@@ -144,7 +146,7 @@ def _team_completeness(summary: ServiceSummary, this_q: str, last_q: str) -> lis
 
 
 def _headline(summary: ServiceSummary) -> list[ReadingItem]:
-    """Volume, effect size and % reaching target against their bands, and episodes < 2 ORS."""
+    """Volume, the effect size against its band, the improved-or-non-clinical share, < 2 ORS."""
     head = summary.headline.iloc[0] if len(summary.headline) else None
     if head is None or not _shown(head.get("clients")):
         return []
@@ -178,9 +180,8 @@ def _headline(summary: ServiceSummary) -> list[ReadingItem]:
         )
     if _shown(head["pct_target"]):
         items.append(
-            _against_band(
-                "pct_target",
-                (head["pct_target"], head["pct_target"]),
+            ReadingItem(
+                "service.reading.target",
                 {"pct": head["pct_target"]},
                 ("headline[0].pct_target",),
             )
@@ -213,11 +214,38 @@ def _unplanned(summary: ServiceSummary, this_q: str, last_q: str) -> list[Readin
     ]
 
 
-def _team_model(teams: pd.DataFrame) -> list[ReadingItem]:
-    """Teams whose interval lies wholly above or below the service mean, or that none does."""
+def _team_model(teams: pd.DataFrame, model: dict[str, Any]) -> list[ReadingItem]:
+    """Why teams are not compared; or no detectable difference; or teams above/below the mean.
+
+    With too few estimable teams (``config.min_comparison_groups``) the reading says so. When
+    the team variance is estimated at 0 it says "no detectable difference between teams" and
+    names no team above or below: the teams' own estimates are shown for what they are, and an
+    interval of one of them that misses 0 is what chance gives among many.
+    """
+    if model.get("too_few_groups"):
+        return [
+            ReadingItem(
+                "service.reading.teams_too_few",
+                {
+                    "teams": int(model.get("n_therapists", 0)),
+                    # rules of the config, not cells of a table: passed as text
+                    "min_episodes": str(model.get("min_episodes", "")),
+                    "min_groups": str(model.get("min_groups", "")),
+                },
+                (),
+            )
+        ]
     estimated = teams[teams["team_effect_ci_low"].notna()]
     if len(estimated) < 2:
         return []
+    if model.get("no_difference"):
+        return [
+            ReadingItem(
+                "service.reading.teams_no_difference",
+                {"teams": len(estimated)},
+                tuple(f"teams[{t}].team_effect" for t in estimated["team_id"]),
+            )
+        ]
     items = []
     above = estimated[estimated["team_effect_ci_low"] > 0]
     below = estimated[estimated["team_effect_ci_high"] < 0]
@@ -256,10 +284,13 @@ def reading(summary: ServiceSummary) -> list[ReadingItem]:
     Rules (each a constant of this module): completeness of the last two quarters of the trend
     (a change of :data:`COMPLETENESS_CHANGE_POINTS` or more is a rise or fall); teams whose
     completeness fell by :data:`TEAM_DROP_POINTS` or more; the effect size with its interval
-    and the published band; % reaching target against the vendor band; the share of
+    and the published band; % reliably improved or ended non-clinical, said without a band
+    (``bands.NO_BAND``); the share of
     client-episodes with fewer than two ORS; unplanned endings without effect between the last
-    two quarters (:data:`UNPLANNED_CHANGE_POINTS`); teams whose model interval lies wholly
-    above or below the service mean, or that all intervals include it.
+    two quarters (:data:`UNPLANNED_CHANGE_POINTS`); for the team model, why teams are not
+    compared (too few), or that no difference between teams is detectable (team variance 0),
+    or the teams whose interval lies wholly above or below the service mean, or that all
+    intervals include it.
     """
     this_q, last_q = summary.quarters[-1], summary.quarters[-2]
     return [
@@ -267,5 +298,5 @@ def reading(summary: ServiceSummary) -> list[ReadingItem]:
         *_team_completeness(summary, this_q, last_q),
         *_headline(summary),
         *_unplanned(summary, this_q, last_q),
-        *_team_model(summary.teams),
+        *_team_model(summary.teams, summary.team_model),
     ]
