@@ -3,8 +3,9 @@
 A team's weekly case review asks "which cases need us today?". :func:`team_caseload` answers
 with one row per client-episode of the team (a couple's two partners are two rows, as in
 :mod:`fitdata.analytics.flags`): client code, therapist, sessions, first and last ORS, change, last
-SRS, weeks since the last session, and one boolean column per flag of
-:data:`fitdata.analytics.flags.FLAGS`. It is built from
+SRS, weeks since the last session, one boolean column per flag of
+:data:`fitdata.analytics.flags.FLAGS` that holds *now*, and the most urgent of them. It is
+built from
 
 * one SQL aggregate over the team's sessions (DuckDB does the grouping; only one row per
   client-episode reaches pandas),
@@ -16,9 +17,16 @@ the other filters of the dashboard (therapist, period, ongoing/ended, age group,
 applied by :func:`filter_caseload` to that small frame, so a filter change never queries the
 sessions table again.
 
-What a flag means for an episode follows :mod:`fitdata.analytics.flags`: the rule fired at one or
-more of the episode's sessions up to ``as_of`` (``first_session`` says where first). ``not_seen`` is
-judged for episodes still ongoing at ``as_of``.
+Now, not ever (issue 18). A flag row of :mod:`fitdata.analytics.flags` says whether its rule
+holds at the last session up to ``as_of`` that could raise it (``current``) or held earlier and
+resolved (``last_session`` says when it last held). A team acts on what is true now, so the
+boolean columns, the counts, the filters and the default order use current flags only; the
+resolved ones stay in :attr:`Caseload.flags` as the case's history (:func:`case_flags`), one
+click away. Warnings (clinical, alliance, attendance) and data-quality prompts (a missing form
+at the last session, "always 40", not judged against the expected line) are counted apart
+(:data:`WARNING_FILTERS`, :data:`PROMPT_FILTERS`), and the list is ordered by the urgency of
+the most urgent current flag (:data:`fitdata.analytics.flags.URGENCY`, from the config with its
+reasons), then by the weeks since the last session (:func:`sort_caseload`).
 """
 
 from __future__ import annotations
@@ -41,34 +49,109 @@ from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
 
+try:  # issue 18's flags contract (fitdata.analytics.flags: current flags, groups, urgency)
+    from fitdata.analytics.flags import FLAG_GROUP, URGENCY, WARNING_GROUPS, urgency_rank
+except ImportError:  # pragma: no cover - TEMPORARY until the contract lands; then removed
+    FLAG_GROUP = {
+        "reliable_deterioration": "clinical",
+        "not_on_track": "clinical",
+        "no_reliable_change": "clinical",
+        "srs_below_cutoff": "alliance",
+        "srs_drop": "alliance",
+        "srs_item_below": "alliance",
+        "not_seen": "attendance",
+        "missing_ors": "data_quality",
+        "missing_srs": "data_quality",
+        "srs_always_40": "data_quality",
+        "not_judged": "data_quality",
+    }
+    WARNING_GROUPS = ("clinical", "alliance", "attendance")
+    URGENCY = (
+        "reliable_deterioration",
+        "not_on_track",
+        "srs_below_cutoff",
+        "srs_drop",
+        "no_reliable_change",
+        "srs_item_below",
+        "not_seen",
+        "missing_ors",
+        "missing_srs",
+        "srs_always_40",
+        "not_judged",
+    )
+
+    def urgency_rank(code: str) -> int:
+        """Position of ``code`` in :data:`URGENCY` (0 = most urgent)."""
+        return URGENCY.index(code)
+
+
 __all__ = [
     "CASELOAD_COLUMNS",
+    "FLAG_GROUP",
     "FLAG_GROUPS",
     "PERIODS",
+    "PROMPT_FILTERS",
     "STATUSES",
+    "URGENCY",
+    "WARNING_FILTERS",
+    "WARNING_GROUPS",
     "Caseload",
     "CaseloadCache",
     "EpisodeDetail",
+    "case_flags",
+    "current_rows",
     "episode_detail",
     "filter_caseload",
     "flag_group_counts",
+    "is_warning",
     "latest_session_date",
     "period_start",
     "sort_caseload",
     "team_caseload",
     "trajectory_model",
+    "urgency_rank",
+    "URGENCY_SORT",
 ]
 
-#: Flags grouped the way a team talks about them; each group is one count in the summary line
-#: and one filter. A row is in a group when it has any of the group's flags.
-FLAG_GROUPS: dict[str, tuple[str, ...]] = {
-    "not_on_track": ("not_on_track",),
-    "alliance": ("srs_below_cutoff", "srs_drop", "srs_item_below", "srs_always_40"),
-    "no_reliable_change": ("no_reliable_change",),
-    "reliable_deterioration": ("reliable_deterioration",),
-    "not_seen": ("not_seen",),
-    "missing_feedback": ("missing_ors", "missing_srs"),
-}
+
+#: Each code's rank in :data:`URGENCY`.
+_RANK: dict[str, int] = {code: urgency_rank(code) for code in URGENCY}
+
+
+def is_warning(code: str) -> bool:
+    """Whether a flag code is a warning (clinical, alliance, attendance), not a data prompt."""
+    return FLAG_GROUP.get(code) in WARNING_GROUPS
+
+
+def _by_urgency(filters: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The filters ordered by the urgency of their most urgent code (the page's order)."""
+    return dict(sorted(filters.items(), key=lambda item: min(map(urgency_rank, item[1]))))
+
+
+#: The warnings a team acts on, each one count in the summary line and one filter, in order of
+#: urgency: a row is in a filter when it has any of its flags NOW. The alliance filter holds
+#: every code of the "alliance" group (SRS below the cutoff, a drop, a low item).
+WARNING_FILTERS: dict[str, tuple[str, ...]] = _by_urgency(
+    {
+        "reliable_deterioration": ("reliable_deterioration",),
+        "not_on_track": ("not_on_track",),
+        "alliance": tuple(c for c in FLAGS if FLAG_GROUP.get(c) == "alliance"),
+        "no_reliable_change": ("no_reliable_change",),
+        "not_seen": ("not_seen",),
+    }
+)
+#: Data-quality prompts, counted and shown apart from the warnings: a form missing at the last
+#: session, SRS 40 every time, and "not judged" (too few comparable closed episodes for an
+#: expected line), which would otherwise pass for "on track".
+PROMPT_FILTERS: dict[str, tuple[str, ...]] = _by_urgency(
+    {
+        "missing_feedback": ("missing_ors", "missing_srs"),
+        "srs_always_40": ("srs_always_40",),
+        "not_judged": ("not_judged",),
+    }
+)
+#: Every filter: the warnings, then the prompts.
+FLAG_GROUPS: dict[str, tuple[str, ...]] = {**WARNING_FILTERS, **PROMPT_FILTERS}
 
 #: Period filter: months back from ``as_of`` (None for every episode).
 PERIODS: dict[str, int | None] = {"all": None, "3m": 3, "6m": 6, "12m": 12}
@@ -77,7 +160,10 @@ Status = Literal["ongoing", "ended", "all"]
 #: Status filter values: ongoing at ``as_of``, ended by ``as_of``, or both.
 STATUSES: tuple[Status, ...] = ("ongoing", "ended", "all")
 
-#: Columns of :attr:`Caseload.episodes` (before the one boolean column per flag).
+#: Columns of :attr:`Caseload.episodes` (before the one boolean column per flag). ``urgency`` is
+#: the rank in :data:`URGENCY` of the most urgent current flag (``urgent_flag``; ``len(URGENCY)``
+#: and ``""`` without one); ``flag_count`` counts current flags, ``warning_count`` and
+#: ``prompt_count`` its warnings and data-quality prompts, ``history_count`` the resolved ones.
 CASELOAD_COLUMNS: tuple[str, ...] = (
     "key",
     "episode_id",
@@ -102,6 +188,11 @@ CASELOAD_COLUMNS: tuple[str, ...] = (
     "days_since_last",
     "weeks_since_last",
     "flag_count",
+    "warning_count",
+    "prompt_count",
+    "history_count",
+    "urgency",
+    "urgent_flag",
 )
 
 _CASELOAD_SQL = """
@@ -165,11 +256,13 @@ class Caseload:
         team_id: The team.
         as_of: The reference date: later sessions are ignored.
         episodes: One row per client-episode: :data:`CASELOAD_COLUMNS` and one boolean column
-            per flag code of :data:`fitdata.analytics.flags.FLAGS` (named as the code).
+            per flag code of :data:`fitdata.analytics.flags.FLAGS` (named as the code), True
+            when the flag holds now.
         flags: The flag rows of :func:`fitdata.analytics.flags.episode_flag_counts` (with
-            ``not_on_track`` when a model was given) plus ``key``, one row per (client-episode,
-            flag); ``rule`` is empty (describe the rows shown with
-            :func:`fitdata.analytics.flags.describe_flags`).
+            ``not_on_track`` and ``not_judged`` when a model was given) plus ``key``, one row
+            per (client-episode, flag) that fired at least once: ``current`` rows hold now,
+            the others are the case's history (:func:`case_flags`); ``rule`` is empty
+            (describe the rows shown with :func:`fitdata.analytics.flags.describe_flags`).
     """
 
     team_id: str
@@ -191,9 +284,12 @@ def _episode_flags(
     The rule sentences are left empty: the page describes only the rows it shows, in its own
     language, with :func:`fitdata.analytics.flags.describe_flags`.
     """
-    return flag_rules.episode_flag_counts(
+    flags = flag_rules.episode_flag_counts(
         reader, team_id=team_id, as_of=as_of, config=config, model=model, lang=None
     )
+    if "current" not in flags:  # pragma: no cover - TEMPORARY until the flags contract lands
+        flags = flags.assign(current=True, last_session=flags["first_session"])
+    return flags
 
 
 def team_caseload(
@@ -239,23 +335,69 @@ def team_caseload(
 
     flags = _episode_flags(reader, team_id=team_id, as_of=as_of, config=config, model=model)
     flags = flags.assign(key=flags["episode_id"].astype(str) + "|" + flags["client_id"].astype(str))
-    # One boolean per (row, flag), set by position: pd.crosstab grouped in Python and took
-    # ~1 s for a team of 11,000 client-episodes at ten million sessions.
     position = pd.Index(episodes["key"]).get_indexer(flags["key"])  # keys are unique
     flags = flags[position >= 0].reset_index(drop=True)
-    position = position[position >= 0]
-    flag_code = pd.Categorical(flags["flag"], categories=list(FLAGS)).codes
-    present = np.zeros((len(episodes), len(FLAGS)), dtype=bool)
-    present[position[flag_code >= 0], flag_code[flag_code >= 0]] = True
-    for index, code in enumerate(FLAGS):
-        episodes[code] = present[:, index]
-    episodes["flag_count"] = present.sum(axis=1).astype("int64")
+    episodes = _flag_columns(episodes, flags, position[position >= 0])
 
     episodes = episodes.sort_values(["client_id", "started", "episode_id"], kind="stable")
     episodes = episodes[[*CASELOAD_COLUMNS, *FLAGS]].reset_index(drop=True)
     if len(episodes):  # the list names its clients: the audit log says who saw it
         record_access(reader, "caseload", "", team_id=team_id, clients=episodes["client_id"])
     return Caseload(team_id=team_id, as_of=as_of, episodes=episodes, flags=flags)
+
+
+def _flag_columns(
+    episodes: pd.DataFrame, flags: pd.DataFrame, position: np.ndarray
+) -> pd.DataFrame:
+    """The current flags of each row as booleans, their counts, urgency and history count.
+
+    ``position`` is each flag row's row in ``episodes``. Set by position in NumPy:
+    ``pd.crosstab`` grouped in Python and took ~1 s for a team of 11,000 client-episodes at ten
+    million sessions.
+    """
+    current = flags["current"].to_numpy(dtype=bool)
+    flag_code = pd.Categorical(flags["flag"], categories=list(FLAGS)).codes
+    known = flag_code >= 0
+    present = np.zeros((len(episodes), len(FLAGS)), dtype=bool)
+    present[position[known & current], flag_code[known & current]] = True
+    for index, code in enumerate(FLAGS):
+        episodes[code] = present[:, index]
+    warning = np.array([is_warning(code) for code in FLAGS], dtype=bool)
+    episodes["flag_count"] = present.sum(axis=1).astype("int64")
+    episodes["warning_count"] = present[:, warning].sum(axis=1).astype("int64")
+    episodes["prompt_count"] = present[:, ~warning].sum(axis=1).astype("int64")
+    episodes["history_count"] = np.bincount(position[~current], minlength=len(episodes)).astype(
+        "int64"
+    )
+    none = len(URGENCY)
+    ranks = np.array([_RANK.get(code, none) for code in FLAGS], dtype="int64")
+    urgency = np.where(present, ranks, none).min(axis=1, initial=none)
+    episodes["urgency"] = urgency.astype("int64")
+    episodes["urgent_flag"] = np.array([*URGENCY, ""], dtype=object)[urgency]
+    return episodes
+
+
+def current_rows(flags: pd.DataFrame) -> pd.DataFrame:
+    """The flag rows that hold now (``current``), most urgent first within each case."""
+    return _urgency_sorted(flags[flags["current"].astype(bool)])
+
+
+def case_flags(caseload: Caseload, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One case's flags: (those that hold now, those that held earlier and resolved).
+
+    Each part in order of urgency; ``last_session`` of a resolved row is the session at which
+    its rule last fired (the case's history: "SRS drop at session 2, not now").
+    """
+    rows = caseload.flags[caseload.flags["key"] == key]
+    now = rows["current"].astype(bool)
+    return _urgency_sorted(rows[now]), _urgency_sorted(rows[~now])
+
+
+def _urgency_sorted(flags: pd.DataFrame) -> pd.DataFrame:
+    rank = flags["flag"].map(_RANK).fillna(len(URGENCY))
+    return (
+        flags.assign(_rank=rank).sort_values(["key", "_rank"], kind="stable").drop(columns="_rank")
+    )
 
 
 class CaseloadCache:
@@ -306,10 +448,13 @@ def period_start(as_of: dt.date, period: str) -> dt.date | None:
 
 
 def group_mask(episodes: pd.DataFrame, group: str) -> pd.Series:
-    """Which rows of ``episodes`` carry any flag of ``group`` (a key of :data:`FLAG_GROUPS`)."""
+    """Which rows of ``episodes`` carry any flag of ``group`` (a key of :data:`FLAG_GROUPS`) now."""
     if group not in FLAG_GROUPS:
         raise ValueError(f"unknown flag group {group!r}; expected one of {', '.join(FLAG_GROUPS)}")
-    return episodes[list(FLAG_GROUPS[group])].any(axis=1)
+    codes = [code for code in FLAG_GROUPS[group] if code in episodes.columns]
+    if not codes:
+        return pd.Series(False, index=episodes.index)
+    return episodes[codes].any(axis=1)
 
 
 def filter_caseload(
@@ -333,7 +478,8 @@ def filter_caseload(
             period began); ``"all"`` for every episode.
         status: ``"ongoing"`` (not ended by ``as_of``), ``"ended"`` or ``"all"``.
         age_group: ``child``, ``adolescent`` or ``adult``; None for all.
-        flag_group: A key of :data:`FLAG_GROUPS`; None for every row.
+        flag_group: A key of :data:`FLAG_GROUPS`: rows with one of its flags now; None for
+            every row.
 
     Returns:
         The matching rows, in the same order.
@@ -362,23 +508,36 @@ def filter_caseload(
 
 
 def flag_group_counts(episodes: pd.DataFrame) -> dict[str, int]:
-    """How many rows are in each of :data:`FLAG_GROUPS` (a row may be in several)."""
+    """How many rows are in each of :data:`FLAG_GROUPS` now (a row may be in several)."""
     return {group: int(group_mask(episodes, group).sum()) for group in FLAG_GROUPS}
+
+
+#: The column name that orders by urgency: the table's "Flags" column and the default order.
+URGENCY_SORT = "flags"
 
 
 def sort_caseload(episodes: pd.DataFrame, column: str, *, descending: bool = False) -> pd.DataFrame:
     """The rows ordered by ``column`` (missing values last), then by client code.
 
-    ``flags`` orders by the number of flags.
+    ``flags`` (:data:`URGENCY_SORT`, the page's default) orders by urgency: with
+    ``descending`` the case whose most urgent current flag comes first in :data:`URGENCY`
+    first, and among equally urgent cases the one not seen for longest first (cases without a
+    current flag last); without ``descending`` the reverse.
 
     Raises:
         ValueError: If the column is not in the caseload.
     """
-    by = "flag_count" if column == "flags" else column
-    if by not in episodes.columns:
-        raise ValueError(f"cannot sort by {column!r}: not a caseload column")
     tie = episodes.sort_values(["client_id", "episode_id"], kind="stable")
-    return tie.sort_values(by, ascending=not descending, kind="stable", na_position="last")
+    if column == URGENCY_SORT:
+        return tie.sort_values(
+            ["urgency", "days_since_last"],
+            ascending=[descending, not descending],
+            kind="stable",
+            na_position="last",
+        )
+    if column not in episodes.columns:
+        raise ValueError(f"cannot sort by {column!r}: not a caseload column")
+    return tie.sort_values(column, ascending=not descending, kind="stable", na_position="last")
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,183 @@
 """The team review's downloads: the case table as CSV or as an Excel workbook.
 
-The case table a supervisor filtered on the page (``fitdata.ui.team_review`` builds it, in the
-page's language) goes to a spreadsheet for the meeting. Client codes, therapist names and any
-other text pass through :mod:`fitdata.outputs.spreadsheets` first, so a value that starts like
-a formula is shown as text and never runs.
+The case list a supervisor filtered on the page (``fitdata.ui.team_review``), or the one
+``fitdata review`` writes ahead of the meeting, goes to a spreadsheet: :func:`case_list_table`
+lays out the listed rows in the page's language and order -- the flags that hold now
+(warnings apart from data-quality prompts, most urgent first) and the history (flags that held
+earlier and resolved, with the session they last held) -- and :func:`export_csv` /
+:func:`export_excel` write it. Both the page and the command line go through these functions,
+so their files agree. Client codes, therapist names and any other text pass through
+:mod:`fitdata.outputs.spreadsheets` first, so a value that starts like a formula is shown as
+text and never runs. :func:`write_case_list` writes a file readable by its owner only (it
+holds client codes), replaced atomically.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from fitdata.analytics.flags import FLAGS
+from fitdata.config import ClinicalConfig
+from fitdata.data.files import NEW_FILE_MODE
+from fitdata.features import team_review as cl
+from fitdata.i18n import Translator
 from fitdata.outputs.spreadsheets import inert_worksheet, neutralise_frame
 
-__all__ = ["export_csv", "export_excel"]
+__all__ = [
+    "CASE_LIST_FORMATS",
+    "case_list_notes",
+    "case_list_table",
+    "export_csv",
+    "export_excel",
+    "flag_rule_text",
+    "write_case_list",
+]
+
+#: The case list's file formats, by file suffix.
+CASE_LIST_FORMATS: dict[str, str] = {".csv": "csv", ".xlsx": "excel"}
+
+
+def flag_rule_text(
+    code: str,
+    tr: Translator,
+    config: ClinicalConfig,
+    lower_percentile: float,
+    *,
+    min_episodes: int = 0,
+) -> str:
+    """The rule behind a flag, with the thresholds in force (the legend and the rules sheet).
+
+    ``lower_percentile`` and ``min_episodes`` are the expected-trajectory model's (the lower
+    line's percentile, the closed episodes a cell needs).
+    """
+    return tr.text(
+        f"review.legend.{code}",
+        percentile=tr.number(100 * lower_percentile, decimals=0),
+        min_episodes=min_episodes,
+        now=config.not_on_track_sessions_now,
+        rc=tr.number(config.ors_reliable_change, decimals=0),
+        stagnation=config.stagnation_sessions,
+        cutoff=tr.number(config.srs_cutoff, decimals=0),
+        drop=tr.number(config.srs_drop, decimals=0),
+        item=tr.number(config.srs_item_concern, decimals=0),
+        min_sessions=config.srs_always_max_min_sessions,
+        weeks=config.not_seen_weeks,
+    )
+
+
+def _labels(listed: pd.DataFrame, codes: Sequence[str], labels: dict[str, str]) -> pd.Series:
+    """Per row, the labels of ``codes`` (in that order) whose columns are True, joined by "; "."""
+    text = pd.Series("", index=listed.index, dtype=object)
+    for code in codes:  # a dozen flag columns, not a loop over rows
+        if code not in listed:
+            continue
+        has = listed[code].astype(bool)
+        sep = np.where(text == "", "", "; ")
+        text = text.where(~has, text + sep + labels[code])
+    return text
+
+
+def _history(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -> pd.Series:
+    """Per row, its resolved flags with the session each last held, most urgent first."""
+    out = pd.Series("", index=listed.index, dtype=object)
+    if flags.empty or listed.empty:
+        return out
+    resolved = flags[~flags["current"].astype(bool) & flags["key"].isin(listed["key"])]
+    if resolved.empty:
+        return out
+    rank = {code: i for i, code in enumerate(cl.URGENCY)}
+    resolved = resolved.assign(_rank=resolved["flag"].map(rank)).sort_values(
+        ["key", "_rank"], kind="stable"
+    )
+    labels = resolved["flag"].map({c: tr.text(f"flag.label.{c}") for c in FLAGS})
+    before, _, after = tr.text("review.export.last_held").partition("{session}")
+    text = labels + " " + before + resolved["last_session"].astype("int64").astype(str) + after
+    joined = text.groupby(resolved["key"], sort=False).agg("; ".join)
+    return listed["key"].map(joined).fillna("").astype(object)
+
+
+def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -> pd.DataFrame:
+    """The listed caseload rows as the export holds them, in their order.
+
+    Headers and flag names in the page's language; numbers stay numbers. The flags that hold
+    now are in two columns, warnings and data-quality prompts, each most urgent first; the
+    history column lists the flags that held earlier and resolved, with the session at which
+    each last held.
+
+    Args:
+        listed: Rows of :attr:`fitdata.features.team_review.Caseload.episodes`, in the order
+            of the list.
+        flags: The caseload's flag rows (:attr:`~fitdata.features.team_review.Caseload.flags`).
+        tr: The language.
+    """
+    labels = {code: tr.text(f"flag.label.{code}") for code in FLAGS}
+    warnings = [c for c in cl.URGENCY if cl.is_warning(c)]
+    prompts = [c for c in cl.URGENCY if not cl.is_warning(c)]
+    status = listed["ongoing"].map(
+        {True: tr.text("review.status.ongoing"), False: tr.text("review.status.ended")}
+    )
+    age = listed["age_group"].map(
+        {g: tr.text(f"age_group.{g}") for g in ("child", "adolescent", "adult")}
+    )
+    urgent = listed["urgent_flag"].map(labels).fillna("")
+
+    def date(column: str) -> pd.Series:
+        return pd.to_datetime(listed[column]).dt.date
+
+    return pd.DataFrame(
+        {
+            tr.text("review.column.client"): listed["client_id"].astype(str),
+            tr.text("review.column.episode"): listed["episode_id"].astype(str),
+            tr.text("review.column.therapist"): listed["therapist"].astype(str),
+            tr.text("review.column.age_group"): age,
+            tr.text("review.column.started"): date("started"),
+            tr.text("review.column.status"): status,
+            tr.text("review.column.sessions"): listed["sessions"].astype(int),
+            tr.text("review.column.first_ors"): listed["first_ors"].round(1),
+            tr.text("review.column.last_ors"): listed["last_ors"].round(1),
+            tr.text("review.column.change"): listed["change"].round(1),
+            tr.text("review.column.last_srs"): listed["last_srs"].round(1),
+            tr.text("review.column.last_session"): date("last_session"),
+            tr.text("review.column.weeks_since_last"): listed["weeks_since_last"].where(
+                listed["ongoing"]
+            ),
+            tr.text("review.column.most_urgent"): urgent,
+            tr.text("review.column.flags"): _labels(listed, warnings, labels),
+            tr.text("review.column.prompts"): _labels(listed, prompts, labels),
+            tr.text("review.column.history"): _history(listed, flags, tr),
+        }
+    ).reset_index(drop=True)
+
+
+def case_list_notes(
+    tr: Translator,
+    config: ClinicalConfig,
+    *,
+    as_of: dt.date | None,
+    filters: str,
+    lower_percentile: float,
+    min_episodes: int,
+) -> list[tuple[str, str]]:
+    """The rules sheet of the Excel file: the date, the filters and every flag's rule."""
+    notes = [(tr.text("review.export.as_of"), tr.date(as_of))] if as_of else []
+    notes.append((tr.text("review.export.filters"), filters))
+    notes.append((tr.text("review.export.order"), tr.text("review.export.order_rule")))
+    notes += [
+        (
+            tr.text(f"flag.label.{code}"),
+            flag_rule_text(code, tr, config, lower_percentile, min_episodes=min_episodes),
+        )
+        for code in cl.URGENCY
+        if code in FLAGS
+    ]
+    return notes
 
 
 def export_csv(table: pd.DataFrame, *, lang: str = "en") -> bytes:
@@ -69,3 +231,50 @@ def export_excel(
             rules.column_dimensions["B"].width = 100
             inert_worksheet(rules)
     return buffer.getvalue()
+
+
+def write_case_list(
+    out: Path, table: pd.DataFrame, *, tr: Translator, notes: Sequence[tuple[str, str]] = ()
+) -> str:
+    """Write the case list to ``out`` (.csv or .xlsx), readable by its owner only.
+
+    Written beside ``out`` first and then put in its place, so a reader never sees half a file
+    and an existing file is replaced whole (as ``fitdata report --out`` does).
+
+    Returns:
+        The format written: ``csv`` or ``excel``.
+
+    Raises:
+        ValueError: If the suffix of ``out`` is neither .csv nor .xlsx.
+        OSError: If the file cannot be written (the folder is missing or not writable, a full
+            disk).
+    """
+    fmt = CASE_LIST_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the file format from {out.name!r}; give --out a name ending in "
+            ".csv or .xlsx"
+        )
+    if fmt == "csv":
+        data = export_csv(table, lang=tr.lang)
+    else:
+        data = export_excel(
+            table,
+            sheet=tr.text("review.export.sheet"),
+            notes=notes,
+            notes_sheet=tr.text("review.export.notes_sheet"),
+        )
+    partial = out.with_name(f".{out.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, NEW_FILE_MODE)
+    try:
+        os.fchmod(fd, NEW_FILE_MODE)  # whatever the umask, and if a partial was left before
+        with os.fdopen(fd, "wb") as file:
+            fd = -1
+            file.write(data)
+        partial.replace(out)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        partial.unlink(missing_ok=True)
+        raise
+    return fmt

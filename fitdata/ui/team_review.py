@@ -1,16 +1,21 @@
 """Team case review: which cases need us today?
 
 A team in its weekly meeting chooses service, team and (optionally) therapist, period,
-ongoing/ended and age group; reads a summary line of flag counts, each a button that filters the
-list; sorts the caseload table or picks a preset ("Stagnating", "Alliance warnings", "Not seen
-lately"); chooses a row to see that client's graph with the expected trajectory and every flag
-marked; and exports the list as CSV or Excel for the meeting agenda.
+ongoing/ended and age group; reads a summary line of the warnings that hold NOW, each a button
+that filters the list, and beside it the data-quality prompts with their own counts (a form
+missing at the last session, SRS 40 every time, not judged against an expected line); reads the
+caseload most urgent first (the order of :data:`fitdata.analytics.flags.URGENCY`), sorts it by
+another column or picks a preset ("Stagnating", "Alliance warnings", "Not seen lately");
+chooses a row to see that client's graph with the expected trajectory and every flag marked,
+with what holds now and what held earlier and resolved spelled out beside it; and exports the
+list as CSV or Excel for the meeting agenda (the same file ``fitdata review`` writes).
 
 Data flow: a team or date change composes the team's caseload in DuckDB
 (:func:`fitdata.features.team_review.team_caseload`, cached); every other filter, the flag buttons,
 the presets and sorting work on that small frame in pandas; choosing a row queries one client.
 
-The state lives in widget traitlets (``view.team.value``, ``view.flag_filter.value``,
+The state lives in widget traitlets (``view.team.value``, ``view.flag_filter.value`` for a
+warning, ``view.prompt_filter.value`` for a prompt -- choosing one clears the other --,
 ``view.table.selected``, ``view.table.sort_by``), so tests drive the view in plain Python and
 read ``view.table.rows``, ``view.flag_filter.options`` and ``view.figure.data``. The table, its
 rows, the legend and the exported list are :mod:`fitdata.ui.team_review_table`.
@@ -100,6 +105,12 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self.flag_filter = widgets.ToggleButtons(style={"button_width": "auto"}).add_class(
             "fitdata-flag-filter"
         )
+        self.prompt_filter = widgets.ToggleButtons(
+            style={"button_width": "auto"}, value=None
+        ).add_class("fitdata-prompt-filter")
+        self.prompt_heading = widgets.HTML(
+            f"<b>{html.escape(tr.text('review.summary.prompts_heading'))}</b>"
+        ).add_class("fitdata-prompt-heading")
         self.presets = {
             name: widgets.Button(description=tr.text(f"review.preset.{name}")).add_class(
                 f"fitdata-preset-{name.replace('_', '-')}"
@@ -108,7 +119,12 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         }
         self.table = CaseTable.for_review(tr)
         self.table_note = widgets.HTML().add_class("fitdata-table-note")
-        legend = review_table.legend_html(tr, context.config, self.model.lower_percentile)
+        legend = review_table.legend_html(
+            tr,
+            context.config,
+            self.model.lower_percentile,
+            min_episodes=self.model.min_episodes,
+        )
         self.legend = widgets.HTML(legend).add_class("fitdata-legend")
         self.export_csv, self.export_excel = (
             DownloadButton(
@@ -123,6 +139,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self.graph_status = widgets.HTML().add_class("fitdata-status")
         self.graph_expected = widgets.HTML().add_class("fitdata-expected-note")
         self.graph_rules = widgets.HTML().add_class("fitdata-rules")
+        self.graph_flags = widgets.HTML().add_class("fitdata-case-flags")
 
         self._fill_initial_options()
         self._load_caseload()
@@ -135,8 +152,10 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self.service.observe(self.guarded(self._on_service), "value")
         self.team.observe(self.guarded(self._on_team), "value")
         self.as_of.observe(self.guarded(self._on_team), "value")
-        for box in (self.therapist, self.period, self.age_group, self.status, self.flag_filter):
+        for box in (self.therapist, self.period, self.age_group, self.status):
             box.observe(self.guarded(self._on_filter), "value")
+        self.flag_filter.observe(self.guarded(self._on_flag_button), "value")
+        self.prompt_filter.observe(self.guarded(self._on_flag_button), "value")
         self.table.observe(self.guarded(self._on_sort), ["sort_by", "descending"])
         self.table.observe(self.guarded(self._on_select), "selected")
         for name, button in self.presets.items():
@@ -234,11 +253,18 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             age_group=age,
         )
 
+    @property
+    def flag_group(self) -> str | None:
+        """The chosen filter: a key of ``FLAG_GROUPS`` (a warning or a prompt), or None."""
+        if self.prompt_filter.value is not None:
+            return str(self.prompt_filter.value)
+        return None if self.flag_filter.value in (None, ALL) else str(self.flag_filter.value)
+
     def _refresh(self) -> None:
         """Recount the flags, refilter, resort and redraw the table (no database query)."""
         filtered = self._filtered()
         self._update_flag_buttons(filtered)
-        group = None if self.flag_filter.value in (None, ALL) else self.flag_filter.value
+        group = self.flag_group
         listed = filtered if group is None else filtered[cl.group_mask(filtered, group)]
         listed = cl.sort_caseload(
             listed, self.table.sort_by or "flags", descending=self.table.descending
@@ -248,24 +274,37 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self._update_group_link()
 
     def _update_flag_buttons(self, filtered: pd.DataFrame) -> None:
+        """The counts of what holds now: warnings in one row, data-quality prompts in another."""
         tr, config = self.context.tr, self.context.config
         counts = cl.flag_group_counts(filtered)
         values = {
             "stagnation": config.stagnation_sessions,
             "weeks": config.not_seen_weeks,
         }
-        options: Options = [
-            (tr.count_text("review.summary.all", len(filtered), n=len(filtered)), ALL)
-        ]
-        tooltips = [tr.text("review.summary.all_tooltip")]
-        for group, n in counts.items():
-            options.append((tr.count_text(f"review.summary.{group}", n, n=n, **values), group))
-            tooltips.append(tr.text(f"review.summary.{group}_tooltip", **values))
-        current = self.flag_filter.value
+
+        def buttons(groups: dict[str, tuple[str, ...]]) -> tuple[Options, list[str]]:
+            options: Options = []
+            tooltips = []
+            for group in groups:
+                n = counts[group]
+                options.append((tr.count_text(f"review.summary.{group}", n, n=n, **values), group))
+                tooltips.append(tr.text(f"review.summary.{group}_tooltip", **values))
+            return options, tooltips
+
+        warnings, warning_tips = buttons(cl.WARNING_FILTERS)
+        warnings.insert(
+            0, (tr.count_text("review.summary.all", len(filtered), n=len(filtered)), ALL)
+        )
+        warning_tips.insert(0, tr.text("review.summary.all_tooltip"))
+        prompts, prompt_tips = buttons(cl.PROMPT_FILTERS)
+        current, prompt = self.flag_filter.value, self.prompt_filter.value
         with self.holding():
-            self.flag_filter.options = options
-            self.flag_filter.tooltips = tooltips
-            self.flag_filter.value = current if current in dict(options).values() else ALL
+            self.flag_filter.options = warnings
+            self.flag_filter.tooltips = warning_tips
+            self.flag_filter.value = current if current in dict(warnings).values() else ALL
+            self.prompt_filter.options = prompts
+            self.prompt_filter.tooltips = prompt_tips
+            self.prompt_filter.value = prompt if prompt in dict(prompts).values() else None
 
     def _redraw_table(self) -> None:
         tr = self.context.tr
@@ -319,6 +358,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             )
             self.graph_expected.value = ""
             self.graph_rules.value = ""
+            self.graph_flags.value = ""
             return client_graph_spec(
                 empty, status, tr, context.config, title=tr.text("graph.no_client")
             )
@@ -340,6 +380,9 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         therapist = str(episode["therapist"].iloc[0]) if len(episode) else ""
         self.graph_status.value = self.status_html(status_sentence(status, tr, context.config))
         self.graph_expected.value = self._expected_html(detail.expected)
+        self.graph_flags.value = review_table.flags_html(
+            self._caseload, key, tr=tr, config=context.config, lang=context.lang
+        )
         self.graph_rules.value = rules_html(
             tr,
             context.config,
@@ -395,6 +438,16 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self._load_caseload()
         self._refresh()
         self._choose_first(force=True)
+
+    def _on_flag_button(self, change: dict[str, Any]) -> None:
+        """A warning or a prompt chosen: one filter at a time, so the other one is let go."""
+        with self.holding():
+            if change.get("owner") is self.prompt_filter:
+                if change.get("new") is not None:
+                    self.flag_filter.value = ALL
+            else:
+                self.prompt_filter.value = None
+        self._on_filter(change)
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
         self._refresh()
@@ -468,6 +521,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
         group, column, descending = PRESETS[preset]
         with self.holding():
+            self.prompt_filter.value = None
             self.flag_filter.value = group
             self.table.sort_by = column
             self.table.descending = descending
@@ -498,9 +552,11 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
     def export_table(self) -> pd.DataFrame:
         """The current list as the export holds it: every listed row, in the table's order.
 
-        Headers and flag names in the page's language; numbers stay numbers.
+        Headers and flag names in the page's language; numbers stay numbers; the flags that
+        hold now and, apart, the history (:func:`fitdata.outputs.team_review.case_list_table`).
         """
-        return review_table.export_frame(self._listed, self.context.tr)
+        flags = self._caseload.flags if self._caseload is not None else pd.DataFrame()
+        return review_files.case_list_table(self._listed, flags, self.context.tr)
 
     def _file_stem(self) -> str:
         as_of = self.as_of_date.isoformat() if self.as_of_date else "all"
@@ -525,18 +581,14 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
 
     def _excel_file(self) -> tuple[str, bytes]:
         tr = self.context.tr
-        notes = (
-            [(tr.text("review.export.as_of"), tr.date(self.as_of_date))] if self.as_of_date else []
+        notes = review_files.case_list_notes(
+            tr,
+            self.context.config,
+            as_of=self.as_of_date,
+            filters=self._filters_text(),
+            lower_percentile=self.model.lower_percentile,
+            min_episodes=self.model.min_episodes,
         )
-        notes.append((tr.text("review.export.filters"), self._filters_text()))
-        percentile = self.model.lower_percentile
-        notes += [
-            (
-                tr.text(f"flag.label.{code}"),
-                review_table.legend_rule(code, tr, self.context.config, percentile),
-            )
-            for code in FLAGS
-        ]
         data = review_files.export_excel(
             self._exported_table(),
             sheet=tr.text("review.export.sheet"),
@@ -551,7 +603,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             if box.label:
                 parts.append(f"{box.description}: {box.label}")
         parts.append(str(self.status.label))
-        parts.append(str(self.flag_filter.label))
+        parts.append(str(self.prompt_filter.label or self.flag_filter.label))
         return " · ".join(p.replace("\u00a0", " ") for p in parts)
 
     # -- layout --------------------------------------------------------------------------
@@ -574,13 +626,20 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             align_items="center",
         )
         graph = widgets.VBox(
-            [self.graph_status, self.graph_expected, self.figure_box, self.graph_rules]
+            [
+                self.graph_status,
+                self.graph_flags,
+                self.graph_expected,
+                self.figure_box,
+                self.graph_rules,
+            ]
         )
         return self.page(
             [
                 filters,
                 self.message,
                 self.flag_filter,
+                self.row([self.prompt_heading, self.prompt_filter], align_items="center"),
                 presets,
                 self.table_note,
                 self.table,

@@ -1,8 +1,11 @@
-"""The team review's case table: its widget, its rows and flag chips, the legend and the export.
+"""The team review's case table: its widget, its rows and flag chips, the legend and the history.
 
-What a row of the caseload looks like to the team (cells formatted in the page's language, one
-chip per flag with the rule that raised it on hover) and in the exported list (numbers stay
-numbers). :class:`CaseTable` is an anywidget whose browser side is
+What a row of the caseload looks like to the team: cells formatted in the page's language, one
+chip per flag that holds NOW with the rule that raised it on hover (warnings first, most urgent
+first; data-quality prompts after them, drawn as outlined chips), and -- for the chosen case --
+what held earlier and resolved (:func:`flags_html`). The exported list is
+:func:`fitdata.outputs.team_review.case_list_table`. :class:`CaseTable` is an anywidget whose
+browser side is
 ``fitdata/ui/static/case_table.js`` and ``case_table.css``: Python owns the rows and the order,
 a click on a header sets ``sort_by``/``descending`` and a click on a row sets ``selected``.
 """
@@ -15,25 +18,40 @@ import math
 from typing import Any
 
 import anywidget
-import numpy as np
 import pandas as pd
 import traitlets
 
 from fitdata.analytics.flags import FLAGS, describe_flags
 from fitdata.config import ClinicalConfig
+from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
+from fitdata.outputs.team_review import flag_rule_text
 from fitdata.ui.assets import asset
 from fitdata.ui.charts import FLAG_COLOURS
 
 __all__ = [
     "COLUMNS",
     "CaseTable",
-    "export_frame",
+    "flag_colour",
+    "flags_html",
     "legend_html",
     "legend_rule",
     "table_rows",
     "text_colour",
 ]
+
+#: The chip colour of a flag the graph has no colour for (a data-quality prompt such as "not
+#: judged", which no session marks).
+PROMPT_COLOUR = "#777777"
+
+#: The rule behind a flag, with the thresholds in force (one text for the legend and the file).
+legend_rule = flag_rule_text
+
+
+def flag_colour(code: str) -> str:
+    """The chip colour of a flag: the graph's marker colour, grey for a prompt without one."""
+    return FLAG_COLOURS.get(code, PROMPT_COLOUR)
+
 
 #: Table columns: (key in the caseload frame, message key, numeric, sort descending first).
 COLUMNS: tuple[tuple[str, str, bool, bool], ...] = (
@@ -86,8 +104,9 @@ class CaseTable(anywidget.AnyWidget):
             flag_styles={
                 code: {
                     "label": tr.text(f"flag.label.{code}"),
-                    "colour": FLAG_COLOURS[code],
-                    "text": text_colour(FLAG_COLOURS[code]),
+                    "colour": flag_colour(code),
+                    "text": text_colour(flag_colour(code)),
+                    "prompt": not cl.is_warning(code),
                 }
                 for code in FLAGS
             },
@@ -140,21 +159,59 @@ def _chips(
     as_of: dt.date,
     lang: str,
 ) -> dict[str, list[dict[str, str]]]:
-    """Each shown row's flags with their rule sentences, in the page's language."""
+    """Each shown row's current flags with their rule sentences, most urgent first."""
     if shown.empty:
         return {}
-    flags = flags[flags["key"].isin(shown["key"])].copy()
+    flags = flags[flags["key"].isin(shown["key"]) & flags["current"].astype(bool)]
     if flags.empty:
         return {}
-    flags["rule"] = describe_flags(flags, config=config, as_of=as_of, lang=lang)
-    before, _, after = tr.text("review.chip.first_session").partition("{session}")
-    flags["text"] = flags["rule"] + " " + before + flags["first_session"].astype(str) + after
-    order = {code: i for i, code in enumerate(FLAGS)}
-    flags = flags.assign(_order=flags["flag"].map(order)).sort_values(["key", "_order"])
+    flags = cl.current_rows(flags)
+    rule = describe_flags(flags, config=config, as_of=as_of, lang=lang)
+    before, _, after = tr.text("review.chip.now").partition("{session}")
+    text = rule + " " + before + flags["last_session"].astype("int64").astype(str) + after
     out: dict[str, list[dict[str, str]]] = {}
-    for key, code, text in zip(flags["key"], flags["flag"], flags["text"], strict=True):
-        out.setdefault(key, []).append({"code": code, "rule": text})
+    for key, code, sentence in zip(flags["key"], flags["flag"], text, strict=True):
+        out.setdefault(key, []).append({"code": code, "rule": sentence})
     return out
+
+
+def flags_html(
+    caseload: cl.Caseload,
+    key: str,
+    *,
+    tr: Translator,
+    config: ClinicalConfig,
+    lang: str,
+) -> str:
+    """The chosen case's flags: what holds now, then what held earlier and resolved.
+
+    Each line names the rule (:func:`fitdata.analytics.flags.describe_flags`) and the session
+    at which it held last, so "SRS drop at session 2, not now" reads as history.
+    """
+    now, earlier = cl.case_flags(caseload, key)
+    parts = []
+    for rows, heading, css in (
+        (now, "review.detail.now", "fitdata-flags-now"),
+        (earlier, "review.detail.history", "fitdata-flags-history"),
+    ):
+        if rows.empty:
+            text = tr.text(f"{heading}_none")
+            parts.append(f'<p class="{css}">{html.escape(text)}</p>')
+            continue
+        # a resolved row's sentence ends with the session it last held (flag.history)
+        rules = describe_flags(rows, config=config, as_of=caseload.as_of, lang=lang)
+        if heading == "review.detail.now":
+            before, _, after = tr.text("review.chip.now").partition("{session}")
+            rules = rules + " " + before + rows["last_session"].astype("int64").astype(str) + after
+        items = "".join(
+            f'<li data-flag="{html.escape(code)}"><b>{html.escape(tr.text(f"flag.label.{code}"))}'
+            f"</b>: {html.escape(str(rule))}</li>"
+            for code, rule in zip(rows["flag"], rules, strict=True)
+        )
+        parts.append(
+            f'<div class="{css}"><b>{html.escape(tr.text(heading))}</b><ul>{items}</ul></div>'
+        )
+    return "".join(parts)
 
 
 def _cells(record: dict[str, Any], tr: Translator) -> dict[str, str]:
@@ -181,76 +238,31 @@ def _cells(record: dict[str, Any], tr: Translator) -> dict[str, str]:
     }
 
 
-def legend_rule(code: str, tr: Translator, config: ClinicalConfig, lower_percentile: float) -> str:
-    """The rule behind a flag, with the thresholds in force."""
-    return tr.text(
-        f"review.legend.{code}",
-        percentile=tr.number(100 * lower_percentile, decimals=0),
-        rc=tr.number(config.ors_reliable_change, decimals=0),
-        stagnation=config.stagnation_sessions,
-        cutoff=tr.number(config.srs_cutoff, decimals=0),
-        drop=tr.number(config.srs_drop, decimals=0),
-        item=tr.number(config.srs_item_concern, decimals=0),
-        min_sessions=config.srs_always_max_min_sessions,
-        weeks=config.not_seen_weeks,
-    )
+def legend_html(
+    tr: Translator, config: ClinicalConfig, lower_percentile: float, *, min_episodes: int = 0
+) -> str:
+    """Every flag's chip and rule, warnings then prompts, folded under "What the flags mean"."""
 
+    def rule(code: str) -> str:
+        return legend_rule(code, tr, config, lower_percentile, min_episodes=min_episodes)
 
-def legend_html(tr: Translator, config: ClinicalConfig, lower_percentile: float) -> str:
-    """Every flag's chip and rule, folded under "What the flags mean"."""
-    items = []
-    for code in FLAGS:
-        colour = FLAG_COLOURS[code]
-        items.append(
-            f'<li data-flag="{code}"><span class="fitdata-chip" style="background:{colour};'
-            f'color:{text_colour(colour)}">{html.escape(tr.text(f"flag.label.{code}"))}'
-            f"</span> {html.escape(legend_rule(code, tr, config, lower_percentile))}</li>"
-        )
+    def items(codes: list[str]) -> str:
+        out = []
+        for code in codes:
+            colour = flag_colour(code)
+            out.append(
+                f'<li data-flag="{code}"><span class="fitdata-chip" style="background:{colour};'
+                f'color:{text_colour(colour)}">{html.escape(tr.text(f"flag.label.{code}"))}'
+                f"</span> {html.escape(rule(code))}</li>"
+            )
+        return f'<ul style="list-style:none;padding-left:0">{"".join(out)}</ul>'
+
+    ordered = [code for code in cl.URGENCY if code in FLAGS]
+    warnings = [code for code in ordered if cl.is_warning(code)]
+    prompts = [code for code in ordered if not cl.is_warning(code)]
     return (
         f"<details><summary>{html.escape(tr.text('review.legend.heading'))}</summary>"
-        f'<ul style="list-style:none;padding-left:0">{"".join(items)}</ul>'
+        f"<p><b>{html.escape(tr.text('review.legend.warnings'))}</b></p>{items(warnings)}"
+        f"<p><b>{html.escape(tr.text('review.legend.prompts'))}</b></p>{items(prompts)}"
         f"<p>{html.escape(tr.text('review.legend.episode_rule'))}</p></details>"
     )
-
-
-def export_frame(listed: pd.DataFrame, tr: Translator) -> pd.DataFrame:
-    """The listed caseload rows as the export holds them, in their order.
-
-    Headers and flag names in the page's language; numbers stay numbers.
-    """
-    labels = {code: tr.text(f"flag.label.{code}") for code in FLAGS}
-    flag_text = pd.Series("", index=listed.index, dtype=object)
-    for code in FLAGS:  # ten flag columns, not a loop over rows
-        has = listed[code].astype(bool) if code in listed else False
-        sep = np.where(flag_text == "", "", "; ")
-        flag_text = flag_text.where(~has, flag_text + sep + labels[code])
-    status = listed["ongoing"].map(
-        {True: tr.text("review.status.ongoing"), False: tr.text("review.status.ended")}
-    )
-    age = listed["age_group"].map(
-        {g: tr.text(f"age_group.{g}") for g in ("child", "adolescent", "adult")}
-    )
-
-    def date(column: str) -> pd.Series:
-        return pd.to_datetime(listed[column]).dt.date
-
-    return pd.DataFrame(
-        {
-            tr.text("review.column.client"): listed["client_id"].astype(str),
-            tr.text("review.column.episode"): listed["episode_id"].astype(str),
-            tr.text("review.column.therapist"): listed["therapist"].astype(str),
-            tr.text("review.column.age_group"): age,
-            tr.text("review.column.started"): date("started"),
-            tr.text("review.column.status"): status,
-            tr.text("review.column.sessions"): listed["sessions"].astype(int),
-            tr.text("review.column.first_ors"): listed["first_ors"].round(1),
-            tr.text("review.column.last_ors"): listed["last_ors"].round(1),
-            tr.text("review.column.change"): listed["change"].round(1),
-            tr.text("review.column.last_srs"): listed["last_srs"].round(1),
-            tr.text("review.column.last_session"): date("last_session"),
-            tr.text("review.column.weeks_since_last"): listed["weeks_since_last"].where(
-                listed["ongoing"]
-            ),
-            tr.text("review.column.flags"): flag_text,
-        }
-    ).reset_index(drop=True)

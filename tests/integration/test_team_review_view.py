@@ -54,17 +54,57 @@ def test_opens_on_the_latest_session_date_with_the_first_team(review_db: Path) -
     assert "K-NEW" in listed(view)
 
 
-def test_summary_line_counts_each_flag_with_numbers_from_the_config(view) -> None:
+def prompts(view: TeamReviewView) -> list[str]:
+    return [label for label, _ in view.prompt_filter.options]
+
+
+def test_summary_line_counts_what_holds_now_most_urgent_first(view) -> None:
     assert labels(view) == [
         "All: 6 cases",
-        "5 not on track",
-        "1 alliance warning",
-        "1 without reliable change after 6 sessions",
-        "0 reliably worse",
+        "0 reliably worse now",
+        "0 not on track now",  # five were below the line once; none is at the last ORS
+        "1 alliance warning now",
+        "1 without reliable change now (session 6 or later)",
         "1 not seen for more than 4 weeks",
-        "1 with missing feedback",
     ]
-    assert "2025-03-03; sessions after it are ignored" in view.as_of_note.value
+    # data-quality prompts apart, with their own counts, none chosen
+    assert prompts(view) == [
+        "1 with a form missing at the last session",
+        "0 not judged (too few comparable episodes)",
+        "0 with SRS 40 every time",
+    ]
+    assert view.prompt_filter.value is None
+    assert "2025-03-03: what held then; sessions after it are ignored" in view.as_of_note.value
+
+
+def test_the_list_opens_most_urgent_first(view) -> None:
+    assert (view.table.sort_by, view.table.descending) == ("flags", True)
+    assert listed(view) == ["K-ALLY", "K-STAG", "K-GONE", "K-P1", "K-P2", "K-GOOD"]
+    chips = [chip["code"] for chip in view.table.rows[0]["flags"]]
+    assert chips == ["srs_below_cutoff", "srs_drop", "srs_item_below", "missing_srs"]
+    assert view.table.selected == "E3|K-ALLY"
+
+
+def test_a_prompt_filters_apart_and_lets_the_warning_go(view) -> None:
+    view.flag_filter.value = "alliance"
+    view.prompt_filter.value = "missing_feedback"
+    assert view.flag_filter.value == "all" and view.flag_group == "missing_feedback"
+    assert listed(view) == ["K-ALLY"]
+    view.flag_filter.value = "not_seen"
+    assert view.prompt_filter.value is None
+    assert listed(view) == ["K-GONE"]
+
+
+def test_the_chosen_case_shows_what_holds_now_and_its_history(view) -> None:
+    view.table.selected = "E1|K-STAG"
+    shown = view.graph_flags.value
+    now, history = shown.split("Earlier, not now:")
+    assert "Holds now:" in now and 'data-flag="no_reliable_change"' in now
+    assert "(holds now, at session 8)" in now
+    assert 'data-flag="not_on_track"' in history and "held until session 5; not now" in history
+    view.table.selected = "E2|K-GOOD"
+    assert "No flag holds now." in view.graph_flags.value
+    assert "No flag held earlier and resolved." in view.graph_flags.value
 
 
 def test_therapist_options_count_the_teams_cases(view) -> None:
@@ -78,8 +118,9 @@ def test_therapist_options_count_the_teams_cases(view) -> None:
 def test_clicking_a_count_filters_the_table_and_opens_the_first_case(view) -> None:
     view.flag_filter.value = "not_seen"
     assert listed(view) == ["K-GONE"]
-    assert [chip["code"] for chip in view.table.rows[0]["flags"]] == ["not_on_track", "not_seen"]
-    assert "49 days before 2025-03-03" in view.table.rows[0]["flags"][1]["rule"]
+    # the chip is the flag that holds now; not on track at session 2 is history
+    assert [chip["code"] for chip in view.table.rows[0]["flags"]] == ["not_seen"]
+    assert "49 days before 2025-03-03" in view.table.rows[0]["flags"][0]["rule"]
     assert view.table.selected == "E4|K-GONE"
     assert view.figure.layout.title.text == "Client K-GONE · Ola Hansen"
     assert list(trace(view, "Not seen lately").x) == [2]
@@ -127,11 +168,14 @@ def test_status_period_therapist_and_age_filters(view) -> None:
 
 
 def test_a_filter_keeps_the_chosen_flag_button_and_recounts(view) -> None:
-    view.flag_filter.value = "not_on_track"
+    view.flag_filter.value = "not_seen"
+    view.therapist.value = "B1"
+    assert view.flag_filter.value == "not_seen"
+    assert labels(view)[5] == "0 not seen for more than 4 weeks"
+    assert listed(view) == []
     view.therapist.value = "B2"
-    assert view.flag_filter.value == "not_on_track"
-    assert labels(view)[1] == "4 not on track"
-    assert sorted(listed(view)) == ["K-ALLY", "K-GONE", "K-P1", "K-P2"]
+    assert labels(view)[5] == "1 not seen for more than 4 weeks"
+    assert listed(view) == ["K-GONE"]
 
 
 def test_choosing_a_row_draws_its_graph_with_band_and_flags(view, review_db) -> None:
@@ -178,7 +222,8 @@ def test_export_holds_the_list_as_shown(view) -> None:
     assert csv["Client"].tolist() == shown
     stag = csv[csv["Client"] == "K-STAG"].iloc[0]
     assert stag["Sessions"] == 8 and stag["Change"] == 3.0
-    assert stag["Flags"] == "Not on track; No reliable change"
+    assert stag["Warnings now"] == "No reliable change"
+    assert stag["Earlier, not now"] == "Not on track (until session 5)"
     cells = {row["cells"]["client_id"]: row["cells"] for row in view.table.rows}
     for record in csv.itertuples():
         assert str(record.Sessions) == cells[record.Client]["sessions"]
@@ -190,6 +235,9 @@ def test_export_holds_the_list_as_shown(view) -> None:
     rules = {row[0].value: row[1].value for row in book["Rules"].iter_rows()}
     assert rules["Flags as of"] == "2025-03-03"
     assert "more than 4 weeks" in rules["Not seen lately"]
+    assert "the last 2 ORS judged" in rules["Not on track"]
+    assert "fewer than 30 comparable closed episodes" in rules["Not judged"]
+    assert rules["Order"].startswith("Most urgent flag that holds now first")
 
 
 def test_an_earlier_date_recomputes_the_flags(view) -> None:
@@ -202,7 +250,8 @@ def test_an_earlier_date_recomputes_the_flags(view) -> None:
 def test_norwegian_page(review_db: Path) -> None:
     view = TeamReviewView(DashboardContext(review_db, lang="nb"), model=line_model())
     view.as_of.value = AS_OF
-    assert labels(view)[:2] == ["Alle: 6 saker", "5 ikke på sporet"]
+    assert labels(view)[:3] == ["Alle: 6 saker", "0 pålitelig forverret nå", "0 ikke på sporet nå"]
+    assert prompts(view)[0] == "1 med et skjema som mangler ved siste samtale"
     assert view.status.options[0][0] == "Pågående"
     view.table.selected = "E3|K-ALLY"
     cells = next(r["cells"] for r in view.table.rows if r["key"] == "E3|K-ALLY")
@@ -211,6 +260,8 @@ def test_norwegian_page(review_db: Path) -> None:
     csv = view._csv_file()[1].decode("utf-8-sig").splitlines()
     assert csv[0].startswith("Klient;Forløp;Terapeut")
     assert "Hva flaggene betyr" in view.legend.value
+    assert "Data å sjekke" in view.legend.value
+    assert "Tidligere, ikke nå:" in view.graph_flags.value
 
 
 def test_a_broken_database_gives_a_message_not_a_traceback(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from fitdata.config import ClinicalConfig
 from fitdata.data.store import reader_for
 from fitdata.features import expected_trajectory
 from fitdata.features import team_review as cl
+from fitdata.i18n import Translator
 from fitdata.outputs import team_review as review_files
 from tests.builders import session_rows, write_database
 
@@ -278,14 +279,23 @@ def test_an_episode_ending_after_the_date_is_ongoing_then(review_db: Path) -> No
     assert done["ongoing"] and pd.isna(done["ended"])
 
 
-def test_flags_are_the_flag_modules_with_not_on_track_from_the_model(team: cl.Caseload) -> None:
-    assert flagged(team, "no_reliable_change") == ["K-STAG"]
-    assert flagged(team, "srs_below_cutoff") == ["K-ALLY"]
+def test_flag_columns_say_what_holds_now(team: cl.Caseload) -> None:
+    assert flagged(team, "no_reliable_change") == ["K-STAG"]  # +3.0 at session 8 still
+    assert flagged(team, "srs_below_cutoff") == ["K-ALLY"]  # 35.5 is the last SRS
     assert flagged(team, "srs_drop") == ["K-ALLY"]
-    assert flagged(team, "missing_srs") == ["K-ALLY"]
+    assert flagged(team, "missing_srs") == ["K-ALLY"]  # the last session has no SRS
     assert flagged(team, "not_seen") == ["K-GONE"]
     assert flagged(team, "srs_item_below") == ["K-ALLY"]  # items 8.9, 8.9, 8.9, 8.8
-    assert flagged(team, "not_on_track") == [
+    # below the line once (K-STAG at sessions 2-5), back on or above it at the last ORS
+    assert flagged(team, "not_on_track") == []
+    assert row(team, "K-GOOD")["flag_count"] == 0
+    ally = row(team, "K-ALLY")
+    assert (ally["flag_count"], ally["warning_count"], ally["prompt_count"]) == (4, 3, 1)
+
+
+def test_resolved_flags_are_the_cases_history(team: cl.Caseload) -> None:
+    history = team.flags[~team.flags["current"]]
+    assert sorted(history.loc[history["flag"] == "not_on_track", "client_id"]) == [
         "K-ALLY",
         "K-GONE",
         "K-OLD",
@@ -293,33 +303,53 @@ def test_flags_are_the_flag_modules_with_not_on_track_from_the_model(team: cl.Ca
         "K-P2",
         "K-STAG",
     ]
-    stag = team.flags[(team.flags["key"] == "E1|K-STAG") & (team.flags["flag"] == "not_on_track")]
+    now, earlier = cl.case_flags(team, "E1|K-STAG")
+    assert now["flag"].tolist() == ["no_reliable_change"]
+    assert earlier["flag"].tolist() == ["not_on_track"]
     # below intake + 2 = 17.0 at sessions 2-5; 17.0 at session 6 is on the line: on track
-    assert stag["first_session"].tolist() == [2] and stag["sessions"].tolist() == [4]
-    assert row(team, "K-GOOD")["flag_count"] == 0
-    assert row(team, "K-ALLY")["flag_count"] == 5
+    assert (earlier["first_session"].item(), earlier["last_session"].item()) == (2, 5)
+    assert earlier["sessions"].item() == 4
+    assert row(team, "K-STAG")["history_count"] == 1
+    assert row(team, "K-GOOD")["history_count"] == 0
+
+
+def test_the_most_urgent_current_flag_and_its_rank(team: cl.Caseload) -> None:
+    ally = row(team, "K-ALLY")  # SRS below the cutoff comes before the drop and the item
+    assert ally["urgent_flag"] == "srs_below_cutoff"
+    assert ally["urgency"] == cl.urgency_rank("srs_below_cutoff")
+    assert row(team, "K-STAG")["urgent_flag"] == "no_reliable_change"
+    good = row(team, "K-GOOD")
+    assert (good["urgent_flag"], good["urgency"]) == ("", len(cl.URGENCY))
 
 
 def test_flag_columns_agree_with_episode_flag_counts(review_db: Path, team: cl.Caseload) -> None:
     direct = episode_flag_counts(reader_for(review_db), team_id="T1", as_of=AS_OF)
     keys = set(team.episodes["key"])
     direct = direct[(direct["episode_id"] + "|" + direct["client_id"]).isin(keys)]
+    now = direct[direct["current"]]
     for flag in FLAGS:
-        expected = sorted(direct.loc[direct["flag"] == flag, "client_id"])
-        if flag != "not_on_track":
+        expected = sorted(now.loc[now["flag"] == flag, "client_id"])
+        if flag not in ("not_on_track", "not_judged"):  # those need the model
             assert flagged(team, flag) == expected, flag
 
 
 def test_without_a_model_nothing_is_judged_not_on_track(review_db: Path) -> None:
     plain = cl.team_caseload(reader_for(review_db), team_id="T1", as_of=AS_OF)
     assert not plain.episodes["not_on_track"].any()
+    assert not (plain.flags["flag"] == "not_on_track").any()
 
 
-def test_a_too_thin_model_judges_nothing(review_db: Path) -> None:
+def test_a_too_thin_model_judges_nothing_and_says_so(review_db: Path) -> None:
     thin = cl.team_caseload(
         reader_for(review_db), team_id="T1", as_of=AS_OF, model=line_model(n=10)
     )
     assert not thin.episodes["not_on_track"].any()
+    # every ongoing case with an ORS is "not judged": a data-quality prompt, not a warning
+    ongoing = cl.filter_caseload(thin.episodes, as_of=AS_OF, status="ongoing")
+    assert ongoing["not_judged"].all()
+    assert cl.flag_group_counts(ongoing)["not_judged"] == len(ongoing)
+    assert (ongoing["warning_count"] == ongoing["flag_count"] - ongoing["prompt_count"]).all()
+    assert not cl.is_warning("not_judged")
 
 
 def test_thresholds_come_from_the_config(review_db: Path) -> None:
@@ -372,21 +402,38 @@ def test_therapist_age_and_flag_group_filters(team: cl.Caseload) -> None:
     alliance = cl.filter_caseload(frame, as_of=AS_OF, flag_group="alliance")
     assert clients(alliance) == ["K-ALLY"]
     both = cl.filter_caseload(
-        frame, as_of=AS_OF, therapist_id="B2", status="ongoing", flag_group="not_on_track"
+        frame, as_of=AS_OF, therapist_id="B2", status="ongoing", flag_group="missing_feedback"
     )
-    assert clients(both) == ["K-ALLY", "K-GONE", "K-P1", "K-P2"]
+    assert clients(both) == ["K-ALLY"]
+    # a flag that held earlier and resolved does not put a case in its filter
+    assert clients(cl.filter_caseload(frame, as_of=AS_OF, flag_group="not_on_track")) == []
 
 
 def test_flag_group_counts(team: cl.Caseload) -> None:
     ongoing = cl.filter_caseload(team.episodes, as_of=AS_OF, status="ongoing")
     assert cl.flag_group_counts(ongoing) == {
-        "not_on_track": 5,
+        "reliable_deterioration": 0,
+        "not_on_track": 0,
         "alliance": 1,
         "no_reliable_change": 1,
-        "reliable_deterioration": 0,
         "not_seen": 1,
         "missing_feedback": 1,
+        "srs_always_40": 0,
+        "not_judged": 0,
     }
+
+
+def test_filters_split_warnings_from_data_prompts_in_order_of_urgency() -> None:
+    warnings = [c for f in cl.WARNING_FILTERS.values() for c in f]
+    prompts = [c for f in cl.PROMPT_FILTERS.values() for c in f]
+    assert sorted(warnings + prompts) == sorted(FLAGS)  # every flag in exactly one filter
+    assert all(cl.FLAG_GROUP[c] in cl.WARNING_GROUPS for c in warnings)
+    assert all(cl.FLAG_GROUP[c] == "data_quality" for c in prompts)
+    assert set(cl.WARNING_FILTERS["alliance"]) == {"srs_below_cutoff", "srs_drop", "srs_item_below"}
+    for filters in (cl.WARNING_FILTERS, cl.PROMPT_FILTERS):
+        firsts = [min(map(cl.urgency_rank, codes)) for codes in filters.values()]
+        assert firsts == sorted(firsts)
+    assert list(cl.FLAG_GROUPS) == [*cl.WARNING_FILTERS, *cl.PROMPT_FILTERS]
 
 
 def test_bad_filter_values_are_refused(team: cl.Caseload) -> None:
@@ -410,10 +457,27 @@ def test_sorting_puts_missing_values_last_either_way(team: cl.Caseload) -> None:
     down = cl.sort_caseload(team.episodes, "change", descending=True)
     assert up["change"].tolist()[:2] == [-1.0, 1.0]
     assert down["client_id"].tolist()[0] == "K-DONE"
-    by_flags = cl.sort_caseload(team.episodes, "flags", descending=True)
-    assert by_flags["client_id"].tolist()[0] == "K-ALLY"
     with pytest.raises(ValueError, match="cannot sort"):
         cl.sort_caseload(team.episodes, "shoe_size")
+
+
+def test_the_default_order_is_urgency_then_longest_unseen(team: cl.Caseload) -> None:
+    by_urgency = cl.sort_caseload(team.episodes, cl.URGENCY_SORT, descending=True)
+    # SRS below the cutoff, then no reliable change, then not seen; then cases without a
+    # current flag, the longest since their last session first (K-P1 and K-P2 tie: by code)
+    assert by_urgency["client_id"].tolist() == [
+        "K-ALLY",
+        "K-STAG",
+        "K-GONE",
+        "K-OLD",
+        "K-DONE",
+        "K-P1",
+        "K-P2",
+        "K-GOOD",
+    ]
+    least = cl.sort_caseload(team.episodes, cl.URGENCY_SORT, descending=False)
+    assert least["client_id"].tolist()[0] == "K-GOOD"
+    assert least["client_id"].tolist()[-1] == "K-ALLY"
 
 
 def test_sorting_breaks_ties_by_client_code(team: cl.Caseload) -> None:
@@ -504,3 +568,114 @@ def test_model_is_fitted_once_per_file(review_db: Path, monkeypatch) -> None:
 
 def test_latest_session_date(review_db: Path) -> None:
     assert cl.latest_session_date(reader_for(review_db)) == dt.date(2025, 3, 10)
+
+
+# --- now versus ever: the recovered client of issue 18 ---------------------------------------
+
+
+def build_recovered_db(path: Path) -> Path:
+    """One client who got reliably better and is above the cutoff now (issue 18's case).
+
+    ORS 15 -> 28 over eight weekly sessions: +4.5 at session 6 (no reliable change then),
+    +13 at session 8; SRS 39 -> 38 at session 2 (a drop then), 39.5 at the last session.
+    """
+    sessions = session_rows(
+        "E1",
+        "K-REC",
+        "B1",
+        "T1",
+        [15.0, 16.0, 17.0, 18.0, 19.0, 19.5, 24.0, 28.0],
+        [39.0, 38.0, 38.5, 39.0, 39.0, 39.0, 39.5, 39.5],
+        first_id=1,
+    )
+    return write_database(
+        path,
+        teams=pd.DataFrame({"team_id": ["T1"], "name": ["Team Nord"], "service": ["Voksne"]}),
+        therapists=pd.DataFrame(
+            {"therapist_id": ["B1"], "name": ["Kari Nordmann"], "team_id": ["T1"]}
+        ),
+        clients=pd.DataFrame(
+            {"client_id": ["K-REC"], "birth_year": [1980], "age_group": ["adult"]}
+        ),
+        episodes=pd.DataFrame(
+            {
+                "episode_id": ["E1"],
+                "client_id": ["K-REC"],
+                "therapist_id": ["B1"],
+                "team_id": ["T1"],
+                "started": [MON],
+                "ended": [None],
+                "end_type": [None],
+                "format": ["individual"],
+            }
+        ),
+        sessions=sessions,
+    )
+
+
+@pytest.fixture(scope="module")
+def recovered(tmp_path_factory: pytest.TempPathFactory) -> cl.Caseload:
+    path = build_recovered_db(tmp_path_factory.mktemp("recovered") / "recovered.duckdb")
+    return cl.team_caseload(reader_for(path), team_id="T1", as_of=AS_OF, model=line_model())
+
+
+def test_a_recovered_client_carries_no_current_flag_but_its_history(
+    recovered: cl.Caseload,
+) -> None:
+    case = row(recovered, "K-REC")
+    assert case["flag_count"] == 0 and case["urgent_flag"] == ""
+    assert not case[list(FLAGS)].any()
+    assert case["change"] == 13.0
+    now, earlier = cl.case_flags(recovered, "E1|K-REC")
+    assert now.empty
+    # most urgent first, each with the session it last held
+    assert list(zip(earlier["flag"], earlier["last_session"], strict=True)) == [
+        ("not_on_track", 2),
+        ("srs_drop", 2),
+        ("no_reliable_change", 6),
+    ]
+    counts = cl.flag_group_counts(recovered.episodes)
+    assert sum(counts.values()) == 0
+
+
+def test_the_export_shows_current_flags_apart_from_history(
+    team: cl.Caseload, recovered: cl.Caseload
+) -> None:
+    tr = Translator("en")
+    listed = cl.sort_caseload(team.episodes, cl.URGENCY_SORT, descending=True)
+    table = review_files.case_list_table(listed, team.flags, tr)
+    assert table["Client"].tolist() == listed["client_id"].tolist()
+    ally = table[table["Client"] == "K-ALLY"].iloc[0]
+    assert ally["Most urgent now"] == "SRS below cutoff"
+    assert ally["Warnings now"] == "SRS below cutoff; SRS drop; Low SRS item"
+    assert ally["Data to check now"] == "SRS missing"
+    assert ally["Earlier, not now"] == "Not on track (until session 2)"
+    good = table[table["Client"] == "K-GOOD"].iloc[0]
+    assert (good["Warnings now"], good["Earlier, not now"]) == ("", "")
+
+    nb = review_files.case_list_table(recovered.episodes, recovered.flags, Translator("nb"))
+    rec = nb.iloc[0]
+    assert rec["Varsler nå"] == "" and rec["Mest presserende nå"] == ""
+    assert rec["Tidligere, ikke nå"] == (
+        "Ikke på sporet (til samtale 2); SRS-fall (til samtale 2); "
+        "Ingen pålitelig endring (til samtale 6)"
+    )
+
+
+def test_the_case_list_file_is_private_and_replaced_whole(tmp_path: Path, team) -> None:
+    tr = Translator("nb")
+    table = review_files.case_list_table(team.episodes, team.flags, tr)
+    out = tmp_path / "agenda.csv"
+    out.write_text("old", encoding="utf-8")
+    out.chmod(0o644)
+    assert review_files.write_case_list(out, table, tr=tr) == "csv"
+    assert (out.stat().st_mode & 0o777) == 0o600
+    lines = out.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Klient;Forløp;Terapeut") and len(lines) == len(table) + 1
+    assert not list(tmp_path.glob(".*partial"))
+    book = tmp_path / "agenda.xlsx"
+    notes = [("Flagg per", "03.03.2025")]
+    assert review_files.write_case_list(book, table, tr=tr, notes=notes) == "excel"
+    assert openpyxl.load_workbook(book).sheetnames == ["Saksgjennomgang", "Regler"]
+    with pytest.raises(ValueError, match=r"\.csv or \.xlsx"):
+        review_files.write_case_list(tmp_path / "agenda.pdf", table, tr=tr)
