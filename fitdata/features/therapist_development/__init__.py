@@ -38,12 +38,15 @@ quarters are often below the minimum cell size). Rows come from
   endings). Severity-adjusted effect size: mean of the adjusted changes ± z·SD/√n, divided by
   the reference SD (the reference SD treated as fixed); NaN below 3 client-episodes, as for
   the effect size.
-* **Severity-adjusted effect size** with **one** line for everybody: ``service_indices`` fits
-  its OLS line (change on intake) over the set it is given, so the therapist's own rows would
-  get their own line. Here the line of the *service's* closed change set (whole time span) is
-  used for the therapist, the team and the service alike:
-  (mean(change - (a + b·intake)) + mean_service(change)) / SD_service(intake). For the team and
-  the service in ``"quarter"`` grouping this equals ``service_indices``' own column (tested).
+* **Severity-adjusted effect size** with **one** line for everybody: the sample-based
+  severity-adjusted effect size of Seidel, Miller & Chow (2014) against the *service's* closed
+  change set over its whole history (:func:`fitdata.analytics.indices.severity_line`), for the
+  therapist, the team and the service alike:
+  (mean(change - (a + b·intake)) + mean_service(change)) / SD_service(intake). It is the
+  reference the service page and the report use too (one reference per service), so a team's
+  quarter shows the same value on every page (``tests/integration/test_severity_agreement.py``);
+  for the team and the service in ``"quarter"`` grouping it equals ``service_indices``' own
+  column (tested).
 
 Profiles over all closed episodes (no period): the SRS profile
 (:meth:`TherapistScope.srs_profile`: % of the client's sessions with an SRS below
