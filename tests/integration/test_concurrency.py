@@ -11,19 +11,23 @@ from tests.integration import workers
 pytestmark = pytest.mark.slow
 
 
-def test_readers_and_two_writers_in_separate_processes(tiny_db, tmp_path) -> None:
+# Writers of whole transactions (imports, users) keep the exclusive path: one copy each, in turn.
+@pytest.mark.parametrize(("n_writers", "writes_each"), [(2, 15), (20, 3)])
+def test_readers_and_writers_in_separate_processes(
+    tiny_db, tmp_path, n_writers: int, writes_each: int
+) -> None:
     path = tmp_path / "shared.duckdb"
     shutil.copyfile(tiny_db, path)
     start = int(reader_for(path).rows("SELECT count(*) FROM sessions")[0][0])
-    writes_each = 15
     context = multiprocessing.get_context("spawn")
-    with context.Pool(5) as pool:
+    with context.Pool(3 + n_writers) as pool:
         readers = [pool.apply_async(workers.read_repeatedly, (str(path), 6.0)) for _ in range(3)]
         writers = [
-            pool.apply_async(workers.write_sessions, (str(path), w, writes_each)) for w in range(2)
+            pool.apply_async(workers.write_sessions, (str(path), w, writes_each))
+            for w in range(n_writers)
         ]
-        written = sum(w.get(timeout=120) for w in writers)
-        seen = [r.get(timeout=120) for r in readers]
+        written = sum(w.get(timeout=300) for w in writers)
+        seen = [r.get(timeout=300) for r in readers]
 
     for result in seen:
         assert result["errors"] == [], result["errors"][:3]
@@ -32,7 +36,7 @@ def test_readers_and_two_writers_in_separate_processes(tiny_db, tmp_path) -> Non
         assert result["queries"] >= 3
         assert result["counts"] == sorted(result["counts"]), "a reader went back in time"
     final = int(reader_for(path).rows("SELECT count(*) FROM sessions")[0][0])
-    assert written == 2 * writes_each
+    assert written == n_writers * writes_each
     assert final == start + written, "a write was lost"
     # the readers really did see the writes happen while they were reading
     assert any(len(set(r["counts"])) > 1 for r in seen)

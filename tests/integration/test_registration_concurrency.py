@@ -11,24 +11,28 @@ from tests.integration import registration_workers
 pytestmark = pytest.mark.slow
 
 
-def test_readers_while_two_processes_register_correct_and_add_srs(tiny_db, tmp_path) -> None:
+# Two therapists saving a dozen sessions each; and twenty at once, as when every session ends on
+# the hour (their saves are group-committed: fitdata.data.group_commit).
+@pytest.mark.parametrize(("n_writers", "sessions_each", "n_readers"), [(2, 12, 3), (20, 5, 2)])
+def test_readers_while_processes_register_correct_and_add_srs(
+    tiny_db, tmp_path, n_writers: int, sessions_each: int, n_readers: int
+) -> None:
     path = tmp_path / "shared.duckdb"
     shutil.copyfile(tiny_db, path)
     reader = reader_for(path)
     start = int(reader.rows("SELECT count(*) FROM sessions")[0][0])
-    sessions_each = 12
     context = multiprocessing.get_context("spawn")
-    with context.Pool(5) as pool:
+    with context.Pool(n_readers + n_writers) as pool:
         readers = [
             pool.apply_async(registration_workers.read_like_dashboards, (str(path), 10.0))
-            for _ in range(3)
+            for _ in range(n_readers)
         ]
         writers = [
             pool.apply_async(registration_workers.register_sessions, (str(path), w, sessions_each))
-            for w in range(2)
+            for w in range(n_writers)
         ]
-        written = [w.get(timeout=180) for w in writers]
-        seen = [r.get(timeout=180) for r in readers]
+        written = [w.get(timeout=300) for w in writers]
+        seen = [r.get(timeout=300) for r in readers]
 
     for result in seen:
         assert result["errors"] == [], result["errors"][:3]
@@ -40,10 +44,14 @@ def test_readers_while_two_processes_register_correct_and_add_srs(tiny_db, tmp_p
     assert any(len(set(r["counts"])) > 1 for r in seen), "the readers saw no write happen"
 
     # nothing lost: every session, every SRS added later and every correction landed
-    assert sum(w["sessions"] for w in written) == 2 * sessions_each
-    assert int(reader.rows("SELECT count(*) FROM sessions")[0][0]) == start + 2 * sessions_each
+    assert sum(w["sessions"] for w in written) == n_writers * sessions_each
+    total = start + n_writers * sessions_each
+    assert int(reader.rows("SELECT count(*) FROM sessions")[0][0]) == total
+    assert reader.rows("SELECT count(DISTINCT session_id) FROM sessions") == [(total,)]
     expected_changes = sum(w["changes"] for w in written)
-    assert expected_changes == 2 * (4 + 2)  # 4 SRS added later and 2 corrections each
+    srs_later = len(range(0, sessions_each, 3))  # every third saved with the ORS only
+    corrected = sessions_each // 5  # every fifth corrected
+    assert expected_changes == n_writers * (srs_later + corrected)
     assert int(reader.rows("SELECT count(*) FROM session_changes")[0][0]) == expected_changes
     for w in written:
         numbers = reader.rows(
