@@ -9,6 +9,9 @@ takes that list and
 * replaces the page, kernel shutdown and request-info handlers by the ones of
   :mod:`fitdata.server.kernels`, so a kernel serves only the login that opened it, and
   records that login when a page request takes or starts a kernel;
+* lets through a kernel's WebSocket only what a page sends
+  (:data:`fitdata.server.page_close.BROWSER_KERNEL_MESSAGES`: no ``shutdown_request``), so a
+  page ends its kernel only with its page key;
 * keeps kernel ids and the kernels' request secret out of the console log.
 
 Its configuration comes from :func:`fitdata.server.serve.voila_config` (``Voila`` settings apply
@@ -39,6 +42,7 @@ from fitdata.server.kernels import (
     request_route,
     track_page_kernels,
 )
+from fitdata.server.page_close import BROWSER_KERNEL_MESSAGES
 from fitdata.server.security import (
     HOST_IPS_SETTING,
     NotFoundHandler,
@@ -85,6 +89,8 @@ class FitdataVoila(Voila):
         settings = super().init_settings()
         self.kernel_owners = KernelOwners()
         track_page_kernels(self.kernel_manager, self.kernel_owners)
+        # Voila passes its own list to the kernel manager, which configuration cannot change
+        self.kernel_manager.allowed_message_types = list(BROWSER_KERNEL_MESSAGES)
         settings.update(
             {
                 # Jupyter Server's own names for its host check, which ours replaces

@@ -13,16 +13,19 @@ takes a pooled kernel or starts one (:func:`track_page_kernels`, with the reques
 :data:`PAGE_OWNER` for the length of the request), and:
 
 * :class:`KernelOwnerAuthorizer` allows Jupyter Server's kernel routes (the WebSocket and
-  the kernel API) to the owner only;
-* :class:`OwnedShutdownHandler` does the same for Voila's shutdown route, and
-  :class:`OwnedExecutionHandler` for its progressive rendering socket;
+  reading the kernel API) to the owner only, and the kernel API's shutdown, restart and
+  interrupt to nobody: a page never uses them;
+* :class:`OwnedShutdownHandler` shuts a kernel down for its owner's page only: the owner's
+  login with the kernel's page key (:mod:`fitdata.server.page_close`), so that closing a tab
+  ends its kernel and no other tab can; :class:`OwnedExecutionHandler` allows Voila's
+  progressive rendering socket to the owner only;
 * :class:`KernelRequestSocketHandler` moves the preheated kernels' route to a path with a secret
   that only this server's kernels know (``VOILA_WS_BASE_URL`` in their environment, which
   ``voila.utils.wait_for_request`` and :mod:`fitdata.ui.page_request` both use), from this
   machine only; ``/voila/query/<id>`` is no longer served;
-* :class:`PageHandler` records the owner, and refuses ``?template=`` and ``?theme=`` other
-  than the server's own: Voila's other templates load Font Awesome from a CDN, and any
-  override skipped the preheated pool.
+* :class:`PageHandler` records the owner, sets the ``_xsrf`` cookie the page's shutdown beacon
+  sends back, and refuses ``?template=`` and ``?theme=`` other than the server's own: Voila's
+  other templates load Font Awesome from a CDN, and any override skipped the preheated pool.
 
 The owner is the login's user name: a person under ``--users``, the browser's anonymous login
 under a shared token, password or no login at all (Jupyter Server keeps one per browser in the
@@ -45,6 +48,8 @@ from voila.request_info_handler import RequestInfoSocketHandler
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
+
+from fitdata.server.page_close import PAGE_KEY_FIELD, valid_page_key
 
 __all__ = [
     "OWNERS_SETTING",
@@ -161,6 +166,14 @@ class KernelOwnerAuthorizer(Authorizer):
         kernel_id = _kernel_id(handler)
         if resource != "kernels" and kernel_id is None:
             return True  # Voila's own pages, listings and assets: their handlers decide
+        if kernel_id is not None and action == "write":
+            # DELETE, restart, interrupt: a page ends its kernel with its key (OwnedShutdownHandler)
+            log.warning(
+                "Refused %s on a kernel through the kernel API (from %s)",
+                handler.request.method,
+                handler.request.remote_ip,
+            )
+            return False
         owners: KernelOwners | None = handler.settings.get(OWNERS_SETTING)
         allowed = owners is not None and owners.may_use(kernel_id, user)
         if not allowed:
@@ -174,15 +187,25 @@ class KernelOwnerAuthorizer(Authorizer):
 
 
 class OwnedShutdownHandler(VoilaShutdownKernelHandler):
-    """Voila's page-closing shutdown, for the kernel's owner only."""
+    """Voila's page-closing shutdown, for the kernel's own page only (owner and page key).
+
+    Jupyter Server has checked the XSRF token before :meth:`post` runs (``prepare``).
+    """
 
     @web.authenticated
     async def post(self, kernel_id: str) -> None:
-        """Shut the kernel down if the request's login opened it."""
+        """Shut the kernel down if the request's login opened it and shows its page key."""
         owners: KernelOwners | None = self.settings.get(OWNERS_SETTING)
         if owners is None or not owners.may_use(kernel_id, self.current_user):
             log.warning(
                 "Refused to shut down a kernel that %s did not open (from %s)",
+                _user_name(self.current_user),
+                self.request.remote_ip,
+            )
+            raise web.HTTPError(403)
+        if not valid_page_key(kernel_id, self.get_body_argument(PAGE_KEY_FIELD, "")):
+            log.warning(
+                "Refused to shut down a kernel of %s without its page's key (from %s)",
                 _user_name(self.current_user),
                 self.request.remote_ip,
             )
@@ -224,6 +247,7 @@ class PageHandler(TornadoVoilaHandler):
     async def get(self, path: str | None = None) -> None:
         """Render the page for the logged-in user; its kernel is hers alone."""
         self._refuse_overrides()
+        self.xsrf_token  # noqa: B018 - sets the _xsrf cookie its shutdown beacon sends back
         owner = PAGE_OWNER.set(self.current_user.username)
         try:
             await super().get(path=path)

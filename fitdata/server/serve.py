@@ -16,8 +16,10 @@ Safe defaults, all set here and nowhere else:
   friendly message by the dashboards and logged on the server;
 * no file is served from the dashboards folder (``file_allowlist=[]``), and the database lives
   outside that folder anyway;
-* idle kernels are culled: closing a tab does not end its kernel (voila issue #1458), and each
-  kernel holds ~230 MB;
+* a page ends its kernel when its tab is closed or left, and no other page can
+  (:mod:`fitdata.server.page_close`: Voila's own beacon was refused, voila issue #1458); idle
+  kernels are culled as the backstop, for a tab that dies without a word (each kernel holds
+  ~230 MB);
 * security headers on every response, static files and errors included
   (:data:`SECURITY_HEADERS`, with ``Content-Security-Policy: frame-ancestors 'self'`` and
   ``X-Content-Type-Options: nosniff``), and only fitdata's own template (no ``?template=``);
@@ -283,8 +285,10 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
         request_secret: The secret in the path on which preheated kernels receive their page
             request (:mod:`fitdata.server.kernels`); :func:`serve` makes a new one per start.
     """
+    from fitdata.server import page_close
     from fitdata.server.kernels import KernelOwnerAuthorizer
     from fitdata.server.login import FitdataPasswordIdentityProvider
+    from fitdata.server.page_close import TEMPLATE_FILTER
 
     check_access(options)
     config = Config()
@@ -308,6 +312,8 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
         config.SessionIdentityMixin.trust_proxy = True
     # a kernel's routes for the login that opened it only (fitdata/server/kernels.py)
     config.Voila.authorizer_class = KernelOwnerAuthorizer
+    # each page ends its own kernel when closed: the template writes its key (page_close.py)
+    config.TemplateExporter.filters = {TEMPLATE_FILTER: f"{page_close.__name__}.page_close_markup"}
     config.Voila.port = options.port
     config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
     config.Voila.open_browser = False

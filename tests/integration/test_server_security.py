@@ -37,6 +37,7 @@ import pytest
 import websocket  # websocket-client: a plain synchronous client with full control of headers
 
 from fitdata.data import access
+from fitdata.server.security import kernel_tag
 from fitdata.server.serve import SECURITY_HEADERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -612,6 +613,116 @@ def test_the_request_info_route_is_closed_to_everyone_but_the_servers_kernels(
         assert "Signed in as leder" in json.dumps(widget_states(own))
     finally:
         own.close()
+
+
+PAGE_CLOSE = re.compile(r'<script id="fitdata-page-close" type="application/json">(.*?)</script>')
+
+
+@dataclass
+class Tab:
+    """A dashboard page opened with a login cookie, as a browser tab has it."""
+
+    kernel_id: str
+    key: str
+    cookies: dict[str, str]  # the login and the _xsrf cookie set with the page
+
+
+def open_tab(server: Server, cookies: dict[str, str], notebook: str = "client_graph.ipynb") -> Tab:
+    """Open ``notebook`` as the first page of a browser: the page itself sets ``_xsrf``."""
+    cookies = {name: value for name, value in cookies.items() if name != "_xsrf"}
+    response = request(
+        server.port, f"/voila/render/{notebook}", cookies=cookies, timeout=PAGE_TIMEOUT_S
+    )
+    assert response.status == 200, (response.status, response.body[:500])
+    details = json.loads(PAGE_CLOSE.search(response.body).group(1))
+    kernel_id = PAGE_KERNEL_ID.search(response.body).group(1)
+    assert details["url"] == f"/voila/api/shutdown/{kernel_id}"
+    assert re.fullmatch(r"[0-9a-f]{64}", details["key"])
+    set_cookies = response.cookies()
+    assert "_xsrf" in set_cookies, response.set_cookie_lines()
+    return Tab(kernel_id, details["key"], {**cookies, **set_cookies})
+
+
+def end_kernel(server: Server, tab: Tab, kernel_id: str, **fields: str) -> int:
+    """The page's shutdown beacon: a form POST with ``fields`` and the tab's cookies."""
+    response = request(
+        server.port,
+        f"/voila/api/shutdown/{kernel_id}",
+        method="POST",
+        cookies=tab.cookies,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": server.origin},
+        body=urlencode(fields),
+    )
+    return response.status
+
+
+def kernel_status(server: Server, tab: Tab, kernel_id: str) -> int:
+    return request(server.port, f"/api/kernels/{kernel_id}", cookies=tab.cookies).status
+
+
+def test_only_a_kernels_own_page_can_end_it(users_server: Server) -> None:
+    """Two tabs of kari's, one of leder's: each ends its own kernel and nobody else's."""
+    kari = login(users_server, "kari")
+    first, second = open_tab(users_server, kari), open_tab(users_server, kari)
+    leder = open_tab(users_server, login(users_server, "leder"))
+    target = first.kernel_id
+    xsrf = {"_xsrf": first.cookies["_xsrf"]}
+    # another tab of the same login: its own key is not this kernel's, and no key is no key
+    assert end_kernel(users_server, second, target, **xsrf, fitdata_page_key=second.key) == 403
+    assert end_kernel(users_server, second, target, _xsrf=second.cookies["_xsrf"]) == 403
+    # another login, even with the right key (copied from the page)
+    assert (
+        end_kernel(
+            users_server, leder, target, _xsrf=leder.cookies["_xsrf"], fitdata_page_key=first.key
+        )
+        == 403
+    )
+    # the right key without the XSRF token: XSRF stays enforced on this route
+    assert end_kernel(users_server, first, target, fitdata_page_key=first.key) == 403
+    # the kernel API's DELETE, restart and interrupt are no way round the key, for the owner too
+    api = {"Origin": users_server.origin, "X-XSRFToken": first.cookies["_xsrf"]}
+    for method, path in (("DELETE", ""), ("POST", "/restart"), ("POST", "/interrupt")):
+        refused = request(
+            users_server.port,
+            f"/api/kernels/{target}{path}",
+            method=method,
+            cookies=second.cookies,
+            headers=api,
+            body="" if method == "POST" else None,
+        )
+        # Voila serves no restart or interrupt route at all (404)
+        assert refused.status == (403 if method == "DELETE" else 404), (method, path)
+    # nor is a shutdown_request over the kernel's WebSocket, which her other tab may open
+    sock = open_socket(
+        users_server.port,
+        f"/api/kernels/{target}/channels",
+        origin=users_server.origin,
+        cookies=second.cookies,
+    )
+    try:
+        assert sock.status == 101
+        shutdown = _message("shutdown_request", {"restart": False}, uuid.uuid4().hex)
+        sock.connection.send(json.dumps({**shutdown, "channel": "control"}))
+        users_server.wait_for_log('"shutdown_request", which is not allowed', timeout=60)
+    finally:
+        sock.close()
+    assert kernel_status(users_server, first, target) == 200
+    # the page itself, with its key and XSRF token: ended, and gone from the server
+    assert end_kernel(users_server, first, target, **xsrf, fitdata_page_key=first.key) == 204
+    users_server.wait_for_log(f"Kernel shutdown: {kernel_tag(target)}", timeout=60)
+    assert kernel_status(users_server, first, target) in (403, 404)  # nobody's now
+    assert kernel_status(users_server, second, second.kernel_id) == 200  # the other tab's lives
+    for tab in (second, leder):
+        assert (
+            end_kernel(
+                users_server,
+                tab,
+                tab.kernel_id,
+                _xsrf=tab.cookies["_xsrf"],
+                fitdata_page_key=tab.key,
+            )
+            == 204
+        )
 
 
 # --------------------------------------------------------------------------------------------
