@@ -5,12 +5,17 @@ from, so the page and the report agree by construction. Charts are built as plai
 (:class:`Chart`) and stacked into two figures (:func:`combined_spec`): plotly's graph objects
 validate every property on every assignment, which on a filter change cost more than the
 numbers.
+
+A point is drawn only inside its own interval (:func:`fitdata.outputs.report.charts.drawable`,
+the report's rule too); a refused point is counted in a note on the chart, and the team-effect
+chart says in words when there is no team model or no detectable difference between teams.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +26,7 @@ import plotly.graph_objects as go
 from fitdata.features.service import TEAM_INTERVAL_CHARTS, ServiceSummary
 from fitdata.i18n import Translator
 from fitdata.outputs.report import COLOURS, OUTCOME_COLUMNS, band_for, chart_data
+from fitdata.outputs.report.charts import chart_title_key, drawable, team_model_note
 
 __all__ = [
     "CHARTS",
@@ -84,6 +90,42 @@ def _band_annotation(metric: str, tr: Translator) -> list[dict[str, Any]]:
             "font": {"size": 11, "color": "#8a5a00"},
         }
     ]
+
+
+#: Pixels below a chart's plot area of its band note and of a second note under it.
+_BAND_NOTE_SHIFT = -58
+_SECOND_NOTE_SHIFT = -74
+
+
+def _note(texts: Sequence[str], *, shift: int, colour: str = "#444444") -> list[dict[str, Any]]:
+    """Text under a chart (why it is empty, or what it leaves out), wrapped to the chart."""
+    if not texts:
+        return []
+    lines = [html.escape(line) for text in texts for line in textwrap.wrap(text, 110)]
+    return [
+        {
+            "text": "<br>".join(lines),
+            "xref": "paper",
+            "yref": "paper",
+            "x": 0,
+            "y": 0,
+            "yshift": shift,
+            "showarrow": False,
+            "xanchor": "left",
+            "yanchor": "top",
+            "align": "left",
+            "font": {"size": 11, "color": colour},
+        }
+    ]
+
+
+def _drawn(frame: pd.DataFrame, value: str, low: str, high: str) -> tuple[pd.DataFrame, int]:
+    """The frame with refused points hidden (value and interval NaN) and their count."""
+    keep, refused = drawable(frame, value, low, high)
+    if not refused:
+        return frame, 0
+    hidden = ~keep
+    return frame.assign(**{c: frame[c].mask(hidden) for c in (value, low, high)}), refused
 
 
 def _layout(title: str, height: int = 340) -> dict[str, Any]:
@@ -182,7 +224,9 @@ def service_figures(
     )
     figures["completeness"] = figure
 
-    frame = data["effect_size"]
+    frame, refused = _drawn(
+        data["effect_size"], "effect_size", "effect_size_ci_low", "effect_size_ci_high"
+    )
     figure = Chart(_layout(tr.text("service.chart.effect_size")))
     es = frame["effect_size"]
     figure.add_scatter(
@@ -210,7 +254,12 @@ def service_figures(
     )
     figure.update_layout(
         shapes=_band_shape("effect_size", tr, axis="y"),
-        annotations=_band_annotation("effect_size", tr),
+        annotations=_band_annotation("effect_size", tr)
+        + _note(
+            [tr.text("service.chart.refused_points", n=refused)] if refused else [],
+            shift=_SECOND_NOTE_SHIFT,
+            colour="#D55E00",
+        ),
         xaxis={
             "type": "category",
             "categoryorder": "array",
@@ -239,9 +288,16 @@ def service_figures(
     for key, value, low, high, band_metric, axis_key in TEAM_INTERVAL_CHARTS:
         if key not in only:
             continue
-        frame = data[key]
+        frame, refused = _drawn(data[key], value, low, high)
         names = list(frame["name"])
-        figure = Chart(_layout(tr.text(f"service.chart.{key}"), 120 + 28 * len(names)))
+        figure = Chart(_layout(tr.text(chart_title_key(key, summary)), 120 + 28 * len(names)))
+        said = team_model_note(summary, tr) if key == "team_effect" else None
+        texts = [tr.text("service.chart.refused_points", n=refused)] if refused else []
+        notes = _note(
+            [*texts, *([said] if said else [])],
+            shift=_SECOND_NOTE_SHIFT if band_metric else _BAND_NOTE_SHIFT,
+            colour="#D55E00" if refused else "#444444",
+        )
         centre = frame[value]
         figure.add_scatter(
             x=_values(centre, 2),
@@ -274,7 +330,7 @@ def service_figures(
         if band_metric:
             figure.update_layout(
                 shapes=_band_shape(band_metric, tr, axis="x"),
-                annotations=_band_annotation(band_metric, tr),
+                annotations=_band_annotation(band_metric, tr) + notes,
                 xaxis={"title": tr.text(axis_key), "range": [0, 100]},
             )
         else:
@@ -301,6 +357,7 @@ def service_figures(
                     }
                 ],
                 xaxis={"title": tr.text(axis_key), "range": [-reach, reach]},
+                annotations=notes,
             )
         # Ordered by name from the top, never by the estimate.
         figure.update_yaxes(
@@ -384,7 +441,7 @@ def combined_spec(charts: dict[str, Chart], names: Sequence[str]) -> dict[str, A
                     "yref": f"y{suffix} domain",
                     "y": 0,
                     "yanchor": "top",
-                    "yshift": -58,
+                    "yshift": note.get("yshift", _BAND_NOTE_SHIFT),
                 }
             )
         for trace in chart.data:

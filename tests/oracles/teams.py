@@ -5,6 +5,13 @@ sums with its own REML optimiser; this is the same model fitted the usual way, o
 client-episodes with statsmodels ``MixedLM``, kept only for the tests that compare the two
 (``tests/unit/test_service_model.py``, ``tests/unit/test_service_equivalence.py``). It was the
 service page's own fit before the sums replaced it.
+
+The rules of the page are repeated here in their plainest form: at least
+``config.min_comparison_groups`` estimable teams; BLUPs when the team variance is positive, with
+the standard error of the shared parametric bootstrap
+(:func:`fitdata.analytics.multilevel.bootstrap_mse`, fed with statsmodels' estimates: the
+bootstrap itself is checked by the coverage simulation in ``tests/unit/test_team_intervals.py``);
+each team's own mean residual with ``sqrt(sigma2 / n)`` when the team variance is 0.
 """
 
 from __future__ import annotations
@@ -15,8 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fitdata.analytics.multilevel import bootstrap_mse
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.features.service.teams import TEAM_MIN_EPISODES, effects_table
+
+#: statsmodels stops within its tolerance of the boundary: a team variance below this share of
+#: the residual variance is the boundary (0), as the sums fit finds it exactly.
+BOUNDARY = 1e-6
 
 __all__ = ["team_effects"]
 
@@ -27,18 +39,20 @@ def team_effects(
     min_episodes: int = TEAM_MIN_EPISODES,
     config: ClinicalConfig = DEFAULT_CONFIG,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Shrunken, intake-adjusted team differences with 95 % intervals (multilevel model).
+    """Intake-adjusted team differences with 95 % intervals (multilevel model).
 
     The team version of :func:`tests.oracles.therapists.therapist_effects`, with the same model and
     formulas: closed client-episodes with at least two ORS; ``change = b0 + b1 * (intake -
     mean intake) + u_team + e`` fitted by REML (statsmodels ``MixedLM``); a team's estimate is
     the BLUP of ``u_team`` (ORS points above or below the service's intake-adjusted mean
-    change), its interval BLUP +/- 1.959964 * sqrt(conditional variance). Teams with fewer
-    than ``min_episodes`` eligible client-episodes are not estimated. It is fitted with the
+    change), its interval BLUP +/- 1.959964 * the bootstrap root MSE (at least the conditional
+    SE); with a team variance of 0, each team's own mean residual +/- 1.959964 * sqrt(sigma2 /
+    n). Teams with fewer than ``min_episodes`` eligible client-episodes are not estimated, and
+    no team is estimated with fewer than ``config.min_comparison_groups`` of them. It is
+    fitted with the
     array interface (no formula parsing) and statsmodels' default optimisers (a single
     L-BFGS run can stop at a team variance of 0 when it is not; a test shows it). BLUPs and
-    conditional variances are computed in closed form from the fitted variances, which also
-    works when REML puts the team variance at exactly 0 (every team then gets 0 +/- 0).
+    conditional variances are computed in closed form from the fitted variances.
 
     Returns:
         A frame with ``team_id``, ``model_clients``, ``model_episodes``, ``team_effect``,
@@ -61,6 +75,7 @@ def team_effects(
     table["team_effect_reason"] = np.where(
         counts >= min_episodes, "", f"fewer than {min_episodes} episodes"
     )
+    min_groups = max(2, int(config.min_comparison_groups))
     attrs: dict[str, Any] = {
         "team_variance": float("nan"),
         "residual_variance": float("nan"),
@@ -68,13 +83,21 @@ def team_effects(
         "n_therapists": len(estimated),  # the key the report's notes read (number of groups)
         "n_episodes": len(fit),
         "min_episodes": min_episodes,
+        "min_groups": min_groups,
+        "too_few_groups": False,
+        "no_difference": False,
         "converged": False,
         "warnings": [],
         "error": None,
         "method": "MixedLM (REML): change ~ centred intake + team random intercept",
     }
-    if len(estimated) < 2:
-        attrs["error"] = f"fewer than 2 teams with at least {min_episodes} episodes"
+    if len(estimated) < min_groups:
+        attrs["too_few_groups"] = True
+        attrs["error"] = (
+            f"fewer than {min_groups} teams with at least {min_episodes} episodes "
+            f"({len(estimated)}); teams are compared only from {min_groups} "
+            "(min_comparison_groups)"
+        )
     else:
         from statsmodels.regression.mixed_linear_model import MixedLM
 
@@ -92,26 +115,50 @@ def team_effects(
                 result = model.fit(reml=True)
                 tau2 = max(float(np.asarray(result.cov_re)[0, 0]), 0.0)
                 sigma2 = float(result.scale)
+                if tau2 < BOUNDARY * sigma2:
+                    tau2 = 0.0
             # BLUP and conditional variance of a random intercept, in closed form (what
             # statsmodels' random_effects computes, which refuses a variance of exactly 0):
             # u_j = n_j tau2 / (n_j tau2 + sigma2) * mean_j(residual), Var = tau2 sigma2 /
-            # (sigma2 + n_j tau2). A team variance of 0 gives 0 +/- 0 for every team.
-            residual = fit["change"].to_numpy(dtype="float64") - exog @ np.asarray(
-                result.fe_params, dtype="float64"
+            # (sigma2 + n_j tau2). A team variance of 0: each team's own mean residual.
+            beta = np.asarray(result.fe_params, dtype="float64")
+            if tau2 == 0.0:  # the boundary: refit by least squares, as REML's g = 0 is
+                beta = np.linalg.lstsq(exog, fit["change"].to_numpy(dtype="float64"))[0]
+            residual = fit["change"].to_numpy(dtype="float64") - exog @ beta
+            by_team = pd.DataFrame(
+                {
+                    "team_id": fit["team_id"].to_numpy(),
+                    "r": residual,
+                    "x": exog[:, 1],
+                    "xx": exog[:, 1] ** 2,
+                }
             )
-            by_team = pd.DataFrame({"team_id": fit["team_id"].to_numpy(), "r": residual})
-            grouped = by_team.groupby("team_id")["r"].agg(["mean", "size"])
+            grouped = by_team.groupby("team_id").agg(
+                mean=("r", "mean"), size=("r", "size"), sx=("x", "sum"), sxx=("xx", "sum")
+            )
             n = grouped["size"].to_numpy(dtype="float64")
-            shrink = n * tau2 / (n * tau2 + sigma2)
+            if tau2 > 0:
+                shrink = n * tau2 / (n * tau2 + sigma2)
+                mse = bootstrap_mse(
+                    n,
+                    grouped["sx"].to_numpy(),
+                    grouped["sxx"].to_numpy(),
+                    beta=beta,
+                    tau2=tau2,
+                    sigma2=sigma2,
+                )
+                se = np.sqrt(np.maximum(mse, tau2 * sigma2 / (sigma2 + n * tau2)))
+            else:
+                shrink = np.ones_like(n)
+                se = np.sqrt(sigma2 / n)
             table.loc[grouped.index, "team_effect"] = shrink * grouped["mean"].to_numpy()
-            table.loc[grouped.index, "team_effect_se"] = np.sqrt(
-                tau2 * sigma2 / (sigma2 + n * tau2)
-            )
+            table.loc[grouped.index, "team_effect_se"] = se
             attrs.update(
                 team_variance=tau2,
                 residual_variance=sigma2,
                 icc=tau2 / (tau2 + sigma2) if tau2 + sigma2 > 0 else float("nan"),
                 converged=bool(result.converged),
+                no_difference=tau2 == 0.0,
             )
         except (ValueError, np.linalg.LinAlgError, ArithmeticError) as error:
             attrs["error"] = f"the model could not be fitted: {error}"

@@ -370,16 +370,20 @@ def test_team_model_from_sums_equals_statsmodels_inside_the_parameter_space():
 
 def test_team_model_from_sums_finds_the_boundary_and_the_minimum():
     frame = synthetic()
-    # No team differences at all: REML puts the team variance at 0 and every team at 0 +/- 0.
+    # No team differences at all: REML puts the team variance at 0; each team keeps its own
+    # estimate with its own interval (never 0 +/- 0), as the statsmodels fit on the rows.
     flat = frame.assign(last_ors=frame["first_ors"] + 5.0 + (frame.index % 7) * 0.1)
     effects, attrs = team_effects_from_sums(_team_sums(flat))
-    assert attrs["team_variance"] == 0.0
-    assert (effects["team_effect"] == 0).all() and (effects["team_effect_se"] == 0).all()
+    theirs, their_attrs = team_effects(flat)
+    assert attrs["team_variance"] == 0.0 and attrs["no_difference"]
+    assert their_attrs["no_difference"]
+    assert (effects["team_effect_se"] > 0).all()
+    pd.testing.assert_frame_equal(effects, theirs, check_dtype=False, rtol=1e-6, atol=1e-9)
     small = frame.groupby("team_id").head(8)
     effects, attrs = team_effects_from_sums(_team_sums(small))
     assert effects["team_effect"].isna().all()
     assert set(effects["team_effect_reason"]) == {"fewer than 10 episodes"}
-    assert "fewer than 2 teams" in attrs["error"]
+    assert "fewer than 5 teams" in attrs["error"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,9 +3,18 @@
 Teams are compared with intervals and shrinkage, never as a league table: with few groups a
 raw mean ranks mostly by luck (``shared/domain.md``). Each team's intake-adjusted difference in
 mean ORS change from the service is the BLUP of a random intercept per team, fitted by REML
-from per-team sums (:func:`fitdata.analytics.multilevel.shrunken_group_effects`), so a filter
-change needs no rows; teams under :data:`TEAM_MIN_EPISODES` are not estimated. It is the model
-of ``tests.oracles.therapists.therapist_effects`` applied to teams, and
+from per-team sums (:func:`fitdata.analytics.multilevel.group_effects`), so a filter change
+needs no rows; teams under :data:`TEAM_MIN_EPISODES` are not estimated. Three rules keep the
+comparison from reading as more certain than it is:
+
+* the model is fitted only on at least ``config.min_comparison_groups`` estimable teams (with
+  fewer, the team variance cannot be estimated; the reason says so);
+* its intervals come from a parametric bootstrap of the fit, so they include the doubt about
+  the team variance (a known-variance interval covered far less than 95 %);
+* when REML puts the team variance at 0 ("no detectable difference between teams") every BLUP
+  would be 0 (0 to 0); each team's own, unshrunken intake-adjusted mean is shown instead, with
+  its own interval, and ``team_model["no_difference"]`` says so.
+
 ``tests/oracles/teams.py`` keeps the statsmodels fit on the rows that the tests compare with.
 Rows are ordered by team **name**, never by a value.
 """
@@ -20,7 +29,7 @@ import pandas as pd
 from fitdata.analytics.change import CRITICAL_VALUE
 from fitdata.analytics.indices import suppress_small_cells
 from fitdata.analytics.intervals import wilson_interval
-from fitdata.analytics.multilevel import shrunken_group_effects
+from fitdata.analytics.multilevel import BOOTSTRAP_REPLICATIONS, group_effects
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 
 __all__ = [
@@ -53,26 +62,27 @@ def team_effects_from_sums(
     min_episodes: int = TEAM_MIN_EPISODES,
     config: ClinicalConfig = DEFAULT_CONFIG,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Shrunken, intake-adjusted team differences with 95 % intervals, from per-team sums.
+    """Intake-adjusted team differences with 95 % intervals, from per-team sums.
 
-    The model, REML estimate, BLUPs, intervals, minimum and suppression of the reference fit on
-    the rows (``tests/oracles/teams.py``; a test compares the two), computed from each team's
-    count of eligible client-episodes ``n`` and sums of intake ``x`` and change ``y`` (``sx``,
-    ``sy``, ``sxx``, ``sxy``, ``syy``) and its distinct clients, so a filter change needs no
-    rows. The REML optimum is a one-parameter profile likelihood
-    (:func:`fitdata.analytics.multilevel.reml_random_intercept`).
+    The model, REML estimate, estimates, intervals, minimum and suppression of the reference
+    fit on the rows (``tests/oracles/teams.py``; a test compares the two), computed from each
+    team's count of eligible client-episodes ``n`` and sums of intake ``x`` and change ``y``
+    (``sx``, ``sy``, ``sxx``, ``sxy``, ``syy``) and its distinct clients, so a filter change
+    needs no rows (:func:`fitdata.analytics.multilevel.group_effects`: shrunken BLUPs with
+    bootstrap intervals, or each team's own estimate when the team variance is 0).
 
     Args:
         team_sums: ``team_id`` (sorted), ``clients`` and the sums above, one entry per team
             with client-episodes in the period.
         min_episodes: Teams with fewer eligible client-episodes are not estimated.
-        config: Supplies the minimum cell size.
+        config: Supplies the minimum cell size and ``min_comparison_groups``.
 
     Returns:
         A frame with ``team_id``, ``model_clients``, ``model_episodes``, ``team_effect``,
         ``team_effect_se``, ``team_effect_ci_low``, ``team_effect_ci_high``,
         ``team_effect_reason`` (suppressed by client count), and the model's attributes
-        (``team_variance``, ``residual_variance``, ``icc``, ``converged``, ``error`` ...).
+        (``team_variance``, ``residual_variance``, ``icc``, ``converged``, ``no_difference``,
+        ``too_few_groups``, ``error`` ...).
     """
     teams = pd.Index(team_sums["team_id"], name="team_id")
     counts = np.asarray(team_sums["n"], dtype=np.float64)
@@ -84,6 +94,7 @@ def team_effects_from_sums(
     table["team_effect_se"] = np.nan
     table["team_effect_reason"] = np.where(estimated, "", f"fewer than {min_episodes} episodes")
     n_fit = int(counts[estimated].sum())
+    min_groups = max(2, int(config.min_comparison_groups))
     attrs: dict[str, Any] = {
         "team_variance": float("nan"),
         "residual_variance": float("nan"),
@@ -91,13 +102,22 @@ def team_effects_from_sums(
         "n_therapists": int(estimated.sum()),  # the key the report's notes read
         "n_episodes": n_fit,
         "min_episodes": min_episodes,
+        "min_groups": min_groups,
+        "too_few_groups": False,
+        "no_difference": False,
         "converged": False,
         "warnings": [],
         "error": None,
-        "method": "REML: change ~ centred intake + team random intercept (per-team sums)",
+        "method": "REML: change ~ centred intake + team random intercept (per-team sums); "
+        f"intervals by parametric bootstrap ({BOOTSTRAP_REPLICATIONS} refits)",
     }
-    if estimated.sum() < 2:
-        attrs["error"] = f"fewer than 2 teams with at least {min_episodes} episodes"
+    if estimated.sum() < min_groups:
+        attrs["too_few_groups"] = True
+        attrs["error"] = (
+            f"fewer than {min_groups} teams with at least {min_episodes} episodes "
+            f"({int(estimated.sum())}); teams are compared only from {min_groups} "
+            "(min_comparison_groups)"
+        )
     elif n_fit <= 2:
         attrs["error"] = "the model could not be fitted: too few episodes"
     else:
@@ -106,7 +126,7 @@ def team_effects_from_sums(
             for k in ("sx", "sy", "sxx", "sxy", "syy")
         }
         try:
-            fit = shrunken_group_effects(counts[estimated], **sums)
+            fit = group_effects(counts[estimated], **sums)
         except (ValueError, ArithmeticError) as error:
             attrs["error"] = f"the model could not be fitted: {error}"
             return effects_table(table, attrs, config)
@@ -119,6 +139,7 @@ def team_effects_from_sums(
             residual_variance=sigma2,
             icc=tau2 / (tau2 + sigma2) if tau2 + sigma2 > 0 else float("nan"),
             converged=fit["converged"],
+            no_difference=not fit["shrunken"],
         )
     return effects_table(table, attrs, config)
 
@@ -161,7 +182,14 @@ def team_comparison(
     """
     table = tables["teams"].copy()
     n = table["episodes_with_change"].to_numpy(dtype="float64")
-    low, high = wilson_interval(table["pct_target"].to_numpy(dtype="float64") * n / 100, n)
+    pct = table["pct_target"].to_numpy(dtype="float64")
+    reached = np.rint(pct * n / 100)  # a count: the percentage times n is one up to rounding
+    low, high = wilson_interval(reached, n)
+    # The Wilson interval of 0 of n starts at exactly 0 and of n of n ends at exactly 100; in
+    # floating point the formula gives 99.99999999999999 for 4 of 4, which put the team's 100 %
+    # outside its own interval (the report's chart refused it: issue 18). The exact ends:
+    low = np.where(reached == 0, 0.0, low)
+    high = np.where(reached == n, 100.0, high)
     pct_lt2 = table.pop("pct_lt2_ors")
     table["pct_target_ci_low"] = low
     table["pct_target_ci_high"] = high

@@ -4,6 +4,11 @@
 same frames with plotly, so the report and the page show the same points. A hidden value is
 NaN and simply not drawn. :data:`CHARTS_AFTER` says after which table each chart stands, the
 same in the HTML and the PDF.
+
+A point outside its own interval is impossible for every statistic shown (issue 18 found one,
+a Wilson bound 1e-14 below 100 %, and the report crashed); :func:`drawable` keeps such a point
+off the chart, and the chart says how many it left out instead of failing, so a future error
+in a statistic shows as a note, never as a traceback or a misleading bar.
 """
 
 from __future__ import annotations
@@ -18,10 +23,26 @@ import pandas as pd
 from fitdata.features.service import TEAM_INTERVAL_CHARTS, ServiceSummary, band_for
 from fitdata.i18n import Translator
 
-__all__ = ["CHARTS_AFTER", "COLOURS", "OUTCOME_COLUMNS", "chart_data", "figures", "png", "svg"]
+__all__ = [
+    "CHARTS_AFTER",
+    "COLOURS",
+    "OUTCOME_COLUMNS",
+    "chart_data",
+    "chart_title_key",
+    "drawable",
+    "figures",
+    "png",
+    "svg",
+    "team_model_note",
+]
 
 # Okabe-Ito colours, as in fitdata.ui.charts.
 COLOURS = {"ors": "#0072B2", "srs": "#009E73", "band": "#E69F00", "team": "#0072B2"}
+
+#: The tallest team chart, in inches: the PDF draws charts 16 cm wide on a landscape A4 page
+#: whose frame is 17.6 cm high, so a taller chart (0.35 inch per team: 32 teams) cannot be
+#: placed and the PDF failed; more teams share the height (their labels get smaller).
+TEAM_CHART_MAX_INCHES = 6.6
 
 #: The charts (by position in :func:`figures`) drawn after each table.
 CHARTS_AFTER = {"completeness_trend": [0], "trend": [1, 2], "teams": [3, 4]}
@@ -83,6 +104,60 @@ def chart_data(summary: ServiceSummary) -> dict[str, pd.DataFrame]:
     }
 
 
+def drawable(frame: pd.DataFrame, value: str, low: str, high: str) -> tuple[np.ndarray, int]:
+    """Which rows to draw as a point with its interval, and how many shown points were refused.
+
+    A row is drawn when its value is shown and its interval, where shown, contains it
+    (``low <= value <= high``). A shown value outside its own interval is refused and counted:
+    a chart draws nothing it cannot draw truthfully and says so (:func:`_refused_note`).
+
+    Returns:
+        A boolean mask of the rows to draw and the number of shown values refused.
+    """
+    centre = frame[value].to_numpy(dtype="float64")
+    lower = frame[low].to_numpy(dtype="float64")
+    upper = frame[high].to_numpy(dtype="float64")
+    shown = np.isfinite(centre)
+    with np.errstate(invalid="ignore"):
+        inside = ~(lower > centre) & ~(upper < centre)  # NaN bounds: drawn without a bar
+    return shown & inside, int((shown & ~inside).sum())
+
+
+def chart_title_key(key: str, summary: ServiceSummary) -> str:
+    """The message key of a chart's title: the team-effect chart says when it is unshrunken."""
+    if key == "team_effect" and summary.team_model.get("no_difference"):
+        return "service.chart.team_effect_own"
+    return f"service.chart.{key}"
+
+
+def team_model_note(summary: ServiceSummary, tr: Translator) -> str | None:
+    """What the team-effect chart says beside its points: no model and why, or no difference."""
+    model = summary.team_model
+    if model.get("too_few_groups"):
+        return tr.text(
+            "service.chart.team_effect_too_few",
+            teams=model.get("n_therapists", 0),
+            min_groups=model.get("min_groups", ""),
+            min_episodes=model.get("min_episodes", ""),
+        )
+    if model.get("no_difference"):
+        return tr.text("service.chart.team_effect_no_difference")
+    return None
+
+
+def _refused_note(ax, refused: int, tr: Translator) -> None:
+    if refused:
+        ax.text(
+            0.01,
+            0.01,
+            tr.text("service.chart.refused_points", n=refused),
+            transform=ax.transAxes,
+            fontsize=7,
+            color="#D55E00",
+            va="bottom",
+        )
+
+
 def _completeness_chart(frame: pd.DataFrame, tr: Translator) -> Any:
     figure, ax = _figure()
     _band(ax, "pct_sessions_with_ors", tr)
@@ -108,7 +183,7 @@ def _effect_size_chart(frame: pd.DataFrame, tr: Translator) -> Any:
     figure, ax = _figure()
     _band(ax, "effect_size", tr)
     positions = np.arange(len(frame))
-    present = frame["effect_size"].notna().to_numpy()
+    present, refused = drawable(frame, "effect_size", "effect_size_ci_low", "effect_size_ci_high")
     shown = frame[present]
     ax.errorbar(
         positions[present],
@@ -122,6 +197,7 @@ def _effect_size_chart(frame: pd.DataFrame, tr: Translator) -> Any:
         capsize=3,
         label=tr.text("service.col.effect_size"),
     )
+    _refused_note(ax, refused, tr)
     ax.set_xticks(range(len(frame)), frame["quarter"], fontsize=7)
     ax.set_xlim(-0.5, len(frame) - 0.5)
     ax.axhline(0, color="#777777", linewidth=0.8)
@@ -156,28 +232,38 @@ def _team_chart(
     band_metric: str | None,
     xlabel: str,
     tr: Translator,
+    note: str | None = None,
 ) -> Any:
-    """Each team's value with its interval, one row per team in name order (first on top)."""
+    """Each team's value with its interval, one row per team in name order (first on top).
+
+    ``note`` (e.g. why there is no team model) is written in the chart, above its points.
+    """
     value, low, high = columns
-    figure, ax = _figure(7.0, max(2.0, 0.35 * len(frame) + 1.0))
+    height = min(TEAM_CHART_MAX_INCHES, max(2.0, 0.35 * len(frame) + 1.0))
+    figure, ax = _figure(7.0, height)
+    # 7 points while a row has room for it, smaller when many teams share the height
+    label_size = max(3.0, min(7.0, 0.8 * 72 * (height - 1.0) / max(len(frame), 1)))
     if band_metric:
         _band(ax, band_metric, tr, horizontal=False)
     else:
         ax.axvline(0, color="#777777", linewidth=0.8, label=tr.text("service.chart.mean"))
     positions = np.arange(len(frame))[::-1]  # the first name at the top
-    shown = frame[value].notna().to_numpy()
+    shown, refused = drawable(frame, value, low, high)
     ax.errorbar(
         frame[value][shown],
         positions[shown],
         xerr=[
-            (frame[value] - frame[low])[shown],
-            (frame[high] - frame[value])[shown],
+            (frame[value] - frame[low])[shown].fillna(0.0),
+            (frame[high] - frame[value])[shown].fillna(0.0),
         ],
         fmt="o",
         color=COLOURS["team"],
         capsize=3,
     )
-    ax.set_yticks(positions, frame["name"], fontsize=7)
+    _refused_note(ax, refused, tr)
+    if note:
+        ax.set_title(note, fontsize=7, loc="left", wrap=True)
+    ax.set_yticks(positions, frame["name"], fontsize=label_size)
     ax.set_ylim(-0.7, len(frame) - 0.3)
     if not band_metric:  # at least +/-3 ORS points, so a near-zero team variance looks it
         reach = np.nanmax(np.abs(frame[[low, high]].to_numpy()), initial=0.0)
@@ -186,7 +272,8 @@ def _team_chart(
     else:
         ax.set_xlim(0, 100)
     ax.set_xlabel(tr.text(xlabel), fontsize=8)
-    ax.legend(loc="lower right", fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # no band, no mean line: no legend
+        ax.legend(loc="lower right", fontsize=7)
     return figure
 
 
@@ -199,8 +286,9 @@ def figures(summary: ServiceSummary, tr: Translator) -> list[tuple[str, Any]]:
         (tr.text("service.chart.outcomes"), _outcomes_chart(data["outcomes"], tr)),
     ]
     for key, value, low, high, band_metric, xlabel in TEAM_INTERVAL_CHARTS:
-        figure = _team_chart(data[key], (value, low, high), band_metric, xlabel, tr)
-        charts.append((tr.text(f"service.chart.{key}"), figure))
+        note = team_model_note(summary, tr) if key == "team_effect" else None
+        figure = _team_chart(data[key], (value, low, high), band_metric, xlabel, tr, note)
+        charts.append((tr.text(chart_title_key(key, summary)), figure))
     return charts
 
 
