@@ -285,6 +285,66 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _review_error(text: str) -> int:
+    print(f"fitdata review: error: {text}", file=sys.stderr)
+    return 2
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    """``fitdata review``: the team review's case list as a file, for a meeting's agenda."""
+    from fitdata.data import queries
+    from fitdata.data.access import reader_for_user
+    from fitdata.features import team_review as cl
+    from fitdata.outputs.team_review import CASE_LIST_FORMATS, review_file
+
+    if args.out.suffix.lower() not in CASE_LIST_FORMATS:
+        return _review_error(
+            f"cannot tell the file format from {args.out.name!r}; give --out a name ending in "
+            ".csv or .xlsx"
+        )
+    if not args.out.parent.is_dir():
+        return _review_error(
+            f"the folder {args.out.parent} does not exist; create it or change --out"
+        )
+    config = load_config(args.config)
+    if not args.db.exists():
+        raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
+    reader = reader_for_user(args.db, args.user)  # a user's scope, audited as on the page
+    teams = queries.team_options(reader)
+    match = teams[(teams["team_id"] == args.team) | (teams["name"] == args.team)]
+    if match.empty:
+        known = ", ".join(f"{r.team_id} ({r.name})" for r in teams.itertuples()) or "none"
+        return _review_error(f"no team {args.team!r} (by id or name) in {args.db}; teams: {known}")
+    team = match.iloc[0]
+    as_of = args.as_of or cl.latest_session_date(reader)
+    if as_of is None:
+        return _review_error(f"{args.db} has no sessions yet; there is no case list to write")
+    tr = Translator(args.lang)
+    filters = " · ".join(
+        [
+            f"{tr.text('review.filter.service')}: {team['service']}",
+            f"{tr.text('filter.team')}: {team['name']}",
+            tr.text(f"review.status.{args.status}"),
+        ]
+    )
+    listed = review_file(
+        reader,
+        args.out,
+        team_id=str(team["team_id"]),
+        filters=filters,
+        as_of=as_of,
+        config=config,
+        model=cl.trajectory_model(reader),
+        lang=args.lang,
+        status=args.status,
+    )
+    print(
+        f"Wrote {args.out} ({args.lang}): {len(listed):,} cases of {team['name']} "
+        f"({args.status}) as of {as_of.isoformat()}, most urgent first."
+    )
+    return 0
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from fitdata.ingest import (
         ImportOptions,
@@ -590,6 +650,44 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="file to write (replaced)")
     _language_option(report)
     _config_option(report)
+
+    review = _command(
+        commands,
+        "review",
+        _cmd_review,
+        help="write a team's case list (CSV or Excel) for the case review meeting",
+        description="Write the team review's case list, as the page's download holds it when "
+        "the page opens: the team's ongoing cases with the flags that hold now (warnings "
+        "apart from data to check), the flags that held earlier and resolved, most urgent "
+        "first. For an agenda prepared ahead of the meeting. The file holds client codes: it "
+        "is readable by you only, and the audit log records who took which clients' rows.",
+    )
+    review.add_argument("--team", required=True, help="the team (by id or name)")
+    review.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="flags as of this day; later sessions are ignored (default: the latest session)",
+    )
+    review.add_argument(
+        "--status",
+        choices=("ongoing", "ended", "all"),
+        default="ongoing",
+        help="which cases: ongoing at the date (the page's default), ended, or all",
+    )
+    review.add_argument(
+        "--out", type=Path, required=True, help="file to write, .csv or .xlsx (replaced)"
+    )
+    review.add_argument(
+        "--user",
+        default=None,
+        metavar="NAME",
+        help="read as this user of `fitdata users` (default $FITDATA_USER); needed when the "
+        "database has users, and their role decides which teams they may list",
+    )
+    _language_option(review)
+    _config_option(review)
 
     imp = _command(
         commands,

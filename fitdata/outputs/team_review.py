@@ -24,8 +24,11 @@ import numpy as np
 import pandas as pd
 
 from fitdata.analytics.flags import FLAGS
+from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import ClinicalConfig
+from fitdata.data.audit import record_access
 from fitdata.data.files import NEW_FILE_MODE
+from fitdata.data.store import Reader
 from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
 from fitdata.outputs.spreadsheets import inert_worksheet, neutralise_frame
@@ -37,6 +40,7 @@ __all__ = [
     "export_csv",
     "export_excel",
     "flag_rule_text",
+    "review_file",
     "write_case_list",
 ]
 
@@ -278,3 +282,61 @@ def write_case_list(
         partial.unlink(missing_ok=True)
         raise
     return fmt
+
+
+def review_file(
+    reader: Reader,
+    out: Path,
+    *,
+    team_id: str,
+    filters: str,
+    as_of: dt.date,
+    config: ClinicalConfig,
+    model: TrajectoryModel,
+    lang: str = "en",
+    status: cl.Status = "ongoing",
+) -> pd.DataFrame:
+    """Write a team's case list as the page's download holds it when the page opens.
+
+    The page opens on the team's ongoing cases at ``as_of``, every therapist, period and age
+    group, no flag chosen, most urgent first; this is that list, composed by the same
+    functions (:func:`~fitdata.features.team_review.team_caseload`, ``filter_caseload``,
+    ``sort_caseload``, :func:`case_list_table`), so ``fitdata review`` writes the file a
+    supervisor would download. Like the download, it is an audited read: the log names the
+    team and every client in the file (for a reader scoped to a user).
+
+    Args:
+        reader: The (scoped) reader of the user who takes the list.
+        out: The file to write: ``.csv`` or ``.xlsx`` (replaced).
+        team_id: The team.
+        filters: What the list was chosen by, in ``lang`` (the rules sheet's "Filters").
+        as_of: The reference date: later sessions are ignored.
+        config: The thresholds.
+        model: The expected-trajectory model (for ``not_on_track`` and ``not_judged``).
+        lang: ``en`` or ``nb``.
+        status: ``ongoing`` (the page's default), ``ended`` or ``all``.
+
+    Returns:
+        The listed caseload rows, in the file's order.
+    """
+    if out.suffix.lower() not in CASE_LIST_FORMATS:
+        raise ValueError(
+            f"cannot tell the file format from {out.name!r}; give --out a name ending in "
+            ".csv or .xlsx"
+        )
+    tr = Translator(lang)
+    caseload = cl.team_caseload(reader, team_id=team_id, as_of=as_of, config=config, model=model)
+    filtered = cl.filter_caseload(caseload.episodes, as_of=as_of, status=status)
+    listed = cl.sort_caseload(filtered, cl.URGENCY_SORT, descending=True)
+    record_access(reader, "caseload_export", "", team_id=team_id, clients=listed["client_id"])
+    table = case_list_table(listed, caseload.flags, tr)
+    notes = case_list_notes(
+        tr,
+        config,
+        as_of=as_of,
+        filters=filters,
+        lower_percentile=model.lower_percentile,
+        min_episodes=model.min_episodes,
+    )
+    write_case_list(out, table, tr=tr, notes=notes)
+    return listed

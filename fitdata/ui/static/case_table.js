@@ -60,11 +60,14 @@ function render({ model, el }) {
             const style = styles[flag.code] || {label: flag.code, colour: "#555", text: "#fff"};
             const chip = document.createElement("span");
             chip.className = "fitdata-chip";
+            // a data-quality prompt is drawn outlined, apart from the warnings
+            if (style.prompt) chip.classList.add("fitdata-chip-prompt");
             chip.dataset.flag = flag.code;
             chip.textContent = style.label;
             chip.title = flag.rule;
-            chip.style.background = style.colour;
-            chip.style.color = style.text;
+            chip.style.background = style.prompt ? "#ffffff" : style.colour;
+            chip.style.color = style.prompt ? "#333333" : style.text;
+            if (style.prompt) chip.style.borderColor = style.colour;
             td.appendChild(chip);
           }
         } else {
