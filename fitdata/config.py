@@ -17,7 +17,8 @@ Decisions at the ties (scores are recorded to one decimal, so exact ties are com
   ``change_at_threshold_is_reliable`` switches this.
 * **SRS cutoff.** An SRS total *below* 36 is a possible alliance problem; 36.0 is not.
 * **SRS item concern.** Any item *below* 9 (8.9 flags, 9.0 does not).
-* **SRS drop.** A fall of *at least* 1 point from the previous session (1.0 flags, 0.9 does not).
+* **SRS drop.** The SRS *at least* 2 points below the client's usual level, the mean of the
+  episode's earlier SRS totals (from 2 of them on): 2.0 below flags, 1.9 does not.
 * **Small cells.** Aggregates over *fewer than* 5 clients are suppressed; 5 clients are shown.
 """
 
@@ -77,13 +78,14 @@ class ClinicalConfig:
     change_at_threshold_is_reliable: bool = True
     srs_cutoff: float = 36.0
     srs_item_concern: float = 9.0
-    srs_drop: float = 1.0
+    srs_drop: float = 2.0
     min_cell_size: int = 5
     min_comparison_groups: int = 5
     stagnation_sessions: int = 6
     not_seen_weeks: int = 4
     srs_always_max_min_sessions: int = 3
     not_on_track_sessions_now: int = 2
+    srs_drop_min_earlier: int = 2
     source_notes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def ors_cutoff(self, age_group: AgeGroup | str) -> float:
@@ -160,9 +162,11 @@ RULES: dict[str, Rule] = {
         "below flags; exactly at it does not",
     ),
     "srs_drop": Rule(
-        "SRS drop from the previous session that raises an alert, points",
-        "OpenFIT dashboard alert rules",
-        "a fall of at least this much flags",
+        "SRS drop: points below the client's usual level (the mean of the episode's earlier SRS "
+        "totals) that raise an alert",
+        "fitdata choice, issue 18: a clear fall against the client's own usual level, not a "
+        "1-point wobble (shared/domain.md 'Signals')",
+        "a fall of at least this much below the usual level flags (2.0 flags, 1.9 does not)",
     ),
     "min_cell_size": Rule(
         "smallest number of clients an aggregate may show",
@@ -193,12 +197,16 @@ RULES: dict[str, Rule] = {
     ),
     "not_on_track_sessions_now": Rule(
         "not on track now: the last this many judged ORS are all below the lower expected line",
-        "fitdata choice measured on demo data (issue 18): ever below flags about 40 % of "
-        "episodes; OQ-style signal systems flag about 20-30 % (Lambert et al. 2001; shared/"
-        "domain.md 'Signals'). One session below the line is often noise around a 25th "
-        "percentile; two in a row is a pattern",
+        "fitdata choice, issue 18: one session below the line is often noise, two in a row a "
+        "pattern; measured on demo data against OQ-style signal rates of 20-30 % "
+        "(shared/domain.md 'Signals')",
         "an episode with fewer judged ORS than this is not on track now only if all are below; "
         "on the line is on track",
+    ),
+    "srs_drop_min_earlier": Rule(
+        "SRS drop: earlier SRS totals in the episode needed before the client has a usual level",
+        "fitdata choice (issue 18): one earlier rating is a single session, not a usual level",
+        "flags from this many earlier SRS totals on; fewer never flag",
     ),
 }
 

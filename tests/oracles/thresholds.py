@@ -9,6 +9,10 @@ sides of every tie.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
+
 from fitdata.config import TIE_TOLERANCE, AgeGroup, ClinicalConfig
 
 
@@ -25,6 +29,18 @@ def srs_item_of_concern(config: ClinicalConfig, item: float) -> bool:
     return item < config.srs_item_concern - TIE_TOLERANCE
 
 
-def srs_dropped(config: ClinicalConfig, previous: float, current: float) -> bool:
-    """Whether the SRS total fell by at least the drop threshold since the last session."""
-    return previous - current >= config.srs_drop - TIE_TOLERANCE
+def srs_dropped(config: ClinicalConfig, earlier: Sequence[float], current: float) -> bool:
+    """Whether an SRS total is at least the drop threshold below the client's usual level.
+
+    The usual level is the mean of the episode's earlier SRS totals, known from
+    ``config.srs_drop_min_earlier`` of them on. Computed exactly (scores as written, in
+    fractions), so no float noise can decide a tie.
+    """
+    if len(earlier) < config.srs_drop_min_earlier:
+        return False
+
+    def exact(x: float) -> Fraction:
+        return Fraction(Decimal(repr(x)))
+
+    usual = sum(exact(x) for x in earlier) / len(earlier)
+    return usual - exact(current) >= exact(config.srs_drop)

@@ -58,9 +58,10 @@ def test_srs_rules_on_both_sides_of_their_ties() -> None:
     assert not DEFAULT_CONFIG.srs_below_cutoff(36.0)
     assert srs_item_of_concern(DEFAULT_CONFIG, 8.9)
     assert not srs_item_of_concern(DEFAULT_CONFIG, 9.0)
-    assert srs_dropped(DEFAULT_CONFIG, 38.0, 37.0)
-    assert srs_dropped(DEFAULT_CONFIG, 37.3, 36.3)  # 1.0 after float arithmetic
-    assert not srs_dropped(DEFAULT_CONFIG, 38.0, 37.1)
+    assert srs_dropped(DEFAULT_CONFIG, [38.0, 38.0], 36.0)  # 2.0 below the usual level
+    assert srs_dropped(DEFAULT_CONFIG, [37.3, 37.3], 35.3)  # 2.0 after float arithmetic
+    assert not srs_dropped(DEFAULT_CONFIG, [38.0, 38.0], 36.1)
+    assert not srs_dropped(DEFAULT_CONFIG, [40.0], 30.0)  # one earlier SRS is no usual level
 
 
 def test_small_cells_are_suppressed_below_five() -> None:

@@ -64,15 +64,23 @@ def test_srs_below_cutoff_35_9_flags_36_0_does_not() -> None:
     assert "35.9" in row["rule"] and "cutoff 36" in row["rule"] and "KA-01028" in row["rule"]
 
 
-def test_srs_drop_1_0_flags_0_9_does_not_and_skips_sessions_without_srs() -> None:
-    # 38.0 -> 37.1 (0.9: no), 37.1 -> 36.1 (1.0 with float noise: yes), none, 36.1 -> 35.1 (yes)
-    frame = rows([20.0] * 5, [38.0, 37.1, 36.1, None, 35.1])
-    assert flagged(frame, "srs_drop") == [3, 5]
-    out = session_flags(frame)
-    drops = out[out["flag"] == "srs_drop"]
-    assert drops["value"].tolist() == [1.0, 1.0]
-    assert all("at least 1 flags" in r for r in drops["rule"])
-    assert "37.1 to 36.1" in drops["rule"].iloc[0]
+def test_srs_drop_is_a_fall_of_2_below_the_usual_level_and_skips_sessions_without_srs() -> None:
+    # 2: one earlier SRS is no usual level yet; 3: usual 37.0, no fall; 4: no SRS;
+    # 5: usual (38 + 36 + 37) / 3 = 37.0, 35.0 is 2.0 below (a tie: flags);
+    # 6: usual 36.5, 35.1 is 1.4 below (no); 7: usual 36.35, 34.4 is 1.95 below (no).
+    frame = rows([20.0] * 7, [38.0, 36.0, 37.0, None, 35.0, 35.1, 34.4])
+    assert flagged(frame, "srs_drop") == [5]
+    row = session_flags(frame).query("flag == 'srs_drop'").iloc[0]
+    assert (row["value"], row["ref"], row["threshold"]) == (2.0, 37.0, 2.0)
+    assert "SRS 35.0 is 2.0 points below the client's usual level 37.0" in row["rule"]
+    assert "at least 2 below it flags" in row["rule"] and "issue 18" in row["rule"]
+
+
+@pytest.mark.parametrize(
+    "srs", [[40.0, 39.0], [40.0, 40.0, 39.0], [40.0, 40.0, 40.0, 39.0, 38.0], [39.0, 38.0, 39.0]]
+)
+def test_a_one_point_wobble_near_the_ceiling_is_no_srs_drop(srs: list[float]) -> None:
+    assert flagged(rows([20.0] * len(srs), srs), "srs_drop") == []
 
 
 def test_srs_item_8_9_flags_9_0_does_not() -> None:
@@ -252,17 +260,19 @@ def test_every_flag_row_names_its_threshold() -> None:
     assert out["rule"].str.len().min() > 20
 
 
-@pytest.mark.parametrize("drop", [1.0, 0.5, 2.3])
-def test_srs_drop_and_item_rules_match_the_scalar_tie_rules(drop: float) -> None:
+@pytest.mark.parametrize(("drop", "min_earlier"), [(2.0, 2), (0.5, 2), (2.3, 3), (1.0, 1)])
+def test_srs_drop_and_item_rules_match_the_scalar_tie_rules(drop: float, min_earlier: int) -> None:
     """Both sides of each tie, with float noise: the flags agree with tests.oracles.thresholds."""
-    config = ClinicalConfig(srs_drop=drop)
-    previous = [38.0, 37.3, 36.1, 20.1, 40.0, 38.0]
-    falls = [drop, drop - 0.1, drop + 0.1, drop, 0.0, -1.0]
-    for before, fall in itertools.product(previous, falls):
-        after = round(before - fall, 1)
-        frame = rows([20.0, 20.0], [before, after])
-        expected = [2] if srs_dropped(config, before, after) else []
-        assert flagged(frame, "srs_drop", config) == expected, (before, after)
+    config = ClinicalConfig(srs_drop=drop, srs_drop_min_earlier=min_earlier)
+    earlier = [[38.0], [38.0, 38.0], [37.3, 37.3], [37.3, 36.1, 38.2], [20.1, 20.2], [40.0] * 3]
+    falls = [drop, drop - 0.1, drop + 0.1, 0.0, -1.0]
+    for before, fall in itertools.product(earlier, falls):
+        usual = sum(before) / len(before)
+        after = round(usual - fall, 1)
+        frame = rows([20.0] * (len(before) + 1), [*before, after])
+        last = len(before) + 1
+        expected = srs_dropped(config, before, after)
+        assert (last in flagged(frame, "srs_drop", config)) is expected, (before, after)
     items = [8.8, 8.9, 8.95, 9.0, 9.0 + 1e-12, 9.1, 10.0]
     frame = rows([20.0] * len(items), [36.0] * len(items))
     frame[ITEMS_SRS] = [[item, 10.0, 10.0, 10.0] for item in items]
@@ -457,12 +467,13 @@ def test_sql_path_with_a_trajectory_model_agrees_with_pandas_on_demo_data(demo_d
 
 
 def test_rule_sentences_in_bokmal_use_decimal_commas_and_norwegian_words() -> None:
-    frame = rows([20.0, 14.9, 13.0], [37.1, 35.6, 36.0])
+    frame = rows([20.0, 14.9, 13.0], [37.1, 37.1, 35.0])
     english = session_flags(frame, lang="en")
     bokmal = session_flags(frame, lang="nb")
     assert (english["rule"] != bokmal["rule"]).all()
     drop = bokmal[bokmal["flag"] == "srs_drop"]["rule"].iloc[0]
-    assert "SRS falt 1,5 poeng (37,1 til 35,6)" in drop
+    assert "SRS 35,0 er 2,1 poeng under klientens vanlige nivå 37,1" in drop
+    assert "fitdatas valg, sak 18" in drop  # the source in the page's language
     change = bokmal[bokmal["flag"] == "reliable_deterioration"]["rule"].iloc[0]
     assert "\u22125,1" in change and "pålitelig forverring" in change
     # Rows carry what their sentence needs: describing them later gives the same text.

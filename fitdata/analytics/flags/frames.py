@@ -138,10 +138,16 @@ def _raw_session_flags(frame: pd.DataFrame, config: ClinicalConfig) -> pd.DataFr
         _raw(frame, _below(srs, config.srs_cutoff), "srs_below_cutoff", srs, config.srs_cutoff)
     )
 
-    previous = srs.groupby(keys).ffill().groupby(keys).shift(1)
-    fall = (previous - srs).round(9)
+    # srs_drop: at least config.srs_drop below the client's usual level, the mean of the
+    # episode's earlier SRS totals (from config.srs_drop_min_earlier of them on).
+    given = srs.notna().astype("int64")
+    filled = srs.fillna(0.0)
+    earlier_sum = filled.groupby(keys).cumsum() - filled
+    earlier_n = given.groupby(keys).cumsum() - given
+    usual = (earlier_sum / earlier_n).round(9).where(earlier_n >= config.srs_drop_min_earlier)
+    fall = (usual - srs).round(9)
     dropped = (fall >= config.srs_drop - TIE_TOLERANCE).fillna(False).astype(bool)
-    parts.append(_raw(frame, dropped, "srs_drop", fall, config.srs_drop, previous))
+    parts.append(_raw(frame, dropped, "srs_drop", fall, config.srs_drop, usual))
 
     items = frame[list(SRS_ITEMS)]
     low = items.lt(config.srs_item_concern - TIE_TOLERANCE)

@@ -277,9 +277,11 @@ def _rule_field(
         "drop": _plain(config.srs_drop, lang),
         "item": _plain(config.srs_item_concern, lang),
         "min_sessions": str(config.srs_always_max_min_sessions),
+        "min_earlier": str(config.srs_drop_min_earlier),
+        "now": str(config.not_on_track_sessions_now),
         "weeks": str(config.not_seen_weeks),
         "as_of": tr.date(as_of) if as_of is not None else "?",
-        "source": _SOURCES.get(code, ""),
+        "source": tr.text(f"rule.source.{_SOURCES[code]}") if code in _SOURCES else "",
     }
     return constants[name]
 
@@ -290,11 +292,14 @@ def _plain(value: float, lang: str) -> str:
     return text.replace(".", ",") if lang == "nb" else text
 
 
-#: The source named in each flag's rule sentence (from :data:`fitdata.config.RULES`).
+#: The rule (:data:`fitdata.config.RULES`) whose source each flag's sentence names, in the
+#: page's language (``rule.source.<name>``; its English text is the rule's source).
 _SOURCES: dict[str, str] = {
-    "no_reliable_change": RULES["ors_reliable_change"].source,
-    "reliable_deterioration": RULES["ors_reliable_change"].source,
-    "srs_below_cutoff": RULES["srs_cutoff"].source,
-    "srs_drop": RULES["srs_drop"].source,
-    "srs_item_below": RULES["srs_item_concern"].source,
+    "not_on_track": "not_on_track_sessions_now",
+    "no_reliable_change": "ors_reliable_change",
+    "reliable_deterioration": "ors_reliable_change",
+    "srs_below_cutoff": "srs_cutoff",
+    "srs_drop": "srs_drop",
+    "srs_item_below": "srs_item_concern",
 }
+assert set(_SOURCES.values()) <= set(RULES), "every flag's source is a documented rule"

@@ -43,7 +43,7 @@ _SESSION_RULES_SQL: tuple[tuple[str, str, str, str, str, str], ...] = (
     ),
     ("reliable_deterioration", "direction = -1", "change", "-$rc", "first_ors", "NULL"),
     ("srs_below_cutoff", "srs < $srs_cutoff - $tol", "srs", "$srs_cutoff", "NULL", "NULL"),
-    ("srs_drop", "fall >= $drop - $tol", "fall", "$drop", "prev_srs", "NULL"),
+    ("srs_drop", "fall >= $drop - $tol", "fall", "$drop", "usual_srs", "NULL"),
     ("srs_item_below", "min_item < $item - $tol", "min_item", "$item", "NULL", "item_note"),
     ("missing_ors", "ors IS NULL", "NULL", "NULL", "NULL", "NULL"),
     ("missing_srs", "srs IS NULL", "NULL", "NULL", "NULL", "NULL"),
@@ -120,17 +120,21 @@ WITH s AS MATERIALIZED (
            first_value(ors IGNORE NULLS) OVER prior AS first_ors,
            first_value(CASE WHEN ors IS NOT NULL THEN session_no END IGNORE NULLS)
                OVER prior AS first_no,
-           last_value(srs IGNORE NULLS) OVER prior AS prev_srs
+           sum(srs) OVER prior AS srs_sum, count(srs) OVER prior AS srs_n
     FROM s
     WINDOW prior AS (PARTITION BY episode_id, client_id ORDER BY session_no
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+), u AS (
+    -- the client's usual SRS: the mean of the episode's earlier SRS totals, from $min_earlier on
+    SELECT *, CASE WHEN srs_n >= $min_earlier THEN round(srs_sum / srs_n, 9) END AS usual_srs
+    FROM w
 ), c AS (
     SELECT *,
            round(ors - first_ors, 9) AS change,
-           round(prev_srs - srs, 9) AS fall,
+           round(usual_srs - srs, 9) AS fall,
            -- the intake of the expected trajectory is the ORS at session 1
            CASE WHEN session_no = 1 THEN ors WHEN first_no = 1 THEN first_ors END AS intake
-    FROM w
+    FROM u
 ), cell AS (
     SELECT *,
            CASE WHEN $use_model AND ors IS NOT NULL AND intake IS NOT NULL
@@ -267,6 +271,7 @@ def episode_flag_counts(
         "stagnation": config.stagnation_sessions,
         "srs_cutoff": config.srs_cutoff,
         "drop": config.srs_drop,
+        "min_earlier": config.srs_drop_min_earlier,
         "item": config.srs_item_concern,
         "min40": config.srs_always_max_min_sessions,
         "srs_max": SRS_MAX,
