@@ -25,6 +25,10 @@ When a stored entry is used — only when everything that could change it is the
 * **the access scope** of the reader (:func:`scope_key`): what was computed through one
   user's restricted views is never given to a reader with other views.
 
+An entry of an older version can still be found with :func:`load_latest_json`, for a caller
+that brings it forward by recomputing only what a write changed (the service page's facts:
+:mod:`fitdata.features.service.changes`).
+
 The full key is stored in the file and compared on load (the file name is only a hash of it).
 A file that cannot be read, is not valid JSON, or holds another key is ignored and rewritten.
 Writes go to a temporary file in the same folder and are moved into place with
@@ -66,6 +70,7 @@ __all__ = [
     "frame_from_json",
     "frame_to_json",
     "load_json",
+    "load_latest_json",
     "scope_key",
     "source_fingerprint",
     "store_json",
@@ -196,6 +201,37 @@ def load_json(
     key = {**key, "scope": scope_key(reader)}
     full_key = {"kind": kind, "database": version, "format": CACHE_FORMAT, "key": key}
     return _read_entry(_entry_path(reader.path, kind, version, key), full_key)
+
+
+def load_latest_json(reader: Reader, kind: str, key: dict[str, Any]) -> tuple[Any, str] | None:
+    """The payload stored for ``key`` under *any* version of the database, and that version.
+
+    For a caller that can bring an entry of an older version forward at less cost than
+    computing it (:mod:`fitdata.features.service.stored`: the service page's facts, team by
+    team): everything but the version must match, the scope included. A folder holds one
+    version of each kind (older ones go when a newer one is written), so there is at most one
+    candidate per key; the newest is taken should there be more.
+    """
+    key = {**key, "scope": scope_key(reader)}
+    found: list[tuple[int, Path]] = []
+    for path in cache_dir(reader.path).glob(f"{kind}-*-{digest(key)}.json"):
+        with contextlib.suppress(OSError):
+            found.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(found, reverse=True):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                stored = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        full_key = stored.get("key") if isinstance(stored, dict) else None
+        if (
+            isinstance(full_key, dict)
+            and isinstance(full_key.get("database"), str)
+            and full_key == {**full_key, "kind": kind, "format": CACHE_FORMAT, "key": key}
+            and "payload" in stored
+        ):
+            return stored["payload"], full_key["database"]
+    return None
 
 
 def store_json(reader: Reader, kind: str, key: dict[str, Any], payload: Any, version: str) -> None:

@@ -21,8 +21,9 @@ database for the next kernel.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -37,6 +38,7 @@ __all__ = [
     "Rows",
     "SessionFacts",
     "episode_facts",
+    "merge_facts",
     "row_groups",
     "session_facts",
 ]
@@ -46,6 +48,12 @@ _AGE_CASE = "CASE {c} " + " ".join(f"WHEN '{g}' THEN {i}" for i, g in enumerate(
 _AGE_CASE += " ELSE -1 END::TINYINT"
 _FORMAT_CASE = "CASE {c} " + " ".join(f"WHEN '{f}' THEN {i}" for i, f in enumerate(FORMATS))
 _FORMAT_CASE += " ELSE -1 END::TINYINT"
+
+# Client codes: 63 bits of DuckDB's hash of the client id, the same in every query and every
+# version of the file, so facts recomputed for a few teams after a write (:func:`merge_facts`)
+# name each client as the facts of the other teams do. Two ids with one code would be counted
+# as one client: with a million clients that happens with a probability of about 1e-7.
+_CLIENT_CODE = "(hash({c}) & 9223372036854775807)::BIGINT"
 
 # Team codes: positions in the sorted team ids of the teams and episodes tables.
 _TEAM_CODES = """
@@ -66,7 +74,7 @@ ORDER BY tc.team_code
 _EPISODE_FACTS_SELECT = f"""
 , {_TEAM_CODES}
 SELECT
-    (dense_rank() OVER (ORDER BY z.client_id) - 1)::INTEGER AS client_code,
+    {_CLIENT_CODE.format(c="z.client_id")} AS client_code,
     (dense_rank() OVER (ORDER BY z.episode_id) - 1)::INTEGER AS episode_code,
     tc.team_code,
     (year(z.ended) * 12 + month(z.ended) - 1)::INTEGER AS month,
@@ -105,11 +113,9 @@ FROM z JOIN tc ON tc.team_id = z.team_id
 # One row per client, team, month of the session date, episode format and age group: the
 # client's own session rows and those with an ORS and an SRS (session-date completeness).
 _SESSION_FACTS_SQL = f"""
-WITH {_TEAM_CODES},
-cc AS (SELECT client_id, (row_number() OVER (ORDER BY client_id) - 1)::INTEGER AS client_code
-       FROM (SELECT client_id FROM sessions WHERE rater = 'client' GROUP BY client_id))
+WITH {_TEAM_CODES}
 SELECT
-    cc.client_code,
+    {_CLIENT_CODE.format(c="s.client_id")} AS client_code,
     tc.team_code,
     (year(s.session_date) * 12 + month(s.session_date) - 1)::INTEGER AS month,
     coalesce({_FORMAT_CASE.format(c="e.format")}, -1)::TINYINT AS fmt,
@@ -120,10 +126,9 @@ SELECT
 FROM sessions AS s
 JOIN teams AS t ON t.team_id = s.team_id
 JOIN tc ON tc.team_id = s.team_id
-JOIN cc ON cc.client_id = s.client_id
 LEFT JOIN clients AS c ON c.client_id = s.client_id
 LEFT JOIN episodes AS e ON e.episode_id = s.episode_id
-WHERE s.rater = 'client'
+WHERE s.rater = 'client'{{teams}}
 GROUP BY ALL
 """
 
@@ -159,6 +164,8 @@ _SUMMED = (
     "transferred",
 )
 _SESSION_SUMMED = ("sessions", "with_ors", "with_srs")
+#: The codes of a cell, in the order cells are sorted by (team first).
+_CELL_COLUMNS = ("cell_team", "cell_month", "cell_age", "cell_fmt")
 
 
 def _first_in_runs(*keys: np.ndarray) -> np.ndarray:
@@ -172,9 +179,16 @@ def _first_in_runs(*keys: np.ndarray) -> np.ndarray:
     return first
 
 
+#: The columns of :class:`Rows` in storage order's priority.
+_ROW_COLUMNS = ("client", "team", "month", "age", "fmt")
+
+
 @dataclass
 class Rows:
     """Rows (client, team, month, age group, format) stored sorted by client, team and month.
+
+    ``client`` is a 63-bit code of the client (see ``_CLIENT_CODE``), the other columns the
+    codes of the cells.
 
     The rows of one client in one team are then adjacent and in month order.
     Counting the first row of each run of (client, group) then counts distinct clients per
@@ -201,28 +215,83 @@ class Rows:
         age: np.ndarray,
         fmt: np.ndarray,
     ) -> tuple[Rows, np.ndarray]:
-        """The rows in storage order, and that order (to sort companion arrays alike)."""
-        order = np.lexsort((month, team, client))
-        client, team, month = client[order], team[order], month[order]
+        """The rows in storage order, and that order (to sort companion arrays alike).
+
+        Storage order is by client, team, month, age group and format: every column, so the
+        same rows give the same arrays whichever order a query returned them in, and rows
+        merged in by :meth:`replace_teams` land where a full sort puts them.
+        """
+        order = np.lexsort((fmt, age, month, team, client))
+        rows = cls.from_ordered(client[order], team[order], month[order], age[order], fmt[order])
+        return rows, order
+
+    @classmethod
+    def from_ordered(
+        cls,
+        client: np.ndarray,
+        team: np.ndarray,
+        month: np.ndarray,
+        age: np.ndarray,
+        fmt: np.ndarray,
+    ) -> Rows:
+        """Rows from columns already in storage order (finds the clients seen in several teams)."""
         new_client = _first_in_runs(client)
         new_team = _first_in_runs(client, team)
         # A client is in several teams when a new team starts within its run.
         block = np.cumsum(new_client) - 1
         several = np.zeros(int(new_client.sum()), dtype=bool)
-        np.logical_or.at(several, block[new_team & ~new_client], True)
+        several[block[new_team & ~new_client]] = True
         single = ~several[block] if len(block) else np.zeros(0, dtype=bool)
         multi = np.flatnonzero(~single)
         multi_order = multi[np.lexsort((team[multi], month[multi], client[multi]))]
-        rows = cls(
+        return cls(
             client=client,
             team=team,
             month=month,
-            age=age[order],
-            fmt=fmt[order],
+            age=age,
+            fmt=fmt,
             single_team=single,
             multi_order=multi_order.astype(np.int32),
         )
-        return rows, order
+
+    def replace_teams(self, teams: np.ndarray, new: Rows) -> Rows:
+        """These rows with the rows of ``teams`` (team codes) replaced by ``new``'s rows.
+
+        ``new`` holds rows of those teams only, in storage order. The kept rows stay in their
+        order and the new ones are inserted where a full sort would put them (a binary search
+        on one integer key per row), so the cost is a few passes over the arrays, not a sort.
+        """
+        keep = ~np.isin(self.team, teams)
+        old = {name: getattr(self, name)[keep] for name in _ROW_COLUMNS}
+        if not len(new.client):
+            return Rows.from_ordered(*old.values())
+        # One key for (client, team, month, age, format): the client's block number among the
+        # kept rows' clients, then the rest packed below it. A new client gets the key just
+        # before the block of the next larger client.
+        month0 = int(min(old["month"].min(initial=np.iinfo(np.int32).max), new.month.min()))
+        months = int(max(old["month"].max(initial=month0), new.month.max())) - month0 + 1
+        n_teams = int(max(old["team"].max(initial=0), new.team.max())) + 1
+        n_ages, n_formats = len(AGE_GROUPS) + 1, len(FORMATS) + 1
+
+        def rest(columns: dict[str, np.ndarray]) -> np.ndarray:
+            team = columns["team"].astype(np.int64)
+            month = columns["month"].astype(np.int64) - month0
+            age = columns["age"].astype(np.int64) + 1
+            fmt = columns["fmt"].astype(np.int64) + 1
+            return ((team * months + month) * n_ages + age) * n_formats + fmt
+
+        width = n_teams * months * n_ages * n_formats
+        first = _first_in_runs(old["client"])
+        clients = old["client"][first]
+        old_key = (np.cumsum(first) - 1) * width + rest(old)
+        added = {name: getattr(new, name) for name in _ROW_COLUMNS}
+        block = np.searchsorted(clients, added["client"])
+        known = block < len(clients)
+        known[known] = clients[block[known]] == added["client"][known]
+        new_key = np.where(known, block * width + rest(added), block * width - 1)
+        at = np.searchsorted(old_key, new_key, side="right")
+        merged = [np.insert(old[name], at, added[name]) for name in _ROW_COLUMNS]
+        return Rows.from_ordered(*merged)
 
     def distinct_clients(
         self,
@@ -346,10 +415,21 @@ def _cell_sums(
     return codes, sums
 
 
-def episode_facts(reader: Reader, config: ClinicalConfig) -> EpisodeFacts:
-    """Read the closed client-episodes once, with their categories under ``config``."""
+def episode_facts(
+    reader: Reader, config: ClinicalConfig, *, team_ids: Sequence[str] | None = None
+) -> EpisodeFacts:
+    """Read the closed client-episodes once, with their categories under ``config``.
+
+    ``team_ids`` restricts the rows and cells to those teams (the team codes stay those of
+    every team), for :func:`merge_facts` after a write that touched only them.
+    """
     teams = reader.df(_TEAMS_SQL)
-    sql, params = category_query(_EPISODE_FACTS_SELECT, config=config, closed_only=True)
+    sql, params = category_query(
+        _EPISODE_FACTS_SELECT,
+        config=config,
+        closed_only=True,
+        team_id=None if team_ids is None else list(team_ids),
+    )
     frame = reader.df(sql, params)
     arrays = {c: frame[c].to_numpy() for c in frame.columns}  # NULL-free by construction
     del frame
@@ -357,7 +437,7 @@ def episode_facts(reader: Reader, config: ClinicalConfig) -> EpisodeFacts:
     month = arrays["month"].astype(np.int32)
     age = arrays["age"].astype(np.int8)
     fmt = arrays["fmt"].astype(np.int8)
-    rows, _ = Rows.sorted(arrays["client_code"].astype(np.int32), team, month, age, fmt)
+    rows, _ = Rows.sorted(arrays["client_code"].astype(np.int64), team, month, age, fmt)
 
     # Each episode's first row, and its first row among the rows of each age group.
     episode = arrays["episode_code"].astype(np.int64)
@@ -392,14 +472,53 @@ def episode_facts(reader: Reader, config: ClinicalConfig) -> EpisodeFacts:
     )
 
 
-def session_facts(reader: Reader) -> SessionFacts:
-    """Read the client-rated sessions once, per client, team, month, format and age group."""
-    frame = reader.df(_SESSION_FACTS_SQL)
+def session_facts(reader: Reader, *, team_ids: Sequence[str] | None = None) -> SessionFacts:
+    """Read the client-rated sessions once, per client, team, month, format and age group.
+
+    ``team_ids`` restricts the rows and cells to those teams (see :func:`episode_facts`).
+    """
+    sql, params = _SESSION_FACTS_SQL.replace("{teams}", ""), None
+    if team_ids is not None:
+        names = [f"$t{i}" for i in range(len(team_ids))]
+        teams = f" AND s.team_id IN ({', '.join(names) or 'NULL'})"
+        sql = _SESSION_FACTS_SQL.replace("{teams}", teams)
+        params = {f"t{i}": str(t) for i, t in enumerate(team_ids)}
+    frame = reader.df(sql, params)
     team = frame["team_code"].to_numpy().astype(np.int32)
     month = frame["month"].to_numpy().astype(np.int32)
     age = frame["age"].to_numpy().astype(np.int8)
     fmt = frame["fmt"].to_numpy().astype(np.int8)
-    rows, _ = Rows.sorted(frame["client_code"].to_numpy().astype(np.int32), team, month, age, fmt)
+    rows, _ = Rows.sorted(frame["client_code"].to_numpy().astype(np.int64), team, month, age, fmt)
     values = {name: frame[name].to_numpy() for name in _SESSION_SUMMED}
     codes, sums = _cell_sums(team, month, age, fmt, values)
     return SessionFacts(rows=rows, **codes, cell_sums=sums)
+
+
+F = TypeVar("F", EpisodeFacts, SessionFacts)
+
+
+def merge_facts(old: F, team_codes: np.ndarray, new: F) -> F:
+    """``old`` with every row and cell of the teams ``team_codes`` replaced by ``new``'s.
+
+    ``new`` holds the facts of those teams alone (``team_ids=`` of :func:`episode_facts` or
+    :func:`session_facts`, read from a later version of the file in which the team codes are
+    the same). The result equals the facts read afresh from that version, array for array:
+    the rows are merged into storage order (:meth:`Rows.replace_teams`) and the cells sorted
+    by their codes, as :func:`_cell_sums` sorts them (``tests/integration/test_service_changes.py``
+    compares the two after random registrations, corrections and endings).
+    """
+    teams = np.asarray(team_codes, dtype=np.int64)
+    keep = ~np.isin(old.cell_team, teams)
+    codes = {}
+    for name in _CELL_COLUMNS:
+        codes[name] = np.concatenate([getattr(old, name)[keep], getattr(new, name)])
+    order = np.lexsort(tuple(codes[name] for name in reversed(_CELL_COLUMNS)))
+    fields: dict[str, object] = {name: codes[name][order] for name in _CELL_COLUMNS}
+    fields["cell_sums"] = {
+        name: np.concatenate([values[keep], new.cell_sums[name]])[order]
+        for name, values in old.cell_sums.items()
+    }
+    fields["rows"] = old.rows.replace_teams(teams, new.rows)
+    for name in vars(old):
+        fields.setdefault(name, getattr(new, name))  # team_ids, team_service: the new file's
+    return type(old)(**fields)

@@ -14,8 +14,11 @@ from __future__ import annotations
 import base64
 import importlib
 import logging
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -23,16 +26,19 @@ import numpy as np
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import cache
 from fitdata.data.store import Reader
+from fitdata.features.service.changes import DataState, changed_teams, read_state, team_codes
 from fitdata.features.service.facts import (
     EpisodeFacts,
     Rows,
     SessionFacts,
     episode_facts,
+    merge_facts,
     session_facts,
 )
 
 __all__ = [
     "FACTS_CODE_MODULES",
+    "clear_memory",
     "FACTS_FORMAT",
     "facts_code",
     "stored_episode_facts",
@@ -43,12 +49,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Version of the stored facts' layout; bump it when the fields of the facts change.
-FACTS_FORMAT = 1
+FACTS_FORMAT = 2
 
 #: Every module whose code computes the stored facts (part of the key: changed code, new entry).
 FACTS_CODE_MODULES = (
     "fitdata.features.service.facts",
     "fitdata.features.service.stored",
+    "fitdata.features.service.changes",
     "fitdata.analytics.outcomes",
     "fitdata.analytics.change",
     "fitdata.config",
@@ -102,20 +109,40 @@ def facts_code() -> str:
     return cache.source_fingerprint(*modules)
 
 
+@dataclass
+class _Base:
+    """Facts of one database version with the state they were read at (see :mod:`.changes`)."""
+
+    version: str
+    state: DataState
+    facts: EpisodeFacts | SessionFacts
+
+
+# The last facts computed in this process for each (file, kind, key), to bring forward after a
+# write. One entry per key: the same objects the kernel's SummaryCache holds.
+_last: dict[tuple[str, str, str], _Base] = {}
+_states: dict[tuple[str, str | None], tuple[str, DataState]] = {}
+_last_lock = threading.Lock()
+
+
 def _stored_facts(
     reader: Reader,
     kind: Literal["episodes", "sessions"],
     config: ClinicalConfig | None,
-    compute: Callable[[], EpisodeFacts | SessionFacts],
+    compute: Callable[[Sequence[str] | None], EpisodeFacts | SessionFacts],
 ) -> EpisodeFacts | SessionFacts:
-    """The facts from ``<db>.cache/`` when stored for this file version, else computed (and stored).
+    """The facts of this file version: stored, brought forward from an older version, or read.
+
+    In that order: the entry in ``<db>.cache/`` for this version; else the last facts of an
+    older version (this process's, or the newest entry in ``<db>.cache/``) with the teams a
+    write changed read again (:func:`.changes.changed_teams`, :func:`.facts.merge_facts`);
+    else all facts read afresh. Whatever was computed is stored for this version.
 
     The entry holds per-cell sums and integer codes (no client or episode ids) that are *not*
     suppressed: like the database beside it, whose file mode it copies, it is for the
     dashboards' own kernels only.
     """
     entry = f"service_{kind}"
-    classes = {"episodes": EpisodeFacts, "sessions": SessionFacts}
     key = {
         "config": None if config is None else repr(config),
         "code": facts_code(),
@@ -124,28 +151,119 @@ def _stored_facts(
     try:
         version = cache.database_version(reader.path)
     except OSError:  # not a plain file: nothing is stored
-        return compute()
+        return compute(None)
+    memory_key = (str(reader.path), entry, cache.digest([key, cache.scope_key(reader)]))
+    with _last_lock:
+        last = _last.get(memory_key)
+    if last is not None and last.version == version:
+        return last.facts
     payload = cache.load_json(reader, entry, key, version=version)
     if payload is not None:
-        try:
-            return _facts_from_json(payload, classes[kind])
-        except (ValueError, KeyError, TypeError, zlib.error) as error:
-            log.warning("ignoring the stored %s facts of %s: %s", kind, reader.path, error)
-    facts = compute()
-    cache.store_json(reader, entry, key, _facts_to_json(facts), version)
+        base = _from_payload(payload, kind, version, reader.path)
+        if base is not None:
+            _remember(memory_key, base)
+            return base.facts
+    state = _state(reader, version)  # before the facts: they are of this version or newer
+    facts = _brought_forward(reader, kind, key, memory_key, state, compute)
+    forward = facts is not None
+    if facts is None:
+        facts = compute(None)
+    base = _Base(version, state, facts)
+    _remember(memory_key, base)
+    if forward:  # the page waits for the facts, not for the file: written beside it
+        threading.Thread(target=_store, args=(reader, entry, key, base), daemon=True).start()
+    else:
+        _store(reader, entry, key, base)
     return facts
+
+
+def _store(reader: Reader, entry: str, key: dict[str, Any], base: _Base) -> None:
+    payload = {"state": base.state.to_json(), "facts": _facts_to_json(base.facts)}
+    cache.store_json(reader, entry, key, payload, base.version)
+
+
+def _from_payload(
+    payload: Any, kind: Literal["episodes", "sessions"], version: str, path: Path
+) -> _Base | None:
+    classes = {"episodes": EpisodeFacts, "sessions": SessionFacts}
+    try:
+        return _Base(
+            version,
+            DataState.from_json(payload["state"]),
+            _facts_from_json(payload["facts"], classes[kind]),
+        )
+    except (ValueError, KeyError, TypeError, zlib.error) as error:
+        log.warning("ignoring the stored %s facts of %s: %s", kind, path, error)
+        return None
+
+
+def _state(reader: Reader, version: str) -> DataState:
+    """The state of this version, read once for both kinds of facts."""
+    key = (str(reader.path), cache.scope_key(reader))
+    with _last_lock:
+        known = _states.get(key)
+    if known is not None and known[0] == version:
+        return known[1]
+    state = read_state(reader)
+    with _last_lock:
+        _states[key] = (version, state)
+    return state
+
+
+def clear_memory() -> None:
+    """Forget the facts this process keeps to bring forward (the files stay; tests use this)."""
+    with _last_lock:
+        _last.clear()
+        _states.clear()
+
+
+def _remember(memory_key: tuple[str, str, str], base: _Base) -> None:
+    with _last_lock:
+        _last[memory_key] = base
+
+
+def _brought_forward(
+    reader: Reader,
+    kind: Literal["episodes", "sessions"],
+    key: dict[str, Any],
+    memory_key: tuple[str, str, str],
+    state: DataState,
+    compute: Callable[[Sequence[str] | None], EpisodeFacts | SessionFacts],
+) -> EpisodeFacts | SessionFacts | None:
+    """The facts of an older version with the changed teams read again; None: read them all."""
+    with _last_lock:
+        base = _last.get(memory_key)
+    if base is None:
+        found = cache.load_latest_json(reader, f"service_{kind}", key)
+        if found is not None:
+            base = _from_payload(found[0], kind, found[1], reader.path)
+    if base is None:
+        return None
+    changes = changed_teams(reader, base.state, state)
+    if changes is None:
+        return None
+    teams = changes.episode_teams if kind == "episodes" else changes.session_teams
+    if not teams:
+        return base.facts
+    names = sorted(teams)
+    codes = np.array([i for i, team in enumerate(team_codes(state)) if team in teams])
+    return merge_facts(base.facts, codes, compute(names))
 
 
 def stored_episode_facts(reader: Reader, config: ClinicalConfig) -> EpisodeFacts:
     """The closed client-episodes' facts (:func:`.facts.episode_facts`), stored or computed."""
-    facts = _stored_facts(reader, "episodes", config, lambda: episode_facts(reader, config))
+    facts = _stored_facts(
+        reader, "episodes", config, lambda teams: episode_facts(reader, config, team_ids=teams)
+    )
     assert isinstance(facts, EpisodeFacts)
     return facts
 
 
 def stored_session_facts(reader: Reader) -> SessionFacts:
     """The client-rated sessions' facts (:func:`.facts.session_facts`), stored or computed."""
-    facts = _stored_facts(reader, "sessions", None, lambda: session_facts(reader))
+    facts = _stored_facts(
+        reader, "sessions", None, lambda teams: session_facts(reader, team_ids=teams)
+    )
     assert isinstance(facts, SessionFacts)
     return facts
 

@@ -1,0 +1,203 @@
+"""What a write changed, per team: so the service page recomputes the facts of those teams only.
+
+Every write replaces the database file, so its version changes even when one session was
+added. The service page's facts (:mod:`.facts`) are sums per team, month, age group and format
+and rows per client and team; a registration touches one team. :func:`read_state` reads a
+small description of the file (a few milliseconds at a million sessions: no session is
+hashed), kept beside the facts, and :func:`changed_teams` compares two of them and names the
+teams whose facts must be read again — or says that it cannot tell, and everything is read.
+
+What a write can change, and how it is seen here:
+
+* **a new session** (registration, the client page, an import): its ``session_id`` is above
+  the largest of the older version (ids are never reused or lowered), so the sessions above it
+  name their teams;
+* **a changed session** (a correction, an SRS added later): fitdata's writers keep the values
+  from before the change in ``session_changes``, so its rows above the older largest
+  ``change_id`` name the sessions, and those name the teams; a session whose date moved to
+  another month stays in its team, whose facts are read whole;
+* **a new, ended or changed episode**: a hash of every episode's columns, summed per team, so
+  any change to an episode row (its end above all) shows as the team's sum; the team's
+  sessions are read again too (they carry their episode's format);
+* **clients**: fitdata's writers only add clients (registration and the importer insert new
+  ones; nothing updates an age group). A new client appears with a session or an episode of
+  some team. When the count of clients is the same but the hash of their rows differs, or the
+  count went down, a client was changed: everything is read;
+* **teams**: the team codes are positions among the team ids, so any change to the teams
+  (a new team, another service) reads everything.
+
+Everything else is not attributed and reads everything: sessions removed or renumbered (their
+count at or below the old largest id differs), a ``session_changes`` row removed, or more than
+:data:`MAX_CHANGED_SHARE` of the teams changed (one pass over the file is then cheaper). The
+one assumption is the write side's rule: a stored session row changes only together with a
+``session_changes`` row. :mod:`fitdata.features.registration` keeps it; an importer that
+updated sessions in place would have to add one, or this would not see the change.
+``tests/integration/test_service_changes.py`` checks that facts brought forward team by team
+equal facts read afresh, after random registrations, corrections and episode endings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fitdata.data.store import Reader
+
+__all__ = [
+    "MAX_CHANGED_SHARE",
+    "DataState",
+    "TeamChanges",
+    "changed_teams",
+    "read_state",
+    "team_codes",
+]
+
+#: Above this share of the teams changed, the facts are read whole (it is then cheaper).
+MAX_CHANGED_SHARE = 0.25
+
+_SCALARS_SQL = """
+SELECT
+    (SELECT coalesce(max(session_id), -1) FROM sessions) AS max_session,
+    (SELECT count(*) FROM sessions) AS sessions,
+    (SELECT coalesce(max(change_id), -1) FROM session_changes) AS max_change,
+    (SELECT count(*) FROM session_changes) AS changes,
+    (SELECT count(*) FROM clients) AS clients,
+    (SELECT coalesce(sum(hash(client_id, age_group)::HUGEINT), 0)::VARCHAR FROM clients)
+        AS clients_hash
+"""
+_EPISODES_SQL = """
+SELECT team_id, count(*) AS n,
+       coalesce(sum(hash(episode_id, client_id, therapist_id, started, ended, end_type, format)
+                    ::HUGEINT), 0)::VARCHAR AS h
+FROM episodes GROUP BY team_id
+"""
+_TEAMS_SQL = "SELECT team_id, service FROM teams ORDER BY team_id"
+
+# Sessions added or changed since a state: their teams, and whether their episode is closed.
+_TOUCHED_SQL = """
+SELECT DISTINCT s.team_id, (e.ended IS NOT NULL) AS closed
+FROM sessions AS s LEFT JOIN episodes AS e ON e.episode_id = s.episode_id
+WHERE s.session_id > $max_session
+   OR s.session_id IN (SELECT session_id FROM session_changes WHERE change_id > $max_change)
+"""
+_KEPT_SQL = """
+SELECT
+    (SELECT count(*) FROM sessions WHERE session_id <= $max_session) AS sessions,
+    (SELECT count(*) FROM session_changes WHERE change_id <= $max_change) AS changes
+"""
+
+
+@dataclass(frozen=True)
+class DataState:
+    """A small description of a database version: enough to tell what a later write changed."""
+
+    max_session: int
+    sessions: int
+    max_change: int
+    changes: int
+    clients: int
+    clients_hash: str
+    teams: tuple[tuple[str, str], ...]
+    episodes: dict[str, tuple[int, str]]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-compatible values (kept with the stored facts)."""
+        return {
+            "max_session": self.max_session,
+            "sessions": self.sessions,
+            "max_change": self.max_change,
+            "changes": self.changes,
+            "clients": self.clients,
+            "clients_hash": self.clients_hash,
+            "teams": [list(t) for t in self.teams],
+            "episodes": {team: list(v) for team, v in self.episodes.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DataState:
+        """The state written by :meth:`to_json`.
+
+        Raises:
+            KeyError, TypeError, ValueError: If ``data`` is not such a state.
+        """
+        return cls(
+            max_session=int(data["max_session"]),
+            sessions=int(data["sessions"]),
+            max_change=int(data["max_change"]),
+            changes=int(data["changes"]),
+            clients=int(data["clients"]),
+            clients_hash=str(data["clients_hash"]),
+            teams=tuple((str(t), str(s)) for t, s in data["teams"]),
+            episodes={str(t): (int(n), str(h)) for t, (n, h) in data["episodes"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class TeamChanges:
+    """The teams whose facts a write changed: closed client-episodes, and client-rated sessions."""
+
+    episode_teams: frozenset[str]
+    session_teams: frozenset[str]
+
+
+def read_state(reader: Reader) -> DataState:
+    """The state of the database version ``reader`` reads now (a few small aggregates)."""
+    scalars = reader.df(_SCALARS_SQL).iloc[0]
+    episodes = reader.df(_EPISODES_SQL)
+    teams = reader.df(_TEAMS_SQL)
+    return DataState(
+        max_session=int(scalars["max_session"]),
+        sessions=int(scalars["sessions"]),
+        max_change=int(scalars["max_change"]),
+        changes=int(scalars["changes"]),
+        clients=int(scalars["clients"]),
+        clients_hash=str(scalars["clients_hash"]),
+        teams=tuple(zip(teams["team_id"].astype(str), teams["service"].astype(str), strict=True)),
+        episodes={
+            str(t): (int(n), str(h))
+            for t, n, h in zip(episodes["team_id"], episodes["n"], episodes["h"], strict=True)
+        },
+    )
+
+
+def team_codes(state: DataState) -> list[str]:
+    """The team ids in code order, as the facts number them (teams and episodes' teams)."""
+    return sorted({t for t, _ in state.teams} | set(state.episodes))
+
+
+def changed_teams(reader: Reader, old: DataState, new: DataState) -> TeamChanges | None:
+    """The teams whose facts changed from ``old`` to ``new`` (``reader`` reads ``new``).
+
+    Returns:
+        The teams, or None when the change cannot be attributed to teams (see the module
+        docstring): then every fact must be read again.
+    """
+    if old.teams != new.teams or team_codes(old) != team_codes(new):
+        return None
+    if new.clients < old.clients or (
+        new.clients == old.clients and new.clients_hash != old.clients_hash
+    ):
+        return None
+    if new.sessions < old.sessions or new.changes < old.changes:
+        return None
+    params = {"max_session": old.max_session, "max_change": old.max_change}
+    kept = reader.df(_KEPT_SQL, params).iloc[0]
+    if int(kept["sessions"]) != old.sessions or int(kept["changes"]) != old.changes:
+        return None  # sessions or their history removed or renumbered
+    episode_teams = {
+        team
+        for team in set(old.episodes) | set(new.episodes)
+        if old.episodes.get(team) != new.episodes.get(team)
+    }
+    session_teams: set[str] = set()
+    if new.sessions != old.sessions or new.changes != old.changes:
+        touched = reader.df(_TOUCHED_SQL, params)
+        session_teams = set(touched["team_id"].astype(str))
+        # A closed episode's sessions are part of its outcome: its team's episodes change too.
+        closed = touched["closed"].fillna(False).astype(bool)
+        episode_teams |= set(touched.loc[closed, "team_id"].astype(str))
+    # Sessions carry their episode's format: an episode's change reads its team's sessions too.
+    session_teams |= episode_teams
+    if len(session_teams) > MAX_CHANGED_SHARE * max(len(team_codes(new)), 1):
+        return None
+    return TeamChanges(frozenset(episode_teams), frozenset(session_teams))
