@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from fitdata.analytics import flags as flag_rules
-from fitdata.analytics.flags import FLAGS
+from fitdata.analytics.flags import FLAG_GROUP, FLAGS, URGENCY, WARNING_GROUPS, urgency_rank
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import queries
@@ -48,42 +48,6 @@ from fitdata.data.cache import MemoryCache
 from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
-
-try:  # issue 18's flags contract (fitdata.analytics.flags: current flags, groups, urgency)
-    from fitdata.analytics.flags import FLAG_GROUP, URGENCY, WARNING_GROUPS, urgency_rank
-except ImportError:  # pragma: no cover - TEMPORARY until the contract lands; then removed
-    FLAG_GROUP = {
-        "reliable_deterioration": "clinical",
-        "not_on_track": "clinical",
-        "no_reliable_change": "clinical",
-        "srs_below_cutoff": "alliance",
-        "srs_drop": "alliance",
-        "srs_item_below": "alliance",
-        "not_seen": "attendance",
-        "missing_ors": "data_quality",
-        "missing_srs": "data_quality",
-        "srs_always_40": "data_quality",
-        "not_judged": "data_quality",
-    }
-    WARNING_GROUPS = ("clinical", "alliance", "attendance")
-    URGENCY = (
-        "reliable_deterioration",
-        "not_on_track",
-        "srs_below_cutoff",
-        "srs_drop",
-        "no_reliable_change",
-        "srs_item_below",
-        "not_seen",
-        "missing_ors",
-        "missing_srs",
-        "srs_always_40",
-        "not_judged",
-    )
-
-    def urgency_rank(code: str) -> int:
-        """Position of ``code`` in :data:`URGENCY` (0 = most urgent)."""
-        return URGENCY.index(code)
-
 
 __all__ = [
     "CASELOAD_COLUMNS",
@@ -284,12 +248,9 @@ def _episode_flags(
     The rule sentences are left empty: the page describes only the rows it shows, in its own
     language, with :func:`fitdata.analytics.flags.describe_flags`.
     """
-    flags = flag_rules.episode_flag_counts(
+    return flag_rules.episode_flag_counts(
         reader, team_id=team_id, as_of=as_of, config=config, model=model, lang=None
     )
-    if "current" not in flags:  # pragma: no cover - TEMPORARY until the flags contract lands
-        flags = flags.assign(current=True, last_session=flags["first_session"])
-    return flags
 
 
 def team_caseload(

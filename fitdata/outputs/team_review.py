@@ -70,6 +70,7 @@ def flag_rule_text(
         stagnation=config.stagnation_sessions,
         cutoff=tr.number(config.srs_cutoff, decimals=0),
         drop=tr.number(config.srs_drop, decimals=0),
+        min_earlier=config.srs_drop_min_earlier,
         item=tr.number(config.srs_item_concern, decimals=0),
         min_sessions=config.srs_always_max_min_sessions,
         weeks=config.not_seen_weeks,

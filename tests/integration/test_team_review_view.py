@@ -81,7 +81,7 @@ def test_the_list_opens_most_urgent_first(view) -> None:
     assert (view.table.sort_by, view.table.descending) == ("flags", True)
     assert listed(view) == ["K-ALLY", "K-STAG", "K-GONE", "K-P1", "K-P2", "K-GOOD"]
     chips = [chip["code"] for chip in view.table.rows[0]["flags"]]
-    assert chips == ["srs_below_cutoff", "srs_drop", "srs_item_below", "missing_srs"]
+    assert chips == ["srs_below_cutoff", "srs_item_below", "missing_srs"]
     assert view.table.selected == "E3|K-ALLY"
 
 
