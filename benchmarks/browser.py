@@ -16,6 +16,14 @@ every dashboard on the landing page it measures, in the page's own clock:
 A screenshot of each page is saved at both measured moments to ``test-artifacts/bench/`` —
 look at them: an empty chart means the measurement is wrong.
 
+**Kernels after closed tabs** (issue 19, :func:`churn`): on a server with its preheated pool,
+ten dashboard pages are opened (kept open), then closed together; the server's kernel count
+and memory (server plus every kernel, resident) are sampled every half second until the count
+is back to the pool size, and reported before, with the ten open, and over the seconds after
+the close. The same is measured with the pages' shutdown beacon suppressed (a tab that dies
+without a word, as every tab did before the fix): only the idle cull, 15 minutes later, ends
+those kernels. Aim: back to the pool size within 10 s.
+
 The naive approach is measured the same way: a notebook a user might write (load the
 ``sessions`` table into pandas, filter it with dropdowns, plot with plotly) served by the same
 Voila, with its client dropdown changed; its row gives each figure as a ratio to the client
@@ -452,6 +460,127 @@ def bench(
         server.stop()
 
 
+#: Pages the kernel benchmark opens and then closes together (issue 19).
+CHURN_PAGES = 10
+#: Seconds the kernel benchmark watches the server after closing them.
+CHURN_WATCH_S = 60
+#: Seconds after the close at which the kernel table reports the count and memory.
+CHURN_REPORT_S = (2, 5, 10, 30)
+#: Installed in a page to suppress its shutdown beacon: a tab that ends without a word.
+SILENT_TAB = "navigator.sendBeacon = () => true;"
+
+
+@dataclass
+class Churn:
+    """Kernel count and memory around :data:`CHURN_PAGES` pages opened and closed."""
+
+    size: int
+    beacon: bool  # False: the pages' shutdown beacon was suppressed
+    pool: int  # kernels the server holds with no page open
+    before_mb: float
+    open_kernels: int
+    open_mb: float
+    samples: list[tuple[float, int, float]]  # seconds after the close, kernels, MB
+    back_s: float | None  # seconds until the count was back to the pool size
+    note: str = ""
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    found = re.search(r"^VmRSS:\s+(\d+)", status, re.M)
+    return int(found.group(1)) / 1024 if found else 0.0
+
+
+def _server_state(server: _Server) -> tuple[int, float]:
+    """The server's kernel count, and the resident MB of the server and all its kernels."""
+    kernels = server.kernels()
+    return len(kernels), _rss_mb(server.process.pid) + sum(kernels.values())
+
+
+def churn(size: int, workdir: Path, browser: Any, beacon: bool) -> Churn:
+    """Open :data:`CHURN_PAGES` dashboards on a pooled server, close them, watch the kernels."""
+    db = database(size)
+    name = "churn" if beacon else "churn-silent"
+    server = _Server(db, None, workdir / f"serve-{size}-{name}.log")
+    notes = []
+    try:
+        for notebook, _title, _audience in DASHBOARDS:
+            if not server.wait_for_pool(notebook):
+                notes.append(f"pool of {notebook} not filled")
+        pool, before_mb = _server_state(server)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        if not beacon:
+            context.add_init_script(SILENT_TAB)
+        pages = []
+        try:
+            for index in range(CHURN_PAGES):
+                notebook = DASHBOARDS[index % len(DASHBOARDS)][0]
+                page = context.new_page()
+                pages.append(page)
+                page.goto(server.url(notebook), wait_until="commit", timeout=PAGE_TIMEOUT_MS)
+                try:  # the page is served when its widgets are drawn
+                    page.wait_for_selector(".jupyter-widgets", timeout=PAGE_TIMEOUT_MS)
+                except Exception:  # noqa: BLE001 - reported, not fatal
+                    notes.append(f"page {index + 1} ({notebook}) drew no widget")
+            open_kernels, open_mb = _server_state(server)
+            closed = time.monotonic()
+            for page in pages:
+                page.close(run_before_unload=True)
+            samples, back = [], None
+            while (elapsed := time.monotonic() - closed) < CHURN_WATCH_S:
+                kernels, mb = _server_state(server)
+                samples.append((elapsed, kernels, mb))
+                if back is None and kernels <= pool:
+                    back = elapsed
+                if back is not None and elapsed > max(back + 5, CHURN_REPORT_S[-1] + 1):
+                    break
+                time.sleep(0.5)
+        finally:
+            context.close()
+        return Churn(size, beacon, pool, before_mb, open_kernels, open_mb, samples, back,
+                     "; ".join(notes))  # fmt: skip
+    finally:
+        server.stop()
+
+
+def _at(samples: list[tuple[float, int, float]], seconds: float) -> str:
+    """The count and MB of the last sample at or before ``seconds`` after the close."""
+    earlier = [s for s in samples if s[0] <= seconds]
+    if not earlier or samples[-1][0] < seconds - 1:
+        return "-"
+    _, kernels, mb = earlier[-1]
+    return f"{kernels} / {mb:,.0f}"
+
+
+def print_churn(results: list[Churn]) -> None:
+    """The kernel table: count / MB before, with the pages open, and after the close."""
+    after = " | ".join(f"{s} s after" for s in CHURN_REPORT_S)
+    print(
+        f"\n| sessions | shutdown beacon | pool | before | {CHURN_PAGES} pages open | {after} |"
+        " back to the pool size in | note |"
+    )
+    print("|---:|---|---:|---:|---:|" + "---:|" * len(CHURN_REPORT_S) + "---:|---|")
+    for c in results:
+        back = "-" if c.back_s is None else f"{c.back_s:.1f} s"
+        if c.back_s is None:
+            back = f"not within {CHURN_WATCH_S} s"
+        cells = " | ".join(_at(c.samples, s) for s in CHURN_REPORT_S)
+        print(
+            f"| {c.size:,} | {'sent' if c.beacon else 'suppressed (tab dies silently)'} | "
+            f"{c.pool} | {c.pool} / {c.before_mb:,.0f} | {c.open_kernels} / {c.open_mb:,.0f} | "
+            f"{cells} | {back} | {c.note} |",
+            flush=True,
+        )
+    print(
+        "\nCells: kernels / MB resident (server plus every kernel). A suppressed beacon is a "
+        "tab that dies without a word; before the fix every closed tab was one: the idle cull "
+        "(15 minutes) ends those kernels."
+    )
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -467,43 +596,64 @@ def main() -> None:
     parser.add_argument(
         "--dashboards", nargs="*", default=None, help="notebook names (and/or naive) to run"
     )
+    parser.add_argument(
+        "--kernels",
+        choices=("with", "only", "without"),
+        default="with",
+        help=f"the kernel table ({CHURN_PAGES} pages opened and closed): with the dashboards' "
+        "table (default), only it, or without it",
+    )
     args = parser.parse_args()
     # Stopped from outside (e.g. benchmarks.all's time limit): still stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(f"{__name__}: stopped by SIGTERM"))
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            if args.kernels != "only":
+                _print_dashboards(args, Path(tmp), browser)
+            if args.kernels != "without":
+                print_churn(
+                    [
+                        churn(size, Path(tmp), browser, beacon)
+                        for size in args.sizes
+                        for beacon in (True, False)
+                    ]
+                )
+        finally:
+            browser.close()
+
+
+def _print_dashboards(args: argparse.Namespace, workdir: Path, browser: Any) -> None:
+    """The dashboards' table: each page opened, its dropdown changed, its kernel's memory."""
     print(
         "| sessions | dashboard | page open to chart ms | dropdown change to redraw ms |"
         " kernel MB | what was changed; note |"
     )
     print("|---:|---|---:|---:|---:|---|")
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for size in args.sizes:
-                client_graph: Measurement | None = None
-                for sessions, m in bench(size, Path(tmp), browser, args.dashboards):
-                    if m.dashboard == "client_graph.ipynb" and not m.pooled:
-                        client_graph = m  # the naive notebook runs cold too
-                    name, note = m.dashboard, m.note
-                    name += " (preheated kernel)" if m.pooled else " (kernel started for it)"
-                    if m.dashboard == NAIVE:
-                        name = "**naive**: sessions into pandas, dropdowns, plotly"
-                        if client_graph is not None:
-                            note += (
-                                f"; naive / client graph: open "
-                                f"{_ratio(m.open_ms, client_graph.open_ms)}, change "
-                                f"{_ratio(m.change_ms, client_graph.change_ms)}, memory "
-                                f"{_ratio(m.kernel_mb, client_graph.kernel_mb)}"
-                            )
-                    print(
-                        f"| {sessions:,} | {name} | {_ms(m.open_ms)} | "
-                        f"{_ms(m.change_ms)} | {_ms(m.kernel_mb)} | {note} |",
-                        flush=True,
+    for size in args.sizes:
+        client_graph: Measurement | None = None
+        for sessions, m in bench(size, workdir, browser, args.dashboards):
+            if m.dashboard == "client_graph.ipynb" and not m.pooled:
+                client_graph = m  # the naive notebook runs cold too
+            name, note = m.dashboard, m.note
+            name += " (preheated kernel)" if m.pooled else " (kernel started for it)"
+            if m.dashboard == NAIVE:
+                name = "**naive**: sessions into pandas, dropdowns, plotly"
+                if client_graph is not None:
+                    note += (
+                        f"; naive / client graph: open "
+                        f"{_ratio(m.open_ms, client_graph.open_ms)}, change "
+                        f"{_ratio(m.change_ms, client_graph.change_ms)}, memory "
+                        f"{_ratio(m.kernel_mb, client_graph.kernel_mb)}"
                     )
-        finally:
-            browser.close()
+            print(
+                f"| {sessions:,} | {name} | {_ms(m.open_ms)} | "
+                f"{_ms(m.change_ms)} | {_ms(m.kernel_mb)} | {note} |",
+                flush=True,
+            )
     print(
         f"\nTimes are in the page's clock: navigation start, or the dropdown's change event, to "
         f"the last redraw of the page's Plotly graphs before {QUIET_MS / 1000:.0f} s without "
