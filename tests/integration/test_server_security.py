@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EVIL = "evil.example"
 KERNEL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PAGE_KERNEL_ID = re.compile(r'"kernelId":\s*"([0-9a-f-]{36})"')
+#: The shutdown details a page carries (fitdata/server/page_close.py).
+PAGE_CLOSE = re.compile(r'<script id="fitdata-page-close" type="application/json">(.*?)</script>')
 #: Seconds a page may take: a kernel started for it imports pandas, DuckDB and the widgets.
 PAGE_TIMEOUT_S = 180
 #: Failed logins an address may make before it must wait (docs/deployment.md, threat model).
@@ -370,6 +372,50 @@ def test_host_rules() -> None:
     assert "myserver" in allowed_host_names("myserver")
 
 
+def test_page_keys_are_per_kernel_and_the_page_carries_only_its_own() -> None:
+    from fitdata.server.page_close import page_close_markup, page_key, valid_page_key
+
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    assert page_key(first) == page_key(first.upper()) != page_key(second)
+    assert valid_page_key(first, page_key(first))
+    for wrong in (page_key(second), "", page_key(first)[:-1], page_key(first) + "0"):
+        assert not valid_page_key(first, wrong), wrong
+    markup = str(page_close_markup(first, "/base/"))
+    details = json.loads(PAGE_CLOSE.search(markup).group(1))
+    assert details == {
+        "url": f"/base/voila/api/shutdown/{first}",
+        "field": "fitdata_page_key",
+        "key": page_key(first),
+    }
+    assert page_key(second) not in markup
+    assert 'addEventListener("pagehide"' in markup  # the script that sends it
+
+
+def test_no_browser_ends_a_kernel_through_the_kernel_api() -> None:
+    from types import SimpleNamespace
+
+    from fitdata.server.kernels import KernelOwnerAuthorizer, KernelOwners
+
+    owners = KernelOwners()
+    owners.record("k1", "kari", lambda _: True)
+    kari = SimpleNamespace(username="kari")
+
+    def handler(kernel_id: str | None) -> SimpleNamespace:
+        return SimpleNamespace(
+            path_kwargs={"kernel_id": kernel_id} if kernel_id else {},
+            settings={"fitdata_kernel_owners": owners},
+            request=SimpleNamespace(method="DELETE", remote_ip="127.0.0.1"),
+        )
+
+    authorizer = KernelOwnerAuthorizer()
+    assert authorizer.is_authorized(handler("k1"), kari, "execute", "kernels")  # her WebSocket
+    assert authorizer.is_authorized(handler("k1"), kari, "read", "kernels")
+    assert not authorizer.is_authorized(handler("k1"), kari, "write", "kernels")  # DELETE
+    assert not authorizer.is_authorized(handler(None), kari, "write", "kernels")  # a new one
+    leder = SimpleNamespace(username="leder")
+    assert not authorizer.is_authorized(handler("k1"), leder, "execute", "kernels")
+
+
 def test_the_login_limiter_backs_off_per_address_and_for_the_server() -> None:
     from fitdata.server.login import LoginLimiter
     from fitdata.server.security import TooManyAttempts
@@ -613,9 +659,6 @@ def test_the_request_info_route_is_closed_to_everyone_but_the_servers_kernels(
         assert "Signed in as leder" in json.dumps(widget_states(own))
     finally:
         own.close()
-
-
-PAGE_CLOSE = re.compile(r'<script id="fitdata-page-close" type="application/json">(.*?)</script>')
 
 
 @dataclass
