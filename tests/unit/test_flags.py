@@ -27,7 +27,7 @@ from fitdata.analytics.flags import (
     urgency_rank,
 )
 from fitdata.analytics.flags.frames import _direction
-from fitdata.analytics.trajectory import fit_trajectories
+from fitdata.analytics.trajectory import TrajectoryModel, fit_trajectories
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import store
 from tests.builders import ITEMS_SRS, session_rows, write_database
@@ -516,3 +516,227 @@ def test_episode_rows_say_when_they_last_held_and_whether_they_hold_now() -> Non
     row = early[early["flag"] == "srs_below_cutoff"].iloc[0]
     assert (row["last_session"], row["current"]) == (3, True)
     assert "not now" not in row["rule"]
+
+
+# --- now versus history: each rule's "now" and its ties -----------------------------------------
+
+
+def hand_model(lower_change: list[float | None], max_session: int | None = None) -> TrajectoryModel:
+    """A trajectory model whose lower line is intake + ``lower_change[session - 1]`` in every band.
+
+    None makes the cell insufficient (no comparable episodes): its sessions are not judged.
+    """
+    max_session = max_session or len(lower_change)
+    bands = np.arange(10) * 4.0
+    grid = pd.DataFrame(
+        [
+            {
+                "intake_band_low": low,
+                "session_no": k + 1,
+                "expected_change": 0.0 if change is None else change + 3.0,
+                "lower_change": np.nan if change is None else change,
+                "n_episodes": 0 if change is None else 50,
+            }
+            for low in bands
+            for k, change in enumerate(lower_change[:max_session])
+        ]
+    )
+    return TrajectoryModel(grid=grid, min_episodes=30, band_width=4.0, max_session=max_session)
+
+
+def both_paths(
+    tmp_path: Path,
+    frame: pd.DataFrame,
+    as_of: dt.date,
+    model: TrajectoryModel | None = None,
+    ended: dt.date | None = None,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+) -> pd.DataFrame:
+    """The episode flags of ``frame`` by the pandas path, checked equal to the SQL path's."""
+    episodes = pd.DataFrame(
+        [
+            {
+                "episode_id": e,
+                "client_id": c,
+                "therapist_id": "B1",
+                "team_id": "T1",
+                "started": START,
+                "ended": ended,
+                "end_type": None if ended is None else "planned",
+                "format": "individual",
+            }
+            for e, c in frame[["episode_id", "client_id"]].drop_duplicates().itertuples(index=False)
+        ]
+    )
+    for column in ["ors_total", "srs_total", *ITEMS_SRS]:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    path = write_db(tmp_path / f"now{next(_counter)}.duckdb", frame, episodes)
+    reader = store.reader_for(path)
+    try:
+        sql = episode_flag_counts(reader, as_of=as_of, model=model, config=config)
+    finally:
+        reader.close()
+    lined = model.expected_lines(frame) if model is not None else frame
+    out = episode_flags(lined, episodes, as_of=as_of, config=config)
+    compare(sql, out)
+    return out
+
+
+def now(out: pd.DataFrame) -> dict[str, tuple[int, bool]]:
+    """Each flag's (last session, holds now)."""
+    return {r.flag: (r.last_session, r.current) for r in out.itertuples()}
+
+
+LATE = START + dt.timedelta(weeks=20)
+
+
+def test_the_recovered_client_of_issue_18_carries_no_current_flag(tmp_path: Path) -> None:
+    """ORS 15 -> 28 (reliably better, above the cutoff), 4.5 points at session 6, SRS 39 -> 38 at
+    session 2 and 39.5 at the last session; below the lower line at sessions 2-6."""
+    ors = [15.0, 16.0, 17.0, 18.0, 19.0, 19.5, 24.0, 28.0]
+    srs = [39.0, 38.0, 39.0, 39.5, 39.0, 39.5, 39.0, 39.5]
+    model = hand_model([0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    frame = rows(ors, srs)
+    out = both_paths(tmp_path, frame, START + dt.timedelta(weeks=8), model)
+    assert not out["current"].any(), out[["flag", "last_session", "current"]]
+    assert now(out) == {"not_on_track": (6, False), "no_reliable_change": (6, False)}
+    rule = out.set_index("flag").loc["no_reliable_change", "rule"]
+    assert "+4.5" in rule and rule.endswith("held until session 6; not now")
+    # As of session 6 both held; the 39 -> 38 wobble never was an SRS drop.
+    early = both_paths(tmp_path, frame, START + dt.timedelta(weeks=5), model)
+    assert now(early) == {"not_on_track": (6, True), "no_reliable_change": (6, True)}
+
+
+@pytest.mark.parametrize(
+    ("ors", "line", "k", "expected"),
+    [
+        # intake 20.0 and a lower line of 18.0 (intake - 2.0) at every session
+        ([20.0, 17.9, 17.9], -2.0, 2, (3, True)),  # the last two judged ORS below the line
+        ([20.0, 17.9, 18.0], -2.0, 2, (2, False)),  # the last exactly on the line: on track
+        ([20.0, 17.9, 17.9, 18.0, 17.9], -2.0, 2, (5, False)),  # one below after one on it
+        ([20.0, 17.9, 18.0, 17.9], -2.0, 1, (4, True)),  # with k = 1 the last one decides
+        ([20.0, 17.9, None, 17.9], -2.0, 2, (4, True)),  # sessions without ORS are skipped
+        ([20.0, 17.9, 17.9], -2.0, 3, (3, False)),  # k = 3: session 1 was on track
+        # intake 17.8 against a line of 17.9 at session 1: fewer judged ORS than k, all below
+        ([17.8], 0.1, 2, (1, True)),
+    ],
+)
+def test_not_on_track_now_needs_the_last_judged_ors_below_the_line(
+    tmp_path: Path, ors: list[float | None], line: float, k: int, expected: tuple[int, bool]
+) -> None:
+    model = hand_model([line] * 5)
+    frame = rows(ors, [38.0] * len(ors))
+    config = ClinicalConfig(not_on_track_sessions_now=k)
+    out = both_paths(tmp_path, frame, LATE, model, ended=LATE, config=config)
+    assert now(out)["not_on_track"] == expected
+
+
+def test_a_last_ors_without_an_expected_line_is_not_judged_and_says_so(tmp_path: Path) -> None:
+    # Sessions 1-2 have a line; session 3's cell has too few episodes.
+    model = hand_model([-2.0, -2.0, None])
+    frame = rows([20.0, 17.0, 15.0], [38.0] * 3)
+    out = both_paths(tmp_path, frame, LATE, model)
+    assert now(out)["not_judged"] == (3, True)
+    row = out.set_index("flag").loc["not_judged"]
+    assert row["first_session"] == 3 and "session 3" in row["rule"] and "not counted" in row["rule"]
+    # Not judged is not "on track": not on track is judged on the last judged ORS. Here they
+    # are 20.0 (on the line 18.0 or above) and 17.0 (below): not both below, but the last is.
+    assert now(out)["not_on_track"] == (2, False)
+    one = ClinicalConfig(not_on_track_sessions_now=1)
+    assert now(both_paths(tmp_path, frame, LATE, model, config=one))["not_on_track"] == (2, True)
+    # Ended episodes are not prompted; a judged last ORS is not prompted; no model, no prompt.
+    assert "not_judged" not in now(both_paths(tmp_path, frame, LATE, model, ended=LATE))
+    assert "not_judged" not in now(both_paths(tmp_path, frame[:2].copy(), LATE, model))
+    assert "not_judged" not in now(both_paths(tmp_path, frame, LATE))
+
+
+@pytest.mark.parametrize(
+    ("ors", "flag", "expected"),
+    [
+        # no reliable change at session 6 (+4.9); +5.0 at session 7 is reliable: resolved
+        ([15.1] * 5 + [20.0, 20.1], "no_reliable_change", (6, False)),
+        # ... but a session without ORS does not resolve it
+        ([15.1] * 5 + [20.0, None], "no_reliable_change", (6, True)),
+        # reliably worse at session 2 (-5.0), -4.9 at session 3: resolved
+        ([20.1, 15.1, 15.2], "reliable_deterioration", (2, False)),
+        ([20.1, 15.2, 15.1], "reliable_deterioration", (3, True)),
+        # missing ORS: now only when the last session has none
+        ([None, 20.0], "missing_ors", (1, False)),
+        ([20.0, None], "missing_ors", (2, True)),
+    ],
+)
+def test_ors_flags_hold_now_at_the_last_ors(
+    tmp_path: Path, ors: list[float | None], flag: str, expected: tuple[int, bool]
+) -> None:
+    out = both_paths(tmp_path, rows(ors, [38.0] * len(ors)), LATE, ended=LATE)
+    assert now(out)[flag] == expected
+
+
+@pytest.mark.parametrize(
+    ("srs", "items", "flag", "expected"),
+    [
+        ([35.9, 36.0], None, "srs_below_cutoff", (1, False)),  # 36.0 is not below the cutoff
+        ([36.0, 35.9], None, "srs_below_cutoff", (2, True)),
+        ([35.9, None], None, "srs_below_cutoff", (1, True)),  # no SRS: nothing resolves it
+        ([38.0, 38.0, 36.0, 37.0], None, "srs_drop", (3, False)),  # back near the usual level
+        ([38.0, 38.0, 37.0, 35.3], None, "srs_drop", (4, True)),  # 37.67 - 35.3 = 2.37
+        # items: the last session with items decides; a totals-only SRS after it does not
+        ([35.0, 38.0], [[8.9, 9.0, 9.0, 8.1], None], "srs_item_below", (1, True)),
+        ([35.0, 36.0], [[8.9, 9.0, 9.0, 8.1], [9.0] * 4], "srs_item_below", (1, False)),
+        ([38.0, None], None, "missing_srs", (2, True)),
+        ([None, 38.0], None, "missing_srs", (1, False)),
+    ],
+)
+def test_srs_flags_hold_now_at_the_last_srs(
+    tmp_path: Path,
+    srs: list[float | None],
+    items: list[list[float] | None] | None,
+    flag: str,
+    expected: tuple[int, bool],
+) -> None:
+    frame = rows([20.0] * len(srs), srs)
+    for column in ITEMS_SRS:
+        frame[column] = np.nan
+    for i, values in enumerate(items or []):
+        if values is not None:
+            frame.loc[i, ITEMS_SRS] = values
+    out = both_paths(tmp_path, frame, LATE, ended=LATE)
+    assert now(out)[flag] == expected
+
+
+def test_states_hold_now_and_end_at_the_last_session(tmp_path: Path) -> None:
+    frame = rows([20.0] * 4, [40.0, 40.0, 40.0, 40.0])
+    out = both_paths(tmp_path, frame, LATE)
+    assert now(out) == {"srs_always_40": (4, True), "not_seen": (4, True)}
+    assert out.set_index("flag").loc["srs_always_40", "first_session"] == 3
+
+
+@st.composite
+def lower_changes(draw: st.DrawFn) -> list[float | None]:
+    """A lower line per session (1-4): changes from intake, or None for too few episodes."""
+    change = st.one_of(st.none(), st.sampled_from([-5.0, -2.0, -0.1, 0.0, 0.1, 1.0, 4.9]))
+    return draw(st.lists(change, min_size=4, max_size=4))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=datasets(), lower=lower_changes(), k=st.integers(1, 3), min_earlier=st.integers(1, 3))
+def test_sql_path_agrees_with_pandas_path_with_a_model(
+    tmp_path: Path, data, lower: list[float | None], k: int, min_earlier: int
+) -> None:
+    """Current and history rows, not_judged and the SRS usual level agree, ties included."""
+    sessions, episodes, as_of = data
+    model = hand_model(lower)
+    config = ClinicalConfig(not_on_track_sessions_now=k, srs_drop_min_earlier=min_earlier)
+    path = write_db(tmp_path / f"model{next(_counter)}.duckdb", sessions, episodes)
+    reader = store.reader_for(path)
+    try:
+        sql = episode_flag_counts(reader, as_of=as_of, config=config, model=model)
+    finally:
+        reader.close()
+    lined = model.expected_lines(sessions)
+    compare(sql, episode_flags(lined, episodes, as_of=as_of, config=config))
