@@ -43,9 +43,14 @@ def reason_text(
     tr: Translator,
     config: ClinicalConfig,
     flags: tuple[str, ...],
-    first_sessions: tuple[int, ...],
+    sessions: tuple[int, ...],
 ) -> str:
-    """Why a case is listed: each flag with the session it first fired, in words."""
+    """Why a case is worth discussing now, in words.
+
+    ``flags`` are the codes of the flags that hold now (a resolved flag is no reason), most
+    urgent first, and ``sessions`` the session at which each last held (the latest that could
+    raise it), as :func:`fitdata.features.group_exercise.attention_cases` gives them.
+    """
     if not flags:
         return tr.text("group.reason.none")
     parts = [
@@ -55,7 +60,7 @@ def reason_text(
             weeks=config.not_seen_weeks,
             cutoff=tr.number(config.srs_cutoff, decimals=0),
         )
-        for code, session in zip(flags, first_sessions, strict=True)
+        for code, session in zip(flags, sessions, strict=True)
     ]
     return " · ".join(parts)
 

@@ -16,7 +16,7 @@ from fitdata.config import DEFAULT_CONFIG
 from fitdata.data.store import reader_for
 from fitdata.features import group_exercise as ge
 from fitdata.ui import DashboardContext, GroupExerciseView, build_group_exercise
-from tests.oracles.group_exercise import not_on_track
+from tests.oracles.group_exercise import not_on_track, team_client_sessions
 
 TEAM = "T01"
 
@@ -97,30 +97,66 @@ def test_the_scanner_finds_an_identifier_when_there_is_one(demo_db) -> None:
 # -- choosing cases --------------------------------------------------------------------------
 
 
-def test_not_on_track_from_the_flags_module_matches_the_session_flag_fallback(
+def test_not_on_track_now_from_the_flags_module_matches_the_pandas_path(
     demo_db, model, team_cases
 ) -> None:
     reader = reader_for(demo_db)
     as_of = ge.latest_session_date(reader)
-    fallback = not_on_track(reader, TEAM, as_of, model, DEFAULT_CONFIG)
-    from_fallback = set(zip(fallback["episode_id"], fallback["client_id"], strict=True))
+    sessions = team_client_sessions(reader, TEAM, as_of)
+    sessions["lower_expected"] = model.predict_many(sessions[["intake", "session_no"]])[
+        "lower"
+    ].to_numpy()
+    episodes = reader.df("SELECT episode_id, ended FROM episodes WHERE team_id = ?", [TEAM])
+    rows = flags.episode_flags(
+        sessions.drop(columns=["intake"]), episodes, as_of=as_of, config=DEFAULT_CONFIG, lang=None
+    )
+    now = rows[(rows["flag"] == "not_on_track") & rows["current"]]
+    from_pandas = set(zip(now["episode_id"], now["client_id"], strict=True))
     listed = team_cases[team_cases["flag_codes"].map(lambda f: "not_on_track" in f)]
     from_list = set(zip(listed["episode_id"], listed["client_id"], strict=True))
-    assert from_fallback, "the demo team should have clients below their expected trajectory"
-    assert from_list == from_fallback
+    assert from_pandas, "the demo team should have clients below their expected trajectory now"
+    assert from_list == from_pandas
+    # "ever below the line" is more: the cases whose not on track resolved are not reasons now
+    ever = not_on_track(reader, TEAM, as_of, model, DEFAULT_CONFIG)
+    from_ever = set(zip(ever["episode_id"], ever["client_id"], strict=True))
+    assert from_list < from_ever
 
 
-def test_cases_are_ordered_by_what_needs_attention(demo_db, team_cases) -> None:
+def test_cases_are_ordered_by_what_needs_attention_now(demo_db, team_cases) -> None:
     assert team_cases["priority"].is_monotonic_increasing
+    assert ge.ATTENTION_ORDER == flags.URGENCY  # the team review's order of urgency
     first = team_cases.iloc[0]
-    assert first["flag_codes"][0] == "not_on_track"
+    assert first["flag_codes"][0] == flags.URGENCY[first["priority"]]
+    for codes in team_cases["flag_codes"]:
+        assert list(codes) == sorted(codes, key=flags.urgency_rank)
     assert len(first["flag_codes"]) == len(first["flag_sessions"])
     assert set(team_cases["team_id"]) == {TEAM}
     reader = reader_for(demo_db)
     sql = flags.episode_flag_counts(reader, team_id=TEAM, as_of=ge.latest_session_date(reader))
-    stagnating = set(sql.loc[sql["flag"] == "no_reliable_change", "episode_id"])
+    now = sql[sql["current"]]
+    stagnating = set(now.loc[now["flag"] == "no_reliable_change", "episode_id"])
     marked = team_cases[team_cases["flag_codes"].map(lambda f: "no_reliable_change" in f)]
     assert set(marked["episode_id"]) == stagnating
+    ever = set(sql.loc[sql["flag"] == "no_reliable_change", "episode_id"])
+    assert stagnating < ever  # some stagnated once and moved on: no reason to discuss them now
+
+
+def test_why_this_case_agrees_with_the_team_review(demo_db, model, team_cases) -> None:
+    """The group exercise and the team review give every case the same current flags."""
+    from fitdata.features import team_review as cl
+
+    reader = reader_for(demo_db)
+    caseload = cl.team_caseload(
+        reader, team_id=TEAM, as_of=ge.latest_session_date(reader), model=model
+    )
+    review = caseload.episodes.set_index("key")
+    for case in team_cases.itertuples():
+        shown = review.loc[f"{case.episode_id}|{case.client_id}"]
+        now = tuple(code for code in flags.URGENCY if shown[code])
+        assert case.flag_codes == now, case.episode_id
+        held = caseload.flags[caseload.flags["key"] == f"{case.episode_id}|{case.client_id}"]
+        last = dict(zip(held["flag"], held["last_session"], strict=True))
+        assert case.flag_sessions == tuple(int(last[code]) for code in now)
 
 
 def test_the_case_list_shows_letters_and_reasons_and_sends_only_opaque_keys(view) -> None:
@@ -128,7 +164,14 @@ def test_the_case_list_shows_letters_and_reasons_and_sends_only_opaque_keys(view
     keys = [key for _, key in view.case.options]
     assert labels[0].startswith("Case A · ")
     assert labels[1].startswith("Case B · ")
-    assert "not on track (from session" in labels[0]
+    first = view._cases.sort_values("_label_order").iloc[0]
+    reason = view.tr.text(
+        f"group.reason.{first['flag_codes'][0]}",
+        session=first["flag_sessions"][0],
+        weeks=4,
+        cutoff="36",
+    )
+    assert reason in labels[0]
     assert keys == [f"case-{i}" for i in range(1, len(keys) + 1)]
     assert view.scope.value == "ongoing"
     assert all(view._cases["ongoing"])

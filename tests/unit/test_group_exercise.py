@@ -148,7 +148,8 @@ def test_session_flags_become_boolean_columns() -> None:
     frame = case.sessions
     assert frame.loc[frame["flag_not_on_track"], "session_no"].tolist() == [2, 3, 4]
     assert frame.loc[frame["flag_srs_below_cutoff"], "session_no"].tolist() == [2]
-    assert frame.loc[frame["flag_srs_drop"], "session_no"].tolist() == [2]
+    # 37 -> 35: one earlier SRS is not yet a usual level to fall below; no fall after that
+    assert frame.loc[frame["flag_srs_drop"], "session_no"].tolist() == []
     assert frame["lower"].tolist()[1:] == [20.0] * 6
     assert case.trajectory_episodes == 120
 
@@ -300,3 +301,17 @@ def test_an_empty_slot_stays_in_place_but_out_of_the_legend() -> None:
     assert trace(figure, "Not on track").showlegend is False
     assert trace(figure, "Lower expected line").showlegend is False
     assert figure.layout.shapes == ()
+
+
+def test_why_this_case_names_what_holds_now_in_both_languages() -> None:
+    from fitdata.ui.group_exercise_texts import reason_text
+
+    codes, sessions = ("not_on_track", "srs_drop", "not_judged"), (7, 7, 7)
+    assert reason_text(Translator("en"), DEFAULT_CONFIG, codes, sessions) == (
+        "not on track now (at session 7) · SRS drop at session 7 · "
+        "not judged: too few comparable episodes for an expected line"
+    )
+    assert reason_text(Translator("nb"), DEFAULT_CONFIG, codes[:2], sessions[:2]) == (
+        "ikke på rett spor nå (ved samtale 7) · SRS falt ved samtale 7"
+    )
+    assert reason_text(Translator("en"), DEFAULT_CONFIG, (), ()) == "no flag holds now"

@@ -1,9 +1,12 @@
 """Choosing the cases for a group exercise: which client-episodes are worth discussing.
 
 :func:`attention_cases` lists a team's client-episodes with the flags that make them worth
-discussing (the SQL flags of :func:`fitdata.analytics.flags.episode_flag_counts`, with
-``not_on_track`` from the expected-trajectory model). Its frame carries ids and stays in the
-kernel; :class:`Presentation` hands the widgets anonymous labels and opaque keys instead.
+discussing NOW (the SQL flags of :func:`fitdata.analytics.flags.episode_flag_counts`, with
+``not_on_track`` from the expected-trajectory model): only flags that hold at the last session
+that could raise them count, because a flag that held earlier and resolved is no reason to
+discuss a case today (issue 18), in the one order of urgency the team review also uses
+(:data:`fitdata.analytics.flags.URGENCY`). Its frame carries ids and stays in the kernel;
+:class:`Presentation` hands the widgets anonymous labels and opaque keys instead.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fitdata.data.access import require_client_rows
 from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
+from fitdata.features.team_review import URGENCY
 
 __all__ = [
     "ATTENTION_ORDER",
@@ -33,19 +37,10 @@ __all__ = [
     "trajectory_model",
 ]
 
-#: Flags in the order that makes a case most worth discussing; it orders the case list.
-ATTENTION_ORDER: tuple[str, ...] = (
-    "not_on_track",
-    "reliable_deterioration",
-    "no_reliable_change",
-    "srs_below_cutoff",
-    "srs_item_below",
-    "srs_drop",
-    "srs_always_40",
-    "not_seen",
-    "missing_ors",
-    "missing_srs",
-)
+#: Flags in the order that makes a case most worth discussing; it orders the case list. The
+#: order of urgency from :mod:`fitdata.config` (``URGENCY_ORDER``, each step with its reason),
+#: the same as the team review's.
+ATTENTION_ORDER: tuple[str, ...] = URGENCY
 
 
 @dataclass(frozen=True, order=True)
@@ -139,7 +134,7 @@ def attention_cases(
     config: ClinicalConfig = DEFAULT_CONFIG,
     model: TrajectoryModel | None = None,
 ) -> pd.DataFrame:
-    """Every client-episode of a team with its flags, most worth discussing first.
+    """Every client-episode of a team with the flags that hold now, most worth discussing first.
 
     The frame holds ids and is for the kernel only; widgets get labels from a
     :class:`Presentation`.
@@ -155,9 +150,11 @@ def attention_cases(
     Returns:
         One row per (episode, client) with ``episode_id``, ``client_id``, ``team_id``,
         ``sessions`` (the client's own ratings up to ``as_of``), ``ongoing`` (not ended at
-        ``as_of``), ``flag_codes`` (a tuple of flag codes in :data:`ATTENTION_ORDER`),
-        ``flag_sessions`` (a tuple: the session where each of those flags fired first) and
-        ``priority`` (the position of the most pressing flag; cases without flags last).
+        ``as_of``), ``flag_codes`` (a tuple of the codes of the flags that hold now, in
+        :data:`ATTENTION_ORDER`), ``flag_sessions`` (a tuple: the session at which each of
+        those flags last held, the latest that could raise it) and ``priority`` (the position
+        of the most pressing flag; cases without a current flag last). A flag that held
+        earlier and resolved is not a reason: it is not listed.
         Ties are ordered by a hash, not by id or date, so the order reveals neither.
     """
     require_client_rows(reader, "case")  # a leader sees aggregates only
@@ -175,14 +172,15 @@ def attention_cases(
     flags = flag_rules.episode_flag_counts(
         reader, team_id=team_id, as_of=as_of, config=config, model=model, lang=None
     )
-    rows = flags[["episode_id", "client_id", "flag", "first_session", "sessions"]]
+    now = flags[flags["current"].astype(bool)]
+    rows = now[["episode_id", "client_id", "flag", "last_session", "sessions"]]
     order = {code: i for i, code in enumerate(ATTENTION_ORDER)}
     rows = rows[rows["flag"].isin(order)].assign(_order=rows["flag"].map(order))
     rows = rows.sort_values(["episode_id", "client_id", "_order"], kind="stable")
     grouped = rows.groupby(["episode_id", "client_id"], sort=False)
     summary = grouped.agg(
         flag_codes=("flag", tuple),
-        flag_sessions=("first_session", lambda s: tuple(int(v) for v in s)),
+        flag_sessions=("last_session", lambda s: tuple(int(v) for v in s)),
         priority=("_order", "min"),
     ).reset_index()
     out = episodes.merge(summary, on=["episode_id", "client_id"], how="left")
