@@ -10,6 +10,15 @@ session numbers, quantiles of change and counts of episodes (see
 :class:`~fitdata.analytics.trajectory.TrajectoryModel`).
 
 Inside one process the model is also kept in memory, so all dashboards of a kernel share one.
+
+**Refitted on a rule, not on every write.** A registration replaces the file, but one more
+session (or one more ended episode) does not move quantiles over thousands of closed
+episodes. When the cache folder holds no fit for this version, the newest fit of an older
+version (same key: parameters, code, scope) is used again while both hold: fewer than
+:data:`REFIT_NEW_CLOSED_SHARE` (5 %) more closed episodes than that fit rests on, and the fit
+is less than :data:`REFIT_AFTER_DAYS` (7) days old. Otherwise it is fitted again. The lines
+then lag the data by at most 5 % of the closed episodes or a week: ``docs/analytics.md``
+("Refit schedule") shows the calibration of such a lagging fit beside a fresh one.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,19 +36,34 @@ from fitdata.data.cache import (
     database_version,
     digest,
     load_json,
+    load_latest_json,
     scope_key,
     source_fingerprint,
     store_json,
 )
 from fitdata.data.store import Reader, reader_for
 
-__all__ = ["DEFAULT_MIN_EPISODES", "clear_memory", "fit_key", "trajectory_model"]
+__all__ = [
+    "DEFAULT_MIN_EPISODES",
+    "REFIT_AFTER_DAYS",
+    "REFIT_NEW_CLOSED_SHARE",
+    "clear_memory",
+    "fit_key",
+    "trajectory_model",
+]
 
 log = logging.getLogger(__name__)
 
 #: The default minimum of episodes behind a cell, from
 #: :func:`fitdata.analytics.trajectory.fit_trajectories`.
 DEFAULT_MIN_EPISODES: int = inspect.signature(fit_trajectories).parameters["min_episodes"].default
+
+#: A fit of an older version is used again until this share more closed episodes exist ...
+REFIT_NEW_CLOSED_SHARE = 0.05
+#: ... or until it is this many days old.
+REFIT_AFTER_DAYS = 7
+
+_CLOSED_SQL = "SELECT count(*) FROM episodes WHERE ended IS NOT NULL"
 
 _memory: dict[str, TrajectoryModel] = {}
 _memory_lock = threading.Lock()
@@ -136,8 +161,11 @@ def trajectory_model(
                 return _memory[memory_key]
         model = _load_model(reader, key, version)
         if model is None:
-            model = (fit or fit_trajectories)(reader, **params)
-            store_json(reader, "trajectory", key, model.to_dict(), version)
+            model, refit = _previous_fit(reader, key)
+            if model is None:
+                model = (fit or fit_trajectories)(reader, **params)
+                refit = {"closed": _closed(reader), "fitted_at": time.time()}
+            store_json(reader, "trajectory", key, {**model.to_dict(), "refit": refit}, version)
         with _memory_lock:
             owner = (str(reader.path), version)
             for old in [k for k, o in _owner.items() if o[0] == owner[0] and o != owner]:
@@ -158,6 +186,36 @@ def _is_service_model(reader: Reader, params: dict[str, Any]) -> bool:
         and params["age_group"] is None
         and params["min_episodes"] >= DEFAULT_MIN_EPISODES
     )
+
+
+def _closed(reader: Reader) -> int:
+    return int(reader.rows(_CLOSED_SQL)[0][0])
+
+
+def _previous_fit(
+    reader: Reader, key: dict[str, Any]
+) -> tuple[TrajectoryModel | None, dict[str, float]]:
+    """The fit of an older version while the refit rule allows it (module docstring), or None."""
+    found = load_latest_json(reader, "trajectory", key)
+    if found is None:
+        return None, {}
+    payload, _ = found
+    try:
+        refit = {
+            "closed": int(payload["refit"]["closed"]),
+            "fitted_at": float(payload["refit"]["fitted_at"]),
+        }
+        model = TrajectoryModel.from_dict(payload)
+    except (KeyError, TypeError, ValueError):
+        return None, {}
+    grown = _closed(reader) - refit["closed"]
+    age_days = (time.time() - refit["fitted_at"]) / 86400
+    if (
+        not 0 <= grown < REFIT_NEW_CLOSED_SHARE * max(refit["closed"], 1)
+        or age_days >= REFIT_AFTER_DAYS
+    ):
+        return None, {}
+    return model, refit
 
 
 def _load_model(reader: Reader, key: dict[str, Any], version: str) -> TrajectoryModel | None:

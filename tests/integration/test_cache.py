@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import threading
@@ -106,22 +107,64 @@ def test_every_fit_parameter_is_part_of_the_key(db: Path) -> None:
     assert len(fit.calls) == 1 + len(variants)
 
 
-def test_a_replaced_database_is_fitted_again_and_old_entries_go(db: Path) -> None:
+def _end_open_episodes(db: Path, count: int) -> None:
+    with write_transaction(db) as con:
+        con.execute(
+            "UPDATE episodes SET ended = started + INTERVAL 90 DAY, end_type = 'planned' "
+            "WHERE episode_id IN (SELECT episode_id FROM episodes WHERE ended IS NULL "
+            "ORDER BY episode_id LIMIT ?)",
+            [count],
+        )
+
+
+def _closed(db: Path) -> int:
+    return int(reader_for(db).rows("SELECT count(*) FROM episodes WHERE ended IS NOT NULL")[0][0])
+
+
+def test_a_write_keeps_the_fit_until_enough_new_closed_episodes_exist(db: Path) -> None:
     fit = CountingFit()
     reader = reader_for(db)
     before = expected_trajectory.trajectory_model(reader, fit=fit)
     old_entries = entries(db)
-    with write_transaction(db) as con:  # what an import does: copy, change, replace
+    with write_transaction(db) as con:  # a write that changes values, not the closed episodes
         con.execute(
             "UPDATE sessions SET ors_total = least(ors_total + 3, 40), "
             "ors_individual = NULL, ors_interpersonal = NULL, ors_social = NULL, "
             "ors_overall = NULL WHERE session_no = 4 AND ors_total IS NOT NULL"
         )
+    expected_trajectory.clear_memory()  # a new kernel
+    kept = expected_trajectory.trajectory_model(reader, fit=fit)
+    assert len(fit.calls) == 1  # not fitted again: the older version's fit, stored anew
+    assert_same_model(kept, before)
+    assert entries(db) != old_entries and len(entries(db)) == 1
+
+    closed = _closed(db)
+    share = expected_trajectory.REFIT_NEW_CLOSED_SHARE
+    needed = math.ceil(share * closed)  # closed episodes more than the fit rests on
+    _end_open_episodes(db, needed - 1)  # just under the rule: still kept
+    assert_same_model(expected_trajectory.trajectory_model(reader, fit=fit), before)
+    assert len(fit.calls) == 1
+    _end_open_episodes(db, 1)  # the 5 % reached, counted from the fit's own closed episodes
+    assert _closed(db) - closed == needed
     after = expected_trajectory.trajectory_model(reader, fit=fit)
     assert len(fit.calls) == 2
     assert not after.grid.equals(before.grid)
     assert_same_model(after, fit_trajectories(reader))
-    assert entries(db) != old_entries and len(entries(db)) == 1
+
+
+def test_a_fit_older_than_the_refit_days_is_fitted_again(db: Path, monkeypatch) -> None:
+    fit = CountingFit()
+    reader = reader_for(db)
+    expected_trajectory.trajectory_model(reader, fit=fit)
+    _end_open_episodes(db, 1)
+    expected_trajectory.trajectory_model(reader, fit=fit)
+    assert len(fit.calls) == 1
+    days = expected_trajectory.REFIT_AFTER_DAYS
+    now = expected_trajectory.time.time()
+    monkeypatch.setattr(expected_trajectory.time, "time", lambda: now + days * 86400 + 1)
+    _end_open_episodes(db, 1)
+    expected_trajectory.trajectory_model(reader, fit=fit)
+    assert len(fit.calls) == 2
 
 
 def test_same_inode_rewritten_in_place_is_not_taken_for_the_old_file(db: Path) -> None:
