@@ -4,8 +4,9 @@ A writer replaces the database with a new file (:func:`fitdata.data.store.write_
 and a new file gets the process's umask, often 022: readable by every user of the machine.
 Health data must not be, so every file fitdata writes from the database's data -- the database
 itself, its temporary copy, the cache entries beside it (:mod:`fitdata.data.cache`), the audit
-log and its key (:mod:`fitdata.data.audit`) -- gets the mode and owner of the file it stands
-for (:class:`FileMode`), or 0600 for a new one, whatever the umask.
+log and its key (:mod:`fitdata.data.audit`), the changes waiting in its spool
+(:mod:`fitdata.data.spool`) -- gets the mode and owner of the file it stands for
+(:class:`FileMode`), or 0600 for a new one, whatever the umask.
 
 A writer builds its copy inside a folder of its own that only its user may enter (mode 0700,
 :func:`private_workdir`), so the copy and DuckDB's write-ahead log are private from the first

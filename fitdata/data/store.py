@@ -15,6 +15,9 @@ work together without a user ever seeing "Could not set lock on file":
   from its first byte and keeps the original's mode and owner; a full disk is a message that
   says what to do (:mod:`fitdata.data.files`). Each write also anchors the audit log's length
   in the file (:mod:`fitdata.data.audit_chain`).
+* **Registration** does not copy the file once per save: its changes are group-committed
+  (:mod:`fitdata.data.group_commit`), many in one copy, through :func:`writer_lock` and
+  :func:`working_copy` -- the same lock, copy and replace as :func:`write_transaction`.
 
 Measured on this kind of machine (see ``../shared/toolchain.md``): opening briefly for writing
 every 0.5 s made ~5 % of reader opens fail, while build-and-replace caused none.
