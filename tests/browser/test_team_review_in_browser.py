@@ -157,16 +157,32 @@ def test_team_finds_cases_opens_one_and_downloads_the_list(
     assert buttons[5] == f"{not_seen} not seen for more than 4 weeks"
 
     # the other counts are the analytics' flags for this team's ongoing cases
+    # (what holds now, most urgent first; data to check apart, in a row of its own)
     model = fit_trajectories(reader)
     team = cl.team_caseload(reader, team_id=team_id, as_of=as_of, model=model)
     ongoing_rows = cl.filter_caseload(team.episodes, as_of=as_of, status="ongoing")
     counts = cl.flag_group_counts(ongoing_rows)
-    assert buttons[1] == f"{counts['not_on_track']} not on track"
-    assert buttons[3] == f"{counts['no_reliable_change']} without reliable change after 6 sessions"
+    assert buttons[1] == f"{counts['reliable_deterioration']} reliably worse now"
+    assert buttons[2] == f"{counts['not_on_track']} not on track now"
+    assert buttons[4] == (
+        f"{counts['no_reliable_change']} without reliable change now (session 6 or later)"
+    )
     assert counts["not_on_track"] > 0 and counts["no_reliable_change"] > 0
+    prompts = [text(b) for b in page.locator(".fitdata-prompt-filter button").all()]
+    assert prompts[1] == f"{counts['not_judged']} not judged (too few comparable episodes)"
+
+    # the list opens most urgent first: the order of the caseload's urgency, then the longest
+    # since the last session, with one chip per flag that holds now
+    expected = cl.sort_caseload(ongoing_rows, cl.URGENCY_SORT, descending=True)
+    assert column(page, "client_id") == expected["client_id"].head(500).tolist()
+    first = page.locator(ROWS).first
+    chips = [c.get_attribute("data-flag") for c in first.locator(".fitdata-chip").all()]
+    top = expected.iloc[0]
+    assert chips == [c for c in cl.URGENCY if c in expected.columns and top[c]]
+    assert chips[0] == top["urgent_flag"]
 
     # click the "not on track" count: the table lists exactly those cases
-    page.locator(".fitdata-flag-filter button").nth(1).click()
+    page.locator(".fitdata-flag-filter button").nth(2).click()
     wait_for_count(page, f"{counts['not_on_track']} case")
     assert page.locator(ROWS).count() == counts["not_on_track"]
     for row in page.locator(ROWS).all():
@@ -234,6 +250,13 @@ def test_team_finds_cases_opens_one_and_downloads_the_list(
     assert traces["No reliable change"]["x"] == stagnant and stagnant
     drawn = page.locator(f"{PLOT} .scatterlayer .trace .point").count()
     assert drawn >= len(ors) + len(stagnant)
+    # one click on the case shows what holds now and, apart, what held earlier
+    panel = page.locator(".fitdata-case-flags")
+    assert "Holds now:" in text(panel)
+    assert panel.locator('.fitdata-flags-now li[data-flag="no_reliable_change"]').count() == 1
+    now, earlier = cl.case_flags(team, f"{episode_id}|{client}")
+    shown_history = panel.locator(".fitdata-flags-history li").all()
+    assert [li.get_attribute("data-flag") for li in shown_history] == earlier["flag"].tolist()
     assert "closed episodes of this service" in text(page.locator(".fitdata-expected-text"))
 
     # download the list as CSV: it holds what the table shows, in the same order
@@ -245,7 +268,7 @@ def test_team_finds_cases_opens_one_and_downloads_the_list(
     assert [r["Client"] for r in exported] == column(page, "client_id")
     assert [r["Sessions"] for r in exported] == column(page, "sessions")
     assert [float(r["Last ORS"]) for r in exported] == pytest.approx(last_ors)
-    assert all("No reliable change" in r["Flags"] for r in exported)
+    assert all("No reliable change" in r["Warnings now"] for r in exported)
     (artifacts / "team-review-export.csv").write_bytes(path.read_bytes())
 
     download = take_download(page, ".fitdata-export-excel button", server_en)
@@ -281,7 +304,9 @@ def test_norwegian_case_review(server_nb, page, demo_db, artifacts) -> None:
     page.wait_for_selector(ROWS, timeout=90_000)
     page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=60_000)
     buttons = [text(b) for b in page.locator(".fitdata-flag-filter button").all()]
-    assert buttons[0].startswith("Alle: ") and "ikke på sporet" in buttons[1]
+    assert buttons[0].startswith("Alle: ") and buttons[2].endswith("ikke på sporet nå")
+    prompts = [text(b) for b in page.locator(".fitdata-prompt-filter button").all()]
+    assert "ikke vurdert (for få sammenlignbare forløp)" in prompts[1]
     assert text(page.locator('th[data-key="last_srs"]')) == "Siste SRS"
     srs = [v for v in column(page, "last_srs") if v != "\u2013"]
     assert srs and all("," in v for v in srs)  # decimal comma
