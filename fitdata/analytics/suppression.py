@@ -5,6 +5,18 @@ so is every statistic over so few. :func:`suppress_small_cells` hides such rows 
 sub-group counts, the next smallest count too, so a hidden value cannot be recovered by
 subtraction (complementary suppression; ``shared/domain.md``, "Small cells"). The minimum is
 ``ClinicalConfig.min_cell_size`` (5 by default: 4 is hidden, 5 is shown).
+
+Two more rules, because hiding a row is not enough when related figures are shown beside it:
+
+* **Each statistic is gated on what it counts.** Outcome percentages and effect sizes are over
+  client-episodes with change (2+ ORS), so in a shown row they are hidden when fewer than the
+  minimum client-episodes have change (:data:`CHANGE_COLUMNS`), even if the row has enough
+  clients.
+* **Linked tables** (a total and its parts shown on the same page, e.g. the service's key
+  figures and its teams): :func:`complementary_suppression` hides more cells until no line
+  (a total and the parts that add up to it) has exactly one hidden cell, so no hidden value is
+  a shown total minus shown parts. ``docs/analytics.md`` ("Small cells") gives the rule and
+  its sources.
 """
 
 from __future__ import annotations
@@ -17,10 +29,87 @@ import pandas as pd
 
 from fitdata.config import AGE_GROUPS, DEFAULT_CONFIG, ClinicalConfig
 
-__all__ = ["AGE_COUNT_COLUMNS", "suppress_small_cells"]
+__all__ = [
+    "AGE_COUNT_COLUMNS",
+    "CHANGE_COLUMNS",
+    "CHANGE_COUNT_COLUMN",
+    "Line",
+    "complementary_suppression",
+    "suppress_small_cells",
+]
 
 #: The per-age-group client counts of an index table, suppressed as sub-groups by default.
 AGE_COUNT_COLUMNS: tuple[str, ...] = tuple(f"clients_{group}" for group in AGE_GROUPS)
+
+#: The count of client-episodes with change (2+ ORS), the denominator of :data:`CHANGE_COLUMNS`.
+CHANGE_COUNT_COLUMN = "episodes_with_change"
+
+#: Statistics over client-episodes with change: hidden when fewer than the minimum have change.
+CHANGE_COLUMNS: tuple[str, ...] = (
+    "change_mean",
+    "effect_size",
+    "effect_size_ci_low",
+    "effect_size_ci_high",
+    "severity_adjusted_es",
+    "pct_target",
+    "pct_target_ci_low",
+    "pct_target_ci_high",
+    "pct_recovered",
+    "pct_improved",
+    "pct_unchanged",
+    "pct_deteriorated",
+    "pct_harmed",
+    "team_effect",
+    "team_effect_se",
+    "team_effect_ci_low",
+    "team_effect_ci_high",
+)
+
+#: One additive relation between shown cells: the total's cell and the cells of its parts.
+Line = tuple[int, Sequence[int]]
+
+
+def complementary_suppression(
+    hidden: np.ndarray, sizes: np.ndarray, lines: Sequence[Line]
+) -> np.ndarray:
+    """Hide more cells until no line has exactly one hidden cell (secondary suppression).
+
+    Cells are numbered 0..n-1 across all linked tables. A line says that the total's value is
+    the sum of its parts' values (a service and its teams; a team's period and its quarters).
+    With exactly one hidden cell in a line, that cell is the total minus the shown parts (or
+    the sum of the parts, when the total is the hidden one), so the next smallest shown part
+    by ``sizes`` is hidden as well (ties: the first); a line whose parts are all hidden hides
+    its total. Hiding a cell can leave another line with one hidden cell, so this repeats
+    until nothing changes (it ends: cells are only ever added). Statistical offices call this
+    complementary (secondary) suppression.
+
+    Args:
+        hidden: One boolean per cell: hidden already (small cells).
+        sizes: One number per cell to choose the next smallest by (e.g. its clients).
+        lines: ``(total, parts)`` cell numbers. Parts that are absent (no data, so zero and
+            known to be) are simply not listed.
+
+    Returns:
+        A new boolean array: ``hidden`` with the complementary cells added.
+    """
+    out = np.asarray(hidden, dtype=bool).copy()
+    size = np.asarray(sizes, dtype="float64")
+    size = np.where(np.isnan(size), np.inf, size)
+    pending = [(total, np.asarray(parts, dtype=np.int64)) for total, parts in lines if len(parts)]
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in pending:
+            shown_parts = parts[~out[parts]]
+            hidden_count = len(parts) - len(shown_parts) + int(out[total])
+            if hidden_count != 1:
+                continue
+            if len(shown_parts):
+                out[shown_parts[np.argmin(size[shown_parts])]] = True
+            else:
+                out[total] = True
+            changed = True
+    return out
 
 
 def suppress_small_cells(
@@ -30,6 +119,8 @@ def suppress_small_cells(
     config: ClinicalConfig = DEFAULT_CONFIG,
     keys: Sequence[str] | None = None,
     subgroup_counts: Sequence[str] | None = None,
+    hide: np.ndarray | None = None,
+    hide_change: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Hide every aggregate over fewer than ``config.min_cell_size`` clients.
 
@@ -43,8 +134,10 @@ def suppress_small_cells(
     too: a value from 1 to min_cell_size - 1 is replaced by NaN; when that hides exactly one
     sub-group count in a row, the smallest other non-zero one is hidden as well, so the hidden
     value cannot be recovered as the total minus the others (complementary suppression). Zeros
-    are shown. Other statistics of a shown row rest on at least the minimum number of clients
-    and are kept.
+    are shown. In a shown row the statistics of :data:`CHANGE_COLUMNS` are hidden when the
+    row has fewer than the minimum client-episodes with change (``episodes_with_change``), the
+    number they are computed over; the count itself is shown (it says why). Other statistics
+    of a shown row rest on at least the minimum number of clients and are kept.
 
     Args:
         table: An aggregate table with one row per group.
@@ -53,6 +146,8 @@ def suppress_small_cells(
         keys: Group-key columns kept as they are; default ``table.attrs["group_keys"]``.
         subgroup_counts: Sub-group client counts; default the ``clients_<age group>`` columns
             present in the table.
+        hide: Rows to hide as well (complementary suppression of linked tables).
+        hide_change: Rows whose :data:`CHANGE_COLUMNS` to hide as well.
 
     Returns:
         A copy of ``table`` with small cells hidden and ``suppressed`` added (attrs kept).
@@ -70,21 +165,34 @@ def suppress_small_cells(
     mask = counts.isna().to_numpy() | np.asarray(
         config.cell_is_suppressed(counts.fillna(0).to_numpy()), dtype=bool
     )
+    if hide is not None:
+        mask = mask | np.asarray(hide, dtype=bool)
+    change_mask = mask.copy()
+    if CHANGE_COUNT_COLUMN in out.columns:
+        n_change = pd.to_numeric(out[CHANGE_COUNT_COLUMN], errors="coerce").astype("float64")
+        change_mask |= n_change.isna().to_numpy() | np.asarray(
+            config.cell_is_suppressed(n_change.fillna(0).to_numpy()), dtype=bool
+        )
+    if hide_change is not None:
+        change_mask |= np.asarray(hide_change, dtype=bool)
     values = {c for c in out.columns if c not in key_list and c != "suppressed"}
-    hide = bool(mask.any())
+    any_hidden = bool(mask.any())
+    change_hidden = bool(change_mask.any())
     # One frame built from arrays (counts and flags become floats, hidden or not, so they can
     # hold NaN); column-by-column assignment costs more than the work for small tables.
     columns: dict[str, Any] = {}
     for column in out.columns:
         series = out[column]
         kind = getattr(series.dtype, "kind", "O")
+        rows = change_mask if column in CHANGE_COLUMNS else mask
+        hide_rows = change_hidden if column in CHANGE_COLUMNS else any_hidden
         if column not in values:
             columns[column] = series
         elif kind in "biuf":
             array = series.to_numpy(dtype="float64", na_value=np.nan)
-            columns[column] = np.where(mask, np.nan, array) if hide else array
+            columns[column] = np.where(rows, np.nan, array) if hide_rows else array
         else:
-            columns[column] = series.where(~mask) if hide else series
+            columns[column] = series.where(~rows) if hide_rows else series
     out = pd.DataFrame(columns, index=out.index)
     out.attrs = dict(table.attrs)
 

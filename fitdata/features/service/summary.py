@@ -25,6 +25,7 @@ from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.cache import MemoryCache
 from fitdata.data.store import Reader
 from fitdata.features.service.facts import EpisodeFacts
+from fitdata.features.service.linked import LINKED_KEYS, aligned_quarters, linked_suppression
 from fitdata.features.service.options import ServiceFilters, team_frame
 from fitdata.features.service.reading import reading
 from fitdata.features.service.results import ServiceSummary
@@ -109,12 +110,30 @@ class _Window:
         return cls(quarters, min(window_start, filters.period.start), window_end)
 
 
+#: The team model's estimates: hidden with a team's change statistics.
+_MODEL_ESTIMATES = ("team_effect", "team_effect_se", "team_effect_ci_low", "team_effect_ci_high")
+
+
+def _linked(frames: dict[str, Any], chosen: Selection, config: ClinicalConfig) -> dict[str, Any]:
+    """The four groupings of ``frames`` suppressed together (:mod:`.linked`)."""
+    aligned = aligned_quarters(chosen.period_first, chosen.period_last)
+    return {**frames, **linked_suppression(frames, aligned, config)}
+
+
 def _population_tables(
     facts: EpisodeFacts, chosen: Selection, team_names: dict[str, str], config: ClinicalConfig
 ) -> dict[str, Any]:
-    """The population's index tables and the team comparison (the same for every focus team)."""
-    tables = index_tables(facts, chosen, config)
+    """The population's index tables and the team comparison (the same for every focus team).
+
+    The four groupings are suppressed together (:func:`_linked`) before the team comparison,
+    which hides a hidden team's model estimate; a team whose change statistics are hidden
+    has its estimate hidden here too (it is a mean change).
+    """
+    tables = _linked(index_tables(facts, chosen, config), chosen, config)
     tables["teams"], tables["team_model"] = team_comparison(tables, team_names, config)
+    change_hidden = tables["teams"]["change_suppressed"].astype(bool)
+    for column in _MODEL_ESTIMATES:
+        tables["teams"][column] = tables["teams"][column].where(~change_hidden)
     for name in ("period", "quarters", "team_quarters"):
         tables[name].attrs = {}  # pandas deep-copies attrs on every operation
     return tables
@@ -131,15 +150,16 @@ def _focus_outcomes(
         trend_source = tables["quarters"]
     else:
         headline = team_table[team_table["team_id"] == filters.team_id]
-        headline = headline[[*INDEX_COLUMNS, "suppressed", "pct_lt2_ors"]]
+        headline = headline[[*INDEX_COLUMNS, "suppressed", "change_suppressed", "pct_lt2_ors"]]
         trend_source = _team_rows(tables["team_quarters"], filters.team_id)
     headline = headline.reset_index(drop=True)
     if headline.empty:  # nothing ended in the period: one hidden row
         headline = pd.DataFrame([dict.fromkeys(headline.columns, np.nan)])
         headline["suppressed"] = True
+        headline["change_suppressed"] = True
     trend = pd.DataFrame({"quarter": quarters}).merge(trend_source, on="quarter", how="left")
-    trend["suppressed"] = trend["suppressed"].astype("boolean").fillna(True)
-    trend["suppressed"] = trend["suppressed"].astype(bool)
+    for column in ("suppressed", "change_suppressed"):
+        trend[column] = trend[column].astype("boolean").fillna(True).astype(bool)
     return headline, trend, team_table
 
 
@@ -172,6 +192,7 @@ def _population_completeness(
     """Session-date completeness of the population; its team tables finished (named, hidden)."""
     sessions = cache.get(reader, "sessions", version, lambda: stored_session_facts(reader))
     frames = completeness_tables(sessions, facts, chosen)
+    frames = _linked({name: frames[name] for name in LINKED_KEYS}, chosen, config)
     team_period = _with_names(frames["teams"], team_names, ["team_id", "name"], config)
     lt2 = tables["teams"].set_index("team_id")["pct_lt2_ors"]
     team_period["pct_lt2_ors"] = team_period["team_id"].map(lt2)

@@ -342,7 +342,7 @@ def _index_table(
         table = finish_aggregate(agg, key_list)
     else:
         table = pd.DataFrame(columns=[*key_list, *INDEX_COLUMNS])
-    return labelled_table(table, key_list, info, config, True)
+    return labelled_table(table, key_list, info, config, False)
 
 
 def _team_sums(
