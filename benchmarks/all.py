@@ -91,6 +91,13 @@ MODULES: tuple[Module, ...] = (
         lambda size, quick: ["--no-again"] if quick or size > 1_000_000 else [],
     ),
     Module(
+        "benchmarks.writes",
+        "Writes in a busy hour: 1, 10 and 20 registering at once, group commit beside one copy "
+        "per write",
+        # 3 writer counts x 2 routes x 30 s, plus starting up to 22 processes each time
+        lambda size, quick: ["--seconds", "5" if quick else "30"],
+    ),
+    Module(
         "benchmarks.browser",
         "Every dashboard in a real browser (Voila + Chromium)",
         lambda size, quick: [],
@@ -112,7 +119,7 @@ MODULES: tuple[Module, ...] = (
 
 TARGETS = "\n".join(
     [
-        "| target (issue 8) | where to read it |",
+        "| target (issues 8 and 19) | where to read it |",
         "|---|---|",
         "| client graph update under 50 ms of query time at 10 M sessions "
         '| client graph table, "client series (client change)" |',
@@ -121,6 +128,9 @@ TARGETS = "\n".join(
         '| page open to chart under 3 s | browser table, "page open to chart ms" |',
         '| kernel memory under 400 MB at 10 M | browser table, "kernel MB" |',
         '| import at least 50,000 rows a second | import throughput table, "rows/s (wall)" |',
+        "| (issue 19) 20 writers at 1 M: at least 40 saves/s, p95 under 300 ms; at 10 M: p95 "
+        "under 1.5 s, one save alone under 200 ms; nothing lost, duplicated or failed "
+        '| writes table, "group commit" rows |',
     ]
 )
 
