@@ -67,18 +67,23 @@ SELECT
 """
 _EPISODES_SQL = """
 SELECT team_id, count(*) AS n,
-       coalesce(sum(hash(episode_id, client_id, therapist_id, started, ended, end_type, format)
+       coalesce(sum(hash(episode_id, client_id, started, ended, end_type, format)
                     ::HUGEINT), 0)::VARCHAR AS h
 FROM episodes GROUP BY team_id
 """
 _TEAMS_SQL = "SELECT team_id, service FROM teams ORDER BY team_id"
 
 # Sessions added or changed since a state: their teams, and whether their episode is closed.
+# The few sessions are found first (a scan of one column each), then joined to their episodes.
 _TOUCHED_SQL = """
-SELECT DISTINCT s.team_id, (e.ended IS NOT NULL) AS closed
-FROM sessions AS s LEFT JOIN episodes AS e ON e.episode_id = s.episode_id
-WHERE s.session_id > $max_session
-   OR s.session_id IN (SELECT session_id FROM session_changes WHERE change_id > $max_change)
+WITH touched AS (
+    SELECT team_id, episode_id FROM sessions WHERE session_id > $max_session
+    UNION
+    SELECT team_id, episode_id FROM sessions
+    WHERE session_id IN (SELECT session_id FROM session_changes WHERE change_id > $max_change)
+)
+SELECT DISTINCT t.team_id, (e.ended IS NOT NULL) AS closed
+FROM touched AS t LEFT JOIN episodes AS e ON e.episode_id = t.episode_id
 """
 _KEPT_SQL = """
 SELECT

@@ -26,7 +26,13 @@ import numpy as np
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import cache
 from fitdata.data.store import Reader
-from fitdata.features.service.changes import DataState, changed_teams, read_state, team_codes
+from fitdata.features.service.changes import (
+    DataState,
+    TeamChanges,
+    changed_teams,
+    read_state,
+    team_codes,
+)
 from fitdata.features.service.facts import (
     EpisodeFacts,
     Rows,
@@ -66,15 +72,21 @@ FACTS_CODE_MODULES = (
 def _array_to_json(array: np.ndarray) -> dict[str, Any] | list[Any]:
     if array.dtype == object:  # team ids and services: a few hundred strings
         return [None if v is None else str(v) for v in array.tolist()]
+    stored: dict[str, Any] = {"dtype": array.dtype.str}
+    if array.dtype == np.int64 and len(array) > 1 and bool(np.all(array[1:] >= array[:-1])):
+        # The rows' client codes: sorted 63-bit hashes, whose differences compress far better.
+        array = np.diff(array, prepend=np.int64(0))
+        stored["delta"] = True
     data = zlib.compress(np.ascontiguousarray(array).tobytes(), 1)
-    return {"dtype": array.dtype.str, "zlib": base64.b64encode(data).decode("ascii")}
+    return {**stored, "zlib": base64.b64encode(data).decode("ascii")}
 
 
 def _array_from_json(value: dict[str, Any] | list[Any]) -> np.ndarray:
     if isinstance(value, list):
         return np.array(value, dtype=object)
     data = zlib.decompress(base64.b64decode(value["zlib"]))
-    return np.frombuffer(data, dtype=np.dtype(value["dtype"]))
+    array = np.frombuffer(data, dtype=np.dtype(value["dtype"]))
+    return np.cumsum(array) if value.get("delta") else array
 
 
 def _facts_to_json(facts: EpisodeFacts | SessionFacts) -> dict[str, Any]:
@@ -122,6 +134,7 @@ class _Base:
 # write. One entry per key: the same objects the kernel's SummaryCache holds.
 _last: dict[tuple[str, str, str], _Base] = {}
 _states: dict[tuple[str, str | None], tuple[str, DataState]] = {}
+_team_changes: dict[tuple[str, str | None, str, str], TeamChanges | None] = {}
 _last_lock = threading.Lock()
 
 
@@ -210,11 +223,25 @@ def _state(reader: Reader, version: str) -> DataState:
     return state
 
 
+def _changes(reader: Reader, base: _Base, state: DataState) -> TeamChanges | None:
+    """What changed since ``base`` (asked once for both kinds of facts of a version)."""
+    key = (str(reader.path), cache.scope_key(reader), base.version, repr(state))
+    with _last_lock:
+        if key in _team_changes:
+            return _team_changes[key]
+    changes = changed_teams(reader, base.state, state)
+    with _last_lock:
+        _team_changes.clear()  # only the latest pair is asked twice
+        _team_changes[key] = changes
+    return changes
+
+
 def clear_memory() -> None:
     """Forget the facts this process keeps to bring forward (the files stay; tests use this)."""
     with _last_lock:
         _last.clear()
         _states.clear()
+        _team_changes.clear()
 
 
 def _remember(memory_key: tuple[str, str, str], base: _Base) -> None:
@@ -239,7 +266,7 @@ def _brought_forward(
             base = _from_payload(found[0], kind, found[1], reader.path)
     if base is None:
         return None
-    changes = changed_teams(reader, base.state, state)
+    changes = _changes(reader, base, state)
     if changes is None:
         return None
     teams = changes.episode_teams if kind == "episodes" else changes.session_teams
