@@ -22,10 +22,13 @@ def warm(database: str | os.PathLike[str], *, config: Any = None) -> list[str]:
     """Compute and store what the dashboards' first kernel would otherwise compute.
 
     ``fitdata import`` and ``fitdata demo`` call it after they replaced the database: the
-    expected-trajectory model with its default parameters (about 7 s at ten million sessions),
-    the therapist development comparison of every service (about 14 s per service there) and
-    the service page's facts. Afterwards a new dashboard kernel reads them from the cache
-    folder in milliseconds.
+    expected-trajectory model with its default parameters (about 7 s at ten million sessions;
+    an older version's fit is used again under the refit rule of
+    :mod:`fitdata.features.expected_trajectory`), the therapist development comparison of every
+    service (about 14 s per service there) and the service page's facts (brought forward team
+    by team from the older version's when the write can be attributed to teams, see
+    :mod:`fitdata.features.service.changes`). Afterwards a new dashboard kernel reads them from
+    the cache folder in milliseconds.
 
     Args:
         database: The database file.

@@ -1,4 +1,4 @@
-"""The service's expected trajectories, fitted once per database version and kept.
+"""The service's expected trajectories, fitted once and kept until the refit rule says so.
 
 Fitting the expected trajectories (:func:`fitdata.analytics.trajectory.fit_trajectories`)
 takes about 7 s at ten million sessions. :func:`trajectory_model` looks the fitted model up in

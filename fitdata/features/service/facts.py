@@ -17,6 +17,11 @@ A filter change then selects cells and adds them up with ``numpy.bincount``
 sorted once in which the rows of one client in one group are adjacent (:class:`Rows`), so no
 sort happens per change. :mod:`fitdata.features.service.stored` keeps these facts beside the
 database for the next kernel.
+
+Both can be read for some teams only (``team_ids=``) and merged into the facts of an older
+version (:func:`merge_facts`): after a registration only its team is read again
+(:mod:`fitdata.features.service.changes`). For that a client's code is the same in every team
+and version (a hash of its id), and rows and cells have one order whatever the query returned.
 """
 
 from __future__ import annotations

@@ -7,6 +7,13 @@ could change it is the same: the database version, the reader's access scope, th
 configuration (episodes), the layout (:data:`FACTS_FORMAT`) and the code — the source of every
 module in :data:`FACTS_CODE_MODULES`, which must name each module whose code computes the
 stored facts (``tests/unit/test_service_stored.py`` reads the imports and checks it does).
+
+**After a write** the version differs, but the facts of an older version are not thrown away:
+each entry (and this process's last facts) keeps the state of the file it was read from
+(:mod:`.changes`), and the facts of the teams a write changed are read again and merged in
+(:func:`.facts.merge_facts`), which is what a registration costs instead of a full read.
+The facts brought forward are stored for the new version in a background thread, so the page
+does not wait for the file. What cannot be attributed to teams is read whole, as before.
 """
 
 from __future__ import annotations
