@@ -288,7 +288,6 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
     from fitdata.server import page_close
     from fitdata.server.kernels import KernelOwnerAuthorizer
     from fitdata.server.login import FitdataPasswordIdentityProvider
-    from fitdata.server.page_close import TEMPLATE_FILTER
 
     check_access(options)
     config = Config()
@@ -313,7 +312,9 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
     # a kernel's routes for the login that opened it only (fitdata/server/kernels.py)
     config.Voila.authorizer_class = KernelOwnerAuthorizer
     # each page ends its own kernel when closed: the template writes its key (page_close.py)
-    config.TemplateExporter.filters = {TEMPLATE_FILTER: f"{page_close.__name__}.page_close_markup"}
+    config.TemplateExporter.filters = {
+        page_close.TEMPLATE_FILTER: f"{page_close.__name__}.{page_close.page_close_markup.__name__}"
+    }
     config.Voila.port = options.port
     config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
     config.Voila.open_browser = False

@@ -70,6 +70,21 @@ def test_voila_waits_for_a_busy_kernels_outputs() -> None:
     assert config.VoilaExecutor.iopub_timeout == IOPUB_TIMEOUT_S >= 60
 
 
+def test_the_template_gets_the_page_close_filter_and_the_cull_stays() -> None:
+    """Each page ends its kernel with its key (page_close.py); the idle cull is the backstop."""
+    from traitlets.utils.importstring import import_item
+
+    from fitdata.server.page_close import TEMPLATE_FILTER, page_close_markup
+    from fitdata.server.serve import CULL_IDLE_TIMEOUT
+
+    config = voila_config(_options())
+    assert import_item(config.TemplateExporter.filters[TEMPLATE_FILTER]) is page_close_markup
+    assert config.MappingKernelManager.cull_idle_timeout == CULL_IDLE_TIMEOUT > 0
+    templates = Path(__file__).resolve().parents[2] / "fitdata/server/jupyter_data/voila/templates"
+    template = templates / "fitdata" / "index.html.j2"
+    assert f"kernel_id | {TEMPLATE_FILTER}(resources.base_url)" in template.read_text()
+
+
 def _run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "fitdata.cli", "serve", *args],
