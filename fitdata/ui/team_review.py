@@ -297,14 +297,9 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         )
         warning_tips.insert(0, tr.text("review.summary.all_tooltip"))
         prompts, prompt_tips = buttons(cl.PROMPT_FILTERS)
-        current, prompt = self.flag_filter.value, self.prompt_filter.value
         with self.holding():
-            self.flag_filter.options = warnings
-            self.flag_filter.tooltips = warning_tips
-            self.flag_filter.value = current if current in dict(warnings).values() else ALL
-            self.prompt_filter.options = prompts
-            self.prompt_filter.tooltips = prompt_tips
-            self.prompt_filter.value = prompt if prompt in dict(prompts).values() else None
+            _set_buttons(self.flag_filter, warnings, warning_tips, default=ALL)
+            _set_buttons(self.prompt_filter, prompts, prompt_tips, default=None)
 
     def _redraw_table(self) -> None:
         tr = self.context.tr
@@ -649,6 +644,21 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             ],
             grid_gap="6px",
         )
+
+
+def _set_buttons(
+    buttons: widgets.ToggleButtons, options: Options, tooltips: list[str], *, default: Any
+) -> None:
+    """New counts on a row of buttons, keeping the chosen one (else ``default``).
+
+    Unchanged labels are not sent again: a filter that changes no count costs no message.
+    """
+    chosen = buttons.value
+    if tuple(buttons.options) == tuple(options):
+        return
+    buttons.options = options
+    buttons.tooltips = tooltips
+    buttons.value = chosen if chosen in dict(options).values() else default
 
 
 build_team_review = builder(TeamReviewView, "build_team_review")
