@@ -57,6 +57,7 @@ __all__ = [
     "PROMPT_FILTERS",
     "STATUSES",
     "URGENCY",
+    "URGENCY_SORT",
     "WARNING_FILTERS",
     "WARNING_GROUPS",
     "Caseload",
@@ -74,7 +75,6 @@ __all__ = [
     "team_caseload",
     "trajectory_model",
     "urgency_rank",
-    "URGENCY_SORT",
 ]
 
 
