@@ -379,7 +379,7 @@ def labelled_table(
         },
     }
     if suppress:
-        table = suppress_small_cells(table, config=config)
+        table = suppress_small_cells(table, config=config, gate_change=True)
     else:
         table["suppressed"] = False
     return table

@@ -121,6 +121,7 @@ def suppress_small_cells(
     subgroup_counts: Sequence[str] | None = None,
     hide: np.ndarray | None = None,
     hide_change: np.ndarray | None = None,
+    gate_change: bool = False,
 ) -> pd.DataFrame:
     """Hide every aggregate over fewer than ``config.min_cell_size`` clients.
 
@@ -134,10 +135,11 @@ def suppress_small_cells(
     too: a value from 1 to min_cell_size - 1 is replaced by NaN; when that hides exactly one
     sub-group count in a row, the smallest other non-zero one is hidden as well, so the hidden
     value cannot be recovered as the total minus the others (complementary suppression). Zeros
-    are shown. In a shown row the statistics of :data:`CHANGE_COLUMNS` are hidden when the
-    row has fewer than the minimum client-episodes with change (``episodes_with_change``), the
-    number they are computed over; the count itself is shown (it says why). Other statistics
-    of a shown row rest on at least the minimum number of clients and are kept.
+    are shown. With ``gate_change``, in a shown row the statistics of :data:`CHANGE_COLUMNS`
+    are hidden when the row has fewer than the minimum client-episodes with change
+    (``episodes_with_change``), the number they are computed over; the count itself is shown
+    (it says why). Other statistics of a shown row rest on at least the minimum number of
+    clients and are kept.
 
     Args:
         table: An aggregate table with one row per group.
@@ -148,6 +150,9 @@ def suppress_small_cells(
             present in the table.
         hide: Rows to hide as well (complementary suppression of linked tables).
         hide_change: Rows whose :data:`CHANGE_COLUMNS` to hide as well.
+        gate_change: Hide :data:`CHANGE_COLUMNS` over fewer than the minimum client-episodes
+            with change (the service page, the report and
+            :func:`fitdata.analytics.indices.service_indices` turn it on).
 
     Returns:
         A copy of ``table`` with small cells hidden and ``suppressed`` added (attrs kept).
@@ -168,7 +173,7 @@ def suppress_small_cells(
     if hide is not None:
         mask = mask | np.asarray(hide, dtype=bool)
     change_mask = mask.copy()
-    if CHANGE_COUNT_COLUMN in out.columns:
+    if gate_change and CHANGE_COUNT_COLUMN in out.columns:
         n_change = pd.to_numeric(out[CHANGE_COUNT_COLUMN], errors="coerce").astype("float64")
         change_mask |= n_change.isna().to_numpy() | np.asarray(
             config.cell_is_suppressed(n_change.fillna(0).to_numpy()), dtype=bool

@@ -157,7 +157,12 @@ def linked_suppression(
         frame = frames[name]
         frame.attrs = {}
         table = suppress_small_cells(
-            frame, config=config, keys=keys, hide=rows[cells], hide_change=change[cells]
+            frame,
+            config=config,
+            keys=keys,
+            hide=rows[cells],
+            hide_change=change[cells],
+            gate_change=True,
         )
         if outcomes:
             table["change_suppressed"] = change[cells]
