@@ -449,6 +449,38 @@ def bench_after_write(sessions: int, repeats: int) -> Iterator[Row]:
                 None,
             )
 
+        # The facts alone (this change's part), after one registration each: brought forward
+        # from the previous version's, beside read whole from the same version.
+        from fitdata.config import DEFAULT_CONFIG
+        from fitdata.features.service import episode_facts, session_facts
+
+        forward, whole = [], []
+        for _ in range(repeats):
+            _register_one(path, rng)
+            forward += timed_each(
+                [
+                    lambda: (
+                        stored.stored_episode_facts(reader, DEFAULT_CONFIG),
+                        stored.stored_session_facts(reader),
+                    )
+                ]
+            )
+            whole += timed_each(
+                [lambda: (episode_facts(reader, DEFAULT_CONFIG), session_facts(reader))]
+            )
+            time.sleep(1.0)  # the brought-forward facts are stored in the background
+        for what, samples in (
+            ("brought forward from the previous version", forward),
+            ("read whole (as before this change)", whole),
+        ):
+            yield (
+                label,
+                f"after a write: the facts alone, {what}",
+                len(samples),
+                *stats(samples),
+                None,
+            )
+
         def new_kernel() -> None:
             stored.clear_memory()
             service_summary(reader, ServiceFilters(period), cache=SummaryCache())

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from fitdata.config import DEFAULT_CONFIG
+from fitdata.data import cache
 from fitdata.data.cache import cache_dir
 from fitdata.data.store import reader_for
 from fitdata.features.service import (
@@ -181,3 +182,57 @@ def test_a_kernel_does_not_read_facts_stored_by_other_code(db, monkeypatch) -> N
     service_summary(counting, filters, cache=SummaryCache())
     # Names, the state (three queries), team codes, episodes, sessions: aggregated again.
     assert counting.queries == 7
+
+
+# --- after a write -------------------------------------------------------------------------
+
+
+def _one_registration(db: Path) -> None:
+    import datetime as dt
+
+    from fitdata.features import registration as reg
+    from fitdata.features.registration_rules import Registration, Scores
+
+    (episode, client, team, therapist, last), *_ = reader_for(db).rows(
+        "SELECT e.episode_id, e.client_id, e.team_id, e.therapist_id, max(s.session_date) "
+        "FROM episodes e JOIN sessions s ON s.episode_id = e.episode_id AND s.rater = 'client' "
+        "AND s.client_id = e.client_id WHERE e.ended IS NULL GROUP BY ALL ORDER BY 1"
+    )
+    day = last + dt.timedelta(days=7)
+    registration = Registration(team, therapist, client, episode, day, Scores.from_total(21.0))
+    reg.save_session(db, registration, today=day)
+
+
+def test_warming_after_a_registration_stores_the_new_version_before_it_returns(db) -> None:
+    reader = reader_for(db)
+    warm_facts(reader)
+    _one_registration(db)
+    warm_facts(reader)  # brought forward, and stored at once: a writer's process may end now
+    clear_memory()  # a new kernel
+    counting = CountingReader(reader)
+    service_summary(counting, _selections(db)[0], cache=SummaryCache())
+    assert counting.queries == 1  # the team names; the facts of this version were stored
+
+
+def test_a_kernel_stores_the_facts_it_brought_forward_a_moment_later(db, monkeypatch) -> None:
+    import time
+
+    from fitdata.features.service import stored
+
+    monkeypatch.setattr(stored, "STORE_DELAY_SECONDS", 0.0)
+    reader = reader_for(db)
+    filters = _selections(db)[0]
+    service_summary(reader, filters, cache=SummaryCache())
+    _one_registration(db)
+    first = service_summary(reader, filters, cache=SummaryCache())  # brought forward
+    version_hash = cache.digest(cache.database_version(db))[:12]
+    deadline = time.monotonic() + 20
+    while len(list(cache_dir(db).glob(f"service_*-{version_hash}-*.json"))) < 2:
+        assert time.monotonic() < deadline, "the brought-forward facts were never stored"
+        time.sleep(0.05)
+    time.sleep(0.2)  # the second file's replace is atomic, but let its thread finish
+    clear_memory()  # a new kernel
+    counting = CountingReader(reader)
+    again = service_summary(counting, filters, cache=SummaryCache())
+    assert counting.queries == 1
+    _assert_same(first, again)

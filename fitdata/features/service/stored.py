@@ -32,7 +32,7 @@ import numpy as np
 
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import cache
-from fitdata.data.store import Reader
+from fitdata.data.store import Reader, StoreError
 from fitdata.features.service.changes import (
     DataState,
     TeamChanges,
@@ -51,6 +51,7 @@ from fitdata.features.service.facts import (
 
 __all__ = [
     "FACTS_CODE_MODULES",
+    "STORE_DELAY_SECONDS",
     "clear_memory",
     "FACTS_FORMAT",
     "facts_code",
@@ -141,6 +142,10 @@ class _Base:
 # write. One entry per key: the same objects the kernel's SummaryCache holds.
 _last: dict[tuple[str, str, str], _Base] = {}
 _states: dict[tuple[str, str | None], tuple[str, DataState]] = {}
+#: Seconds after facts were brought forward in a kernel that they are stored beside the database.
+STORE_DELAY_SECONDS = 2.0
+# Set while warm_facts runs: store at once (this thread), not in the background.
+_store_now = threading.local()
 _team_changes: dict[tuple[str, str | None, str, str], TeamChanges | None] = {}
 _last_lock = threading.Lock()
 
@@ -190,8 +195,12 @@ def _stored_facts(
         facts = compute(None)
     base = _Base(version, state, facts)
     _remember(memory_key, base)
-    if forward:  # the page waits for the facts, not for the file: written beside it
-        threading.Thread(target=_store, args=(reader, entry, key, base), daemon=True).start()
+    if forward and not getattr(_store_now, "active", False):
+        # The page waits for the facts, not for the file: written a moment later, beside it,
+        # when this page update is done (serialising competes with it for the interpreter).
+        timer = threading.Timer(STORE_DELAY_SECONDS, _store, args=(reader, entry, key, base))
+        timer.daemon = True
+        timer.start()
     else:
         _store(reader, entry, key, base)
     return facts
@@ -199,7 +208,10 @@ def _stored_facts(
 
 def _store(reader: Reader, entry: str, key: dict[str, Any], base: _Base) -> None:
     payload = {"state": base.state.to_json(), "facts": _facts_to_json(base.facts)}
-    cache.store_json(reader, entry, key, payload, base.version)
+    try:
+        cache.store_json(reader, entry, key, payload, base.version)
+    except (StoreError, OSError) as error:  # the file went meanwhile: nothing to store for
+        log.info("not storing the %s of %s: %s", entry, reader.path, error)
 
 
 def _from_payload(
@@ -311,8 +323,12 @@ def warm_facts(reader: Reader, *, config: ClinicalConfig = DEFAULT_CONFIG) -> li
     Returns:
         What was stored, one line each, for the writer's log.
     """
-    episodes = stored_episode_facts(reader, config)
-    sessions = stored_session_facts(reader)
+    _store_now.active = True  # a writer's process may end right after: store before returning
+    try:
+        episodes = stored_episode_facts(reader, config)
+        sessions = stored_session_facts(reader)
+    finally:
+        _store_now.active = False
     return [
         f"service page facts: {len(episodes.rows.client):,} closed client-episodes, "
         f"{len(sessions.rows.client):,} client-month rows of sessions"
