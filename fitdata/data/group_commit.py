@@ -127,10 +127,11 @@ def _lead(path: Path, spool: Spool, request_id: str) -> Outcome | None:
                     outcomes[request.id] = _apply(copy, request)
             stage_hook("applying")
             if not copy.migrated and all(o.error is not None for o in outcomes.values()):
-                # every change was refused: the file stays exactly as it was, not rewritten
-                for other, outcome in outcomes.items():
-                    if other != request_id:
-                        spool.publish_now(other, outcome)
+                # every change was refused: the file stays exactly as it was, not rewritten.
+                # This writer's own outcome is published too, so that no later leader takes its
+                # request again between the lock's release and the request's removal.
+                for taken_id, outcome in outcomes.items():
+                    spool.publish_now(taken_id, outcome)
                 return outcomes.get(request_id)
             copy.con.execute("BEGIN TRANSACTION")
             copy.publish(before_replace=lambda tmp: spool.prepare(outcomes, os.stat(tmp).st_ino))
@@ -140,9 +141,8 @@ def _lead(path: Path, spool: Spool, request_id: str) -> Outcome | None:
             return outcomes.get(request_id)
         if isinstance(error, StoreError | OSError | duckdb.Error):
             failed = Outcome(error=_batch_error(error, path))
-            for other in outcomes:
-                if other != request_id:
-                    spool.publish_now(other, failed)
+            for taken_id in {*outcomes, request_id}:
+                spool.publish_now(taken_id, failed)
             return failed
         raise
     stage_hook("replaced")
