@@ -207,3 +207,18 @@ def test_a_leader_killed_after_the_replace_serves_its_writers_from_the_journal(
     assert _spool_files(db) == []
     assert check_database(db).ok
     reader_for(db).close()
+
+
+def test_a_full_disk_fails_the_batch_with_what_to_do_and_writes_nothing(db, monkeypatch) -> None:
+    before = db.read_bytes()
+
+    def full(source, target, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(target))
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    with pytest.raises(store.StoreError, match="Free space on the disk") as raised:
+        _save_here(db, "K-FULL")
+    assert "Nothing was changed" in str(raised.value)
+    assert db.read_bytes() == before
+    assert [p.name for p in db.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert _spool_files(db) == []
