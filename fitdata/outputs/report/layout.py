@@ -373,6 +373,7 @@ def method_notes(summary: ServiceSummary, tr: Translator) -> list[str]:
             source=tr.text("rule.source.min_cell_size"),
         )
     )
+    notes.append(tr.text("service.method.complementary", n=config.min_cell_size))
     for band in REFERENCE_BANDS:
         notes.append(
             tr.text(
