@@ -84,7 +84,7 @@ def test_nominal_95_percent_intervals_cover_at_least_90_percent_of_true_team_eff
     # error of a coverage near 95 % is then about 0.5 points (1 point allowing for teams of one
     # service sharing a fit), so >= 90 % fails only for a real shortfall, not by chance; the
     # seeds are fixed, so the test is deterministic (about 3 s per truth). Measured: 99.3 %,
-    # 93.9 % and 91.7 %; the known-variance interval covered 75.8 % and 82.5 % of the last two.
+    # 93.9 % and 91.3 %; the known-variance interval covered 75.8 % and 82.5 % of the last two.
     ours, old = coverage(icc, replications=250, seed=seed)
     assert ours >= 0.90, f"coverage {ours:.3f} at ICC {icc}"
     if icc > 0:  # (with no differences at all, every team's truth is 0: near 100 % is right)
