@@ -55,40 +55,38 @@ __all__ = [
 #: Above this share of the teams changed, the facts are read whole (it is then cheaper).
 MAX_CHANGED_SHARE = 0.25
 
-_SCALARS_SQL = """
-SELECT
-    (SELECT coalesce(max(session_id), -1) FROM sessions) AS max_session,
-    (SELECT count(*) FROM sessions) AS sessions,
-    (SELECT coalesce(max(change_id), -1) FROM session_changes) AS max_change,
-    (SELECT count(*) FROM session_changes) AS changes,
-    (SELECT count(*) FROM clients) AS clients,
-    (SELECT coalesce(sum(hash(client_id, age_group)::HUGEINT), 0)::VARCHAR FROM clients)
-        AS clients_hash
-"""
-_EPISODES_SQL = """
-SELECT team_id, count(*) AS n,
-       coalesce(sum(hash(episode_id, client_id, started, ended, end_type, format)
-                    ::HUGEINT), 0)::VARCHAR AS h
+# The whole state in one round trip: one row per part (a team's episodes, a team, a count).
+_STATE_SQL = """
+SELECT 'episodes' AS part, team_id AS name, count(*)::BIGINT AS n,
+       coalesce(sum(hash(episode_id, client_id, started, ended, end_type, format)::HUGEINT), 0)
+       ::VARCHAR AS text
 FROM episodes GROUP BY team_id
+UNION ALL SELECT 'team', team_id, NULL, service FROM teams
+UNION ALL SELECT 'max_session', NULL, coalesce(max(session_id), -1), NULL FROM sessions
+UNION ALL SELECT 'sessions', NULL, count(*), NULL FROM sessions
+UNION ALL SELECT 'max_change', NULL, coalesce(max(change_id), -1), NULL FROM session_changes
+UNION ALL SELECT 'changes', NULL, count(*), NULL FROM session_changes
+UNION ALL SELECT 'clients', NULL, count(*),
+                 coalesce(sum(hash(client_id, age_group)::HUGEINT), 0)::VARCHAR FROM clients
 """
-_TEAMS_SQL = "SELECT team_id, service FROM teams ORDER BY team_id"
 
-# Sessions added or changed since a state: their teams, and whether their episode is closed.
-# The few sessions are found first (a scan of one column each), then joined to their episodes.
-_TOUCHED_SQL = """
+# Sessions added or changed since a state: their teams, and whether their episode is closed
+# (the few sessions are found first, a scan of one column each, then joined to their
+# episodes); and, in the one row without a team, how many sessions and history rows the
+# older state's ids still cover (fewer: some were removed or renumbered).
+_CHANGES_SQL = """
 WITH touched AS (
     SELECT team_id, episode_id FROM sessions WHERE session_id > $max_session
     UNION
     SELECT team_id, episode_id FROM sessions
     WHERE session_id IN (SELECT session_id FROM session_changes WHERE change_id > $max_change)
 )
-SELECT DISTINCT t.team_id, (e.ended IS NOT NULL) AS closed
+SELECT DISTINCT t.team_id, (e.ended IS NOT NULL), NULL::BIGINT, NULL::BIGINT
 FROM touched AS t LEFT JOIN episodes AS e ON e.episode_id = t.episode_id
-"""
-_KEPT_SQL = """
-SELECT
-    (SELECT count(*) FROM sessions WHERE session_id <= $max_session) AS sessions,
-    (SELECT count(*) FROM session_changes WHERE change_id <= $max_change) AS changes
+UNION ALL
+SELECT NULL, NULL,
+       (SELECT count(*) FROM sessions WHERE session_id <= $max_session),
+       (SELECT count(*) FROM session_changes WHERE change_id <= $max_change)
 """
 
 
@@ -146,22 +144,29 @@ class TeamChanges:
 
 
 def read_state(reader: Reader) -> DataState:
-    """The state of the database version ``reader`` reads now (a few small aggregates)."""
-    scalars = reader.df(_SCALARS_SQL).iloc[0]
-    episodes = reader.df(_EPISODES_SQL)
-    teams = reader.df(_TEAMS_SQL)
+    """The state of the database version ``reader`` reads now (one query, small aggregates)."""
+    counts: dict[str, int] = {}
+    texts: dict[str, str] = {}
+    teams: list[tuple[str, str]] = []
+    episodes: dict[str, tuple[int, str]] = {}
+    for part, name, n, text in reader.rows(_STATE_SQL):
+        if part == "episodes":
+            episodes[str(name)] = (int(n), str(text))
+        elif part == "team":
+            teams.append((str(name), str(text)))
+        else:
+            counts[part] = int(n)
+            if text is not None:
+                texts[part] = str(text)
     return DataState(
-        max_session=int(scalars["max_session"]),
-        sessions=int(scalars["sessions"]),
-        max_change=int(scalars["max_change"]),
-        changes=int(scalars["changes"]),
-        clients=int(scalars["clients"]),
-        clients_hash=str(scalars["clients_hash"]),
-        teams=tuple(zip(teams["team_id"].astype(str), teams["service"].astype(str), strict=True)),
-        episodes={
-            str(t): (int(n), str(h))
-            for t, n, h in zip(episodes["team_id"], episodes["n"], episodes["h"], strict=True)
-        },
+        max_session=counts["max_session"],
+        sessions=counts["sessions"],
+        max_change=counts["max_change"],
+        changes=counts["changes"],
+        clients=counts["clients"],
+        clients_hash=texts["clients"],
+        teams=tuple(sorted(teams)),
+        episodes=episodes,
     )
 
 
@@ -185,22 +190,20 @@ def changed_teams(reader: Reader, old: DataState, new: DataState) -> TeamChanges
         return None
     if new.sessions < old.sessions or new.changes < old.changes:
         return None
-    params = {"max_session": old.max_session, "max_change": old.max_change}
-    kept = reader.df(_KEPT_SQL, params).iloc[0]
-    if int(kept["sessions"]) != old.sessions or int(kept["changes"]) != old.changes:
-        return None  # sessions or their history removed or renumbered
     episode_teams = {
         team
         for team in set(old.episodes) | set(new.episodes)
         if old.episodes.get(team) != new.episodes.get(team)
     }
-    session_teams: set[str] = set()
-    if new.sessions != old.sessions or new.changes != old.changes:
-        touched = reader.df(_TOUCHED_SQL, params)
-        session_teams = set(touched["team_id"].astype(str))
-        # A closed episode's sessions are part of its outcome: its team's episodes change too.
-        closed = touched["closed"].fillna(False).astype(bool)
-        episode_teams |= set(touched.loc[closed, "team_id"].astype(str))
+    params = {"max_session": old.max_session, "max_change": old.max_change}
+    rows = reader.rows(_CHANGES_SQL, params)
+    touched = [row for row in rows if row[0] is not None]
+    ((_, _, kept_sessions, kept_changes),) = [row for row in rows if row[0] is None]
+    if kept_sessions != old.sessions or kept_changes != old.changes:
+        return None  # sessions or their history removed or renumbered
+    session_teams = {str(team) for team, _, _, _ in touched}
+    # A closed episode's sessions are part of its outcome: its team's episodes change too.
+    episode_teams |= {str(team) for team, closed, _, _ in touched if closed}
     # Sessions carry their episode's format: an episode's change reads its team's sessions too.
     session_teams |= episode_teams
     if len(session_teams) > MAX_CHANGED_SHARE * max(len(team_codes(new)), 1):
