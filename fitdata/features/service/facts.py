@@ -46,6 +46,7 @@ __all__ = [
     "merge_facts",
     "row_groups",
     "session_facts",
+    "sum_cells",
 ]
 
 #: Code of each age group and format in the facts (positions in AGE_GROUPS / FORMATS).
@@ -268,33 +269,28 @@ class Rows:
         """
         keep = ~np.isin(self.team, teams)
         old = {name: getattr(self, name)[keep] for name in _ROW_COLUMNS}
+        added = {name: getattr(new, name) for name in _ROW_COLUMNS}
         if not len(new.client):
             return Rows.from_ordered(*old.values())
-        # One key for (client, team, month, age, format): the client's block number among the
-        # kept rows' clients, then the rest packed below it. A new client gets the key just
-        # before the block of the next larger client.
-        month0 = int(min(old["month"].min(initial=np.iinfo(np.int32).max), new.month.min()))
-        months = int(max(old["month"].max(initial=month0), new.month.max())) - month0 + 1
-        n_teams = int(max(old["team"].max(initial=0), new.team.max())) + 1
-        n_ages, n_formats = len(AGE_GROUPS) + 1, len(FORMATS) + 1
+        # Each new row goes into its client's block of rows (found by binary search on the
+        # sorted codes; a new client's block is empty), after the block's rows that sort at or
+        # before it by (team, month, age group, format): only those blocks are compared.
+        lo = np.searchsorted(old["client"], added["client"], side="left")
+        lengths = np.searchsorted(old["client"], added["client"], side="right") - lo
+        owner = np.repeat(np.arange(len(lo)), lengths)
+        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        compared = lo[owner] + within
 
-        def rest(columns: dict[str, np.ndarray]) -> np.ndarray:
-            team = columns["team"].astype(np.int64)
-            month = columns["month"].astype(np.int64) - month0
-            age = columns["age"].astype(np.int64) + 1
-            fmt = columns["fmt"].astype(np.int64) + 1
-            return ((team * months + month) * n_ages + age) * n_formats + fmt
+        def rest(columns: dict[str, np.ndarray], at: np.ndarray | slice) -> np.ndarray:
+            # Months (year * 12 + month) are below 2 ** 20, ages and formats below 16 codes.
+            team = columns["team"][at].astype(np.int64)
+            month = columns["month"][at].astype(np.int64)
+            age = columns["age"][at].astype(np.int64) + 1
+            fmt = columns["fmt"][at].astype(np.int64) + 1
+            return (((team << 20) + month) << 8) + (age << 4) + fmt
 
-        width = n_teams * months * n_ages * n_formats
-        first = _first_in_runs(old["client"])
-        clients = old["client"][first]
-        old_key = (np.cumsum(first) - 1) * width + rest(old)
-        added = {name: getattr(new, name) for name in _ROW_COLUMNS}
-        block = np.searchsorted(clients, added["client"])
-        known = block < len(clients)
-        known[known] = clients[block[known]] == added["client"][known]
-        new_key = np.where(known, block * width + rest(added), block * width - 1)
-        at = np.searchsorted(old_key, new_key, side="right")
+        before = rest(old, compared) <= rest(added, slice(None))[owner]
+        at = lo + np.bincount(owner[before], minlength=len(lo))
         merged = [np.insert(old[name], at, added[name]) for name in _ROW_COLUMNS]
         return Rows.from_ordered(*merged)
 
@@ -389,7 +385,7 @@ class SessionFacts(CellFacts):
     """Client-rated sessions per client, team, month, format and age group (completeness)."""
 
 
-def _cell_sums(
+def sum_cells(
     team: np.ndarray,
     month: np.ndarray,
     age: np.ndarray,
@@ -467,7 +463,7 @@ def episode_facts(
     for name in _SUMMED:
         if name not in values:
             values[name] = arrays[name]
-    codes, sums = _cell_sums(team, month, age, arrays["fmt"], values)
+    codes, sums = sum_cells(team, month, age, arrays["fmt"], values)
     return EpisodeFacts(
         rows=rows,
         **codes,
@@ -495,7 +491,7 @@ def session_facts(reader: Reader, *, team_ids: Sequence[str] | None = None) -> S
     fmt = frame["fmt"].to_numpy().astype(np.int8)
     rows, _ = Rows.sorted(frame["client_code"].to_numpy().astype(np.int64), team, month, age, fmt)
     values = {name: frame[name].to_numpy() for name in _SESSION_SUMMED}
-    codes, sums = _cell_sums(team, month, age, fmt, values)
+    codes, sums = sum_cells(team, month, age, fmt, values)
     return SessionFacts(rows=rows, **codes, cell_sums=sums)
 
 
@@ -509,7 +505,7 @@ def merge_facts(old: F, team_codes: np.ndarray, new: F) -> F:
     :func:`session_facts`, read from a later version of the file in which the team codes are
     the same). The result equals the facts read afresh from that version, array for array:
     the rows are merged into storage order (:meth:`Rows.replace_teams`) and the cells sorted
-    by their codes, as :func:`_cell_sums` sorts them (``tests/integration/test_service_changes.py``
+    by their codes, as :func:`sum_cells` sorts them (``tests/integration/test_service_changes.py``
     compares the two after random registrations, corrections and endings).
     """
     teams = np.asarray(team_codes, dtype=np.int64)
