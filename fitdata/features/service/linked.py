@@ -66,11 +66,14 @@ def aligned_quarters(first_month: int, last_month: int) -> list[str] | None:
 
 
 def _by_key(keys: np.ndarray, cells: np.ndarray) -> dict[object, np.ndarray]:
-    """``cells`` grouped by ``keys`` (one key per cell)."""
+    """``cells`` grouped by ``keys`` (one key per cell), in order of first appearance."""
     if len(cells) == 0:
         return {}
-    series = pd.Series(cells, index=keys)
-    return {key: group.to_numpy() for key, group in series.groupby(level=0, sort=False)}
+    codes, uniques = pd.factorize(keys)
+    order = np.argsort(codes, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
+    groups = np.split(np.asarray(cells)[order], starts[1:])
+    return dict(zip(list(uniques[codes[order][starts]]), groups, strict=True))
 
 
 def linked_lines(
@@ -114,12 +117,19 @@ def linked_lines(
     return lines, offsets
 
 
+def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with rows numbered 0..n-1 (copied only when they are not already)."""
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame
+    return frame.reset_index(drop=True)
+
+
 def _column(frames: Mapping[str, pd.DataFrame], column: str) -> np.ndarray:
     parts = [
-        pd.to_numeric(frames[name][column], errors="coerce").to_numpy(dtype="float64")
-        for name in LINKED_KEYS
+        frames[name][column].to_numpy(dtype="float64", na_value=np.nan) for name in LINKED_KEYS
     ]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    return np.concatenate(parts)
 
 
 def linked_suppression(
@@ -140,7 +150,7 @@ def linked_suppression(
         :func:`~fitdata.analytics.suppression.suppress_small_cells` with the complementary
         rows, and (outcome tables) a boolean ``change_suppressed`` column; no attrs.
     """
-    frames = {name: frames[name].reset_index(drop=True) for name in LINKED_KEYS}
+    frames = {name: _numbered(frames[name]) for name in LINKED_KEYS}
     lines, offsets = linked_lines(frames, aligned)
     clients = _column(frames, "clients")
     small = np.isnan(clients) | np.asarray(config.cell_is_suppressed(np.nan_to_num(clients)))
@@ -155,7 +165,6 @@ def linked_suppression(
     for name, keys in LINKED_KEYS.items():
         cells = slice(offsets[name], offsets[name] + len(frames[name]))
         frame = frames[name]
-        frame.attrs = {}
         table = suppress_small_cells(
             frame,
             config=config,

@@ -116,6 +116,8 @@ _MODEL_ESTIMATES = ("team_effect", "team_effect_se", "team_effect_ci_low", "team
 
 def _linked(frames: dict[str, Any], chosen: Selection, config: ClinicalConfig) -> dict[str, Any]:
     """The four groupings of ``frames`` suppressed together (:mod:`.linked`)."""
+    for name in LINKED_KEYS:
+        frames[name].attrs = {}  # pandas deep-copies attrs on every operation; none needed
     aligned = aligned_quarters(chosen.period_first, chosen.period_last)
     return {**frames, **linked_suppression(frames, aligned, config)}
 
@@ -168,14 +170,12 @@ def _team_rows(table: pd.DataFrame, team_id: str) -> pd.DataFrame:
     return table[table["team_id"] == team_id].drop(columns="team_id")
 
 
-def _with_names(
-    frame: pd.DataFrame, team_names: dict[str, str], keys: list[str], config: ClinicalConfig
-) -> pd.DataFrame:
-    """A team table with each team's name, ordered by name (never by a value), suppressed."""
+def _with_names(frame: pd.DataFrame, team_names: dict[str, str], keys: list[str]) -> pd.DataFrame:
+    """A (suppressed) team table with each team's name, ordered by name (never by a value)."""
     frame = frame.copy()
     frame.insert(1, "name", frame["team_id"].map(team_names))
     frame = frame.sort_values(["name", *(k for k in keys if k != "name")], kind="stable")
-    return suppressed_table(frame, keys, config)
+    return frame.reset_index(drop=True)
 
 
 def _population_completeness(
@@ -193,15 +193,13 @@ def _population_completeness(
     sessions = cache.get(reader, "sessions", version, lambda: stored_session_facts(reader))
     frames = completeness_tables(sessions, facts, chosen)
     frames = _linked({name: frames[name] for name in LINKED_KEYS}, chosen, config)
-    team_period = _with_names(frames["teams"], team_names, ["team_id", "name"], config)
+    team_period = _with_names(frames["teams"], team_names, ["team_id", "name"])
     lt2 = tables["teams"].set_index("team_id")["pct_lt2_ors"]
     team_period["pct_lt2_ors"] = team_period["team_id"].map(lt2)
     frames["teams_shown"] = team_period
     team_trend = frames["team_quarters"]
     team_trend = team_trend[team_trend["quarter"].isin(window.quarters)]
-    frames["team_quarters_shown"] = _with_names(
-        team_trend, team_names, ["team_id", "name", "quarter"], config
-    )
+    frames["team_quarters_shown"] = _with_names(team_trend, team_names, ["team_id", "quarter"])
     return frames
 
 
