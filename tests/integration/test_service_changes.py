@@ -221,3 +221,16 @@ def test_a_scoped_reader_brings_forward_only_what_its_scope_sees(db) -> None:
         assert set(facts.cell_team.tolist()) == {team_ids.index("T03")}
         assert set(facts.rows.team.tolist()) == {team_ids.index("T03")}
     assert cache_dir(db).exists()
+
+
+def test_a_supervisor_given_another_team_never_keeps_the_old_teams_facts(db) -> None:
+    access.add_user(db, "sigrid", "supervisor", team_ids=["T03"])
+    before = access.reader_for_user(db, "sigrid")
+    _assert_brought_forward_equals_fresh(before)
+    access.remove_user(db, "sigrid")
+    access.add_user(db, "sigrid", "supervisor", team_ids=["T05"])  # the same scope name
+    after = access.reader_for_user(db, "sigrid")
+    _assert_brought_forward_equals_fresh(after)
+    facts = stored.stored_session_facts(after)
+    team_ids = list(stored.stored_episode_facts(after, DEFAULT_CONFIG).team_ids)
+    assert set(facts.rows.team.tolist()) == {team_ids.index("T05")}

@@ -63,7 +63,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Version of the stored facts' layout; bump it when the fields of the facts change.
-FACTS_FORMAT = 2
+FACTS_FORMAT = 3
 
 #: Every module whose code computes the stored facts (part of the key: changed code, new entry).
 FACTS_CODE_MODULES = (
@@ -168,10 +168,14 @@ def _stored_facts(
     dashboards' own kernels only.
     """
     entry = f"service_{kind}"
+    scope = getattr(reader, "scope", None)
     key = {
         "config": None if config is None else repr(config),
         "code": facts_code(),
         "format": FACTS_FORMAT,
+        # The scope's views, not only its name: a supervisor given other teams keeps her
+        # scope's name, and facts brought forward from her old views must not be used.
+        "views": None if scope is None else cache.digest([list(v) for v in scope.views]),
     }
     try:
         version = cache.database_version(reader.path)
@@ -224,14 +228,14 @@ def _from_payload(
             DataState.from_json(payload["state"]),
             _facts_from_json(payload["facts"], classes[kind]),
         )
-    except (ValueError, KeyError, TypeError, zlib.error) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as error:
         log.warning("ignoring the stored %s facts of %s: %s", kind, path, error)
         return None
 
 
 def _state(reader: Reader, version: str) -> DataState:
     """The state of this version, read once for both kinds of facts."""
-    key = (str(reader.path), cache.scope_key(reader))
+    key = (str(reader.path), cache.scope_key(reader))  # the scope's team codes are in it
     with _last_lock:
         known = _states.get(key)
     if known is not None and known[0] == version:
