@@ -17,7 +17,9 @@ the page, and the same as on the therapist development page and in the report
 
 Four groupings are made of one population: the period (one row), the teams over the period,
 the quarters of the trend window and each team's quarters. The tables leave this module
-unsuppressed; :func:`suppressed_table` hides small cells before anything is shown.
+unsuppressed; :func:`fitdata.features.service.linked.linked_suppression` hides the four
+together (small cells and their complements, so none is a total minus its parts) before
+anything is shown, and :func:`suppressed_table` hides the small cells of a single table.
 """
 
 from __future__ import annotations
