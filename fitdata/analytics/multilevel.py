@@ -11,7 +11,11 @@ from sums it adds up in microseconds, without the rows. These are pure functions
 
 * :func:`reml_random_intercept` — the REML estimates of ``tau2``, ``sigma2`` and ``b``;
 * :func:`shrunken_group_effects` — centre ``x``, fit, and each group's BLUP with its
-  conditional standard error;
+  conditional standard error (the variances taken as known);
+* :func:`group_effects` — what the pages show: the BLUPs with the root mean squared error of a
+  parametric bootstrap of the fit (:func:`bootstrap_mse`, which draws the sums themselves and
+  refits 200 data sets at once), or, when ``tau2`` is 0, each group's own mean residual with
+  its own standard error (``docs/analytics.md``, "Team comparison");
 * :func:`minimize_bounded` — Brent's bounded minimiser, the last step of the fit, ported from
   scipy so that a dashboard kernel does not pay for importing ``scipy.optimize``.
 
