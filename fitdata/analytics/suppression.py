@@ -8,15 +8,15 @@ subtraction (complementary suppression; ``shared/domain.md``, "Small cells"). Th
 
 Two more rules, because hiding a row is not enough when related figures are shown beside it:
 
-* **Each statistic is gated on what it counts.** Outcome percentages and effect sizes are over
-  client-episodes with change (2+ ORS), so in a shown row they are hidden when fewer than the
-  minimum client-episodes have change (:data:`CHANGE_COLUMNS`), even if the row has enough
-  clients.
+* **Each statistic is gated on what it counts** (``gate_change``). Outcome percentages and
+  effect sizes are over client-episodes with change (2+ ORS), so in a shown row they are
+  hidden when fewer than the minimum client-episodes have change (:data:`CHANGE_COLUMNS`),
+  even if the row has enough clients.
 * **Linked tables** (a total and its parts shown on the same page, e.g. the service's key
   figures and its teams): :func:`complementary_suppression` hides more cells until no line
   (a total and the parts that add up to it) has exactly one hidden cell, so no hidden value is
-  a shown total minus shown parts. ``docs/analytics.md`` ("Small cells") gives the rule and
-  its sources.
+  a shown total minus shown parts. ``docs/analytics.md`` ("Small cells that cannot be
+  undone") gives the rule and its sources.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ clients in the key figures, 83 in the shown teams, so the hidden team has 4).
    (or hidden in 1.), and then the next smallest (by client-episodes with change) in the same
    way; only :data:`~fitdata.analytics.suppression.CHANGE_COLUMNS` are hidden, the counts stay.
 
-Each outcome table gains ``change_suppressed``. ``docs/analytics.md`` ("Small cells") gives
-the rule, why it was chosen over rounding, and its sources.
+Each outcome table gains ``change_suppressed``. ``docs/analytics.md`` ("Small cells that
+cannot be undone") gives the rule, why it was chosen over rounding, and its sources.
 """
 
 from __future__ import annotations
