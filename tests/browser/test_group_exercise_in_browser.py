@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
+from fitdata.config import DEFAULT_CONFIG
 from fitdata.data.store import reader_for
 from fitdata.features import group_exercise as ge
+from fitdata.i18n import Translator
+from fitdata.ui.group_exercise_texts import reason_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -131,6 +134,13 @@ def listed_cases(db) -> list[ge.CaseRef]:
     return [ge.CaseRef(r.episode_id, r.client_id, r.team_id) for r in cases.itertuples()]
 
 
+def first_case(db):
+    """The first (most urgent) of the team's ongoing flagged cases, as attention_cases has it."""
+    reader = reader_for(db)
+    cases = ge.attention_cases(reader, TEAM, model=ge.trajectory_model(reader))
+    return next(cases[(cases["flag_count"] > 0) & cases["ongoing"]].itertuples())
+
+
 # -- driving the page ------------------------------------------------------------------------
 
 
@@ -204,8 +214,13 @@ def test_group_exercise_shows_cases_prompts_and_prediction_without_identifying_a
     listed = options(page, "case")
     assert len(listed) == len(cases)
     assert listed[0].startswith("Case A · ") and listed[1].startswith("Case B · ")
-    assert "not on track (from session" in listed[0]
-    assert "Why this case:" in page.inner_text(".fitdata-reasons")
+    # the reasons are the flags that hold now, most urgent first (issue 18)
+    first = first_case(demo_db)
+    reason = reason_text(
+        Translator("en"), DEFAULT_CONFIG, first.flag_codes[:1], first.flag_sessions[:1]
+    )
+    assert f"· {reason}" in listed[0]
+    assert "Why this case now:" in page.inner_text(".fitdata-reasons")
 
     # 2. Choose another case (one with enough sessions for the exercise): its graph is drawn.
     index = next(i for i in range(1, len(cases)) if len(own_ors(demo_db, cases[i])) >= 6)
