@@ -39,22 +39,19 @@ _PERIOD_SQL = {
 }
 _DATE_FIELDS = ("ended", "started")
 
-# The severity reference as service_indices fits it by default: one line per service over
-# the change set of category_query's relation z.
-_LINES = """
+# Reads z (client-episodes with their categories); the nested WITH sees z. The severity
+# reference as service_indices fits it by default: one line per service over the change set
+# of z. Each client-episode is adjusted against its own service's line and standardised by
+# that service's SD of intake; the lines come back as extra rows (_is_line), in the same query.
+_INDICES_SELECT = """
+SELECT * FROM (
+WITH line AS (
     SELECT service, count(*) AS n, regr_slope(change, pre) AS slope,
            regr_intercept(change, pre) AS intercept, avg(change) AS mean_change,
            stddev_samp(pre) AS sd_intake, var_pop(pre) AS var_intake
     FROM z WHERE has_change
     GROUP BY service
-"""
-_LINES_SELECT = f"SELECT * FROM ({_LINES}) ORDER BY service NULLS LAST"
-
-# Reads z (client-episodes with their categories); the nested WITH sees z. Each client-episode
-# is adjusted against its own service's line and standardised by that service's SD of intake.
-_INDICES_SELECT = """
-SELECT * FROM (
-WITH line AS (__LINES__),
+),
 w AS (
     SELECT z.*, {period} AS period,
            CASE WHEN line.n >= 2 AND line.var_intake > 0
@@ -64,7 +61,8 @@ w AS (
            category IN ('recovered', 'improved') AS better,
            category IN ('deteriorated', 'harmed') AS worse
     FROM z LEFT JOIN line ON line.service IS NOT DISTINCT FROM z.service
-)
+),
+agg AS (
 SELECT {keys_select}
        count(DISTINCT client_id) AS clients,
        count(DISTINCT episode_id) AS episodes,
@@ -109,8 +107,16 @@ SELECT {keys_select}
 FROM w
 {period_filter}
 {group_by}
+)
+SELECT *, false AS _is_line FROM agg
+UNION ALL BY NAME
+SELECT service AS _line_service, n AS _line_n, slope AS _line_slope,
+       intercept AS _line_intercept, mean_change AS _line_mean_change,
+       sd_intake AS _line_sd_intake, var_intake AS _line_var_intake, true AS _is_line
+FROM line
 ) {order_by}
-""".replace("__LINES__", _LINES)
+"""
+_LINE_COLUMNS = ("n", "slope", "intercept", "mean_change", "sd_intake", "var_intake")
 
 
 def service_indices_sql(
@@ -155,7 +161,7 @@ def service_indices_sql(
         ),
         period_filter=f"WHERE {date_column} IS NOT NULL" if period else "",
         group_by=f"GROUP BY {', '.join(group)}" if group else "HAVING count(*) > 0",
-        order_by=f"ORDER BY {', '.join(f'{k} NULLS LAST' for k in group)}" if group else "",
+        order_by=f"ORDER BY {', '.join(['_is_line', *(f'{k} NULLS LAST' for k in group)])}",
     )
     sql, params = category_query(
         select,
@@ -170,21 +176,11 @@ def service_indices_sql(
         date_field=date_field,
         closed_only=closed_only,
     )
-    agg = reader.df(sql, params)
-    lines_sql, lines_params = category_query(
-        _LINES_SELECT,
-        config=config,
-        service=service,
-        team_id=team_id,
-        therapist_id=therapist_id,
-        age_group=age_group,
-        format=format,
-        start=start,
-        end=end,
-        date_field=date_field,
-        closed_only=closed_only,
-    )
-    info = _reference(reader.df(lines_sql, lines_params))
+    result = reader.df(sql, params)
+    is_line = result["_is_line"].astype(bool)
+    info = _reference(result.loc[is_line])
+    line_columns = ["_is_line", "_line_service", *(f"_line_{c}" for c in _LINE_COLUMNS)]
+    agg = result.loc[~is_line].drop(columns=line_columns).reset_index(drop=True)
     if agg.empty:
         table = pd.DataFrame(columns=[*group, *INDEX_COLUMNS])
     else:
@@ -200,18 +196,13 @@ def service_indices_sql(
 def _reference(lines: pd.DataFrame) -> dict[Any, dict[str, float]]:
     """The severity reference as ``service_indices`` reports it: each service's line."""
     reference: dict[Any, dict[str, float]] = {}
-    for row in lines.itertuples(index=False):
-        fitted = row.n >= 2 and row.var_intake is not None and row.var_intake > 0
-
-        def value(number: Any, fitted: bool = fitted) -> float:
-            return float(number) if fitted else np.nan
-
-        service = None if pd.isna(row.service) else row.service
+    for row in lines.to_dict("records"):
+        n, var = row["_line_n"], row["_line_var_intake"]
+        fitted = n >= 2 and pd.notna(var) and var > 0
+        service = None if pd.isna(row["_line_service"]) else row["_line_service"]
         reference[service] = {
-            "intercept": value(row.intercept),
-            "slope": value(row.slope),
-            "mean_change": value(row.mean_change),
-            "sd_intake": value(row.sd_intake),
-            "n": float(row.n),
+            name: float(row[f"_line_{name}"]) if fitted else np.nan
+            for name in ("intercept", "slope", "mean_change", "sd_intake")
         }
+        reference[service]["n"] = float(n)
     return reference
