@@ -57,3 +57,10 @@ def test_a_team_that_lost_every_row_is_taken_out() -> None:
     kept = base[1] != 2
     expected = _facts(tuple(c[kept] for c in base))
     _assert_same(merge_facts(_facts(base), np.array([2]), _facts(empty)), expected)
+
+
+def test_replacing_the_only_team_with_nothing_leaves_no_rows() -> None:
+    rng = np.random.default_rng(2)
+    base = _random_rows(rng, 50, rng.integers(0, 2**62, 10), np.array([4]))
+    empty = tuple(c[:0] for c in base)
+    _assert_same(merge_facts(_facts(base), np.array([4]), _facts(empty)), _facts(empty))

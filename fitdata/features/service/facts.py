@@ -185,6 +185,14 @@ def _first_in_runs(*keys: np.ndarray) -> np.ndarray:
     return first
 
 
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the ranges ``lo[i]:hi[i]`` one after another, and each one's ``i``."""
+    lengths = hi - lo
+    owner = np.repeat(np.arange(len(lo)), lengths)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return lo[owner] + within, owner
+
+
 #: The columns of :class:`Rows` in storage order's priority.
 _ROW_COLUMNS = ("client", "team", "month", "age", "fmt")
 
@@ -265,21 +273,63 @@ class Rows:
 
         ``new`` holds rows of those teams only, in storage order. The kept rows stay in their
         order and the new ones are inserted where a full sort would put them (a binary search
-        on one integer key per row), so the cost is a few passes over the arrays, not a sort.
+        within their client's rows). Which clients are seen in several teams is worked out
+        again only for the clients whose rows changed, and the other clients' entries of
+        ``multi_order`` are moved to their rows' new positions, so the cost is a few copies of
+        the arrays, not a sort (``tests/unit/test_service_facts_merge.py`` compares the result
+        with :meth:`sorted` of the same rows).
         """
         keep = ~np.isin(self.team, teams)
+        removed = np.flatnonzero(~keep)
         old = {name: getattr(self, name)[keep] for name in _ROW_COLUMNS}
         added = {name: getattr(new, name) for name in _ROW_COLUMNS}
-        if not len(new.client):
-            return Rows.from_ordered(*old.values())
-        # Each new row goes into its client's block of rows (found by binary search on the
-        # sorted codes; a new client's block is empty), after the block's rows that sort at or
-        # before it by (team, month, age group, format): only those blocks are compared.
+        at = self._insertion_points(old, added)
+        merged = {name: np.insert(old[name], at, added[name]) for name in _ROW_COLUMNS}
+        client, team, month = merged["client"], merged["team"], merged["month"]
+        if not len(client):  # every row was of those teams, and they have none now
+            return Rows.from_ordered(*merged.values())
+
+        # The clients whose rows changed, their rows now, and whether each is in several teams
+        # (rows are sorted by client and team: its first and last row's teams differ).
+        touched = np.unique(np.concatenate([self.client[removed], added["client"]]))
+        lo = np.searchsorted(client, touched, side="left")
+        hi = np.searchsorted(client, touched, side="right")
+        rows_of, owner = _ranges(lo, hi)
+        several = (hi > lo) & (team[lo.clip(max=len(team) - 1)] != team[(hi - 1).clip(min=0)])
+        single = np.insert(self.single_team[keep], at, True)
+        single[rows_of] = ~several[owner]
+
+        # multi_order: the other clients' entries at their rows' new positions, and the
+        # touched clients' rows in several teams sorted anew, each before the next larger client.
+        entries = self.multi_order.astype(np.int64)
+        entries = entries[~np.isin(self.client[entries], touched)]
+        kept_index = entries - np.searchsorted(removed, entries)
+        moved = kept_index + np.searchsorted(np.sort(at), kept_index, side="right")
+        fresh = rows_of[several[owner]]
+        fresh = fresh[np.lexsort((team[fresh], month[fresh], client[fresh]))]
+        where = np.searchsorted(client[moved], client[fresh], side="left")
+        multi_order = np.insert(moved, where, fresh)
+        return Rows(
+            client=client,
+            team=team,
+            month=month,
+            age=merged["age"],
+            fmt=merged["fmt"],
+            single_team=single,
+            multi_order=multi_order.astype(np.int32),
+        )
+
+    @staticmethod
+    def _insertion_points(old: dict[str, np.ndarray], added: dict[str, np.ndarray]) -> np.ndarray:
+        """Where each added row goes among the old rows (``np.insert`` positions).
+
+        Into its client's block of rows (found by binary search on the sorted codes; a new
+        client's block is empty), after the block's rows that sort at or before it by (team,
+        month, age group, format): only those blocks are compared.
+        """
         lo = np.searchsorted(old["client"], added["client"], side="left")
-        lengths = np.searchsorted(old["client"], added["client"], side="right") - lo
-        owner = np.repeat(np.arange(len(lo)), lengths)
-        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        compared = lo[owner] + within
+        hi = np.searchsorted(old["client"], added["client"], side="right")
+        compared, owner = _ranges(lo, hi)
 
         def rest(columns: dict[str, np.ndarray], at: np.ndarray | slice) -> np.ndarray:
             # Months (year * 12 + month) are below 2 ** 20, ages and formats below 16 codes.
@@ -290,9 +340,7 @@ class Rows:
             return (((team << 20) + month) << 8) + (age << 4) + fmt
 
         before = rest(old, compared) <= rest(added, slice(None))[owner]
-        at = lo + np.bincount(owner[before], minlength=len(lo))
-        merged = [np.insert(old[name], at, added[name]) for name in _ROW_COLUMNS]
-        return Rows.from_ordered(*merged)
+        return lo + np.bincount(owner[before], minlength=len(lo))
 
     def distinct_clients(
         self,
