@@ -302,10 +302,14 @@ def episode_flags(
         lang: As for :func:`session_flags`.
 
     Returns:
-        A frame with :data:`EPISODE_COLUMNS`, one row per (episode, client, flag):
-        ``first_session`` where it fired first (for ``not_seen`` the last session), ``sessions``
-        how many sessions raised it (1 for the episode-only flags), and ``value``,
-        ``threshold``, ``ref``, ``note`` and ``rule`` from the first firing session.
+        A frame with :data:`EPISODE_COLUMNS`, one row per (episode, client, flag) that fired
+        at least once: ``first_session`` where it fired first (for ``not_seen`` the last
+        session), ``sessions`` how many sessions raised it (1 for the episode-only flags),
+        ``value``, ``threshold``, ``ref``, ``note`` and ``rule`` from the first firing session,
+        ``last_session`` where it fired last (the last SRS for ``srs_always_40``) and
+        ``current`` whether it holds now (:data:`~fitdata.analytics.flags.rules.NOW_AT`); the
+        rule of a row that no longer holds ends with when it last held. With a
+        ``lower_expected`` column, ongoing episodes whose last ORS has none get ``not_judged``.
     """
     frame = _client_sessions(sessions)
     dates = pd.to_datetime(frame["session_date"])

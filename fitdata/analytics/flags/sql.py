@@ -160,7 +160,6 @@ WITH s AS MATERIALIZED (
            max(session_no) FILTER (WHERE ors IS NOT NULL) AS last_ors_no,
            max(session_no) FILTER (WHERE srs IS NOT NULL) AS last_srs_no,
            max(session_no) FILTER (WHERE min_item IS NOT NULL) AS last_item_no,
-           max(session_no) FILTER (WHERE lower IS NOT NULL) AS last_judged_no,
            max(session_no, $now_k) FILTER (WHERE lower IS NOT NULL) AS judged_top,
            max(session_no) FILTER (WHERE lower IS NOT NULL AND ors >= lower - $tol) AS on_line_no
     FROM d GROUP BY episode_id, client_id
@@ -175,7 +174,9 @@ WITH s AS MATERIALIZED (
     WHERE srs IS NOT NULL
     GROUP BY episode_id, client_id
 ), ongoing AS MATERIALIZED (
-    SELECT a.* FROM agg a
+    SELECT a.episode_id, a.client_id, a.last_no, a.last_date, a.last_ors_no,
+           list_max(a.judged_top) AS last_judged_no
+    FROM agg a
     JOIN (SELECT episode_id, ended FROM episodes WHERE $team IS NULL OR team_id = $team) e
         USING (episode_id)
     WHERE e.ended IS NULL OR e.ended > $as_of
@@ -260,7 +261,9 @@ def episode_flag_counts(
             None and describe only the rows a page shows with :func:`describe_flags`.
 
     Returns:
-        A frame with :data:`EPISODE_COLUMNS`, ordered by episode, client and flag.
+        A frame with :data:`EPISODE_COLUMNS` (``last_session`` and ``current`` included; with a
+        model, ``not_judged`` for ongoing episodes whose last ORS no cell can judge), ordered
+        by episode, client and flag.
     """
     params = {
         "as_of": as_of,
