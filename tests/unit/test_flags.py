@@ -28,8 +28,9 @@ from fitdata.analytics.flags import (
 )
 from fitdata.analytics.flags.frames import _direction
 from fitdata.analytics.trajectory import TrajectoryModel, fit_trajectories
-from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from fitdata.config import DEFAULT_CONFIG, URGENCY_ORDER, ClinicalConfig
 from fitdata.data import store
+from fitdata.i18n import Translator
 from tests.builders import ITEMS_SRS, session_rows, write_database
 from tests.oracles.thresholds import srs_dropped, srs_item_of_concern
 
@@ -740,3 +741,12 @@ def test_sql_path_agrees_with_pandas_path_with_a_model(
         reader.close()
     lined = model.expected_lines(sessions)
     compare(sql, episode_flags(lined, episodes, as_of=as_of, config=config))
+
+
+def test_each_step_of_the_order_of_urgency_gives_its_reason_in_both_languages() -> None:
+    english, bokmal = Translator("en"), Translator("nb")
+    for step in URGENCY_ORDER:
+        assert step.source, step.code
+        assert english.text(f"flag.urgency.{step.code}") == step.reason
+        assert bokmal.text(f"flag.urgency.{step.code}") not in ("", step.reason)
+        assert english.text(f"flag.label.{step.code}") != bokmal.text(f"flag.label.{step.code}")

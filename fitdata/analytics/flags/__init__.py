@@ -22,7 +22,9 @@ Flag codes (:data:`FLAGS`):
 ``not_on_track``
     ORS below the lower expected line. Only when the sessions frame has a ``lower_expected``
     column (e.g. from ``fitdata.analytics.trajectory``); rows where it is NaN are not judged.
-    Exactly on the line is on track. The SQL path has no trajectory and never produces this flag.
+    Exactly on the line is on track. The SQL path judges it when given a trajectory ``model``.
+    It holds *now* when the last ``config.not_on_track_sessions_now`` (2) judged ORS are all
+    below the line.
 ``no_reliable_change``
     Stagnation: at session number ``>=`` ``config.stagnation_sessions`` (default 6), the
     change from the
@@ -38,9 +40,10 @@ Flag codes (:data:`FLAGS`):
     SRS total below ``srs_cutoff`` (:meth:`ClinicalConfig.srs_below_cutoff`: 35.9 flags, 36.0
     does not).
 ``srs_drop``
-    SRS total fell by at least ``srs_drop`` from the previous session *that has an SRS*
-    (1.0 flags, 0.9 does not). Sessions without SRS in between are skipped, not treated as a
-    break.
+    SRS total at least ``srs_drop`` (2) below the client's usual level: the mean of the
+    episode's earlier SRS totals, known from ``config.srs_drop_min_earlier`` (2) of them on
+    (2.0 below flags, 1.9 does not; ``ref`` is the usual level). Sessions without SRS are
+    skipped. A 40 -> 39 wobble never flags.
 ``srs_item_below``
     Any of the four SRS items below ``srs_item_concern`` (8.9 flags, 9.0 does not). ``value``
     is the lowest item; the rule names every item below. Sessions with totals only cannot
