@@ -234,3 +234,34 @@ def test_a_supervisor_given_another_team_never_keeps_the_old_teams_facts(db) -> 
     facts = stored.stored_session_facts(after)
     team_ids = list(stored.stored_episode_facts(after, DEFAULT_CONFIG).team_ids)
     assert set(facts.rows.team.tolist()) == {team_ids.index("T05")}
+
+
+def test_an_import_into_most_teams_reads_everything_again(db, recorded) -> None:
+    reader = reader_for(db)
+    _assert_brought_forward_equals_fresh(reader)
+    before = read_state(reader)
+    with store.write_transaction(db) as con:  # what an import appends: a session in every team
+        con.execute(
+            "INSERT INTO sessions (session_id, episode_id, client_id, therapist_id, team_id, "
+            "session_date, session_no, rater, ors_total) "
+            "SELECT (SELECT max(session_id) FROM sessions) + row_number() OVER (), "
+            "episode_id, client_id, therapist_id, team_id, started + 200, 99, 'client', 20.0 "
+            "FROM (SELECT * FROM episodes WHERE ended IS NULL QUALIFY "
+            "row_number() OVER (PARTITION BY team_id ORDER BY episode_id) = 1)"
+        )
+    assert changed_teams(reader, before, read_state(reader)) is None
+    recorded.clear()
+    _assert_brought_forward_equals_fresh(reader)
+    assert recorded == [("episodes", None), ("sessions", None)]
+
+
+def test_many_changed_episodes_count_their_teams_as_changed(db, monkeypatch) -> None:
+    from fitdata.features.service import changes
+
+    monkeypatch.setattr(changes, "MAX_LISTED_EPISODES", 0)  # every episode list is "too long"
+    reader = reader_for(db)
+    _assert_brought_forward_equals_fresh(reader)
+    rng = random.Random(23)
+    for step in range(6):
+        _random_write(db, rng, step)
+        _assert_brought_forward_equals_fresh(reader)

@@ -47,6 +47,7 @@ from fitdata.data.store import Reader, reader_for
 
 __all__ = [
     "MAX_CHANGED_SHARE",
+    "MAX_LISTED_EPISODES",
     "DataState",
     "TeamChanges",
     "changed_teams",
@@ -56,6 +57,8 @@ __all__ = [
 
 #: Above this share of the teams changed, the facts are read whole (it is then cheaper).
 MAX_CHANGED_SHARE = 0.25
+#: Up to this many changed sessions' episodes are looked up one by one (whether closed).
+MAX_LISTED_EPISODES = 1000
 
 # The team codes of the facts read through a reader (its scope's episodes), in code order.
 _CODES_SQL = "SELECT team_id FROM teams UNION SELECT team_id FROM episodes ORDER BY team_id"
@@ -74,24 +77,22 @@ UNION ALL SELECT 'changes', NULL, count(*), NULL FROM session_changes
 UNION ALL SELECT 'clients ' || age_group, NULL, count(*), NULL FROM clients GROUP BY age_group
 """
 
-# Sessions added or changed since a state: their teams, and whether their episode is closed
-# (the few sessions are found first, a scan of one column each, then joined to their
-# episodes); and, in the one row without a team, how many sessions and history rows the
-# older state's ids still cover (fewer: some were removed or renumbered).
+# Sessions added or changed since a state: their teams and episodes (a scan of one column
+# each); and, in the one row without a team, how many sessions and history rows the older
+# state's ids still cover (fewer: some were removed or renumbered).
 _CHANGES_SQL = """
-WITH touched AS (
-    SELECT team_id, episode_id FROM sessions WHERE session_id > $max_session
-    UNION
-    SELECT team_id, episode_id FROM sessions
-    WHERE session_id IN (SELECT session_id FROM session_changes WHERE change_id > $max_change)
-)
-SELECT DISTINCT t.team_id, (e.ended IS NOT NULL), NULL::BIGINT, NULL::BIGINT
-FROM touched AS t LEFT JOIN episodes AS e ON e.episode_id = t.episode_id
+SELECT team_id, episode_id, NULL::BIGINT, NULL::BIGINT FROM sessions
+WHERE session_id > $max_session
+UNION
+SELECT team_id, episode_id, NULL, NULL FROM sessions
+WHERE session_id IN (SELECT session_id FROM session_changes WHERE change_id > $max_change)
 UNION ALL
 SELECT NULL, NULL,
        (SELECT count(*) FROM sessions WHERE session_id <= $max_session),
        (SELECT count(*) FROM session_changes WHERE change_id <= $max_change)
 """
+# Which of those few episodes are closed (a filter on the episodes, not a join of them all).
+_CLOSED_SQL = "SELECT DISTINCT team_id FROM episodes WHERE ended IS NOT NULL AND episode_id IN ({})"
 
 
 @dataclass(frozen=True)
@@ -206,16 +207,26 @@ def changed_teams(reader: Reader, old: DataState, new: DataState) -> TeamChanges
         if old.episodes.get(team) != new.episodes.get(team)
     }
     params = {"max_session": old.max_session, "max_change": old.max_change}
-    rows = reader_for(reader.path).rows(_CHANGES_SQL, params)  # the whole file, as the state
+    whole = reader_for(reader.path)  # the whole file, as the state
+    rows = whole.rows(_CHANGES_SQL, params)
     touched = [row for row in rows if row[0] is not None]
     ((_, _, kept_sessions, kept_changes),) = [row for row in rows if row[0] is None]
     if kept_sessions != old.sessions or kept_changes != old.changes:
         return None  # sessions or their history removed or renumbered
     session_teams = {str(team) for team, _, _, _ in touched}
+    limit = MAX_CHANGED_SHARE * max(len(new.codes), 1)
+    if len(session_teams | episode_teams) > limit:
+        return None
     # A closed episode's sessions are part of its outcome: its team's episodes change too.
-    episode_teams |= {str(team) for team, closed, _, _ in touched if closed}
+    episodes = sorted({str(episode) for _, episode, _, _ in touched})
+    if len(episodes) > MAX_LISTED_EPISODES:  # an import's many: their teams, to be safe
+        episode_teams |= session_teams
+    elif episodes:
+        marks = ", ".join(f"$e{i}" for i in range(len(episodes)))
+        named = {f"e{i}": episode for i, episode in enumerate(episodes)}
+        episode_teams |= {str(t) for (t,) in whole.rows(_CLOSED_SQL.format(marks), named)}
     # Sessions carry their episode's format: an episode's change reads its team's sessions too.
     session_teams |= episode_teams
-    if len(session_teams) > MAX_CHANGED_SHARE * max(len(new.codes), 1):
+    if len(session_teams) > limit:
         return None
     return TeamChanges(frozenset(episode_teams), frozenset(session_teams))
