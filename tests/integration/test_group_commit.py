@@ -117,6 +117,8 @@ def test_waiting_changes_are_one_batch_and_a_refused_one_rolls_back_alone(db, tm
     assert after.st_ino != before.st_ino
     assert (after.st_mode & 0o777, after.st_uid) == (0o640, before.st_uid)
     assert _spool_files(db) == []
+    # the spool folder is the database's: whoever may read it may enter, nobody else
+    assert os.stat(spool_path(db)).st_mode & 0o777 == 0o750
     reader_for(db).close()
 
 
