@@ -231,10 +231,14 @@ def test_episode_flags_first_session_count_and_as_of() -> None:
     frame = rows([20.0] * 4, [35.0, 38.0, 35.5, 30.0])
     out = episode(frame, START + dt.timedelta(weeks=3))
     row = out[out["flag"] == "srs_below_cutoff"].iloc[0]
-    assert (row["first_session"], row["sessions"], row["value"]) == (1, 3, 35.0)
-    # Sessions after as_of are not known yet.
+    # First fired at session 1; the values quoted are the last firing's (session 4, SRS 30),
+    # because a flag that holds now must name today's score, not the one it first fired with.
+    assert (row["first_session"], row["last_session"], row["sessions"]) == (1, 4, 3)
+    assert row["value"] == 30.0 and row["current"]
+    # Sessions after as_of are not known yet: then the last firing was session 1 (SRS 35).
     early = episode(frame, START + dt.timedelta(weeks=1))
-    assert early.query("flag == 'srs_below_cutoff'")["sessions"].tolist() == [1]
+    early_row = early.query("flag == 'srs_below_cutoff'").iloc[0]
+    assert (early_row["sessions"], early_row["last_session"], early_row["value"]) == (1, 1, 35.0)
     assert list(out.columns) == list(EPISODE_COLUMNS)
 
 

@@ -212,15 +212,21 @@ def session_flags(
 
 
 def _aggregate_session_flags(raw: pd.DataFrame) -> pd.DataFrame:
-    """Per (episode, client, flag): the first firing session, its values, the count, the last."""
+    """Per (episode, client, flag): the first and last firing session, the count, and the values.
+
+    The values (``value``, ``threshold``, ``ref``, ``note``) are those of the **last** firing
+    session: a flag that holds now must quote today's numbers, not the ones it first fired with,
+    and a resolved flag's history says what it was when it last held.
+    """
     raw = raw.sort_values([*_KEYS, "flag", "session_no"], kind="stable")
     group = raw.groupby([*_KEYS, "flag"], sort=False)
-    first = group.head(1).copy()
+    last = group.tail(1).copy()
     counts = group["session_no"].transform("size")
-    last = group["session_no"].transform("max")
-    first["sessions"] = counts.loc[first.index].astype("int64")
-    first["last_session"] = last.loc[first.index].astype("int64")
-    return first.rename(columns={"session_no": "first_session"})
+    first = group["session_no"].transform("min")
+    last["sessions"] = counts.loc[last.index].astype("int64")
+    last["last_session"] = last["session_no"].astype("int64")
+    last["session_no"] = first.loc[last.index]
+    return last.rename(columns={"session_no": "first_session"})
 
 
 def _now_sessions(frame: pd.DataFrame, config: ClinicalConfig) -> pd.DataFrame:
@@ -305,7 +311,7 @@ def episode_flags(
         A frame with :data:`EPISODE_COLUMNS`, one row per (episode, client, flag) that fired
         at least once: ``first_session`` where it fired first (for ``not_seen`` the last
         session), ``sessions`` how many sessions raised it (1 for the episode-only flags),
-        ``value``, ``threshold``, ``ref``, ``note`` and ``rule`` from the first firing session,
+        ``value``, ``threshold``, ``ref``, ``note`` and ``rule`` from the last firing session,
         ``last_session`` where it fired last (the last SRS for ``srs_always_40``) and
         ``current`` whether it holds now (:data:`~fitdata.analytics.flags.rules.NOW_AT`); the
         rule of a row that no longer holds ends with when it last held. With a

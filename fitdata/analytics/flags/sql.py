@@ -30,7 +30,7 @@ _ITEM_NAME_SQL = ", ".join(f"CASE WHEN {c} < $item - $tol THEN '{c}' END" for c 
 #: The per-session flags of the SQL path: (flag, fired, value, threshold, ref, note), as SQL over
 #: the columns of the ``d`` step below. ``NULL`` means the column is empty for the flag; an
 #: expression starting with ``$`` (or ``-$``) is a constant parameter. Each flag's row takes
-#: value, threshold, ref and note from the first session at which it fired.
+#: value, threshold, ref and note from the last session at which it fired.
 _SESSION_RULES_SQL: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("not_on_track", "ors < lower - $tol", "ors", "lower", "NULL", "NULL"),
     (
@@ -68,7 +68,10 @@ def _is_constant(expression: str) -> bool:
 
 
 def _rule_aggregates(flag: str, fired: str, *details: str) -> str:
-    """Aggregates of one flag over an episode's sessions: first session, count, first details."""
+    """Aggregates of one flag over an episode's sessions: first and last session, count, details.
+
+    The details are those of the last firing session (what holds now, or when it last held).
+    """
     where = f"FILTER (WHERE coalesce({fired}, false))"
     parts = [
         f"min(session_no) {where} AS {flag}__first",
@@ -76,7 +79,7 @@ def _rule_aggregates(flag: str, fired: str, *details: str) -> str:
         f"count(*) {where} AS {flag}__n",
     ]
     parts += [
-        f"arg_min({expression}, session_no) {where} AS {flag}__{name}"
+        f"arg_max({expression}, session_no) {where} AS {flag}__{name}"
         for (name, _type), expression in zip(_DETAILS, details, strict=True)
         if not _is_constant(expression)
     ]
