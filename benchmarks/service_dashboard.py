@@ -512,6 +512,8 @@ def bench_after_write(sessions: int, repeats: int) -> Iterator[Row]:
             math.nan,
             None,
         )
+        # Let the kernel's delayed stores of brought-forward facts finish before the copy goes.
+        time.sleep(stored.STORE_DELAY_SECONDS + 1.0)
         reader.close()
 
 
