@@ -262,7 +262,7 @@ BOOTSTRAP_SEED = 20261206
 _BOOT_GRID = np.linspace(-20.0, 8.0, 57)
 #: Half-widths (in log g) of the parabolas that refine each refit's optimum after the grid
 #: (each may move the optimum by up to twice its half-width).
-_REFINE_STEPS = (0.15, 0.02, 0.003)
+_REFINE_STEPS = (0.15, 0.02)
 
 
 def _profile_batch(
@@ -297,15 +297,18 @@ def _profile_batch(
 
 def _profile_from(
     n: np.ndarray,
-    a11: np.ndarray,
-    a12: np.ndarray,
-    a22: np.ndarray,
+    a11: np.ndarray | float,
+    a12: np.ndarray | float,
+    a22: np.ndarray | float,
     b1: np.ndarray,
     b2: np.ndarray,
     c: np.ndarray,
-    log_det_v: np.ndarray,
+    log_det_v: np.ndarray | float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The profile log-likelihood, ``beta`` and RSS from the weighted cross-products."""
+    """The profile log-likelihood, ``beta`` and RSS from the weighted cross-products.
+
+    Scalars stand for a weight of 0 (the boundary ``g = 0``), shared by every data set.
+    """
     total = float(n.sum())
     det = a11 * a22 - a12 * a12
     beta0 = (a22 * b1 - a12 * b2) / det
@@ -354,7 +357,7 @@ def _reml_batch(
 
     The optimum of :func:`reml_random_intercept` for many data sets at once: the best point of
     a grid over ``log g``, refined by the vertex of a parabola through it and its neighbours,
-    then by ever narrower parabolas (:data:`_REFINE_STEPS`; the likelihood is smooth, so this
+    then by two narrower parabolas (:data:`_REFINE_STEPS`; the likelihood is smooth, so this
     lands within about 1e-4 of the optimum in ``log g``, which a test checks against the
     single fit); ``g = 0`` where the boundary is at least as likely, or where the grid's best
     is its first point.
@@ -377,14 +380,16 @@ def _reml_batch(
             around = np.where(np.isfinite(around), around, -np.inf)
             t = np.where(inner, _vertex(t, half, around[:, 0], around[:, 1], around[:, 2]), t)
         g = np.exp(t)
-        candidates = np.stack([g, np.zeros(count)], axis=1)
-        loglik, beta, rss = _profile_batch(candidates, n, sx, sxx, sy, sxy, syy)
-    at_zero = (best == 0) | ~(loglik[:, 0] > loglik[:, 1])
-    pick = at_zero.astype(int)
+        loglik, beta, rss = _profile_batch(g[:, None], n, sx, sxx, sy, sxy, syy)
+        # the boundary g = 0: no weights, the plain totals (least squares)
+        at_0, beta_0, rss_0 = _profile_from(
+            n, n.sum(), sx.sum(), sxx.sum(), sy.sum(-1), sxy.sum(-1), syy.sum(-1), 0.0
+        )
+    at_zero = (best == 0) | ~(loglik[:, 0] > at_0)
     return (
         np.where(at_zero, 0.0, g),
-        beta[rows, pick],
-        rss[rows, pick] / (float(n.sum()) - 2),
+        np.where(at_zero[:, None], beta_0, beta[:, 0]),
+        np.where(at_zero, rss_0, rss[:, 0]) / (float(n.sum()) - 2),
     )
 
 
