@@ -184,20 +184,27 @@ def suppress_small_cells(
     any_hidden = bool(mask.any())
     change_hidden = bool(change_mask.any())
     # One frame built from arrays (counts and flags become floats, hidden or not, so they can
-    # hold NaN); column-by-column assignment costs more than the work for small tables.
+    # hold NaN); column-by-column assignment costs more than the work for small tables. The
+    # numeric columns are read as one block and hidden with one mask.
+    dtypes = out.dtypes
+    numeric = [c for c in out.columns if c in values and getattr(dtypes[c], "kind", "O") in "biuf"]
+    block = out[numeric].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    if any_hidden or change_hidden:
+        in_change = np.array([c in CHANGE_COLUMNS for c in numeric], dtype=bool)
+        block[np.where(in_change[None, :], change_mask[:, None], mask[:, None])] = np.nan
+    position = {c: i for i, c in enumerate(numeric)}
     columns: dict[str, Any] = {}
     for column in out.columns:
+        if column in position:
+            columns[column] = block[:, position[column]]
+            continue
         series = out[column]
-        kind = getattr(series.dtype, "kind", "O")
-        rows = change_mask if column in CHANGE_COLUMNS else mask
-        hide_rows = change_hidden if column in CHANGE_COLUMNS else any_hidden
         if column not in values:
             columns[column] = series
-        elif kind in "biuf":
-            array = series.to_numpy(dtype="float64", na_value=np.nan)
-            columns[column] = np.where(rows, np.nan, array) if hide_rows else array
-        else:
-            columns[column] = series.where(~rows) if hide_rows else series
+            continue
+        rows = change_mask if column in CHANGE_COLUMNS else mask
+        hide_rows = change_hidden if column in CHANGE_COLUMNS else any_hidden
+        columns[column] = series.where(~rows) if hide_rows else series
     out = pd.DataFrame(columns, index=out.index)
     out.attrs = dict(table.attrs)
 
