@@ -291,13 +291,14 @@ def _index_table(
     clients_by_age: np.ndarray,
     episodes: np.ndarray,
     keys: dict[str, Any],
-    info: dict[Any, dict[str, float]],
     config: ClinicalConfig,
 ) -> pd.DataFrame:
     """The table of :func:`~fitdata.analytics.indices.service_indices` from per-group sums.
 
     ``sums`` holds ``adjusted`` and ``adjusted_n`` (the standardised adjusted changes against
-    each service's line, and how many have one); ``info`` is the reference, for the attrs.
+    each service's line, and how many have one). The table carries no attrs: pandas
+    deep-copies them on every operation, and the reference (a dict per service) made that
+    cost more than the sums; it travels as ``index_tables(...)["info"]``.
     """
     present = sums["one"] > 0
     s = {name: values[present] for name, values in sums.items()}
@@ -344,7 +345,9 @@ def _index_table(
         table = finish_aggregate(agg, key_list)
     else:
         table = pd.DataFrame(columns=[*key_list, *INDEX_COLUMNS])
-    return labelled_table(table, key_list, info, config, False)
+    table = labelled_table(table, key_list, {}, config, False)
+    table.attrs = {}
+    return table
 
 
 def _team_sums(
@@ -394,7 +397,7 @@ def index_tables(facts: EpisodeFacts, chosen: Selection, config: ClinicalConfig)
             grouping.row_keep, grouping.row_group, grouping.n, by_team=grouping.by_team
         )
         assert by_age is not None
-        table = _index_table(sums, clients, by_age, sums[episode_flag], grouping.keys, info, config)
+        table = _index_table(sums, clients, by_age, sums[episode_flag], grouping.keys, config)
         with np.errstate(invalid="ignore", divide="ignore"):
             table["pct_lt2_ors"] = 100.0 * table["episodes_lt2_ors"] / table["client_episodes"]
         tables[name] = table
