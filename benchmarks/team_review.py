@@ -100,7 +100,8 @@ def naive_caseload(
     """The team's client-episodes as the table shows them, in pandas from the loaded tables.
 
     What an analyst would write: filter the sessions to the team's client ratings up to
-    ``as_of``, sort, group per client-episode, derive the flags with ``shift``/``transform``,
+    ``as_of``, sort, group per client-episode, judge each flag at the last session that could
+    raise it (as it holds now) with ``groupby``/``cumsum``/``last``,
     join episodes, clients and therapists, then filter and sort. Thresholds come from
     ``config`` (the ``DEFAULT_CONFIG`` tie rules: at the reliable change reliable, at the
     cutoffs not flagged).
@@ -120,32 +121,45 @@ def naive_caseload(
         s = s[s["episode_id"].isin(episodes["episode_id"])]
     s = s.sort_values([*_KEYS, "session_no"])
 
-    srs = s["srs_total"]
-    with_srs = s[srs.notna()]
-    fall = (with_srs.groupby(_KEYS)["srs_total"].shift() - with_srs["srs_total"]).round(9)
+    # Each flag as it holds NOW: its rule judged at the last session that could raise it (the
+    # last ORS, the last SRS, the last SRS with items), as fitdata.analytics.flags.NOW_AT says.
+    with_srs = s[s["srs_total"].notna()]
+    by_srs = with_srs.groupby(_KEYS)["srs_total"]
+    earlier_sum = by_srs.cumsum() - with_srs["srs_total"]
+    earlier_n = by_srs.cumcount()
+    usual = (earlier_sum / earlier_n).round(9).where(earlier_n >= config.srs_drop_min_earlier)
+    last_srs = (
+        with_srs.assign(
+            srs_below_cutoff=with_srs["srs_total"] < config.srs_cutoff - tol,
+            srs_drop=(usual - with_srs["srs_total"]).round(9) >= config.srs_drop - tol,
+        )
+        .groupby(_KEYS)[["srs_below_cutoff", "srs_drop"]]
+        .last()
+    )
     with_ors = s[s["ors_total"].notna()]
     by_client = with_ors.groupby(_KEYS)
     change = (with_ors["ors_total"] - by_client["ors_total"].transform("first")).round(9)
     judged = by_client.cumcount() > 0  # the first ORS came from an earlier session
     rc = config.ors_reliable_change
-    at_session = pd.DataFrame(
-        {
-            "episode_id": s["episode_id"],
-            "client_id": s["client_id"],
-            "no_reliable_change": (
-                judged
-                & (with_ors["session_no"] >= config.stagnation_sessions)
-                & (change < rc - tol)
-            ).reindex(s.index, fill_value=False),
-            "reliable_deterioration": (judged & (change <= -(rc - tol))).reindex(
-                s.index, fill_value=False
-            ),
-            "srs_below_cutoff": srs < config.srs_cutoff - tol,
-            "srs_drop": (fall >= config.srs_drop - tol).reindex(s.index, fill_value=False),
-            "srs_item_below": s[list(SRS_ITEMS)].min(axis=1) < config.srs_item_concern - tol,
-        }
+    last_ors = (
+        with_ors.assign(
+            no_reliable_change=judged
+            & (with_ors["session_no"] >= config.stagnation_sessions)
+            & (change < rc - tol),
+            reliable_deterioration=judged & (change <= -(rc - tol)),
+        )
+        .groupby(_KEYS)[["no_reliable_change", "reliable_deterioration"]]
+        .last()
     )
-    flags = at_session.groupby(_KEYS).any()
+    items = s[list(SRS_ITEMS)].min(axis=1)
+    with_items = s[items.notna()]
+    last_items = (
+        (items[items.notna()] < config.srs_item_concern - tol)
+        .groupby([with_items["episode_id"], with_items["client_id"]])
+        .last()
+        .rename("srs_item_below")
+    )
+    flags = last_ors.join(last_srs, how="outer").join(last_items, how="outer")
     rows = s.groupby(_KEYS).agg(
         sessions=("session_no", "size"),
         ors_count=("ors_total", "count"),
@@ -155,7 +169,9 @@ def naive_caseload(
         last_srs=("srs_total", "last"),
         last_session=("session_date", "max"),
     )
-    rows = rows.join(flags).reset_index()
+    rows = rows.join(flags)
+    rows[list(flags.columns)] = rows[list(flags.columns)].fillna(False).astype(bool)
+    rows = rows.reset_index()
     rows = rows.merge(
         episodes[["episode_id", "therapist_id", "format", "started", "ended", "end_type"]],
         on="episode_id",
@@ -167,8 +183,13 @@ def naive_caseload(
     rows["ongoing"] = rows["ended"].isna()
     rows["change"] = (rows["last_ors"] - rows["first_ors"]).round(1).where(rows["ors_count"] >= 2)
     rows["days_since_last"] = (stamp - rows["last_session"]).dt.days
-    rows["missing_ors"] = rows["ors_count"] < rows["sessions"]
-    rows["missing_srs"] = rows["srs_count"] < rows["sessions"]
+    last = s.groupby(_KEYS)[["ors_total", "srs_total"]].agg(lambda v: v.iloc[-1])
+    rows = rows.merge(
+        last.isna()
+        .reset_index()
+        .rename(columns={"ors_total": "missing_ors", "srs_total": "missing_srs"}),
+        on=_KEYS,
+    )
     rows["not_seen"] = rows["ongoing"] & (rows["days_since_last"] > 7 * config.not_seen_weeks)
     rows["flag_count"] = rows[list(NAIVE_FLAGS)].sum(axis=1)
     if status == "ongoing":
