@@ -22,9 +22,11 @@ def wilson_interval(successes: Any, trials: Any) -> tuple[np.ndarray, np.ndarray
     JASA 22:209-212; recommended over the normal approximation for small n by Brown, Cai &
     DasGupta (2001). z = 1.959964 (:data:`fitdata.analytics.change.CRITICAL_VALUE`).
 
-    The bounds are clipped to [0, 100]. The formula keeps them there exactly; in floating
-    point a proportion of 0 or 1 can land a hair outside (-1e-15 %), which a page rounding to
-    one decimal would print as "-0.0". Clipping changes nothing else.
+    The bounds are clipped to [0, 100], and 0 of n starts at exactly 0 and n of n ends at
+    exactly 100, as the formula does in exact arithmetic. In floating point it gives -1e-15 %
+    (which a page rounding to one decimal prints as "-0.0") or 99.99999999999999 % for 4 of 4,
+    which put a team's 100 % outside its own interval and crashed the report's chart (issue 18).
+    Nothing else changes.
 
     Args:
         successes: Number of successes per row (a count; a fractional count is accepted).
@@ -42,6 +44,6 @@ def wilson_interval(successes: Any, trials: Any) -> tuple[np.ndarray, np.ndarray
         centre = (p + z * z / (2 * n)) / denominator
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     valid = n > 0
-    low = np.where(valid, np.clip(centre - half, 0, 1) * 100, np.nan)
-    high = np.where(valid, np.clip(centre + half, 0, 1) * 100, np.nan)
+    low = np.where(valid, np.where(k <= 0, 0.0, np.clip(centre - half, 0, 1) * 100), np.nan)
+    high = np.where(valid, np.where(k >= n, 100.0, np.clip(centre + half, 0, 1) * 100), np.nan)
     return low, high

@@ -1,6 +1,7 @@
 """One Wilson interval for every page: its clipping changes no value a page shows."""
 
 import numpy as np
+import pytest
 
 from fitdata.analytics.change import CRITICAL_VALUE
 from fitdata.analytics.intervals import wilson_interval
@@ -29,3 +30,12 @@ def test_no_trials_gives_no_interval() -> None:
     low, high = wilson_interval([0, np.nan, 2], [0, np.nan, 4])
     assert np.isnan(low[:2]).all() and np.isnan(high[:2]).all()
     assert 0 < low[2] < 50 < high[2] < 100
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 10, 33, 100, 999])
+def test_all_or_none_end_exactly_at_the_bounds(n: int) -> None:
+    # 4 of 4 gave 99.99999999999999 % in floating point, so a team's 100 % lay outside its own
+    # interval and the report's chart refused it (issue 18).
+    low, high = wilson_interval([0, n], [n, n])
+    assert low[0] == 0.0 and high[1] == 100.0
+    assert 0.0 < high[0] < 100.0 and 0.0 < low[1] < 100.0

@@ -184,12 +184,7 @@ def team_comparison(
     n = table["episodes_with_change"].to_numpy(dtype="float64")
     pct = table["pct_target"].to_numpy(dtype="float64")
     reached = np.rint(pct * n / 100)  # a count: the percentage times n is one up to rounding
-    low, high = wilson_interval(reached, n)
-    # The Wilson interval of 0 of n starts at exactly 0 and of n of n ends at exactly 100; in
-    # floating point the formula gives 99.99999999999999 for 4 of 4, which put the team's 100 %
-    # outside its own interval (the report's chart refused it: issue 18). The exact ends:
-    low = np.where(reached == 0, 0.0, low)
-    high = np.where(reached == n, 100.0, high)
+    low, high = wilson_interval(reached, n)  # exact ends at 0 of n and n of n (issue 18)
     pct_lt2 = table.pop("pct_lt2_ors")
     table["pct_target_ci_low"] = low
     table["pct_target_ci_high"] = high
