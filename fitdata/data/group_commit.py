@@ -27,6 +27,16 @@ killed writer leaves (the failure cases, also in ``docs/architecture.md``):
 
 Imports, users and ``fitdata demo`` keep :func:`~fitdata.data.store.write_transaction`: one
 transaction over a large change, whose body is code of the calling process.
+
+Measured (``benchmarks/writes.py``, 30 s runs, 2 reader processes, a 2-core machine shared with
+other work, load average 5-9): 20 writers at 1 M sessions 33-52 saves/s, p95 0.47-0.92 s (one
+copy per write, same runs: 8.9 saves/s, p95 3.5-7.2 s); at 10 M 16-17 saves/s, p95 1.3-2.0 s
+(one copy per write: 1.8-2.5 saves/s, p95 16-32 s). A save alone costs what it did (1 M:
+99-118 ms against 101-114 ms, alternated in one process): the spool's files are a few
+milliseconds beside the copy. No run lost, duplicated or failed a save, and no reader failed.
+A batch costs one copy, checkpoint and replace (10 M: copy ~230 ms, checkpoint with the
+file's flush and replace ~330 ms) plus each change (~8-10 ms for a session in an ongoing
+episode at 1 M; ~250 ms more at 10 M for a new episode, whose number scans every episode id).
 """
 
 from __future__ import annotations
