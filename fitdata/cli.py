@@ -230,9 +230,23 @@ def _period(text: str):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _report_error(text: str) -> int:
-    print(f"fitdata report: error: {text}", file=sys.stderr)
+def _command_error(command: str, text: str) -> int:
+    """Print ``fitdata <command>: error: <text>`` and return the usage exit status (2)."""
+    print(f"fitdata {command}: error: {text}", file=sys.stderr)
     return 2
+
+
+def _report_error(text: str) -> int:
+    return _command_error("report", text)
+
+
+def _out_folder_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--out`` cannot be written before anything is read, or None; then the database."""
+    if not args.out.parent.is_dir():
+        return f"the folder {args.out.parent} does not exist; create it or change --out"
+    if not args.db.exists():
+        raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
+    return None
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -245,13 +259,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return _report_error(
             f"cannot tell the report format from {args.out.name!r}; pass --format html, pdf or xlsx"
         )
-    if not args.out.parent.is_dir():
-        return _report_error(
-            f"the folder {args.out.parent} does not exist; create it or change --out"
-        )
     config = load_config(args.config)
-    if not args.db.exists():
-        raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
+    if problem := _out_folder_problem(args):
+        return _report_error(problem)
     reader = reader_for(args.db)
     options = filter_options(reader)
     if args.service is not None and args.service not in options["services"]:
@@ -286,8 +296,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _review_error(text: str) -> int:
-    print(f"fitdata review: error: {text}", file=sys.stderr)
-    return 2
+    return _command_error("review", text)
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
@@ -302,13 +311,9 @@ def _cmd_review(args: argparse.Namespace) -> int:
             f"cannot tell the file format from {args.out.name!r}; give --out a name ending in "
             ".csv or .xlsx"
         )
-    if not args.out.parent.is_dir():
-        return _review_error(
-            f"the folder {args.out.parent} does not exist; create it or change --out"
-        )
     config = load_config(args.config)
-    if not args.db.exists():
-        raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
+    if problem := _out_folder_problem(args):
+        return _review_error(problem)
     reader = reader_for_user(args.db, args.user)  # a user's scope, audited as on the page
     teams = queries.team_options(reader)
     match = teams[(teams["team_id"] == args.team) | (teams["name"] == args.team)]
