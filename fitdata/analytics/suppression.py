@@ -96,20 +96,26 @@ def complementary_suppression(
     size = np.asarray(sizes, dtype="float64")
     size = np.where(np.isnan(size), np.inf, size)
     pending = [(total, np.asarray(parts, dtype=np.int64)) for total, parts in lines if len(parts)]
-    changed = True
-    while changed:
-        changed = False
-        for total, parts in pending:
+    if not pending:
+        return out
+    totals = np.array([total for total, _ in pending], dtype=np.int64)
+    members = np.concatenate([parts for _, parts in pending])
+    line_of = np.repeat(np.arange(len(pending)), [len(parts) for _, parts in pending])
+    while True:
+        # Hidden cells per line, for all lines at once; only lines with one are visited.
+        counts = np.bincount(line_of, weights=out[members], minlength=len(pending))
+        single = np.flatnonzero(counts + out[totals] == 1)
+        if single.size == 0:
+            return out
+        for line in single.tolist():
+            total, parts = pending[line]
             shown_parts = parts[~out[parts]]
-            hidden_count = len(parts) - len(shown_parts) + int(out[total])
-            if hidden_count != 1:
-                continue
+            if len(parts) - len(shown_parts) + int(out[total]) != 1:
+                continue  # an earlier line of this round hid one of its cells
             if len(shown_parts):
                 out[shown_parts[np.argmin(size[shown_parts])]] = True
             else:
                 out[total] = True
-            changed = True
-    return out
 
 
 def suppress_small_cells(
