@@ -20,6 +20,8 @@ Decisions at the ties (scores are recorded to one decimal, so exact ties are com
 * **SRS drop.** The SRS *at least* 2 points below the client's usual level, the mean of the
   episode's earlier SRS totals (from 2 of them on): 2.0 below flags, 1.9 does not.
 * **Small cells.** Aggregates over *fewer than* 5 clients are suppressed; 5 clients are shown.
+  Outcome percentages and effect sizes need 5 client-episodes with change (2+ ORS), and a hidden
+  cell's neighbours are hidden too where a total would give it away (complementary suppression).
 """
 
 from __future__ import annotations
@@ -169,9 +171,11 @@ RULES: dict[str, Rule] = {
         "a fall of at least this much below the usual level flags (2.0 flags, 1.9 does not)",
     ),
     "min_cell_size": Rule(
-        "smallest number of clients an aggregate may show",
-        "Norwegian health-data practice (Normen), small-cell suppression",
-        "fewer than this many clients is suppressed; exactly this many is shown",
+        "smallest number an aggregate may rest on: distinct clients for counts, client-episodes "
+        "with change (2+ ORS) for outcome percentages and effect sizes",
+        "Norwegian health-data practice (Normen), small-cell suppression; complementary "
+        "suppression so no hidden cell follows by subtraction (docs/analytics.md)",
+        "fewer than this many is suppressed; exactly this many is shown",
     ),
     "min_comparison_groups": Rule(
         "smallest number of teams (each with enough episodes) a multilevel comparison is fitted on",
