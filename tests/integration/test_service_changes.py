@@ -24,8 +24,14 @@ from fitdata.data.cache import cache_dir
 from fitdata.data.store import reader_for
 from fitdata.features import registration as reg
 from fitdata.features.registration_rules import Correction, NewClient, Registration, Scores
+from fitdata.features.service import (
+    ServiceFilters,
+    SummaryCache,
+    parse_period,
+    service_summary,
+    stored,
+)
 from fitdata.features.service import facts as facts_module
-from fitdata.features.service import stored
 from fitdata.features.service.changes import changed_teams, read_state
 from fitdata.features.service.facts import Rows, episode_facts, session_facts
 
@@ -265,3 +271,25 @@ def test_many_changed_episodes_count_their_teams_as_changed(db, monkeypatch) -> 
     for step in range(6):
         _random_write(db, rng, step)
         _assert_brought_forward_equals_fresh(reader)
+
+
+def test_a_kernels_summary_after_random_writes_equals_one_computed_afresh(db) -> None:
+    # The kernel's cache keeps the tables computed from facts a write left as they were
+    # (SummaryCache.derived); whatever it kept, the page must show what a fresh summary shows.
+    reader = reader_for(db)
+    cache = SummaryCache()
+    periods = [parse_period(p) for p in ("2026", "2026Q3", "2026-10")]
+    teams = [None, *reader.df("SELECT team_id FROM teams ORDER BY 1")["team_id"][:2]]
+    rng = random.Random(7)
+    kept = 0
+    for step in range(10):
+        _random_write(db, rng, step)
+        for filters in (ServiceFilters(p, team_id=t) for p in periods for t in teams):
+            before = cache.misses
+            cached = service_summary(reader, filters, cache=cache)
+            kept += cache.misses - before < 5  # not everything was computed again
+            fresh = service_summary(reader, filters)
+            for name in ("headline", "trend", "teams", "completeness_team"):
+                got, want = getattr(cached, name), getattr(fresh, name)
+                assert got.equals(want), (step, filters, name)
+    assert kept  # the cache did keep parts across writes, so the comparison tested something

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,8 +67,33 @@ class SummaryCache:
     def __init__(self, size: int = 16, facts_size: int = 4) -> None:
         self._parts: MemoryCache[Any] = MemoryCache(size)
         self._facts: MemoryCache[Any] = MemoryCache(facts_size)
+        self._derived: OrderedDict[Hashable, tuple[object, Any]] = OrderedDict()
+        self._size = size
         self._lock = threading.Lock()
         self.misses = 0
+
+    def derived(self, source: object, key: Hashable, compute: Callable[[], T]) -> T:
+        """A part computed from ``source`` alone (a facts object), kept while ``source`` is.
+
+        Not keyed on the file's version: a write that leaves the facts as they were (the
+        usual registration changes no closed episode, and :mod:`.stored` then hands back the
+        *same* facts object) must not recompute every table. The facts object already belongs
+        to one file and one access scope (:mod:`.stored` keys it so), and the entry keeps a
+        reference to it, so an ``id`` reused by a later object never matches.
+        """
+        full = (id(source), key)
+        with self._lock:
+            hit = self._derived.get(full)
+            if hit is not None and hit[0] is source:
+                self._derived.move_to_end(full)
+                return hit[1]
+            self.misses += 1
+        value = compute()
+        with self._lock:
+            self._derived[full] = (source, value)
+            while len(self._derived) > self._size:
+                self._derived.popitem(last=False)
+        return value
 
     def get(self, reader: Reader, kind: str, key: Hashable, compute: Callable[[], T]) -> T:
         """The part ``kind`` for the reader's file version and scope and ``key`` (computed once)."""
@@ -84,6 +110,8 @@ class SummaryCache:
         """Forget everything."""
         self._parts.clear()
         self._facts.clear()
+        with self._lock:
+            self._derived.clear()
 
 
 _kernel_cache = SummaryCache()
@@ -262,10 +290,10 @@ def service_summary(
     )
     population = (version, config, filters.service, filters.age_group, filters.format)
     part_key = (population, window.start, window.end, filters.period)
-    tables = cache.get(
-        reader,
-        "tables",
-        part_key,
+    # The tables depend on the facts and the names only: kept across a write that left both.
+    tables = cache.derived(
+        facts,
+        (tuple(team_names.items()), *population[1:], *part_key[1:]),
         lambda: _population_tables(facts, chosen, team_names, config),
     )
     headline, trend, teams = _focus_outcomes(tables, filters, window.quarters)
