@@ -389,3 +389,21 @@ def test_unknown_filter_values_are_refused():
         ServiceFilters(parse_period("2025Q3"), age_group="senior")
     with pytest.raises(ValueError, match="format"):
         ServiceFilters(parse_period("2025Q3"), format="solo")
+
+
+@pytest.mark.parametrize("lang", ["en", "nb"])
+def test_too_few_teams_is_said_in_the_readers_language(service_db, lang):
+    from fitdata.i18n import Translator
+    from fitdata.outputs.report.layout import method_notes
+
+    summary = service_summary(reader_for(service_db), ServiceFilters(parse_period("2025Q3")))
+    assert summary.team_model["too_few_groups"]  # four teams: fewer than min_comparison_groups
+    notes = method_notes(summary, Translator(lang))
+    expected = Translator(lang).text(
+        "service.chart.team_effect_too_few",
+        min_groups=summary.config.min_comparison_groups,
+        min_episodes=summary.team_model["min_episodes"],
+        teams=summary.team_model["n_therapists"],
+    )
+    assert expected in notes
+    assert not any("fewer than" in note for note in notes) or lang == "en"

@@ -361,7 +361,16 @@ def method_notes(summary: ServiceSummary, tr: Translator) -> list[str]:
                 episodes=model.get("n_episodes", ""),
             )
         )
-    if model.get("error"):
+    if model.get("too_few_groups"):  # the reader's language, not the model's English reason
+        notes.append(
+            tr.text(
+                "service.chart.team_effect_too_few",
+                min_groups=model.get("min_groups", ""),
+                min_episodes=model.get("min_episodes", ""),
+                teams=model.get("n_therapists", ""),
+            )
+        )
+    elif model.get("error"):
         notes.append(tr.text("service.method.model_error", error=model["error"]))
     elif model.get("warnings"):
         notes.append(tr.text("service.method.model_warnings"))
