@@ -191,10 +191,16 @@ def naive_differences(naive: dict[str, pd.DataFrame], scope: TherapistScope) -> 
                 both[column].to_numpy(dtype="int64"), both[f"{column}_naive"].to_numpy("int64")
             ):
                 problems.append(f"{level}: {column} differ")
+        # The page hides change statistics over fewer than min_cell_size client-episodes with
+        # change (the naive page has no suppression): compare where the page shows them.
+        gated = both["episodes_with_change"].to_numpy() < DEFAULT_CONFIG.min_cell_size
         for column in ("effect_size", "pct_reliable_improvement", "intake_ors_mean"):
+            if column != "intake_ors_mean" and not both.loc[gated, column].isna().all():
+                problems.append(f"{level}: {column} shown over too few episodes with change")
+            keep = ~gated if column != "intake_ors_mean" else np.ones(len(both), dtype=bool)
             if not np.allclose(
-                both[column].to_numpy(dtype="float64"),
-                both[f"{column}_naive"].to_numpy(dtype="float64"),
+                both[column].to_numpy(dtype="float64")[keep],
+                both[f"{column}_naive"].to_numpy(dtype="float64")[keep],
                 equal_nan=True,
                 atol=1e-6,
             ):

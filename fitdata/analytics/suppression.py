@@ -51,6 +51,13 @@ CHANGE_COLUMNS: tuple[str, ...] = (
     "effect_size_ci_low",
     "effect_size_ci_high",
     "severity_adjusted_es",
+    "severity_adjusted_es_ci_low",
+    "severity_adjusted_es_ci_high",
+    "pct_reliable_improvement",  # the therapist development page's names
+    "pct_reliable_improvement_ci_low",
+    "pct_reliable_improvement_ci_high",
+    "pct_recovered_ci_low",
+    "pct_recovered_ci_high",
     "pct_target",
     "pct_target_ci_low",
     "pct_target_ci_high",
@@ -157,7 +164,7 @@ def suppress_small_cells(
         hide: Rows to hide as well (complementary suppression of linked tables).
         hide_change: Rows whose :data:`CHANGE_COLUMNS` to hide as well.
         gate_change: Hide :data:`CHANGE_COLUMNS` over fewer than the minimum client-episodes
-            with change (the service page, the report and
+            with change (the service page, the report, the therapist development page and
             :func:`fitdata.analytics.indices.service_indices` turn it on).
 
     Returns:

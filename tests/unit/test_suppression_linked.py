@@ -152,3 +152,26 @@ def test_statistics_over_change_are_gated_on_what_they_count():
     assert gated.loc[1, ["clients", "episodes_with_change", "sessions_mean"]].tolist() == [6, 3, 4]
     assert not gated["suppressed"].any()
     assert gated.loc[0, "pct_target"] == 70.0
+
+
+def test_the_development_pages_change_statistics_are_gated_too():
+    # The therapist development page names its measures differently; every one computed over
+    # client-episodes with change is gated, with its interval; unplanned endings (over closed
+    # episodes) and the intake mean (over clients) are not.
+    from fitdata.features.therapist_development.tables import outcome_columns
+
+    columns = outcome_columns(["level", "period"])
+    table = pd.DataFrame([dict.fromkeys(columns, 1.0)] * 2)
+    table["level"], table["period"] = "therapist", ["2025Q1", "2025Q2"]
+    table["clients"], table["closed_episodes"] = 6, 6
+    table["episodes_with_change"] = [6, 4]
+    gated = suppress_small_cells(table, keys=["level", "period"], gate_change=True)
+    change_based = [
+        c
+        for c in columns
+        if c.startswith(("effect_size", "severity_adjusted", "pct_reliable", "pct_recovered"))
+    ]
+    assert len(change_based) == 12
+    assert gated.loc[1, change_based].isna().all()
+    assert gated.loc[0, change_based].notna().all()
+    assert gated.loc[1, ["pct_unplanned", "intake_ors_mean", "episodes_with_change"]].notna().all()

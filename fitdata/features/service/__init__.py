@@ -21,7 +21,7 @@ What a summary holds (every table is suppressed with
 * ``trend`` — the same indices by the quarter of the episode's end, over the trend window
   (the eight quarters up to the end of the period, or longer when the period is).
 * ``teams`` — the team comparison: ``service_indices`` by team over the period, a 95 % Wilson
-  interval for % reaching target, and the multilevel estimate of each team's intake-adjusted
+  interval for % reliably improved or ended non-clinical (``pct_target``), and the multilevel estimate of each team's intake-adjusted
   difference in mean ORS change from the service. Rows are ordered by team **name**.
 
 Population and reference set. The service, age-group and format filters choose the
@@ -47,7 +47,7 @@ Where each part lives, in the order the numbers flow:
 * :mod:`.summary` — :func:`service_summary` step by step, and the kernel's cache.
 
 Computed here, not in ``fitdata.analytics.indices`` (candidates to move there): session-date
-completeness, ``pct_lt2_ors`` and the Wilson interval for % reaching target.
+completeness, ``pct_lt2_ors`` and the Wilson interval for ``pct_target``.
 """
 
 from __future__ import annotations

@@ -242,4 +242,6 @@ def outcomes_by_period(
         table[key] = table[key].astype("category")
     table = table.reset_index(drop=True)
     table.attrs = {"group_keys": keys}
-    return suppress_small_cells(table, config=config, keys=keys, subgroup_counts=[])
+    return suppress_small_cells(
+        table, config=config, keys=keys, subgroup_counts=[], gate_change=True
+    )

@@ -273,7 +273,9 @@ def outcome_table(
     table["severity_adjusted_es_ci_high"] = (mean + half) / sd
     table = table[columns]
     table.attrs = {"group_keys": keys}
-    return suppress_small_cells(table, config=config, keys=keys, subgroup_counts=[])
+    return suppress_small_cells(
+        table, config=config, keys=keys, subgroup_counts=[], gate_change=True
+    )
 
 
 # The counts of the SRS profile, each (column, aggregate) over the rows of a group; the SQL of
