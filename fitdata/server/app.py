@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from traitlets import Bool, List, Unicode
+from jupyter_core.paths import jupyter_config_path
+from traitlets import Bool, List, Unicode, default
 from voila.app import Voila
 from voila.request_info_handler import RequestInfoSocketHandler
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
@@ -83,6 +84,18 @@ class FitdataVoila(Voila):
         help="A TLS proxy on this machine forwards to this server (X-Forwarded-For from it is "
         "believed for login limits).",
     )
+
+    @default("config_file_paths")
+    def _config_file_paths_default(self) -> list[str]:
+        """The Jupyter config path only, never the working directory.
+
+        Voila also reads ``voila.json`` and ``voila.py`` from the directory it is started in,
+        and a file there would override fitdata's hardened settings (or run code, for
+        ``voila.py``) just because someone started ``fitdata serve`` in that folder. An
+        administrator's own settings go in the Jupyter config directory
+        (``jupyter --config-dir``), as ``docs/deployment.md`` says.
+        """
+        return list(jupyter_config_path())
 
     def init_settings(self) -> dict[str, Any]:
         """Voila's settings, plus the host rules, kernel owners and the kernels' secret."""

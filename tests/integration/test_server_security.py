@@ -958,3 +958,17 @@ def test_the_threat_model_is_documented() -> None:
         f"{SESSION_MAX_AGE_S // 3600} hours",
     ):
         assert term.lower() in section.lower(), term
+
+
+def test_a_voila_config_in_the_working_directory_is_not_read(tmp_path, monkeypatch) -> None:
+    # Voila reads voila.json / voila.py from the folder it starts in; a file there must not
+    # override fitdata's settings (or run code) because serve was started in that folder.
+    from fitdata.server.app import FitdataVoila
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "voila.py").write_text("raise SystemExit('voila.py in the working folder ran')\n")
+    (tmp_path / "voila.json").write_text('{"VoilaConfiguration": {"show_tracebacks": true}}')
+    app = FitdataVoila()
+    assert str(tmp_path) not in app.config_file_paths
+    app.load_config_file("voila", path=app.config_file_paths)  # what initialize() does
+    assert "show_tracebacks" not in app.config.get("VoilaConfiguration", {})
