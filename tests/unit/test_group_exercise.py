@@ -161,6 +161,27 @@ def test_without_enough_episodes_there_is_no_trajectory_and_no_not_on_track() ->
     assert not case.sessions["flag_not_on_track"].any()
 
 
+class LastCellShortModel(FakeModel):
+    """Enough comparable episodes at every session but the last: a line with a gap at the end."""
+
+    def predict_many(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = super().predict_many(frame)
+        last = out["session_no"] == out["session_no"].max()
+        out.loc[last, ["expected", "lower"]] = np.nan
+        out["sufficient"] = ~last
+        return out
+
+
+def test_no_not_on_track_marker_without_the_line_it_was_measured_against() -> None:
+    # The case graph draws no expected line when the last session has too few comparable
+    # episodes; the earlier sessions below the line must then not be ringed either.
+    model = LastCellShortModel(lower=30.0, expected=35.0)
+    case = ge.anonymise_case(raw_sessions(), label="A", age_group="adult", model=model)
+    assert case.trajectory_episodes is None
+    assert case.sessions["lower"].notna().sum() >= 2  # earlier sessions had a line
+    assert not case.sessions["flag_not_on_track"].any()
+
+
 def test_missing_columns_are_named() -> None:
     with pytest.raises(ValueError, match="session_date"):
         ge.anonymise_case(

@@ -168,6 +168,10 @@ def anonymise_case(
     for code in SESSION_FLAGS:
         numbers = set(fired.loc[fired["flag"] == code, "session_no"].astype(int))
         frame[f"flag_{code}"] = frame["session_no"].isin(numbers)
+    if trajectory_episodes is None:
+        # No expected line is drawn (too few comparable episodes at the last session), so no
+        # session is marked as below it either: a marker needs the line it was measured against.
+        frame["flag_not_on_track"] = False
 
     anonymous = frame[list(ANONYMOUS_COLUMNS)].reset_index(drop=True)
     assert_anonymous(anonymous)
