@@ -1,7 +1,8 @@
 """Confidence intervals shared by every page: one formula each, with its source.
 
 :func:`wilson_interval` is the interval of every percentage the dashboards and the report show
-(% reliably improved, % recovered, % of SRS below the cutoff, % reliably improved or ended non-clinical, ...).
+(% reliably improved, % recovered, % of SRS below the cutoff, % reliably improved or ended
+non-clinical, ...).
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ What a summary holds (every table is suppressed with
 * ``trend`` — the same indices by the quarter of the episode's end, over the trend window
   (the eight quarters up to the end of the period, or longer when the period is).
 * ``teams`` — the team comparison: ``service_indices`` by team over the period, a 95 % Wilson
-  interval for % reliably improved or ended non-clinical (``pct_target``), and the multilevel estimate of each team's intake-adjusted
-  difference in mean ORS change from the service. Rows are ordered by team **name**.
+  interval for % reliably improved or ended non-clinical (``pct_target``), and the multilevel
+  estimate of each team's intake-adjusted difference in mean ORS change from the service. Rows
+  are ordered by team **name**.
 
 Population and reference set. The service, age-group and format filters choose the
 *population*; the team filter chooses the *focus*. Team tables always show every team of the
