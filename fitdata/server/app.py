@@ -20,10 +20,14 @@ here too).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path
+from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
 from traitlets import Bool, List, Unicode, default
 from voila.app import Voila
 from voila.request_info_handler import RequestInfoSocketHandler
@@ -53,7 +57,9 @@ from fitdata.server.security import (
     secure,
 )
 
-__all__ = ["FitdataVoila"]
+__all__ = ["FitdataVoila", "quiet_closed_websockets"]
+
+log = logging.getLogger(__name__)
 
 #: Voila's handler classes and what serves in their place.
 REPLACED_HANDLERS: dict[type, type] = {
@@ -149,4 +155,21 @@ class FitdataVoila(Voila):
                 logger.addHandler(printer)
                 logger.setLevel(logging.WARNING)
                 logger.propagate = False
+        IOLoop.current().asyncio_loop.set_exception_handler(quiet_closed_websockets)
         super().start()
+
+
+def quiet_closed_websockets(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's exception handler: a write to a WebSocket the browser closed is no error.
+
+    When a page closes, its kernel is shut down (:mod:`fitdata.server.page_close`) while Jupyter
+    Server is still writing the kernel's last messages to the page's WebSocket; it does not
+    await those writes, so asyncio printed "Task exception was never retrieved" with a
+    traceback of ``WebSocketClosedError`` for a tab that simply went away. Those are logged as
+    one debug line; every other unhandled exception goes to asyncio's default handler.
+    """
+    error = context.get("exception")
+    if isinstance(error, WebSocketClosedError | StreamClosedError):
+        log.debug("a write to a closed WebSocket was dropped: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)

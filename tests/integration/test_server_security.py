@@ -972,3 +972,26 @@ def test_a_voila_config_in_the_working_directory_is_not_read(tmp_path, monkeypat
     assert str(tmp_path) not in app.config_file_paths
     app.load_config_file("voila", path=app.config_file_paths)  # what initialize() does
     assert "show_tracebacks" not in app.config.get("VoilaConfiguration", {})
+
+
+def test_a_write_to_a_closed_websocket_is_no_traceback_but_other_errors_are() -> None:
+    # A closed tab's kernel is shut down while Jupyter Server still writes to the tab's
+    # WebSocket without awaiting it; that must not print a traceback into the server log.
+    import asyncio
+
+    from tornado.websocket import WebSocketClosedError
+
+    from fitdata.server.app import quiet_closed_websockets
+
+    seen: list[dict] = []
+    loop = asyncio.new_event_loop()
+    try:
+        loop.default_exception_handler = seen.append  # type: ignore[method-assign]
+        closed = {"message": "Task exception was never retrieved"}
+        quiet_closed_websockets(loop, {**closed, "exception": WebSocketClosedError()})
+        assert seen == []
+        other = {**closed, "exception": ValueError("a real bug")}
+        quiet_closed_websockets(loop, other)
+        assert seen == [other]
+    finally:
+        loop.close()
