@@ -407,3 +407,25 @@ def test_too_few_teams_is_said_in_the_readers_language(service_db, lang):
     )
     assert expected in notes
     assert not any("fewer than" in note for note in notes) or lang == "en"
+
+
+def test_derived_parts_do_not_keep_old_facts_alive():
+    # Tables are kept per facts object across writes; an old version's facts (tens of MB at
+    # 10 million sessions) must not stay in memory because its tables are still cached.
+    import gc
+    import weakref
+
+    class Facts:
+        pass
+
+    cache = SummaryCache(size=16, facts_size=4)
+    refs = []
+    for version in range(6):
+        facts = Facts()
+        refs.append(weakref.ref(facts))
+        for key in range(20):
+            assert cache.derived(facts, key, lambda v=version, k=key: (v, k)) == (version, key)
+        assert cache.derived(facts, 19, lambda: "computed again") == (version, 19)
+        del facts
+    gc.collect()
+    assert sum(ref() is not None for ref in refs) == 2  # the newest two, as the facts cache

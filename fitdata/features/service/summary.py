@@ -67,8 +67,10 @@ class SummaryCache:
     def __init__(self, size: int = 16, facts_size: int = 4) -> None:
         self._parts: MemoryCache[Any] = MemoryCache(size)
         self._facts: MemoryCache[Any] = MemoryCache(facts_size)
-        self._derived: OrderedDict[Hashable, tuple[object, Any]] = OrderedDict()
+        # per facts object (by id, with the object, so a reused id never matches): its parts
+        self._derived: OrderedDict[int, tuple[object, OrderedDict[Hashable, Any]]] = OrderedDict()
         self._size = size
+        self._sources = max(1, facts_size // 2)  # the facts cache holds two kinds per version
         self._lock = threading.Lock()
         self.misses = 0
 
@@ -78,20 +80,31 @@ class SummaryCache:
         Not keyed on the file's version: a write that leaves the facts as they were (the
         usual registration changes no closed episode, and :mod:`.stored` then hands back the
         *same* facts object) must not recompute every table. The facts object already belongs
-        to one file and one access scope (:mod:`.stored` keys it so), and the entry keeps a
-        reference to it, so an ``id`` reused by a later object never matches.
+        to one file and one access scope (:mod:`.stored` keys it so). Parts are kept for as
+        many episode facts as the facts cache holds (half its size: it holds two kinds), the
+        least recently used going first, so an old version's large facts are not kept alive by
+        its tables; ``size`` parts each.
         """
-        full = (id(source), key)
         with self._lock:
-            hit = self._derived.get(full)
-            if hit is not None and hit[0] is source:
-                self._derived.move_to_end(full)
-                return hit[1]
+            entry = self._derived.get(id(source))
+            if entry is not None and entry[0] is source:
+                self._derived.move_to_end(id(source))
+                parts = entry[1]
+                if key in parts:
+                    parts.move_to_end(key)
+                    return parts[key]
             self.misses += 1
         value = compute()
         with self._lock:
-            self._derived[full] = (source, value)
-            while len(self._derived) > self._size:
+            entry = self._derived.get(id(source))
+            if entry is None or entry[0] is not source:
+                entry = (source, OrderedDict())
+                self._derived[id(source)] = entry
+            self._derived.move_to_end(id(source))
+            entry[1][key] = value
+            while len(entry[1]) > self._size:
+                entry[1].popitem(last=False)
+            while len(self._derived) > self._sources:
                 self._derived.popitem(last=False)
         return value
 
