@@ -24,7 +24,7 @@ import pandas as pd
 
 from fitdata.analytics.multilevel import bootstrap_mse
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.features.service.teams import TEAM_MIN_EPISODES, effects_table
+from fitdata.features.service.teams import TEAM_MIN_EPISODES, effects_table, model_attributes
 
 #: statsmodels stops within its tolerance of the boundary: a team variance below this share of
 #: the residual variance is the boundary (0), as the sums fit finds it exactly.
@@ -75,30 +75,14 @@ def team_effects(
     table["team_effect_reason"] = np.where(
         counts >= min_episodes, "", f"fewer than {min_episodes} episodes"
     )
-    min_groups = max(2, int(config.min_comparison_groups))
-    attrs: dict[str, Any] = {
-        "team_variance": float("nan"),
-        "residual_variance": float("nan"),
-        "icc": float("nan"),
-        "n_therapists": len(estimated),  # the key the report's notes read (number of groups)
-        "n_episodes": len(fit),
-        "min_episodes": min_episodes,
-        "min_groups": min_groups,
-        "too_few_groups": False,
-        "no_difference": False,
-        "converged": False,
-        "warnings": [],
-        "error": None,
-        "method": "MixedLM (REML): change ~ centred intake + team random intercept",
-    }
-    if len(estimated) < min_groups:
-        attrs["too_few_groups"] = True
-        attrs["error"] = (
-            f"fewer than {min_groups} teams with at least {min_episodes} episodes "
-            f"({len(estimated)}); teams are compared only from {min_groups} "
-            "(min_comparison_groups)"
-        )
-    else:
+    attrs = model_attributes(
+        len(estimated),
+        len(fit),
+        min_episodes,
+        config,
+        "MixedLM (REML): change ~ centred intake + team random intercept",
+    )
+    if not attrs["too_few_groups"]:
         from statsmodels.regression.mixed_linear_model import MixedLM
 
         intake = fit["first_ors"].to_numpy(dtype="float64")

@@ -36,6 +36,7 @@ __all__ = [
     "EFFECT_COLUMNS",
     "TEAM_MIN_EPISODES",
     "effects_table",
+    "model_attributes",
     "team_comparison",
     "team_effects_from_sums",
 ]
@@ -94,54 +95,80 @@ def team_effects_from_sums(
     table["team_effect_se"] = np.nan
     table["team_effect_reason"] = np.where(estimated, "", f"fewer than {min_episodes} episodes")
     n_fit = int(counts[estimated].sum())
+    attrs = model_attributes(
+        int(estimated.sum()),
+        n_fit,
+        min_episodes,
+        config,
+        "REML: change ~ centred intake + team random intercept (per-team sums); "
+        f"intervals by parametric bootstrap ({BOOTSTRAP_REPLICATIONS} refits)",
+    )
+    if attrs["too_few_groups"]:
+        return effects_table(table, attrs, config)
+    if n_fit <= 2:
+        attrs["error"] = "the model could not be fitted: too few episodes"
+        return effects_table(table, attrs, config)
+    sums = {
+        k: np.asarray(team_sums[k], dtype=np.float64)[estimated]
+        for k in ("sx", "sy", "sxx", "sxy", "syy")
+    }
+    try:
+        fit = group_effects(counts[estimated], **sums)
+    except (ValueError, ArithmeticError) as error:
+        attrs["error"] = f"the model could not be fitted: {error}"
+        return effects_table(table, attrs, config)
+    index = teams[estimated]
+    table.loc[index, "team_effect"] = fit["effect"]
+    table.loc[index, "team_effect_se"] = fit["se"]
+    tau2, sigma2 = fit["tau2"], fit["sigma2"]
+    attrs.update(
+        team_variance=tau2,
+        residual_variance=sigma2,
+        icc=tau2 / (tau2 + sigma2) if tau2 + sigma2 > 0 else float("nan"),
+        converged=fit["converged"],
+        no_difference=not fit["shrunken"],
+    )
+    return effects_table(table, attrs, config)
+
+
+def model_attributes(
+    n_groups: int, n_episodes: int, min_episodes: int, config: ClinicalConfig, method: str
+) -> dict[str, Any]:
+    """The team model's attributes before it is fitted, and the minimum of teams applied.
+
+    Shared by the fit from sums and the reference fit on the rows (``tests/oracles/teams.py``),
+    so both refuse the same selections with the same reason: fewer than
+    ``config.min_comparison_groups`` estimable teams (at least two) set ``too_few_groups``.
+
+    Args:
+        n_groups: Teams with at least ``min_episodes`` eligible client-episodes.
+        n_episodes: Eligible client-episodes of those teams.
+        min_episodes: The minimum per team.
+        config: Supplies ``min_comparison_groups``.
+        method: How the model is fitted, for the notes.
+    """
     min_groups = max(2, int(config.min_comparison_groups))
     attrs: dict[str, Any] = {
         "team_variance": float("nan"),
         "residual_variance": float("nan"),
         "icc": float("nan"),
-        "n_therapists": int(estimated.sum()),  # the key the report's notes read
-        "n_episodes": n_fit,
+        "n_therapists": n_groups,  # the key the report's notes read (number of groups)
+        "n_episodes": n_episodes,
         "min_episodes": min_episodes,
         "min_groups": min_groups,
-        "too_few_groups": False,
+        "too_few_groups": n_groups < min_groups,
         "no_difference": False,
         "converged": False,
         "warnings": [],
         "error": None,
-        "method": "REML: change ~ centred intake + team random intercept (per-team sums); "
-        f"intervals by parametric bootstrap ({BOOTSTRAP_REPLICATIONS} refits)",
+        "method": method,
     }
-    if estimated.sum() < min_groups:
-        attrs["too_few_groups"] = True
+    if attrs["too_few_groups"]:
         attrs["error"] = (
             f"fewer than {min_groups} teams with at least {min_episodes} episodes "
-            f"({int(estimated.sum())}); teams are compared only from {min_groups} "
-            "(min_comparison_groups)"
+            f"({n_groups}); teams are compared only from {min_groups} (min_comparison_groups)"
         )
-    elif n_fit <= 2:
-        attrs["error"] = "the model could not be fitted: too few episodes"
-    else:
-        sums = {
-            k: np.asarray(team_sums[k], dtype=np.float64)[estimated]
-            for k in ("sx", "sy", "sxx", "sxy", "syy")
-        }
-        try:
-            fit = group_effects(counts[estimated], **sums)
-        except (ValueError, ArithmeticError) as error:
-            attrs["error"] = f"the model could not be fitted: {error}"
-            return effects_table(table, attrs, config)
-        index = teams[estimated]
-        table.loc[index, "team_effect"] = fit["effect"]
-        table.loc[index, "team_effect_se"] = fit["se"]
-        tau2, sigma2 = fit["tau2"], fit["sigma2"]
-        attrs.update(
-            team_variance=tau2,
-            residual_variance=sigma2,
-            icc=tau2 / (tau2 + sigma2) if tau2 + sigma2 > 0 else float("nan"),
-            converged=fit["converged"],
-            no_difference=not fit["shrunken"],
-        )
-    return effects_table(table, attrs, config)
+    return attrs
 
 
 def effects_table(
