@@ -391,6 +391,17 @@ def _register_one(path, rng) -> None:
     )
 
 
+def _with_and_without_write(
+    label: str, name: str, quiet: list[float], written: list[float]
+) -> Iterator[Row]:
+    """The rows of one measurement without and with a registration before it, and their ratio."""
+    for what, samples in (("no write before it", quiet), ("one registration before", written)):
+        yield (label, f"after a write: {name}, {what}", len(samples), *stats(samples), None)
+    ratio = stats(written)[0] / stats(quiet)[0]
+    text = f"after a write: {name}: ratio of medians {ratio:.2f}x"
+    yield (label, text, 0, math.nan, math.nan, None)
+
+
 def bench_after_write(sessions: int, repeats: int) -> Iterator[Row]:
     """The next filter change and the next page open after one registration, beside no write.
 
@@ -434,20 +445,7 @@ def bench_after_write(sessions: int, repeats: int) -> Iterator[Row]:
                 quiet += timed_each([lambda f=plain: service_summary(reader, f, cache=cache)])
                 _register_one(path, rng)
                 written += timed_each([lambda f=after: service_summary(reader, f, cache=cache)])
-            for what, samples in (
-                ("no write before it", quiet),
-                ("one registration before", written),
-            ):
-                yield (label, f"after a write: {name}, {what}", len(samples), *stats(samples), None)
-            ratio = stats(written)[0] / stats(quiet)[0]
-            yield (
-                label,
-                f"after a write: {name}: ratio of medians {ratio:.2f}x",
-                0,
-                math.nan,
-                math.nan,
-                None,
-            )
+            yield from _with_and_without_write(label, name, quiet, written)
 
         # The facts alone (this change's part), after one registration each: brought forward
         # from the previous version's, beside read whole from the same version.
@@ -495,23 +493,7 @@ def bench_after_write(sessions: int, repeats: int) -> Iterator[Row]:
             _register_one(path, rng)
             written += timed_each([new_kernel])
             time.sleep(1.0)
-        for what, samples in (("no write before it", quiet), ("one registration before", written)):
-            yield (
-                label,
-                f"after a write: a new kernel's page open, {what}",
-                len(samples),
-                *stats(samples),
-                None,
-            )
-        ratio = stats(written)[0] / stats(quiet)[0]
-        yield (
-            label,
-            f"after a write: page open: ratio of medians {ratio:.2f}x",
-            0,
-            math.nan,
-            math.nan,
-            None,
-        )
+        yield from _with_and_without_write(label, "a new kernel's page open", quiet, written)
         # Let the kernel's delayed stores of brought-forward facts finish before the copy goes.
         time.sleep(stored.STORE_DELAY_SECONDS + 1.0)
         reader.close()
