@@ -136,6 +136,8 @@ def linked_suppression(
     frames: Mapping[str, pd.DataFrame],
     aligned: Sequence[str] | None,
     config: ClinicalConfig,
+    *,
+    count_column: str = "clients",
 ) -> dict[str, pd.DataFrame]:
     """The four groupings with small cells and their complements hidden (module docstring).
 
@@ -144,6 +146,9 @@ def linked_suppression(
             with a ``clients`` column (and ``episodes_with_change`` for outcome tables).
         aligned: The quarters the period is made of (:func:`aligned_quarters`), or None.
         config: Supplies ``min_cell_size``.
+        count_column: The column a row is hidden by (under ``min_cell_size``) and the next
+            smallest chosen by: ``clients``, or ``couples`` for the couple tables
+            (:mod:`fitdata.features.service.couples`), which count couples, not partners.
 
     Returns:
         The same four tables, each through
@@ -152,7 +157,7 @@ def linked_suppression(
     """
     frames = {name: _numbered(frames[name]) for name in LINKED_KEYS}
     lines, offsets = linked_lines(frames, aligned)
-    clients = _column(frames, "clients")
+    clients = _column(frames, count_column)
     small = np.isnan(clients) | np.asarray(config.cell_is_suppressed(np.nan_to_num(clients)))
     rows = complementary_suppression(small, clients, lines)
     change = rows
@@ -167,6 +172,7 @@ def linked_suppression(
         frame = frames[name]
         table = suppress_small_cells(
             frame,
+            count_column=count_column,
             config=config,
             keys=keys,
             hide=rows[cells],

@@ -1,0 +1,317 @@
+"""Couples on the service page and in the report: counted per couple, suppressed as linked tables.
+
+For the closed couple episodes of the chosen service, period and team (the unit and the rule
+of inclusion: :mod:`fitdata.analytics.couples`), how many couples were included, and in what
+share of them both partners improved reliably, exactly one did, neither did, and both
+recovered, each with a 95 % Wilson interval (:func:`fitdata.analytics.intervals.wilson_interval`).
+
+The couples are read once per database version and configuration (one query,
+:func:`fitdata.analytics.couples.couple_query`, one row per couple; kept in the kernel's
+:class:`~fitdata.features.service.summary.SummaryCache` beside the service page's facts), so a
+filter change reads nothing: the tables are added up from those rows in pandas.
+
+Like the per-client tables, four groupings are shown together and suppressed together
+(:func:`fitdata.features.service.linked.linked_suppression`, with ``count_column="couples"``):
+the period, the teams over the period, the quarters of the trend and each team's quarters. A
+row of fewer than ``min_cell_size`` **couples** (not partners) is hidden, and then the next
+smallest rows until no total minus its shown parts gives a hidden row away.
+
+The service, team and period filters apply; the age-group and format filters do not (a couple
+episode is of format couple by definition, and its partners may be of different age groups;
+each partner is judged against the cutoff of their own age group). The page says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fitdata.analytics.couples import COUPLE_FLAGS, as_flags, couple_query
+from fitdata.analytics.intervals import wilson_interval
+from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
+from fitdata.data.store import Reader
+from fitdata.features.service.linked import aligned_quarters, linked_suppression
+from fitdata.features.service.options import ServiceFilters, team_frame
+from fitdata.features.service.results import ReadingItem
+from fitdata.features.service.summary import SummaryCache
+
+__all__ = [
+    "COUPLE_COUNTS",
+    "COUPLE_SHARES",
+    "CoupleSummary",
+    "couple_facts",
+    "couple_summary",
+    "couple_tables",
+]
+
+#: The additive counts of a couple table row: closed couple episodes, included couples, outcomes.
+COUPLE_COUNTS: tuple[str, ...] = ("couple_episodes", "couples", *COUPLE_FLAGS)
+
+#: The shares shown (percent of included couples), each with ``_ci_low`` and ``_ci_high``.
+COUPLE_SHARES: tuple[str, ...] = tuple(f"pct_{flag}" for flag in COUPLE_FLAGS)
+
+
+@dataclass
+class CoupleSummary:
+    """The couple figures of one selection, already suppressed.
+
+    ``headline`` is one row for the focus (the service, or the chosen team) over the period,
+    ``trend`` the focus by quarter of the trend window (a quarter without a shown row is
+    hidden), ``teams`` every team of the population with a closed couple episode in the
+    period, ordered by name, the chosen one marked ``selected``. Every table has the columns
+    of :data:`COUPLE_COUNTS`, the shares of :data:`COUPLE_SHARES` with their intervals, and
+    ``suppressed``.
+    """
+
+    filters: ServiceFilters
+    config: ClinicalConfig
+    headline: pd.DataFrame
+    trend: pd.DataFrame
+    teams: pd.DataFrame
+    team_names: dict[str, str]
+    quarters: list[str]
+    reading: list[ReadingItem] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables as shown, by name, in page order."""
+        return {
+            "couples_headline": self.headline,
+            "couples_teams": self.teams,
+            "couples_trend": self.trend,
+        }
+
+
+def _month(dates: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(dates)
+    return (stamps.dt.year * 12 + stamps.dt.month - 1).to_numpy(dtype=np.int64)
+
+
+def _month_of(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def couple_facts(reader: Reader, config: ClinicalConfig) -> pd.DataFrame:
+    """Every closed couple episode of the file, one row each, with the month it ended.
+
+    The rows of :func:`fitdata.analytics.couples.couple_query` (all teams, all periods) plus
+    ``month`` (``year * 12 + month - 1`` of ``ended``) and ``quarter`` (``2025Q3``).
+    """
+    sql, params = couple_query(config=config)
+    frame = as_flags(reader.df(sql, params))
+    frame["month"] = _month(frame["ended"])
+    frame["quarter"] = [f"{m // 12}Q{(m % 12) // 3 + 1}" for m in frame["month"].tolist()]
+    return frame
+
+
+def _counts(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The additive counts of :data:`COUPLE_COUNTS` per group of ``keys`` (one row if none)."""
+    values = pd.DataFrame(
+        {
+            **{key: rows[key] for key in keys},
+            "couple_episodes": 1,
+            "couples": rows["eligible"].astype("int64"),
+            **{flag: rows[flag].astype("int64") for flag in COUPLE_FLAGS},
+        }
+    )
+    if not keys:
+        if values.empty:
+            return pd.DataFrame(columns=list(COUPLE_COUNTS))
+        return values[list(COUPLE_COUNTS)].sum().to_frame().T.astype("int64")
+    return values.groupby(keys, sort=True, as_index=False)[list(COUPLE_COUNTS)].sum()
+
+
+def _with_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each share in percent of the included couples and its Wilson interval."""
+    frame = frame.reset_index(drop=True).copy()
+    n = frame["couples"].to_numpy(dtype="float64")
+    for flag, share in zip(COUPLE_FLAGS, COUPLE_SHARES, strict=True):
+        k = frame[flag].to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame[share] = np.where(n > 0, 100 * k / n, np.nan)
+        low, high = wilson_interval(k, n)
+        frame[f"{share}_ci_low"] = low
+        frame[f"{share}_ci_high"] = high
+    return frame
+
+
+def couple_tables(
+    facts: pd.DataFrame,
+    filters: ServiceFilters,
+    team_service: dict[str, str],
+    config: ClinicalConfig,
+) -> dict[str, pd.DataFrame]:
+    """The population's four linked couple tables, suppressed together (module docstring).
+
+    Args:
+        facts: :func:`couple_facts`.
+        filters: The service (population) and the period; the team is the focus, not used.
+        team_service: Each team's service.
+        config: Supplies ``min_cell_size``.
+
+    Returns:
+        ``period``, ``teams``, ``quarters`` and ``team_quarters`` (the trend window's quarters),
+        through :func:`~fitdata.features.service.linked.linked_suppression` by couples.
+    """
+    quarters = filters.period.trend_quarters()
+    first = min(
+        _month_of(pd.Period(quarters[0], freq="Q").start_time.date()),
+        _month_of(filters.period.start),
+    )
+    last = _month_of(pd.Period(quarters[-1], freq="Q").end_time.date())
+    period_first, period_last = _month_of(filters.period.start), _month_of(filters.period.end)
+    month = facts["month"].to_numpy()
+    keep = (month >= first) & (month <= last)
+    if filters.service is not None:
+        keep &= (facts["team_id"].map(team_service) == filters.service).to_numpy()
+    rows = facts[keep]
+    in_period = rows[(rows["month"] >= period_first) & (rows["month"] <= period_last)]
+    frames = {
+        "period": _with_shares(_counts(in_period, [])),
+        "teams": _with_shares(_counts(in_period, ["team_id"])),
+        "quarters": _with_shares(_counts(rows, ["quarter"])),
+        "team_quarters": _with_shares(_counts(rows, ["team_id", "quarter"])),
+    }
+    aligned = aligned_quarters(period_first, period_last)
+    return linked_suppression(frames, aligned, config, count_column="couples")
+
+
+def _hidden_row(columns: list[str]) -> pd.DataFrame:
+    row = pd.DataFrame([dict.fromkeys(columns, np.nan)])
+    row["suppressed"] = True
+    return row
+
+
+def _focus(
+    tables: dict[str, pd.DataFrame],
+    filters: ServiceFilters,
+    team_names: dict[str, str],
+    quarters: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The focus's headline and trend, and the team table (named, ordered, chosen marked)."""
+    columns = [*COUPLE_COUNTS, *_share_columns()]
+    teams = tables["teams"].copy()
+    teams.insert(1, "name", teams["team_id"].map(team_names))
+    teams = teams.sort_values(["name", "team_id"], kind="stable").reset_index(drop=True)
+    teams["selected"] = teams["team_id"] == filters.team_id
+    if filters.team_id is None:
+        headline = tables["period"]
+        trend_source = tables["quarters"]
+    else:
+        headline = teams[teams["team_id"] == filters.team_id].drop(
+            columns=["team_id", "name", "selected"]
+        )
+        team_quarters = tables["team_quarters"]
+        trend_source = team_quarters[team_quarters["team_id"] == filters.team_id].drop(
+            columns="team_id"
+        )
+    headline = headline.reset_index(drop=True)
+    if headline.empty:
+        headline = _hidden_row(columns)
+    headline["suppressed"] = headline["suppressed"].astype(bool)
+    trend = pd.DataFrame({"quarter": quarters}).merge(trend_source, on="quarter", how="left")
+    trend["suppressed"] = trend["suppressed"].astype("boolean").fillna(True).astype(bool)
+    teams["suppressed"] = teams["suppressed"].astype(bool)
+    return headline, trend, teams
+
+
+def _share_columns() -> list[str]:
+    return [
+        name for share in COUPLE_SHARES for name in (share, f"{share}_ci_low", f"{share}_ci_high")
+    ]
+
+
+def _shown(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
+
+
+def couple_reading(headline: pd.DataFrame, config: ClinicalConfig) -> list[ReadingItem]:
+    """The plain-language reading of the focus's couples over the period (shown cells only).
+
+    ``service.couples.reading.shares`` gives the four shares; ``...partners`` the share of
+    the partners of these couples who improved reliably, counted one by one, beside the share
+    of couples where both did (which is not that share squared when partners' outcomes are
+    correlated); ``...hidden`` says the couples are too few to show (fewer than
+    ``min_cell_size``, none, or hidden with a neighbour).
+    """
+    row = headline.iloc[0]
+    cell = "couples_headline[0]."
+    if bool(row["suppressed"]) or not _shown(row["couples"]):
+        return [ReadingItem("service.couples.reading.hidden", {"n": config.min_cell_size}, ())]
+    couples = int(row["couples"])
+    items = [
+        ReadingItem(
+            "service.couples.reading.shares",
+            {
+                "couples": couples,
+                "episodes": int(row["couple_episodes"]),
+                "both": float(row["pct_both_improved"]),
+                "one": float(row["pct_one_improved"]),
+                "neither": float(row["pct_neither_improved"]),
+                "recovered": float(row["pct_both_recovered"]),
+            },
+            tuple(
+                cell + c
+                for c in (
+                    "couples",
+                    "couple_episodes",
+                    "pct_both_improved",
+                    "pct_one_improved",
+                    "pct_neither_improved",
+                    "pct_both_recovered",
+                )
+            ),
+        )
+    ]
+    partners = 100 * (2 * float(row["both_improved"]) + float(row["one_improved"])) / (2 * couples)
+    items.append(
+        ReadingItem(
+            "service.couples.reading.partners",
+            {
+                "partners": partners,
+                "squared": partners * partners / 100,
+                "both": float(row["pct_both_improved"]),
+            },
+            tuple(cell + c for c in ("both_improved", "one_improved", "couples")),
+        )
+    )
+    return items
+
+
+def couple_summary(
+    reader: Reader,
+    filters: ServiceFilters,
+    *,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    cache: SummaryCache | None = None,
+) -> CoupleSummary:
+    """The couple figures of one selection (module docstring), for the page and the report.
+
+    Args:
+        reader: The database (any role's reader that may see aggregates, e.g. a leader's).
+        filters: Period, service and team (age group and format do not apply to couples).
+        config: Reliable change, cutoffs, tie rules and the minimum cell size.
+        cache: The kernel's cache (:func:`fitdata.features.service.kernel_cache`); None
+            computes everything afresh.
+    """
+    cache = cache or SummaryCache()
+    version: Hashable = reader.file_identity()
+    names = cache.get(reader, "teams", version, lambda: team_frame(reader))
+    team_names = dict(zip(names["team_id"], names["name"], strict=True))
+    team_service = dict(zip(names["team_id"], names["service"], strict=True))
+    facts = cache.get(reader, "couples", (version, config), lambda: couple_facts(reader, config))
+    tables = cache.get(
+        reader,
+        "couple_tables",
+        (version, config, filters.service, filters.period),
+        lambda: couple_tables(facts, filters, team_service, config),
+    )
+    quarters = filters.period.trend_quarters()
+    headline, trend, teams = _focus(tables, filters, team_names, quarters)
+    summary = CoupleSummary(filters, config, headline, trend, teams, team_names, quarters)
+    summary.reading = couple_reading(headline, config)
+    return summary
