@@ -8,9 +8,11 @@ objects: building and validating a ``go.Figure`` took ~170 ms of every team revi
 
 from __future__ import annotations
 
+import html
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -26,11 +28,15 @@ __all__ = [
     "COLOURS",
     "FLAG_COLOURS",
     "FLAG_SYMBOLS",
+    "PARTICIPANT_STYLES",
+    "ParticipantSeries",
     "Spec",
     "client_graph_spec",
     "cutoff_line",
+    "episode_graph",
     "form_traces",
     "no_sessions",
+    "participant_label",
     "plotly_template",
     "rc_band",
     "scatter",
@@ -460,6 +466,20 @@ def client_graph_spec(
     if flag_markers is not None and len(flag_markers):
         traces.extend(_flag_traces(flag_markers, own, tr))
 
+    return {"data": traces, "layout": _graph_layout(tr, title, x_span, notes)}
+
+
+def _graph_layout(
+    tr: Translator,
+    title: str,
+    x_span: list[float],
+    notes: list[str],
+    *,
+    height: int = 520,
+    legend: Spec | None = None,
+    margin_right: int = 20,
+) -> Spec:
+    """The layout of the client graph (one participant or several), notes in the lower left."""
     annotations = [
         {
             "text": note,
@@ -476,15 +496,349 @@ def client_graph_spec(
     ]
     layout: Spec = {
         "title": {"text": title, "x": 0.01, "font": {"size": 18}},
-        "height": 520,
-        "margin": {"l": 60, "r": 20, "t": 60, "b": 40},
+        "height": height,
+        "margin": {"l": 60, "r": margin_right, "t": 60, "b": 40},
         "xaxis": {"title": {"text": tr.text("graph.x_axis")}, "range": x_span, "dtick": 1},
         "yaxis": {"title": {"text": tr.text("graph.y_axis")}, "range": [0, 40.5], "dtick": 5},
-        "legend": {"orientation": "h", "y": -0.15},
+        "legend": legend or {"orientation": "h", "y": -0.15},
         "hovermode": "closest",
         "template": plotly_template("plotly_white"),
         "font": {"size": 14},
     }
     if annotations:
         layout["annotations"] = annotations
+    return layout
+
+
+# --------------------------------------------------------------------------------------------
+# One graph for the episode: every participant of a couple or family (issue 20)
+# --------------------------------------------------------------------------------------------
+
+#: Colour and marker shape of each participant, in order (Okabe-Ito colours, as :data:`COLOURS`).
+#: Each participant differs from the others by colour AND shape, so the lines stay apart in
+#: greyscale and for the common colour-vision deficiencies. Vermilion and bluish green are left
+#: out: they are the ORS and SRS cutoffs' colours. A sixth participant starts the list again.
+PARTICIPANT_STYLES: tuple[tuple[str, str], ...] = (
+    ("#0072B2", "circle"),  # blue
+    ("#CC79A7", "square"),  # reddish purple
+    ("#000000", "diamond"),  # black
+    ("#E69F00", "triangle-up"),  # orange
+    ("#56B4E9", "pentagon"),  # sky blue
+)
+# Dashes of the cutoff lines when participants' age groups differ (one per age group).
+_CUTOFF_DASHES = ("dash", "longdash", "dashdot")
+# Roles drawn for an episode's index client, by the episode's format: both adults of a couple
+# are partners, every client of a family a family member.
+_INDEX_ROLE = {"couple": "partner", "family": "family_member"}
+
+
+@dataclass(frozen=True)
+class ParticipantSeries:
+    """One participant of an episode, as :func:`episode_graph` draws them.
+
+    Attributes:
+        client_id: The participant's client code (in an anonymous view: their label).
+        role: ``index``, ``partner``, ``family_member`` or ``member``
+            (:data:`fitdata.vocabulary.PARTICIPANT_ROLES`).
+        label: Who the line is, as the legend says it (:func:`participant_label`), e.g.
+            ``"Partner · K-1234"`` or ``"Partner A"``.
+        sessions: This client's rows in the episode, every rater (as
+            :func:`fitdata.data.queries.episode_sessions` gives them for the client): their
+            own ratings (``rater`` ``client``) and collateral raters' ORS about them.
+        status: :func:`fitdata.analytics.client_status.client_status` of their own ratings.
+        expected: Their expected trajectory (as ``client_graph_spec``'s ``expected``), or None.
+        flag_markers: Their flags to mark (as ``client_graph_spec``'s ``flag_markers``), or None.
+    """
+
+    client_id: str
+    role: str
+    label: str
+    sessions: pd.DataFrame = field(compare=False)
+    status: ClientStatus
+    expected: pd.DataFrame | None = field(default=None, compare=False)
+    flag_markers: pd.DataFrame | None = field(default=None, compare=False)
+
+
+def _letters(index: int) -> str:
+    """A, B, ... Z, AA, AB, ... for the ``index``-th participant (0-based)."""
+    letters = ""
+    number = index + 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def participant_label(
+    role: str, client_id: str | None, index: int, tr: Translator, *, format: str | None = None
+) -> str:
+    """Who a participant is, for a legend or a heading.
+
+    Named (``client_id`` given): the role and the code, "Partner · K-1234". Anonymous
+    (``client_id`` None, the group exercise): the role and a letter by position,
+    "Partner A", "Family member B". With the episode's ``format`` the index client of a
+    couple is a partner and of a family a family member, as the others are.
+
+    Args:
+        role: A role of :data:`fitdata.vocabulary.ROLES`.
+        client_id: The client's code, or None for an anonymous label.
+        index: The participant's position in the episode (0-based; gives the letter).
+        tr: The page's language.
+        format: The episode's format (``individual``, ``couple``, ``family``, ``group``).
+    """
+    shown = _INDEX_ROLE.get(format or "", role) if role == "index" else role
+    if client_id is None:
+        return tr.text(f"participant.anonymous.{shown}", letter=_letters(index))
+    return tr.text("participant.named", role=tr.text(f"participant.role.{shown}"), client=client_id)
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def _participant_traces(
+    one: ParticipantSeries,
+    position: int,
+    tr: Translator,
+    config: ClinicalConfig,
+    start: pd.Timestamp | None,
+) -> list[Spec]:
+    """One participant's own ORS (solid) and SRS (dotted), and collateral raters' ORS (dashed)."""
+    colour, symbol = PARTICIPANT_STYLES[position % len(PARTICIPANT_STYLES)]
+    who = html.escape(one.label)
+    group = f"participant-{position}"
+    own = one.sessions[one.sessions["rater"] == "client"].sort_values("session_no")
+    ors = own.dropna(subset=["ors_total"])
+    srs = own.dropna(subset=["srs_total"])
+    low = [config.srs_below_cutoff(v) for v in srs["srs_total"]]
+    srs_colours = [COLOURS["srs_low"] if below else colour for below in low]
+    traces = [
+        score_trace(
+            ors,
+            "ors_total",
+            hover=f"<b>{who}</b><br>" + tr.text("graph.hover_ors"),
+            line={"color": colour, "width": 3},
+            marker={"size": 11, "symbol": symbol, "color": colour},
+            name=tr.text("episode_graph.ors", who=one.label),
+            customdata=_hover_data(ors, "ors_total", ORS_ITEMS, tr, start),
+            legendgroup=group,
+            meta={"participant": position, "series": "ors"},
+        ),
+        score_trace(
+            srs,
+            "srs_total",
+            hover=f"<b>{who}</b><br>" + tr.text("graph.hover_srs"),
+            line={"color": colour, "width": 2, "dash": "dot"},
+            # An SRS below the cutoff: the participant's shape filled, larger, in vermilion.
+            marker={
+                "size": [14 if below else 10 for below in low],
+                "symbol": [symbol if below else f"{symbol}-open" for below in low],
+                "color": srs_colours,
+                "line": {"width": 2, "color": srs_colours},
+            },
+            name=tr.text("episode_graph.srs", who=one.label),
+            customdata=_hover_data(srs, "srs_total", SRS_ITEMS, tr, start),
+            legendgroup=group,
+            meta={"participant": position, "series": "srs"},
+        ),
+    ]
+    others = one.sessions[one.sessions["rater"] != "client"]
+    for rater, rows in others.groupby("rater", sort=True):
+        rated = rows.dropna(subset=["ors_total"]).sort_values("session_no")
+        name = tr.text(f"episode_graph.collateral.{rater}", who=one.label)
+        traces.append(
+            score_trace(
+                rated,
+                "ors_total",
+                hover=f"<b>{html.escape(name)}</b><br>" + tr.text("graph.hover_ors"),
+                line={"color": colour, "dash": "dash", "width": 2},
+                marker={"size": 10, "symbol": "x", "color": colour},
+                name=name,
+                customdata=_hover_data(rated, "ors_total", ORS_ITEMS, tr, start),
+                legendgroup=group,
+                meta={"participant": position, "series": "collateral", "rater": str(rater)},
+            )
+        )
+    if one.flag_markers is not None and len(one.flag_markers):
+        for trace in _flag_traces(one.flag_markers, own, tr):
+            trace["name"] = tr.text("episode_graph.flag", who=one.label, flag=trace["name"])
+            trace["legendgroup"] = group
+            trace["meta"] = {**trace["meta"], "participant": position}
+            traces.append(trace)
+    return traces
+
+
+def _participant_expected(
+    one: ParticipantSeries, position: int, tr: Translator, lower_percentile: float
+) -> Spec | None:
+    """The participant's lower expected line (long dashes, their colour), or None."""
+    expected = one.expected
+    if expected is None or not len(expected) or not expected["sufficient"].astype(bool).any():
+        return None
+    colour = PARTICIPANT_STYLES[position % len(PARTICIPANT_STYLES)][0]
+    lower = _expected_traces(expected, tr, lower_percentile)[0]
+    percentile = tr.number(100 * lower_percentile, decimals=0)
+    lower.update(
+        line={"color": colour, "dash": "longdash", "width": 2},
+        name=tr.text("episode_graph.expected_lower", who=one.label, percentile=percentile),
+        hovertemplate=f"<b>{html.escape(one.label)}</b><br>" + lower["hovertemplate"],
+        legendgroup=f"participant-{position}",
+        meta={"participant": position, "series": "expected_lower"},
+        opacity=0.85,
+    )
+    return lower
+
+
+def _participant_missing_note(one: ParticipantSeries, tr: Translator) -> str:
+    """Why a participant has no expected line (their model's reason), naming them."""
+    assert one.expected is not None
+    reasons = one.expected["reason"].dropna().astype(str)
+    fewest = re.search(r"n < (\d+)", reasons.iloc[-1] if len(reasons) else "")
+    if fewest:
+        return tr.text("episode_graph.expected_too_few", who=one.label, min=fewest.group(1))
+    return tr.text("episode_graph.expected_no_intake", who=one.label)
+
+
+def _cutoff_traces(
+    series: Sequence[ParticipantSeries], x_span: list[float], tr: Translator
+) -> tuple[list[Spec], list[Spec]]:
+    """One ORS cutoff line per age group: unlabelled when all share it, else naming who.
+
+    Returns the traces and, when the groups differ, labels at the lines' right ends.
+    """
+    groups: dict[tuple[float, str], list[str]] = {}
+    for one in series:
+        groups.setdefault((one.status.cutoff, one.status.age_group), []).append(one.label)
+    if len(groups) == 1:
+        (cutoff, age_group), _ = next(iter(groups.items()))
+        return [cutoff_line(x_span, cutoff, age_group, tr, width=2)], []
+    traces, labels = [], []
+    for number, ((cutoff, age_group), who) in enumerate(sorted(groups.items())):
+        trace = cutoff_line(x_span, cutoff, age_group, tr, width=2)
+        trace["name"] = tr.text(
+            "episode_graph.cutoff_for",
+            cutoff=tr.number(cutoff, decimals=0),
+            group=tr.text(f"age_group.{age_group}"),
+            who=tr.join(who),
+        )
+        trace["line"]["dash"] = _CUTOFF_DASHES[number % len(_CUTOFF_DASHES)]
+        trace["meta"] = {"series": "cutoff", "age_group": age_group}
+        traces.append(trace)
+        labels.append(
+            {
+                "text": html.escape(tr.join(who)),
+                "x": x_span[1],
+                "y": cutoff,
+                "xref": "x",
+                "yref": "y",
+                "xanchor": "right",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 12, "color": COLOURS["cutoff"]},
+                "bgcolor": "rgba(255, 255, 255, 0.7)",
+            }
+        )
+    return traces, labels
+
+
+def episode_graph(
+    series: Sequence[ParticipantSeries],
+    tr: Translator,
+    config: ClinicalConfig,
+    *,
+    title: str = "",
+    lower_percentile: float = 0.25,
+    show_dates: bool = True,
+) -> Spec:
+    """The graph of an episode: every participant's ORS and SRS on one figure.
+
+    With one participant this is exactly :func:`client_graph_spec` for them. With more, each
+    participant has a colour and a marker shape of :data:`PARTICIPANT_STYLES` for all their
+    lines: their own ORS (solid, filled markers) and SRS (dotted, open markers; below the SRS
+    cutoff filled, larger and vermilion), their lower expected line (long dashes) when the
+    model has one, and each collateral rater's ORS about them (dashed, crosses; "Parent's
+    rating of ..."). The ORS cutoff is one line when all share an age group, else one line
+    per age group naming whose it is. Each participant's reliable-change band is in the legend,
+    hidden until clicked (bands of several people on top of each other hide the lines).
+    Every legend entry names whose line it is; a participant's entries form one legend group.
+
+    Args:
+        series: The participants, in the order of :func:`fitdata.data.queries.episode_participants`
+            (the index client first).
+        tr: Messages and number formats for the page's language.
+        config: The thresholds the lines and bands are drawn from.
+        title: Figure title.
+        lower_percentile: The percentile of the lower expected line, for its legend.
+        show_dates: False replaces session dates on hover by weeks since the episode's first
+            session (for anonymised presentation).
+
+    Raises:
+        ValueError: With no participant.
+    """
+    if not series:
+        raise ValueError("episode_graph needs at least one participant")
+    if len(series) == 1:
+        one = series[0]
+        return client_graph_spec(
+            one.sessions,
+            one.status,
+            tr,
+            config,
+            title=title,
+            expected=one.expected,
+            lower_percentile=lower_percentile,
+            flag_markers=one.flag_markers,
+            show_dates=show_dates,
+        )
+    numbers = [int(one.sessions["session_no"].max()) for one in series if len(one.sessions)]
+    x_span = [0.5, max([*numbers, _MIN_SESSIONS_SHOWN]) + 0.5]
+    start = None
+    dated = [one.sessions["session_date"] for one in series if len(one.sessions)]
+    if not show_dates and dated:
+        start = pd.Timestamp(pd.to_datetime(pd.concat(dated)).min())
+
+    traces: list[Spec] = []
+    notes: list[str] = []
+    for position, one in enumerate(series):
+        if one.status.first_ors is None:
+            continue
+        colour = PARTICIPANT_STYLES[position % len(PARTICIPANT_STYLES)][0]
+        band = rc_band(x_span, one.status.first_ors, tr, config)
+        band.update(
+            name=tr.text(
+                "episode_graph.band",
+                who=one.label,
+                rc=tr.number(config.ors_reliable_change, decimals=0),
+            ),
+            fillcolor=_rgba(colour, 0.12),
+            visible="legendonly",
+            legendgroup=f"participant-{position}",
+            meta={"participant": position, "series": "band"},
+        )
+        traces.append(band)
+    cutoffs, cutoff_labels = _cutoff_traces(series, x_span, tr)
+    traces.extend(cutoffs)
+    traces.append(srs_cutoff_line(x_span, tr, config, width=2))
+    for position, one in enumerate(series):
+        lower = _participant_expected(one, position, tr, lower_percentile)
+        if lower is not None:
+            traces.append(lower)
+        elif one.expected is not None and len(one.expected):
+            notes.append(_participant_missing_note(one, tr))
+    for position, one in enumerate(series):
+        traces.extend(_participant_traces(one, position, tr, config, start))
+
+    layout = _graph_layout(
+        tr,
+        title,
+        x_span,
+        notes,
+        height=560,
+        # A legend at the side keeps each participant's entries together, one per line.
+        legend={"orientation": "v", "x": 1.02, "y": 1, "tracegroupgap": 10},
+        margin_right=20,
+    )
+    if cutoff_labels:
+        layout["annotations"] = [*layout.get("annotations", []), *cutoff_labels]
     return {"data": traces, "layout": layout}

@@ -5,6 +5,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+import pytest
 
 from fitdata.analytics.client_status import client_status
 from fitdata.config import DEFAULT_CONFIG
@@ -106,3 +107,200 @@ def test_spec_is_plain_json_with_the_template_spelled_out() -> None:
     assert figure.layout.title.text == "K-1"
     assert figure.layout.plot_bgcolor is None  # set by the template, not on the figure
     assert figure.layout.template.layout.plot_bgcolor == "white"
+
+
+# -- the episode graph: every participant of a couple or family (issue 20) -------------------
+
+from fitdata.ui.charts import (  # noqa: E402
+    PARTICIPANT_STYLES,
+    ParticipantSeries,
+    episode_graph,
+    participant_label,
+)
+
+
+def participant(frame, role, label, group="adult", **kwargs) -> ParticipantSeries:
+    own = frame[frame["rater"] == "client"]
+    return ParticipantSeries(
+        client_id=label,
+        role=role,
+        label=label,
+        sessions=frame,
+        status=client_status(own, group),
+        **kwargs,
+    )
+
+
+def expected_frame(n: int, *, sufficient: bool = True) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "session_no": list(range(1, n + 1)),
+            "expected": [15.0 + i for i in range(n)],
+            "lower": [13.0 + 0.5 * i for i in range(n)],
+            "n_episodes": [120] * n,
+            "sufficient": [sufficient] * n,
+            "reason": [None if sufficient else "n < 30"] * n,
+        }
+    )
+
+
+def couple(lang="en", groups=("adult", "adult"), **kwargs):
+    a = sessions([14.0, 18.0, 22.0], [38.0, 34.0, 39.0], items=True)
+    b = sessions([20.0, 19.0], [37.0, 39.0])
+    series = [
+        participant(a, "index", "Partner · K-1", groups[0], **kwargs),
+        participant(b, "partner", "Partner · K-2", groups[1], **kwargs),
+    ]
+    return series, episode_graph(series, Translator(lang), DEFAULT_CONFIG, title="Couple")
+
+
+def test_one_participant_is_exactly_the_client_graph() -> None:
+    frame = pd.concat(
+        [sessions([28.0, 30.0], [36.0, 35.0]), sessions([25.0, 27.0], [NAN, NAN], rater="parent")]
+    )
+    flags = pd.DataFrame({"session_no": [2], "flag": ["srs_below_cutoff"], "rule": ["SRS < 36"]})
+    one = participant(frame, "index", "Client · K-1", "child", flag_markers=flags)
+    one = ParticipantSeries(**{**one.__dict__, "expected": expected_frame(2)})
+    for lang, show_dates in (("en", True), ("nb", False)):
+        tr = Translator(lang)
+        expected = client_graph_spec(
+            frame,
+            one.status,
+            tr,
+            DEFAULT_CONFIG,
+            title="K-1",
+            expected=one.expected,
+            flag_markers=flags,
+            show_dates=show_dates,
+        )
+        got = episode_graph([one], tr, DEFAULT_CONFIG, title="K-1", show_dates=show_dates)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+def test_each_partner_has_own_ors_and_srs_in_own_colour_and_marker() -> None:
+    _, spec = couple()
+    figure = go.Figure(spec)  # validates
+    ors_a = by_name(figure, "Partner · K-1: ORS")
+    ors_b = by_name(figure, "Partner · K-2: ORS")
+    assert list(ors_a.y) == [14.0, 18.0, 22.0] and list(ors_b.y) == [20.0, 19.0]
+    assert ors_a.line.color != ors_b.line.color
+    assert ors_a.marker.symbol != ors_b.marker.symbol
+    assert (ors_a.line.color, ors_a.marker.symbol) == PARTICIPANT_STYLES[0]
+    srs_a = by_name(figure, "Partner · K-1: SRS")
+    srs_b = by_name(figure, "Partner · K-2: SRS")
+    assert list(srs_b.y) == [37.0, 39.0]
+    # Open shapes of the partner's own marker; the SRS below 36 filled, larger and vermilion.
+    assert srs_a.marker.symbol == ("circle-open", "circle", "circle-open")
+    assert srs_a.marker.color[1] == "#D55E00" and srs_a.marker.size[1] > srs_a.marker.size[0]
+    assert set(srs_b.marker.symbol) == {"square-open"}
+    assert srs_a.line.dash == "dot" and ors_a.line.dash is None
+    # Every participant's own trace is in its own legend group, and the hover names them.
+    assert ors_a.legendgroup == srs_a.legendgroup != ors_b.legendgroup
+    assert ors_b.hovertemplate.startswith("<b>Partner · K-2</b>")
+
+
+def test_a_shared_age_group_is_one_cutoff_line() -> None:
+    _, spec = couple()
+    figure = go.Figure(spec)
+    cutoffs = [t for t in figure.data if t.name and t.name.startswith("Clinical cutoff")]
+    assert [t.name for t in cutoffs] == ["Clinical cutoff 25 (adult)"]
+    assert not figure.layout.annotations
+
+
+def test_differing_age_groups_get_a_cutoff_line_each_naming_whose() -> None:
+    series, spec = couple(groups=("adult", "child"))
+    figure = go.Figure(spec)
+    cutoffs = {t.name: set(t.y) for t in figure.data if t.name.startswith("Clinical cutoff")}
+    assert cutoffs == {
+        "Clinical cutoff 25 (adult): Partner · K-1": {25.0},
+        "Clinical cutoff 32 (child): Partner · K-2": {32.0},
+    }
+    dashes = {t.line.dash for t in figure.data if t.name.startswith("Clinical cutoff")}
+    assert len(dashes) == 2  # told apart without colour
+    labels = {(a.text, a.y) for a in figure.layout.annotations}
+    assert labels == {("Partner · K-1", 25.0), ("Partner · K-2", 32.0)}
+
+
+def test_each_partner_has_own_lower_expected_line_or_a_note_why_not() -> None:
+    a = sessions([14.0, 18.0, 22.0], [38.0, 34.0, 39.0])
+    b = sessions([20.0, 19.0], [37.0, 39.0])
+    series = [
+        participant(a, "index", "Partner A", expected=expected_frame(3)),
+        participant(b, "partner", "Partner B", expected=expected_frame(2, sufficient=False)),
+    ]
+    figure = go.Figure(episode_graph(series, Translator("en"), DEFAULT_CONFIG))
+    lower = by_name(figure, "Partner A: lower expected line (25th percentile)")
+    assert list(lower.y) == [13.0, 13.5, 14.0] and lower.line.color == PARTICIPANT_STYLES[0][0]
+    assert not [t for t in figure.data if t.name.startswith("Partner B: lower")]
+    notes = [a.text for a in figure.layout.annotations]
+    assert notes == [
+        "Partner B: no expected line (fewer than 30 closed episodes with a similar intake)"
+    ]
+
+
+def test_parent_rating_is_its_own_dashed_line_beside_the_child() -> None:
+    child = pd.concat(
+        [sessions([28.0, 30.0], [36.0, 36.0]), sessions([25.0, 27.0], [NAN, NAN], rater="parent")]
+    )
+    mother = sessions([18.0, 21.0], [38.0, 39.0])
+    series = [
+        participant(mother, "index", "Family member · K-M"),
+        participant(child, "family_member", "Family member · K-C", "child"),
+    ]
+    for lang, name in (
+        ("en", "Parent's rating of Family member · K-C"),
+        ("nb", "Forelders skåring av Family member · K-C"),
+    ):
+        figure = go.Figure(episode_graph(series, Translator(lang), DEFAULT_CONFIG))
+        parent = by_name(figure, name)
+        assert list(parent.y) == [25.0, 27.0] and parent.line.dash == "dash"
+        child_ors = by_name(figure, "Family member · K-C: ORS")
+        assert list(child_ors.y) == [28.0, 30.0]  # the child's own, not the parent's
+        assert parent.line.color == child_ors.line.color == PARTICIPANT_STYLES[1][0]
+        assert parent.marker.symbol == "x" != child_ors.marker.symbol
+
+
+def test_bands_are_per_participant_and_hidden_until_asked_for() -> None:
+    _, spec = couple()
+    figure = go.Figure(spec)
+    band = by_name(figure, "Partner · K-2: reliable change ±5 around the first ORS")
+    assert band.visible == "legendonly" and (min(band.y), max(band.y)) == (15.0, 25.0)
+
+
+def test_flags_are_named_by_participant_and_sit_on_their_points() -> None:
+    flags = pd.DataFrame({"session_no": [2], "flag": ["srs_below_cutoff"], "rule": ["SRS < 36"]})
+    _, spec = couple(flag_markers=flags)
+    figure = go.Figure(spec)
+    mark = by_name(figure, "Partner · K-1: SRS below cutoff")
+    assert list(mark.x) == [2] and list(mark.y) == [34.0]
+
+
+def test_hidden_dates_become_weeks_since_the_episode_start() -> None:
+    a = sessions([14.0, 18.0, 22.0], [38.0, 34.0, 39.0])
+    b = sessions([20.0, 19.0], [37.0, 39.0])
+    b["session_date"] = [d + dt.timedelta(weeks=1) for d in b["session_date"]]
+    series = [participant(a, "index", "Partner A"), participant(b, "partner", "Partner B")]
+    spec = episode_graph(series, Translator("en"), DEFAULT_CONFIG, show_dates=False)
+    text = json.dumps(spec)
+    assert "2025" not in text
+    ors_b = next(t for t in spec["data"] if t["name"] == "Partner B: ORS")
+    assert [c[0] for c in ors_b["customdata"]] == ["week 1", "week 2"]
+
+
+def test_participant_labels_named_and_anonymous_in_both_languages() -> None:
+    en, nb = Translator("en"), Translator("nb")
+    assert participant_label("partner", "K-1234", 1, en) == "Partner · K-1234"
+    assert participant_label("index", "K-1", 0, en, format="couple") == "Partner · K-1"
+    assert participant_label("index", "K-1", 0, en) == "Client · K-1"
+    assert participant_label("index", None, 0, en, format="couple") == "Partner A"
+    assert participant_label("partner", None, 1, en) == "Partner B"
+    assert participant_label("family_member", None, 2, en) == "Family member C"
+    assert participant_label("index", None, 0, nb, format="family") == "Familiemedlem A"
+    assert participant_label("member", "K-9", 3, nb) == "Deltaker · K-9"
+
+
+def test_episode_graph_needs_a_participant_and_is_plain_json() -> None:
+    with pytest.raises(ValueError):
+        episode_graph([], Translator("en"), DEFAULT_CONFIG)
+    _, spec = couple(lang="nb")
+    assert json.loads(json.dumps(spec, allow_nan=False)) == spec
