@@ -33,8 +33,15 @@ from fitdata.features.service import (
     band_for,
     service_summary,
 )
+from fitdata.features.service.couples import CoupleSummary, couple_summary
 from fitdata.outputs.report.charts import COLOURS, OUTCOME_COLUMNS, chart_data
-from fitdata.outputs.report.html_file import render_html, table_html
+from fitdata.outputs.report.couples import (
+    couple_explanation,
+    couple_notes,
+    couple_sentences,
+    couple_tables,
+)
+from fitdata.outputs.report.html_file import couples_html, render_html, table_html
 from fitdata.outputs.report.layout import (
     HIDDEN,
     ReportTable,
@@ -60,6 +67,11 @@ __all__ = [
     "band_for",
     "band_text",
     "chart_data",
+    "couple_explanation",
+    "couple_notes",
+    "couple_sentences",
+    "couple_tables",
+    "couples_html",
     "data_uri",
     "display_tables",
     "filter_text",
@@ -84,14 +96,19 @@ MEDIA_TYPES = {
 }
 
 
-def render(summary: ServiceSummary, fmt: ReportFormat, lang: str = "en") -> bytes:
-    """The report in one format, as bytes."""
+def render(
+    summary: ServiceSummary,
+    fmt: ReportFormat,
+    lang: str = "en",
+    couples: CoupleSummary | None = None,
+) -> bytes:
+    """The report in one format, as bytes (with the couples section when ``couples`` is given)."""
     if fmt == "html":
-        return render_html(summary, lang).encode("utf-8")
+        return render_html(summary, lang, couples).encode("utf-8")
     if fmt == "pdf":
-        return render_pdf(summary, lang)
+        return render_pdf(summary, lang, couples)
     if fmt == "xlsx":
-        return render_xlsx(summary, lang)
+        return render_xlsx(summary, lang, couples)
     raise ValueError(f"unknown report format {fmt!r}; choose html, pdf or xlsx")
 
 
@@ -112,11 +129,15 @@ def write_report(
 ) -> ServiceSummary:
     """Compute the summary and write the report to ``out`` (replaced atomically).
 
+    The report holds the couples section (:func:`fitdata.features.service.couples.couple_summary`
+    of the same selection) after the teams.
+
     Returns:
         The summary the report was written from.
     """
     summary = service_summary(reader, filters, config=config, cache=cache)
-    content = render(summary, fmt, lang)
+    couples = couple_summary(reader, filters, config=config, cache=cache)
+    content = render(summary, fmt, lang, couples)
     out = Path(out)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_bytes(content)

@@ -11,8 +11,15 @@ import html
 from collections.abc import Sequence
 
 from fitdata.features.service import ServiceSummary
+from fitdata.features.service.couples import CoupleSummary
 from fitdata.i18n import Translator
 from fitdata.outputs.report.charts import CHARTS_AFTER, figures, svg
+from fitdata.outputs.report.couples import (
+    couple_explanation,
+    couple_notes,
+    couple_sentences,
+    couple_tables,
+)
 from fitdata.outputs.report.layout import (
     ReportTable,
     display_tables,
@@ -23,7 +30,7 @@ from fitdata.outputs.report.layout import (
     table_text,
 )
 
-__all__ = ["render_html", "table_html"]
+__all__ = ["couples_html", "render_html", "table_html"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -66,8 +73,39 @@ def table_html(
     )
 
 
-def render_html(summary: ServiceSummary, lang: str = "en") -> str:
-    """The report as one self-contained HTML page (charts inline as SVG)."""
+def couples_html(couples: CoupleSummary, tr: Translator, *, heading: str = "h2") -> str:
+    """The couples section as HTML (the report's, and the page's): words, reading, tables."""
+    parts = [
+        f'<section class="fitdata-couples" data-section="couples">'
+        f"<{heading}>{html.escape(tr.text('service.couples.heading'))}</{heading}>",
+        '<ul class="couples-explain">',
+        *(f"<li>{html.escape(s)}</li>" for s in couple_explanation(couples, tr)),
+        "</ul>",
+        '<ul class="reading couples-reading">',
+        *(f"<li>{html.escape(s)}</li>" for s in couple_sentences(couples, tr)),
+        "</ul>",
+    ]
+    sub = "h3" if heading == "h2" else "h4"
+    for table in couple_tables(couples, tr):
+        parts.append(f"<{sub}>{html.escape(table.title)}</{sub}>")
+        teams = table.name == "couples_teams"
+        selected = [bool(v) for v in couples.teams["selected"]] if teams else []
+        keys = [str(v) for v in couples.teams["team_id"]] if teams else []
+        parts.append(table_html(table, tr, selected=selected, row_keys=keys))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_html(
+    summary: ServiceSummary, lang: str = "en", couples: CoupleSummary | None = None
+) -> str:
+    """The report as one self-contained HTML page (charts inline as SVG).
+
+    Args:
+        summary: The service's numbers.
+        lang: ``en`` or ``nb``.
+        couples: The couple figures of the same selection (a section after the teams), or None.
+    """
     tr = Translator(lang)
     charts = dict(enumerate(figures(summary, tr)))
     tables = display_tables(summary, tr)
@@ -92,8 +130,12 @@ def render_html(summary: ServiceSummary, lang: str = "en") -> str:
                 f"{svg(figure)}</figure>"
             )
         parts.append(table_html(table, tr, selected=selected_rows(summary, table.name)))
+    if couples is not None:
+        parts.append(couples_html(couples, tr))
     parts.append(f"<h2>{html.escape(tr.text('service.section.notes'))}</h2>")
     parts.append('<ul class="notes">')
     parts.extend(f"<li>{html.escape(note)}</li>" for note in method_notes(summary, tr))
+    if couples is not None:
+        parts.extend(f"<li>{html.escape(note)}</li>" for note in couple_notes(couples, tr))
     parts.append("</ul></body></html>")
     return "\n".join(parts)

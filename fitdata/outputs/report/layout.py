@@ -163,6 +163,8 @@ class ReportTable:
     headers: list[str]
     decimals: list[int]
     rows: list[list[Any]]
+    #: Decimals per row when rows differ (a table of figures, e.g. the couples' key figures).
+    row_decimals: list[list[int]] | None = None
 
 
 def _rounded(value: Any, decimals: int) -> Any:
@@ -257,6 +259,8 @@ def display_tables(
 
 def row_decimals(table: ReportTable, index: int) -> list[int]:
     """The decimals of each cell of row ``index`` (the headline's differ per figure)."""
+    if table.row_decimals is not None:
+        return table.row_decimals[index]
     if table.name != "headline":
         return table.decimals
     figure = HEADLINE_SPEC[index][2]

@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from fitdata.features.service import ServiceSummary
+from fitdata.features.service.couples import CoupleSummary
 from fitdata.i18n import Translator
 from fitdata.outputs.report.charts import CHARTS_AFTER, figures, png
+from fitdata.outputs.report.couples import (
+    couple_explanation,
+    couple_notes,
+    couple_sentences,
+    couple_tables,
+)
 from fitdata.outputs.report.layout import (
     ReportTable,
     display_tables,
@@ -51,7 +58,7 @@ def _styles() -> Any:
     styles = getSampleStyleSheet()
     for style in styles.byName.values():
         style.fontName = font
-    for name in ("Title", "Heading1", "Heading2"):
+    for name in ("Title", "Heading1", "Heading2", "Heading3"):
         styles[name].fontName = f"{font}-Bold"
     styles.add(styles["BodyText"].clone("small", fontSize=7.5, leading=9.5))
     styles.add(styles["BodyText"].clone("cell", fontSize=6.5, leading=8))
@@ -83,8 +90,16 @@ def _grid(table: ReportTable, selected: list[bool], styles: Any, tr: Translator)
     return grid
 
 
-def render_pdf(summary: ServiceSummary, lang: str = "en") -> bytes:
-    """The report as a PDF (reportlab; charts as PNG drawn by matplotlib)."""
+def render_pdf(
+    summary: ServiceSummary, lang: str = "en", couples: CoupleSummary | None = None
+) -> bytes:
+    """The report as a PDF (reportlab; charts as PNG drawn by matplotlib).
+
+    Args:
+        summary: The service's numbers.
+        lang: ``en`` or ``nb``.
+        couples: The couple figures of the same selection (a section after the teams), or None.
+    """
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import cm
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
@@ -127,7 +142,22 @@ def render_pdf(summary: ServiceSummary, lang: str = "en") -> bytes:
             story.append(Image(image, width=draw_width, height=draw_width * h / w))
         story.append(_grid(table, selected_rows(summary, table.name), styles, tr))
         story.append(Spacer(1, 0.3 * cm))
+    if couples is not None:
+        story.append(para(tr.text("service.couples.heading"), styles["Heading2"]))
+        story.extend(para(f"• {s}", styles["small"]) for s in couple_explanation(couples, tr))
+        story.extend(para(f"• {s}") for s in couple_sentences(couples, tr))
+        for table in couple_tables(couples, tr):
+            story.append(para(table.title, styles["Heading3"]))
+            selected = (
+                [bool(v) for v in couples.teams["selected"]]
+                if table.name == "couples_teams"
+                else []
+            )
+            story.append(_grid(table, selected, styles, tr))
+            story.append(Spacer(1, 0.3 * cm))
     story.append(para(tr.text("service.section.notes"), styles["Heading2"]))
     story.extend(para(note, styles["small"]) for note in method_notes(summary, tr))
+    if couples is not None:
+        story.extend(para(note, styles["small"]) for note in couple_notes(couples, tr))
     document.build(story)
     return buffer.getvalue()

@@ -15,7 +15,14 @@ import math
 from typing import Any
 
 from fitdata.features.service import ServiceSummary
+from fitdata.features.service.couples import CoupleSummary
 from fitdata.i18n import Translator
+from fitdata.outputs.report.couples import (
+    couple_explanation,
+    couple_notes,
+    couple_sentences,
+    couple_tables,
+)
 from fitdata.outputs.report.layout import (
     HIDDEN,
     ReportTable,
@@ -55,8 +62,17 @@ def _cells(table: ReportTable, index: int) -> list[Any]:
     return values
 
 
-def render_xlsx(summary: ServiceSummary, lang: str = "en") -> bytes:
-    """The report as a workbook: one sheet per table, then a notes sheet."""
+def render_xlsx(
+    summary: ServiceSummary, lang: str = "en", couples: CoupleSummary | None = None
+) -> bytes:
+    """The report as a workbook: one sheet per table, then a notes sheet.
+
+    Args:
+        summary: The service's numbers.
+        lang: ``en`` or ``nb``.
+        couples: The couple figures of the same selection (one sheet per couple table after
+            the teams, and their reading and notes on the notes sheet), or None.
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -65,7 +81,10 @@ def render_xlsx(summary: ServiceSummary, lang: str = "en") -> bytes:
     workbook.remove(workbook.active)
     used: set[str] = set()
     selection = filter_text(summary, tr)
-    for table in display_tables(summary, tr):
+    tables = display_tables(summary, tr)
+    if couples is not None:
+        tables += couple_tables(couples, tr)
+    for table in tables:
         sheet = workbook.create_sheet(_sheet_title(table.title, used))
         append_row(sheet, [table.title])
         sheet["A1"].font = Font(bold=True)
@@ -85,8 +104,18 @@ def render_xlsx(summary: ServiceSummary, lang: str = "en") -> bytes:
         tr.text("service.section.reading"),
         *reading_sentences(summary.reading, tr),
         None,
+    ]
+    if couples is not None:
+        lines += [
+            tr.text("service.couples.heading"),
+            *couple_explanation(couples, tr),
+            *couple_sentences(couples, tr),
+            None,
+        ]
+    lines += [
         tr.text("service.section.notes"),
         *method_notes(summary, tr),
+        *(couple_notes(couples, tr) if couples is not None else []),
     ]
     for line in lines:
         append_row(notes, [] if line is None else [line])
