@@ -7,6 +7,10 @@ agree by construction. The view keeps its state in widget traitlets: a test sets
 in plain Python and reads ``view.reading.value``, the tables and the figures' data, the same things
 the browser shows.
 
+The couples section (issue 20: both partners reliably improved, one, neither, both recovered;
+:mod:`fitdata.features.service.couples`) is read once per database version too, one row per
+couple, and laid out by :func:`fitdata.outputs.report.couple_tables`, as in the report.
+
 Filter changes reuse the kernel's :class:`~fitdata.features.service.SummaryCache`: the facts
 behind every number (client-episodes and client-rated sessions, summed per team, month, age
 group and format) are read from DuckDB once per kernel and database version, and a change of
@@ -37,9 +41,13 @@ from fitdata.features.service import (
     kernel_cache,
     service_summary,
 )
+from fitdata.features.service.couples import CoupleSummary, couple_summary
 from fitdata.outputs.report import (
     FORMATS,
     ReportFormat,
+    couple_explanation,
+    couple_sentences,
+    couple_tables,
     data_uri,
     display_tables,
     filter_text,
@@ -101,6 +109,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         tr = self.tr
         self._options = filter_options(context.reader)
         self.summary: ServiceSummary | None = None
+        self.couples_summary: CoupleSummary | None = None
 
         def choice(name: str, description: str, options: Options, value: str | None) -> Any:
             if value not in [v for _, v in options]:
@@ -147,6 +156,12 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
             name: widgets.HTML().add_class("fitdata-table-box").add_class(f"fitdata-t-{name}")
             for name in ("completeness_trend", "completeness_team", "headline", "trend", "teams")
         }
+        # The couples section: the focus's figures and reading, and the team table (sent
+        # again only when the population or the period changes, like the other team tables).
+        self.couples = widgets.HTML().add_class("fitdata-couples")
+        self.couples_teams = (
+            widgets.HTML().add_class("fitdata-table-box").add_class("fitdata-t-couples_teams")
+        )
         self.notes = widgets.HTML().add_class("fitdata-notes")
         # Marks the selected team in the team tables and charts (see highlight_css).
         self.highlight = widgets.HTML().add_class("fitdata-highlight")
@@ -324,6 +339,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
             self.tables[table.name].value = f"<h3>{html.escape(table.title)}</h3>" + table_html(
                 table, tr, row_keys=keys
             )
+        self._show_couples(filters, focus_only)
         charts = service_figures(summary, tr, only=TREND_CHARTS if focus_only else CHARTS)
         self.trend_graph.show(combined_spec(charts, TREND_CHARTS))
         if not focus_only:
@@ -335,13 +351,43 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
             )
             self._population = population
 
+    def _show_couples(self, filters: ServiceFilters, focus_only: bool) -> None:
+        """The couples section: explanation, reading, the focus's table and trend, the teams."""
+        tr = self.context.tr
+        couples = couple_summary(
+            self.context.reader, filters, config=self.context.config, cache=kernel_cache()
+        )
+        self.couples_summary = couples
+        tables = {table.name: table for table in couple_tables(couples, tr)}
+        parts = [
+            f"<h3>{html.escape(tr.text('service.couples.heading'))}</h3>",
+            '<ul class="fitdata-couples-explain">',
+            *(f"<li>{html.escape(s)}</li>" for s in couple_explanation(couples, tr)),
+            '</ul><ul class="fitdata-reading fitdata-couples-reading">',
+            *(f"<li>{html.escape(s)}</li>" for s in couple_sentences(couples, tr)),
+            "</ul>",
+        ]
+        for name in ("couples_headline", "couples_trend"):
+            table = tables[name]
+            parts.append(
+                f'<div class="fitdata-table-box"><h4>{html.escape(table.title)}</h4>'
+                f"{table_html(table, tr)}</div>"
+            )
+        self.couples.value = "".join(parts)
+        if not focus_only:
+            table = tables["couples_teams"]
+            keys = [str(v) for v in couples.teams["team_id"]]
+            self.couples_teams.value = f"<h4>{html.escape(table.title)}</h4>" + table_html(
+                table, tr, row_keys=keys
+            )
+
     def _on_download(self, _change: dict[str, Any]) -> None:
         if self.summary is None:
             return
         fmt: ReportFormat = self.download_format.value
         tr = self.context.tr
         self.download_link.value = f"<p>{html.escape(tr.text('service.ui.preparing'))}</p>"
-        content = render(self.summary, fmt, self.context.lang)
+        content = render(self.summary, fmt, self.context.lang, self.couples_summary)
         name = f"fitdata-service-{self.summary.filters.period.label.replace('..', '-')}.{fmt}"
         self.download_link.value = (
             f'<a class="fitdata-download-ready" download="{html.escape(name)}" '
@@ -389,6 +435,8 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
                 self.tables["trend"],
                 team_charts,
                 self.tables["teams"],
+                self.couples,
+                self.couples_teams,
                 self.notes,
                 self.highlight,
             ]

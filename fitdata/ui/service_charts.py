@@ -473,7 +473,7 @@ def highlight_css(team_id: str | None, team_name: str | None) -> str:
         return ""
     rows = ", ".join(
         f'.fitdata-service table[data-table="{table}"] tr[data-key={_css_string(team_id)}] td'
-        for table in ("completeness_team", "teams")
+        for table in ("completeness_team", "teams", "couples_teams")
     )
     css = f"{rows} {{ font-weight: bold; background: #fff3d6; }}"
     if team_name:
