@@ -104,5 +104,5 @@ def test_highlight_css_escapes_what_it_quotes() -> None:
     assert "</style>" not in css.removesuffix("</style>")
     assert '"' not in css.replace('"T\\22 1\\3c \\2f style\\3e "', "").replace(
         '"Team\\20 \\3c b\\3e \\20 \\5c \\20 x"', ""
-    ).replace('"completeness_team"', "").replace('"teams"', "")
+    ).replace('"completeness_team"', "").replace('"teams"', "").replace('"couples_teams"', "")
     assert highlight_css(None, None) == ""
