@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fitdata.data.participants import PARTICIPANT_KEY
 from fitdata.data.schema import TABLES
 
-__all__ = ["INTEGRITY_RULES", "SESSION_KEY", "CheckReport", "check_reader"]
+__all__ = ["INTEGRITY_RULES", "SESSION_KEY", "WARNING_RULES", "CheckReport", "check_reader"]
 
 #: Natural key of a session row: importing the same data twice must add nothing.
 SESSION_KEY = ("episode_id", "client_id", "rater", "session_no")
@@ -29,10 +30,11 @@ class CheckReport:
     schema_version: int
     counts: dict[str, int]
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when no problem was found."""
+        """True when no problem was found (warnings are worth a look but not problems)."""
         return not self.problems
 
 
@@ -90,6 +92,54 @@ INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
         "SELECT count(*) FROM sessions s JOIN episodes e USING (episode_id) "
         "WHERE s.session_date < e.started OR s.session_date > e.ended",
     ),
+    # Version 6: who takes part in an episode (schema.sql, episode_participants).
+    (
+        "sessions whose client and rater are not among their episode's participants",
+        "SELECT count(*) FROM sessions s ANTI JOIN episode_participants p "
+        "USING (episode_id, client_id, rater)",
+    ),
+    (
+        "episodes without exactly one index participant, the episode's client",
+        "SELECT count(*) FROM episodes e LEFT JOIN (SELECT episode_id, count(*) AS n, "
+        "min(client_id) AS client_id FROM episode_participants WHERE role = 'index' "
+        "GROUP BY episode_id) p USING (episode_id) "
+        "WHERE coalesce(p.n, 0) <> 1 OR p.client_id <> e.client_id",
+    ),
+    (
+        "duplicate participants (same episode, client and rater)",
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM episode_participants "
+        f"GROUP BY {', '.join(PARTICIPANT_KEY)} HAVING count(*) > 1)",
+    ),
+    (
+        "participants whose episode is not in episodes",
+        "SELECT count(*) FROM episode_participants p ANTI JOIN episodes e USING (episode_id)",
+    ),
+    (
+        "participants whose client is not in clients",
+        "SELECT count(*) FROM episode_participants p ANTI JOIN clients c USING (client_id)",
+    ),
+    (
+        "sessions entered since version 6 whose form is given without its total or not given "
+        "with it",
+        "SELECT count(*) FROM sessions WHERE entered_by IS NOT NULL AND "
+        "((ors_form IS NULL) <> (ors_total IS NULL) OR (srs_form IS NULL) <> (srs_total IS NULL))",
+    ),
+    (
+        "client links whose form was used more than once (same link and form)",
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM client_form_uses "
+        "GROUP BY link_id, form HAVING count(*) > 1)",
+    ),
+)
+
+# Each warning rule: (description, SQL that counts rows worth a look). Not errors: the data
+# may be right (a 13-year-old given the CORS), but the cutoff applied follows the age group.
+WARNING_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "sessions on a children's form (CORS or CSRS) for a client not in the age group child "
+        "(the cutoff applied is the client's age group's)",
+        "SELECT count(*) FROM sessions s JOIN clients c USING (client_id) "
+        "WHERE c.age_group <> 'child' AND (s.ors_form = 'CORS' OR s.srs_form = 'CSRS')",
+    ),
 )
 
 
@@ -110,4 +160,8 @@ def check_reader(reader: Any, path: Path) -> CheckReport:
         bad = int(reader.rows(sql)[0][0])
         if bad:
             report.problems.append(f"{bad} {description}")
+    for description, sql in WARNING_RULES:
+        found = int(reader.rows(sql)[0][0])
+        if found:
+            report.warnings.append(f"{found} {description}")
     return report

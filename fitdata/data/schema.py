@@ -15,6 +15,7 @@ store (:mod:`fitdata.data.store`) opens the connections and calls them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,8 @@ from typing import Any
 import duckdb
 
 from fitdata.data.errors import StoreError
+from fitdata.data.participants import implied_participants_sql
+from fitdata.vocabulary import default_form_sql
 
 __all__ = [
     "MIGRATIONS",
@@ -37,7 +40,7 @@ __all__ = [
 ]
 
 #: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: The data tables of the schema, in the order they are created and counted (``session_changes``,
 #: ``users`` and ``audit_anchor`` are history and access control, not data, and are not counted).
@@ -78,9 +81,65 @@ def rebuild_table(table: str) -> str:
     )
 
 
-#: SQL that upgrades a file from version ``n`` to ``n + 1``, keyed by ``n``. Each must leave the
-#: file exactly as ``schema.sql`` creates it (tests compare a migrated file with a new one).
-MIGRATIONS: dict[int, str] = {
+#: The physical order of ``sessions`` (:data:`fitdata.data.store.SESSION_ORDER`, kept in step by
+#: a test): the migration that rebuilds the table writes it in this order.
+_SESSION_ORDER = "team_id, client_id, episode_id, session_date, session_no, rater"
+
+#: The version-6 columns at the end of ``sessions``.
+_V6_SESSION_COLUMNS = ("ors_form", "srs_form", "entered_by")
+
+
+def _sessions_with_forms() -> str:
+    """SQL that rebuilds a version-5 ``sessions`` with the version-6 columns at its end.
+
+    DuckDB cannot add a column with a CHECK (``ALTER TABLE ... ADD COLUMN`` refuses it), so the
+    table is made anew from ``schema.sql`` and filled in :data:`_SESSION_ORDER`, each form the
+    default for the client's age group and the episode's format where its total is given
+    (:func:`fitdata.vocabulary.default_forms`), ``entered_by`` NULL (not recorded).
+    """
+    old = "sessions_before_migration"
+    ors = default_form_sql("ors", "c.age_group", "e.format")
+    srs = default_form_sql("srs", "c.age_group", "e.format")
+    order = ", ".join(f"s.{c.strip()}" for c in _SESSION_ORDER.split(","))
+    return (
+        f"ALTER TABLE sessions RENAME TO {old};\n{table_ddl('sessions')}\n"
+        f"INSERT INTO sessions SELECT s.*, "
+        f"CASE WHEN s.ors_total IS NULL THEN NULL ELSE {ors} END, "
+        f"CASE WHEN s.srs_total IS NULL THEN NULL ELSE {srs} END, NULL "
+        f"FROM {old} s LEFT JOIN clients c USING (client_id) "
+        f"LEFT JOIN episodes e USING (episode_id) ORDER BY {order};\n"
+        f"DROP TABLE {old};"
+    )
+
+
+def _to_version_6(con: Any) -> None:
+    """5 -> 6: participants, the form and entry columns, the client page's two tables.
+
+    Adds only what the file lacks, so it also completes a file in which some of it exists (a
+    copy of a newer file marked as older, as the migration tests make): the three tables from
+    ``schema.sql``; the three ``sessions`` columns at the end (:func:`_sessions_with_forms`:
+    a rebuild, once, in the order a resort would write anyway); then the participants the
+    episodes and sessions imply (:func:`fitdata.data.participants.implied_participants_sql`).
+    """
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for table in ("episode_participants", "client_form_uses", "client_page_settings"):
+        if table not in tables:
+            con.execute(table_ddl(table))
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'sessions'"
+        ).fetchall()
+    }
+    if not set(_V6_SESSION_COLUMNS) <= columns:
+        con.execute(_sessions_with_forms())
+    con.execute(implied_participants_sql(sessions="sessions", episodes="episodes"))
+
+
+#: How to upgrade a file from version ``n`` to ``n + 1``, keyed by ``n``: SQL, or a function
+#: of the connection for a step SQL alone cannot say. Each must leave the file exactly as
+#: ``schema.sql`` creates it (tests compare a migrated file with a new one).
+MIGRATIONS: dict[int, str | Callable[[Any], None]] = {
     # 1 -> 2: the change history of saved sessions (corrections and SRS added later).
     1: table_ddl("session_changes"),
     # 2 -> 3: the people who may log in and their roles (fitdata/data/access.py).
@@ -92,12 +151,20 @@ MIGRATIONS: dict[int, str] = {
     # small tables is rebuilt; a stored row that fails the new CHECK stops the upgrade
     # (apply_migrations says what to do), and the file is left as it was.
     4: "\n".join(rebuild_table(t) for t in ("teams", "therapists", "clients")),
+    # 5 -> 6: who takes part in an episode (episode_participants, filled from the episodes
+    # and sessions), the form and entry columns of sessions (forms filled with the defaults),
+    # and the client page's client_form_uses and client_page_settings (issue 21).
+    5: _to_version_6,
 }
 
 
 #: What a migration's new constraints refuse, for the message when a stored row breaks one.
 MIGRATION_RULES: dict[int, str] = {
     4: "Version 5 refuses codes and names that hold a national identity number. ",
+    5: (
+        "Version 6 rewrites the sessions table with its checks and lists who takes part in "
+        "each episode (the index client, partners, family members, collateral raters). "
+    ),
 }
 
 
@@ -153,8 +220,12 @@ def apply_migrations(con: Any, path: Path) -> int:
                 f"{path} has schema version {version} and there is no migration from it. "
                 "Export the data with the fitdata version that wrote it and import it again."
             )
+        step = MIGRATIONS[version]
         try:
-            con.execute(MIGRATIONS[version])
+            if callable(step):
+                step(con)
+            else:
+                con.execute(step)
         except duckdb.ConstraintException as error:
             raise StoreError(
                 f"{path} cannot be upgraded to schema version {version + 1}: a stored row "

@@ -1,5 +1,7 @@
--- fitdata store schema, version 5 (version 2 added session_changes, version 3 users,
--- version 4 audit_anchor, version 5 the identity-number CHECKs on codes and names).
+-- fitdata store schema, version 6 (version 2 added session_changes, version 3 users,
+-- version 4 audit_anchor, version 5 the identity-number CHECKs on codes and names, version 6
+-- episode_participants, the form and entry columns at the end of sessions, and, for the
+-- client's own page, client_form_uses and client_page_settings).
 -- Documented for analysts in data/README.md. Constraints are CHECKs (cheap) rather than
 -- foreign keys on `sessions`: a foreign key or primary key on a 10-million-row table builds
 -- an index that triples the file and slows every write. Referential integrity and the
@@ -82,7 +84,34 @@ CREATE TABLE sessions (
     CHECK (ors_individual IS NULL OR (ors_total IS NOT NULL AND
            abs(ors_total - (ors_individual + ors_interpersonal + ors_social + ors_overall)) <= 0.1)),
     CHECK (srs_relationship IS NULL OR (srs_total IS NOT NULL AND
-           abs(srs_total - (srs_relationship + srs_goals + srs_approach + srs_overall)) <= 0.1))
+           abs(srs_total - (srs_relationship + srs_goals + srs_approach + srs_overall)) <= 0.1)),
+    -- Version 6, at the end (the migration rebuilds the table with them last). The form a
+    -- score was given on; NULL where the total is NULL, and on rows from before version 6,
+    -- which readers take as vocabulary.default_forms(age group, format): CORS/CSRS for a
+    -- child (6-12), GSRS for a group, else ORS/SRS. Who typed the scores in (NULL: not
+    -- recorded). fitdata check verifies "form NULL exactly when its total is NULL" for rows
+    -- with entered_by.
+    ors_form          VARCHAR  CHECK (ors_form IN ('ORS', 'CORS')),
+    srs_form          VARCHAR  CHECK (srs_form IN ('SRS', 'CSRS', 'GSRS')),
+    entered_by        VARCHAR  CHECK (entered_by IN ('therapist', 'client', 'import'))
+);
+
+-- Who takes part in an episode, and who rates whom (version 6). One row per (episode_id,
+-- client_id, rater), verified by fitdata check (no primary-key index, as above). Every
+-- session's (episode_id, client_id, rater) has its row; the index client (episodes.client_id)
+-- has role 'index'. 'partner': the other adult of a couple; 'family_member': another client
+-- of a family episode; 'member': another client of any other episode; 'collateral': a person
+-- who is not a client (a parent, teacher, partner-as-rater, other) rating client_id. A
+-- participant may have no sessions yet (a partner who joins later).
+CREATE TABLE episode_participants (
+    episode_id VARCHAR NOT NULL,
+    client_id  VARCHAR NOT NULL,  -- the participant; for a collateral rater: the client rated
+    role       VARCHAR NOT NULL
+               CHECK (role IN ('index', 'partner', 'family_member', 'member', 'collateral')),
+    rater      VARCHAR NOT NULL DEFAULT 'client'
+               CHECK (rater IN ('client', 'parent', 'teacher', 'partner', 'other')),
+    added_on   DATE,              -- when the participant joined (NULL: from the start / unknown)
+    CHECK ((role = 'collateral') = (rater <> 'client'))
 );
 
 -- The change history of saved sessions (version 2). A correction or a later SRS keeps the
@@ -143,4 +172,23 @@ CREATE TABLE audit_anchor (
     last_mac    VARCHAR   NOT NULL,     -- the MAC of entry number `entries` ('' for none)
     mac         VARCHAR   NOT NULL,     -- HMAC-SHA256 of entries and last_mac under the key
     anchored_at TIMESTAMP NOT NULL      -- UTC
+);
+
+-- The client's own page (version 6, issue 21). A client link's form is used once: the row is
+-- inserted in the same transaction as the session it wrote; fitdata check verifies that
+-- (link_id, form) is unique. No scoped reader has a view of it.
+CREATE TABLE client_form_uses (
+    link_id    VARCHAR   NOT NULL,
+    form       VARCHAR   NOT NULL CHECK (form IN ('ors', 'srs')),
+    session_id BIGINT    NOT NULL,
+    used_at    TIMESTAMP NOT NULL   -- UTC
+);
+
+-- Whether the client's own page shows the client's graph (version 6, issue 21); set by the
+-- therapist. No row: shown. Row-scoped readers see the rows of their clients.
+CREATE TABLE client_page_settings (
+    client_id  VARCHAR   PRIMARY KEY,
+    show_graph BOOLEAN   NOT NULL DEFAULT TRUE,
+    set_by     VARCHAR   NOT NULL,
+    set_at     TIMESTAMP NOT NULL   -- UTC
 );

@@ -53,6 +53,7 @@ from fitdata.data.files import (
     remove_leftovers,
     write_error,
 )
+from fitdata.data.participants import implied_participants_sql
 from fitdata.data.schema import (
     SCHEMA_VERSION,
     TABLES,
@@ -599,13 +600,22 @@ def _resort_sessions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    """Insert the rows of ``frame`` into ``table``, matching columns by name."""
+    """Insert the rows of ``frame`` into ``table``, matching columns by name.
+
+    Episodes and sessions bring the participant rows they imply (schema version 6): each new
+    episode's index client, and each new session's client or rater by the episode's format
+    (:func:`fitdata.data.participants.implied_participants_sql`; append episodes first). A
+    writer that knows more (when a partner joined) calls
+    :func:`~fitdata.data.participants.ensure_participants` too.
+    """
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     con.register("_append_frame", frame)
     try:
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _append_frame")
+        if table in ("episodes", "sessions"):
+            con.execute(implied_participants_sql(**{table: "_append_frame"}))
     finally:
         # After a failed insert the transaction is aborted and unregistering fails too; that
         # second error must not hide the first (the connection is discarded anyway).
