@@ -98,6 +98,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"  {table:<11} {count:>12,}")
     if not args.no_calibration:
         _print_calibration(args.db)
+    for warning in report.warnings:
+        print(f"Worth a look: {warning}")
     if report.ok:
         print("No problems found.")
         return 0
