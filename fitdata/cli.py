@@ -352,6 +352,26 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_client_report(args: argparse.Namespace) -> int:
+    """``fitdata client-report``: one client's one-page printout (PDF) for the journal."""
+    from fitdata.data.access import reader_for_user
+    from fitdata.outputs.client_report import client_report_pdf
+
+    if args.out.suffix.lower() != ".pdf":
+        return _command_error(
+            "client-report", f"give --out a name ending in .pdf, not {args.out.name!r}"
+        )
+    config = load_config(args.config)
+    if problem := _out_folder_problem(args):
+        return _command_error("client-report", problem)
+    reader = reader_for_user(args.db, args.user)  # a user's scope, audited as on the page
+    path = client_report_pdf(
+        reader, args.episode, args.client, lang=args.lang, out=args.out, config=config
+    )
+    print(f"Wrote {path} ({args.lang}): episode {args.episode}, one page.")
+    return 0
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from fitdata.ingest import (
         ImportOptions,
@@ -695,6 +715,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _language_option(review)
     _config_option(review)
+
+    client_report = _command(
+        commands,
+        "client-report",
+        _cmd_client_report,
+        help="write one client's printout (PDF, one page) for the journal",
+        description="Write one A4 page with the client's graph (their own ORS and SRS over the "
+        "sessions of the episode), the plain sentences their page shows and a table of the "
+        "sessions' scores, in the chosen language. The file holds the client's code and "
+        "scores: it is readable by you only, and the audit log records the read.",
+    )
+    client_report.add_argument("--episode", required=True, help="the episode's id")
+    client_report.add_argument(
+        "--client", default=None, help="the client (default: the episode's index client)"
+    )
+    client_report.add_argument("--out", type=Path, required=True, help="PDF file to write")
+    client_report.add_argument(
+        "--user",
+        default=None,
+        metavar="NAME",
+        help="read as this user of `fitdata users` (default $FITDATA_USER); needed when the "
+        "database has users",
+    )
+    _language_option(client_report)
+    _config_option(client_report)
 
     imp = _command(
         commands,
