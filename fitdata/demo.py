@@ -43,13 +43,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from fitdata.data.store import append_frame, write_transaction
-from fitdata.vocabulary import AGE_GROUPS, FORMATS, ORS_COLUMNS, SRS_COLUMNS
+from fitdata.vocabulary import (
+    AGE_GROUPS,
+    FORMATS,
+    ORS_COLUMNS,
+    ORS_FORMS,
+    RATERS,
+    ROLES,
+    SRS_COLUMNS,
+    SRS_FORMS,
+    default_forms,
+    participant_role,
+)
 
 __all__ = ["DemoSummary", "generate_demo"]
 
@@ -155,6 +167,35 @@ FAMILY_SHARE = {CHILD: 0.25, ADOLESCENT: 0.10}
 GROUP_SHARE_ADULT = 0.04
 # Children's episodes with a collateral rating: a parent rates the child's ORS every session.
 PARENT_RATED_CHILD_SHARE = 0.4
+# Children's episodes where a teacher also rates the child's CORS (collateral raters: a parent
+# or teacher rates the child, shared/domain.md). A teacher is not at every session: the rating
+# comes at the first session and then every TEACHER_RATING_EVERY-th (1, 4, 7, ...). Share and
+# rhythm are generator assumptions; a child may have both a parent and a teacher rater.
+TEACHER_RATED_CHILD_SHARE = 0.15
+TEACHER_RATING_EVERY = 3
+# Couples: the partners' changes are correlated. The target is a correlation of about 0.45
+# between the two partners' latent change (each one's true gain, before session noise). Why:
+# partners' outcomes in couple therapy are interdependent, which is why Anker, Duncan & Sparks
+# (2009) report outcomes per couple and why dyadic analyses (Kenny, Kashy & Cook 2006,
+# "Dyadic data analysis"; Anker, Owen, Duncan & Sparks 2010 on the same Norwegian couples)
+# model both partners jointly. No published correlation of two partners' ORS change was
+# confirmed here: 0.45 is an ASSUMPTION of a moderate correlation (r of 0.3-0.5), chosen so
+# that "both partners improved reliably" lies clearly between the independent case (the
+# individual rate squared) and the fully correlated one (the individual rate).
+# How: each partner's change is drawn as anybody's (whether they respond, as a threshold on a
+# normal, and their own deviation from the expected gain), but the partner's two normals are
+# PARTNER_DRAW_CORRELATION times the owner's plus the rest of their own (a Gaussian copula:
+# each partner's own distribution, and so every per-client figure, stays as it was). The
+# expected gain also depends on each one's own intake, which is not shared, so the draws must
+# correlate more than the gains: 0.75 gives the gains 0.45 (measured at 200,000 sessions; the
+# partners share a therapist, whose effect adds a little), and the observed change (last minus
+# first ORS, with session noise) about 0.4.
+PARTNER_DRAW_CORRELATION = 0.75
+# Couples in which the second partner joins an ongoing episode (their first rated session, and
+# their participant row's added_on, is session 2 or 3 of the episode). At least one couple
+# joins later whenever some couple episode is long enough. Generator assumption.
+PARTNER_JOINS_LATER_SHARE = 0.05
+PARTNER_JOINS_AT_SESSIONS = (2, 3)
 # Where episodes go: probability of each service (in SERVICES order) by age group. Youth
 # episodes are concentrated in "Barn, unge og familie".
 SERVICE_BY_AGE = (
@@ -217,6 +258,9 @@ EARLY_CHANGE_SESSIONS = 2.0
 ORS_SESSION_NOISE_SD = 2.5
 # A parent rates the child lower than the child does, with a similar but noisier gain.
 PARENT_INTAKE_OFFSET, PARENT_INTAKE_SD, PARENT_GAIN_SD = -2.0, 4.0, 2.0
+# A teacher sees the child in one setting only: about the child's level, less closely tied to
+# it and with a noisier gain than a parent's (generator assumption).
+TEACHER_INTAKE_OFFSET, TEACHER_INTAKE_SD, TEACHER_GAIN_SD = 0.0, 5.0, 3.0
 # Electronic forms: items scatter around total/4 (zero-sum, uniform +-ITEM_SPREAD/2).
 ORS_ITEM_SPREAD = 4.0
 
@@ -252,6 +296,11 @@ CLIENT_CODE_LENGTH = 6
 # Purposes of hashed random numbers (see _hashed).
 _DATE_JITTER, _ORS_NOISE, _ORS_ITEMS, _ORS_MISSING, _SRS_LEVEL, _SRS_ITEMS, _SRS_MISSING = range(7)
 _PARENT_PURPOSES = 8  # added to the ORS purposes for a parent's rows
+_TEACHER_PURPOSES = 16  # added to the ORS purposes for a teacher's rows
+# The draws added for several people in one episode (issue 20: teachers, partners who join
+# later) come from a second generator seeded with (seed, _EXTRA_STREAM), so every draw of the
+# first generator, and so every figure the demo had before, stays as it was.
+_EXTRA_STREAM = 20
 _U64 = np.uint64
 
 
@@ -266,6 +315,7 @@ class DemoSummary:
         episodes: Rows in ``episodes``.
         sessions: Rows in ``sessions`` (one per session and rater).
         seconds: Wall-clock time taken.
+        participants: Rows in ``episode_participants`` (one per episode, client and rater).
     """
 
     teams: int
@@ -274,6 +324,7 @@ class DemoSummary:
     episodes: int
     sessions: int
     seconds: float
+    participants: int = 0
 
 
 @dataclass(frozen=True)
@@ -328,6 +379,11 @@ class _Participations:
     parent_rated: np.ndarray
     parent_intake: np.ndarray
     parent_gain: np.ndarray
+    teacher_rated: np.ndarray
+    teacher_intake: np.ndarray
+    teacher_gain: np.ndarray
+    first_index: np.ndarray  # 0-based episode session of the first rating (> 0: joined later)
+    added_day: np.ndarray  # day the participant joined an ongoing episode, -1: from the start
 
 
 def generate_demo(
@@ -368,13 +424,14 @@ def generate_demo(
     client_count = round(sessions / SESSIONS_PER_CLIENT)
 
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, _EXTRA_STREAM])
     salt = _splitmix64(np.array([seed], dtype=_U64))[0]
     teams = _make_teams(rng, team_count)
     therapists = _make_therapists(rng, therapist_count, teams, end_day)
     client_codes = np.sort(rng.choice(len(CROCKFORD) ** CLIENT_CODE_LENGTH, client_count, False))
     age_group = rng.choice(len(AGE_GROUPS), client_count, p=AGE_GROUP_SHARES)
     episodes, participations, first_day = _plan_episodes(
-        rng, salt, age_group, teams, therapists, end_day
+        rng, extra, salt, age_group, teams, therapists, end_day
     )
     birth_year = _birth_years(rng, age_group, first_day)
 
@@ -391,10 +448,25 @@ def generate_demo(
             append_frame(con, "episodes", frame)
         session_count = 0
         for first in range(0, client_count, _chunk_clients):
+            chunk = range(first, min(first + _chunk_clients, client_count))
+            # Who takes part, with when a partner joined, before the sessions: appending
+            # episodes and sessions adds only the participant rows that are still missing (the
+            # index clients, with the episodes). In bulk, without the row-by-row checks of
+            # fitdata.data.participants.ensure_participants: the rows are consistent by
+            # construction, and fitdata check verifies the file.
+            frame = _participants_frame(chunk, client_codes, participations, episodes)
+            con.register("_demo_participants", frame)
+            con.execute(
+                f"INSERT INTO episode_participants ({', '.join(frame.columns)}) "
+                "SELECT * FROM _demo_participants "
+                "ANTI JOIN episode_participants USING (episode_id, client_id, rater)"
+            )
+            con.unregister("_demo_participants")
             frame = _sessions_frame(
                 salt,
-                range(first, min(first + _chunk_clients, client_count)),
+                chunk,
                 client_codes,
+                age_group,
                 participations,
                 episodes,
                 teams,
@@ -403,6 +475,7 @@ def generate_demo(
             )
             append_frame(con, "sessions", frame)
             session_count += len(frame)
+        (participant_count,) = con.execute("SELECT count(*) FROM episode_participants").fetchone()
 
     return DemoSummary(
         teams=team_count,
@@ -411,6 +484,7 @@ def generate_demo(
         episodes=len(episodes.client),
         sessions=session_count,
         seconds=time.perf_counter() - clock,
+        participants=participant_count,
     )
 
 
@@ -504,6 +578,7 @@ def _choose_therapists(
 
 def _plan_episodes(
     rng: np.random.Generator,
+    extra: np.random.Generator,
     salt: np.uint64,
     age_group: np.ndarray,
     teams: _Teams,
@@ -513,8 +588,10 @@ def _plan_episodes(
     """Lay out every episode and who takes part in it; return them and each client's first day.
 
     Every client takes part in a first episode. Some adults share theirs with a partner (a
-    couple episode, owned by one of them); some clients come back for a second episode after
-    the first has ended, if it starts before ``end_day``.
+    couple episode, owned by one of them; the partners' changes are correlated, and a few
+    partners join after the first session); some clients come back for a second episode after
+    the first has ended, if it starts before ``end_day``. ``extra`` draws what issue 20 added
+    (partners who join later, teachers' ratings) without moving any draw of ``rng``.
     """
     client_count = len(age_group)
     adults = np.flatnonzero(age_group == ADULT)
@@ -542,6 +619,7 @@ def _plan_episodes(
     # Each client's part in the first and (possible) second episode.
     first_part = _draw_participants(rng, age_group)
     second_part = _draw_participants(rng, age_group[returning])
+    _correlate_partners(first_part, owner, partner)
 
     # First episodes.
     first_start = _weekday_or_friday(
@@ -603,12 +681,44 @@ def _plan_episodes(
     }
     therapist_effect = therapists.gain_effect[episodes.therapist[part_episode]]
     unplanned = episodes.end_type[part_episode] == UNPLANNED
+    # Partners who join an ongoing couple episode: their first participation (the first
+    # episode, at position = client) starts at a later session of the owner's episode.
+    couple_episode = number_of_planned[first_of_client[owner]]
+    join_at = extra.choice(PARTNER_JOINS_AT_SESSIONS, len(owner))
+    joins = extra.random(len(owner)) < PARTNER_JOINS_LATER_SHARE
+    long_enough = episodes.sessions[couple_episode] > join_at  # the partner rates 2 or more
+    joins &= long_enough
+    if not joins.any() and long_enough.any():
+        joins[np.flatnonzero(long_enough)[0]] = True
+    first_index = np.zeros(len(part_client), dtype=np.int64)
+    added_day = np.full(len(part_client), -1, dtype=np.int64)
+    late, late_episode = partner[joins], couple_episode[joins]
+    first_index[late] = join_at[joins] - 1
+    added_day[late] = _session_days(
+        salt,
+        episodes.date_key[late_episode],
+        episodes.start_day[late_episode],
+        episodes.interval[late_episode],
+        first_index[late],
+    )
+    first_day = episodes.start_day[number_of_planned[first_of_client]]
+    first_day[late] = added_day[late]
     part_order = np.lexsort((part_episode, part_client))
+    gain = (values["own_gain"] + therapist_effect)[part_order]
+    teacher_rated = (age_group[part_client[part_order]] == CHILD) & (
+        extra.random(len(part_order)) < TEACHER_RATED_CHILD_SHARE
+    )
+    teacher_intake = np.clip(
+        values["intake"][part_order]
+        + extra.normal(TEACHER_INTAKE_OFFSET, TEACHER_INTAKE_SD, len(part_order)),
+        0.0,
+        40.0,
+    )
     participations = _Participations(
         client=part_client[part_order],
         episode=part_episode[part_order],
         intake=values["intake"][part_order],
-        gain=(values["own_gain"] + therapist_effect)[part_order],
+        gain=gain,
         srs_deficit=(
             values["srs_deficit"] * np.where(unplanned, SRS_DEFICIT_UNPLANNED_FACTOR, 1.0)
         )[part_order],
@@ -617,8 +727,37 @@ def _plan_episodes(
         parent_gain=(values["own_gain"] + therapist_effect + values["parent_gain_offset"])[
             part_order
         ],
+        teacher_rated=teacher_rated,
+        teacher_intake=teacher_intake,
+        teacher_gain=gain + extra.normal(0.0, TEACHER_GAIN_SD, len(part_order)),
+        first_index=first_index[part_order],
+        added_day=added_day[part_order],
     )
-    return episodes, participations, episodes.start_day[number_of_planned[first_of_client]]
+    return episodes, participations, first_day
+
+
+def _correlate_partners(
+    part: dict[str, np.ndarray], owner: np.ndarray, partner: np.ndarray
+) -> None:
+    """Redraw each partner's change from normals correlated with the owner's (in place).
+
+    The owner's draws stay as they are. The partner's two draws (whether they respond, as a
+    threshold on a normal, and their deviation from the expected gain) become ``r`` times the
+    owner's plus ``sqrt(1 - r**2)`` times their own: still standard normal, so each partner's
+    own distribution is the one everybody has (PARTNER_DRAW_CORRELATION explains ``r``).
+    """
+    r = PARTNER_DRAW_CORRELATION
+    rest = math.sqrt(1 - r * r)
+    standard = NormalDist()
+    to_normal = np.vectorize(standard.inv_cdf, otypes=[float])
+    draw = np.clip(part["respond_draw"], 1e-12, 1 - 1e-12)
+    latent = r * to_normal(draw[owner]) + rest * to_normal(draw[partner])
+    responds = latent >= standard.inv_cdf(NON_RESPONDER_SHARE)
+    deviation = r * part["gain_deviation"][owner] + rest * part["gain_deviation"][partner]
+    responder_gain = part["responder_gain"][partner]
+    own_gain = np.where(responds, responder_gain, 0.0) + deviation
+    part["own_gain"][partner] = own_gain
+    part["gain_residual"][partner] = own_gain - (1 - NON_RESPONDER_SHARE) * responder_gain
 
 
 def _draw_formats(rng: np.random.Generator, age_group: np.ndarray) -> np.ndarray:
@@ -641,11 +780,16 @@ def _draw_participants(rng: np.random.Generator, age_group: np.ndarray) -> dict[
     parent_rated = (age_group == CHILD) & (rng.random(count) < PARENT_RATED_CHILD_SHARE)
     always_40 = rng.random(count) < SRS_ALWAYS_40_SHARE
     responder_gain = GAIN_SLOPE * (np.array(GAIN_TARGET)[age_group] - intake)
-    responds = rng.random(count) >= NON_RESPONDER_SHARE
-    own_gain = np.where(responds, responder_gain, 0.0) + rng.normal(0.0, GAIN_SD, count)
+    respond_draw = rng.random(count)
+    deviation = rng.normal(0.0, GAIN_SD, count)
+    own_gain = np.where(respond_draw >= NON_RESPONDER_SHARE, responder_gain, 0.0) + deviation
     return {
         "intake": intake,
         "own_gain": own_gain,
+        # The uniform and normal draws behind the gain (couples correlate them).
+        "respond_draw": respond_draw,
+        "gain_deviation": deviation,
+        "responder_gain": responder_gain,
         # What intake does not explain: links a poor response to unplanned endings.
         "gain_residual": own_gain - (1 - NON_RESPONDER_SHARE) * responder_gain,
         "srs_deficit": np.where(
@@ -816,6 +960,7 @@ def _sessions_frame(
     salt: np.uint64,
     clients: range,
     client_codes: np.ndarray,
+    age_group: np.ndarray,
     participations: _Participations,
     episodes: _Episodes,
     teams: _Teams,
@@ -823,14 +968,16 @@ def _sessions_frame(
     *,
     first_session_id: int,
 ) -> pd.DataFrame:
-    """Session rows of a range of clients, ordered by client, episode, date and session."""
+    """Session rows of a range of clients, ordered by client, episode, date, session and rater."""
     parts = slice(*np.searchsorted(participations.client, [clients.start, clients.stop]))
     episode = participations.episode[parts]
-    counts = episodes.sessions[episode]
-    # One entry per session of each participation: who (owner), which episode, which session.
+    counts = episodes.sessions[episode] - participations.first_index[parts]
+    # One entry per rated session of each participation: who (owner), which episode, which
+    # session of the episode (index) and which of the owner's own (own: 0 is their intake).
     owner = np.repeat(np.arange(parts.start, parts.stop), counts)
     session_episode = np.repeat(episode, counts)
-    index = _index_within(counts)
+    own = _index_within(counts)
+    index = own + participations.first_index[owner]
     days = _session_days(
         salt,
         episodes.date_key[session_episode],
@@ -839,53 +986,125 @@ def _sessions_frame(
         index,
     )
     electronic = ~teams.paper[episodes.team[session_episode]]
-    reached = 1 - np.exp(-index / EARLY_CHANGE_SESSIONS)
+    reached = 1 - np.exp(-own / EARLY_CHANGE_SESSIONS)
     client_ors = _ors_scores(
         salt,
         owner,
-        index,
+        own,
         participations.intake[owner] + participations.gain[owner] * reached,
         electronic,
         purpose_offset=0,
     )
-    client_srs = _srs_scores(salt, owner, index, participations.srs_deficit[owner], electronic)
-    # A parent's row (ORS only) follows the child's row of the same session.
+    client_srs = _srs_scores(salt, owner, own, participations.srs_deficit[owner], electronic)
+    # Collateral rows (ORS only) follow the child's row of the same session: a parent's at
+    # every session, a teacher's at every TEACHER_RATING_EVERY-th from the first.
     with_parent = participations.parent_rated[owner]
-    parent = owner[with_parent]
-    parent_ors = _ors_scores(
-        salt,
-        parent,
-        index[with_parent],
-        participations.parent_intake[parent]
-        + participations.parent_gain[parent] * reached[with_parent],
-        electronic[with_parent],
-        purpose_offset=_PARENT_PURPOSES,
+    with_teacher = participations.teacher_rated[owner] & (own % TEACHER_RATING_EVERY == 0)
+    parent_ors, teacher_ors = (
+        _ors_scores(
+            salt,
+            owner[rated],
+            own[rated],
+            start[owner[rated]] + gain[owner[rated]] * reached[rated],
+            electronic[rated],
+            purpose_offset=offset,
+        )
+        for rated, start, gain, offset in (
+            (
+                with_parent,
+                participations.parent_intake,
+                participations.parent_gain,
+                _PARENT_PURPOSES,
+            ),
+            (
+                with_teacher,
+                participations.teacher_intake,
+                participations.teacher_gain,
+                _TEACHER_PURPOSES,
+            ),
+        )
     )
-    rows = np.repeat(np.arange(len(owner)), 1 + with_parent)
-    client_row = np.arange(len(owner)) + np.cumsum(with_parent) - with_parent
+    per_session = 1 + with_parent.astype(np.int64) + with_teacher
+    rows = np.repeat(np.arange(len(owner)), per_session)
+    client_row = np.cumsum(per_session) - per_session
     parent_row = client_row[with_parent] + 1
-    ors = _Scores.merged(len(rows), [(client_row, client_ors), (parent_row, parent_ors)])
+    teacher_row = client_row[with_teacher] + 1 + with_parent[with_teacher]
+    ors = _Scores.merged(
+        len(rows),
+        [(client_row, client_ors), (parent_row, parent_ors), (teacher_row, teacher_ors)],
+    )
     srs = _Scores.merged(len(rows), [(client_row, client_srs)])
     rater = np.zeros(len(rows), dtype=np.int8)
-    rater[parent_row] = 1
+    rater[parent_row] = _RATER_CODES["parent"]
+    rater[teacher_row] = _RATER_CODES["teacher"]
 
     row_episode = session_episode[rows]
+    row_client = participations.client[owner[rows]]
+    # Forms by the rated client's age group and the episode's format (a collateral rater
+    # rates the child's CORS); NULL where the form was not given.
+    form = _FORM_CODES[age_group[row_client], episodes.format[row_episode]]
     chunk_episodes, episode_code = np.unique(row_episode, return_inverse=True)
     return pd.DataFrame(
         {
             "session_id": np.arange(first_session_id, first_session_id + len(rows), dtype=np.int64),
             "episode_id": _labels(episode_code, _episode_ids(chunk_episodes)),
             "client_id": _labels(
-                participations.client[owner[rows]] - clients.start,
+                row_client - clients.start,
                 _client_ids(client_codes[clients.start : clients.stop]),
             ),
             "therapist_id": _labels(episodes.therapist[row_episode], therapists.ids),
             "team_id": _labels(episodes.team[row_episode], teams.ids),
             "session_date": _dates(days[rows]),
             "session_no": (index[rows] + 1).astype(np.int16),
-            "rater": _labels(rater, _RATERS),
+            "rater": _labels(rater, RATERS),
             **ors.columns(ORS_COLUMNS),
             **srs.columns(SRS_COLUMNS),
+            "ors_form": _labels(np.where(ors.has_total, form[:, 0], -1), ORS_FORMS),
+            "srs_form": _labels(np.where(srs.has_total, form[:, 1], -1), SRS_FORMS),
+            "entered_by": _labels(np.zeros(len(rows), dtype=np.int8), _ENTERED_BY_THERAPIST),
+        }
+    )
+
+
+def _participants_frame(
+    clients: range,
+    client_codes: np.ndarray,
+    participations: _Participations,
+    episodes: _Episodes,
+) -> pd.DataFrame:
+    """``episode_participants`` rows of a range of clients, one per episode, client and rater.
+
+    Each client's part in each episode (index client, partner, ...), then the parent and the
+    teacher who rate that client there (role ``collateral``).
+    """
+    parts = slice(*np.searchsorted(participations.client, [clients.start, clients.stop]))
+    client = participations.client[parts]
+    episode = participations.episode[parts]
+    with_parent = participations.parent_rated[parts]
+    with_teacher = participations.teacher_rated[parts]
+    per_part = 1 + with_parent.astype(np.int64) + with_teacher
+    rows = np.repeat(np.arange(len(client)), per_part)
+    client_row = np.cumsum(per_part) - per_part
+    rater = np.zeros(len(rows), dtype=np.int8)
+    rater[client_row[with_parent] + 1] = _RATER_CODES["parent"]
+    rater[client_row[with_teacher] + 1 + with_parent[with_teacher]] = _RATER_CODES["teacher"]
+    is_index = episodes.client[episode] == client
+    role = np.where(
+        is_index, _ROLE_CODES["index"], _CLIENT_ROLE_OF_FORMAT[episodes.format[episode]]
+    )
+    role = np.where(rater == 0, role[rows], _ROLE_CODES["collateral"])
+    added_day = participations.added_day[parts][rows]
+    chunk_episodes, episode_code = np.unique(episode[rows], return_inverse=True)
+    return pd.DataFrame(
+        {
+            "episode_id": _labels(episode_code, _episode_ids(chunk_episodes)),
+            "client_id": _labels(
+                client[rows] - clients.start,
+                _client_ids(client_codes[clients.start : clients.stop]),
+            ),
+            "role": _labels(role, ROLES),
+            "rater": _labels(rater, RATERS),
+            "added_on": _dates(added_day, present=(added_day >= 0) & (rater == 0)),
         }
     )
 
@@ -1003,7 +1222,24 @@ def _episodes_frame(
 
 # --- Identifiers, dates and columns -----------------------------------------------------------
 
-_RATERS = pa.array(["client", "parent"])
+_RATER_CODES = {rater: code for code, rater in enumerate(RATERS)}
+_ROLE_CODES = {role: code for code, role in enumerate(ROLES)}
+# The role of a client who is not the episode's index client, by the episode's format.
+_CLIENT_ROLE_OF_FORMAT = np.array(
+    [_ROLE_CODES[participant_role(format, "client")] for format in FORMATS], dtype=np.int8
+)
+# (ORS_FORMS code, SRS_FORMS code) of a session by age group and format (default_forms).
+_FORM_CODES = np.array(
+    [
+        [
+            (ORS_FORMS.index(ors_form), SRS_FORMS.index(srs_form))
+            for ors_form, srs_form in (default_forms(age, format) for format in FORMATS)
+        ]
+        for age in AGE_GROUPS
+    ],
+    dtype=np.int8,
+)
+_ENTERED_BY_THERAPIST = pa.array(["therapist"])
 # Every score 0.0-40.0 as an exact decimal, indexed by its tenths.
 _DECIMAL_TENTHS = pa.array(
     [Decimal(tenths).scaleb(-1) for tenths in range(401)], pa.decimal128(4, 1)
