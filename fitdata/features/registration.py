@@ -14,6 +14,12 @@ lock error, and a refused save changes nothing and gets its own error. The chang
 (``_save_session`` and the others) run in whichever writer leads the batch, so they take
 everything they need -- "today", "now", the actor -- as arguments.
 
+A couple's, family's or group's session -- everyone's forms in one save, all or nothing -- and
+adding a participant to an ongoing episode are :func:`save_episode_session` and
+:func:`add_participant` (:mod:`fitdata.features.registration_episode`, re-exported here).
+Every row written records its forms and ``entered_by`` and its ``episode_participants`` row
+(:mod:`fitdata.features.registration_rows`).
+
 The choices the page offers (:func:`team_choices`, :func:`therapist_choices`,
 :func:`client_choices`, from :mod:`fitdata.features.registration_choices`) are those the page's
 user may register for: a therapist her own clients, a supervisor her teams'.
@@ -23,12 +29,37 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Sequence
 from typing import Any
 
 from fitdata.data import group_commit, store
 from fitdata.data.access import record_access
 from fitdata.features.registration_choices import client_choices, team_choices, therapist_choices
+from fitdata.features.registration_episode import (
+    add_participant,
+    episode_participants,
+    episode_states,
+    save_episode_session,
+)
+from fitdata.features.registration_episode_rules import (
+    EpisodeSession,
+    NewParticipant,
+    Participant,
+    ParticipantScores,
+    participant_mode,
+    validate_episode_session,
+    validate_new_participant,
+)
+from fitdata.features.registration_rows import (
+    ROW_SQL,
+    find_client,
+    insert_session,
+    load_episode_state,
+    record_change,
+    rows,
+    score_values,
+    session_row,
+    update_session,
+)
 from fitdata.features.registration_rules import (
     CLIENT_CODE,
     ITEM_MAX,
@@ -44,8 +75,8 @@ from fitdata.features.registration_rules import (
     SavedSession,
     Scores,
     SessionRow,
+    participant_label,
     problem_text,
-    score_columns,
     validate_correction,
     validate_end,
     validate_new_client,
@@ -55,134 +86,59 @@ from fitdata.features.registration_rules import (
 from fitdata.vocabulary import SCORE_COLUMNS
 
 # The façade of registration: it names the rules' values and checks again (the list repeats
-# registration_rules.__all__ on purpose), so the page, the workers and the tests keep one import.
+# registration_rules.__all__ and the episode's rules on purpose), so the page, the workers and
+# the tests keep one import.
 __all__ = [
     "CLIENT_CODE",
     "ITEM_MAX",
     "MIN_REASON_LENGTH",
     "TOTAL_MAX",
     "Correction",
+    "EpisodeSession",
     "EpisodeState",
     "HistoryEntry",
     "NewClient",
+    "NewParticipant",
+    "Participant",
+    "ParticipantScores",
     "Problem",
     "Registration",
     "RegistrationError",
     "SavedSession",
     "Scores",
     "SessionRow",
+    "add_participant",
     "add_srs",
     "client_choices",
     "correct_session",
     "end_episode",
+    "episode_participants",
+    "episode_states",
     "find_client",
     "load_episode_state",
+    "participant_label",
+    "participant_mode",
     "problem_text",
+    "save_episode_session",
     "save_session",
     "session_history",
     "team_choices",
     "therapist_choices",
     "validate_correction",
     "validate_end",
+    "validate_episode_session",
     "validate_new_client",
+    "validate_new_participant",
     "validate_registration",
     "validate_scores",
 ]
 
 
 # -- reading -----------------------------------------------------------------------------------
-def _rows(source: Any, sql: str, params: Sequence[Any]) -> list[tuple]:
-    """Rows from a :class:`~fitdata.data.store.Reader` or a write transaction's connection."""
-    if isinstance(source, store.Reader):
-        return source.rows(sql, params)
-    return source.execute(sql, list(params)).fetchall()
-
-
-def _float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
-
-
-def _scores(values: Sequence[object]) -> Scores | None:
-    """Scores from four item columns and a total column (None when the form was not given)."""
-    *items, total = (_float(v) for v in values)
-    if total is None:
-        return None
-    if all(i is None for i in items):
-        return Scores.from_total(total)
-    return Scores.from_items(*items)
-
-
-def _session_row(row: Sequence[object]) -> SessionRow:
-    session_id, session_no, session_date, *scores = row
-    return SessionRow(
-        int(session_id),  # type: ignore[call-overload]
-        int(session_no),  # type: ignore[call-overload]
-        session_date,  # type: ignore[arg-type]
-        _scores(scores[0:5]),
-        _scores(scores[5:10]),
-    )
-
-
-_ROW_SQL = "session_id, session_no, session_date, " + ", ".join(SCORE_COLUMNS)
-
-
-def load_episode_state(source: Any, episode_id: str, client_id: str) -> EpisodeState | None:
-    """The episode and ``client_id``'s own saved sessions in it (None if no such episode).
-
-    Args:
-        source: A :class:`~fitdata.data.store.Reader`, or the connection of a write transaction.
-        episode_id: The episode.
-        client_id: Whose sessions (in a couple episode each partner has their own).
-    """
-    found = _rows(
-        source,
-        "SELECT episode_id, therapist_id, team_id, started, ended, end_type "
-        "FROM episodes WHERE episode_id = ?",
-        [episode_id],
-    )
-    if not found:
-        return None
-    episode, therapist, team, started, ended, end_type = found[0]
-    if isinstance(source, store.Reader):  # a page's read (not a write's check): audited
-        record_access(source, "episode_state", client_id, episode)
-    sessions = _rows(
-        source,
-        # the team lets DuckDB skip other teams' row groups (see store.SESSION_ORDER)
-        f"SELECT {_ROW_SQL} FROM sessions WHERE team_id = ? AND client_id = ? "
-        "AND episode_id = ? AND rater = 'client' ORDER BY session_no",
-        [team, client_id, episode_id],
-    )
-    return EpisodeState(
-        episode,
-        client_id,
-        therapist,
-        team,
-        started,
-        ended,
-        end_type,
-        tuple(_session_row(r) for r in sessions),
-    )
-
-
-def find_client(source: Any, client_id: str) -> NewClient | None:
-    """The saved client with this code (its age group and birth year), or None."""
-    rows = _rows(
-        source,
-        "SELECT client_id, age_group, birth_year FROM clients WHERE client_id = ?",
-        [client_id.strip()],
-    )
-    if not rows:
-        return None
-    code, age_group, birth_year = rows[0]
-    if isinstance(source, store.Reader):  # a page's read (not a write's check): audited
-        record_access(source, "client_profile", code)
-    return NewClient(code, age_group, None if birth_year is None else int(birth_year))
-
-
 def session_history(source: Any, session_id: int) -> list[HistoryEntry]:
     """Every change of a saved session, oldest first, with the values before and after."""
     old_columns = ", ".join(f"old_{c}" for c in SCORE_COLUMNS)
-    changes = _rows(
+    changes = rows(
         source,
         "SELECT change_id, change_type, changed_at, changed_by, reason, session_no, "
         f"old_session_date, {old_columns}, client_id, episode_id FROM session_changes "
@@ -194,12 +150,12 @@ def session_history(source: Any, session_id: int) -> list[HistoryEntry]:
         return []
     if isinstance(source, store.Reader):  # a page's read of scores before and after: audited
         record_access(source, "session_history", str(changes[0][17]), str(changes[0][18]))
-    current = _rows(source, f"SELECT {_ROW_SQL} FROM sessions WHERE session_id = ?", [session_id])
+    current = rows(source, f"SELECT {ROW_SQL} FROM sessions WHERE session_id = ?", [session_id])
     befores = [
-        SessionRow(session_id, int(c[5]), c[6], _scores(c[7:12]), _scores(c[12:17]))
+        SessionRow(session_id, int(c[5]), c[6], score_values(c[7:12]), score_values(c[12:17]))
         for c in changes
     ]
-    afters = befores[1:] + ([_session_row(current[0])] if current else befores[-1:])
+    afters = befores[1:] + ([session_row(current[0])] if current else befores[-1:])
     return [
         HistoryEntry(int(c[0]), c[1], c[2], c[3], c[4], before, after)
         for c, before, after in zip(changes, befores, afters, strict=True)
@@ -211,24 +167,20 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _next_id(con: Any, table: str, column: str) -> int:
-    return int(_rows(con, f"SELECT coalesce(max({column}), 0) + 1 FROM {table}", [])[0][0])
-
-
 def _new_episode_id(con: Any) -> str:
     """``E`` + the next number after the highest ``E<digits>`` id (7 digits, like the demo)."""
-    rows = _rows(
+    found = rows(
         con,
         "SELECT max(CAST(substr(episode_id, 2) AS BIGINT)), max(length(episode_id)) - 1 "
         "FROM episodes WHERE regexp_full_match(episode_id, 'E[0-9]{1,18}')",
         [],
     )
-    highest, width = rows[0]
+    highest, width = found[0]
     return f"E{(highest or 0) + 1:0{max(7, width or 0)}d}"
 
 
 def _exists(con: Any, sql: str, value: str) -> bool:
-    return bool(_rows(con, sql, [value]))
+    return bool(rows(con, sql, [value]))
 
 
 def save_session(
@@ -273,7 +225,7 @@ def _save_session(con: Any, reg: Registration, today: dt.date) -> SavedSession:
         problems.append(Problem("client", "client_unknown", {"code": client_id}))
     episode: EpisodeState | None = None
     if reg.episode_id is None:
-        ongoing = _rows(
+        ongoing = rows(
             con,
             "SELECT episode_id, started FROM episodes WHERE client_id = ? "
             "AND therapist_id = ? AND ended IS NULL",
@@ -305,9 +257,9 @@ def _save_session(con: Any, reg: Registration, today: dt.date) -> SavedSession:
     if episode is None:
         episode_id = _new_episode_id(con)
         con.execute(
-            "INSERT INTO episodes (episode_id, client_id, therapist_id, team_id, started) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [episode_id, client_id, reg.therapist_id, reg.team_id, reg.session_date],
+            "INSERT INTO episodes (episode_id, client_id, therapist_id, team_id, started, format) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [episode_id, client_id, reg.therapist_id, reg.team_id, reg.session_date, reg.format],
         )
         therapist_id, team_id, session_no = reg.therapist_id, reg.team_id, 1
     else:
@@ -317,22 +269,17 @@ def _save_session(con: Any, reg: Registration, today: dt.date) -> SavedSession:
             episode.team_id,
         )
         session_no = episode.next_session_no
-    session_id = _next_id(con, "sessions", "session_id")
-    row = {
-        "session_id": session_id,
-        "episode_id": episode_id,
-        "client_id": client_id,
-        "therapist_id": therapist_id,
-        "team_id": team_id,
-        "session_date": reg.session_date,
-        "session_no": session_no,
-        "rater": "client",
-        **score_columns(reg.ors, reg.srs),
-    }
-    names = ", ".join(row)
-    con.execute(
-        f"INSERT INTO sessions ({names}) VALUES ({', '.join('?' for _ in row)})",
-        list(row.values()),
+    session_id = insert_session(
+        con,
+        episode_id=episode_id,
+        client_id=client_id,
+        therapist_id=therapist_id,
+        team_id=team_id,
+        session_date=reg.session_date,
+        session_no=session_no,
+        ors=reg.ors,
+        srs=reg.srs,
+        role="index" if episode is None else None,
     )
     return SavedSession(
         session_id,
@@ -346,57 +293,17 @@ def _save_session(con: Any, reg: Registration, today: dt.date) -> SavedSession:
 
 
 def _locate(con: Any, session_id: int) -> EpisodeState:
-    rows = _rows(
+    found = rows(
         con,
         "SELECT episode_id, client_id FROM sessions WHERE session_id = ? AND rater = 'client'",
         [session_id],
     )
-    if not rows:
+    if not found:
         raise RegistrationError([Problem("session", "session_unknown", {"session": session_id})])
-    episode = load_episode_state(con, rows[0][0], rows[0][1])
+    episode = load_episode_state(con, found[0][0], found[0][1])
     if episode is None:
-        raise RegistrationError([Problem("episode", "episode_unknown", {"episode": rows[0][0]})])
+        raise RegistrationError([Problem("episode", "episode_unknown", {"episode": found[0][0]})])
     return episode
-
-
-def _record_change(
-    con: Any,
-    episode: EpisodeState,
-    before: SessionRow,
-    change_type: str,
-    actor: str,
-    reason: str | None,
-    now: dt.datetime,
-) -> None:
-    old = {f"old_{k}": v for k, v in score_columns(before.ors, before.srs).items()}
-    row = {
-        "change_id": _next_id(con, "session_changes", "change_id"),
-        "session_id": before.session_id,
-        "episode_id": episode.episode_id,
-        "client_id": episode.client_id,
-        "session_no": before.session_no,
-        "change_type": change_type,
-        "changed_at": now,
-        "changed_by": actor,
-        "reason": reason,
-        "old_session_date": before.session_date,
-        **old,
-    }
-    con.execute(
-        f"INSERT INTO session_changes ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-        list(row.values()),
-    )
-
-
-def _update_session(
-    con: Any, session_id: int, day: dt.date, ors: Scores | None, srs: Scores | None
-) -> None:
-    values = {"session_date": day, **score_columns(ors, srs)}
-    assignments = ", ".join(f"{name} = ?" for name in values)
-    con.execute(
-        f"UPDATE sessions SET {assignments} WHERE session_id = ?",
-        [*values.values(), session_id],
-    )
 
 
 def _require_actor(actor: str) -> None:
@@ -444,8 +351,8 @@ def _add_srs(con: Any, session_id: int, srs: Scores, actor: str, now: dt.datetim
         raise RegistrationError(
             [Problem("srs", "srs_already_given", {"number": before.session_no})]
         )
-    _record_change(con, episode, before, "srs_added", actor, None, now)
-    _update_session(con, session_id, before.session_date, before.ors, srs)
+    record_change(con, episode, before, "srs_added", actor, None, now)
+    update_session(con, episode, session_id, before.session_date, before.ors, srs)
     return SavedSession(
         session_id, episode.episode_id, episode.client_id, before.session_no, before.session_date
     )
@@ -495,7 +402,7 @@ def _correct_session(
         raise RegistrationError(problems)
     before = episode.session(session_id)
     assert before is not None
-    _record_change(
+    record_change(
         con,
         episode,
         before,
@@ -504,7 +411,9 @@ def _correct_session(
         correction.reason.strip(),
         now,
     )
-    _update_session(con, session_id, correction.session_date, correction.ors, correction.srs)
+    update_session(
+        con, episode, session_id, correction.session_date, correction.ors, correction.srs
+    )
     if correction.session_date < episode.started:  # only the first session may get here
         con.execute(
             "UPDATE episodes SET started = ? WHERE episode_id = ?",
@@ -542,7 +451,7 @@ def _end_episode(con: Any, episode_id: str, ended: dt.date, end_type: str, today
     episode = load_episode_state(con, episode_id, "")
     if episode is None:
         raise RegistrationError([Problem("episode", "episode_unknown", {"episode": episode_id})])
-    last = _rows(con, "SELECT max(session_date) FROM sessions WHERE episode_id = ?", [episode_id])
+    last = rows(con, "SELECT max(session_date) FROM sessions WHERE episode_id = ?", [episode_id])
     problems = validate_end(episode, ended, end_type, today, last[0][0])
     if problems:
         raise RegistrationError(problems)

@@ -88,19 +88,30 @@ def client_choices(reader: store.Reader, team_id: str, therapist_id: str) -> pd.
     """One row per client and episode with this therapist in this team.
 
     Columns: ``client_id``, ``episode_id``, ``started``, ``ended``, ``end_type``, ``sessions``
-    (the client's own ratings), ``last_date``. Ongoing episodes first, then by client code
-    (natural order), newest episode first.
+    (the client's own ratings), ``last_date``. A client who takes part in an episode without
+    a session yet (a partner just added, :func:`fitdata.features.registration.
+    add_participant`) is offered too, with 0 sessions. Ongoing episodes first, then by client
+    code (natural order), newest episode first.
     """
     require_client_rows(reader, "client_list")  # a leader sees aggregates only
     frame = reader.df(
         """
-        SELECT s.client_id, s.episode_id, e.started, e.ended, e.end_type,
-               count(*) AS sessions, max(s.session_date) AS last_date
-        FROM sessions s JOIN episodes e USING (episode_id)
-        WHERE s.team_id = ? AND s.therapist_id = ? AND s.rater = 'client'
-        GROUP BY ALL
+        WITH own AS (
+            SELECT s.client_id, s.episode_id, e.started, e.ended, e.end_type,
+                   count(*) AS sessions, max(s.session_date) AS last_date
+            FROM sessions s JOIN episodes e USING (episode_id)
+            WHERE s.team_id = $team AND s.therapist_id = $therapist AND s.rater = 'client'
+            GROUP BY ALL
+        )
+        SELECT * FROM own
+        UNION ALL
+        SELECT p.client_id, p.episode_id, e.started, e.ended, e.end_type,
+               0 AS sessions, CAST(NULL AS DATE) AS last_date
+        FROM episode_participants p JOIN episodes e USING (episode_id)
+        ANTI JOIN own o ON o.client_id = p.client_id AND o.episode_id = p.episode_id
+        WHERE e.team_id = $team AND e.therapist_id = $therapist AND p.rater = 'client'
         """,
-        [team_id, therapist_id],
+        {"team": team_id, "therapist": therapist_id},
     )
     frame = frame.sort_values("started", ascending=False)
     frame = frame.sort_values("client_id", key=lambda s: s.map(natural_key), kind="stable")

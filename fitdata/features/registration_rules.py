@@ -24,7 +24,7 @@ from typing import Any
 from fitdata.config import AGE_GROUPS, TIE_TOLERANCE
 from fitdata.i18n import Translator
 from fitdata.identifiers import CLIENT_CODE, Column, Finding, mask_value, text_problem
-from fitdata.vocabulary import AGE_RANGES, END_TYPES, FORMS, SCORE_COLUMNS
+from fitdata.vocabulary import AGE_RANGES, END_TYPES, FORMATS, FORMS, SCORE_COLUMNS
 
 __all__ = [
     "CLIENT_CODE",
@@ -41,6 +41,8 @@ __all__ = [
     "SavedSession",
     "Scores",
     "SessionRow",
+    "check_date",
+    "participant_label",
     "problem_text",
     "score_columns",
     "validate_correction",
@@ -86,6 +88,13 @@ class Problem:
     field: str
     key: str
     values: dict[str, Any] = field(default_factory=dict)
+    #: Whose problem it is in a couple's or family's session: ``(client_id, role, rater)``
+    #: (None: the one client's, or the session's as a whole). Its message names them.
+    participant: tuple[str, str, str] | None = None
+
+    def of(self, client_id: str, role: str, rater: str = "client") -> Problem:
+        """This problem as one participant's (named in its message)."""
+        return Problem(self.field, self.key, self.values, (client_id, role, rater))
 
 
 class RegistrationError(ValueError):
@@ -169,6 +178,9 @@ class EpisodeState:
     ended: dt.date | None
     end_type: str | None
     sessions: tuple[SessionRow, ...] = ()
+    format: str = "individual"
+    #: Whose ratings ``sessions`` are: the client's own, or a collateral rater's of the client.
+    rater: str = "client"
 
     @property
     def last_date(self) -> dt.date | None:
@@ -206,6 +218,8 @@ class Registration:
     ``session_date``); ``new_client`` creates the client first (its code is then used and
     ``client_id`` is ignored). ``ors`` or ``srs`` None means
     that form was not given (the SRS is often added after the session with :func:`add_srs`).
+    ``format`` is the new episode's (individual, couple, family, group); an existing episode
+    keeps its own.
     """
 
     team_id: str
@@ -216,6 +230,7 @@ class Registration:
     ors: Scores | None
     srs: Scores | None = None
     new_client: NewClient | None = None
+    format: str = "individual"
 
 
 @dataclass(frozen=True)
@@ -255,8 +270,28 @@ class HistoryEntry:
 
 
 # -- messages ----------------------------------------------------------------------------------
+def participant_label(client_id: str, role: str, rater: str, tr: Translator) -> str:
+    """A participant as the page names them: "Partner · K-1234", "Parent's rating · K-5".
+
+    A collateral rater (``rater`` not ``client``) is named by the rating they give of the
+    client, so their scores are never read as the client's own.
+    """
+    who = (
+        tr.text(f"registration.rating_by.{rater}") if rater != "client" else tr.text(f"role.{role}")
+    )
+    return tr.text("registration.participant.label", who=who, code=client_id)
+
+
 def problem_text(problem: Problem, tr: Translator) -> str:
-    """The problem as a sentence in the translator's language."""
+    """The problem as a sentence in the translator's language (naming whose it is, if given)."""
+    text = _problem_sentence(problem, tr)
+    if problem.participant is None:
+        return text
+    who = participant_label(*problem.participant, tr)
+    return tr.text("registration.error.of_participant", who=who, problem=text)
+
+
+def _problem_sentence(problem: Problem, tr: Translator) -> str:
     values: dict[str, str] = {}
     for name, value in problem.values.items():
         if name == "item":
@@ -385,7 +420,7 @@ def validate_new_client(client: NewClient, on_date: dt.date) -> list[Problem]:
     return problems
 
 
-def _check_date(
+def check_date(
     day: object,
     today: dt.date,
     started: dt.date | None,
@@ -393,6 +428,7 @@ def _check_date(
     previous: SessionRow | None,
     following: SessionRow | None,
 ) -> list[Problem]:
+    """A session's date: not in the future, within the episode, between its neighbours."""
     if not isinstance(day, dt.date):
         return [Problem("session_date", "date_missing")]
     if day > today:
@@ -440,7 +476,9 @@ def validate_registration(
             problems += validate_scores(form, scores)
     day = registration.session_date
     if episode is None:
-        return problems + _check_date(day, today, None, None, None, None)
+        if registration.format not in FORMATS:
+            problems.append(Problem("format", "format_unknown"))
+        return problems + check_date(day, today, None, None, None, None)
     if episode.ended is not None:
         problems.append(
             Problem(
@@ -454,7 +492,7 @@ def validate_registration(
         key = "session_on_date_without_srs" if same_day.srs is None else "session_on_date"
         problems.append(Problem("session_date", key, {"number": same_day.session_no, "date": day}))
         return problems
-    return problems + _check_date(day, today, episode.started, None, previous, None)
+    return problems + check_date(day, today, episode.started, None, previous, None)
 
 
 def _neighbours(
@@ -505,7 +543,7 @@ def validate_correction(
             problems += validate_scores(form, scores)
     previous, following = _neighbours(episode, session_id)
     started = episode.started if previous is not None else None
-    problems += _check_date(
+    problems += check_date(
         correction.session_date, today, started, episode.ended, previous, following
     )
     if not problems:
