@@ -1,11 +1,16 @@
-"""The caseload of a team: one row per client-episode with the facts a case review needs.
+"""The caseload of a team: one row per case (a client-episode, or a couple's or family's episode).
 
 A team's weekly case review asks "which cases need us today?". :func:`team_caseload` answers
-with one row per client-episode of the team (a couple's two partners are two rows, as in
-:mod:`fitdata.analytics.flags`): client code, therapist, sessions, first and last ORS, change, last
-SRS, weeks since the last session, one boolean column per flag of
-:data:`fitdata.analytics.flags.FLAGS` that holds *now*, and the most urgent of them. It is
-built from
+with one row per client-episode of the team (:attr:`Caseload.episodes`, a couple's two
+partners two rows, as in :mod:`fitdata.analytics.flags`): client code, role, therapist,
+sessions, first and last ORS, change, last SRS, weeks since the last session, one boolean
+column per flag of :data:`fitdata.analytics.flags.FLAGS` that holds *now*, and the most urgent
+of them; and with one row per *case* (:attr:`Caseload.cases`, what the page lists, counts and
+exports). A case is a client-episode, except in a couple's or a family's episode
+(:data:`JOINT_FORMATS`): there the episode is one case whose participants are every client of
+it (``episode_participants``, index client first; a partner without sessions yet is named
+too), whose flags are its participants' (each flag row keeps whose it is: ``client_id`` and
+``role``), and whose urgency is its most urgent participant's. It is built from
 
 * one SQL aggregate over the team's sessions (DuckDB does the grouping; only one row per
   client-episode reaches pandas),
@@ -27,6 +32,12 @@ at the last session, "always 40", not judged against the expected line) are coun
 (:data:`WARNING_FILTERS`, :data:`PROMPT_FILTERS`), and the list is ordered by the urgency of
 the most urgent current flag (:data:`fitdata.analytics.flags.URGENCY`, from the config with its
 reasons), then by the weeks since the last session (:func:`sort_caseload`).
+
+A joint case's numbers are, column by column, those of its participant most in need there
+(:data:`CASE_AGGREGATES`: the lowest ORS, change and SRS, the most sessions, the longest since
+a session), so sorting by a column ranks the case by that participant; the page shows every
+participant's own numbers. A filter keeps a case when any participant matches it (a flag now,
+an age group). Collateral ratings never raise a flag (only ``rater = 'client'`` counts).
 """
 
 from __future__ import annotations
@@ -51,6 +62,9 @@ from fitdata.features import expected_trajectory
 
 __all__ = [
     "CASELOAD_COLUMNS",
+    "CASE_AGGREGATES",
+    "CASE_COLUMNS",
+    "JOINT_FORMATS",
     "FLAG_GROUP",
     "FLAG_GROUPS",
     "PERIODS",
@@ -64,6 +78,7 @@ __all__ = [
     "CaseloadCache",
     "EpisodeDetail",
     "case_flags",
+    "case_participants",
     "current_rows",
     "episode_detail",
     "filter_caseload",
@@ -72,6 +87,7 @@ __all__ = [
     "latest_session_date",
     "period_start",
     "sort_caseload",
+    "sort_flags",
     "team_caseload",
     "trajectory_model",
     "urgency_rank",
@@ -124,14 +140,25 @@ Status = Literal["ongoing", "ended", "all"]
 #: Status filter values: ongoing at ``as_of``, ended by ``as_of``, or both.
 STATUSES: tuple[Status, ...] = ("ongoing", "ended", "all")
 
-#: Columns of :attr:`Caseload.episodes` (before the one boolean column per flag). ``urgency`` is
-#: the rank in :data:`URGENCY` of the most urgent current flag (``urgent_flag``; ``len(URGENCY)``
-#: and ``""`` without one); ``flag_count`` counts current flags, ``warning_count`` and
-#: ``prompt_count`` its warnings and data-quality prompts, ``history_count`` the resolved ones.
+#: Episode formats whose clients are one case: a couple and a family are reviewed together.
+JOINT_FORMATS: tuple[str, ...] = ("couple", "family")
+
+#: The roles of a case's participants in the order they are named (index client first).
+ROLE_ORDER: tuple[str, ...] = ("index", "partner", "family_member", "member")
+
+#: Columns of :attr:`Caseload.episodes` (before the one boolean column per flag). ``role`` is
+#: the client's role in the episode (``index``, ``partner``, ``family_member``, ``member``),
+#: ``case`` the key of the case the row belongs to (its own key, or for a couple's or family's
+#: episode the key of its first participant). ``urgency`` is the rank in :data:`URGENCY` of
+#: the most urgent current flag (``urgent_flag``; ``len(URGENCY)`` and ``""`` without one);
+#: ``flag_count`` counts current flags, ``warning_count`` and ``prompt_count`` its warnings
+#: and data-quality prompts, ``history_count`` the resolved ones.
 CASELOAD_COLUMNS: tuple[str, ...] = (
     "key",
     "episode_id",
     "client_id",
+    "role",
+    "case",
     "therapist_id",
     "therapist",
     "age_group",
@@ -159,9 +186,37 @@ CASELOAD_COLUMNS: tuple[str, ...] = (
     "urgent_flag",
 )
 
+#: Columns of :attr:`Caseload.cases` (before the flag columns): those of a client-episode --
+#: ``key`` is the case's key, ``client_id`` and ``role`` its first participant's -- plus
+#: ``participants``, a tuple of (role, client code) pairs in :data:`ROLE_ORDER` then by code
+#: (a partner without sessions included), and ``age_groups``, the participants' age groups
+#: joined by "|".
+CASE_COLUMNS: tuple[str, ...] = (*CASELOAD_COLUMNS, "participants", "age_groups")
+
+#: How a joint case's column comes from its participants' rows: the participant most in need
+#: on that column (lowest scores and change, most sessions, longest unseen); counts add up;
+#: a flag column is True when it holds now for any participant.
+CASE_AGGREGATES: dict[str, str] = {
+    "sessions": "max",
+    "intake_ors": "min",
+    "first_ors": "min",
+    "last_ors": "min",
+    "ors_count": "min",
+    "change": "min",
+    "last_srs": "min",
+    "last_session": "max",
+    "last_session_no": "max",
+    "days_since_last": "max",
+    "flag_count": "sum",
+    "warning_count": "sum",
+    "prompt_count": "sum",
+    "history_count": "sum",
+    "urgency": "min",
+}
+
 _CASELOAD_SQL = """
 WITH te AS (
-    SELECT episode_id, therapist_id, format, started, ended, end_type
+    SELECT episode_id, client_id AS index_client, therapist_id, format, started, ended, end_type
     FROM episodes
     WHERE team_id = $team AND ($therapist IS NULL OR therapist_id = $therapist)
 ), s AS (
@@ -182,7 +237,7 @@ WITH te AS (
     FROM s GROUP BY episode_id, client_id
 )
 SELECT p.episode_id, p.client_id, e.therapist_id, coalesce(th.name, e.therapist_id) AS therapist,
-       c.age_group, e.format, e.started,
+       c.age_group, e.format, e.index_client, e.started,
        CASE WHEN e.ended <= $as_of THEN e.ended END AS ended,
        CASE WHEN e.ended <= $as_of THEN e.end_type END AS end_type,
        p.sessions, p.intake_ors, p.first_ors, p.last_ors, p.ors_count, p.last_srs,
@@ -192,6 +247,18 @@ FROM per_client p
 JOIN te e USING (episode_id)
 LEFT JOIN therapists th ON th.therapist_id = e.therapist_id
 LEFT JOIN clients c ON c.client_id = p.client_id
+"""
+
+#: The clients taking part in the team's couple and family episodes, with their roles (a
+#: partner without sessions too); other episodes' roles follow from ``episodes.client_id``.
+_PARTICIPANTS_SQL = """
+SELECT p.episode_id, p.client_id, p.role, c.age_group
+FROM episode_participants p
+JOIN episodes e USING (episode_id)
+LEFT JOIN clients c ON c.client_id = p.client_id
+WHERE e.team_id = $team AND ($therapist IS NULL OR e.therapist_id = $therapist)
+  AND e.format IN ('couple', 'family') AND p.rater = 'client' AND p.role <> 'collateral'
+  AND (p.added_on IS NULL OR p.added_on <= $as_of)
 """
 
 
@@ -223,16 +290,21 @@ class Caseload:
             per flag code of :data:`fitdata.analytics.flags.FLAGS` (named as the code), True
             when the flag holds now.
         flags: The flag rows of :func:`fitdata.analytics.flags.episode_flag_counts` (with
-            ``not_on_track`` and ``not_judged`` when a model was given) plus ``key``, one row
-            per (client-episode, flag) that fired at least once: ``current`` rows hold now,
-            the others are the case's history (:func:`case_flags`); ``rule`` is empty
-            (describe the rows shown with :func:`fitdata.analytics.flags.describe_flags`).
+            ``not_on_track`` and ``not_judged`` when a model was given) plus ``key`` (the
+            client-episode's), ``case`` and ``role``, one row per (client-episode, flag) that
+            fired at least once: ``current`` rows hold now, the others are the case's history
+            (:func:`case_flags`); ``rule`` is empty (describe the rows shown with
+            :func:`fitdata.analytics.flags.describe_flags`).
+        cases: One row per case, what the page lists: :data:`CASE_COLUMNS` and the flag
+            columns; a client-episode's row as in ``episodes``, a couple's or family's
+            episode one row (see the module's docstring), ordered by client code and start.
     """
 
     team_id: str
     as_of: dt.date
     episodes: pd.DataFrame
     flags: pd.DataFrame
+    cases: pd.DataFrame
 
 
 def _episode_flags(
@@ -286,6 +358,9 @@ def team_caseload(
     params = {"team": team_id, "as_of": as_of, "therapist": therapist_id}
     episodes = reader.df(_CASELOAD_SQL, params)
     episodes["key"] = episodes["episode_id"].astype(str) + "|" + episodes["client_id"].astype(str)
+    joint = episodes["format"].isin(JOINT_FORMATS).to_numpy()
+    roster = reader.df(_PARTICIPANTS_SQL, params) if joint.any() else _EMPTY_ROSTER
+    episodes = _roles_and_cases(episodes, joint, roster)
     for column in ("intake_ors", "first_ors", "last_ors", "last_srs"):
         episodes[column] = episodes[column].astype("float64")
     episodes["change"] = (
@@ -297,14 +372,132 @@ def team_caseload(
     flags = _episode_flags(reader, team_id=team_id, as_of=as_of, config=config, model=model)
     flags = flags.assign(key=flags["episode_id"].astype(str) + "|" + flags["client_id"].astype(str))
     position = pd.Index(episodes["key"]).get_indexer(flags["key"])  # keys are unique
-    flags = flags[position >= 0].reset_index(drop=True)
-    episodes = _flag_columns(episodes, flags, position[position >= 0])
+    keep = position >= 0
+    flags = flags[keep].reset_index(drop=True)
+    position = position[keep]
+    flags["case"] = episodes["case"].to_numpy()[position]
+    flags["role"] = episodes["role"].to_numpy()[position]
+    episodes = _flag_columns(episodes, flags, position)
 
     episodes = episodes.sort_values(["client_id", "started", "episode_id"], kind="stable")
+    cases = _case_rows(episodes, joint_rows=episodes["format"].isin(JOINT_FORMATS), roster=roster)
     episodes = episodes[[*CASELOAD_COLUMNS, *FLAGS]].reset_index(drop=True)
     if len(episodes):  # the list names its clients: the audit log says who saw it
-        record_access(reader, "caseload", "", team_id=team_id, clients=episodes["client_id"])
-    return Caseload(team_id=team_id, as_of=as_of, episodes=episodes, flags=flags)
+        named = pd.concat([episodes["client_id"], _roster_clients(roster, cases)])
+        record_access(reader, "caseload", "", team_id=team_id, clients=named.unique())
+    return Caseload(team_id=team_id, as_of=as_of, episodes=episodes, flags=flags, cases=cases)
+
+
+_EMPTY_ROSTER = pd.DataFrame(
+    {"episode_id": [], "client_id": [], "role": [], "age_group": []}, dtype=object
+)
+
+
+def _role_rank(roles: pd.Series) -> pd.Series:
+    """Each role's place in :data:`ROLE_ORDER` (unknown roles after the known ones)."""
+    return roles.map({role: i for i, role in enumerate(ROLE_ORDER)}).fillna(len(ROLE_ORDER))
+
+
+def _roles_and_cases(
+    episodes: pd.DataFrame, joint: np.ndarray, roster: pd.DataFrame
+) -> pd.DataFrame:
+    """Each client-episode's role and the key of its case.
+
+    Outside a couple or family every client-episode is its own case; its role is ``index``
+    for ``episodes.client_id`` and ``member`` for another client (the migration's rule). In a
+    couple's or family's episode the role is the participant's in ``episode_participants``
+    (by the same rule when a row is missing) and the case's key is that of its first
+    participant with sessions (index first, then by role and client code).
+    """
+    index = (episodes["client_id"] == episodes["index_client"]).to_numpy()
+    role = np.where(index, "index", "member").astype(object)
+    if joint.any():
+        derived = np.where(episodes["format"] == "couple", "partner", "family_member")
+        role = np.where(joint & ~index, derived, role).astype(object)
+        if len(roster):
+            known = roster.set_index(["episode_id", "client_id"])["role"]
+            known = known[~known.index.duplicated()]
+            pairs = pd.MultiIndex.from_arrays([episodes["episode_id"], episodes["client_id"]])
+            listed = known.reindex(pairs).to_numpy()
+            role = np.where(joint & pd.notna(listed), listed, role).astype(object)
+    episodes["role"] = role
+    episodes["case"] = episodes["key"].to_numpy()
+    if joint.any():
+        together = episodes[joint].assign(_rank=_role_rank(episodes.loc[joint, "role"]))
+        together = together.sort_values(["episode_id", "_rank", "client_id"], kind="stable")
+        first = together.groupby("episode_id", sort=False)["key"].first()
+        episodes.loc[joint, "case"] = episodes.loc[joint, "episode_id"].map(first).to_numpy()
+    return episodes
+
+
+def _case_rows(
+    episodes: pd.DataFrame, *, joint_rows: pd.Series, roster: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per case: a client-episode's own row, or a couple's or family's episode combined.
+
+    ``episodes`` are the client-episodes with their flag columns, in the list's order.
+    """
+    single = episodes[~joint_rows.to_numpy()]
+    single = single.assign(
+        participants=[((r, c),) for r, c in zip(single["role"], single["client_id"], strict=True)],
+        age_groups=single["age_group"].fillna("").astype(object),
+    )
+    parts = [single]
+    together = episodes[joint_rows.to_numpy()]
+    if len(together):
+        parts.append(_joint_case_rows(together, roster))
+    cases = pd.concat(parts, ignore_index=True) if len(parts) > 1 else single
+    if len(parts) > 1:
+        cases = cases.sort_values(["client_id", "started", "episode_id"], kind="stable")
+    return cases[[*CASE_COLUMNS, *FLAGS]].reset_index(drop=True)
+
+
+def _joint_case_rows(together: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
+    """The combined rows of the couple and family cases (see :data:`CASE_AGGREGATES`)."""
+    together = together.assign(_rank=_role_rank(together["role"]))
+    together = together.sort_values(["case", "_rank", "client_id"], kind="stable")
+    grouped = together.groupby("case", sort=False)
+    combined = grouped.first()  # the case's first participant: key, client, episode's facts
+    for column, how in CASE_AGGREGATES.items():
+        combined[column] = grouped[column].agg(how)
+    combined[list(FLAGS)] = grouped[list(FLAGS)].any()
+    combined["weeks_since_last"] = (combined["days_since_last"] / 7).round(1)
+    combined["urgent_flag"] = np.array([*URGENCY, ""], dtype=object)[
+        combined["urgency"].to_numpy(dtype="int64")
+    ]
+    # every participant: those with sessions, and those the episode lists without any yet
+    people = pd.concat(
+        [
+            together[["episode_id", "client_id", "role", "age_group"]],
+            roster[roster["episode_id"].isin(together["episode_id"])],
+        ],
+        ignore_index=True,
+    ).drop_duplicates(["episode_id", "client_id"])
+    people = people.assign(_rank=_role_rank(people["role"])).sort_values(
+        ["episode_id", "_rank", "client_id"], kind="stable"
+    )
+    named: dict[str, list[tuple[str, str]]] = {}
+    ages: dict[str, set[str]] = {}
+    for episode, role, client, age in zip(
+        people["episode_id"], people["role"], people["client_id"], people["age_group"], strict=True
+    ):  # the team's couples and families, a few hundred at most
+        named.setdefault(episode, []).append((str(role), str(client)))
+        if isinstance(age, str):
+            ages.setdefault(episode, set()).add(age)
+    participants = {episode: tuple(people) for episode, people in named.items()}
+    age_groups = {episode: "|".join(sorted(groups)) for episode, groups in ages.items()}
+    combined["participants"] = [participants[e] for e in combined["episode_id"]]
+    combined["age_groups"] = [age_groups.get(e, "") for e in combined["episode_id"]]
+    combined = combined.reset_index()
+    combined["case"] = combined["key"]
+    return combined
+
+
+def _roster_clients(roster: pd.DataFrame, cases: pd.DataFrame) -> pd.Series:
+    """The codes of listed participants without sessions (named on the list too)."""
+    if roster.empty:
+        return pd.Series([], dtype=object)
+    return roster.loc[roster["episode_id"].isin(cases["episode_id"]), "client_id"]
 
 
 def _flag_columns(
@@ -339,25 +532,49 @@ def _flag_columns(
 
 
 def current_rows(flags: pd.DataFrame) -> pd.DataFrame:
-    """The flag rows that hold now (``current``), most urgent first within each case."""
-    return _urgency_sorted(flags[flags["current"].astype(bool)])
+    """The flag rows that hold now (``current``), most urgent first within each case.
+
+    Within a case, equally urgent flags of several participants follow the order in which
+    the participants are named (index client first).
+    """
+    return sort_flags(flags[flags["current"].astype(bool)])
 
 
 def case_flags(caseload: Caseload, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One case's flags: (those that hold now, those that held earlier and resolved).
 
     Each part in order of urgency; ``last_session`` of a resolved row is the session at which
-    its rule last fired (the case's history: "SRS drop at session 2, not now").
+    its rule last fired (the case's history: "SRS drop at session 2, not now"). A couple's or
+    family's case holds every participant's rows; ``client_id`` and ``role`` say whose.
     """
-    rows = caseload.flags[caseload.flags["key"] == key]
+    rows = caseload.flags[caseload.flags["case"] == key]
     now = rows["current"].astype(bool)
-    return _urgency_sorted(rows[now]), _urgency_sorted(rows[~now])
+    return sort_flags(rows[now]), sort_flags(rows[~now])
 
 
-def _urgency_sorted(flags: pd.DataFrame) -> pd.DataFrame:
-    rank = flags["flag"].map(_RANK).fillna(len(URGENCY))
+def case_participants(caseload: Caseload, key: str) -> pd.DataFrame:
+    """The client-episode rows of one case, in the order its participants are named.
+
+    One row for a client-episode; a couple's or family's case: every participant with
+    sessions up to ``as_of`` (those without are only in the case's ``participants``).
+    """
+    rows = caseload.episodes[caseload.episodes["case"] == key]
     return (
-        flags.assign(_rank=rank).sort_values(["key", "_rank"], kind="stable").drop(columns="_rank")
+        rows.assign(_rank=_role_rank(rows["role"]))
+        .sort_values(["_rank", "client_id"], kind="stable")
+        .drop(columns="_rank")
+    )
+
+
+def sort_flags(flags: pd.DataFrame) -> pd.DataFrame:
+    """Flag rows case by case, most urgent first; equal urgency in the participants' order."""
+    rank = flags["flag"].map(_RANK).fillna(len(URGENCY))
+    case = flags["case"] if "case" in flags else flags["key"]
+    role = _role_rank(flags["role"]) if "role" in flags else 0
+    return (
+        flags.assign(_case=case, _rank=rank, _role=role)
+        .sort_values(["_case", "_rank", "_role", "client_id"], kind="stable")
+        .drop(columns=["_case", "_rank", "_role"])
     )
 
 
@@ -409,7 +626,11 @@ def period_start(as_of: dt.date, period: str) -> dt.date | None:
 
 
 def group_mask(episodes: pd.DataFrame, group: str) -> pd.Series:
-    """Which rows of ``episodes`` carry any flag of ``group`` (a key of :data:`FLAG_GROUPS`) now."""
+    """Which rows of ``episodes`` carry any flag of ``group`` (a key of :data:`FLAG_GROUPS`) now.
+
+    Works on :attr:`Caseload.cases` as on :attr:`Caseload.episodes`: a case's flag columns
+    hold when they hold for any participant.
+    """
     if group not in FLAG_GROUPS:
         raise ValueError(f"unknown flag group {group!r}; expected one of {', '.join(FLAG_GROUPS)}")
     codes = [code for code in FLAG_GROUPS[group] if code in episodes.columns]
@@ -431,7 +652,8 @@ def filter_caseload(
     """The rows of a caseload that pass the dashboard's filters (vectorised, no query).
 
     Args:
-        episodes: :attr:`Caseload.episodes`.
+        episodes: :attr:`Caseload.cases` (a case passes when any participant does: its age
+            groups, its flags) or :attr:`Caseload.episodes`.
         as_of: The caseload's reference date (periods end there).
         therapist_id: Only this therapist's episodes; None for all.
         period: A key of :data:`PERIODS`: episodes active at some time in the last 3, 6 or 12
@@ -462,14 +684,21 @@ def filter_caseload(
     elif status == "ended":
         keep &= ~episodes["ongoing"]
     if age_group is not None:
-        keep &= episodes["age_group"] == age_group
+        if "age_groups" in episodes:  # cases: any participant of this age group
+            groups = "|" + episodes["age_groups"].astype(str) + "|"
+            keep &= groups.str.contains(f"|{age_group}|", regex=False)
+        else:
+            keep &= episodes["age_group"] == age_group
     if flag_group is not None:
         keep &= group_mask(episodes, flag_group)
     return episodes[keep]
 
 
 def flag_group_counts(episodes: pd.DataFrame) -> dict[str, int]:
-    """How many rows are in each of :data:`FLAG_GROUPS` now (a row may be in several)."""
+    """How many rows are in each of :data:`FLAG_GROUPS` now (a row may be in several).
+
+    Given :attr:`Caseload.cases`, a couple counts once however many partners are flagged.
+    """
     return {group: int(group_mask(episodes, group).sum()) for group in FLAG_GROUPS}
 
 
@@ -483,7 +712,9 @@ def sort_caseload(episodes: pd.DataFrame, column: str, *, descending: bool = Fal
     ``flags`` (:data:`URGENCY_SORT`, the page's default) orders by urgency: with
     ``descending`` the case whose most urgent current flag comes first in :data:`URGENCY`
     first, and among equally urgent cases the one not seen for longest first (cases without a
-    current flag last); without ``descending`` the reverse.
+    current flag last); without ``descending`` the reverse. A couple's or family's case
+    sorts by its most urgent participant's flag and by its numbers in
+    :data:`CASE_AGGREGATES`.
 
     Raises:
         ValueError: If the column is not in the caseload.

@@ -6,7 +6,11 @@ lays out the listed rows in the page's language and order -- the flags that hold
 (warnings apart from data-quality prompts, most urgent first) and the history (flags that held
 earlier and resolved, with the session they last held) -- and :func:`export_csv` /
 :func:`export_excel` write it. Both the page and the command line go through these functions,
-so their files agree. Client codes, therapist names and any other text pass through
+so their files agree. One row per case: a couple's or family's episode is one row whose
+"Participants" column names every participant with their role ("Couple: K-1 (index), K-2
+(partner)"), whose flags name whose they are ("Not on track — partner K-2") and whose numbers
+are, column by column, its participant most in need there (the rules sheet says so).
+Client codes, therapist names and any other text pass through
 :mod:`fitdata.outputs.spreadsheets` first, so a value that starts like a formula is shown as
 text and never runs. :func:`write_case_list` writes a file readable by its owner only (it
 holds client codes), replaced atomically.
@@ -36,11 +40,16 @@ from fitdata.outputs.spreadsheets import inert_worksheet, neutralise_frame
 __all__ = [
     "CASE_LIST_FORMATS",
     "case_list_notes",
+    "case_label",
     "case_list_table",
+    "case_participant_codes",
     "export_csv",
     "export_excel",
     "flag_rule_text",
+    "is_joint",
     "review_file",
+    "whose",
+    "whose_flag",
     "write_case_list",
 ]
 
@@ -77,6 +86,84 @@ def flag_rule_text(
     )
 
 
+def is_joint(format: object) -> bool:
+    """Whether a case of this episode format is a couple's or family's, named by participant."""
+    return format in cl.JOINT_FORMATS
+
+
+def whose(role: str, client_id: str, tr: Translator) -> str:
+    """A participant as a flag names them: role and code, "partner K-2"."""
+    return tr.text("review.case.whose", role=tr.text(f"review.role.{role}"), client=client_id)
+
+
+def whose_flag(code: str, role: str, client_id: str, tr: Translator) -> str:
+    """A flag named by whose it is: "Not on track — partner K-2"."""
+    return tr.text(
+        "review.case.whose_flag", flag=tr.text(f"flag.label.{code}"), who=whose(role, client_id, tr)
+    )
+
+
+def case_label(format: object, participants: Sequence[tuple[str, str]], tr: Translator) -> str:
+    """Who a case is: "Couple: K-1 (index), K-2 (partner)", or the client code of one client.
+
+    Args:
+        format: The episode's format; a couple or family is named with every participant.
+        participants: The case's (role, client code) pairs in order
+            (:attr:`fitdata.features.team_review.Caseload.cases`).
+        tr: The language.
+    """
+    if not is_joint(format):
+        return str(participants[0][1]) if participants else ""
+    named = ", ".join(
+        tr.text("review.case.participant", client=client, role=tr.text(f"review.role.{role}"))
+        for role, client in participants
+    )
+    return tr.text(f"review.case.{format}", participants=named)
+
+
+def case_participant_codes(listed: pd.DataFrame) -> list[str]:
+    """Every client code the listed cases name (each participant once), for the audit log."""
+    codes = [client for people in listed["participants"] for _, client in people]
+    return list(dict.fromkeys(codes))
+
+
+def _joint_flags(
+    listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator, *, current: bool
+) -> pd.DataFrame:
+    """The flag rows of the listed couple and family cases, most urgent first, with their text.
+
+    ``text`` names the flag and whose it is; a resolved row adds the session it last held.
+    """
+    joint = listed.loc[listed["format"].isin(cl.JOINT_FORMATS), "key"]
+    if flags.empty or joint.empty:
+        return flags.iloc[0:0].assign(text=pd.Series(dtype=object))
+    rows = flags[flags["case"].isin(joint) & (flags["current"].astype(bool) == current)]
+    rows = cl.sort_flags(rows)
+    text = [
+        whose_flag(code, role, client, tr)
+        for code, role, client in zip(rows["flag"], rows["role"], rows["client_id"], strict=True)
+    ]
+    rows = rows.assign(text=pd.Series(text, index=rows.index, dtype=object))
+    if not current and len(rows):
+        before, _, after = tr.text("review.export.last_held").partition("{session}")
+        session = rows["last_session"].astype("int64").astype(str)
+        rows["text"] = rows["text"] + " " + before + session + after
+    return rows
+
+
+def _joint_text(listed: pd.DataFrame, rows: pd.DataFrame, text: pd.Series) -> pd.Series:
+    """``text`` with the couple and family cases' cells replaced by their named flags."""
+    joint = listed["format"].isin(cl.JOINT_FORMATS)
+    if not joint.any():
+        return text
+    if len(rows):
+        joined = rows.groupby("case", sort=False)["text"].agg("; ".join)
+    else:
+        joined = pd.Series(dtype=object)
+    named = listed.loc[joint, "key"].map(joined).astype(object).fillna("")
+    return text.where(~joint, named)
+
+
 def _labels(listed: pd.DataFrame, codes: Sequence[str], labels: dict[str, str]) -> pd.Series:
     """Per row, the labels of ``codes`` (in that order) whose columns are True, joined by "; "."""
     text = pd.Series("", index=listed.index, dtype=object)
@@ -108,6 +195,14 @@ def _history(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -> pd.Se
     return listed["key"].map(joined).fillna("").astype(object)
 
 
+def _most_urgent(listed: pd.DataFrame, current: pd.DataFrame, labels: dict[str, str]) -> pd.Series:
+    """The most urgent flag now; for a couple or family named by whose it is."""
+    urgent = listed["urgent_flag"].map(labels).fillna("").astype(object)
+    if current.empty:
+        return urgent
+    return _joint_text(listed, current.drop_duplicates("case"), urgent)  # most urgent first
+
+
 def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -> pd.DataFrame:
     """The listed caseload rows as the export holds them, in their order.
 
@@ -116,8 +211,12 @@ def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -
     history column lists the flags that held earlier and resolved, with the session at which
     each last held.
 
+    A couple's or family's case is one row: "Participants" names everyone with their role,
+    and its flags are its participants', each named by whose it is; the other cases leave
+    "Participants" empty and look as they always did.
+
     Args:
-        listed: Rows of :attr:`fitdata.features.team_review.Caseload.episodes`, in the order
+        listed: Rows of :attr:`fitdata.features.team_review.Caseload.cases`, in the order
             of the list.
         flags: The caseload's flag rows (:attr:`~fitdata.features.team_review.Caseload.flags`).
         tr: The language.
@@ -131,7 +230,14 @@ def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -
     age = listed["age_group"].map(
         {g: tr.text(f"age_group.{g}") for g in ("child", "adolescent", "adult")}
     )
-    urgent = listed["urgent_flag"].map(labels).fillna("")
+    now = _joint_flags(listed, flags, tr, current=True)
+    earlier = _joint_flags(listed, flags, tr, current=False)
+    is_warning = now["flag"].map(cl.is_warning).astype(bool) if len(now) else now["flag"]
+    urgent = _most_urgent(listed, now, labels)
+    participants = [
+        case_label(format, people, tr) if is_joint(format) else ""
+        for format, people in zip(listed["format"], listed["participants"], strict=True)
+    ]
 
     def date(column: str) -> pd.Series:
         return pd.to_datetime(listed[column]).dt.date
@@ -139,6 +245,9 @@ def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -
     return pd.DataFrame(
         {
             tr.text("review.column.client"): listed["client_id"].astype(str),
+            tr.text("review.column.participants"): pd.Series(
+                participants, index=listed.index, dtype=object
+            ),
             tr.text("review.column.episode"): listed["episode_id"].astype(str),
             tr.text("review.column.therapist"): listed["therapist"].astype(str),
             tr.text("review.column.age_group"): age,
@@ -154,9 +263,15 @@ def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -
                 listed["ongoing"]
             ),
             tr.text("review.column.most_urgent"): urgent,
-            tr.text("review.column.flags"): _labels(listed, warnings, labels),
-            tr.text("review.column.prompts"): _labels(listed, prompts, labels),
-            tr.text("review.column.history"): _history(listed, flags, tr),
+            tr.text("review.column.flags"): _joint_text(
+                listed, now[is_warning], _labels(listed, warnings, labels)
+            ),
+            tr.text("review.column.prompts"): _joint_text(
+                listed, now[~is_warning], _labels(listed, prompts, labels)
+            ),
+            tr.text("review.column.history"): _joint_text(
+                listed, earlier, _history(listed, flags, tr)
+            ),
         }
     ).reset_index(drop=True)
 
@@ -174,6 +289,7 @@ def case_list_notes(
     notes = [(tr.text("review.export.as_of"), tr.date(as_of))] if as_of else []
     notes.append((tr.text("review.export.filters"), filters))
     notes.append((tr.text("review.export.order"), tr.text("review.export.order_rule")))
+    notes.append((tr.text("review.export.joint"), tr.text("review.export.joint_rule")))
     notes += [
         (
             tr.text(f"flag.label.{code}"),
@@ -318,7 +434,8 @@ def review_file(
         status: ``ongoing`` (the page's default), ``ended`` or ``all``.
 
     Returns:
-        The listed caseload rows, in the file's order.
+        The listed cases (:attr:`~fitdata.features.team_review.Caseload.cases` rows), in the
+        file's order.
     """
     if out.suffix.lower() not in CASE_LIST_FORMATS:
         raise ValueError(
@@ -327,9 +444,10 @@ def review_file(
         )
     tr = Translator(lang)
     caseload = cl.team_caseload(reader, team_id=team_id, as_of=as_of, config=config, model=model)
-    filtered = cl.filter_caseload(caseload.episodes, as_of=as_of, status=status)
+    filtered = cl.filter_caseload(caseload.cases, as_of=as_of, status=status)
     listed = cl.sort_caseload(filtered, cl.URGENCY_SORT, descending=True)
-    record_access(reader, "caseload_export", "", team_id=team_id, clients=listed["client_id"])
+    clients = case_participant_codes(listed)
+    record_access(reader, "caseload_export", "", team_id=team_id, clients=clients)
     table = case_list_table(listed, caseload.flags, tr)
     notes = case_list_notes(
         tr,

@@ -10,6 +10,12 @@ chooses a row to see that client's graph with the expected trajectory and every 
 with what holds now and what held earlier and resolved spelled out beside it; and exports the
 list as CSV or Excel for the meeting agenda (the same file ``fitdata review`` writes).
 
+A couple or a family is one case (:attr:`fitdata.features.team_review.Caseload.cases`): one row
+naming its participants, its chips the participants' flags named by whose they are, counted
+once in the summary line; choosing it draws every participant on one graph
+(:func:`fitdata.ui.charts.episode_graph`) with each participant's status and flags under
+their label. Individual episodes look as they always did.
+
 Data flow: a team or date change composes the team's caseload in DuckDB
 (:func:`fitdata.features.team_review.team_caseload`, cached); every other filter, the flag buttons,
 the presets and sorting work on that small frame in pandas; choosing a row queries one client.
@@ -41,11 +47,18 @@ from fitdata.features import team_review as cl
 from fitdata.features.group_exercise import case_token, link_key
 from fitdata.outputs import team_review as review_files
 from fitdata.ui import team_review_table as review_table
-from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
+from fitdata.ui.charts import (
+    ParticipantSeries,
+    Spec,
+    client_graph_spec,
+    episode_graph,
+    no_sessions,
+    participant_label,
+)
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.download import DownloadButton
 from fitdata.ui.figure_view import FigureView
-from fitdata.ui.rules import rules_html
+from fitdata.ui.rules import graph_rules, rules_html, rules_list_html
 from fitdata.ui.team_review_table import CaseTable
 from fitdata.ui.view import DashboardView, Options, builder, set_options, team_options
 
@@ -188,9 +201,9 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
     def _therapist_options(self) -> Options:
         tr = self.context.tr
         options: Options = [(tr.text("review.filter.all_therapists"), ALL)]
-        if self._caseload is None or self._caseload.episodes.empty:
+        if self._caseload is None or self._caseload.cases.empty:
             return options
-        episodes = self._caseload.episodes
+        episodes = self._caseload.cases
         counts = (
             episodes.groupby(["therapist_id", "therapist"], sort=False).size().reset_index(name="n")
         )
@@ -241,11 +254,11 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
     def _filtered(self) -> pd.DataFrame:
         """The caseload rows that pass every filter except the flag buttons."""
         if self._caseload is None:
-            return pd.DataFrame(columns=[*cl.CASELOAD_COLUMNS, *FLAGS])
+            return pd.DataFrame(columns=[*cl.CASE_COLUMNS, *FLAGS])
         therapist = None if self.therapist.value in (None, ALL) else self.therapist.value
         age = None if self.age_group.value in (None, ALL) else self.age_group.value
         return cl.filter_caseload(
-            self._caseload.episodes,
+            self._caseload.cases,
             as_of=self._caseload.as_of,
             therapist_id=therapist,
             period=self.period.value or "all",
@@ -319,10 +332,14 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
                     config=context.config,
                     as_of=caseload.as_of,
                     lang=context.lang,
+                    episodes=caseload.episodes,
                 )
             )
         rows = [self._row_cache[key] for key in shown["key"]]
+        named = review_table.whose_styles(rows, tr)  # a couple's chips: whose flag it is
         with self.table.hold_sync():
+            if any(code not in self.table.flag_styles for code in named):
+                self.table.flag_styles = {**self.table.flag_styles, **named}
             self.table.rows = rows
         if len(listed) > len(shown):
             note = tr.text("review.table.truncated", shown=len(shown), n=len(listed))
@@ -357,6 +374,10 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             return client_graph_spec(
                 empty, status, tr, context.config, title=tr.text("graph.no_client")
             )
+        cases = self._caseload.cases
+        case = cases[cases["key"] == key]
+        if len(case) and review_files.is_joint(case["format"].iloc[0]):
+            return self._case_spec(case.iloc[0])
         episode_id, client_id = key.split("|", 1)
         flags = self._caseload.flags
         detail = cl.episode_detail(
@@ -399,6 +420,89 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             expected=detail.expected,
             lower_percentile=self.model.lower_percentile,
             flag_markers=detail.session_flags,
+        )
+
+    def _case_spec(self, case: pd.Series) -> Spec:
+        """A couple's or family's case: every participant on one graph, each one's flags.
+
+        Each participant with sessions is one :class:`~fitdata.ui.charts.ParticipantSeries`
+        (their sessions, every rater; status; expected trajectory; flags at their sessions);
+        one who has none yet is named with a note. Queries each participant's sessions, as a
+        client-episode's row choice does.
+        """
+        context, tr, config = self.context, self.context.tr, self.context.config
+        assert self._caseload is not None
+        flags = self._caseload.flags
+        episode_id = str(case["episode_id"])
+        series: list[ParticipantSeries] = []
+        labels: dict[str, str] = {}
+        status_parts: list[str] = []
+        expected: list[pd.DataFrame] = []
+        age_groups: list[str] = []
+        for position, (role, client) in enumerate(case["participants"]):
+            label = participant_label(role, client, position, tr, format=str(case["format"]))
+            labels[client] = label
+            heading = (
+                f'<h4 class="fitdata-participant" style="margin:0.6em 0 0.1em">'
+                f"{html.escape(label)}</h4>"
+            )
+            key = f"{episode_id}|{client}"
+            detail = cl.episode_detail(
+                context.reader,
+                episode_id,
+                client,
+                as_of=self._caseload.as_of,
+                config=config,
+                model=self.model,
+                episode_flags=flags[flags["key"] == key],
+                lang=context.lang,
+            )
+            age_groups.append(detail.age_group)
+            own = detail.sessions[detail.sessions["rater"] == "client"]
+            if own.empty:
+                note = html.escape(tr.text("review.detail.no_sessions"))
+                status_parts.append(f'{heading}<p class="fitdata-status-text">{note}</p>')
+                continue
+            status = client_status(own, detail.age_group, config)
+            status_parts.append(heading + self.status_html(status_sentence(status, tr, config)))
+            expected.append(detail.expected)
+            series.append(
+                ParticipantSeries(
+                    client_id=client,
+                    role=role,
+                    label=label,
+                    sessions=detail.sessions,
+                    status=status,
+                    expected=detail.expected,
+                    flag_markers=detail.session_flags,
+                )
+            )
+        self.graph_status.value = "".join(status_parts)
+        both = pd.concat(expected, ignore_index=True) if expected else pd.DataFrame()
+        self.graph_expected.value = self._expected_html(both) if len(both) else ""
+        self.graph_flags.value = review_table.flags_html(
+            self._caseload, str(case["key"]), tr=tr, config=config, lang=context.lang, labels=labels
+        )
+        rules = graph_rules(tr, config, list(dict.fromkeys(age_groups)))
+        rules.append(
+            tr.text(
+                "review.rule.expected",
+                percentile=tr.number(100 * self.model.lower_percentile, decimals=0),
+                min=self.model.min_episodes,
+            )
+        )
+        self.graph_rules.value = rules_list_html(html.escape(tr.text("rule.heading")), rules)
+        title = tr.text(
+            "review.graph.title_case",
+            case=review_files.case_label(case["format"], case["participants"], tr),
+            therapist=str(case["therapist"]),
+        )
+        if not series:
+            empty = no_sessions()
+            status = client_status(empty, age_groups[0] if age_groups else "adult", config)
+            return client_graph_spec(empty, status, tr, config, title=title)
+        return episode_graph(
+            series, tr, config, title=title, lower_percentile=self.model.lower_percentile
         )
 
     def _expected_html(self, expected: pd.DataFrame) -> str:
@@ -527,7 +631,8 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
     def chosen_episode_ids(self) -> list[tuple[str, str]]:
         """The chosen case as ``[(episode_id, client_id)]`` (empty when none is chosen).
 
-        A hook for other dashboards (e.g. the KOR group exercise) to open the same case.
+        A hook for other dashboards (e.g. the KOR group exercise) to open the same case; a
+        couple's or family's case is its first participant's (its index client's) pair.
         """
         if not self.table.selected:
             return []
@@ -565,7 +670,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             "caseload_export",
             "",
             team_id=str(self.team.value or ""),
-            clients=self._listed["client_id"].astype(str) if len(self._listed) else (),
+            clients=review_files.case_participant_codes(self._listed) if len(self._listed) else (),
         )
         return self.export_table()
 

@@ -3,7 +3,11 @@
 What a row of the caseload looks like to the team: cells formatted in the page's language, one
 chip per flag that holds NOW with the rule that raised it on hover (warnings first, most urgent
 first; data-quality prompts after them, drawn as outlined chips), and -- for the chosen case --
-what held earlier and resolved (:func:`flags_html`). The exported list is
+what held earlier and resolved (:func:`flags_html`). A couple's or family's case is one row:
+its first cell names the participants with their roles ("Couple: K-1 (index), K-2
+(partner)"), each number cell holds every participant's own value in that order ("25.0 ·
+30.0"), and each chip names whose flag it is ("Not on track — partner K-2"; its code is
+``flag@client``, styled by :func:`whose_styles`). The exported list is
 :func:`fitdata.outputs.team_review.case_list_table`. :class:`CaseTable` is an anywidget whose
 browser side is
 ``fitdata/ui/static/case_table.js`` and ``case_table.css``: Python owns the rows and the order,
@@ -25,7 +29,7 @@ from fitdata.analytics.flags import FLAGS, describe_flags
 from fitdata.config import ClinicalConfig
 from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
-from fitdata.outputs.team_review import flag_rule_text
+from fitdata.outputs.team_review import case_label, flag_rule_text, is_joint, whose_flag
 from fitdata.ui.assets import asset
 from fitdata.ui.charts import FLAG_COLOURS
 
@@ -38,6 +42,7 @@ __all__ = [
     "legend_rule",
     "table_rows",
     "text_colour",
+    "whose_styles",
 ]
 
 #: The chip colour of a flag the graph has no colour for (a data-quality prompt such as "not
@@ -124,23 +129,27 @@ def table_rows(
     config: ClinicalConfig,
     as_of: dt.date,
     lang: str,
+    episodes: pd.DataFrame | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The table rows (cells and chips) of these caseload rows, by key.
+    """The table rows (cells and chips) of these cases, by key.
 
     Args:
-        frame: Caseload rows (at most the rows drawn).
-        flags: The caseload's flags, one row per (key, flag).
+        frame: Cases (:attr:`fitdata.features.team_review.Caseload.cases`, at most the rows
+            drawn).
+        flags: The caseload's flags, one row per (client-episode, flag).
         tr: The page's language.
         config: The thresholds the rule sentences name.
         as_of: The caseload's reference date.
         lang: The page's language code (for the rule sentences).
+        episodes: The caseload's client-episodes, for each participant's own numbers in a
+            couple's or family's row (without them such a row shows the case's numbers).
     """
     rules = _chips(frame, flags, tr=tr, config=config, as_of=as_of, lang=lang)
     started = pd.to_datetime(frame["started"])
     dates = {d: tr.date(d) for d in started.dropna().unique()}  # a few hundred dates
     columns = [c for c, *_ in COLUMNS if c not in ("flags", "started")]
     records = frame[["key", "ongoing", *columns]].assign(started=started.map(dates).fillna(_DASH))
-    return {
+    rows = {
         record["key"]: {
             "key": record["key"],
             "cells": _cells(record, tr),
@@ -148,6 +157,68 @@ def table_rows(
         }
         for record in records.to_dict("records")  # the rows drawn, at most a few hundred
     }
+    joint = frame[frame["format"].map(is_joint).astype(bool)] if len(frame) else frame
+    if len(joint) and episodes is not None:
+        people = episodes[episodes["case"].isin(joint["key"])]
+        for case in joint.itertuples(index=False):
+            cells = rows[case.key]["cells"]
+            cells.update(_joint_cells(case, people[people["case"] == case.key], tr))
+    return rows
+
+
+def _joint_cells(case: Any, people: pd.DataFrame, tr: Translator) -> dict[str, str]:
+    """A couple's or family's cells: who they are, and each participant's own numbers.
+
+    The numbers are in the order the participants are named, a dash for one without
+    sessions yet; a cell whose participants all agree (the age group) shows it once.
+    """
+    by_client = {str(r["client_id"]): r for r in people.to_dict("records")}
+    order = [by_client.get(str(client)) for _, client in case.participants]
+
+    def each(column: str, signed: bool = False) -> str:
+        values = []
+        for record in order:
+            value = None if record is None else record[column]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                values.append(_DASH)
+            elif column == "sessions":
+                values.append(str(int(value)))
+            else:
+                values.append(tr.number(float(value), signed=signed))
+        return " · ".join(values)
+
+    ages = [r["age_group"] for r in order if r is not None and isinstance(r["age_group"], str)]
+    cells = {
+        "client_id": case_label(case.format, case.participants, tr),
+        "age_group": " · ".join(tr.text(f"age_group.{g}") for g in dict.fromkeys(ages)) or _DASH,
+        "sessions": each("sessions"),
+        "first_ors": each("first_ors"),
+        "last_ors": each("last_ors"),
+        "change": each("change", signed=True),
+        "last_srs": each("last_srs"),
+    }
+    if case.ongoing:
+        cells["weeks_since_last"] = each("weeks_since_last")
+    return cells
+
+
+def whose_styles(rows: list[dict[str, Any]], tr: Translator) -> dict[str, dict[str, Any]]:
+    """The chip styles of flags named by whose they are (codes ``flag@client``) in ``rows``.
+
+    Each looks like its flag's chip, labelled "Not on track — partner K-2".
+    """
+    styles: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for chip in row["flags"]:
+            if "who" in chip and chip["code"] not in styles:
+                code = chip["flag"]
+                styles[chip["code"]] = {
+                    "label": whose_flag(code, chip["role"], chip["who"], tr),
+                    "colour": flag_colour(code),
+                    "text": text_colour(flag_colour(code)),
+                    "prompt": not cl.is_warning(code),
+                }
+    return styles
 
 
 def _chips(
@@ -159,19 +230,32 @@ def _chips(
     as_of: dt.date,
     lang: str,
 ) -> dict[str, list[dict[str, str]]]:
-    """Each shown row's current flags with their rule sentences, most urgent first."""
+    """Each shown case's current flags with their rule sentences, most urgent first.
+
+    A couple's or family's chip is coded ``flag@client`` and carries ``flag``, ``role`` and
+    ``who`` (the client code), so its label can name whose flag it is; others are as always.
+    """
     if shown.empty:
         return {}
-    flags = flags[flags["key"].isin(shown["key"]) & flags["current"].astype(bool)]
+    flags = flags[flags["case"].isin(shown["key"]) & flags["current"].astype(bool)]
     if flags.empty:
         return {}
     flags = cl.current_rows(flags)
     rule = describe_flags(flags, config=config, as_of=as_of, lang=lang)
     before, _, after = tr.text("review.chip.now").partition("{session}")
     text = rule + " " + before + flags["last_session"].astype("int64").astype(str) + after
+    joint = set(shown.loc[shown["format"].map(is_joint).astype(bool), "key"])
     out: dict[str, list[dict[str, str]]] = {}
-    for key, code, sentence in zip(flags["key"], flags["flag"], text, strict=True):
-        out.setdefault(key, []).append({"code": code, "rule": sentence})
+    for case, code, role, client, sentence in zip(
+        flags["case"], flags["flag"], flags["role"], flags["client_id"], text, strict=True
+    ):
+        if case in joint:
+            named = whose_flag(code, role, client, tr)
+            chip = {"code": f"{code}@{client}", "rule": f"{named}: {sentence}", "flag": code}
+            chip.update(role=str(role), who=str(client))
+        else:
+            chip = {"code": code, "rule": sentence}
+        out.setdefault(case, []).append(chip)
     return out
 
 
@@ -182,13 +266,44 @@ def flags_html(
     tr: Translator,
     config: ClinicalConfig,
     lang: str,
+    labels: dict[str, str] | None = None,
 ) -> str:
     """The chosen case's flags: what holds now, then what held earlier and resolved.
 
     Each line names the rule (:func:`fitdata.analytics.flags.describe_flags`) and the session
-    at which it held last, so "SRS drop at session 2, not now" reads as history.
+    at which it held last, so "SRS drop at session 2, not now" reads as history. A couple's
+    or family's case gives each participant both lists under their label (``labels``: the
+    graph's legend names by client code; the code itself without one).
     """
     now, earlier = cl.case_flags(caseload, key)
+    cases = caseload.cases
+    case = cases[cases["key"] == key]
+    if case.empty or not is_joint(case["format"].iloc[0]):
+        return _now_and_earlier(now, earlier, tr=tr, config=config, as_of=caseload.as_of, lang=lang)
+    parts = []
+    for role, client in case["participants"].iloc[0]:
+        label = (labels or {}).get(client, client)
+        mine = [rows[rows["client_id"] == client] for rows in (now, earlier)]
+        parts.append(
+            f'<div class="fitdata-participant-flags" data-client="{html.escape(client)}"'
+            f' data-role="{html.escape(role)}"><h4 style="margin:0.6em 0 0.1em">'
+            f"{html.escape(label)}</h4>"
+            + _now_and_earlier(*mine, tr=tr, config=config, as_of=caseload.as_of, lang=lang)
+            + "</div>"
+        )
+    return "".join(parts)
+
+
+def _now_and_earlier(
+    now: pd.DataFrame,
+    earlier: pd.DataFrame,
+    *,
+    tr: Translator,
+    config: ClinicalConfig,
+    as_of: dt.date,
+    lang: str,
+) -> str:
+    """The lists "Holds now" and "Earlier, not now" of one client-episode's flag rows."""
     parts = []
     for rows, heading, css in (
         (now, "review.detail.now", "fitdata-flags-now"),
@@ -199,7 +314,7 @@ def flags_html(
             parts.append(f'<p class="{css}">{html.escape(text)}</p>')
             continue
         # a resolved row's sentence ends with the session it last held (flag.history)
-        rules = describe_flags(rows, config=config, as_of=caseload.as_of, lang=lang)
+        rules = describe_flags(rows, config=config, as_of=as_of, lang=lang)
         if heading == "review.detail.now":
             before, _, after = tr.text("review.chip.now").partition("{session}")
             rules = rules + " " + before + rows["last_session"].astype("int64").astype(str) + after

@@ -60,7 +60,7 @@ def prompts(view: TeamReviewView) -> list[str]:
 
 def test_summary_line_counts_what_holds_now_most_urgent_first(view) -> None:
     assert labels(view) == [
-        "All: 6 cases",
+        "All: 5 cases",  # the couple E6 is one case
         "0 reliably worse now",
         "0 not on track now",  # five were below the line once; none is at the last ORS
         "1 alliance warning now",
@@ -79,7 +79,13 @@ def test_summary_line_counts_what_holds_now_most_urgent_first(view) -> None:
 
 def test_the_list_opens_most_urgent_first(view) -> None:
     assert (view.table.sort_by, view.table.descending) == ("flags", True)
-    assert listed(view) == ["K-ALLY", "K-STAG", "K-GONE", "K-P1", "K-P2", "K-GOOD"]
+    assert listed(view) == [
+        "K-ALLY",
+        "K-STAG",
+        "K-GONE",
+        "Couple: K-P1 (index), K-P2 (partner)",
+        "K-GOOD",
+    ]
     chips = [chip["code"] for chip in view.table.rows[0]["flags"]]
     assert chips == ["srs_below_cutoff", "srs_item_below", "missing_srs"]
     assert view.table.selected == "E3|K-ALLY"
@@ -111,7 +117,7 @@ def test_therapist_options_count_the_teams_cases(view) -> None:
     assert [label for label, _ in view.therapist.options] == [
         "All therapists",
         "Kari Nordmann (4 cases)",
-        "Ola Hansen (4 cases)",
+        "Ola Hansen (3 cases)",  # K-ALLY, K-GONE and the couple
     ]
 
 
@@ -144,9 +150,16 @@ def test_presets_filter_and_sort(view) -> None:
 def test_sorting_from_the_table_header(view) -> None:
     view.table.sort_by = "change"
     view.table.descending = False
-    assert listed(view) == ["K-P2", "K-GONE", "K-P1", "K-ALLY", "K-STAG", "K-GOOD"]
+    # the couple sorts by its lower change (K-P2's -1.0) and shows both partners' own
+    assert listed(view) == [
+        "Couple: K-P1 (index), K-P2 (partner)",
+        "K-GONE",
+        "K-ALLY",
+        "K-STAG",
+        "K-GOOD",
+    ]
     changes = [row["cells"]["change"] for row in view.table.rows]
-    assert changes == ["\u22121.0", "+1.0", "+1.0", "+3.0", "+3.0", "+7.0"]
+    assert changes == ["+1.0 \u00b7 \u22121.0", "+1.0", "+3.0", "+3.0", "+7.0"]
     view.table.descending = True
     assert listed(view)[0] == "K-GOOD"
 
@@ -214,24 +227,26 @@ def test_export_holds_the_list_as_shown(view) -> None:
     view.flag_filter.value = "all"
     shown = listed(view)
     table = view.export_table()
-    assert table["Client"].tolist() == shown
+    assert table["Client"].tolist() == view._listed["client_id"].tolist()
+    assert [p or c for p, c in zip(table["Participants"], table["Client"], strict=True)] == shown
     assert [ep for ep, _ in view.listed_episode_ids()] == table["Episode"].tolist()
     name, data = view._csv_file()
     assert name == "case-review-T1-2025-03-03.csv"
-    csv = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
-    assert csv["Client"].tolist() == shown
+    csv = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", keep_default_na=False)
+    assert csv["Client"].tolist() == table["Client"].tolist()
     stag = csv[csv["Client"] == "K-STAG"].iloc[0]
     assert stag["Sessions"] == 8 and stag["Change"] == 3.0
     assert stag["Warnings now"] == "No reliable change"
     assert stag["Earlier, not now"] == "Not on track (until session 5)"
-    cells = {row["cells"]["client_id"]: row["cells"] for row in view.table.rows}
+    cells = {row["key"]: row["cells"] for row in view.table.rows}
     for record in csv.itertuples():
-        assert str(record.Sessions) == cells[record.Client]["sessions"]
+        if not record.Participants:  # a couple's cell holds each partner's own sessions
+            assert str(record.Sessions) == cells[f"{record.Episode}|{record.Client}"]["sessions"]
     name, data = view._excel_file()
     book = openpyxl.load_workbook(io.BytesIO(data))
     assert name.endswith(".xlsx") and book.sheetnames == ["Case review", "Rules"]
     sheet = book["Case review"]
-    assert [sheet.cell(r, 1).value for r in range(2, len(shown) + 2)] == shown
+    assert [sheet.cell(r, 1).value for r in range(2, len(shown) + 2)] == table["Client"].tolist()
     rules = {row[0].value: row[1].value for row in book["Rules"].iter_rows()}
     assert rules["Flags as of"] == "2025-03-03"
     assert "more than 4 weeks" in rules["Not seen lately"]
@@ -250,7 +265,7 @@ def test_an_earlier_date_recomputes_the_flags(view) -> None:
 def test_norwegian_page(review_db: Path) -> None:
     view = TeamReviewView(DashboardContext(review_db, lang="nb"), model=line_model())
     view.as_of.value = AS_OF
-    assert labels(view)[:3] == ["Alle: 6 saker", "0 pålitelig forverret nå", "0 ikke på sporet nå"]
+    assert labels(view)[:3] == ["Alle: 5 saker", "0 pålitelig forverret nå", "0 ikke på sporet nå"]
     assert prompts(view)[0] == "1 med et skjema som mangler ved siste samtale"
     assert view.status.options[0][0] == "Pågående"
     view.table.selected = "E3|K-ALLY"
@@ -258,7 +273,8 @@ def test_norwegian_page(review_db: Path) -> None:
     assert cells["last_srs"] == "35,5" and cells["started"] == "03.02.2025"
     assert view.figure.layout.title.text == "Klient K-ALLY · Ola Hansen"
     csv = view._csv_file()[1].decode("utf-8-sig").splitlines()
-    assert csv[0].startswith("Klient;Forløp;Terapeut")
+    assert csv[0].startswith("Klient;Deltakere;Forløp;Terapeut")
+    assert "Par: K-P1 (indeksklient), K-P2 (partner)" in listed(view)
     assert "Hva flaggene betyr" in view.legend.value
     assert "Data å sjekke" in view.legend.value
     assert "Tidligere, ikke nå:" in view.graph_flags.value
@@ -285,16 +301,21 @@ def test_demo_counts_agree_with_the_database(demo_db: Path) -> None:
     team = view.team.value
     teams = reader.df("SELECT team_id FROM teams WHERE service = ?", [view.service.value])
     assert {v for _, v in view.team.options} == set(teams["team_id"])
+    # a case: a client-episode, or a couple's or family's episode (any partner unseen: unseen)
     ongoing, not_seen = reader.rows(
         """
         WITH last AS (
-            SELECT s.episode_id, s.client_id, max(s.session_date) AS last_date
+            SELECT s.episode_id, s.client_id, max(s.session_date) AS last_date,
+                   CASE WHEN any_value(e.format) IN ('couple', 'family') THEN s.episode_id
+                        ELSE s.episode_id || '|' || s.client_id END AS case_id
             FROM sessions s JOIN episodes e USING (episode_id)
             WHERE e.team_id = $team AND s.rater = 'client' AND s.session_date <= $as_of
               AND (e.ended IS NULL OR e.ended > $as_of)
-            GROUP BY ALL
+            GROUP BY s.episode_id, s.client_id
+        ), cases AS (
+            SELECT case_id, max($as_of - last_date) AS days FROM last GROUP BY case_id
         )
-        SELECT count(*), count(*) FILTER (WHERE $as_of - last_date > 28) FROM last
+        SELECT count(*), count(*) FILTER (WHERE days > 28) FROM cases
         """,
         {"team": team, "as_of": as_of},
     )[0]
@@ -302,10 +323,15 @@ def test_demo_counts_agree_with_the_database(demo_db: Path) -> None:
     assert labels(view)[5].startswith(f"{not_seen} not seen")
     view.flag_filter.value = "not_seen"
     assert len(view.table.rows) == not_seen
-    weeks = [float(r["cells"]["weeks_since_last"]) for r in view.table.rows]
+    weeks = [
+        max(float(w) for w in r["cells"]["weeks_since_last"].split(" \u00b7 "))
+        for r in view.table.rows
+    ]
     assert all(w > 4.0 for w in weeks)
-    # the chosen case's graph shows its own scores
-    key = view.table.selected
+    # the chosen case's graph shows its own scores (a client-episode's case)
+    listed = view._listed
+    key = str(listed.loc[~listed["format"].isin(cl.JOINT_FORMATS), "key"].iloc[0])
+    view.table.selected = key
     episode_id, client_id = key.split("|")
     ors = reader.df(
         "SELECT ors_total::DOUBLE AS ors FROM sessions WHERE episode_id = ? AND client_id = ? "
@@ -327,10 +353,94 @@ def test_links_open_the_chosen_and_listed_cases_in_the_group_exercise(view, revi
     token = links["listed"].split("?cases=", 1)[1]
     listed_cases = [(c.episode_id, c.client_id) for c in resolve(reader, token, key=key)]
     assert listed_cases == view.listed_episode_ids()[: len(listed_cases)]
-    assert len(listed_cases) == 6
+    assert len(listed_cases) == 5  # the couple is one case, opened by its index client
     # the page's link shows no client code, and follows a new choice
     shown = view.group_link.value
     assert "group_exercise.ipynb?cases=" in shown and "KOR group exercise" in shown
     assert not any(code in shown for _, code in view.listed_episode_ids())
     view.table.selected = view.table.rows[-1]["key"]
     assert view.group_link.value != shown
+
+
+# --- a couple or family is one case (issue 20) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def couples_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.unit.test_team_review_cases import build_couples_db
+
+    return build_couples_db(tmp_path_factory.mktemp("review-couples") / "couples.duckdb")
+
+
+@pytest.mark.parametrize("lang", ["en", "nb"])
+def test_a_couple_is_one_row_and_one_graph_with_both_partners(couples_db: Path, lang) -> None:
+    view = TeamReviewView(DashboardContext(couples_db, lang=lang), model=line_model())
+    view.as_of.value = AS_OF
+    tr = view.tr
+    # one row per case, counted once; the couple first, by partner K-A's 'not on track'
+    assert labels(view)[0] == tr.count_text("review.summary.all", 4, n=4)
+    couple = view.table.rows[0]
+    assert couple["key"] == "E20|K-A" and view.table.selected == "E20|K-A"
+    assert couple["cells"]["client_id"] == (
+        "Couple: K-A (index), K-B (partner)"
+        if lang == "en"
+        else "Par: K-A (indeksklient), K-B (partner)"
+    )
+    assert couple["cells"]["last_srs"] == ("39.0 \u00b7 33.0" if lang == "en" else "39,0 · 33,0")
+    # each chip names whose flag it is, most urgent first, styled like its flag
+    chips = [chip["code"] for chip in couple["flags"]]
+    assert chips[0] == "not_on_track@K-A" and "srs_below_cutoff@K-B" in chips
+    style = view.table.flag_styles["not_on_track@K-A"]
+    assert style["label"] == tr.text(
+        "review.case.whose_flag",
+        flag=tr.text("flag.label.not_on_track"),
+        who=f"{tr.text('review.role.index')} K-A",
+    )
+    assert style["colour"] == view.table.flag_styles["not_on_track"]["colour"]
+    # an individual case keeps its plain chips
+    solo = next(r for r in view.table.rows if r["key"] == "E21|K-S")
+    assert solo["cells"]["client_id"] == "K-S"
+    assert [c["code"] for c in solo["flags"]][0] == "srs_below_cutoff"
+    # the case's graph: both partners' own ORS and SRS, each named
+    names = [t.name for t in view.figure.data]
+    for client in ("K-A", "K-B"):
+        ors = next(t for t in view.figure.data if t.name.endswith(f"{client}: ORS"))
+        scores = reader_for(couples_db).df(
+            "SELECT ors_total::DOUBLE AS ors FROM sessions WHERE episode_id = 'E20' "
+            "AND client_id = ? AND rater = 'client' ORDER BY session_no",
+            [client],
+        )
+        assert list(ors.y) == scores["ors"].tolist()
+        assert any(n.endswith(f"{client}: SRS") for n in names)
+    # each participant's flags under their label: what holds now, what held earlier
+    flags = view.graph_flags.value
+    first, second = flags.split('data-client="K-B"')
+    assert 'data-client="K-A"' in first and 'data-flag="not_on_track"' in first
+    assert 'data-flag="srs_below_cutoff"' not in first
+    assert 'data-flag="srs_below_cutoff"' in second
+    assert view.graph_status.value.count("fitdata-participant") == 2
+    # a filter matches the case when any participant does; the family's child
+    view.age_group.value = "child"
+    assert [r["key"] for r in view.table.rows] == ["E22|K-F1"]
+    family = view.graph_flags.value
+    assert 'data-client="K-F3"' in family  # a family member without sessions is named
+    assert tr.text("review.detail.no_sessions") in view.graph_status.value
+    # the download: one row per case, the participants named
+    view.age_group.value = "all"
+    table = view.export_table()
+    assert len(table) == 4
+    assert table[tr.text("review.column.participants")].iloc[0] == couple["cells"]["client_id"]
+
+
+def test_the_couples_download_names_every_participant_in_the_audit_log(couples_db: Path) -> None:
+    from fitdata.data import access, audit
+
+    access.add_user(couples_db, "sina", "supervisor", team_ids=["T1"])
+    view = TeamReviewView(DashboardContext(couples_db, user="sina"), model=line_model())
+    view.as_of.value = AS_OF
+    view._csv_file()
+    exports = [
+        e for e in audit.read_audit(couples_db, user="sina") if e.action == "caseload_export"
+    ]
+    entry = exports[-1]
+    assert set(entry.clients) == {"K-A", "K-B", "K-S", "K-F1", "K-F2", "K-F3", "K-Z"}

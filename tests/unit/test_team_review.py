@@ -644,9 +644,12 @@ def test_the_export_shows_current_flags_apart_from_history(
     team: cl.Caseload, recovered: cl.Caseload
 ) -> None:
     tr = Translator("en")
-    listed = cl.sort_caseload(team.episodes, cl.URGENCY_SORT, descending=True)
+    listed = cl.sort_caseload(team.cases, cl.URGENCY_SORT, descending=True)
     table = review_files.case_list_table(listed, team.flags, tr)
     assert table["Client"].tolist() == listed["client_id"].tolist()
+    # the couple E6 is one row naming both partners; the others name no one
+    assert table["Participants"].tolist().count("Couple: K-P1 (index), K-P2 (partner)") == 1
+    assert set(table.loc[table["Client"] != "K-P1", "Participants"]) == {""}
     ally = table[table["Client"] == "K-ALLY"].iloc[0]
     assert ally["Most urgent now"] == "SRS below cutoff"
     assert ally["Warnings now"] == "SRS below cutoff; Low SRS item"
@@ -655,7 +658,7 @@ def test_the_export_shows_current_flags_apart_from_history(
     good = table[table["Client"] == "K-GOOD"].iloc[0]
     assert (good["Warnings now"], good["Earlier, not now"]) == ("", "")
 
-    nb = review_files.case_list_table(recovered.episodes, recovered.flags, Translator("nb"))
+    nb = review_files.case_list_table(recovered.cases, recovered.flags, Translator("nb"))
     rec = nb.iloc[0]
     assert rec["Varsler nå"] == "" and rec["Mest presserende nå"] == ""
     assert rec["Tidligere, ikke nå"] == (
@@ -666,14 +669,14 @@ def test_the_export_shows_current_flags_apart_from_history(
 
 def test_the_case_list_file_is_private_and_replaced_whole(tmp_path: Path, team) -> None:
     tr = Translator("nb")
-    table = review_files.case_list_table(team.episodes, team.flags, tr)
+    table = review_files.case_list_table(team.cases, team.flags, tr)
     out = tmp_path / "agenda.csv"
     out.write_text("old", encoding="utf-8")
     out.chmod(0o644)
     assert review_files.write_case_list(out, table, tr=tr) == "csv"
     assert (out.stat().st_mode & 0o777) == 0o600
     lines = out.read_bytes().decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("Klient;Forløp;Terapeut") and len(lines) == len(table) + 1
+    assert lines[0].startswith("Klient;Deltakere;Forløp;Terapeut") and len(lines) == len(table) + 1
     assert not list(tmp_path.glob(".*partial"))
     book = tmp_path / "agenda.xlsx"
     notes = [("Flagg per", "03.03.2025")]
