@@ -32,11 +32,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fitdata.ingest.checks import at as _at
+from fitdata.ingest.checks import raw_values as _raw_values
+from fitdata.ingest.checks import reject_groups as _reject_groups
+from fitdata.ingest.checks import spread as _spread
 from fitdata.ingest.entities import Plan, lookup, new_entities
 from fitdata.ingest.existing import Existing
+from fitdata.ingest.forms import check_forms
 from fitdata.ingest.problems import ProblemLog
 from fitdata.ingest.read import recode_categories
-from fitdata.ingest.validate import distinct
+from fitdata.ingest.roles import check_partner_rows, check_roles, participants
 from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, SCORE_COLUMNS
 
 __all__ = ["DEFAULT_GAP_DAYS", "categorical", "plan"]
@@ -82,63 +87,6 @@ def _rows_text(labels: pd.Series, key: list[pd.Series]) -> pd.Series:
     frame = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(key)})
     frame["label"] = labels.astype("str").to_numpy(dtype=object)
     return frame.groupby(list(frame.columns[:-1]), dropna=False)["label"].transform(", ".join)
-
-
-def _reject_groups(
-    rows: pd.DataFrame,
-    raw: pd.DataFrame,
-    problems: ProblemLog,
-    group: str,
-    column: str,
-    what: str,
-    report: str | None = None,
-) -> np.ndarray:
-    """Rows of groups where ``column`` has more than one value: a problem on each of them."""
-    report = report or column
-    values = rows[column]
-    # More than one value in a group: its smallest and largest value codes differ (integer
-    # codes, no groupby over text per row).
-    value_codes, uniques = distinct(values)
-    filled = np.append(np.asarray(pd.Index(uniques).astype("str") != "", dtype=bool), False)
-    group_codes, groups = distinct(rows[group])
-    given = filled[value_codes] & (group_codes >= 0)
-    if not given.any():
-        return np.zeros(len(rows), dtype=bool)
-    lowest = np.full(len(groups), len(uniques), dtype=np.int64)
-    highest = np.full(len(groups), -1, dtype=np.int64)
-    np.minimum.at(lowest, group_codes[given], value_codes[given])
-    np.maximum.at(highest, group_codes[given], value_codes[given])
-    conflict = given & (lowest != highest)[np.maximum(group_codes, 0)]
-    if conflict.any():
-        given = pd.Series(given, index=rows.index)
-        first = values.where(given).groupby(rows[group]).transform("first")
-        text = (
-            f"one {what} per {group}: this {group} has "
-            + first.astype("str").fillna("")
-            + " on other rows"
-        )
-        problems.add(
-            _at(rows, conflict, raw), report, _raw_values(raw, report), _spread(rows, text, raw)
-        )
-    return conflict
-
-
-def _at(rows: pd.DataFrame, mask: np.ndarray, raw: pd.DataFrame) -> np.ndarray:
-    """A mask over the combined table for a mask over ``rows``."""
-    full = np.zeros(len(raw), dtype=bool)
-    full[rows["pos"].to_numpy()[mask]] = True
-    return full
-
-
-def _spread(rows: pd.DataFrame, values: pd.Series, raw: pd.DataFrame) -> pd.Series:
-    """Per-row texts of ``rows`` placed at their positions in the combined table."""
-    full = np.full(len(raw), "", dtype=object)
-    full[rows["pos"].to_numpy()] = values.to_numpy(dtype=object)
-    return pd.Series(full)
-
-
-def _raw_values(raw: pd.DataFrame, column: str) -> pd.Series | None:
-    return raw[column] if column in raw.columns else None
 
 
 def _outside_episode(
@@ -233,6 +181,34 @@ def _assign_episodes_by_gap(rows: pd.DataFrame, existing: Existing, gap_days: in
     return categorical(pd.Series(result, index=rows.index, dtype="str"))
 
 
+def _episodes_of_units(
+    rows: pd.DataFrame, existing: Existing, gap_days: int
+) -> tuple[pd.Series, np.ndarray]:
+    """Episode ids by the gap rule, one per unit: a row, or a partners register's row.
+
+    The rows of one partners register row (one session) share the episode of the first
+    partner's code (``_slot`` 1); a unit without it, and a participant row without a date,
+    get none (returned as ``orphan``).
+    """
+    unit = rows["_unit"].to_numpy()
+    only = rows["_only"].to_numpy(dtype=bool)
+    slot = rows["_slot"].to_numpy()
+    partners = unit < 0
+    first = ~pd.Series(unit).duplicated().to_numpy()
+    anchor = first & (~partners | (slot == 1)) & ~(only & np.isnat(
+        rows["session_date"].to_numpy(dtype="datetime64[D]")))  # fmt: skip
+    episode = np.full(len(rows), None, dtype=object)
+    if anchor.any():
+        episode[anchor] = _assign_episodes_by_gap(rows[anchor], existing, gap_days).to_numpy(
+            dtype=object
+        )
+    by_unit = pd.Series(episode[anchor], index=unit[anchor])
+    rest = ~anchor
+    episode[rest] = pd.Series(unit[rest]).map(by_unit).to_numpy(dtype=object)
+    orphan = pd.isna(pd.Series(episode)).to_numpy()
+    return categorical(pd.Series(episode, index=rows.index, dtype="str")), orphan
+
+
 def plan(
     rows: pd.DataFrame,
     raw: pd.DataFrame,
@@ -241,6 +217,7 @@ def plan(
     *,
     gap_days: int = DEFAULT_GAP_DAYS,
     has_episode: bool,
+    warnings: ProblemLog | None = None,
 ) -> Plan:
     """Check rows against each other and the database; work out the rows to write.
 
@@ -252,7 +229,9 @@ def plan(
         problems: Where problems are recorded; rows with problems are not in the plan.
         gap_days: Days between sessions after which a new episode starts.
         has_episode: Whether the files have an ``episode`` column.
+        warnings: Where warnings are recorded (rows with warnings are imported).
     """
+    warnings = warnings if warnings is not None else ProblemLog()
     rows = rows.copy(deep=False)  # copy-on-write: columns are replaced, never changed in place
     bad = np.zeros(len(rows), dtype=bool)
     teams, therapists = existing.teams, existing.therapists
@@ -272,6 +251,8 @@ def plan(
     )
     rows["_birth"] = rows["birth_year"].where(rows["birth_year"] > 0)
     bad |= _reject_groups(rows, raw, problems, "client", "_birth", "birth year", "birth_year")
+    only = rows["_only"].to_numpy(dtype=bool)  # participants without a session
+    bad |= check_partner_rows(rows, raw, problems)
 
     # Duplicate sessions in the files.
     key = (
@@ -279,7 +260,8 @@ def plan(
         if has_episode
         else ["client", "session_date", "rater"]
     )
-    duplicated = rows.duplicated(subset=key, keep=False).to_numpy()
+    duplicated = np.zeros(len(rows), dtype=bool)
+    duplicated[~only] = rows[~only].duplicated(subset=key, keep=False).to_numpy()
     if duplicated.any():
         dup = rows[duplicated]
         text = "one row per session (client, date and rater); the same session is on rows " + (
@@ -295,7 +277,21 @@ def plan(
 
     # Episodes.
     if not has_episode:
-        rows["episode"] = _assign_episodes_by_gap(rows, existing, gap_days)
+        rows["episode"], orphan = _episodes_of_units(rows, existing, gap_days)
+        problems.add(
+            _at(rows, orphan & ~bad, raw), "client", _raw_values(raw, "client"),
+            "an episode column: a row without a date and scores adds a participant to an "
+            "episode, and a partners register without one needs the first partner's client "
+            "code on every row (the register's episodes follow the first partner)",
+        )  # fmt: skip
+        bad |= orphan
+    else:
+        orphan = only & rows["episode"].isna().to_numpy()
+        problems.add(
+            _at(rows, orphan & ~bad, raw), "episode", _raw_values(raw, "episode"),
+            "an episode id: a row without a date and scores adds a participant to an episode",
+        )  # fmt: skip
+        bad |= orphan
     for column, what in (
         ("team", "team"),
         ("format", "format"),
@@ -345,6 +341,25 @@ def plan(
     )  # fmt: skip
     bad |= no_group & (np.isnan(birth) | ~age_ok)
 
+    # Who takes part (roles) and the forms, on the rows still accepted.
+    keep = ~bad
+    roles = check_roles(rows[keep], raw, existing, problems)
+    role = np.full(len(rows), None, dtype=object)
+    role[keep] = roles.role
+    episode_format = np.full(len(rows), "individual", dtype=object)
+    episode_format[keep] = roles.format
+    bad[np.flatnonzero(keep)[roles.bad]] = True
+    keep = ~bad
+    form_bad, ors_form, srs_form = check_forms(
+        rows[keep], raw, existing, episode_format[keep], problems, warnings
+    )
+    bad[np.flatnonzero(keep)[form_bad]] = True
+    for name, forms in (("ors_form", ors_form), ("srs_form", srs_form)):
+        column = np.full(len(rows), None, dtype=object)
+        column[keep] = forms.to_numpy(dtype=object)
+        rows[name] = pd.Series(column, index=rows.index, dtype="str")
+    rows["_role"] = role
+
     # Already in the database?
     old = existing.sessions.rename(
         columns={"client_id": "client", "episode_id": "episode", "session_date": "session_date"}
@@ -363,7 +378,7 @@ def plan(
     )
     present = np.zeros(len(rows), dtype=bool)
     if matched is not None:
-        present = matched["old_session_no"].notna().to_numpy()
+        present = matched["old_session_no"].notna().to_numpy() & ~only
         differs = np.zeros(len(rows), dtype=bool)
         for column in SCORE_COLUMNS:
             differs |= present & (
@@ -387,7 +402,7 @@ def plan(
 
     # Session numbers within (episode, client, rater).
     group = ["episode", "client", "rater"]
-    todo = ~bad & ~present
+    todo = ~bad & ~present & ~only
     new = rows[todo]
     last = (
         existing.sessions.groupby(["episode_id", "client_id", "rater"])
@@ -438,7 +453,41 @@ def plan(
         )  # fmt: skip
         new_bad |= clash
     new = new[~new_bad].reset_index(drop=True)
-    return new_entities(new, existing, int(already.sum()))
+    listed = rows[~bad & only]
+    with_sessions = np.union1d(
+        np.concatenate(
+            [
+                new["episode"].astype("str").to_numpy(dtype=object),
+                rows["episode"].astype("str").to_numpy(dtype=object)[already],
+            ]
+        ).astype(str),
+        existing.episodes["episode_id"].astype("str").to_numpy(dtype=object).astype(str),
+    )
+    empty = ~np.isin(listed["episode"].astype("str").to_numpy(dtype=object).astype(str),
+                     with_sessions)  # fmt: skip
+    if empty.any():
+        text = (
+            "an episode with sessions: episode " + listed["episode"].astype("str")
+            + " has none in the files or the database (a participant is added to an episode "
+            "that has sessions)"
+        )  # fmt: skip
+        problems.add(_at(listed, empty, raw), "episode", _raw_values(raw, "episode"),
+                     _spread(listed, text, raw))  # fmt: skip
+        listed = listed[~empty]
+    result = new_entities(new, existing, int(already.sum()), roles.index, listed)
+    accepted = rows[np.isin(rows["pos"].to_numpy(), np.concatenate(
+        [rows["pos"].to_numpy()[already], new["pos"].to_numpy(), listed["pos"].to_numpy()]
+    ))]  # fmt: skip
+    started = pd.concat(
+        [
+            existing.episodes.set_index("episode_id")["started"],
+            result.episodes.set_index("episode_id")["started"],
+        ]
+    ).astype("datetime64[s]")
+    result.participants = participants(
+        accepted, accepted["_role"].to_numpy(dtype=object), existing, started
+    )
+    return result
 
 
 def _keyed(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,9 @@ A file's headers are matched to canonical column names in this order: the mappin
 ``columns`` (exact header), its ``ignore`` list, then :data:`ALIASES` (case, spaces, dots and
 hyphens do not matter: ``"ORS Total"`` is ``ors_total``). A mapping with ``layout: wide`` turns
 a register with one row per client and sessions across columns (``Dato 1``, ``ORS 1``,
-``Dato 2`` ...) into the long format, one row per session.
+``Dato 2`` ...) into the long format, one row per session; one with ``layout: partners`` turns
+a couple or family register with one row per session and a group of columns per partner
+(``Klient A``, ``ORS A``, ``Klient B``, ``ORS B`` ...) into one row per partner and session.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from fitdata.vocabulary import SCORE_COLUMNS
 __all__ = [
     "ALIASES",
     "CANONICAL",
+    "LAYOUTS",
     "REQUIRED",
     "Mapping",
     "ResolvedHeaders",
     "load_mapping",
     "normalise_header",
+    "partner_headers",
     "resolve_headers",
     "shipped_mappings",
 ]
@@ -66,6 +70,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "srs_approach": ("srs_tilnærming", "srs_metode", "srs_3"),
     "srs_overall": ("srs_generelt", "srs_alt_i_alt", "srs_4"),
     "srs_total": ("srs", "srs_sum", "srs_totalt", "srs_totalskår", "csrs", "csrs_total"),
+    "role": ("rolle", "deltaker", "deltakerrolle", "deltakar", "participant_role",
+             "rolle_i_forløp", "rolle_i_forlop"),
+    "ors_form": ("ors_skjema", "skjema_ors", "ors_skjematype", "ors_variant", "ors_type",
+                 "outcome_form", "utfallsskjema"),
+    "srs_form": ("srs_skjema", "skjema_srs", "srs_skjematype", "srs_variant", "srs_type",
+                 "alliance_form", "allianseskjema"),
 }  # fmt: skip
 
 #: Every canonical column, in the order of the export.
@@ -97,10 +107,15 @@ class Mapping:
 
     Attributes:
         name: Where the mapping came from (for messages).
-        layout: ``long`` (one row per session) or ``wide`` (one row per client).
+        layout: ``long`` (one row per session), ``wide`` (one row per client) or
+            ``partners`` (one row per session, a group of columns per partner).
         columns: Canonical column -> header in the file.
         repeat: For ``wide``: canonical column -> header pattern with ``{n}`` for the session
-            number, e.g. ``{"session_date": "Dato {n}"}``.
+            number, e.g. ``{"session_date": "Dato {n}"}``. For ``partners``: with ``{p}`` for
+            the partner's label, e.g. ``{"client": "Klient {p}"}``.
+        partners: For ``partners``: the labels ``{p}`` stands for, in order (``["A", "B"]``);
+            the first partner's row of a session comes first (the index client of a new
+            episode, see docs/import.md).
         values: Canonical column -> {value in the file: canonical value}.
         defaults: Canonical column -> value for every row (when the file lacks the column).
         ignore: Headers to skip without comment (also name columns you do not import).
@@ -112,6 +127,7 @@ class Mapping:
     layout: str = "long"
     columns: dict[str, str] = field(default_factory=dict)
     repeat: dict[str, str] = field(default_factory=dict)
+    partners: tuple[str, ...] = ()
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
@@ -152,7 +168,10 @@ def load_mapping(spec: str | Path) -> Mapping:
         raise IngestError(f"The mapping file {path} is not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise IngestError(f"The mapping file {path} must be a YAML mapping (key: value lines).")
-    known = {"layout", "columns", "repeat", "values", "defaults", "ignore", "sheet", "header_row"}
+    known = {
+        "layout", "columns", "repeat", "partners", "values", "defaults", "ignore", "sheet",
+        "header_row",
+    }  # fmt: skip
     unknown = sorted(set(raw) - known - {"description"})
     if unknown:
         raise IngestError(
@@ -175,9 +194,12 @@ def load_mapping(spec: str | Path) -> Mapping:
         return value
 
     layout = str(raw.get("layout", "long"))
-    if layout not in ("long", "wide"):
-        raise IngestError(f"In the mapping file {path}, layout must be long or wide, not {layout}.")
+    if layout not in LAYOUTS:
+        raise IngestError(
+            f"In the mapping file {path}, layout must be long, wide or partners, not {layout}."
+        )
     repeat = {k: str(v) for k, v in section("repeat").items()}
+    partners = _partner_labels(raw.get("partners"), layout, repeat, path)
     if layout == "wide" and (
         "session_date" not in repeat or any("{n}" not in v for v in repeat.values())
     ):
@@ -197,6 +219,7 @@ def load_mapping(spec: str | Path) -> Mapping:
         layout=layout,
         columns={k: str(v) for k, v in section("columns").items()},
         repeat=repeat,
+        partners=partners,
         values=values,
         defaults={k: str(v) for k, v in section("defaults").items()},
         ignore=tuple(str(v) for v in raw.get("ignore") or ()),
@@ -205,13 +228,51 @@ def load_mapping(spec: str | Path) -> Mapping:
     )
 
 
+#: The layouts a mapping may give (see :class:`Mapping`).
+LAYOUTS = ("long", "wide", "partners")
+
+
+def _partner_labels(
+    value: object, layout: str, repeat: dict[str, str], path: Path
+) -> tuple[str, ...]:
+    """The partner labels of a ``partners`` mapping, checked (none for the other layouts)."""
+    if layout != "partners":
+        if value:
+            raise IngestError(
+                f"In the mapping file {path}, `partners:` belongs to layout: partners only."
+            )
+        return ()
+    labels = tuple(str(v).strip() for v in value) if isinstance(value, list) else ()
+    if len(labels) < 2 or len(set(labels)) < len(labels) or "" in labels:
+        raise IngestError(
+            f"The partners mapping {path} needs `partners:` with two or more different labels, "
+            "one per partner, e.g. partners: [A, B]."
+        )
+    if "client" not in repeat or any("{p}" not in v for v in repeat.values()):
+        raise IngestError(
+            f"The partners mapping {path} needs `repeat:` patterns with {{p}} for the partner's "
+            'label, including one for client (e.g. client: "Klient {p}").'
+        )
+    return labels
+
+
+def partner_headers(mapping: Mapping) -> dict[str, tuple[str, int]]:
+    """For a ``partners`` mapping: normalised header -> (canonical column, partner number)."""
+    return {
+        normalise_header(pattern.replace("{p}", label)): (column, number)
+        for number, label in enumerate(mapping.partners, start=1)
+        for column, pattern in mapping.repeat.items()
+    }
+
+
 @dataclass
 class ResolvedHeaders:
     """What each header of a file means.
 
     Attributes:
         columns: Canonical column -> header (long layout, or per-client columns of a wide one).
-        repeated: For a wide layout: session number -> {canonical column: header}.
+        repeated: For a wide layout: session number -> {canonical column: header}; for a
+            partners layout: partner number (1, 2, ...) -> {canonical column: header}.
         ignored: Headers not imported.
         problems: Header problems (missing, ambiguous, name columns), as sentences.
     """
@@ -241,7 +302,9 @@ def resolve_headers(headers: list[str], mapping: Mapping, file: str) -> Resolved
             + "$"
         )
         for canonical, p in mapping.repeat.items()
+        if mapping.layout == "wide"
     }
+    by_partner = partner_headers(mapping) if mapping.layout == "partners" else {}
     unknown: list[str] = []
     for header in headers:
         key = normalise_header(header)
@@ -253,6 +316,8 @@ def resolve_headers(headers: list[str], mapping: Mapping, file: str) -> Resolved
             continue
         if canonical is None:
             repeated = [(c, int(m.group(1))) for c, rx in patterns.items() if (m := rx.match(key))]
+            if key in by_partner:
+                repeated = [by_partner[key]]
             if repeated:
                 column, number = repeated[0]
                 slot = result.repeated.setdefault(number, {})
@@ -293,6 +358,16 @@ def resolve_headers(headers: list[str], mapping: Mapping, file: str) -> Resolved
             f"{_did_you_mean(mapping.columns[canonical], headers)}."
         )
     present = set(result.columns) | set(mapping.defaults)
+    if mapping.layout == "partners":
+        present |= {c for slot in result.repeated.values() for c in slot}
+        for number, label in enumerate(mapping.partners, start=1):
+            if "client" not in result.repeated.get(number, {}):
+                header = mapping.repeat["client"].replace("{p}", label)
+                result.problems.append(
+                    f"{file}: the mapping {mapping.name} expects a column {header!r} for the "
+                    f"client code of partner {label}, but there is none"
+                    f"{_did_you_mean(header, headers)}."
+                )
     if mapping.layout == "wide":
         present |= {c for slot in result.repeated.values() for c in slot}
         if not result.repeated:

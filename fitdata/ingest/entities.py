@@ -7,7 +7,7 @@ never a groupby or a lookup by text per row (about 8 s -> 1 s for a million rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ class Plan:
     episode_endings: pd.DataFrame  # existing episodes that the file closes
     sessions: pd.DataFrame
     already_present: int
+    participants: pd.DataFrame = field(default_factory=pd.DataFrame)  # episode_participants
 
 
 def lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:
@@ -122,8 +123,24 @@ class _Keyed:
         return _take(values.reset_index(drop=True), rows)
 
 
-def new_entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
-    """New teams, therapists, clients, episodes and sessions from the accepted rows."""
+def new_entities(
+    new: pd.DataFrame,
+    existing: Existing,
+    already: int,
+    index: pd.Series | None = None,
+    listed: pd.DataFrame | None = None,
+) -> Plan:
+    """New teams, therapists, clients, episodes and sessions from the accepted rows.
+
+    Args:
+        new: The accepted rows that are new sessions.
+        existing: What the database holds.
+        already: How many rows were already in the database.
+        index: Episode id -> its index client (:func:`fitdata.ingest.roles.check_roles`);
+            without it, the client on the episode's first row.
+        listed: Accepted rows that add a participant without a session (their clients are
+            created too).
+    """
     if not new["pos"].is_monotonic_increasing:
         new = new.sort_values("pos", kind="stable")
     new = new.reset_index(drop=True)  # file order
@@ -172,15 +189,23 @@ def new_entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
             ignore_index=True,
         )
 
-    client = _Keyed(new, "client")
+    people = new
+    people_by_date = by_date
+    if listed is not None and len(listed):
+        people = pd.concat([new, listed], ignore_index=True)
+        people = people.sort_values("pos", kind="stable").reset_index(drop=True)
+        people_by_date = np.lexsort(
+            (people["pos"].to_numpy(), people["session_date"].to_numpy(dtype="datetime64[s]"))
+        )
+    client = _Keyed(people, "client")
     codes = client.present()
-    birth_given = new["birth_year"].where(new["birth_year"] > 0)
+    birth_given = people["birth_year"].where(people["birth_year"] > 0)
     clients = pd.DataFrame(
         {
             "client_id": pd.Series(client.labels[codes], dtype="str"),
-            "_group": client.first("age_group", by_date)[codes].to_numpy(),
-            "birth_year": client.first(birth_given, by_date)[codes].to_numpy(),
-            "_first_year": client.first("session_date", by_date)[codes].dt.year.to_numpy(),
+            "_group": client.first("age_group", people_by_date)[codes].to_numpy(),
+            "birth_year": client.first(birth_given, people_by_date)[codes].to_numpy(),
+            "_first_year": client.first("session_date", people_by_date)[codes].dt.year.to_numpy(),
         }
     )
     clients = clients[~clients["client_id"].isin(existing.clients["client_id"])].reset_index(
@@ -203,6 +228,9 @@ def new_entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
     episodes = pd.DataFrame({"episode_id": ids})
     is_new = ~episodes["episode_id"].isin(existing.episodes["episode_id"])
     episodes["client_id"] = episode.first("client")[codes].to_numpy()
+    if index is not None and len(index):
+        named = episodes["episode_id"].map(index.astype("str"))
+        episodes["client_id"] = named.where(named.notna(), episodes["client_id"])
     episodes["therapist_id"] = episode.first("therapist", by_date)[codes].to_numpy()
     episodes["team_id"] = episode.first("team", by_date)[codes].to_numpy()
     first_date = episode.first("session_date", by_date)[codes].to_numpy()
@@ -233,7 +261,8 @@ def new_entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
 
     # the table's physical order (store.SESSION_ORDER: team by team), by the ids' text
     rater = _Keyed(new, "rater")
-    client_rank = _sort_rank(client.codes, client.labels)
+    session_client = client if people is new else _Keyed(new, "client")
+    client_rank = _sort_rank(session_client.codes, session_client.labels)
     order = np.lexsort(
         (
             _sort_rank(rater.codes, rater.labels),
@@ -246,6 +275,7 @@ def new_entities(new: pd.DataFrame, existing: Existing, already: int) -> Plan:
     )
     columns = ["episode", "client", "therapist", "team", "session_date", "session_no", "rater",
                *SCORE_COLUMNS]  # fmt: skip
+    columns += [c for c in ("ors_form", "srs_form") if c in new.columns]
     sessions = new[columns].take(order).reset_index(drop=True)
     sessions.insert(
         0, "session_id", np.arange(len(sessions), dtype=np.int64) + existing.max_session_id + 1

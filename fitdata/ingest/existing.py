@@ -8,7 +8,7 @@ little. The checks themselves are in :mod:`fitdata.ingest.assign`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,12 @@ __all__ = ["Existing", "Query", "load_existing"]
 Query = Callable[[str, list], pd.DataFrame]
 
 
+def _participants_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="str") for c in ("episode_id", "client_id", "role", "rater")}
+    )
+
+
 @dataclass
 class Existing:
     """What the database already holds about the teams, people and episodes of a file."""
@@ -31,6 +37,7 @@ class Existing:
     episodes: pd.DataFrame
     sessions: pd.DataFrame
     max_session_id: int
+    participants: pd.DataFrame = field(default_factory=lambda: _participants_frame())
 
     @classmethod
     def empty(cls) -> Existing:
@@ -49,10 +56,12 @@ class Existing:
             episodes=pd.DataFrame(
                 {
                     "episode_id": pd.Series(dtype="str"),
+                    "client_id": pd.Series(dtype="str"),
                     "team_id": pd.Series(dtype="str"),
                     "started": pd.Series(dtype="datetime64[s]"),
                     "ended": pd.Series(dtype="datetime64[s]"),
                     "end_type": pd.Series(dtype="str"),
+                    "format": pd.Series(dtype="str"),
                 }
             ),
             sessions=sessions,
@@ -84,13 +93,31 @@ def load_existing(query: Query, clients: list[str], episodes: list[str]) -> Exis
     sessions["session_date"] = sessions["session_date"].astype("datetime64[s]")
     sessions["session_no"] = sessions["session_no"].astype(np.int32)
     episodes_frame = query(
-        "SELECT episode_id, team_id, started, ended, end_type FROM episodes "
+        "SELECT episode_id, client_id, team_id, started, ended, end_type, format FROM episodes "
         "WHERE episode_id IN (SELECT unnest(?::VARCHAR[])) "
-        "OR client_id IN (SELECT unnest(?::VARCHAR[]))",
-        [wanted(episodes, "episodes"), wanted(clients, "episodes")],
+        "OR client_id IN (SELECT unnest(?::VARCHAR[])) "
+        "OR episode_id IN (SELECT episode_id FROM sessions "
+        "WHERE client_id IN (SELECT unnest(?::VARCHAR[])))",  # a partner's episodes too
+        [wanted(episodes, "episodes"), wanted(clients, "episodes"), wanted(clients, "sessions")],
     )
     for column in ("started", "ended"):
         episodes_frame[column] = episodes_frame[column].astype("datetime64[s]")
+    has_participants = bool(
+        query(
+            "SELECT count(*) AS n FROM information_schema.tables "
+            "WHERE table_name = 'episode_participants'",
+            [],
+        )["n"].iloc[0]
+    )  # a file of schema version 5 or older, read by --dry-run before its migration
+    participants = (
+        query(
+            "SELECT episode_id, client_id, role, rater FROM episode_participants "
+            "WHERE episode_id IN (SELECT unnest(?::VARCHAR[]))",
+            [episodes_frame["episode_id"].astype("str").tolist()],
+        ).astype("str")
+        if len(episodes_frame) and has_participants
+        else empty.participants
+    )
     return Existing(
         teams=query("SELECT team_id, name FROM teams", []).astype("str"),
         therapists=query("SELECT therapist_id, name, team_id FROM therapists", []).astype("str"),
@@ -104,4 +131,5 @@ def load_existing(query: Query, clients: list[str], episodes: list[str]) -> Exis
         max_session_id=int(
             query("SELECT coalesce(max(session_id), 0) AS m FROM sessions", [])["m"].iloc[0]
         ),
+        participants=participants,
     )

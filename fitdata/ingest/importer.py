@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from fitdata.data import store
+from fitdata.data.participants import ensure_participants
 from fitdata.identifiers import Column, Finding, mask_value, text_problems
 from fitdata.ingest.assign import DEFAULT_GAP_DAYS, plan
 from fitdata.ingest.columns import CANONICAL, Mapping, load_mapping
@@ -32,6 +33,8 @@ __all__ = ["ImportOptions", "ImportSummary", "import_files"]
 RESORT_SHARE = 0.1
 #: Places where an identity number or name was found, listed before "... and N more".
 SHOWN_PRIVACY_HITS = 20
+#: Warnings printed in the summary before "... and N more".
+SHOWN_WARNINGS = 20
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class ImportSummary:
     rejects_path: Path | None = None
     dry_run: bool = False
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def sessions_read(self) -> int:
@@ -101,6 +105,14 @@ class ImportSummary:
             lines.append(f"Episodes closed by the file: {self.episodes_closed:,}.")
         if self.ignored:
             lines.append(f"Columns not imported: {', '.join(self.ignored)}.")
+        if self.warnings:
+            lines.append(
+                f"{len(self.warnings):,} warning(s): imported as given, but check them "
+                "(docs/import.md, Forms):"
+            )
+            lines += [f"  {w}" for w in self.warnings[:SHOWN_WARNINGS]]
+            if len(self.warnings) > SHOWN_WARNINGS:
+                lines.append(f"  ... and {len(self.warnings) - SHOWN_WARNINGS:,} more")
         if self.rejects_path is not None:
             lines.append(f"Rejected rows and the reason for each: {self.rejects_path}")
         if self.dry_run:
@@ -383,9 +395,14 @@ def _write(con: object, result: Plan) -> None:
             "session_no": s["session_no"].to_numpy(dtype=np.int16),
             "rater": _text(s["rater"]),
             **{c: _score(s[c].to_numpy()) for c in SCORE_COLUMNS},
+            "ors_form": _text(s["ors_form"].astype("category")),
+            "srs_form": _text(s["srs_form"].astype("category")),
+            "entered_by": _text(pd.Series(["import"] * len(s), dtype="category")),
         }
     )
     store.append_frame(con, "sessions", sessions)  # type: ignore[arg-type]
+    if len(result.participants):
+        ensure_participants(con, result.participants)  # type: ignore[arg-type]
 
 
 # --- The import ------------------------------------------------------------------------------
@@ -397,10 +414,22 @@ def _validate(
     existing: Existing,
     options: ImportOptions,
     file_names: list[str],
+    warnings: ProblemLog | None = None,
 ) -> Plan:
     typed = parse_rows(combined, problems, options.today or dt.date.today())
     typed["pos"] = np.arange(len(typed))
     typed["_row"] = combined["_row"].to_numpy()
+    typed["_slot"] = combined["_slot"].to_numpy()
+    # A unit is what shares an episode without an episode column: a row, or all partners of a
+    # partners register's row (negative ids, apart from the positions).
+    unit = np.arange(len(typed), dtype=np.int64)
+    if "_partner" in combined.columns:
+        partner = combined["_partner"].notna().to_numpy()
+        key = combined["_file"].to_numpy(dtype=np.int64) * (1 << 32) + combined["_row"].to_numpy(
+            dtype=np.int64
+        )
+        unit = np.where(partner, -1 - key, unit)
+    typed["_unit"] = unit
     typed["_where"] = combined["_row"].astype(str)
     if len(file_names) > 1:
         names = pd.Series(np.asarray(file_names, dtype=object)[combined["_file"].to_numpy()])
@@ -414,6 +443,7 @@ def _validate(
         problems,
         gap_days=options.gap_days,
         has_episode="episode" in combined.columns,
+        warnings=warnings,
     )
 
 
@@ -470,9 +500,13 @@ def import_files(
 
         def run(existing: Existing) -> tuple[Plan, pd.DataFrame]:
             progress.stage("checking rows")
-            log = ProblemLog()
-            result = _validate(combined, log, existing, options, [s.path.name for s in sources])
+            log, cautions = ProblemLog(), ProblemLog()
+            result = _validate(
+                combined, log, existing, options, [s.path.name for s in sources], cautions
+            )
             described = _describe(log.frame(), combined, headers, sources)
+            cautioned = _describe(cautions.frame(), combined, headers, sources)
+            summary.warnings = problem_lines(cautioned)
             problems = pd.concat([unreadable.assign(pos=-1), described], ignore_index=True)
             summary.problems = problems
             summary.rejected_rows = int(described["pos"].nunique()) + len(unreadable)
@@ -485,6 +519,7 @@ def import_files(
                     ("therapists", result.therapists),
                     ("clients", result.clients),
                     ("episodes", result.episodes),
+                    ("participants", result.participants),
                 )
                 if len(frame)
             }

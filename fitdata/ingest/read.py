@@ -31,6 +31,7 @@ from fitdata.formula_guard import RESTORE_PATTERN
 from fitdata.ingest import limits
 from fitdata.ingest.columns import Mapping, ResolvedHeaders, resolve_headers
 from fitdata.ingest.problems import IngestError
+from fitdata.vocabulary import SCORE_COLUMNS
 
 __all__ = ["RawFile", "SourceFile", "read_file", "to_long"]
 
@@ -57,7 +58,9 @@ class SourceFile:
     Attributes:
         path: The file.
         frame: Canonical columns as text, plus ``_row`` (spreadsheet row) and ``_slot``
-            (session number of a wide register's column group; 0 in the long layout).
+            (session number of a wide register's column group, partner number of a partners
+            register; 0 in the long layout); a partners register also has ``_partner`` (the
+            partner's label) and ``_no_session`` (a partner listed without scores).
         headers: (canonical column, slot) -> the header in the file, for messages.
         rows_read: Non-blank data rows in the file.
         ignored: Headers that were not imported.
@@ -485,8 +488,53 @@ def _with_values(column: pd.Series, table: dict[str, str] | None) -> pd.Series:
     return recode_categories(column, pd.Index(translated.where(translated.notna(), categories)))
 
 
+def _partner_rows(
+    raw: RawFile,
+    mapping: Mapping,
+    resolved: ResolvedHeaders,
+    common: dict[str, pd.Series],
+    headers: dict[tuple[str, int], str],
+) -> pd.DataFrame:
+    """A partners register as one row per partner and session (partners in mapping order).
+
+    A partner whose columns are all empty on a row is not there. One whose columns hold a
+    client code but no score is a participant without a session on that row (``_no_session``:
+    a partner listed before their first forms); ``_partner`` holds the partner's label.
+    """
+    n = len(raw.frame)
+    parts = []
+    for number, label in enumerate(mapping.partners, start=1):
+        group = resolved.repeated.get(number, {})
+        part = pd.DataFrame(
+            {c: _with_values(raw.frame[h], mapping.values.get(c)) for c, h in group.items()},
+            index=pd.RangeIndex(n),
+        )
+        filled = np.zeros(n, dtype=bool)
+        scored = np.zeros(n, dtype=bool)
+        for column in part.columns:
+            given = (part[column] != "").to_numpy(dtype=bool)
+            filled |= given
+            if column in SCORE_COLUMNS:
+                scored |= given
+        keep = np.flatnonzero(filled)
+        part = part.iloc[keep].reset_index(drop=True)
+        for column, values in common.items():
+            if column not in part.columns:
+                part[column] = values.iloc[keep].reset_index(drop=True)
+        part["_row"] = raw.rows[keep]
+        part["_slot"] = np.int16(number)
+        part["_partner"] = label
+        part["_no_session"] = ~scored[keep]
+        parts.append(part)
+        headers.update({(c, number): h for c, h in group.items()})
+    if not parts:
+        return pd.DataFrame()
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.sort_values(["_row", "_slot"], kind="stable").reset_index(drop=True)
+
+
 def to_long(raw: RawFile, mapping: Mapping) -> SourceFile:
-    """Resolve headers and, for a wide register, unpivot to one row per session.
+    """Resolve headers and unpivot a wide or partners register to one row per session.
 
     Raises:
         IngestError: With every header problem of the file.
@@ -508,6 +556,8 @@ def to_long(raw: RawFile, mapping: Mapping) -> SourceFile:
         frame = pd.DataFrame(common)
         frame["_row"] = raw.rows
         frame["_slot"] = np.zeros(n, dtype=np.int16)
+    elif mapping.layout == "partners":
+        frame = _partner_rows(raw, mapping, resolved, common, headers)
     else:
         parts = []
         for number in sorted(resolved.repeated):

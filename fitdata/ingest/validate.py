@@ -3,8 +3,9 @@
 :func:`parse_rows` turns text into typed columns and records every problem of a single row:
 a value that is not a number or a date, a score out of range or with more than one decimal,
 items given only partly, a total that is not the sum of its items, an unknown age group,
-rater, format or ending. Checks across rows and against the database are in
-:mod:`fitdata.ingest.assign`.
+rater, format, ending, participant role or form name, and a role that contradicts the rater.
+Checks across rows and against the database are in :mod:`fitdata.ingest.assign` and
+:mod:`fitdata.ingest.roles`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from fitdata.vocabulary import (
     SRS_COLUMNS,
 )
 
-__all__ = ["AGE_WORDS", "EARLIEST_DATE", "MISSING", "distinct", "lift", "parse_rows"]
+__all__ = [
+    "AGE_WORDS",
+    "EARLIEST_DATE",
+    "MISSING",
+    "ORS_FORM_WORDS",
+    "ROLE_WORDS",
+    "SRS_FORM_WORDS",
+    "distinct",
+    "lift",
+    "parse_rows",
+]
 
 #: Values that mean "not given" (compared case-insensitively).
 MISSING = frozenset({"", "-", "–", "na", "n/a", "nan"})
@@ -59,6 +70,36 @@ FORMAT_WORDS = {
     "family": ("family", "familie", "familieterapi", "familiesamtale"),
     "group": ("group", "gruppe", "gruppeterapi"),
 }
+#: Participant roles (``episode_participants.role``) and their other names.
+ROLE_WORDS = {
+    "index": ("index", "indeks", "index client", "indeksklient", "indekspasient", "hovedklient",
+              "hovedperson", "primary", "primær"),
+    "partner": ("partner", "ektefelle", "samboer", "kjæreste", "spouse"),
+    "family_member": ("family member", "familiemedlem", "family-member", "familie", "family",
+                      "søsken", "sibling"),
+    "member": ("member", "medlem", "gruppemedlem", "group member", "deltaker", "deltakar"),
+    "collateral": ("collateral", "annen vurderer", "kollateral", "collateral rater",
+                   "observer"),
+}  # fmt: skip
+#: In the role column, who rated says the row is a collateral rating by that rater ("mor").
+_ROLE_AS_RATER = {
+    f"collateral:{rater}": words
+    for rater, words in RATER_WORDS.items()
+    if rater not in ("client", "partner")
+}
+#: Outcome and alliance form names (``sessions.ors_form``/``srs_form``) and their spellings.
+ORS_FORM_WORDS = {
+    "ORS": ("ors", "outcome rating scale", "voksen-ors"),
+    "CORS": ("cors", "c-ors", "child ors", "barne-ors", "ors barn", "ors-barn",
+             "child outcome rating scale"),
+}  # fmt: skip
+SRS_FORM_WORDS = {
+    "SRS": ("srs", "session rating scale", "voksen-srs"),
+    "CSRS": ("csrs", "c-srs", "child srs", "barne-srs", "srs barn", "srs-barn",
+             "child session rating scale"),
+    "GSRS": ("gsrs", "g-srs", "group srs", "gruppe-srs", "srs gruppe", "srs-gruppe",
+             "group session rating scale"),
+}  # fmt: skip
 TEXT_COLUMNS = (
     "team", "team_name", "service", "therapist", "therapist_name", "therapist_team", "client",
     "episode",
@@ -197,9 +238,19 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
     for name in TEXT_COLUMNS:
         values = _column(raw, name)
         out[name] = values.where(~_absent(values))
-    for name in ("team", "therapist", "client"):
+    for name in ("team", "therapist"):
         if name in raw.columns:
             problems.add(out[name].isna(), name, raw[name], "a value is required")
+    if "client" in raw.columns:
+        required: str | pd.Series = "a value is required"
+        if "_partner" in raw.columns:  # a partners register: say whose code is missing
+            required = (
+                "a client code for partner "
+                + raw["_partner"].astype("str").fillna("")
+                + ": this row has values in the partner's other columns; fill in the code or "
+                "empty the partner's columns"
+            ).where(raw["_partner"].notna(), "a value is required")
+        problems.add(out["client"].isna(), "client", raw["client"], required)
     for name, (kind, expected) in CODE_COLUMNS.items():
         if name in raw.columns:
             codes, uniques = distinct(raw[name])
@@ -214,9 +265,21 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
         problems.add(bad, name, values, "a date as dd.mm.yyyy or yyyy-mm-dd (a real calendar date)")
         out[name] = pd.Series(parsed.astype("datetime64[s]"))
     session_date = out["session_date"].to_numpy(dtype="datetime64[D]")
+    # A row with no date and no score, or a partner listed without scores in a partners
+    # register, adds a participant to an episode and writes no session.
+    no_score = np.ones(n, dtype=bool)
+    for name in SCORE_COLUMNS:
+        no_score &= _absent(_column(raw, name))
+    listed = (
+        raw["_no_session"].fillna(False).to_numpy(dtype=bool)
+        if "_no_session" in raw.columns
+        else np.zeros(n, dtype=bool)
+    )
+    only = listed | (no_score & np.isnat(session_date) & _absent(_column(raw, "session_date")))
+    out["_only"] = only
     if "session_date" in raw.columns:
         problems.add(
-            np.isnat(session_date) & _absent(raw["session_date"]),
+            np.isnat(session_date) & _absent(raw["session_date"]) & ~only,
             "session_date",
             raw["session_date"],
             "a value is required",
@@ -335,7 +398,8 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
     values = _column(raw, "rater")
     words, unknown = _words(values, RATER_WORDS)
     problems.add(unknown, "rater", values, f"{_listing(RATER_WORDS)}")
-    out["rater"] = words.fillna("client")
+    _roles(raw, out, words, problems)
+    _forms(raw, out, problems)
     values = _column(raw, "format")
     words, unknown = _words(values, FORMAT_WORDS)
     problems.add(unknown, "format", values, f"{_listing(FORMAT_WORDS)}")
@@ -349,3 +413,55 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
         "planned, unplanned or transferred when episode_end is given",
     )  # fmt: skip
     return out
+
+
+def _roles(raw: pd.DataFrame, out: pd.DataFrame, rater: pd.Series, problems: ProblemLog) -> None:
+    """``role`` (NA: derived later) and ``rater`` of every row; a role against the rater.
+
+    A rater word in the role column (``mor``) means a collateral rating by that rater.
+    """
+    values = _column(raw, "role")
+    words, unknown = _words(values, {**ROLE_WORDS, **_ROLE_AS_RATER})
+    problems.add(
+        unknown, "role", values,
+        f"{_listing(ROLE_WORDS)}, or who rated the client (mor, far, lærer, parent, teacher, "
+        "other) for a collateral rating",
+    )  # fmt: skip
+    implied = words.str.startswith("collateral:").fillna(False).to_numpy(dtype=bool)
+    implied_rater = words.str.removeprefix("collateral:").where(implied)
+    given = rater.notna().to_numpy()
+    problems.add(
+        implied & given & (rater != implied_rater).fillna(False).to_numpy(dtype=bool),
+        "role", values,
+        "a role that agrees with the rater column (" + rater.fillna("").astype("str") + ")",
+    )  # fmt: skip
+    final_rater = rater.where(given, implied_rater).fillna("client")
+    role = words.where(~implied, "collateral")
+    is_client = (final_rater == "client").to_numpy()
+    problems.add(
+        (role == "collateral").fillna(False).to_numpy(dtype=bool) & is_client, "role", values,
+        "a client's role (index, partner, family member, member), or a rater column that says "
+        "who rated (parent, teacher, partner, other): a collateral rating is by someone else",
+    )  # fmt: skip
+    problems.add(
+        role.isin(ROLE_WORDS).to_numpy() & (role != "collateral").to_numpy() & ~is_client,
+        "role", values,
+        "collateral or an empty role on a row rated by a "
+        + final_rater.astype("str")
+        + " (an index client, partner or family member rates themself)",
+    )  # fmt: skip
+    out["rater"] = final_rater
+    out["role"] = role
+
+
+def _forms(raw: pd.DataFrame, out: pd.DataFrame, problems: ProblemLog) -> None:
+    """``ors_form``/``srs_form`` as given (NA: not given, or no score of that form)."""
+    for name, table, expected, total in (
+        ("ors_form", ORS_FORM_WORDS, "ORS, or CORS (the child form)", "ors_total"),
+        ("srs_form", SRS_FORM_WORDS, "SRS, CSRS (the child form) or GSRS (the group form)",
+         "srs_total"),
+    ):  # fmt: skip
+        values = _column(raw, name)
+        words, unknown = _words(values, table)
+        problems.add(unknown, name, values, expected)
+        out[name] = words.where(out[total].to_numpy() >= 0)

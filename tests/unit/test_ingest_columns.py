@@ -112,7 +112,7 @@ def test_shipped_mappings_load() -> None:
         ("colums: {}", "unknown key(s) colums"),
         ("columns: {clinet: Klient}", "unknown column(s) 'clinet' (did you mean 'client'?)"),
         ("layout: wide\nrepeat: {ors_total: ORS}", "needs `repeat:` patterns"),
-        ("layout: sideways", "layout must be long or wide"),
+        ("layout: sideways", "layout must be long, wide or partners"),
     ],
 )
 def test_bad_mapping_files_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
