@@ -9,6 +9,11 @@ supervisor ticks "Show the therapist". Errors in callbacks are shown as a generi
 (an error text could name a client). The large graph is drawn in
 :mod:`fitdata.ui.group_exercise_chart`.
 
+A couple or family is one case ("Case A (couple)"): its participants are drawn together and
+named "Partner A", "Partner B" (a family: "Family member A", ...; a collateral rater's ORS:
+"Parent's rating"), each with a status sentence; the reasons name whose flag each is. The
+prediction exercise is about the first participant.
+
 The view keeps its state in widget traitlets, so a test can drive it in plain Python
 (``view.case.value = ...``, ``view.next_step.click()``) and read what the page would show.
 """
@@ -34,10 +39,10 @@ from fitdata.data import queries
 from fitdata.data.store import StoreError
 from fitdata.features import group_exercise as ge
 from fitdata.ui import group_exercise_texts as texts
-from fitdata.ui.charts import Spec
+from fitdata.ui.charts import Spec, participant_label
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
-from fitdata.ui.group_exercise_chart import empty_case, group_figure
+from fitdata.ui.group_exercise_chart import empty_case, group_figure, participant_name
 from fitdata.ui.rules import graph_rules, rules_list_html
 from fitdata.ui.view import DashboardView, builder, set_options
 
@@ -61,6 +66,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         self._presentation = ge.Presentation()
         self._cases = pd.DataFrame()  # kernel-side: ids and flags of the listed cases
         self._case: ge.AnonymousCase | None = None
+        self._participants: tuple[ge.AnonymousParticipant, ...] = ()
         self._model: TrajectoryModel | None = None
         self._as_of = ge.latest_session_date(context.reader)
         self._quiet = False  # True while the case list is replaced (one redraw, not two)
@@ -226,15 +232,41 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         tr = self.context.tr
         flags: tuple[str, ...] = row.flag_codes
         shown = flags[:2]
-        reasons = texts.reason_text(self.tr, self.context.config, shown, row.flag_sessions[:2])
+        people = self._people(row)
+        reasons = texts.reason_text(
+            self.tr,
+            self.context.config,
+            shown,
+            row.flag_sessions[:2],
+            None if people is None else people[:2],
+        )
         if len(flags) > 2:
             reasons += " " + tr.text("group.more", count=len(flags) - 2)
+        case = tr.text("group.case", label=self._presentation.label(key))
+        if len(row.members) > 1:
+            case = tr.text(
+                "group.case_kind", case=case, kind=tr.text(f"group.kind.{self._kind(row)}")
+            )
         return tr.count_text(
             "group.option",
             int(row.sessions),
-            case=tr.text("group.case", label=self._presentation.label(key)),
+            case=case,
             sessions=int(row.sessions),
             reasons=reasons,
+        )
+
+    @staticmethod
+    def _kind(row: Any) -> str:
+        return row.format if row.format in ge.JOINT_FORMATS else "group"
+
+    def _people(self, row: Any) -> tuple[str, ...] | None:
+        """Whose each flag of a joint case is, by role and letter; None for one client."""
+        if len(row.members) < 2:
+            return None
+        tr = self.tr
+        return tuple(
+            participant_label(ge.member_role(person, row.format), None, person, tr)
+            for person in row.flag_people
         )
 
     def _load_cases(self, *, new_presentation: bool) -> None:
@@ -317,6 +349,10 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             for team in sorted({r.team_id for r in refs})
         ]
         everything = pd.concat(frames, ignore_index=True)
+        # A couple or family is one case (one row, its index client's): a link naming any of
+        # its participants shows that case, once.
+        members = everything.assign(_row=range(len(everything)))[["episode_id", "members", "_row"]]
+        members = members.explode("members").rename(columns={"members": "client_id"})
         wanted = pd.DataFrame(
             {
                 "episode_id": [r.episode_id for r in refs],
@@ -324,7 +360,9 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
                 "_order": range(len(refs)),
             }
         )
-        chosen = everything.merge(wanted, on=["episode_id", "client_id"]).sort_values("_order")
+        found = wanted.merge(members, on=["episode_id", "client_id"]).sort_values("_order")
+        rows = found.drop_duplicates("_row")
+        chosen = everything.iloc[rows["_row"].tolist()].assign(_order=rows["_order"].tolist())
         self._set_case_list(chosen.drop(columns=["_order"]).reset_index(drop=True))
         self._show_note(tr.count_text("group.code.loaded", len(chosen), cases=len(chosen)))
 
@@ -335,21 +373,30 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         self.therapist.value = ""
         if self.case.value is None:
             self._case = None
+            self._participants = ()
             self.heading.value = ""
             self.reasons.value = ""
         else:
             key = self.case.value
             ref = self._presentation.ref(key)
-            sessions, age_group = ge.case_sessions(self.context.reader, ref)
-            self._case = ge.anonymise_case(
-                sessions,
+            row = self._cases[self._cases["key"] == key].iloc[0]
+            self._participants = ge.case_participants(
+                self.context.reader,
+                ref,
+                tuple(row["members"]),
+                row["format"],
                 label=self._presentation.label(key),
-                age_group=age_group,
                 model=self._model,
                 config=self.context.config,
             )
-            row = self._cases[self._cases["key"] == key].iloc[0]
-            why = texts.reason_text(tr, self.context.config, row.flag_codes, row.flag_sessions)
+            self._case = self._participants[0].case
+            why = texts.reason_text(
+                tr,
+                self.context.config,
+                row.flag_codes,
+                row.flag_sessions,
+                self._people(row),
+            )
             self.reasons.value = (
                 f'<p class="fitdata-reasons-text"><b>{html.escape(tr.text("group.why"))}</b> '
                 f"{html.escape(why)}</p>"
@@ -379,7 +426,15 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         last = self._last_shown_ors()
         for i, slider in enumerate(self.predictions):
             session = shown + i + 1
-            slider.description = tr.text("group.predict", session=session)
+            slider.description = (
+                tr.text(
+                    "group.predict_who",
+                    who=participant_name(self._participants[0], tr),
+                    session=session,
+                )
+                if len(self._participants) > 1
+                else tr.text("group.predict", session=session)
+            )
             visible = i < min(remaining, PREDICT_AHEAD)
             slider.layout.display = None if visible else "none"
             with slider.hold_trait_notifications():
@@ -460,11 +515,31 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             case.sessions if shown is None else case.sessions[case.sessions["session_no"] <= shown]
         )
         self.heading.value = texts.heading_html(self.tr, case, visible, hidden=shown is not None)
-        status = client_status(visible, case.age_group, config)
-        self.status.value = self.status_html(status_sentence(status, tr, config), size="1.3em")
+        if len(self._participants) > 1:
+            names = [participant_name(one, tr) for one in self._participants]
+            self.heading.value += (
+                f'<p class="fitdata-participants" style="font-size:1.3em;margin:0">'
+                f"{html.escape(tr.text('group.participants', who=tr.join(names)))}</p>"
+            )
+            rows = []
+            for one, name in zip(self._participants, names, strict=True):
+                seen = one.case.sessions
+                if shown is not None:
+                    seen = seen[seen["session_no"] <= shown]
+                rows.append((name, client_status(seen, one.case.age_group, config)))
+            self.status.value = texts.participants_status_html(tr, config, rows)
+        else:
+            status = client_status(visible, case.age_group, config)
+            self.status.value = self.status_html(status_sentence(status, tr, config), size="1.3em")
         self.result.value = texts.result_html(self.tr, case, predictions) if revealed else ""
         return group_figure(
-            case, tr, config, shown=shown, predictions=predictions, future_lines=future
+            case,
+            tr,
+            config,
+            shown=shown,
+            predictions=predictions,
+            future_lines=future,
+            participants=self._participants,
         )
 
     def _redraw(self) -> None:

@@ -3,9 +3,16 @@
 Pure: an :class:`~fitdata.features.group_exercise.AnonymousCase` in, plotly JSON out. Nothing but
 the anonymous case reaches the figure: x is the session number (weeks since start in the hover),
 never a date, and no client code, name or free text is put in a trace, a hover or the title.
+
+A couple or family (issue 20) is one case: every participant is drawn on the same graph in
+their own colour and marker shape (:data:`fitdata.ui.charts.PARTICIPANT_STYLES`, as the client
+graph's episode graph), named by role and letter ("Partner A", "Partner B"); a collateral
+rater's ORS is a dashed line named by the rater's relation ("Parent's rating").
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -14,16 +21,18 @@ from fitdata.features import group_exercise as ge
 from fitdata.i18n import Translator
 from fitdata.ui.charts import (
     COLOURS,
+    PARTICIPANT_STYLES,
     Spec,
     cutoff_line,
     form_traces,
+    participant_label,
     plotly_template,
     rc_band,
     scatter,
     srs_cutoff_line,
 )
 
-__all__ = ["empty_case", "group_figure"]
+__all__ = ["case_kind", "empty_case", "group_figure", "participant_name"]
 
 _FONT = 20
 _COLOURS = {
@@ -50,6 +59,7 @@ def group_figure(
     shown: int | None = None,
     predictions: dict[int, float] | None = None,
     future_lines: pd.DataFrame | None = None,
+    participants: Sequence[ge.AnonymousParticipant] = (),
 ) -> Spec:
     """The large, clear graph of one anonymous case, for a shared screen, as plotly JSON.
 
@@ -67,6 +77,11 @@ def group_figure(
         future_lines: Expected and lower lines for sessions after the shown ones
             (``session_no``, ``expected``, ``lower``), so the band continues where the group
             predicts.
+        participants: The case's participants (the first is ``case``'s client). Their
+            collateral raters' ORS are drawn after the nine traces; with two or more, every
+            participant after the first too (own ORS, SRS and lower expected line in their
+            own colour and shape), the first's ORS and SRS named and styled as theirs, their
+            not-on-track sessions ringed in the one ring trace, and the legend at the side.
 
     Returns:
         The figure as plotly JSON (``go.Figure(spec)`` validates it): x is the session
@@ -211,7 +226,173 @@ def group_figure(
         "font": {"size": _FONT},
         "shapes": shapes,
     }
+    if participants:
+        _add_participants(data, layout, participants, tr, config, shown, x_span)
     return {"data": data, "layout": layout}
+
+
+def case_kind(participants: Sequence[ge.AnonymousParticipant]) -> str | None:
+    """``couple`` or ``family`` for a joint case (from its roles), else None."""
+    if len(participants) < 2:
+        return None
+    roles = {p.role for p in participants}
+    return "couple" if "partner" in roles else "family" if "family_member" in roles else "group"
+
+
+def participant_name(one: ge.AnonymousParticipant, tr: Translator) -> str:
+    """The participant's role and letter ("Partner A", "Family member B"), never a code."""
+    return participant_label(one.role, None, one.position, tr)
+
+
+def _shown_rows(case: ge.AnonymousCase, shown: int | None) -> pd.DataFrame:
+    rows = case.sessions
+    return rows if shown is None else rows[rows["session_no"] <= shown]
+
+
+def _add_participants(
+    data: list[Spec],
+    layout: Spec,
+    participants: Sequence[ge.AnonymousParticipant],
+    tr: Translator,
+    config: ClinicalConfig,
+    shown: int | None,
+    x_span: list[float],
+) -> None:
+    """Draw the other participants and every collateral rating into the nine-trace figure."""
+    joint = len(participants) > 1
+    names = [participant_name(one, tr) for one in participants]
+    if joint:
+        first_colour, _ = PARTICIPANT_STYLES[0]
+        ors_trace, srs_trace = data[5], data[6]
+        ors_trace["name"] = tr.text("episode_graph.ors", who=names[0])
+        srs_trace["name"] = tr.text("episode_graph.srs", who=names[0])
+        ors_trace["marker"] = {
+            **ors_trace["marker"],
+            "symbol": PARTICIPANT_STYLES[0][1],
+            "color": first_colour,
+        }
+        _restyle_srs(srs_trace, first_colour, PARTICIPANT_STYLES[0][1])
+        data[0]["name"] = tr.text(
+            "episode_graph.band",
+            who=names[0],
+            rc=tr.number(config.ors_reliable_change, decimals=0),
+        )
+        data[1]["name"] = f"{names[0]}: {data[1]['name']}"
+        data[2]["name"] = f"{names[0]}: {data[2]['name']}"
+        groups: dict[str, list[str]] = {}
+        for one, name in zip(participants, names, strict=True):
+            groups.setdefault(one.case.age_group, []).append(name)
+        if len(groups) > 1:
+            cutoffs = []
+            for number, (group, who) in enumerate(sorted(groups.items())):
+                cutoff = config.ors_cutoff(group)
+                trace = cutoff_line(x_span, cutoff, group, tr, width=3, showlegend=True)
+                trace["name"] = tr.text(
+                    "episode_graph.cutoff_for",
+                    cutoff=tr.number(cutoff, decimals=0),
+                    group=tr.text(f"age_group.{group}"),
+                    who=tr.join(who),
+                )
+                trace["line"]["dash"] = ("dash", "longdash", "dashdot")[number % 3]
+                cutoffs.append(trace)
+            data[3] = cutoffs[0]
+            data.extend(cutoffs[1:])
+        layout["legend"] = {
+            "orientation": "v",
+            "x": 1.01,
+            "y": 1,
+            "font": {"size": 17},
+            "tracegroupgap": 6,
+        }
+        layout["title"]["text"] = tr.text(
+            "group.graph.title_joint",
+            case=tr.text("group.case", label=participants[0].case.label),
+            kind=tr.text(f"group.kind.{case_kind(participants)}"),
+        )
+    rings = data[7]
+    for one, name in zip(participants, names, strict=True):
+        colour, symbol = PARTICIPANT_STYLES[one.position % len(PARTICIPANT_STYLES)]
+        if joint and one.position > 0:
+            rows = _shown_rows(one.case, shown)
+            ors_trace, srs_trace = form_traces(
+                rows,
+                config,
+                hover=(
+                    f"<b>{name}</b><br>" + tr.text("group.graph.hover_ors"),
+                    f"<b>{name}</b><br>" + tr.text("group.graph.hover_srs"),
+                ),
+                customdata=lambda shown_rows, total: _scores_hover(shown_rows, total, tr),
+                widths=(6, 4),
+                sizes=(18, 14, 20),
+                showlegend=True,
+            )
+            ors_trace["name"] = tr.text("episode_graph.ors", who=name)
+            ors_trace["line"]["color"] = colour
+            ors_trace["marker"] = {"size": 18, "symbol": symbol, "color": colour}
+            srs_trace["name"] = tr.text("episode_graph.srs", who=name)
+            _restyle_srs(srs_trace, colour, symbol)
+            lines = rows[["session_no", "lower"]].dropna()
+            if one.case.trajectory_episodes is not None and len(lines):
+                data.append(
+                    scatter(
+                        x=lines["session_no"].tolist(),
+                        y=lines["lower"].round(1).tolist(),
+                        mode="lines",
+                        line={"color": colour, "dash": "longdash", "width": 3},
+                        hoverinfo="skip",
+                        name=f"{name}: {tr.text('group.graph.lower')}",
+                    )
+                )
+            data.extend([ors_trace, srs_trace])
+            off = rows.dropna(subset=["ors_total"])
+            off = off[off["flag_not_on_track"].astype(bool)]
+            if len(off):
+                rings["x"] = [*rings["x"], *off["session_no"].tolist()]
+                rings["y"] = [*rings["y"], *off["ors_total"].tolist()]
+                rings["showlegend"] = True
+        for rater, rated in one.ratings:
+            rows = _shown_rows(rated, shown).dropna(subset=["ors_total"])
+            label = (
+                tr.text(f"episode_graph.collateral.{rater}", who=name)
+                if joint
+                else tr.text(f"group.graph.collateral.{rater}")
+            )
+            data.append(
+                scatter(
+                    x=rows["session_no"].tolist(),
+                    y=rows["ors_total"].tolist(),
+                    mode="lines+markers",
+                    line={
+                        "color": colour if joint else COLOURS["collateral"],
+                        "dash": "dash",
+                        "width": 4,
+                    },
+                    marker={
+                        "size": 16,
+                        "symbol": "x",
+                        "color": colour if joint else COLOURS["collateral"],
+                    },
+                    name=label,
+                    customdata=_scores_hover(rows, "ors_total", tr),
+                    hovertemplate=f"<b>{label}</b><br>"
+                    + tr.text("group.graph.hover_ors")
+                    + "<extra></extra>",
+                )
+            )
+
+
+def _restyle_srs(trace: Spec, colour: str, symbol: str) -> None:
+    """A participant's SRS: dotted, open markers of their shape; below the cutoff filled."""
+    marker = trace["marker"]
+    low = [c == COLOURS["srs_low"] for c in marker["color"]]
+    colours = [COLOURS["srs_low"] if below else colour for below in low]
+    trace["line"] = {**trace["line"], "color": colour, "dash": "dot"}
+    trace["marker"] = {
+        "size": marker["size"],
+        "symbol": [symbol if below else f"{symbol}-open" for below in low],
+        "color": colours,
+        "line": {"width": 3, "color": colours},
+    }
 
 
 def _figure_title(case: ge.AnonymousCase, tr: Translator) -> str:

@@ -2,7 +2,8 @@
 
 Like the graph (:mod:`fitdata.ui.group_exercise_chart`), these texts are made only from an
 anonymous case and the flag codes of the listed cases: a label ("Case C"), session numbers,
-weeks since start and scores — never a date, a client code or free text.
+weeks since start and scores — never a date, a client code or free text. A couple's or
+family's participants are named by role and letter only ("Partner A").
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import math
 import numpy as np
 import pandas as pd
 
+from fitdata.analytics.client_status import ClientStatus, status_sentence
 from fitdata.config import ClinicalConfig
 from fitdata.features import group_exercise as ge
 from fitdata.i18n import Translator
 
-__all__ = ["PROMPTS", "heading_html", "prompt_html", "reason_text", "result_html"]
+__all__ = [
+    "PROMPTS",
+    "heading_html",
+    "participants_status_html",
+    "prompt_html",
+    "reason_text",
+    "result_html",
+]
 
 #: The reflection prompts, in order (``group.prompt.<name>.title`` / ``.body``).
 PROMPTS = ("graph", "client_view", "alliance", "differently", "next_step")
@@ -44,12 +53,14 @@ def reason_text(
     config: ClinicalConfig,
     flags: tuple[str, ...],
     sessions: tuple[int, ...],
+    people: tuple[str, ...] | None = None,
 ) -> str:
     """Why a case is worth discussing now, in words.
 
     ``flags`` are the codes of the flags that hold now (a resolved flag is no reason), most
     urgent first, and ``sessions`` the session at which each last held (the latest that could
-    raise it), as :func:`fitdata.features.group_exercise.attention_cases` gives them.
+    raise it), as :func:`fitdata.features.group_exercise.attention_cases` gives them. For a
+    couple or family, ``people`` names whose each flag is ("Partner B: SRS below 36 ...").
     """
     if not flags:
         return tr.text("group.reason.none")
@@ -62,6 +73,11 @@ def reason_text(
         )
         for code, session in zip(flags, sessions, strict=True)
     ]
+    if people is not None:
+        parts = [
+            tr.text("group.participant_reason", who=who, reason=part)
+            for who, part in zip(people, parts, strict=True)
+        ]
     return " · ".join(parts)
 
 
@@ -91,6 +107,20 @@ def heading_html(
         f'<p style="font-size:1.3em;margin:0">{html.escape(facts)}</p>'
         f'<p style="color:#555;margin:0.2em 0">{html.escape(trajectory)}</p></div>'
     )
+
+
+def participants_status_html(
+    tr: Translator, config: ClinicalConfig, rows: list[tuple[str, ClientStatus]]
+) -> str:
+    """Each participant's status sentence under their anonymous name ("Partner A")."""
+    parts = [
+        f'<div class="fitdata-participant-status" style="font-size:1.3em">'
+        f'<h3 class="fitdata-participant" style="margin:0.4em 0 0">{html.escape(name)}</h3>'
+        f'<p class="fitdata-status-text" style="margin:0.1em 0">'
+        f"{html.escape(status_sentence(status, tr, config))}</p></div>"
+        for name, status in rows
+    ]
+    return "".join(parts)
 
 
 def result_html(tr: Translator, case: ge.AnonymousCase, predictions: dict[int, float]) -> str:

@@ -142,7 +142,7 @@ def test_cases_are_ordered_by_what_needs_attention_now(demo_db, team_cases) -> N
 
 
 def test_why_this_case_agrees_with_the_team_review(demo_db, model, team_cases) -> None:
-    """The group exercise and the team review give every case the same current flags."""
+    """The group exercise and the team review give every one-client case the same flags."""
     from fitdata.features import team_review as cl
 
     reader = reader_for(demo_db)
@@ -150,13 +150,47 @@ def test_why_this_case_agrees_with_the_team_review(demo_db, model, team_cases) -
         reader, team_id=TEAM, as_of=ge.latest_session_date(reader), model=model
     )
     review = caseload.episodes.set_index("key")
-    for case in team_cases.itertuples():
+    single = team_cases[team_cases["members"].map(len) == 1]
+    assert len(single) > 100
+    for case in single.itertuples():
         shown = review.loc[f"{case.episode_id}|{case.client_id}"]
         now = tuple(code for code in flags.URGENCY if shown[code])
         assert case.flag_codes == now, case.episode_id
         held = caseload.flags[caseload.flags["key"] == f"{case.episode_id}|{case.client_id}"]
         last = dict(zip(held["flag"], held["last_session"], strict=True))
         assert case.flag_sessions == tuple(int(last[code]) for code in now)
+
+
+def test_a_couple_is_one_case_whose_flags_are_both_partners(demo_db, model, team_cases) -> None:
+    """A couple's row carries every partner's current flags, each with whose it is."""
+    reader = reader_for(demo_db)
+    couples = reader.df(
+        "SELECT e.episode_id, e.client_id AS index_client, count(DISTINCT s.client_id) AS n "
+        "FROM episodes e JOIN sessions s USING (episode_id) WHERE e.team_id = ? "
+        "AND e.format = 'couple' AND s.rater = 'client' GROUP BY ALL HAVING n = 2",
+        [TEAM],
+    )
+    assert len(couples), "the demo team should have couples"
+    listed = team_cases.set_index("episode_id")
+    assert listed.index.is_unique  # one row per couple, not one per partner
+    sql = flags.episode_flag_counts(
+        reader, team_id=TEAM, as_of=ge.latest_session_date(reader), model=model, lang=None
+    )
+    now = sql[sql["current"].astype(bool) & sql["flag"].isin(ge.ATTENTION_ORDER)]
+    for couple in couples.itertuples():
+        row = listed.loc[couple.episode_id]
+        assert row["members"][0] == couple.index_client == row["client_id"]
+        assert len(row["members"]) == 2 and row["format"] == "couple"
+        theirs = now[now["episode_id"] == couple.episode_id]
+        expected = sorted(
+            (code, row["members"].index(client), int(session))
+            for code, client, session in zip(
+                theirs["flag"], theirs["client_id"], theirs["last_session"], strict=True
+            )
+        )
+        got = sorted(zip(row["flag_codes"], row["flag_people"], row["flag_sessions"], strict=True))
+        assert got == expected, couple.episode_id
+        assert list(row["flag_codes"]) == sorted(row["flag_codes"], key=flags.urgency_rank)
 
 
 def test_the_case_list_shows_letters_and_reasons_and_sends_only_opaque_keys(view) -> None:
@@ -370,3 +404,118 @@ def test_an_error_during_a_callback_is_generic_and_names_no_client(view, tmp_pat
     view.case.value = view.case.options[2][1]
     assert "Something went wrong" in view.message.value
     assert code not in view.message.value and "Traceback" not in view.message.value
+
+
+# -- a couple and a family as one case each (issue 20) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def episode_db(tmp_path_factory):
+    from tests.integration.episode_db import build_episode_db
+
+    return build_episode_db(tmp_path_factory.mktemp("episodes") / "episodes.duckdb")
+
+
+def episode_view(db, lang="en") -> GroupExerciseView:
+    from tests.integration.episode_db import TEAM
+
+    view = GroupExerciseView(DashboardContext(db, lang=lang))
+    view.team.value = TEAM
+    view.scope.value = "all"
+    return view
+
+
+def choose(view: GroupExerciseView, episode_id: str) -> None:
+    key = next(
+        k for _, k in view.case.options if view._presentation.ref(k).episode_id == episode_id
+    )
+    view.case.value = key
+
+
+def test_a_couple_is_one_case_with_both_partners_anonymised(episode_db) -> None:
+    from tests.integration.episode_db import COUPLE, THERAPIST_NAME
+
+    view = episode_view(episode_db)
+    refs = [view._presentation.ref(k) for _, k in view.case.options]
+    assert sorted(r.episode_id for r in refs) == ["E-C1", "E-F1", "E-I1"]  # one case each
+    label = next(
+        label for label, k in view.case.options if view._presentation.ref(k).episode_id == "E-C1"
+    )
+    assert "(couple)" in label and "Partner B: SRS below 36 at session 4" in label
+    choose(view, "E-C1")
+    a = next(t for t in view.figure.data if t.name == "Partner A: ORS")
+    b = next(t for t in view.figure.data if t.name == "Partner B: ORS")
+    assert list(a.y) == [14.0, 16.0, 21.0, 24.0] and list(b.y) == [22.0, 21.0, 19.0, 18.0]
+    assert a.marker.symbol != b.marker.symbol and a.line.color != b.line.color
+    assert "Partner A" in view.status.value and "Partner B" in view.status.value
+    assert "ORS +10.0 since the first session: reliable improvement" in view.status.value
+    assert "Participants: Partner A and Partner B" in view.heading.value
+    assert "Partner B: SRS below 36 at session 4" in view.reasons.value
+    text = widget_state_text(view.widget)
+    for secret in (*COUPLE, THERAPIST_NAME, "2026-03", "03.2026"):
+        assert secret not in text, secret
+    # The prediction exercise hides both partners' later sessions until the reveal.
+    view.mode.value = "predict"
+    view.shown.value = 2
+    for name in ("Partner A: ORS", "Partner B: ORS", "Partner B: SRS"):
+        assert max(next(t for t in view.figure.data if t.name == name).x) == 2
+    assert view.predictions[0].description == "Partner A: predicted ORS, session 3"
+    view.reveal.value = True
+    assert max(next(t for t in view.figure.data if t.name == "Partner B: ORS").x) == 4
+    for secret in (*COUPLE, THERAPIST_NAME):
+        assert secret not in widget_state_text(view.widget), secret
+
+
+def test_a_family_shows_the_parents_rating_beside_the_child_in_norwegian(episode_db) -> None:
+    from tests.integration.episode_db import FAMILY
+
+    view = episode_view(episode_db, lang="nb")
+    choose(view, "E-F1")
+    names = {t.name for t in view.figure.data}
+    assert {"Familiemedlem A: ORS", "Familiemedlem B: ORS"} <= names
+    rated = next(t for t in view.figure.data if t.name == "Forelders skåring av Familiemedlem B")
+    assert list(rated.y) == [22.0, 24.0, 27.0]
+    assert "Klinisk grense 32 (barn): Familiemedlem B" in names
+    assert view.figure.layout.title.text.endswith("(familie)")
+    text = widget_state_text(view.widget)
+    for secret in FAMILY:
+        assert secret not in text, secret
+
+
+def test_a_link_naming_either_partner_opens_the_one_couple_case(episode_db) -> None:
+    from tests.integration.episode_db import COUPLE, TEAM
+
+    episode, first, second = COUPLE
+    refs = [ge.CaseRef(episode, second, TEAM), ge.CaseRef(episode, first, TEAM)]
+    token = ge.case_token(refs, key=ge.link_key(episode_db))
+    view = GroupExerciseView(DashboardContext(episode_db), token=token)
+    assert len(view.case.options) == 1
+    assert view.case.options[0][0].startswith("Case A (couple) · ")
+    assert {t.name for t in view.figure.data} >= {"Partner A: ORS", "Partner B: ORS"}
+
+
+def test_every_partners_read_is_audited(episode_db, tmp_path) -> None:
+    import shutil
+
+    from fitdata.data import access
+    from tests.integration.episode_db import COUPLE, FAMILY, TEAM
+
+    db = tmp_path / "audited.duckdb"
+    shutil.copyfile(episode_db, db)
+    access.add_user(db, "sigrid", "supervisor", team_ids=[TEAM])
+    reader = access.reader_for_user(db, "sigrid")
+    cases = ge.attention_cases(reader, TEAM)
+    for episode, *members in (COUPLE, FAMILY):
+        row = cases[cases["episode_id"] == episode].iloc[0]
+        assert list(row["members"]) == members
+        ref = ge.CaseRef(episode, row["client_id"], TEAM)
+        people = ge.case_participants(reader, ref, row["members"], row["format"], label="A")
+        assert len(people) == 2
+    assert [r for r, _ in people[1].ratings] == ["parent"]
+    read = {(e.client_id, e.episode_id) for e in access.read_audit(db) if e.action == "group_case"}
+    assert read == {
+        ("K-P1", "E-C1"),
+        ("K-P2", "E-C1"),
+        ("K-M1", "E-F1"),
+        ("K-C1", "E-F1"),
+    }

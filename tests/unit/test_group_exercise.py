@@ -336,3 +336,150 @@ def test_why_this_case_names_what_holds_now_in_both_languages() -> None:
         "ikke på rett spor nå (ved samtale 7) · SRS falt ved samtale 7"
     )
     assert reason_text(Translator("en"), DEFAULT_CONFIG, (), ()) == "no flag holds now"
+
+
+# -- a couple or family as one case (issue 20) -----------------------------------------------
+
+
+def partner(position, role, ors, srs, *, age_group="adult", days=DAYS, ratings=(), model=None):
+    frame = raw_sessions(days=days[: len(ors)], ors=ors, srs=srs)
+    frame["client_id"] = f"K-SECRET{position + 1}"
+    case = ge.anonymise_case(frame, label="A", age_group=age_group, model=model, start=START)
+    rated = tuple(
+        (
+            rater,
+            ge.anonymise_case(
+                raw_sessions(days=days[: len(values)], ors=values, srs=[np.nan] * len(values)),
+                label="A",
+                age_group=age_group,
+                start=START,
+            ),
+        )
+        for rater, values in ratings
+    )
+    return ge.AnonymousParticipant(position=position, role=role, case=case, ratings=rated)
+
+
+def couple(model=None):
+    return (
+        partner(0, "partner", [15.0, 17.0, 21.0, 24.0], [38.0, 35.0, 37.0, 38.0], model=model),
+        partner(1, "partner", [22.0, 16.0, 17.0], [37.0, 33.0, 34.0], model=model),
+    )
+
+
+def test_member_roles_name_both_adults_of_a_couple_partners() -> None:
+    assert [ge.member_role(i, "couple") for i in range(2)] == ["partner", "partner"]
+    assert [ge.member_role(i, "family") for i in range(3)] == ["family_member"] * 3
+    assert [ge.member_role(i, "individual") for i in range(2)] == ["index", "member"]
+
+
+def test_weeks_count_from_the_given_start_so_partners_agree() -> None:
+    frame = raw_sessions(days=[14, 21])
+    case = ge.anonymise_case(frame, label="A", age_group="adult", start=START)
+    assert case.sessions["weeks_since_start"].tolist() == [2, 3]
+
+
+def test_a_couple_is_one_graph_with_each_partner_in_own_colour_and_marker() -> None:
+    from fitdata.ui.charts import PARTICIPANT_STYLES
+
+    people = couple(model=FakeModel(lower=18.0, expected=22.0))
+    figure = go.Figure(
+        group_figure(people[0].case, Translator("en"), DEFAULT_CONFIG, participants=people)
+    )
+    a, b = trace(figure, "Partner A: ORS"), trace(figure, "Partner B: ORS")
+    assert list(a.y) == [15.0, 17.0, 21.0, 24.0] and list(b.y) == [22.0, 16.0, 17.0]
+    assert (a.line.color, a.marker.symbol) == PARTICIPANT_STYLES[0]
+    assert (b.line.color, b.marker.symbol) == PARTICIPANT_STYLES[1]
+    srs_b = trace(figure, "Partner B: SRS")
+    assert list(srs_b.y) == [37.0, 33.0, 34.0] and srs_b.line.dash == "dot"
+    assert srs_b.marker.symbol == ("square-open", "square", "square")  # below 36: filled
+    assert trace(figure, "Partner A: SRS").line.color == PARTICIPANT_STYLES[0][0]
+    assert list(trace(figure, "Partner B: Lower expected line").y) == [22.0, 18.0, 18.0]
+    # Partner B's sessions below the lower line are ringed as well as A's.
+    rings = trace(figure, "Not on track")
+    assert set(zip(rings.x, rings.y, strict=True)) == {(2, 17.0), (2, 16.0), (3, 17.0)}
+    assert figure.layout.title.text == "Case A (couple)"
+    assert figure.layout.legend.orientation == "v"
+    payload = json.dumps(figure.to_plotly_json(), default=str)
+    for secret in ("2025", "K-SECRET", "E0004711", "Kari"):
+        assert secret not in payload
+
+
+def test_hidden_sessions_are_hidden_for_every_partner() -> None:
+    people = couple()
+    spec = group_figure(
+        people[0].case, Translator("nb"), DEFAULT_CONFIG, shown=2, participants=people
+    )
+    figure = go.Figure(spec)
+    assert list(trace(figure, "Partner A: ORS").x) == [1, 2]
+    assert list(trace(figure, "Partner B: ORS").x) == [1, 2]
+    assert figure.layout.title.text == "Sak A (par)"
+
+
+def test_a_family_names_members_and_the_parents_rating_and_both_cutoffs() -> None:
+    people = (
+        partner(0, "family_member", [20.0, 23.0, 25.0], [38.0, 38.0, 33.0]),
+        partner(
+            1,
+            "family_member",
+            [24.0, 26.0, 29.0],
+            [36.0, 37.0, 38.0],
+            age_group="child",
+            ratings=[("parent", [22.0, 24.0, 27.0])],
+        ),
+    )
+    for lang, parent, cutoffs in (
+        (
+            "en",
+            "Parent's rating of Family member B",
+            {
+                "Clinical cutoff 25 (adult): Family member A",
+                "Clinical cutoff 32 (child): Family member B",
+            },
+        ),
+        (
+            "nb",
+            "Forelders skåring av Familiemedlem B",
+            {
+                "Klinisk grense 25 (voksen): Familiemedlem A",
+                "Klinisk grense 32 (barn): Familiemedlem B",
+            },
+        ),
+    ):
+        figure = go.Figure(
+            group_figure(people[0].case, Translator(lang), DEFAULT_CONFIG, participants=people)
+        )
+        rated = trace(figure, parent)
+        assert list(rated.y) == [22.0, 24.0, 27.0] and rated.line.dash == "dash"
+        names = {t.name for t in figure.data}
+        assert cutoffs <= names
+
+
+def test_one_clients_parent_rating_is_named_without_a_participant() -> None:
+    child = partner(
+        0,
+        "index",
+        [24.0, 26.0],
+        [36.0, 37.0],
+        age_group="child",
+        ratings=[("parent", [22.0, 24.0])],
+    )
+    figure = go.Figure(
+        group_figure(child.case, Translator("en"), DEFAULT_CONFIG, participants=(child,))
+    )
+    assert list(trace(figure, "Parent's rating").y) == [22.0, 24.0]
+    assert [t.name for t in figure.data[5:7]] == ["ORS", "SRS"]  # one client: as before
+    assert figure.layout.title.text == "Case A (child)"
+
+
+def test_reasons_of_a_couple_name_whose_flag_each_is() -> None:
+    from fitdata.ui.group_exercise_texts import reason_text
+
+    text = reason_text(
+        Translator("en"),
+        DEFAULT_CONFIG,
+        ("not_on_track", "srs_drop"),
+        (4, 3),
+        ("Partner B", "Partner A"),
+    )
+    assert text == "Partner B: not on track now (at session 4) · Partner A: SRS drop at session 3"

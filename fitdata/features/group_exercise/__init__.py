@@ -21,6 +21,10 @@ anything reaches a widget:
   its ids under a secret key kept **outside the database** (:func:`link_key`), keyed also by
   the day it was issued; a token made with another key, changed, or too old is refused.
   (Module ``links``.)
+* A couple or family is one case: :func:`attention_cases` joins its participants' rows, and
+  :func:`case_participants` anonymises each participant (and collateral raters' ORS about
+  them) as an :class:`AnonymousParticipant`, named on the page by role and letter only.
+  (Module ``episode``.)
 
 The link hook for the case review::
 
@@ -42,6 +46,7 @@ from fitdata.features.group_exercise.anonymous import (
 )
 from fitdata.features.group_exercise.cases import (
     ATTENTION_ORDER,
+    JOINT_FORMATS,
     CaseRef,
     Presentation,
     attention_cases,
@@ -50,13 +55,21 @@ from fitdata.features.group_exercise.cases import (
     therapist_name,
     trajectory_model,
 )
+from fitdata.features.group_exercise.episode import (
+    AnonymousParticipant,
+    case_participants,
+    collateral_sessions,
+    member_role,
+)
 from fitdata.features.group_exercise.links import InvalidToken, case_token, link_key, resolve
 
 __all__ = [
     "ANONYMOUS_COLUMNS",
     "ATTENTION_ORDER",
+    "JOINT_FORMATS",
     "SESSION_FLAGS",
     "AnonymousCase",
+    "AnonymousParticipant",
     "CaseRef",
     "InvalidToken",
     "Presentation",
@@ -64,11 +77,14 @@ __all__ = [
     "assert_anonymous",
     "attention_cases",
     "case_label",
+    "case_participants",
     "case_sessions",
     "case_token",
+    "collateral_sessions",
     "expected_lines",
     "latest_session_date",
     "link_key",
+    "member_role",
     "resolve",
     "therapist_name",
     "trajectory_model",

@@ -8,6 +8,7 @@ text survives; :func:`assert_anonymous` checks that at run time as well.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -112,6 +113,7 @@ def anonymise_case(
     age_group: str,
     model: TrajectoryModel | None = None,
     config: ClinicalConfig = DEFAULT_CONFIG,
+    start: dt.date | None = None,
 ) -> AnonymousCase:
     """Turn one client-episode's own ratings into an :class:`AnonymousCase`.
 
@@ -127,6 +129,8 @@ def anonymise_case(
         age_group: The client's age group.
         model: Expected-trajectory model, or None.
         config: The thresholds for the flags.
+        start: The day weeks are counted from (the first session of a couple's episode, so
+            both partners' weeks agree); default the first of these sessions.
 
     Returns:
         The anonymous case.
@@ -143,7 +147,8 @@ def anonymise_case(
             frame[column] = np.nan
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     dates = pd.to_datetime(frame["session_date"])
-    days = (dates - dates.min()).dt.days
+    first = pd.Timestamp(start) if start is not None else dates.min()
+    days = (dates - first).dt.days
     frame["weeks_since_start"] = (days // 7).astype("int64")
     frame["session_no"] = frame["session_no"].astype("int64")
 

@@ -21,13 +21,14 @@ from fitdata.analytics import flags as flag_rules
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.access import require_client_rows
-from fitdata.data.queries import latest_session_date
+from fitdata.data.queries import latest_session_date, natural_key
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
 from fitdata.features.team_review import URGENCY
 
 __all__ = [
     "ATTENTION_ORDER",
+    "JOINT_FORMATS",
     "CaseRef",
     "Presentation",
     "attention_cases",
@@ -41,6 +42,9 @@ __all__ = [
 #: order of urgency from :mod:`fitdata.config` (``URGENCY_ORDER``, each step with its reason),
 #: the same as the team review's.
 ATTENTION_ORDER: tuple[str, ...] = URGENCY
+
+#: Formats of episode whose participants are shown together, as one case.
+JOINT_FORMATS: tuple[str, ...] = ("couple", "family")
 
 
 @dataclass(frozen=True, order=True)
@@ -156,16 +160,24 @@ def attention_cases(
         of the most pressing flag; cases without a current flag last). A flag that held
         earlier and resolved is not a reason: it is not listed.
         Ties are ordered by a hash, not by id or date, so the order reveals neither.
+
+        A couple or family episode is one row, that of its index client (the first
+        participant), with ``format``, ``members`` (the participants' client codes, the index
+        client first, then by code; kernel-side), ``flag_people`` (per flag, the position in
+        ``members`` of the participant it holds for) and ``sessions`` the most any participant
+        has; its flags are every participant's, in :data:`ATTENTION_ORDER`. Other episodes
+        have ``members`` = (their client,) and ``flag_people`` all 0.
     """
     require_client_rows(reader, "case")  # a leader sees aggregates only
     as_of = as_of or latest_session_date(reader) or dt.date.today()
     episodes = reader.df(
         """
         SELECT s.episode_id, s.client_id, e.team_id, count(*) AS sessions,
-               (e.ended IS NULL OR e.ended > $as_of) AS ongoing
+               (e.ended IS NULL OR e.ended > $as_of) AS ongoing, e.format,
+               e.client_id AS index_client
         FROM sessions s JOIN episodes e USING (episode_id)
         WHERE e.team_id = $team AND s.rater = 'client' AND s.session_date <= $as_of
-        GROUP BY s.episode_id, s.client_id, e.team_id, e.ended
+        GROUP BY s.episode_id, s.client_id, e.team_id, e.ended, e.format, e.client_id
         """,
         {"team": team_id, "as_of": as_of},
     )
@@ -188,9 +200,10 @@ def attention_cases(
     out.loc[empty, "flag_codes"] = pd.Series([()] * int(empty.sum()), index=out.index[empty])
     out.loc[empty, "flag_sessions"] = pd.Series([()] * int(empty.sum()), index=out.index[empty])
     out["priority"] = out["priority"].fillna(len(ATTENTION_ORDER)).astype(int)
-    out["flag_count"] = out["flag_codes"].map(len)
     out["ongoing"] = out["ongoing"].astype(bool)
     out["sessions"] = out["sessions"].astype(int)
+    out = _join_participants(out, order)
+    out["flag_count"] = out["flag_codes"].map(len)
     # Ties broken by a hash of the ids: stable, but unrelated to the codes' order or dates.
     out["_tiebreak"] = [
         hashlib.blake2b(f"{e}|{c}".encode(), digest_size=8).hexdigest()
@@ -200,6 +213,42 @@ def attention_cases(
         ["priority", "flag_count", "_tiebreak"], ascending=[True, False, True], kind="stable"
     )
     return out.drop(columns=["_tiebreak"]).reset_index(drop=True)
+
+
+def _join_participants(out: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
+    """One row per couple or family episode: its participants' flags on the index client's row."""
+    out = out.assign(
+        members=[(str(c),) for c in out["client_id"]],
+        flag_people=[tuple(0 for _ in codes) for codes in out["flag_codes"]],
+    )
+    joint = out["format"].isin(JOINT_FORMATS) & out.duplicated("episode_id", keep=False)
+    if not joint.any():
+        return out.drop(columns=["index_client"])
+    rows = []
+    for _, group in out[joint].groupby("episode_id", sort=False):
+        index = str(group["index_client"].iloc[0])
+        members = sorted(
+            (str(c) for c in group["client_id"]),
+            key=lambda c: (c != index, natural_key(c)),
+        )
+        marks = sorted(
+            (
+                (order[code], members.index(str(r.client_id)), code, session)
+                for r in group.itertuples()
+                for code, session in zip(r.flag_codes, r.flag_sessions, strict=True)
+            ),
+        )
+        first = group[group["client_id"] == members[0]].iloc[0].to_dict()
+        first["members"] = tuple(members)
+        first["flag_codes"] = tuple(code for _, _, code, _ in marks)
+        first["flag_sessions"] = tuple(int(session) for *_, session in marks)
+        first["flag_people"] = tuple(person for _, person, _, _ in marks)
+        first["priority"] = int(group["priority"].min())
+        first["sessions"] = int(group["sessions"].max())
+        rows.append(first)
+    joined = pd.DataFrame(rows, columns=out.columns)
+    out = pd.concat([out[~joint], joined], ignore_index=True)
+    return out.drop(columns=["index_client"])
 
 
 def therapist_name(reader: Reader, ref: CaseRef) -> str:
