@@ -40,6 +40,7 @@ from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
 from fitdata.ui.registration_corrections import Corrections
+from fitdata.ui.registration_episode import EpisodeForms
 from fitdata.ui.registration_forms import (
     ScoreInput,
     paragraph_html,
@@ -47,6 +48,7 @@ from fitdata.ui.registration_forms import (
     problems_html,
 )
 from fitdata.ui.view import Options, builder, set_options
+from fitdata.vocabulary import FORMATS
 
 __all__ = ["RegistrationView", "ScoreInput", "build_registration"]
 
@@ -59,7 +61,7 @@ _STYLE = {"description_width": "initial"}
 _ROW: dict[str, Any] = {"gap": None, "align_items": "flex-start"}
 
 
-class RegistrationView(Corrections, name="registration", css="fitdata-registration"):
+class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitdata-registration"):
     """Widgets and behaviour of the registration dashboard.
 
     Args:
@@ -91,6 +93,12 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
         self.client = self.dropdown(tr.text("filter.client"), "client")
         self.episode = self.dropdown(tr.text("registration.episode.label"), "episode")
         self.episode_note = widgets.HTML().add_class("fitdata-episode-problems")
+        self.format = widgets.Dropdown(
+            description=tr.text("registration.format.label"),
+            options=[(tr.text(f"registration.format.{f}"), f) for f in FORMATS],
+            value="individual",
+            style=_STYLE,
+        ).add_class("fitdata-format")
 
         self.client_code = widgets.Text(
             description=tr.text("registration.new_client.code"),
@@ -131,7 +139,9 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
         self.save_note = widgets.HTML().add_class("fitdata-save-reason")
         self.status = widgets.HTML().add_class("fitdata-status")
 
+        self.single_forms = self.row([self.ors.box, self.srs.box], **_ROW)
         self._make_correction_widgets(today)
+        self._make_episode_widgets()
 
         with self.holding():
             set_options(self.team, self._team_options())
@@ -150,12 +160,13 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
         self.therapist.observe(self.guarded(self._on_therapist), "value")
         self.client.observe(self.guarded(self._on_client), "value")
         self.episode.observe(self.guarded(self._on_episode), "value")
-        for control in (self.client_code, self.birth_year, self.age_group, self.date):
+        for control in (self.client_code, self.birth_year, self.age_group, self.date, self.format):
             control.observe(self.guarded(self._on_input), "value")
         self.ors.on_change(self.guarded_click(self._validate))
         self.srs.on_change(self.guarded_click(self._validate))
         self.save.on_click(self.guarded_click(self._on_save))
         self._observe_corrections()
+        self._observe_episode_forms()
 
     # -- who ------------------------------------------------------------------------------
     @property
@@ -311,12 +322,16 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
             session_id: The session to choose for correction (default: keep the choice).
         """
         self.new_client_box.layout.display = None if self.client.value == NEW else "none"
+        self.format.layout.display = None if self.episode.value in (None, NEW) else "none"
         if self.episode.value in (None, NEW) or self.client.value in (None, NEW):
             self.episode_state = None
         else:
             self.episode_state = reg.load_episode_state(
                 self.context.reader, self.episode.value, self.client.value
             )
+        self._load_participants()
+        self.single_forms.layout.display = "none" if self.joint else None
+        self.blocks_box.layout.display = None if self.joint else "none"
         self._fill_corrections(session_id)
 
     def _existing_client(self) -> reg.NewClient | None:
@@ -375,6 +390,7 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
             ors=ors,
             srs=srs,
             new_client=new_client,
+            format=self.format.value,
         )
         if self.team.value is None or self.therapist.value is None:
             problems.append(Problem("therapist", "choose_therapist"))
@@ -400,6 +416,9 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
 
     def _validate(self) -> None:
         """Show problems next to their fields; enable saving only when there are none."""
+        if self.joint:
+            self._validate_joint()
+            return
         tr = self.tr
         state = self.episode_state
         mode = self._current_mode()
@@ -456,6 +475,35 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
                 tr.text("registration.save.ready"), "fitdata-ready"
             )
 
+    def _validate_joint(self) -> None:
+        """The same for everyone's forms: each participant's problems under their block."""
+        tr = self.tr
+        session, problems, open_forms = self._joint_session()
+        rest = self._show_joint_problems(problems)
+        by_area = problem_areas(rest, ors_shown=False)
+        self.date_note.value = self._problems_html(by_area["date"])
+        self.episode_note.value = self._problems_html(by_area["episode"])
+        self.client_note.value = ""
+        day = self.date.value
+        self.mode_note.value = (
+            "<p style='font-size:1.1em'><b>"
+            + html.escape(tr.text("registration.mode.joint", date=tr.date(day) if day else "–"))
+            + "</b></p>"
+        )
+        self.save.description = tr.text("registration.save.joint")
+        self.save.disabled = bool(problems) or not open_forms
+        if not open_forms:
+            self.save_note.value = ""
+        elif problems:
+            self.save_note.value = (
+                f"<div><b>{html.escape(tr.text('registration.save.blocked'))}</b>"
+                f"{self._problems_html(problems, 'fitdata-save-problems')}</div>"
+            )
+        else:
+            self.save_note.value = paragraph_html(
+                tr.text("registration.save.ready"), "fitdata-ready"
+            )
+
     def _problems_html(self, problems: list[Problem], css: str = "fitdata-field-problems") -> str:
         return problems_html([reg.problem_text(p, self.tr) for p in problems], css)
 
@@ -490,6 +538,13 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
 
     def _on_save(self) -> None:
         self.message.value = ""
+        if self.joint:
+            state = self.episode_state
+            assert state is not None
+            text = self._save_joint()
+            self._after_write(state.client_id, state.episode_id)
+            self._show_done(text)
+            return
         registration, problems, mode = self._registration()
         if problems or mode == "done":
             self._validate()
@@ -579,14 +634,16 @@ class RegistrationView(Corrections, name="registration", css="fitdata-registrati
                 self.row([self.team, self.therapist, self.client, self.episode], **_ROW),
                 self.episode_note,
                 self.new_client_box,
-                self.row([self.date, self.date_note], **_ROW),
+                self.row([self.date, self.format, self.date_note], **_ROW),
                 self.mode_note,
-                self.row([self.ors.box, self.srs.box], **_ROW),
+                self.single_forms,
+                self.blocks_box,
                 self.row([self.save, self.save_note], **_ROW),
                 self.message,
                 self.status,
                 self.figure_box,
                 self._correction_box(heading),
+                self._add_box(heading),
                 self._end_box(heading),
             ]
         )

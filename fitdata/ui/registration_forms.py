@@ -117,9 +117,8 @@ class ScoreInput:
         self.problems = widgets.HTML().add_class(f"fitdata-{css}-problems")
         self.items_box = widgets.VBox(self.sliders)
         self.total_box = widgets.VBox([self.total_text])
-        self.heading = widgets.HTML(
-            f"<h3 style='margin:4px 0'>{html.escape(tr.text(f'registration.{form}.heading'))}</h3>"
-        )
+        self.heading = widgets.HTML()
+        self.set_form(label)
         self.box = widgets.VBox(
             [
                 self.heading,
@@ -133,7 +132,6 @@ class ScoreInput:
                 border="1px solid #ccc", padding="6px 10px", margin="4px", min_width="460px"
             ),
         ).add_class(f"fitdata-{css}")
-        self._label = label
         self._listeners: list[Callable[[], None]] = []
         self._quiet = False  # filling the form from code is not a person's change
         for index, slider in enumerate(self.sliders):
@@ -142,6 +140,20 @@ class ScoreInput:
         self.total_text.observe(lambda _c: self._changed(), "value")
         self._show_mode()
         self._update_total()
+
+    def set_form(self, name: str, label: str | None = None) -> None:
+        """Name the form the client fills in (``CORS`` for a child, ``GSRS`` in a group).
+
+        Args:
+            name: The form's short name (``ORS``, ``CORS``, ``SRS``, ``CSRS``, ``GSRS``), used in
+                the live total.
+            label: Its name as the heading shows it (default: ``name``), e.g. "CORS (child)".
+        """
+        self._label = name
+        text = self.tr.text(f"registration.{self.form}.heading_form", form=label or name)
+        self.heading.value = f"<h3 style='margin:4px 0'>{html.escape(text)}</h3>"
+        if hasattr(self, "_listeners"):  # not while the form is made
+            self._update_total()
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every change a person makes."""
