@@ -2,21 +2,24 @@
 
 Enforcement lives in the query layer, not in the widgets. Every dashboard reads through
 :func:`reader_for_user`, which gives the kernel's user a :class:`~fitdata.data.store.Reader` whose
-``sessions``, ``episodes``, ``clients`` and ``session_changes`` are temporary views restricted to
-what the role may see (:func:`scope_for`). Every package query names those tables plainly, so
-it is scoped without knowing it, and the scoped reader refuses queries that could step around
-the views (catalog-qualified tables, ATTACH, table functions such as ``query_table``).
+``sessions``, ``episodes``, ``clients``, ``session_changes``, ``episode_participants`` and
+``client_page_settings`` are temporary views restricted to what the role may see
+(:func:`scope_for`). Every package query names those tables plainly, so it is scoped without
+knowing it, and the scoped reader refuses queries that could step around the views
+(catalog-qualified tables, ATTACH, table functions such as ``query_table``) or that name
+``client_form_uses`` (a client link's bookkeeping, which no scoped reader reads).
 
 ========== ===================================================================================
 role       sees
 ========== ===================================================================================
 therapist  the episodes whose ``therapist_id`` is theirs, with every session (all raters and
-           partners of a couple/family episode) and the clients in them
-supervisor the episodes of their teams (``episodes.team_id``)
+           partners of a couple/family episode), their participants, and the clients in
+           them with those clients' page settings
+supervisor the episodes of their teams (``episodes.team_id``), likewise
 leader     every row **de-identified**: client and episode ids replaced by a keyed hash that
-           changes with every kernel, birth years removed. Aggregates (service summary,
-           indices) work and suppress small cells as before; client-level functions refuse
-           with :class:`AccessDenied`
+           changes with every kernel (participants too), birth years removed, no page
+           settings. Aggregates (service summary, indices) work and suppress small cells as
+           before; client-level functions refuse with :class:`AccessDenied`
 admin      everything
 ========== ===================================================================================
 
@@ -314,16 +317,26 @@ _NO_USERS = ("users", "SELECT * FROM {db}.users WHERE false")
 
 def _row_scope(key: str, episodes_where: str, user: User) -> ReadScope:
     own = f"SELECT episode_id FROM {{db}}.episodes WHERE {episodes_where}"
+    # The clients of the scope's episodes: every session's client, the index clients, and the
+    # participants (a partner who joined may have no session yet).
+    own_clients = (
+        f"SELECT client_id FROM {{db}}.sessions WHERE episode_id IN ({own}) "
+        f"UNION SELECT client_id FROM {{db}}.episodes WHERE {episodes_where} "
+        f"UNION SELECT client_id FROM {{db}}.episode_participants WHERE episode_id IN ({own})"
+    )
     views = (
         ("episodes", f"SELECT * FROM {{db}}.episodes WHERE {episodes_where}"),
         ("sessions", f"SELECT * FROM {{db}}.sessions WHERE episode_id IN ({own})"),
-        (
-            "clients",
-            "SELECT * FROM {db}.clients WHERE client_id IN ("
-            f"SELECT client_id FROM {{db}}.sessions WHERE episode_id IN ({own}) "
-            f"UNION SELECT client_id FROM {{db}}.episodes WHERE {episodes_where})",
-        ),
+        ("clients", f"SELECT * FROM {{db}}.clients WHERE client_id IN ({own_clients})"),
         ("session_changes", f"SELECT * FROM {{db}}.session_changes WHERE episode_id IN ({own})"),
+        (
+            "episode_participants",
+            f"SELECT * FROM {{db}}.episode_participants WHERE episode_id IN ({own})",
+        ),
+        (
+            "client_page_settings",
+            f"SELECT * FROM {{db}}.client_page_settings WHERE client_id IN ({own_clients})",
+        ),
         _NO_USERS,
     )
     return ReadScope(key, views, user)
@@ -352,11 +365,12 @@ def _deidentified_scope(
     teams = "" if team_ids is None else f" WHERE team_id IN ({_in_list(team_ids) or 'NULL'})"
     clients = episodes = ""
     if team_ids is not None:
+        episodes = f" WHERE episode_id IN (SELECT episode_id FROM {{db}}.episodes{teams})"
         clients = (
             f" WHERE client_id IN (SELECT client_id FROM {{db}}.sessions{teams} "
-            f"UNION SELECT client_id FROM {{db}}.episodes{teams})"
+            f"UNION SELECT client_id FROM {{db}}.episodes{teams} "
+            f"UNION SELECT client_id FROM {{db}}.episode_participants{episodes})"
         )
-        episodes = f" WHERE episode_id IN (SELECT episode_id FROM {{db}}.episodes{teams})"
     views = (
         ("sessions", f"SELECT * REPLACE ({replaced}) FROM {{db}}.sessions{teams}"),
         ("episodes", f"SELECT * REPLACE ({replaced}) FROM {{db}}.episodes{teams}"),
@@ -366,6 +380,13 @@ def _deidentified_scope(
             f"FROM {{db}}.clients{clients}",
         ),
         ("session_changes", f"SELECT * REPLACE ({changes}) FROM {{db}}.session_changes{episodes}"),
+        (
+            "episode_participants",
+            f"SELECT * REPLACE ({hashed('client_id')}, {hashed('episode_id')}) "
+            f"FROM {{db}}.episode_participants{episodes}",
+        ),
+        # Whether a client sees their own graph is no aggregate: no rows de-identified.
+        ("client_page_settings", "SELECT * FROM {db}.client_page_settings WHERE false"),
         _NO_USERS,
     )
     return ReadScope(key, views, user, guard)

@@ -18,13 +18,15 @@ from natsort import natsort_keygen, ns
 from fitdata.data import cache
 from fitdata.data.access import record_access, require_client_rows
 from fitdata.data.store import Reader, StoreError
-from fitdata.vocabulary import SCORE_COLUMNS
+from fitdata.vocabulary import ROLES, SCORE_COLUMNS, default_form_sql
 
 __all__ = [
     "latest_session_date",
     "client_episode_options",
     "client_profile",
     "client_sessions",
+    "episode_participants",
+    "episode_sessions",
     "episode_team",
     "natural_key",
     "team_options",
@@ -183,3 +185,86 @@ def client_profile(reader: Reader, client_id: str) -> dict[str, object]:
     age_group, birth_year = rows[0]
     record_access(reader, "client_profile", client_id)
     return {"age_group": age_group, "birth_year": birth_year}
+
+
+def _episode_clients(frame: pd.DataFrame) -> list[str]:
+    return sorted({str(c) for c in frame["client_id"]}, key=natural_key)
+
+
+def episode_participants(reader: Reader, episode_id: str) -> pd.DataFrame:
+    """Who takes part in an episode: one row per participant and rater.
+
+    Columns ``client_id``, ``role``, ``rater``, ``added_on`` (a date or None) and ``age_group``
+    (of ``client_id``: for a collateral rater, of the client rated), ordered the index client
+    first, then partners, family members and members by client code, then collateral raters
+    (by the client rated, then rater). Recorded in the audit log when rows come back.
+
+    Raises:
+        AccessDenied: For a reader that may see aggregates only (a leader's).
+    """
+    require_client_rows(reader, "client_sessions")
+    frame = reader.df(
+        """
+        SELECT p.client_id, p.role, p.rater, p.added_on, c.age_group
+        FROM episode_participants p LEFT JOIN clients c USING (client_id)
+        WHERE p.episode_id = ?
+        """,
+        [episode_id],
+    )
+    if frame.empty:
+        return frame
+    frame["added_on"] = [None if pd.isna(d) else pd.Timestamp(d).date() for d in frame["added_on"]]
+    rank = {role: i for i, role in enumerate(ROLES)}
+    frame["_group"] = [0 if r == "index" else 2 if r == "collateral" else 1 for r in frame["role"]]
+    frame["_role"] = frame["role"].map(rank)
+    frame["_client"] = frame["client_id"].map(natural_key)
+    frame = frame.sort_values(["_group", "_client", "_role", "rater"], kind="stable")
+    record_access(reader, "episode_participants", "", episode_id, clients=_episode_clients(frame))
+    return frame.drop(columns=["_group", "_role", "_client"]).reset_index(drop=True)
+
+
+_FORMS = (
+    f"coalesce(s.ors_form, CASE WHEN s.ors_total IS NOT NULL THEN "
+    f"{default_form_sql('ors', 'c.age_group', 'e.format')} END) AS ors_form, "
+    f"coalesce(s.srs_form, CASE WHEN s.srs_total IS NOT NULL THEN "
+    f"{default_form_sql('srs', 'c.age_group', 'e.format')} END) AS srs_form"
+)
+
+
+def episode_sessions(reader: Reader, episode_id: str) -> pd.DataFrame:
+    """Every session of an episode: every participant and rater, ordered by session.
+
+    The columns of :func:`client_sessions` plus ``client_id``, ``ors_form``, ``srs_form`` and
+    ``entered_by``. A form not recorded (rows from before schema version 6) is the default for
+    the client's age group and the episode's format
+    (:func:`fitdata.vocabulary.default_forms`) where its total is given, else None. Ordered by
+    session number, then client code, then rater. Recorded in the audit log when rows come
+    back.
+
+    Raises:
+        AccessDenied: For a reader that may see aggregates only (a leader's).
+    """
+    require_client_rows(reader, "client_sessions")
+    columns = ", ".join(
+        ["s.client_id", "s.session_no", "s.session_date", "s.rater"]
+        + [f"s.{c}::DOUBLE AS {c}" for c in SCORE_COLUMNS]
+    )
+    frame = reader.df(
+        f"""
+        SELECT {columns}, {_FORMS}, s.entered_by
+        FROM sessions s
+        JOIN episodes e USING (episode_id)
+        LEFT JOIN clients c ON c.client_id = s.client_id
+        WHERE s.team_id = ? AND s.episode_id = ?
+        """,
+        [episode_team(reader, episode_id), episode_id],
+    )
+    if frame.empty:
+        return frame
+    for column in ("ors_form", "srs_form", "entered_by"):  # None where not given, not NaN
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    frame["_client"] = frame["client_id"].map(natural_key)
+    frame["_self"] = frame["rater"] != "client"
+    frame = frame.sort_values(["session_no", "_client", "_self", "rater"], kind="stable")
+    record_access(reader, "episode_sessions", "", episode_id, clients=_episode_clients(frame))
+    return frame.drop(columns=["_client", "_self"]).reset_index(drop=True)

@@ -97,8 +97,9 @@ SESSION_ORDER = "team_id, client_id, episode_id, session_date, session_no, rater
 # costs 1-4 s before failing.
 _DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
-# Tables of the file that no scoped reader reads (the audit anchor is the store's own).
-_NOT_SCOPED = frozenset({"audit_anchor"})
+# Tables of the file that no scoped reader reads: the audit anchor is the store's own, and
+# which client link's form was used (version 6) is the client page's own bookkeeping.
+_NOT_SCOPED = frozenset({"audit_anchor", "client_form_uses"})
 
 # How long a reader keeps retrying when another program holds a write lock on the file.
 _LOCK_RETRY_SECONDS = 10.0
