@@ -1,23 +1,38 @@
 """The client graph dashboard: team -> therapist -> client, and that client's ORS/SRS graph.
 
+A client of a couple or family episode is shown with the whole episode: every participant on
+one graph (:func:`fitdata.ui.charts.episode_graph`), a status sentence under each participant's
+name, and a note for each collateral rater's ORS (a parent's rating of a child), which is never
+counted as the client's own feedback. Every participant's read is in the audit log (the
+queries :func:`fitdata.data.queries.episode_participants` and ``episode_sessions`` record it).
+
 The view keeps its state in widget traitlets, so a test can set ``view.team.value`` in plain
 Python and read ``view.status.value`` and ``view.figure.data`` — the same things the browser shows.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
 import ipywidgets as widgets
+import pandas as pd
 import plotly.graph_objects as go
 
 from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.data import queries
-from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
+from fitdata.ui.charts import (
+    ParticipantSeries,
+    Spec,
+    client_graph_spec,
+    episode_graph,
+    no_sessions,
+    participant_label,
+)
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
-from fitdata.ui.rules import rules_html
+from fitdata.ui.rules import graph_rules, rules_html, rules_list_html
 from fitdata.ui.view import DashboardView, Options, builder, set_options
 
 __all__ = ["ClientGraphView", "build_client_graph", "rules_html"]
@@ -91,6 +106,10 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
             title = tr.text("graph.no_client")
         else:
             episode_id, client_id = self.client.value.split("|", 1)
+            participants = queries.episode_participants(context.reader, episode_id)
+            clients = participants[participants["role"] != "collateral"]
+            if clients["client_id"].nunique() > 1:
+                return self._episode_spec(episode_id, clients)
             sessions = queries.client_sessions(context.reader, episode_id, client_id)
             age_group = str(queries.client_profile(context.reader, client_id)["age_group"])
             title = tr.text("graph.title", client=client_id)
@@ -99,6 +118,65 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
         self.status.value = self.status_html(status_sentence(status, tr, context.config))
         self.rules.value = rules_html(tr, context.config, age_group)
         return client_graph_spec(sessions, status, tr, context.config, title=title)
+
+    def _episode_spec(self, episode_id: str, clients: pd.DataFrame) -> Spec:
+        """Every participant of a couple or family episode: one graph, a sentence each."""
+        context, tr, config = self.context, self.tr, self.context.config
+        sessions = queries.episode_sessions(context.reader, episode_id)
+        clients = clients.drop_duplicates("client_id")
+        roles = set(clients["role"])
+        kind = "couple" if "partner" in roles else "family" if "family_member" in roles else None
+        series: list[ParticipantSeries] = []
+        for position, row in enumerate(clients.itertuples()):
+            client_id, age_group = str(row.client_id), str(row.age_group)
+            rows = sessions[sessions["client_id"] == client_id].sort_values(["session_no", "rater"])
+            own = rows[rows["rater"] == "client"]
+            series.append(
+                ParticipantSeries(
+                    client_id=client_id,
+                    role=str(row.role),
+                    label=participant_label(str(row.role), client_id, position, tr, format=kind),
+                    sessions=rows.reset_index(drop=True),
+                    status=client_status(own, age_group, config),
+                )
+            )
+        self.status.value = "".join(self._participant_html(one) for one in series)
+        groups = list(dict.fromkeys(one.status.age_group for one in series))
+        self.rules.value = rules_list_html(
+            html.escape(tr.text("rule.heading")), graph_rules(tr, config, groups)
+        )
+        title = tr.text(
+            f"client_graph.title.{kind or 'episode'}",
+            clients=tr.join([one.client_id for one in series]),
+        )
+        return episode_graph(series, tr, config, title=title)
+
+    def _participant_html(self, one: ParticipantSeries) -> str:
+        """A participant's name as a heading, their status sentence, a note per rater."""
+        tr, config = self.tr, self.context.config
+        parts = [
+            f'<h4 class="fitdata-participant" style="margin:0.6em 0 0.1em">'
+            f"{html.escape(one.label)}</h4>",
+            self.status_html(status_sentence(one.status, tr, config)),
+        ]
+        others = one.sessions[one.sessions["rater"] != "client"].dropna(subset=["ors_total"])
+        for rater, rows in others.groupby("rater", sort=True):
+            ors = rows.sort_values("session_no")["ors_total"].astype(float)
+            parts.append(
+                '<p class="fitdata-collateral-note">'
+                + html.escape(
+                    tr.count_text(
+                        "client_graph.collateral_note",
+                        len(ors),
+                        rating=tr.text(f"episode_graph.collateral.{rater}", who=one.label),
+                        sessions=len(ors),
+                        first=tr.number(float(ors.iloc[0])),
+                        last=tr.number(float(ors.iloc[-1])),
+                    )
+                )
+                + "</p>"
+            )
+        return f'<div class="fitdata-participant-status">{"".join(parts)}</div>'
 
     @property
     def widget(self) -> widgets.Widget:

@@ -77,3 +77,75 @@ def test_an_error_during_a_callback_is_shown_kindly(view, tiny_db, tmp_path) -> 
     view.team.value = "T3"
     assert "There is no database at" in view.message.value
     assert "Traceback" not in view.message.value
+
+
+# -- a couple or family: the whole episode on one graph (issue 20) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def episode_db(tmp_path_factory):
+    from tests.integration.episode_db import build_episode_db
+
+    return build_episode_db(tmp_path_factory.mktemp("episodes") / "episodes.duckdb")
+
+
+def test_choosing_either_partner_shows_the_whole_couple(episode_db) -> None:
+    view = ClientGraphView(DashboardContext(episode_db))
+    for chosen in ("E-C1|K-P1", "E-C1|K-P2"):
+        view.client.value = chosen
+        assert list(trace(view, "Partner · K-P1: ORS").y) == [14.0, 16.0, 21.0, 24.0]
+        assert list(trace(view, "Partner · K-P2: ORS").y) == [22.0, 21.0, 19.0, 18.0]
+        assert list(trace(view, "Partner · K-P2: SRS").y) == [37.0, 36.0, 33.0, 34.0]
+        a, b = trace(view, "Partner · K-P1: ORS"), trace(view, "Partner · K-P2: ORS")
+        assert a.marker.symbol != b.marker.symbol and a.line.color != b.line.color
+        assert view.figure.layout.title.text == "Couple: K-P1 and K-P2"
+        status = view.status.value
+        assert status.index("Partner · K-P1") < status.index("ORS +10.0 since the first session")
+        assert status.index("Partner · K-P2") < status.index("ORS −4.0 since the first session")
+        assert "SRS below 36 in sessions 3 and 4." in status
+    cutoffs = [t.name for t in view.figure.data if t.name.startswith("Clinical cutoff")]
+    assert cutoffs == ["Clinical cutoff 25 (adult)"]
+
+
+def test_a_family_draws_the_parents_rating_beside_the_child_and_both_cutoffs(episode_db) -> None:
+    view = ClientGraphView(DashboardContext(episode_db, lang="nb"))
+    view.client.value = "E-F1|K-M1"
+    parent = trace(view, "Forelders skåring av Familiemedlem · K-C1")
+    child = trace(view, "Familiemedlem · K-C1: ORS")
+    assert list(parent.y) == [22.0, 24.0, 27.0] and list(child.y) == [24.0, 26.0, 29.0]
+    assert parent.line.dash == "dash" and parent.line.color == child.line.color
+    names = {t.name for t in view.figure.data}
+    assert "Klinisk grense 25 (voksen): Familiemedlem · K-M1" in names
+    assert "Klinisk grense 32 (barn): Familiemedlem · K-C1" in names
+    assert "Forelders skåring av Familiemedlem · K-C1: 3 ORS, fra 22,0 til 27,0" in (
+        view.status.value.replace("&#x27;", "'")
+    )
+    assert "Klinisk grense 32 (barn)" in view.rules.value
+    assert view.figure.layout.title.text == "Familie: K-M1 og K-C1"
+
+
+def test_one_client_is_the_client_graph_as_before(episode_db) -> None:
+    view = ClientGraphView(DashboardContext(episode_db))
+    view.client.value = "E-I1|K-S1"
+    assert list(trace(view, "ORS").y) == [15.0, 15.5, 16.0, 15.0, 16.0, 15.5]
+    assert view.figure.layout.title.text == "Client K-S1"
+
+
+def test_every_participants_read_is_audited(episode_db, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    from fitdata.data import access
+    from tests.integration.episode_db import THERAPIST
+
+    db = tmp_path / "audited.duckdb"
+    shutil.copyfile(episode_db, db)
+    access.add_user(db, "kari", "therapist", therapist_id=THERAPIST)
+    monkeypatch.setattr(access, "_bound_user", None)
+    access.bind_user("kari")
+    view = ClientGraphView(DashboardContext(db))
+    view.client.value = "E-C1|K-P2"
+    assert {t.name for t in view.figure.data} >= {"Partner · K-P1: ORS", "Partner · K-P2: ORS"}
+    entries = [e for e in access.read_audit(db) if e.episode_id == "E-C1"]
+    assert all(e.user == "kari" for e in entries)
+    for client in ("K-P1", "K-P2"):
+        assert any(e.concerns(client) and e.action == "episode_sessions" for e in entries)
