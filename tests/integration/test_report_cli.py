@@ -251,7 +251,11 @@ def test_html_is_self_contained_with_charts_and_notes(reports):
         "headline",
         "trend",
         "teams",
+        "couples_headline",  # issue 20: the couples section after the teams
+        "couples_teams",
+        "couples_trend",
     }
+    assert "Par: ble begge partnerne bedre?" in text and "Anker" in text
     assert "Metode og kilder" in text and "Jacobson" in text and "Wilson" in text
     assert "leverandørens referansetall, ikke fagfellevurdert" in text
 
@@ -269,7 +273,7 @@ def test_pdf_text_has_the_reading_tables_and_sources(reports, view):
 
 def test_xlsx_has_one_sheet_per_table_and_notes(reports):
     book = load_workbook(reports["xlsx"])
-    assert len(book.sheetnames) == 6
+    assert len(book.sheetnames) == 9  # six tables, three couple tables, the notes
     assert book.sheetnames[-1] == "Metode og kilder"
     notes = [row[0] for row in book.worksheets[-1].iter_rows(values_only=True) if row[0]]
     assert any("Wampold" in str(n) for n in notes)
