@@ -374,6 +374,7 @@ def _submit(
     ors_form, srs_form = default_forms(str(age_group), str(episode_format))
     form_name = ors_form if form == "ors" else srs_form
     scores = Scores.from_items(*marks)
+    other_given: set[str] = set()
     if form == "ors":
         registration = Registration(
             episode.team_id,
@@ -420,6 +421,8 @@ def _submit(
         if day.srs is not None:
             raise ClientFormError([("already_today", {"form": form_name})], lang)
         session_id, session_no = day.session_id, day.session_no
+        if day.ors is not None:
+            other_given.add("ors")
         _record_srs_added(con, grant, session_id, now)
         assignments = {**scores.columns("srs"), "srs_form": srs_form}
         con.execute(
@@ -431,7 +434,8 @@ def _submit(
         "INSERT INTO client_form_uses (link_id, form, session_id, used_at) VALUES (?, ?, ?, ?)",
         [grant.link_id, form, session_id, now],
     )
-    done = used | {form}
+    # the day's session now has this form, and maybe the other (given by the therapist)
+    done = used | {form} | other_given
     return SubmitResult(
         session_id,
         session_no,
