@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -372,3 +373,12 @@ def test_the_participant_rows_refuse_a_role_that_contradicts_the_rater(family, t
     ):
         with pytest.raises(duckdb.ConstraintException), write_transaction(path) as con:
             con.execute(f"INSERT INTO episode_participants VALUES {values}")
+
+
+def test_the_readmes_couples_query_runs_and_lists_both_partners(family) -> None:
+    text = (Path(__file__).resolve().parents[2] / "data" / "README.md").read_text("utf-8")
+    sql = re.search(r"```sql\n(SELECT p\.episode_id.*?)```", text, re.S)
+    assert sql, "data/README.md lost its couples query"
+    rows = reader_for(family).rows(sql.group(1))
+    assert [r[:3] for r in rows] == [("E-C", "K-A", "index"), ("E-C", "K-B", "partner")]
+    assert [(float(r[3]), float(r[4]), r[5]) for r in rows] == [(20.0, 24.0, 2), (18.0, 19.0, 2)]
