@@ -697,3 +697,18 @@ def test_ids_with_quotes_and_braces_cannot_break_out_of_a_scope(db) -> None:
         con.execute("UPDATE episodes SET therapist_id = ? WHERE episode_id = 'E2'", [odd])
     access.add_user(db, "odd", "therapist", therapist_id=odd)
     assert clients_seen(access.reader_for_user(db, "odd")) == {"K-ONE"}
+
+
+def test_every_table_with_client_data_is_behind_a_view_in_every_scope(db) -> None:
+    """A table no view stands in for is read whole by a scoped reader: only the shared lists."""
+    tables = {r[0] for r in reader_for(db).rows("SELECT table_name FROM duckdb_tables()")}
+    assert {"episode_participants", "client_page_settings", "client_form_uses"} <= tables
+    for name in ("kari", "sigrid", "leder", "admin"):
+        user = access.find_user(db, name)
+        scope = access.scope_for(user)
+        viewed = {table for table, _ in scope.views}
+        read_whole = tables - viewed - store._NOT_SCOPED
+        if name == "admin":
+            assert "client_form_uses" not in read_whole  # nobody scoped reads it, not even admin
+            continue
+        assert read_whole == {"schema_version", "teams", "therapists"}, name
