@@ -65,9 +65,9 @@ def categorical(values: pd.Series) -> pd.Series:
 
 def _same_categories(values: pd.Series, like: pd.Series) -> pd.Series:
     """``values`` coded with the categories of ``like`` (others become NA: they match nothing)."""
-    return pd.Series(
-        pd.Categorical(values.astype("str"), categories=like.cat.categories), index=values.index
-    )
+    text = values.astype("str")
+    text = text.where(text.isin(like.cat.categories))
+    return pd.Series(pd.Categorical(text, categories=like.cat.categories), index=values.index)
 
 
 def _resolve_ids(values: pd.Series, ids: pd.Series, names: pd.Series) -> pd.Series:
@@ -252,7 +252,8 @@ def plan(
     rows["_birth"] = rows["birth_year"].where(rows["birth_year"] > 0)
     bad |= _reject_groups(rows, raw, problems, "client", "_birth", "birth year", "birth_year")
     only = rows["_only"].to_numpy(dtype=bool)  # participants without a session
-    bad |= check_partner_rows(rows, raw, problems)
+    partner_bad = check_partner_rows(rows, raw, problems)
+    bad |= partner_bad
 
     # Duplicate sessions in the files.
     key = (
@@ -260,8 +261,9 @@ def plan(
         if has_episode
         else ["client", "session_date", "rater"]
     )
-    duplicated = np.zeros(len(rows), dtype=bool)
-    duplicated[~only] = rows[~only].duplicated(subset=key, keep=False).to_numpy()
+    duplicated = np.zeros(len(rows), dtype=bool)  # (a client as both partners is said above)
+    sessions = ~only & ~partner_bad
+    duplicated[sessions] = rows[sessions].duplicated(subset=key, keep=False).to_numpy()
     if duplicated.any():
         dup = rows[duplicated]
         text = "one row per session (client, date and rater); the same session is on rows " + (
@@ -487,6 +489,7 @@ def plan(
     result.participants = participants(
         accepted, accepted["_role"].to_numpy(dtype=object), existing, started
     )
+    result.listed = len(listed)
     return result
 
 

@@ -35,6 +35,7 @@ class Plan:
     sessions: pd.DataFrame
     already_present: int
     participants: pd.DataFrame = field(default_factory=pd.DataFrame)  # episode_participants
+    listed: int = 0  # rows that add a participant without a session
 
 
 def lookup(keys: pd.Series, table: pd.Series) -> np.ndarray:

@@ -80,6 +80,7 @@ class ImportSummary:
     dry_run: bool = False
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    listed: int = 0
 
     @property
     def sessions_read(self) -> int:
@@ -96,7 +97,12 @@ class ImportSummary:
         lines = [
             f"Read {read}.",
             f"Sessions: {self.sessions_read:,} read, {self.imported:,} {verb}, "
-            f"{self.already_present:,} already present, {self.rejected_rows:,} rejected.",
+            f"{self.already_present:,} already present, {self.rejected_rows:,} rejected"
+            + (
+                f", {self.listed:,} listing a participant without a session."
+                if self.listed
+                else "."
+            ),
         ]
         if self.created:
             made = ", ".join(f"{n:,} {what}" for what, n in self.created.items())
@@ -383,6 +389,9 @@ def _write(con: object, result: Plan) -> None:
             "UPDATE episodes SET ended = ?, end_type = ? WHERE episode_id = ? AND ended IS NULL",
             [pd.Timestamp(row.ended).date(), row.end_type, row.episode_id],
         )
+    # before the sessions, which would add the participants they imply without added_on
+    if len(result.participants):
+        ensure_participants(con, result.participants)  # type: ignore[arg-type]
     s = result.sessions
     sessions = pd.DataFrame(
         {
@@ -401,8 +410,6 @@ def _write(con: object, result: Plan) -> None:
         }
     )
     store.append_frame(con, "sessions", sessions)  # type: ignore[arg-type]
-    if len(result.participants):
-        ensure_participants(con, result.participants)  # type: ignore[arg-type]
 
 
 # --- The import ------------------------------------------------------------------------------
@@ -512,6 +519,7 @@ def import_files(
             summary.rejected_rows = int(described["pos"].nunique()) + len(unreadable)
             summary.imported = len(result.sessions)
             summary.already_present = result.already_present
+            summary.listed = result.listed
             summary.created = {
                 name: len(frame)
                 for name, frame in (
