@@ -268,7 +268,7 @@ def validate_new_participant(
             problems.append(Problem("rater", "rater_missing"))
         if new.new_client is not None or code not in {p.client_id for p in clients}:
             problems.append(Problem("client_id", "collateral_not_client", {"code": code}))
-        elif (code, new.rater) in {p.key for p in participants}:
+        elif new.rater in COLLATERAL_RATERS and (code, new.rater) in {p.key for p in participants}:
             problems.append(Problem("client_id", "already_rater", {"code": code}))
         return problems
     wanted = ROLE_FOR_FORMAT.get(episode.format)
