@@ -155,7 +155,7 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
         """A participant's name as a heading, their status sentence, a note per rater."""
         tr, config = self.tr, self.context.config
         parts = [
-            f'<h4 class="fitdata-participant" style="margin:0.6em 0 0.1em">'
+            f'<h4 class="fitdata-participant" style="margin:0.6em 0 0.1em;font-size:1.15em">'
             f"{html.escape(one.label)}</h4>",
             self.status_html(status_sentence(one.status, tr, config)),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -187,3 +188,158 @@ def test_the_database_and_notebooks_are_not_served(server_en, demo_db) -> None:
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(server_en.url + path, timeout=10)
         assert error.value.code in (403, 404), path
+
+
+# -- a couple and a child with a parent rater (issue 20) -------------------------------------
+
+SHOTS = Path("/tmp/shots/G")
+READ_STYLED = """(selector) => {
+  const plot = document.querySelector(selector);
+  return plot.data.map(t => ({
+    name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || []),
+    symbol: t.marker && t.marker.symbol, colour: t.line && t.line.color,
+    dash: t.line && t.line.dash}));
+}"""
+
+
+def demo_couple(db) -> tuple[str, list[str]]:
+    """A demo couple episode with both partners' own ratings: its id and the partners' codes
+    (index client first)."""
+    rows = reader_for(db).df(
+        """
+        SELECT e.episode_id, e.client_id AS index_client, list(DISTINCT s.client_id) AS clients,
+               count(*) AS sessions
+        FROM episodes e JOIN sessions s USING (episode_id)
+        WHERE e.format = 'couple' AND s.rater = 'client'
+        GROUP BY e.episode_id, e.client_id
+        HAVING count(DISTINCT s.client_id) = 2
+        ORDER BY sessions DESC, e.episode_id
+        """
+    )
+    first = rows.iloc[0]
+    others = sorted(c for c in first["clients"] if c != first["index_client"])
+    return str(first["episode_id"]), [str(first["index_client"]), *others]
+
+
+def demo_rated_child(db) -> tuple[str, str]:
+    """A child's individual episode with a parent's ORS beside the child's own (most sessions)."""
+    rows = reader_for(db).df(
+        """
+        SELECT s.episode_id, s.client_id, count(*) AS sessions
+        FROM sessions s JOIN episodes e USING (episode_id)
+        WHERE s.episode_id IN (
+            SELECT episode_id FROM sessions WHERE rater = 'client'
+            GROUP BY episode_id HAVING count(DISTINCT client_id) = 1
+        )
+        GROUP BY s.episode_id, s.client_id
+        HAVING count(*) FILTER (WHERE s.rater = 'parent' AND s.ors_total IS NOT NULL) >= 3
+           AND count(*) FILTER (WHERE s.rater = 'client') >= 3
+           AND count(DISTINCT s.rater) = 2
+        ORDER BY sessions DESC, s.episode_id
+        """
+    )
+    return str(rows.iloc[0]["episode_id"]), str(rows.iloc[0]["client_id"])
+
+
+def choose_client(page, db, tr: Translator, episode_id: str, client_id: str) -> None:
+    """Pick the team, the therapist and the client of ``episode_id`` as a person would."""
+    reader = reader_for(db)
+    team_id, therapist_id = reader.rows(
+        "SELECT team_id, therapist_id FROM episodes WHERE episode_id = ?", [episode_id]
+    )[0]
+    teams = queries.team_options(reader)
+    page.locator(".fitdata-team select").select_option(
+        index=teams["team_id"].tolist().index(team_id)
+    )
+    therapists = queries.therapist_options(reader, team_id)
+    first = therapists.iloc[0]
+    wait_for_options(
+        page,
+        "therapist",
+        tr.count_text("option.therapist", first.clients, name=first["name"], clients=first.clients),
+    )
+    page.locator(".fitdata-therapist select").select_option(
+        index=therapists["therapist_id"].tolist().index(therapist_id)
+    )
+    episodes = queries.client_episode_options(reader, team_id, therapist_id)
+    wait_for_options(page, "client", options_label(episodes.iloc[0], tr))
+    row = episodes[(episodes["episode_id"] == episode_id) & (episodes["client_id"] == client_id)]
+    select_by_text(page, "client", options_label(row.iloc[0], tr))
+
+
+def wait_for_title(page, text: str) -> None:
+    page.wait_for_function(
+        "([sel, text]) => { const t = document.querySelector(sel + ' .gtitle');"
+        " return t && t.textContent === text; }",
+        arg=[PLOT, text],
+        timeout=30_000,
+    )
+
+
+def shoot(page, name: str) -> None:
+    """Screenshots at a laptop's 1280x800 and a projector's 1920x1080."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width, height in ((1280, 800), (1920, 1080)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(600)  # plotly redraws for the new width
+        page.screenshot(path=SHOTS / f"{name}-{width}x{height}.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+
+
+@pytest.mark.parametrize("lang", ["en", "nb"])
+def test_a_demo_couple_shows_both_partners(lang, server_en, server_nb, page, demo_db) -> None:
+    tr = Translator(lang)
+    server = server_en if lang == "en" else server_nb
+    episode_id, partners = demo_couple(demo_db)
+    page.goto(server.url + "voila/render/client_graph.ipynb")
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    choose_client(page, demo_db, tr, episode_id, partners[1])  # the partner, not the index
+    title = tr.text("client_graph.title.couple", clients=tr.join(partners))
+    wait_for_title(page, title)
+    drawn = {t["name"]: t for t in page.evaluate(READ_STYLED, PLOT)}
+    role = tr.text("participant.role.partner")
+    for client in partners:
+        own = own_sessions(demo_db, episode_id, client)
+        ors, srs = own.dropna(subset=["ors_total"]), own.dropna(subset=["srs_total"])
+        label = f"{role} · {client}"
+        assert drawn[f"{label}: ORS"]["x"] == ors["session_no"].tolist()
+        assert drawn[f"{label}: ORS"]["y"] == pytest.approx(ors["ors_total"].tolist())
+        assert drawn[f"{label}: SRS"]["y"] == pytest.approx(srs["srs_total"].tolist())
+        assert label in page.inner_text(".fitdata-status")
+    first, second = (drawn[f"{role} · {c}: ORS"] for c in partners)
+    assert first["symbol"] != second["symbol"] and first["colour"] != second["colour"]
+    # Both partners' points are drawn, not only listed in the data.
+    count = len(own_sessions(demo_db, episode_id, partners[0])) + len(
+        own_sessions(demo_db, episode_id, partners[1])
+    )
+    assert page.locator(f"{PLOT} .scatterlayer .trace .point").count() >= count
+    assert page.locator(".fitdata-participant").count() == 2
+    shoot(page, f"client-graph-couple-{lang}")
+    assert_clean(page)
+
+
+@pytest.mark.parametrize("lang", ["en", "nb"])
+def test_a_child_with_a_parent_rater_shows_both_lines(
+    lang, server_en, server_nb, page, demo_db
+) -> None:
+    tr = Translator(lang)
+    server = server_en if lang == "en" else server_nb
+    episode_id, child = demo_rated_child(demo_db)
+    page.goto(server.url + "voila/render/client_graph.ipynb")
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    choose_client(page, demo_db, tr, episode_id, child)
+    wait_for_title(page, tr.text("graph.title", client=child))
+    drawn = {t["name"]: t for t in page.evaluate(READ_STYLED, PLOT)}
+    parent = reader_for(demo_db).df(
+        "SELECT session_no, ors_total::DOUBLE AS ors FROM sessions WHERE episode_id = ? "
+        "AND client_id = ? AND rater = 'parent' AND ors_total IS NOT NULL ORDER BY session_no",
+        [episode_id, child],
+    )
+    rated = drawn[tr.text("graph.collateral", rater=tr.text("rater.parent"))]
+    assert rated["x"] == parent["session_no"].tolist()
+    assert rated["y"] == pytest.approx(parent["ors"].tolist())
+    assert rated["dash"] == "dash"
+    own = own_sessions(demo_db, episode_id, child).dropna(subset=["ors_total"])
+    assert drawn["ORS"]["y"] == pytest.approx(own["ors_total"].tolist())
+    shoot(page, f"client-graph-child-parent-{lang}")
+    assert_clean(page)
