@@ -492,8 +492,9 @@ def test_partners_changes_are_correlated_as_chosen(couples: pd.DataFrame) -> Non
     The generator aims at 0.45 between the partners' latent change (an assumption in the
     moderate range, explained in demo.py); session noise on the last ORS and the intake-driven
     part of each one's gain, which partners do not share, bring the observed correlation of
-    last-minus-first to about 0.4 (0.42 measured). With about 500 couples the standard error of
-    r is about 0.035, so 0.30-0.55 is the tolerance; independent partners give about 0.05.
+    last-minus-first to about 0.4 (0.43 measured; 0.37-0.45 with seeds 1, 7, 11, 42). With
+    about 500 couples the standard error of r is about 0.035, so 0.30-0.55 is the tolerance;
+    independent partners (the demo before issue 20) gave 0.06.
     """
     closed = couples[couples["end_type"].notna()]
     assert len(closed) >= 400
@@ -509,8 +510,10 @@ def test_both_partners_improved_between_independent_and_fully_correlated(
     Independent partners give the product of the two rates (the issue measured 34.3 % = about
     0.586 squared on the old demo); fully correlated ones the smaller rate. A moderate
     correlation lands clearly between: above the product by more than 2 points (about one
-    standard error with 480 couples; 6.9 points measured) and below the smaller rate. Each
-    partner's own rate stays in the realism range of every client (45-62 % reliably improved).
+    standard error with 480 couples; 6.9 points measured, 6-10 with seeds 1, 7, 11, 42) and
+    below the smaller rate. Each partner's own rate is about half, as for every client (the
+    realism range 45-62 %, widened by two standard errors for 480 couples), and the two
+    partners' rates are alike (the copula keeps each one's distribution).
     """
     closed = couples[couples["end_type"].notna()]
     direction = DEFAULT_CONFIG.change_direction
@@ -520,8 +523,8 @@ def test_both_partners_improved_between_independent_and_fully_correlated(
     independent, fully = a.mean() * b.mean(), min(a.mean(), b.mean())
     assert independent + 0.02 < both < fully, (independent, both, fully)
     low, high = REALISM_TARGETS["share reliably improved"]
-    assert low <= a.mean() <= high and low <= b.mean() <= high
-    assert abs(a.mean() - b.mean()) < 0.06  # the same distribution for both partners
+    assert low - 0.045 <= min(a.mean(), b.mean()) <= max(a.mean(), b.mean()) <= high + 0.045
+    assert abs(a.mean() - b.mean()) < 0.06
 
 
 def test_a_partner_joins_an_ongoing_couple_episode_on_the_day_added(query: Query) -> None:
