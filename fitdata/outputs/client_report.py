@@ -37,9 +37,9 @@ from fitdata.vocabulary import ORS_ITEMS, SRS_ITEMS, default_forms
 
 __all__ = ["MAX_TABLE_ROWS", "client_report_data", "client_report_pdf"]
 
-#: The most sessions the table lists (the latest ones), so the printout stays one page; the
-#: graph shows every session.
-MAX_TABLE_ROWS = 20
+#: The most sessions the table lists (the latest ones), so the printout stays one page in a
+#: legible size; the graph shows every session. (The page is shrunk to fit if it must.)
+MAX_TABLE_ROWS = 15
 
 _FONT = "DejaVuSans"
 # Okabe-Ito, as the dashboards' client graph
@@ -133,8 +133,8 @@ def _graph_png(
                 )
         ax.annotate(
             tr.text("client_report.latest"),
-            (latest["session_no"], 1.5),
-            ha="center",
+            (latest["session_no"] + 0.45, 1.5),
+            ha="right",
             fontsize=8,
             color="#333333",
         )
@@ -275,7 +275,7 @@ def client_report_pdf(
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
-    from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
+    from reportlab.platypus import Image, KeepInFrame, Paragraph, SimpleDocTemplate, Spacer
 
     tr = Translator(lang)
     today = today or dt.date.today()
@@ -335,7 +335,8 @@ def client_report_pdf(
         title=f"{title} {client} {episode_id}",
         author="fitdata",
     )
-    document.build(story)
+    frame = (A4[0] - 3 * cm, A4[1] - 2.6 * cm - 12)  # the template's frame, less its padding
+    document.build([KeepInFrame(*frame, content=story, mode="shrink")])
     path = Path(out)
     _write_private(path, buffer.getvalue())
     return path
