@@ -1,6 +1,6 @@
 """A realistic synthetic KOR database for demonstrations, tests and benchmarks.
 
-Over 600 lines on purpose: it is one generator, read top to bottom. About 200 lines are its
+Over 1,000 lines on purpose: it is one generator, read top to bottom. About 250 lines are its
 parameters, each a documented target with its source (``shared/domain.md``, checked by
 ``tests/integration/test_demo.py``); then the stages in the order :func:`generate_demo` runs
 them (organisation, episodes, schedules, scores, frames); then the counter-based random and
@@ -10,7 +10,9 @@ over files that are always read together.
 
 ``generate_demo`` writes a municipality's worth of Feedback-Informed Treatment data: services
 and teams with Norwegian names, therapists (a few of whom changed team), pseudonymous clients,
-episodes of care and ORS/SRS scores per session. The figures it aims at come from
+episodes of care with who takes part in them (couples whose partners' changes are correlated,
+children rated by a parent or teacher too) and ORS/SRS scores per session on the form of the
+client's age group and the episode's format (CORS/CSRS, GSRS). The figures it aims at come from
 ``shared/domain.md`` ("Realistic data"); ``data/README.md`` lists every target, its source and
 the tolerance that ``tests/integration/test_demo.py`` asserts.
 
