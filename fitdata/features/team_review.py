@@ -7,10 +7,11 @@ sessions, first and last ORS, change, last SRS, weeks since the last session, on
 column per flag of :data:`fitdata.analytics.flags.FLAGS` that holds *now*, and the most urgent
 of them; and with one row per *case* (:attr:`Caseload.cases`, what the page lists, counts and
 exports). A case is a client-episode, except in a couple's or a family's episode
-(:data:`JOINT_FORMATS`): there the episode is one case whose participants are every client of
-it (``episode_participants``, index client first; a partner without sessions yet is named
-too), whose flags are its participants' (each flag row keeps whose it is: ``client_id`` and
-``role``), and whose urgency is its most urgent participant's. It is built from
+(:data:`JOINT_FORMATS`) with more than one client taking part: there the episode is one case
+(``joint``) whose participants are every client of it (``episode_participants``, index client
+first; a partner without sessions yet is named too), whose flags are its participants' (each
+flag row keeps whose it is: ``client_id`` and ``role``), and whose urgency is its most urgent
+participant's. It is built from
 
 * one SQL aggregate over the team's sessions (DuckDB does the grouping; only one row per
   client-episode reaches pandas),
@@ -75,8 +76,10 @@ __all__ = [
     "WARNING_FILTERS",
     "WARNING_GROUPS",
     "Caseload",
+    "CaseParticipant",
     "CaseloadCache",
     "EpisodeDetail",
+    "case_detail",
     "case_flags",
     "case_participants",
     "current_rows",
@@ -149,7 +152,8 @@ ROLE_ORDER: tuple[str, ...] = ("index", "partner", "family_member", "member")
 #: Columns of :attr:`Caseload.episodes` (before the one boolean column per flag). ``role`` is
 #: the client's role in the episode (``index``, ``partner``, ``family_member``, ``member``),
 #: ``case`` the key of the case the row belongs to (its own key, or for a couple's or family's
-#: episode the key of its first participant). ``urgency`` is the rank in :data:`URGENCY` of
+#: episode the key of its first participant), ``joint`` whether that case is a couple's or
+#: family's with more than one participant. ``urgency`` is the rank in :data:`URGENCY` of
 #: the most urgent current flag (``urgent_flag``; ``len(URGENCY)`` and ``""`` without one);
 #: ``flag_count`` counts current flags, ``warning_count`` and ``prompt_count`` its warnings
 #: and data-quality prompts, ``history_count`` the resolved ones.
@@ -159,6 +163,7 @@ CASELOAD_COLUMNS: tuple[str, ...] = (
     "client_id",
     "role",
     "case",
+    "joint",
     "therapist_id",
     "therapist",
     "age_group",
@@ -358,8 +363,14 @@ def team_caseload(
     params = {"team": team_id, "as_of": as_of, "therapist": therapist_id}
     episodes = reader.df(_CASELOAD_SQL, params)
     episodes["key"] = episodes["episode_id"].astype(str) + "|" + episodes["client_id"].astype(str)
-    joint = episodes["format"].isin(JOINT_FORMATS).to_numpy()
+    joint = episodes["format"].isin(JOINT_FORMATS).to_numpy(copy=True)
     roster = reader.df(_PARTICIPANTS_SQL, params) if joint.any() else _EMPTY_ROSTER
+    if joint.any():  # a couple or family of one client so far is that client's case
+        pairs = ["episode_id", "client_id"]
+        people = pd.concat([episodes.loc[joint, pairs], roster[pairs]]).drop_duplicates()
+        many = people.groupby("episode_id")["client_id"].size() > 1
+        joint &= episodes["episode_id"].map(many).fillna(False).to_numpy(dtype=bool)
+        roster = roster[roster["episode_id"].map(many).fillna(False).to_numpy(dtype=bool)]
     episodes = _roles_and_cases(episodes, joint, roster)
     for column in ("intake_ors", "first_ors", "last_ors", "last_srs"):
         episodes[column] = episodes[column].astype("float64")
@@ -380,7 +391,7 @@ def team_caseload(
     episodes = _flag_columns(episodes, flags, position)
 
     episodes = episodes.sort_values(["client_id", "started", "episode_id"], kind="stable")
-    cases = _case_rows(episodes, joint_rows=episodes["format"].isin(JOINT_FORMATS), roster=roster)
+    cases = _case_rows(episodes, joint_rows=episodes["joint"], roster=roster)
     episodes = episodes[[*CASELOAD_COLUMNS, *FLAGS]].reset_index(drop=True)
     if len(episodes):  # the list names its clients: the audit log says who saw it
         named = pd.concat([episodes["client_id"], _roster_clients(roster, cases)])
@@ -403,7 +414,8 @@ def _roles_and_cases(
 ) -> pd.DataFrame:
     """Each client-episode's role and the key of its case.
 
-    Outside a couple or family every client-episode is its own case; its role is ``index``
+    Outside a couple or family of several clients (``joint``) every client-episode is its
+    own case; its role is ``index``
     for ``episodes.client_id`` and ``member`` for another client (the migration's rule). In a
     couple's or family's episode the role is the participant's in ``episode_participants``
     (by the same rule when a row is missing) and the case's key is that of its first
@@ -421,6 +433,7 @@ def _roles_and_cases(
             listed = known.reindex(pairs).to_numpy()
             role = np.where(joint & pd.notna(listed), listed, role).astype(object)
     episodes["role"] = role
+    episodes["joint"] = joint
     episodes["case"] = episodes["key"].to_numpy()
     if joint.any():
         together = episodes[joint].assign(_rank=_role_rank(episodes.loc[joint, "role"]))
@@ -759,6 +772,82 @@ class EpisodeDetail:
 _WHOLE_EPISODE_FLAGS = ("srs_always_40", "not_seen")
 
 
+@dataclass(frozen=True)
+class CaseParticipant:
+    """One participant of a couple's or family's case, as the case's graph shows them.
+
+    Attributes:
+        role: ``index``, ``partner``, ``family_member`` or ``member``.
+        client_id: The client.
+        detail: Their :class:`EpisodeDetail`; None for a participant without sessions yet.
+    """
+
+    role: str
+    client_id: str
+    detail: EpisodeDetail | None
+
+
+def case_detail(
+    reader: Reader,
+    caseload: Caseload,
+    key: str,
+    *,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    model: TrajectoryModel | None = None,
+    lang: str = "en",
+) -> list[CaseParticipant]:
+    """Every participant of a couple's or family's case with their graph's data, in order.
+
+    One read of the episode's sessions (:func:`fitdata.data.queries.episode_sessions`, audited
+    with every client) instead of one per participant; each participant's detail is what
+    :func:`episode_detail` gives for them.
+
+    Args:
+        reader: A reader of the database.
+        caseload: The caseload the case is in.
+        key: The case's key (a row of :attr:`Caseload.cases`).
+        config: The thresholds for the flags.
+        model: The expected-trajectory model (None: no band, no ``not_on_track``).
+        lang: Language of the rule sentences.
+
+    Raises:
+        KeyError: If the caseload has no such case.
+    """
+    cases = caseload.cases
+    rows = cases[cases["key"] == key]
+    if rows.empty:
+        raise KeyError(f"no case {key!r} in the caseload")
+    case = rows.iloc[0]
+    episode_id = str(case["episode_id"])
+    sessions = queries.episode_sessions(reader, episode_id)
+    if len(sessions):
+        dates = pd.to_datetime(sessions["session_date"])
+        sessions = sessions[dates <= pd.Timestamp(caseload.as_of)]
+    people = case_participants(caseload, key)
+    ages = dict(zip(people["client_id"], people["age_group"], strict=True))
+    flags = caseload.flags
+    out = []
+    for role, client in case["participants"]:
+        mine = sessions[sessions["client_id"] == client] if len(sessions) else sessions
+        if client not in ages or mine.empty:
+            out.append(CaseParticipant(role=role, client_id=client, detail=None))
+            continue
+        mine = mine.sort_values(["session_no", "rater"], kind="stable").reset_index(drop=True)
+        detail = _episode_detail(
+            mine,
+            str(ages[client]),
+            episode_id,
+            client,
+            as_of=caseload.as_of,
+            config=config,
+            model=model,
+            episode_flags=flags[flags["key"] == f"{episode_id}|{client}"],
+            lang=lang,
+        )
+        out.append(CaseParticipant(role=role, client_id=client, detail=detail))
+    return out
+
+
 def episode_detail(
     reader: Reader,
     episode_id: str,
@@ -791,6 +880,32 @@ def episode_detail(
     dates = pd.to_datetime(sessions["session_date"])
     sessions = sessions[dates <= pd.Timestamp(as_of)].reset_index(drop=True)
     age_group = str(queries.client_profile(reader, client_id)["age_group"])
+    return _episode_detail(
+        sessions,
+        age_group,
+        episode_id,
+        client_id,
+        as_of=as_of,
+        config=config,
+        model=model,
+        episode_flags=episode_flags,
+        lang=lang,
+    )
+
+
+def _episode_detail(
+    sessions: pd.DataFrame,
+    age_group: str,
+    episode_id: str,
+    client_id: str,
+    *,
+    as_of: dt.date,
+    config: ClinicalConfig,
+    model: TrajectoryModel | None,
+    episode_flags: pd.DataFrame | None,
+    lang: str,
+) -> EpisodeDetail:
+    """:func:`episode_detail` from one client's sessions already read (every rater)."""
     own = sessions[sessions["rater"] == "client"].assign(episode_id=episode_id, client_id=client_id)
 
     expected = pd.DataFrame(

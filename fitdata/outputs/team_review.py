@@ -46,7 +46,6 @@ __all__ = [
     "export_csv",
     "export_excel",
     "flag_rule_text",
-    "is_joint",
     "review_file",
     "whose",
     "whose_flag",
@@ -86,11 +85,6 @@ def flag_rule_text(
     )
 
 
-def is_joint(format: object) -> bool:
-    """Whether a case of this episode format is a couple's or family's, named by participant."""
-    return format in cl.JOINT_FORMATS
-
-
 def whose(role: str, client_id: str, tr: Translator) -> str:
     """A participant as a flag names them: role and code, "partner K-2"."""
     return tr.text("review.case.whose", role=tr.text(f"review.role.{role}"), client=client_id)
@@ -106,13 +100,16 @@ def whose_flag(code: str, role: str, client_id: str, tr: Translator) -> str:
 def case_label(format: object, participants: Sequence[tuple[str, str]], tr: Translator) -> str:
     """Who a case is: "Couple: K-1 (index), K-2 (partner)", or the client code of one client.
 
+    A couple or family is named with its participants when it has more than one (the
+    ``joint`` cases of :attr:`fitdata.features.team_review.Caseload.cases`).
+
     Args:
         format: The episode's format; a couple or family is named with every participant.
         participants: The case's (role, client code) pairs in order
             (:attr:`fitdata.features.team_review.Caseload.cases`).
         tr: The language.
     """
-    if not is_joint(format):
+    if format not in cl.JOINT_FORMATS or len(participants) < 2:
         return str(participants[0][1]) if participants else ""
     named = ", ".join(
         tr.text("review.case.participant", client=client, role=tr.text(f"review.role.{role}"))
@@ -134,7 +131,7 @@ def _joint_flags(
 
     ``text`` names the flag and whose it is; a resolved row adds the session it last held.
     """
-    joint = listed.loc[listed["format"].isin(cl.JOINT_FORMATS), "key"]
+    joint = listed.loc[listed["joint"].astype(bool), "key"]
     if flags.empty or joint.empty:
         return flags.iloc[0:0].assign(text=pd.Series(dtype=object))
     rows = flags[flags["case"].isin(joint) & (flags["current"].astype(bool) == current)]
@@ -153,7 +150,7 @@ def _joint_flags(
 
 def _joint_text(listed: pd.DataFrame, rows: pd.DataFrame, text: pd.Series) -> pd.Series:
     """``text`` with the couple and family cases' cells replaced by their named flags."""
-    joint = listed["format"].isin(cl.JOINT_FORMATS)
+    joint = listed["joint"].astype(bool)
     if not joint.any():
         return text
     if len(rows):
@@ -235,8 +232,10 @@ def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -
     is_warning = now["flag"].map(cl.is_warning).astype(bool) if len(now) else now["flag"]
     urgent = _most_urgent(listed, now, labels)
     participants = [
-        case_label(format, people, tr) if is_joint(format) else ""
-        for format, people in zip(listed["format"], listed["participants"], strict=True)
+        case_label(format, people, tr) if joint else ""
+        for format, people, joint in zip(
+            listed["format"], listed["participants"], listed["joint"], strict=True
+        )
     ]
 
     def date(column: str) -> pd.Series:

@@ -376,7 +376,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             )
         cases = self._caseload.cases
         case = cases[cases["key"] == key]
-        if len(case) and review_files.is_joint(case["format"].iloc[0]):
+        if len(case) and bool(case["joint"].iloc[0]):
             return self._case_spec(case.iloc[0])
         episode_id, client_id = key.split("|", 1)
         flags = self._caseload.flags
@@ -427,49 +427,43 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
 
         Each participant with sessions is one :class:`~fitdata.ui.charts.ParticipantSeries`
         (their sessions, every rater; status; expected trajectory; flags at their sessions);
-        one who has none yet is named with a note. Queries each participant's sessions, as a
-        client-episode's row choice does.
+        one who has none yet is named with a note. One read of the episode's sessions
+        (:func:`fitdata.features.team_review.case_detail`).
         """
         context, tr, config = self.context, self.context.tr, self.context.config
         assert self._caseload is not None
-        flags = self._caseload.flags
-        episode_id = str(case["episode_id"])
+        people = cl.case_detail(
+            context.reader,
+            self._caseload,
+            str(case["key"]),
+            config=config,
+            model=self.model,
+            lang=context.lang,
+        )
         series: list[ParticipantSeries] = []
         labels: dict[str, str] = {}
         status_parts: list[str] = []
-        expected: list[pd.DataFrame] = []
-        age_groups: list[str] = []
-        for position, (role, client) in enumerate(case["participants"]):
-            label = participant_label(role, client, position, tr, format=str(case["format"]))
-            labels[client] = label
+        for position, one in enumerate(people):
+            label = participant_label(
+                one.role, one.client_id, position, tr, format=str(case["format"])
+            )
+            labels[one.client_id] = label
             heading = (
                 f'<h4 class="fitdata-participant" style="margin:0.6em 0 0.1em">'
                 f"{html.escape(label)}</h4>"
             )
-            key = f"{episode_id}|{client}"
-            detail = cl.episode_detail(
-                context.reader,
-                episode_id,
-                client,
-                as_of=self._caseload.as_of,
-                config=config,
-                model=self.model,
-                episode_flags=flags[flags["key"] == key],
-                lang=context.lang,
-            )
-            age_groups.append(detail.age_group)
-            own = detail.sessions[detail.sessions["rater"] == "client"]
-            if own.empty:
+            detail = one.detail
+            if detail is None:
                 note = html.escape(tr.text("review.detail.no_sessions"))
                 status_parts.append(f'{heading}<p class="fitdata-status-text">{note}</p>')
                 continue
+            own = detail.sessions[detail.sessions["rater"] == "client"]
             status = client_status(own, detail.age_group, config)
             status_parts.append(heading + self.status_html(status_sentence(status, tr, config)))
-            expected.append(detail.expected)
             series.append(
                 ParticipantSeries(
-                    client_id=client,
-                    role=role,
+                    client_id=one.client_id,
+                    role=one.role,
                     label=label,
                     sessions=detail.sessions,
                     status=status,
@@ -478,12 +472,14 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
                 )
             )
         self.graph_status.value = "".join(status_parts)
+        expected = [one.expected for one in series if one.expected is not None]
         both = pd.concat(expected, ignore_index=True) if expected else pd.DataFrame()
         self.graph_expected.value = self._expected_html(both) if len(both) else ""
         self.graph_flags.value = review_table.flags_html(
             self._caseload, str(case["key"]), tr=tr, config=config, lang=context.lang, labels=labels
         )
-        rules = graph_rules(tr, config, list(dict.fromkeys(age_groups)))
+        ages = list(dict.fromkeys(one.status.age_group for one in series)) or ["adult"]
+        rules = graph_rules(tr, config, ages)
         rules.append(
             tr.text(
                 "review.rule.expected",
@@ -499,7 +495,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         )
         if not series:
             empty = no_sessions()
-            status = client_status(empty, age_groups[0] if age_groups else "adult", config)
+            status = client_status(empty, ages[0], config)
             return client_graph_spec(empty, status, tr, config, title=title)
         return episode_graph(
             series, tr, config, title=title, lower_percentile=self.model.lower_percentile

@@ -29,7 +29,7 @@ from fitdata.analytics.flags import FLAGS, describe_flags
 from fitdata.config import ClinicalConfig
 from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
-from fitdata.outputs.team_review import case_label, flag_rule_text, is_joint, whose_flag
+from fitdata.outputs.team_review import case_label, flag_rule_text, whose_flag
 from fitdata.ui.assets import asset
 from fitdata.ui.charts import FLAG_COLOURS
 
@@ -157,7 +157,7 @@ def table_rows(
         }
         for record in records.to_dict("records")  # the rows drawn, at most a few hundred
     }
-    joint = frame[frame["format"].map(is_joint).astype(bool)] if len(frame) else frame
+    joint = frame[frame["joint"].astype(bool)] if len(frame) else frame
     if len(joint) and episodes is not None:
         people = episodes[episodes["case"].isin(joint["key"])]
         for case in joint.itertuples(index=False):
@@ -244,7 +244,7 @@ def _chips(
     rule = describe_flags(flags, config=config, as_of=as_of, lang=lang)
     before, _, after = tr.text("review.chip.now").partition("{session}")
     text = rule + " " + before + flags["last_session"].astype("int64").astype(str) + after
-    joint = set(shown.loc[shown["format"].map(is_joint).astype(bool), "key"])
+    joint = set(shown.loc[shown["joint"].astype(bool), "key"])
     out: dict[str, list[dict[str, str]]] = {}
     for case, code, role, client, sentence in zip(
         flags["case"], flags["flag"], flags["role"], flags["client_id"], text, strict=True
@@ -278,7 +278,7 @@ def flags_html(
     now, earlier = cl.case_flags(caseload, key)
     cases = caseload.cases
     case = cases[cases["key"] == key]
-    if case.empty or not is_joint(case["format"].iloc[0]):
+    if case.empty or not bool(case["joint"].iloc[0]):
         return _now_and_earlier(now, earlier, tr=tr, config=config, as_of=caseload.as_of, lang=lang)
     parts = []
     for role, client in case["participants"].iloc[0]:

@@ -378,7 +378,7 @@ def test_a_couple_is_one_row_and_one_graph_with_both_partners(couples_db: Path, 
     view.as_of.value = AS_OF
     tr = view.tr
     # one row per case, counted once; the couple first, by partner K-A's 'not on track'
-    assert labels(view)[0] == tr.count_text("review.summary.all", 4, n=4)
+    assert labels(view)[0] == tr.count_text("review.summary.all", 5, n=5)
     couple = view.table.rows[0]
     assert couple["key"] == "E20|K-A" and view.table.selected == "E20|K-A"
     assert couple["cells"]["client_id"] == (
@@ -401,6 +401,9 @@ def test_a_couple_is_one_row_and_one_graph_with_both_partners(couples_db: Path, 
     solo = next(r for r in view.table.rows if r["key"] == "E21|K-S")
     assert solo["cells"]["client_id"] == "K-S"
     assert [c["code"] for c in solo["flags"]][0] == "srs_below_cutoff"
+    # so does a couple's episode whose partner has not joined: its one client's case
+    alone = next(r for r in view.table.rows if r["key"] == "E24|K-C")
+    assert alone["cells"]["client_id"] == "K-C" and alone["cells"]["sessions"] == "3"
     # the case's graph: both partners' own ORS and SRS, each named
     names = [t.name for t in view.figure.data]
     for client in ("K-A", "K-B"):
@@ -428,7 +431,7 @@ def test_a_couple_is_one_row_and_one_graph_with_both_partners(couples_db: Path, 
     # the download: one row per case, the participants named
     view.age_group.value = "all"
     table = view.export_table()
-    assert len(table) == 4
+    assert len(table) == 5
     assert table[tr.text("review.column.participants")].iloc[0] == couple["cells"]["client_id"]
 
 
@@ -443,4 +446,4 @@ def test_the_couples_download_names_every_participant_in_the_audit_log(couples_d
         e for e in audit.read_audit(couples_db, user="sina") if e.action == "caseload_export"
     ]
     entry = exports[-1]
-    assert set(entry.clients) == {"K-A", "K-B", "K-S", "K-F1", "K-F2", "K-F3", "K-Z"}
+    assert set(entry.clients) == {"K-A", "K-B", "K-S", "K-F1", "K-F2", "K-F3", "K-Z", "K-C"}

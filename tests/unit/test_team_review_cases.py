@@ -36,17 +36,19 @@ def build_couples_db(path: Path) -> Path:
       at the last session; a parent rates K-F2 at ORS 5 (a collateral rating: never a flag);
       K-F3 (family member) takes part but has no session yet.
     - E23 K-Z (B2), individual, no flag.
+    - E24 K-C (B2), a couple's episode whose partner has not joined yet: one client, so the
+      case is that client's, as an individual episode's.
     """
     teams = pd.DataFrame({"team_id": ["T1"], "name": ["Team Nord"], "service": ["Voksne"]})
     therapists = pd.DataFrame(
         {"therapist_id": ["B1", "B2"], "name": ["Kari Nordmann", "Ola Hansen"], "team_id": "T1"}
     )
-    codes = ["K-A", "K-B", "K-S", "K-F1", "K-F2", "K-F3", "K-Z"]
+    codes = ["K-A", "K-B", "K-S", "K-F1", "K-F2", "K-F3", "K-Z", "K-C"]
     clients = pd.DataFrame(
         {
             "client_id": codes,
-            "birth_year": [1980, 1982, 1990, 1978, 2015, 2013, 1970],
-            "age_group": ["adult"] * 4 + ["child", "child", "adult"],
+            "birth_year": [1980, 1982, 1990, 1978, 2015, 2013, 1970, 1985],
+            "age_group": ["adult"] * 4 + ["child", "child", "adult", "adult"],
         }
     )
     sessions = pd.concat(
@@ -65,19 +67,21 @@ def build_couples_db(path: Path) -> Path:
                          start=_weeks(5), rater="parent", first_id=50),
             session_rows("E23", "K-Z", "B2", "T1", [20.0, 25.0, 30.0], [39.0] * 3,
                          start=_weeks(6), first_id=60),
+            session_rows("E24", "K-C", "B2", "T1", [20.0, 26.0, 30.0], [39.0] * 3,
+                         start=_weeks(6), first_id=70),
         ],
         ignore_index=True,
     )  # fmt: skip
     episodes = pd.DataFrame(
         {
-            "episode_id": ["E20", "E21", "E22", "E23"],
-            "client_id": ["K-A", "K-S", "K-F1", "K-Z"],
-            "therapist_id": ["B1", "B1", "B2", "B2"],
+            "episode_id": ["E20", "E21", "E22", "E23", "E24"],
+            "client_id": ["K-A", "K-S", "K-F1", "K-Z", "K-C"],
+            "therapist_id": ["B1", "B1", "B2", "B2", "B2"],
             "team_id": "T1",
-            "started": [_weeks(4), _weeks(3), _weeks(5), _weeks(6)],
-            "ended": [None] * 4,
-            "end_type": [None] * 4,
-            "format": ["couple", "individual", "family", "individual"],
+            "started": [_weeks(4), _weeks(3), _weeks(5), _weeks(6), _weeks(6)],
+            "ended": [None] * 5,
+            "end_type": [None] * 5,
+            "format": ["couple", "individual", "family", "individual", "couple"],
         }
     )
     write_database(
@@ -114,7 +118,7 @@ def case(caseload: cl.Caseload, key: str) -> pd.Series:
 
 def test_a_couple_or_family_is_one_case_naming_every_participant(caseload: cl.Caseload) -> None:
     # the client-episodes stay one row each (the flags' own unit) ...
-    assert len(caseload.episodes) == 6
+    assert len(caseload.episodes) == 7
     roles = dict(zip(caseload.episodes["client_id"], caseload.episodes["role"], strict=True))
     assert roles == {
         "K-A": "index",
@@ -123,9 +127,24 @@ def test_a_couple_or_family_is_one_case_naming_every_participant(caseload: cl.Ca
         "K-F1": "index",
         "K-F2": "family_member",
         "K-Z": "index",
+        "K-C": "index",
     }
     # ... and the list has one row per case, keyed by its first participant
-    assert sorted(caseload.cases["key"]) == ["E20|K-A", "E21|K-S", "E22|K-F1", "E23|K-Z"]
+    assert sorted(caseload.cases["key"]) == [
+        "E20|K-A",
+        "E21|K-S",
+        "E22|K-F1",
+        "E23|K-Z",
+        "E24|K-C",
+    ]
+    joint = dict(zip(caseload.cases["key"], caseload.cases["joint"], strict=True))
+    assert joint == {
+        "E20|K-A": True,
+        "E21|K-S": False,
+        "E22|K-F1": True,
+        "E23|K-Z": False,
+        "E24|K-C": False,  # a couple's episode with one client so far: that client's case
+    }
     assert list(caseload.cases.columns) == [*cl.CASE_COLUMNS, *FLAGS]
     assert case(caseload, "E20|K-A")["participants"] == (("index", "K-A"), ("partner", "K-B"))
     family = case(caseload, "E22|K-F1")
@@ -179,10 +198,11 @@ def test_counts_and_filters_work_on_cases(caseload: cl.Caseload) -> None:
     children = cl.filter_caseload(cases, as_of=AS_OF, age_group="child")
     assert children["key"].tolist() == ["E22|K-F1"]
     adults = cl.filter_caseload(cases, as_of=AS_OF, age_group="adult")
-    assert len(adults) == 4
+    assert len(adults) == 5
     alliance = cl.filter_caseload(cases, as_of=AS_OF, flag_group="alliance")
     assert sorted(alliance["key"]) == ["E20|K-A", "E21|K-S"]
     assert cl.filter_caseload(cases, as_of=AS_OF, therapist_id="B2")["key"].tolist() == [
+        "E24|K-C",
         "E22|K-F1",
         "E23|K-Z",
     ]
@@ -223,7 +243,7 @@ def test_the_export_has_one_row_per_case_naming_participants_and_whose_flags(
     tr = Translator(lang)
     listed = cl.sort_caseload(caseload.cases, cl.URGENCY_SORT, descending=True)
     table = review_files.case_list_table(listed, caseload.flags, tr)
-    assert len(table) == 4
+    assert len(table) == 5
     column = tr.text("review.column.participants")
     client = tr.text("review.column.client")
     assert table[client].tolist() == listed["client_id"].tolist()
@@ -243,6 +263,7 @@ def test_the_export_has_one_row_per_case_naming_participants_and_whose_flags(
         )
         solo = table[table[client] == "K-S"].iloc[0]
         assert solo[column] == "" and "\u2014" not in solo["Warnings now"]
+        assert table.loc[table[client] == "K-C", column].item() == ""
     else:
         assert couple[column] == "Par: K-A (indeksklient), K-B (partner)"
         assert couple["Mest presserende nå"] == "Ikke på sporet \u2014 indeksklient K-A"
@@ -255,6 +276,7 @@ def test_the_export_has_one_row_per_case_naming_participants_and_whose_flags(
         "K-F1",
         "K-F2",
         "K-F3",
+        "K-C",
         "K-Z",
     ]
 
@@ -266,4 +288,37 @@ def test_the_caseload_read_names_every_participant_in_the_audit_log(couples_db: 
     siri = access.reader_for_user(couples_db, "siri")
     cl.team_caseload(siri, team_id="T1", as_of=AS_OF)
     entry = [e for e in audit.read_audit(couples_db, user="siri") if e.action == "caseload"][-1]
-    assert set(entry.clients) == {"K-A", "K-B", "K-S", "K-F1", "K-F2", "K-F3", "K-Z"}
+    assert set(entry.clients) == {"K-A", "K-B", "K-S", "K-F1", "K-F2", "K-F3", "K-Z", "K-C"}
+
+
+def test_case_detail_reads_every_participant_once_for_the_graph(
+    couples_db: Path, caseload: cl.Caseload
+) -> None:
+    reader = reader_for(couples_db)
+    people = cl.case_detail(reader, caseload, "E22|K-F1", model=line_model())
+    assert [(p.role, p.client_id) for p in people] == [
+        ("index", "K-F1"),
+        ("family_member", "K-F2"),
+        ("family_member", "K-F3"),
+    ]
+    child = people[1].detail
+    assert child is not None and child.age_group == "child"
+    # the parent's ratings are drawn beside the child's own, never flagged
+    assert sorted(set(child.sessions["rater"])) == ["client", "parent"]
+    assert (
+        child.sessions.loc[child.sessions["rater"] == "parent", "ors_total"].tolist() == [5.0] * 3
+    )
+    assert people[2].detail is None  # no session yet
+    couple = cl.case_detail(reader, caseload, "E20|K-A", model=line_model())
+    first = couple[0].detail
+    assert first is not None
+    # as episode_detail gives it for one client-episode
+    own_flags = caseload.flags[caseload.flags["key"] == "E20|K-A"]
+    alone = cl.episode_detail(
+        reader, "E20", "K-A", as_of=AS_OF, model=line_model(), episode_flags=own_flags
+    )
+    assert first.expected.equals(alone.expected)
+    assert first.session_flags["flag"].tolist() == alone.session_flags["flag"].tolist()
+    assert "not_on_track" in set(first.session_flags["flag"])
+    with pytest.raises(KeyError):
+        cl.case_detail(reader, caseload, "E99|K-X")
