@@ -72,6 +72,7 @@ __all__ = [
     "REASONS",
     "ClientGrant",
     "LinkRefused",
+    "answering_clients",
     "audit_client",
     "client_link_key",
     "client_link_path",
@@ -384,6 +385,33 @@ def _is_participant(reader: Reader, episode_id: str, client_id: str, index: str)
         [episode_id, client_id, episode_id, client_id],
     )
     return bool(rows)
+
+
+def answering_clients(db: str | os.PathLike[str] | Reader, episode_id: str) -> tuple[str, ...]:
+    """The clients who answer for themselves in an episode: the index client, then the others.
+
+    A couple's or family's participants answer in turn on one device, each with a link of
+    their own (:func:`issue_client_link` with ``client_id``); collateral raters (a parent, a
+    teacher) are not among them.
+
+    Args:
+        db: The database file, or the therapist's (scoped) reader.
+        episode_id: The episode.
+
+    Raises:
+        StoreError: If the episode is unknown (or not visible through the reader).
+    """
+    reader = db if isinstance(db, Reader) else reader_for(db)
+    episode = _episode_row(reader, episode_id)
+    if episode is None:
+        raise StoreError(f"There is no episode {episode_id!r} (or it is not one of yours).")
+    index = str(episode[0])
+    rows = reader.rows(
+        "SELECT client_id FROM episode_participants WHERE episode_id = ? AND rater = 'client' "
+        "UNION SELECT client_id FROM sessions WHERE episode_id = ? AND rater = 'client'",
+        [episode_id, episode_id],
+    )
+    return (index, *sorted({str(c) for (c,) in rows} - {index}))
 
 
 def issue_client_link(

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from fitdata.data import access, client_links, store
+from fitdata.data import queries as queries_module
 from fitdata.data.access import AccessDenied
 from fitdata.data.audit import audit_path
 from fitdata.data.client_links import LinkRefused
@@ -99,6 +100,8 @@ def test_a_link_round_trip_and_its_audit(db) -> None:
 def test_issuing_checks_the_episode_the_client_and_who_asks(db) -> None:
     _, partner = issue(db, client_id="K-PART")
     assert partner.client_id == "K-PART"
+    assert client_links.answering_clients(db, "E1") == ("K-ADULT1", "K-PART")
+    assert client_links.answering_clients(db, "E4") == ("K-CHILD",)  # not the parent's rating
     with pytest.raises(StoreError, match="does not answer"):
         issue(db, client_id="K-TEN")
     with pytest.raises(StoreError, match="no episode"):
@@ -188,6 +191,10 @@ def test_the_client_reader_sees_only_the_clients_own_rows(db) -> None:
     )
     for word in FORBIDDEN:
         assert word not in everything, word
+    # the package's own queries work through it, within the scope
+    assert len(queries_module.client_sessions(reader, "E1", "K-ADULT1")) == 4
+    assert queries_module.client_sessions(reader, "E1", "K-PART").empty
+    assert queries_module.client_sessions(reader, "E5", "K-TEN").empty
     # the partner's own link sees the partner only
     _, partner = issue(db, client_id="K-PART")
     theirs = client_links.client_reader(db, partner).df("SELECT client_id, ors_total FROM sessions")
