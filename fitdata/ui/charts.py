@@ -836,7 +836,7 @@ def episode_graph(
         notes,
         height=560,
         # A legend at the side keeps each participant's entries together, one per line.
-        legend={"orientation": "v", "x": 1.02, "y": 1, "tracegroupgap": 10},
+        legend={"orientation": "v", "x": 1.02, "y": 1, "tracegroupgap": 10, "traceorder": "normal"},
         margin_right=20,
     )
     if cutoff_labels:

@@ -80,8 +80,10 @@ def group_figure(
         participants: The case's participants (the first is ``case``'s client). Their
             collateral raters' ORS are drawn after the nine traces; with two or more, every
             participant after the first too (own ORS, SRS and lower expected line in their
-            own colour and shape), the first's ORS and SRS named and styled as theirs, their
-            not-on-track sessions ringed in the one ring trace, and the legend at the side.
+            own colour and shape), the first's ORS, SRS and lower line named and styled as
+            theirs (their band and median line hidden until clicked in the legend, as no other
+            participant has them drawn), their not-on-track sessions ringed in the one ring
+            trace, and the legend at the side.
 
     Returns:
         The figure as plotly JSON (``go.Figure(spec)`` validates it): x is the session
@@ -279,6 +281,11 @@ def _add_participants(
         )
         data[1]["name"] = f"{names[0]}: {data[1]['name']}"
         data[2]["name"] = f"{names[0]}: {data[2]['name']}"
+        # Every partner alike: a lower line in their colour; the first's band and median line
+        # wait in the legend (several bands on top of each other hide the lines).
+        data[0]["visible"] = "legendonly"
+        data[1]["line"] = {"color": first_colour, "dash": "longdash", "width": 3}
+        data[2].update(visible="legendonly", fill="none")
         groups: dict[str, list[str]] = {}
         for one, name in zip(participants, names, strict=True):
             groups.setdefault(one.case.age_group, []).append(name)
@@ -303,6 +310,7 @@ def _add_participants(
             "y": 1,
             "font": {"size": 17},
             "tracegroupgap": 6,
+            "traceorder": "normal",
         }
         layout["title"]["text"] = tr.text(
             "group.graph.title_joint",

@@ -276,12 +276,21 @@ def wait_for_title(page, text: str) -> None:
     )
 
 
+RESIZE = """(selector) => {
+  const plot = document.querySelector(selector);
+  if (window.Plotly && plot) { return window.Plotly.Plots.resize(plot).then(() => true); }
+  return false;
+}"""
+
+
 def shoot(page, name: str) -> None:
-    """Screenshots at a laptop's 1280x800 and a projector's 1920x1080."""
+    """Screenshots at a laptop's 1280x800 and a projector's 1920x1080, the graph fitted to each
+    (plotly sizes a graph when it is drawn; the page does not redraw it when a window grows)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in ((1280, 800), (1920, 1080)):
         page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(600)  # plotly redraws for the new width
+        page.evaluate(RESIZE, PLOT)
+        page.wait_for_timeout(500)
         page.screenshot(path=SHOTS / f"{name}-{width}x{height}.png", full_page=True)
     page.set_viewport_size({"width": 1280, "height": 1000})
 

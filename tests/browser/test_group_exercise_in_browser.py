@@ -15,6 +15,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -392,4 +393,96 @@ def test_norwegian_group_exercise(server_nb, page, artifacts) -> None:
     assert page.locator(f"{PLOT} .xtitle").text_content() == "Samtale"
     assert "Pågående saker" in page.inner_text(".fitdata-scope")
     page.screenshot(path=artifacts / "group-exercise-nb.png", full_page=True)
+    assert_no_problems(page)
+
+
+# -- a couple as one case, anonymised (issue 20) ---------------------------------------------
+
+SHOTS = Path("/tmp/shots/G")
+RESIZE = """(selector) => {
+  const plot = document.querySelector(selector);
+  if (window.Plotly && plot) { return window.Plotly.Plots.resize(plot).then(() => true); }
+  return false;
+}"""
+
+
+def team_couples(db) -> pd.DataFrame:
+    """The team's couple cases as attention_cases lists them (both partners with sessions)."""
+    reader = reader_for(db)
+    cases = ge.attention_cases(reader, TEAM, model=ge.trajectory_model(reader))
+    cases = cases[cases["flag_count"] > 0].reset_index(drop=True)
+    return cases[cases["members"].map(len) == 2]
+
+
+def all_dates(db, episode_id: str) -> set[str]:
+    rows = reader_for(db).df(
+        "SELECT DISTINCT session_date FROM sessions WHERE episode_id = ?", [episode_id]
+    )
+    dates = pd.to_datetime(rows["session_date"]).dt
+    return set(dates.strftime("%Y-%m-%d")) | set(dates.strftime("%d.%m.%Y"))
+
+
+@pytest.mark.parametrize("lang", ["en", "nb"])
+def test_a_couple_is_one_case_with_partner_a_and_b_and_no_code(
+    lang, server_en, server_nb, page, demo_db
+) -> None:
+    tr = Translator(lang)
+    server = server_en if lang == "en" else server_nb
+    couples = team_couples(demo_db)
+    assert len(couples), "the demo team should have a flagged couple"
+    received = Received()
+    received.attach(page)
+    page.goto(server.url + URL)
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    team_name = reader_for(demo_db).rows("SELECT name FROM teams WHERE team_id = ?", [TEAM])[0][0]
+    page.locator(".fitdata-team select").select_option(index=options(page, "team").index(team_name))
+    page.locator(".fitdata-scope button", has_text=tr.text("group.scope.all")).click()
+    kind = tr.text("group.kind.couple")
+    page.wait_for_function(
+        "(kind) => Array.from(document.querySelectorAll('.fitdata-case select option'))"
+        ".some(o => o.textContent.includes('(' + kind + ')'))",
+        arg=kind,
+        timeout=30_000,
+    )
+    listed = options(page, "case")
+    joint = [i for i, text in enumerate(listed) if f"({kind})" in text]
+    # One entry per couple, not one per partner.
+    assert len(joint) == len(couples)
+    page.locator(".fitdata-case select").select_option(index=joint[0])
+    label = listed[joint[0]].split(" · ")[0]  # "Case C (couple)"
+    wait_for_title(page, label)
+    names = [tr.text("participant.anonymous.partner", letter=letter) for letter in "AB"]
+    page.wait_for_function(
+        "([sel, name]) => { const p = document.querySelector(sel);"
+        " return p && p.data.some(t => t.name === name); }",
+        arg=[PLOT, f"{names[1]}: ORS"],
+        timeout=30_000,
+    )
+    drawn = traces(page)
+    # The first couple of the page is the first of attention_cases: the demo team's couples are
+    # all ended, so "All cases" letters them after the ongoing ones, in the list's order.
+    shown_case = couples.iloc[0]
+    for name, client in zip(names, shown_case["members"], strict=True):
+        ors = own_ors(demo_db, ge.CaseRef(shown_case["episode_id"], client, TEAM)).dropna()
+        assert drawn[f"{name}: ORS"]["x"] == ors["session_no"].tolist()
+        assert drawn[f"{name}: ORS"]["y"] == pytest.approx(ors["ors"].tolist())
+        assert f"{name}: SRS" in drawn
+        assert name in page.inner_text(".fitdata-status")
+    assert page.locator(f"{PLOT} .scatterlayer .trace .point").count() >= 4
+    assert tr.join(names) in page.inner_text(".fitdata-heading")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width, height in ((1920, 1080), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate(RESIZE, PLOT)  # plotly sizes a graph when drawn, not when the window does
+        page.wait_for_timeout(500)
+        page.screenshot(
+            path=SHOTS / f"group-exercise-couple-{lang}-{width}x{height}.png", full_page=True
+        )
+    # Neither partner's code, no date of the episode, no code of the team in the page or frames.
+    known = team_identifiers(demo_db)
+    identifiers = known["codes"] | known["names"] | all_dates(demo_db, shown_case["episode_id"])
+    assert set(shown_case["members"]) <= identifiers
+    assert len(received.frames) > 10, "the websocket frames were not captured"
+    texts = [page.content(), *received.documents, *received.frames]
+    assert find_identifiers(texts, identifiers) == set()
     assert_no_problems(page)

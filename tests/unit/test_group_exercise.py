@@ -400,6 +400,12 @@ def test_a_couple_is_one_graph_with_each_partner_in_own_colour_and_marker() -> N
     assert set(zip(rings.x, rings.y, strict=True)) == {(2, 17.0), (2, 16.0), (3, 17.0)}
     assert figure.layout.title.text == "Case A (couple)"
     assert figure.layout.legend.orientation == "v"
+    # Both partners alike: a lower line each in their colour; A's band and median wait.
+    assert trace(figure, "Partner A: Lower expected line").line.color == PARTICIPANT_STYLES[0][0]
+    assert trace(figure, "Partner A: Expected (median of 120 episodes)").visible == "legendonly"
+    assert trace(figure, "Partner A: reliable change ±5 around the first ORS").visible == (
+        "legendonly"
+    )
     payload = json.dumps(figure.to_plotly_json(), default=str)
     for secret in ("2025", "K-SECRET", "E0004711", "Kari"):
         assert secret not in payload
