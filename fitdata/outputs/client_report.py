@@ -35,7 +35,7 @@ from fitdata.features.client_page import plain_sentences
 from fitdata.i18n import Translator
 from fitdata.vocabulary import ORS_ITEMS, SRS_ITEMS, default_forms
 
-__all__ = ["MAX_TABLE_ROWS", "client_report_data", "client_report_pdf"]
+__all__ = ["MAX_TABLE_ROWS", "client_report_bytes", "client_report_data", "client_report_pdf"]
 
 #: The most sessions the table lists (the latest ones), so the printout stays one page in a
 #: legible size; the graph shows every session. (The page is shrunk to fit if it must.)
@@ -264,14 +264,31 @@ def client_report_pdf(
         episode_id: The episode.
         client_id: The client; None for the episode's index client.
         lang: ``en`` or ``nb``.
-        out: The PDF file to write (replaced).
+        out: The PDF file to write (replaced; readable by its owner only).
         config: The thresholds (the cutoffs drawn, the plain sentences' clear change).
         today: The day printed on the page, and the "today" of the sentences (default today).
 
     Raises:
-        StoreError: If the episode or client cannot be seen through ``reader``.
+        StoreError: If the episode or client cannot be seen through ``reader`` (nothing is
+            written then).
         OSError: If the file cannot be written.
     """
+    data = client_report_bytes(reader, episode_id, client_id, lang=lang, config=config, today=today)
+    path = Path(out)
+    _write_private(path, data)
+    return path
+
+
+def client_report_bytes(
+    reader: Reader,
+    episode_id: str,
+    client_id: str | None = None,
+    *,
+    lang: str,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    today: dt.date | None = None,
+) -> bytes:
+    """The printout as the bytes of a PDF (for a page's download); see :func:`client_report_pdf`."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
@@ -337,9 +354,7 @@ def client_report_pdf(
     )
     frame = (A4[0] - 3 * cm, A4[1] - 2.6 * cm - 12)  # the template's frame, less its padding
     document.build([KeepInFrame(*frame, content=story, mode="shrink")])
-    path = Path(out)
-    _write_private(path, buffer.getvalue())
-    return path
+    return buffer.getvalue()
 
 
 def _write_private(out: Path, data: bytes) -> None:
