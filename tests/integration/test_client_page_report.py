@@ -100,7 +100,8 @@ def test_a_childs_printout_and_a_long_episode_stay_one_page(db, tmp_path) -> Non
     render(out, "client_report_long_en")
     child = client_report_pdf(reader_for(db), "E4", lang="nb", out=tmp_path / "child.pdf")
     text = page_text(child)
-    assert "CORS" in text and "CSRS" in text and "Klinisk grense" not in text.split("CORS")[0]
+    assert "Klinisk grense for CORS (32)" in text, "the child cutoff, named for the child form"
+    assert "Grense for CSRS (36)" in text and "ORS (25)" not in text
     render(child, "client_report_child_nb")
 
 
