@@ -35,7 +35,13 @@ from fitdata.features.client_page import plain_sentences
 from fitdata.i18n import Translator
 from fitdata.vocabulary import ORS_ITEMS, SRS_ITEMS, default_forms
 
-__all__ = ["MAX_TABLE_ROWS", "client_report_bytes", "client_report_data", "client_report_pdf"]
+__all__ = [
+    "MAX_TABLE_ROWS",
+    "client_graph_figure",
+    "client_report_bytes",
+    "client_report_data",
+    "client_report_pdf",
+]
 
 #: The most sessions the table lists (the latest ones), so the printout stays one page in a
 #: legible size; the graph shows every session. (The page is shrunk to fit if it must.)
@@ -97,13 +103,20 @@ def _register_font() -> str:
     return _FONT
 
 
-def _graph_png(
+def client_graph_figure(
     sessions: pd.DataFrame,
     forms: tuple[str, str],
     cutoffs: tuple[float, float],
     tr: Translator,
-) -> bytes:
-    """The client's ORS and SRS totals over the sessions, as a PNG (matplotlib, no pyplot)."""
+) -> Any:
+    """The client's ORS and SRS totals over the sessions: a matplotlib figure (no pyplot).
+
+    Args:
+        sessions: The client's own sessions (``session_no``, ``ors_total``, ``srs_total``).
+        forms: The outcome and alliance forms' names (``ORS``/``CORS``, ``SRS``/``CSRS``/...).
+        cutoffs: The ORS cutoff of the client's age group and the SRS cutoff.
+        tr: The language.
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7.0, 3.3), dpi=150, layout="constrained")
@@ -168,9 +181,7 @@ def _graph_png(
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=8, frameon=False)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
 
 
 def _cell(value: Any, tr: Translator) -> str:
@@ -323,10 +334,12 @@ def client_report_bytes(
     else:
         width = A4[0] - 3 * cm
         cutoffs = (config.ors_cutoff(age_group), config.srs_cutoff)
-        png = _graph_png(sessions, forms, cutoffs, tr)
+        figure = client_graph_figure(sessions, forms, cutoffs, tr)
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
         story += [
             para(tr.text("client_report.graph"), "Heading2"),
-            Image(io.BytesIO(png), width=width, height=width * 3.3 / 7.0),
+            Image(io.BytesIO(png.getvalue()), width=width, height=width * 3.3 / 7.0),
             para(tr.text("client_report.in_plain_words"), "Heading2"),
             *(para(s) for s in plain_sentences(sessions, today, tr, config)),
             para(tr.text("client_report.table"), "Heading2"),

@@ -13,11 +13,18 @@ import pytest
 from pypdf import PdfReader
 
 from fitdata.cli import main
+from fitdata.config import DEFAULT_CONFIG
 from fitdata.data import access, client_links, store
 from fitdata.data.audit import audit_path
 from fitdata.data.store import StoreError, reader_for
 from fitdata.features import client_page
-from fitdata.outputs.client_report import MAX_TABLE_ROWS, client_report_pdf
+from fitdata.i18n import Translator
+from fitdata.outputs.client_report import (
+    MAX_TABLE_ROWS,
+    client_graph_figure,
+    client_report_data,
+    client_report_pdf,
+)
 
 DAY = dt.date(2025, 2, 3)
 SHOTS = Path("/tmp/shots/P1")
@@ -100,8 +107,15 @@ def test_a_childs_printout_and_a_long_episode_stay_one_page(db, tmp_path) -> Non
     render(out, "client_report_long_en")
     child = client_report_pdf(reader_for(db), "E4", lang="nb", out=tmp_path / "child.pdf")
     text = page_text(child)
-    assert "Klinisk grense for CORS (32)" in text, "the child cutoff, named for the child form"
-    assert "Grense for CSRS (36)" in text and "ORS (25)" not in text
+    assert "CORS: 1 Individuelt" in text and "CSRS: 1 Relasjon" in text
+    _, age_group, _, sessions = client_report_data(reader_for(db), "E4")
+    cutoffs = (DEFAULT_CONFIG.ors_cutoff(age_group), DEFAULT_CONFIG.srs_cutoff)
+    figure = client_graph_figure(sessions, ("CORS", "CSRS"), cutoffs, Translator("nb"))
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert age_group == "child"
+    assert legend == ["CORS", "CSRS", "Klinisk grense for CORS (32)", "Grense for CSRS (36)"]
+    lines = figure.axes[0].get_lines()
+    assert list(lines[0].get_ydata()) == [28.0, 29.0, 30.0], "the child's own ratings only"
     render(child, "client_report_child_nb")
 
 
@@ -110,8 +124,7 @@ def test_scopes_decide_whose_printout_can_be_made(db, tmp_path) -> None:
     with pytest.raises(StoreError, match="no episode"):
         client_report_pdf(ola, "E1", lang="en", out=tmp_path / "no.pdf")
     assert not (tmp_path / "no.pdf").exists()
-    leader_db = db
-    access.add_user(leader_db, "leder", "leader")
+    access.add_user(db, "leder", "leader")
     with pytest.raises(access.AccessDenied):
         client_report_pdf(access.reader_for_user(db, "leder"), "E1", lang="en", out=tmp_path / "l")
     _, grant = client_links.issue_client_link(db, episode_id="E1", actor="kari")
