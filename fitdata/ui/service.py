@@ -358,12 +358,13 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
             self.context.reader, filters, config=self.context.config, cache=kernel_cache()
         )
         self.couples_summary = couples
-        tables = {table.name: table for table in couple_tables(couples, tr)}
+        only = {"couples_headline", "couples_trend"} | (set() if focus_only else {"couples_teams"})
+        tables = {table.name: table for table in couple_tables(couples, tr, only=only)}
         parts = [
             f"<h3>{html.escape(tr.text('service.couples.heading'))}</h3>",
             '<ul class="fitdata-couples-explain">',
             *(f"<li>{html.escape(s)}</li>" for s in couple_explanation(couples, tr)),
-            '</ul><ul class="fitdata-reading fitdata-couples-reading">',
+            '</ul><ul class="fitdata-couples-reading">',
             *(f"<li>{html.escape(s)}</li>" for s in couple_sentences(couples, tr)),
             "</ul>",
         ]

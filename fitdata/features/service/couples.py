@@ -108,35 +108,44 @@ def couple_facts(reader: Reader, config: ClinicalConfig) -> pd.DataFrame:
     return frame
 
 
-def _counts(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The additive counts of :data:`COUPLE_COUNTS` per group of ``keys`` (one row if none)."""
-    values = pd.DataFrame(
-        {
-            **{key: rows[key] for key in keys},
-            "couple_episodes": 1,
-            "couples": rows["eligible"].astype("int64"),
-            **{flag: rows[flag].astype("int64") for flag in COUPLE_FLAGS},
-        }
-    )
-    if not keys:
-        if values.empty:
-            return pd.DataFrame(columns=list(COUPLE_COUNTS))
-        return values[list(COUPLE_COUNTS)].sum().to_frame().T.astype("int64")
-    return values.groupby(keys, sort=True, as_index=False)[list(COUPLE_COUNTS)].sum()
+def _grouped(rows: dict[str, np.ndarray], keys: list[str]) -> pd.DataFrame:
+    """The counts of :data:`COUPLE_COUNTS` and the shares with intervals, per group of ``keys``.
 
-
-def _with_shares(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each share in percent of the included couples and its Wilson interval."""
-    frame = frame.reset_index(drop=True).copy()
-    n = frame["couples"].to_numpy(dtype="float64")
+    Groups are sorted by their keys; without keys, one row (if there are any rows). Each share
+    is in percent of the included couples, with its Wilson interval. NumPy ``bincount`` over
+    codes: a period change adds up a few thousand couples without a pandas groupby.
+    """
+    size = len(rows["eligible"])
+    columns: dict[str, np.ndarray] = {}
+    if keys:
+        code = np.zeros(size, dtype=np.int64)
+        levels = []
+        for key in keys:
+            codes, uniques = pd.factorize(rows[key], sort=True)
+            code = code * len(uniques) + codes
+            levels.append((key, np.asarray(uniques, dtype=object)))
+        groups, inverse = np.unique(code, return_inverse=True)
+        for key, uniques in reversed(levels):
+            columns[key] = uniques[groups % len(uniques)]
+            groups = groups // len(uniques)
+        columns = {key: columns[key] for key in keys}
+        n_groups = len(columns[keys[0]])
+    else:
+        inverse = np.zeros(size, dtype=np.int64)
+        n_groups = 1 if size else 0
+    counts = {"couple_episodes": np.ones(size), "couples": rows["eligible"]}
+    counts.update({flag: rows[flag] for flag in COUPLE_FLAGS})
+    for name, values in counts.items():
+        columns[name] = np.bincount(
+            inverse, weights=values.astype("float64"), minlength=n_groups
+        ).astype(np.int64)
+    n = columns["couples"].astype("float64")
     for flag, share in zip(COUPLE_FLAGS, COUPLE_SHARES, strict=True):
-        k = frame[flag].to_numpy(dtype="float64")
+        k = columns[flag].astype("float64")
         with np.errstate(invalid="ignore", divide="ignore"):
-            frame[share] = np.where(n > 0, 100 * k / n, np.nan)
-        low, high = wilson_interval(k, n)
-        frame[f"{share}_ci_low"] = low
-        frame[f"{share}_ci_high"] = high
-    return frame
+            columns[share] = np.where(n > 0, 100 * k / n, np.nan)
+        columns[f"{share}_ci_low"], columns[f"{share}_ci_high"] = wilson_interval(k, n)
+    return pd.DataFrame(columns)
 
 
 def couple_tables(
@@ -168,54 +177,67 @@ def couple_tables(
     keep = (month >= first) & (month <= last)
     if filters.service is not None:
         keep &= (facts["team_id"].map(team_service) == filters.service).to_numpy()
-    rows = facts[keep]
-    in_period = rows[(rows["month"] >= period_first) & (rows["month"] <= period_last)]
+    columns = ("team_id", "quarter", "month", "eligible", *COUPLE_FLAGS)
+    rows = {c: facts[c].to_numpy()[keep] for c in columns}
+    period = (rows["month"] >= period_first) & (rows["month"] <= period_last)
+    in_period = {c: values[period] for c, values in rows.items()}
     frames = {
-        "period": _with_shares(_counts(in_period, [])),
-        "teams": _with_shares(_counts(in_period, ["team_id"])),
-        "quarters": _with_shares(_counts(rows, ["quarter"])),
-        "team_quarters": _with_shares(_counts(rows, ["team_id", "quarter"])),
+        "period": _grouped(in_period, []),
+        "teams": _grouped(in_period, ["team_id"]),
+        "quarters": _grouped(rows, ["quarter"]),
+        "team_quarters": _grouped(rows, ["team_id", "quarter"]),
     }
     aligned = aligned_quarters(period_first, period_last)
     return linked_suppression(frames, aligned, config, count_column="couples")
 
 
-def _hidden_row(columns: list[str]) -> pd.DataFrame:
-    row = pd.DataFrame([dict.fromkeys(columns, np.nan)])
-    row["suppressed"] = True
-    return row
+def _named_tables(
+    facts: pd.DataFrame,
+    filters: ServiceFilters,
+    team_names: dict[str, str],
+    team_service: dict[str, str],
+    config: ClinicalConfig,
+) -> dict[str, pd.DataFrame]:
+    """:func:`couple_tables` with the team table named and ordered by name (kept per period)."""
+    tables = couple_tables(facts, filters, team_service, config)
+    teams = tables["teams"].copy()
+    teams.insert(1, "name", teams["team_id"].map(team_names))
+    teams = teams.sort_values(["name", "team_id"], kind="stable").reset_index(drop=True)
+    teams["suppressed"] = teams["suppressed"].astype(bool)
+    return {**tables, "teams": teams}
 
 
 def _focus(
     tables: dict[str, pd.DataFrame],
     filters: ServiceFilters,
-    team_names: dict[str, str],
     quarters: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The focus's headline and trend, and the team table (named, ordered, chosen marked)."""
-    columns = [*COUPLE_COUNTS, *_share_columns()]
-    teams = tables["teams"].copy()
-    teams.insert(1, "name", teams["team_id"].map(team_names))
-    teams = teams.sort_values(["name", "team_id"], kind="stable").reset_index(drop=True)
-    teams["selected"] = teams["team_id"] == filters.team_id
+    """The focus's headline and trend, and the team table (named, ordered, chosen marked).
+
+    Only slices of the population's tables (kept per period): a team change costs a few
+    indexing operations, not a merge.
+    """
+    values = [*COUPLE_COUNTS, *_share_columns(), "suppressed"]
+    teams = tables["teams"]
+    team_ids = teams["team_id"].to_numpy()
+    teams = teams.assign(selected=team_ids == filters.team_id)
     if filters.team_id is None:
-        headline = tables["period"]
+        headline = tables["period"][values]
         trend_source = tables["quarters"]
     else:
-        headline = teams[teams["team_id"] == filters.team_id].drop(
-            columns=["team_id", "name", "selected"]
-        )
+        headline = teams.iloc[np.flatnonzero(team_ids == filters.team_id)][values]
         team_quarters = tables["team_quarters"]
-        trend_source = team_quarters[team_quarters["team_id"] == filters.team_id].drop(
-            columns="team_id"
-        )
-    headline = headline.reset_index(drop=True)
+        trend_source = team_quarters.iloc[
+            np.flatnonzero(team_quarters["team_id"].to_numpy() == filters.team_id)
+        ]
     if headline.empty:
-        headline = _hidden_row(columns)
-    headline["suppressed"] = headline["suppressed"].astype(bool)
-    trend = pd.DataFrame({"quarter": quarters}).merge(trend_source, on="quarter", how="left")
+        headline = pd.DataFrame({c: [np.nan] for c in values})
+    headline = headline.reset_index(drop=True)
+    headline["suppressed"] = headline["suppressed"].astype("boolean").fillna(True).astype(bool)
+    trend = trend_source.set_index("quarter")[values].reindex(quarters)
+    trend.index.name = "quarter"
+    trend = trend.reset_index()
     trend["suppressed"] = trend["suppressed"].astype("boolean").fillna(True).astype(bool)
-    teams["suppressed"] = teams["suppressed"].astype(bool)
     return headline, trend, teams
 
 
@@ -308,10 +330,10 @@ def couple_summary(
         reader,
         "couple_tables",
         (version, config, filters.service, filters.period),
-        lambda: couple_tables(facts, filters, team_service, config),
+        lambda: _named_tables(facts, filters, team_names, team_service, config),
     )
     quarters = filters.period.trend_quarters()
-    headline, trend, teams = _focus(tables, filters, team_names, quarters)
+    headline, trend, teams = _focus(tables, filters, quarters)
     summary = CoupleSummary(filters, config, headline, trend, teams, team_names, quarters)
     summary.reading = couple_reading(headline, config)
     return summary

@@ -10,6 +10,7 @@ individual rate squared (:func:`couple_explanation`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from fitdata.features.service.couples import CoupleSummary
@@ -92,13 +93,14 @@ def _table(
 ) -> ReportTable:
     frame = summary.tables()[name]
     columns = (key, *COUPLE_COLUMNS)
-    rows = [
-        [
-            (record[c.source] if c.decimals < 0 else _value(record[c.source], c.decimals))
-            for c in columns
-        ]
-        for record in frame.to_dict("records")
+    # column by column (a team table has hundreds of rows; to_dict("records") cost more)
+    values = [
+        frame[c.source].tolist()
+        if c.decimals < 0
+        else [_value(v, c.decimals) for v in frame[c.source].tolist()]
+        for c in columns
     ]
+    rows = [list(row) for row in zip(*values, strict=True)] if len(frame) else []
     return ReportTable(
         name,
         tr.text(title),
@@ -108,29 +110,34 @@ def _table(
     )
 
 
-def couple_tables(summary: CoupleSummary, tr: Translator) -> list[ReportTable]:
+def couple_tables(
+    summary: CoupleSummary, tr: Translator, *, only: Collection[str] | None = None
+) -> list[ReportTable]:
     """The couples section's tables in page order: the focus, the teams, the trend.
 
     The headline's counts are written with no decimals (its ``row_decimals``), the shares
     with one.
+
+    Args:
+        summary: The couple figures.
+        tr: The language.
+        only: Names of the tables to make (the page remakes only those a change touched);
+            None makes every table.
     """
-    return [
-        _headline(summary, tr),
-        _table(
-            summary,
-            tr,
-            "couples_teams",
-            Column("name", "service.col.team", -1),
-            "service.couples.table.teams",
-        ),
-        _table(
-            summary,
-            tr,
+    tables = []
+    if only is None or "couples_headline" in only:
+        tables.append(_headline(summary, tr))
+    for name, key, title in (
+        ("couples_teams", Column("name", "service.col.team", -1), "service.couples.table.teams"),
+        (
             "couples_trend",
             Column("quarter", "service.col.quarter", -1),
             "service.couples.table.trend",
         ),
-    ]
+    ):
+        if only is None or name in only:
+            tables.append(_table(summary, tr, name, key, title))
+    return tables
 
 
 def couple_sentences(summary: CoupleSummary, tr: Translator) -> list[str]:
