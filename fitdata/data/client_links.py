@@ -373,18 +373,25 @@ def _episode_row(reader: Reader, episode_id: str) -> tuple | None:
     return rows[0] if rows else None
 
 
-def _is_participant(reader: Reader, episode_id: str, client_id: str, index: str) -> bool:
+# The participants of an episode who rate themselves; the sessions' own clients too, should a
+# writer have left out a participant row (fitdata check reports that). The team lets DuckDB
+# skip every other team's sessions (store.SESSION_ORDER).
+_ANSWERING = (
+    "SELECT client_id FROM episode_participants WHERE episode_id = $episode "
+    "AND rater = 'client' UNION SELECT client_id FROM sessions WHERE team_id = $team "
+    "AND episode_id = $episode AND rater = 'client'"
+)
+
+
+def _answering(reader: Reader, episode_id: str, team_id: str) -> set[str]:
+    rows = reader.rows(_ANSWERING, {"episode": episode_id, "team": team_id})
+    return {str(c) for (c,) in rows}
+
+
+def _is_participant(reader: Reader, episode: tuple, episode_id: str, client_id: str) -> bool:
     """Whether ``client_id`` answers for themself in the episode (index, partner, member)."""
-    if client_id == index:
-        return True
-    rows = reader.rows(
-        "SELECT 1 FROM episode_participants WHERE episode_id = ? AND client_id = ? "
-        "AND rater = 'client' UNION ALL "
-        "SELECT 1 FROM sessions WHERE episode_id = ? AND client_id = ? AND rater = 'client' "
-        "LIMIT 1",
-        [episode_id, client_id, episode_id, client_id],
-    )
-    return bool(rows)
+    index, _, team_id, _ = episode
+    return client_id == index or client_id in _answering(reader, episode_id, str(team_id))
 
 
 def answering_clients(db: str | os.PathLike[str] | Reader, episode_id: str) -> tuple[str, ...]:
@@ -406,12 +413,7 @@ def answering_clients(db: str | os.PathLike[str] | Reader, episode_id: str) -> t
     if episode is None:
         raise StoreError(f"There is no episode {episode_id!r} (or it is not one of yours).")
     index = str(episode[0])
-    rows = reader.rows(
-        "SELECT client_id FROM episode_participants WHERE episode_id = ? AND rater = 'client' "
-        "UNION SELECT client_id FROM sessions WHERE episode_id = ? AND rater = 'client'",
-        [episode_id, episode_id],
-    )
-    return (index, *sorted({str(c) for (c,) in rows} - {index}))
+    return (index, *sorted(_answering(reader, episode_id, str(episode[2])) - {index}))
 
 
 def issue_client_link(
@@ -474,7 +476,7 @@ def issue_client_link(
         )
     require_write(reader, str(team_id), str(therapist_id))
     client = index if client_id is None else client_id
-    if not _is_participant(reader, episode_id, client, index):
+    if not _is_participant(reader, episode, episode_id, client):
         raise StoreError(f"The client {client!r} does not answer in the episode {episode_id}.")
     issued = now or _utc_now()
     grant = ClientGrant(
@@ -543,7 +545,7 @@ def redeem_client_link(
         reader = reader_for(path)
         episode = _episode_row(reader, grant.episode_id)
         if episode is None or not _is_participant(
-            reader, grant.episode_id, grant.client_id, str(episode[0])
+            reader, episode, grant.episode_id, grant.client_id
         ):
             raise LinkRefused("unknown")
     except LinkRefused as refused:
