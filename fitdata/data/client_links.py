@@ -61,6 +61,7 @@ from fitdata.data.audit_chain import append_entry
 from fitdata.data.errors import StoreError
 from fitdata.data.scope_sql import scope_problem
 from fitdata.data.store import Reader, ReadScope, reader_for
+from fitdata.i18n import Translator
 
 __all__ = [
     "CLIENT_LINK_HOURS",
@@ -138,6 +139,10 @@ class LinkRefused(AccessDenied):
     def __reduce__(self) -> tuple[type[LinkRefused], tuple[str]]:
         """Pickle with the reason: a group-committed submission's refusal reaches its writer."""
         return (type(self), (self.reason,))
+
+    def message(self, tr: Translator) -> str:
+        """What the client's page says, in its language (``client_data.refused.<reason>``)."""
+        return tr.text(f"client_data.refused.{self.reason}")
 
 
 @dataclass(frozen=True)

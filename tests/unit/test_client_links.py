@@ -104,6 +104,14 @@ def test_refusals_keep_their_reason_through_pickle() -> None:
         assert isinstance(back, cl.LinkRefused) and back.reason == reason
     with pytest.raises(ValueError):
         cl.LinkRefused("forgotten")
+    nb = Translator("nb")
+    assert cl.LinkRefused("expired").message(nb) == (
+        "Denne lenken er utløpt. Be behandleren din om en ny lenke."
+    )
+    for reason in cl.REASONS:
+        for lang in ("en", "nb"):
+            text = cl.LinkRefused(reason).message(Translator(lang))
+            assert "c1" not in text and not JARGON.search(text)
     error = ClientFormError([("item_range", {"form": "ORS", "item": "ors_social"})], "nb")
     back = pickle.loads(pickle.dumps(error))
     assert back.messages == error.messages == ("Sosialt: merket må være mellom 0 og 10.",)
