@@ -1002,29 +1002,27 @@ def _sessions_frame(
     # every session, a teacher's at every TEACHER_RATING_EVERY-th from the first.
     with_parent = participations.parent_rated[owner]
     with_teacher = participations.teacher_rated[owner] & (own % TEACHER_RATING_EVERY == 0)
-    parent_ors, teacher_ors = (
-        _ors_scores(
-            salt,
-            owner[rated],
-            own[rated],
-            start[owner[rated]] + gain[owner[rated]] * reached[rated],
-            electronic[rated],
-            purpose_offset=offset,
-        )
-        for rated, start, gain, offset in (
-            (
-                with_parent,
-                participations.parent_intake,
-                participations.parent_gain,
-                _PARENT_PURPOSES,
-            ),
-            (
-                with_teacher,
-                participations.teacher_intake,
-                participations.teacher_gain,
-                _TEACHER_PURPOSES,
-            ),
-        )
+    parent_ors = _collateral_ors(
+        salt,
+        owner,
+        own,
+        reached,
+        electronic,
+        with_parent,
+        participations.parent_intake,
+        participations.parent_gain,
+        _PARENT_PURPOSES,
+    )
+    teacher_ors = _collateral_ors(
+        salt,
+        owner,
+        own,
+        reached,
+        electronic,
+        with_teacher,
+        participations.teacher_intake,
+        participations.teacher_gain,
+        _TEACHER_PURPOSES,
     )
     per_session = 1 + with_parent.astype(np.int64) + with_teacher
     rows = np.repeat(np.arange(len(owner)), per_session)
@@ -1108,6 +1106,25 @@ def _participants_frame(
             "rater": _labels(rater, RATERS),
             "added_on": _dates(added_day, present=(added_day >= 0) & (rater == 0)),
         }
+    )
+
+
+def _collateral_ors(
+    salt: np.uint64,
+    owner: np.ndarray,
+    own: np.ndarray,
+    reached: np.ndarray,
+    electronic: np.ndarray,
+    rated: np.ndarray,
+    intake: np.ndarray,
+    gain: np.ndarray,
+    purpose_offset: int,
+) -> _Scores:
+    """A parent's or teacher's ORS of the child at the ``rated`` sessions (its own noise)."""
+    who = owner[rated]
+    expected = intake[who] + gain[who] * reached[rated]
+    return _ors_scores(
+        salt, who, own[rated], expected, electronic[rated], purpose_offset=purpose_offset
     )
 
 
