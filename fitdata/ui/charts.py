@@ -835,8 +835,14 @@ def episode_graph(
         x_span,
         notes,
         height=560,
-        # A legend at the side keeps each participant's entries together, one per line.
-        legend={"orientation": "v", "x": 1.02, "y": 1, "tracegroupgap": 10, "traceorder": "normal"},
+        # A legend at the side, each participant's entries together (their legend group).
+        legend={
+            "orientation": "v",
+            "x": 1.02,
+            "y": 1,
+            "tracegroupgap": 10,
+            "traceorder": "grouped",
+        },
         margin_right=20,
     )
     if cutoff_labels:

@@ -197,6 +197,7 @@ def test_each_partner_has_own_ors_and_srs_in_own_colour_and_marker() -> None:
     # Every participant's own trace is in its own legend group, and the hover names them.
     assert ors_a.legendgroup == srs_a.legendgroup != ors_b.legendgroup
     assert ors_b.hovertemplate.startswith("<b>Partner · K-2</b>")
+    assert figure.layout.legend.traceorder == "grouped"  # each partner's entries together
 
 
 def test_a_shared_age_group_is_one_cutoff_line() -> None:
