@@ -9,6 +9,8 @@ import re
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data import client_links as cl
@@ -194,3 +196,26 @@ def test_scores_read_as_people_write_them() -> None:
     en, nb = Translator("en"), Translator("nb")
     assert [score_text(v, en) for v in (24.0, 24.3, 0.0, 40.0)] == ["24", "24.3", "0", "40"]
     assert score_text(7.3, nb) == "7,3"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    episode=st.text(min_size=1, max_size=60),
+    client=st.text(min_size=1, max_size=60),
+    day=st.dates(dt.date(1990, 1, 1), dt.date(2100, 12, 31)),
+    seconds=st.integers(0, 2**32 - 1),
+    forms=st.sets(st.sampled_from(cl.FORMS), min_size=1),
+    mode=st.sampled_from(cl.MODES),
+    link=st.binary(min_size=9, max_size=9),
+)
+def test_any_grant_round_trips(episode, client, day, seconds, forms, mode, link) -> None:
+    original = cl.ClientGrant(
+        link_id=cl._b64(link),
+        episode_id=episode,
+        client_id=client,
+        session_date=day,
+        forms=frozenset(forms),
+        expires_at=dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds),
+        mode=mode,
+    )
+    assert cl._open(KEY, cl._seal(KEY, original)) == original
