@@ -65,9 +65,8 @@ def categorical(values: pd.Series) -> pd.Series:
 
 def _same_categories(values: pd.Series, like: pd.Series) -> pd.Series:
     """``values`` coded with the categories of ``like`` (others become NA: they match nothing)."""
-    text = values.astype("str")
-    text = text.where(text.isin(like.cat.categories))
-    return pd.Series(pd.Categorical(text, categories=like.cat.categories), index=values.index)
+    codes = pd.Index(like.cat.categories).get_indexer(values.astype("str"))  # -1: unknown
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=like.dtype), index=values.index)
 
 
 def _resolve_ids(values: pd.Series, ids: pd.Series, names: pd.Series) -> pd.Series:
@@ -179,6 +178,35 @@ def _assign_episodes_by_gap(rows: pd.DataFrame, existing: Existing, gap_days: in
     result = np.empty(len(rows), dtype=object)
     result[combined["i"].to_numpy()[picked]] = episode.to_numpy(dtype=object)[picked]
     return categorical(pd.Series(result, index=rows.index, dtype="str"))
+
+
+def _with_sessions(
+    listed: pd.DataFrame,
+    new: pd.DataFrame,
+    present: pd.DataFrame,
+    existing: Existing,
+    raw: pd.DataFrame,
+    problems: ProblemLog,
+) -> pd.DataFrame:
+    """The rows listing a participant whose episode has a session; a problem on the others."""
+    if not len(listed):
+        return listed
+    known = (
+        set(new["episode"].astype("str"))
+        | set(present["episode"].astype("str"))
+        | set(existing.episodes["episode_id"].astype("str"))
+    )
+    episode = listed["episode"].astype("str")
+    empty = ~episode.isin(known).to_numpy()
+    if empty.any():
+        text = (
+            "an episode with sessions: episode " + episode
+            + " has none in the files or the database (a participant is added to an episode "
+            "that has sessions)"
+        )  # fmt: skip
+        problems.add(_at(listed, empty, raw), "episode", _raw_values(raw, "episode"),
+                     _spread(listed, text, raw))  # fmt: skip
+    return listed[~empty]
 
 
 def _episodes_of_units(
@@ -357,9 +385,11 @@ def plan(
     )
     bad[np.flatnonzero(keep)[form_bad]] = True
     for name, forms in (("ors_form", ors_form), ("srs_form", srs_form)):
-        column = np.full(len(rows), None, dtype=object)
-        column[keep] = forms.to_numpy(dtype=object)
-        rows[name] = pd.Series(column, index=rows.index, dtype="str")
+        codes = np.full(len(rows), -1, dtype=np.int8)
+        codes[keep] = forms.cat.codes.to_numpy()
+        rows[name] = pd.Series(
+            pd.Categorical.from_codes(codes, dtype=forms.dtype), index=rows.index
+        )
     rows["_role"] = role
 
     # Already in the database?
@@ -455,27 +485,7 @@ def plan(
         )  # fmt: skip
         new_bad |= clash
     new = new[~new_bad].reset_index(drop=True)
-    listed = rows[~bad & only]
-    with_sessions = np.union1d(
-        np.concatenate(
-            [
-                new["episode"].astype("str").to_numpy(dtype=object),
-                rows["episode"].astype("str").to_numpy(dtype=object)[already],
-            ]
-        ).astype(str),
-        existing.episodes["episode_id"].astype("str").to_numpy(dtype=object).astype(str),
-    )
-    empty = ~np.isin(listed["episode"].astype("str").to_numpy(dtype=object).astype(str),
-                     with_sessions)  # fmt: skip
-    if empty.any():
-        text = (
-            "an episode with sessions: episode " + listed["episode"].astype("str")
-            + " has none in the files or the database (a participant is added to an episode "
-            "that has sessions)"
-        )  # fmt: skip
-        problems.add(_at(listed, empty, raw), "episode", _raw_values(raw, "episode"),
-                     _spread(listed, text, raw))  # fmt: skip
-        listed = listed[~empty]
+    listed = _with_sessions(rows[~bad & only], new, rows[already], existing, raw, problems)
     result = new_entities(new, existing, int(already.sum()), roles.index, listed)
     accepted = rows[np.isin(rows["pos"].to_numpy(), np.concatenate(
         [rows["pos"].to_numpy()[already], new["pos"].to_numpy(), listed["pos"].to_numpy()]

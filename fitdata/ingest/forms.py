@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from fitdata.ingest.checks import at, raw_values
+from fitdata.ingest.entities import _first_rows
 from fitdata.ingest.existing import Existing
 from fitdata.ingest.problems import ProblemLog
-from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE
+from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, ORS_FORMS, SRS_FORMS
 
 __all__ = ["age_groups", "check_forms"]
 
@@ -32,32 +33,40 @@ def age_groups(rows: pd.DataFrame, existing: Existing) -> np.ndarray:
     """Each row's client's age group: the database's, else the file's, else by birth year.
 
     The same order :mod:`fitdata.ingest.entities` uses for a new client (the first age group
-    given in date order, else the age at the first session from the birth year); NA where none.
+    given in date order, else the age at the first session from the birth year); None where
+    none. Worked out per client code.
     """
-    client = rows["client"].astype("str")
+    codes, clients = (
+        (rows["client"].cat.codes.to_numpy().astype(np.int64), rows["client"].cat.categories)
+        if isinstance(rows["client"].dtype, pd.CategoricalDtype)
+        else pd.factorize(rows["client"])
+    )
+    count = len(clients)
     stored = existing.clients.set_index("client_id")["age_group"]
     stored = stored[~stored.index.duplicated()]
-    group = client.map(stored)
-    by_date = rows.sort_values("session_date", kind="stable")
-    given = by_date["age_group"].astype("str").where(by_date["age_group"].notna())
-    first_given = given.groupby(by_date["client"].astype("str"), sort=False).first()
-    group = group.where(group.notna(), client.map(first_given))
-    birth = rows["birth_year"].where(rows["birth_year"] > 0)
-    born = birth.groupby(client, sort=False).transform("max")
-    first_year = rows["session_date"].groupby(client, sort=False).transform("min").dt.year
-    age = (first_year - born).astype("Float64")
-    by_birth = pd.Series(
-        np.select(
-            [
-                ((age >= lo) & (age <= (hi or MAX_PLAUSIBLE_AGE))).fillna(False).to_numpy(bool)
-                for lo, hi in AGE_RANGES.values()
-            ],
-            list(AGE_RANGES),
-            default="",
-        ),
-        index=rows.index,
-    ).replace("", pd.NA)
-    return group.where(group.notna(), by_birth).to_numpy(dtype=object)
+    group = pd.Series(np.asarray(clients, dtype=object)).map(stored).to_numpy(dtype=object)
+    date = rows["session_date"].to_numpy(dtype="datetime64[D]")
+    order = np.argsort(date, kind="stable")  # NaT last
+    given = rows["age_group"].notna().to_numpy()
+    first = _first_rows(codes, count, order, given)
+    file_group = np.append(rows["age_group"].to_numpy(dtype=object), None)[first]
+    group = np.where(pd.notna(group), group, file_group)
+    valid = codes >= 0
+    born = np.zeros(count, dtype=np.int64)
+    np.maximum.at(born, codes[valid], rows["birth_year"].to_numpy(dtype=np.int64)[valid])
+    day = date.astype("datetime64[Y]").astype(np.int64) + 1970
+    dated = valid & ~np.isnat(date)
+    first_year = np.full(count, np.iinfo(np.int64).max)
+    np.minimum.at(first_year, codes[dated], day[dated])
+    age = np.where((born > 0) & (first_year < np.iinfo(np.int64).max), first_year - born, -1)
+    by_birth = np.select(
+        [(age >= lo) & (age <= (hi or MAX_PLAUSIBLE_AGE)) for lo, hi in AGE_RANGES.values()],
+        list(AGE_RANGES),
+        default="",
+    ).astype(object)
+    by_birth[by_birth == ""] = None
+    group = np.where(pd.notna(group), group, by_birth)
+    return np.append(group, None)[codes]
 
 
 def check_forms(
@@ -81,45 +90,53 @@ def check_forms(
         warnings: Where warnings are recorded (the rows are imported).
 
     Returns:
-        (rows with an error, ``ors_form``, ``srs_form``): the forms to store, NA where the
-        form's total is absent.
+        (rows with an error, ``ors_form``, ``srs_form``): the forms to store as categoricals
+        of :data:`~fitdata.vocabulary.ORS_FORMS` and :data:`~fitdata.vocabulary.SRS_FORMS`,
+        NA where the form's total is absent.
     """
-    group = pd.Series(age_groups(rows, existing), index=rows.index, dtype="str")
-    fmt = pd.Series(episode_format, index=rows.index, dtype="str")
-    child = (group == "child").fillna(False).to_numpy(bool)
-    known_group = group.notna().to_numpy()
+    group = age_groups(rows, existing)
+    child = group == "child"
+    known_group = pd.notna(group)
+    group_text = pd.Series(group, index=rows.index).astype("str")
+    is_group = np.asarray(episode_format, dtype=object) == "group"
     bad = np.zeros(len(rows), dtype=bool)
     out = {}
-    for name, child_form, default_other in (
-        ("ors_form", "CORS", "ORS"),
-        ("srs_form", "CSRS", None),
+    for name, forms, child_form, expected in (
+        ("ors_form", ORS_FORMS, "CORS", "ORS"),
+        ("srs_form", SRS_FORMS, "CSRS", "SRS or GSRS"),
     ):
-        given = rows[name].astype("str").where(rows[name].notna())
-        wrong = (given == child_form).fillna(False).to_numpy(bool) & known_group & ~child
+        given = pd.Categorical(rows[name], categories=forms).codes  # -1: not given
+        wrong = (given == forms.index(child_form)) & known_group & ~child
         if wrong.any():
             text = (
-                f"{default_other or 'SRS or GSRS'}: {child_form} is the child form (ages 6-12) "
-                "and this client's age group is " + group.fillna("")
+                f"{expected}: {child_form} is the child form (ages 6-12) and this client's age "
+                "group is " + group_text
                 + "; correct the form or the age group (it chooses the cutoff)"
             )  # fmt: skip
             full = np.full(len(raw), "", dtype=object)
             full[rows["pos"].to_numpy()] = text.to_numpy(dtype=object)
             problems.add(at(rows, wrong, raw), name, raw_values(raw, name), pd.Series(full))
             bad |= wrong
-        if name == "ors_form":
-            default = np.where(child, "CORS", "ORS")
-        else:
-            default = np.where(child, "CSRS", np.where(fmt.to_numpy() == "group", "GSRS", "SRS"))
-        total = rows[name.replace("_form", "_total")].to_numpy() >= 0
-        form = given.where(given.notna(), pd.Series(default, index=rows.index))
-        out[name] = form.where(total)
-    gsrs = (out["srs_form"] == "GSRS").fillna(False).to_numpy(bool) & (fmt != "group").to_numpy()
-    gsrs &= rows["srs_form"].notna().to_numpy()
+        default = np.where(child, forms.index(child_form), 0)
+        if name == "srs_form":
+            default = np.where(~child & is_group, forms.index("GSRS"), default)
+        code = np.where(given >= 0, given, default)
+        code[rows[name.replace("_form", "_total")].to_numpy() < 0] = -1  # no score, no form
+        out[name] = pd.Categorical.from_codes(code, categories=forms)
+    gsrs = (
+        (out["srs_form"].codes == SRS_FORMS.index("GSRS")) & ~is_group & rows["srs_form"].notna()
+    ).to_numpy(dtype=bool)
     if gsrs.any():
-        text = "the group form (GSRS) in an episode of format " + fmt
+        text = "the group form (GSRS) in an episode of format " + pd.Series(
+            episode_format, index=rows.index
+        ).astype("str")
         full = np.full(len(raw), "", dtype=object)
         full[rows["pos"].to_numpy()] = (
             text + "; imported as given (is the episode's format or the form a typing error?)"
         ).to_numpy(dtype=object)
         warnings.add(at(rows, gsrs, raw), "srs_form", None, pd.Series(full))
-    return bad, out["ors_form"], out["srs_form"]
+    return (
+        bad,
+        pd.Series(out["ors_form"], index=rows.index),
+        pd.Series(out["srs_form"], index=rows.index),
+    )

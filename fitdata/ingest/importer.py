@@ -389,9 +389,15 @@ def _write(con: object, result: Plan) -> None:
             "UPDATE episodes SET ended = ?, end_type = ? WHERE episode_id = ? AND ended IS NULL",
             [pd.Timestamp(row.ended).date(), row.end_type, row.episode_id],
         )
-    # before the sessions, which would add the participants they imply without added_on
-    if len(result.participants):
-        ensure_participants(con, result.participants)  # type: ignore[arg-type]
+    # Appending sessions adds the participants they imply (store.append_frame: the role by the
+    # episode's format and the rater, as fitdata.ingest.roles derives and checks them). The
+    # rest go first, through ensure_participants: those who joined later (added_on) and those
+    # listed without a session.
+    known = result.participants
+    if len(known):
+        told = known[known["added_on"].notna() | known["sessionless"]]
+        if len(told):
+            ensure_participants(con, told.drop(columns="sessionless"))  # type: ignore[arg-type]
     s = result.sessions
     sessions = pd.DataFrame(
         {

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from fitdata.ingest.checks import at, raw_values, reject_groups, spread
+from fitdata.ingest.entities import _first_rows
 from fitdata.ingest.existing import Existing
 from fitdata.ingest.problems import ProblemLog
 
@@ -70,10 +71,39 @@ class Roles:
     index: pd.Series
 
 
-def _pair_key(*columns: pd.Series) -> pd.Series:
-    """One integer per distinct combination of the columns (for :func:`reject_groups`)."""
-    codes = pd.MultiIndex.from_arrays([pd.Series(c).to_numpy() for c in columns]).factorize()[0]
-    return pd.Series(codes, index=columns[0].index).where(codes >= 0)
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1: NA) and the labels they stand for (a categorical's, or factorized)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy().astype(np.int64), pd.Index(
+            column.cat.categories.astype("str")
+        )
+    codes, uniques = pd.factorize(column)
+    return codes.astype(np.int64), pd.Index(uniques)
+
+
+def _pair_key(*columns: pd.Series | np.ndarray) -> pd.Series:
+    """One integer per distinct combination of the columns (NA where one is NA)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    missing = np.zeros(len(key), dtype=bool)
+    for column in columns:
+        codes, labels = _codes(pd.Series(column))
+        missing |= codes < 0
+        key = pd.factorize(key * (len(labels) + 1) + codes + 1)[0].astype(np.int64)
+    return (
+        pd.Series(np.where(missing, -1, key))
+        .where(~missing)
+        .set_axis(
+            columns[0].index if isinstance(columns[0], pd.Series) else pd.RangeIndex(len(key))
+        )
+    )
+
+
+def _per_code(labels: pd.Index, table: pd.Series) -> np.ndarray:
+    """``table`` looked up once per label (object array; None where missing)."""
+    if not len(table):
+        return np.full(len(labels), None, dtype=object)
+    table = table[~table.index.duplicated()]
+    return pd.Series(labels).map(table).astype(object).where(lambda v: v.notna(), None).to_numpy()
 
 
 def check_partner_rows(rows: pd.DataFrame, raw: pd.DataFrame, problems: ProblemLog) -> np.ndarray:
@@ -120,175 +150,245 @@ def check_roles(
 ) -> Roles:
     """Check the roles of ``rows`` (episodes assigned) and derive those not given.
 
+    Worked out per episode and client code, not per row of text (the roles of a file of a
+    million individual sessions cost well under a second).
+
     Args:
-        rows: Rows that passed the checks so far, in file order, with ``episode``, ``client``,
-            ``rater``, ``role`` (NA: not given), ``format``, ``therapist``, ``session_date``,
-            ``_only`` (a participant without a session) and ``pos``.
+        rows: Rows that passed the checks so far, in file order, with ``episode``, ``client``
+            and ``rater`` (categorical), ``role`` (NA: not given), ``format``, ``therapist``,
+            ``session_date``, ``_only`` (a participant without a session) and ``pos``.
         raw: The combined text table (for quoting values in problems).
         existing: What the database holds on these episodes.
         problems: Where problems are recorded.
     """
     n = len(rows)
     bad = np.zeros(n, dtype=bool)
-    episode = rows["episode"].astype("str")
-    client = rows["client"].astype("str")
-    rater = rows["rater"].astype("str")
+    ep, episodes = _codes(rows["episode"])
+    cl, clients = _codes(rows["client"])
+    self_rated = (rows["rater"] == "client").to_numpy(dtype=bool)
     given = rows["role"].astype("str").where(rows["role"].notna())
-    self_rated = (rater == "client").to_numpy()
+    named_any = bool(given.notna().any())
     old = existing.episodes.set_index("episode_id")
+    order = np.arange(n)
 
-    # The episode's format: the file's, else the database's, else individual.
-    old_format = episode.map(old["format"]) if len(old) else pd.Series(pd.NA, index=rows.index)
+    def per_row(per_episode: np.ndarray) -> np.ndarray:
+        return np.append(per_episode, None)[ep]
+
+    def text(series: pd.Series | np.ndarray) -> pd.Series:
+        return pd.Series(series, index=rows.index).astype("str")
+
+    # The episode's format: the database's, else the file's first, else individual.
+    old_format = _per_code(episodes, old["format"]) if len(old) else np.full(
+        len(episodes), None, dtype=object)  # fmt: skip
     file_format = rows["format"].astype("str").where(rows["format"].notna())
-    first_format = file_format.groupby(episode, sort=False).transform("first")
-    changed = (file_format.notna() & old_format.notna() & (file_format != old_format)).to_numpy()
+    first = _first_rows(ep, len(episodes), order, file_format.notna().to_numpy())
+    first_format = np.append(file_format.to_numpy(dtype=object), None)[first]
+    row_old_format = per_row(old_format)
+    changed = file_format.notna().to_numpy() & pd.notna(row_old_format)
+    changed &= file_format.to_numpy(dtype=object) != row_old_format
     if changed.any():
-        text = "the format of episode " + episode + " in the database, " + old_format.fillna("")
+        message = ("the format of episode " + text(rows["episode"]) + " in the database, "
+                   + text(row_old_format).where(changed, ""))  # fmt: skip
         problems.add(at(rows, changed, raw), "format", raw_values(raw, "format"),
-                     spread(rows, text, raw))  # fmt: skip
+                     spread(rows, message, raw))  # fmt: skip
         bad |= changed
-    fmt = old_format.where(old_format.notna(), first_format).fillna("individual").astype("str")
+    fmt_episode = np.where(pd.notna(old_format), old_format, first_format)
+    fmt_episode = np.where(pd.notna(fmt_episode), fmt_episode, "individual").astype(object)
+    fmt = fmt_episode[ep] if n else np.empty(0, dtype=object)
 
-    # The index client.
-    named = given.eq("index").fillna(False).to_numpy() & self_rated
-    named_clients = client.where(named)
-    rows_index = rows.assign(_named=named_clients)
-    bad |= reject_groups(
-        rows_index, raw, problems, "episode", "_named", "index client", "role",
-        ("one index client per episode (the others are partners, family members or members): "
-         "this episode has ", " as index client on other rows"),
-    )  # fmt: skip
-    old_index = episode.map(old["client_id"]) if len(old) else pd.Series(pd.NA, index=rows.index)
-    against_old = named & old_index.notna().to_numpy() & (named_clients != old_index).to_numpy()
-    if against_old.any():
-        text = (
-            "a role other than index: episode " + episode + "'s index client in the database is "
-            + old_index.fillna("") + " (an episode has one index client)"
+    # The index client: named so, else the database's, else the first listed.
+    named = given.eq("index").fillna(False).to_numpy(dtype=bool) & self_rated
+    old_index = _per_code(episodes, old["client_id"]) if len(old) else np.full(
+        len(episodes), None, dtype=object)  # fmt: skip
+    if named.any():
+        rows_index = rows.assign(_named=rows["client"].where(named))
+        bad |= reject_groups(
+            rows_index, raw, problems, "episode", "_named", "index client", "role",
+            ("one index client per episode (the others are partners, family members or "
+             "members): this episode has ", " as index client on other rows"),
         )  # fmt: skip
-        problems.add(at(rows, against_old & ~bad, raw), "role", raw_values(raw, "role"),
-                     spread(rows, text, raw))  # fmt: skip
-        bad |= against_old
-    first_named = named_clients.groupby(episode, sort=False).transform("first")
-    first_listed = client.groupby(episode, sort=False).transform("first")
-    index_of = old_index.where(old_index.notna(), first_named)
-    index_of = index_of.where(index_of.notna(), first_listed).astype("str")
+        row_old_index = per_row(old_index)
+        against_old = named & pd.notna(row_old_index)
+        against_old &= text(rows["client"]).to_numpy(dtype=object) != row_old_index
+        if against_old.any():
+            message = (
+                "a role other than index: episode " + text(rows["episode"])
+                + "'s index client in the database is " + text(row_old_index)
+                + " (an episode has one index client)"
+            )  # fmt: skip
+            problems.add(at(rows, against_old & ~bad, raw), "role", raw_values(raw, "role"),
+                         spread(rows, message, raw))  # fmt: skip
+            bad |= against_old
+    first_named = _first_rows(ep, len(episodes), order, named)
+    first_listed = _first_rows(ep, len(episodes), order)
+    labels = np.append(np.asarray(clients, dtype=object), None)
+    row_client = np.append(cl, -1)  # a row's client code; -1 (None) for no row
+    index_episode = np.where(pd.notna(old_index), old_index, labels[row_client[first_named]])
+    index_episode = np.where(
+        pd.notna(index_episode), index_episode, labels[row_client[first_listed]]
+    )
+    index_code = clients.get_indexer(pd.Index(index_episode.astype(str)))
+    is_index = (cl == np.append(index_code, -2)[ep]) & (cl >= 0) & self_rated
 
     # Roles derived where not given; a given role must fit the index, the format and the database.
-    is_index = (client == index_of).to_numpy() & self_rated
-    other = fmt.map(_OTHER_CLIENT).fillna("member")
+    other = np.where(fmt == "couple", "partner", np.where(fmt == "family", "family_member",
+                                                          "member"))  # fmt: skip
     derived = np.where(~self_rated, "collateral", np.where(is_index, "index", other))
-    role = given.where(given.notna(), pd.Series(derived, index=rows.index)).astype("str")
+    role = np.where(given.notna().to_numpy(), given.to_numpy(dtype=object), derived)
+    if named_any:
+        bad |= _given_roles(rows, raw, problems, given, is_index, fmt, existing)
+    couple = (fmt == "couple") & self_rated
+    if couple.any():
+        index_of = pd.Series(per_row(index_episode), index=rows.index)
+        bad |= _couples_of_two(rows, raw, problems, couple, index_of, existing)
+    bad |= _one_therapist(rows, raw, problems, fmt)
+    present = np.unique(ep[ep >= 0])
+    index = pd.Series(index_episode[present], index=episodes[present], dtype="str")
+    return Roles(bad=bad, role=role.astype(object), format=fmt, index=index)
+
+
+def _given_roles(
+    rows: pd.DataFrame,
+    raw: pd.DataFrame,
+    problems: ProblemLog,
+    given: pd.Series,
+    is_index: np.ndarray,
+    fmt: np.ndarray,
+    existing: Existing,
+) -> np.ndarray:
+    """Problems of the roles a file gives.
+
+    A role other than index for the index client, two roles for one client, a role other than
+    the database's, or a role that does not fit the episode's format.
+    """
+    bad = np.zeros(len(rows), dtype=bool)
+    episode = rows["episode"].astype("str")
+    client = rows["client"].astype("str")
     not_index = given.notna().to_numpy() & is_index & (given != "index").fillna(False).to_numpy()
     if not_index.any():
-        text = (
+        message = (
             "index: " + client + " is the index client of episode " + episode
             + " (named so, first in the file, or in the database); a client has one role in an "
             "episode"
         )  # fmt: skip
-        problems.add(at(rows, not_index & ~bad, raw), "role", raw_values(raw, "role"),
-                     spread(rows, text, raw))  # fmt: skip
+        problems.add(at(rows, not_index, raw), "role", raw_values(raw, "role"),
+                     spread(rows, message, raw))  # fmt: skip
         bad |= not_index
-    rows_role = rows_index.assign(_who=_pair_key(episode, client, rater), _given=given)
+    rows_role = rows.assign(_who=_pair_key(rows["episode"], rows["client"], rows["rater"]),
+                            _given=given)  # fmt: skip
     bad |= reject_groups(
         rows_role, raw, problems, "_who", "_given", "role", "role",
         ("one role per client and episode: this client is ", " on other rows of the episode"),
     )  # fmt: skip
-    if len(existing.participants):
-        stored = existing.participants.set_index(["episode_id", "client_id", "rater"])["role"]
-        stored = stored[~stored.index.duplicated()]
-        key = pd.MultiIndex.from_arrays([episode, client, rater])
-        old_role = pd.Series(stored.reindex(key).to_numpy(), index=rows.index)
+    stored = existing.participants
+    if len(stored):
+        keyed = pd.DataFrame(
+            {"episode_id": episode, "client_id": client, "rater": rows["rater"].astype("str")}
+        )
+        old_role = keyed.merge(
+            stored.drop_duplicates(["episode_id", "client_id", "rater"]), how="left"
+        )["role"].set_axis(rows.index)
         differs = (old_role.notna() & given.notna() & (old_role != given)).to_numpy()
         if differs.any():
-            text = "the role " + old_role.fillna("") + " that the database holds for " + client
+            message = "the role " + old_role.fillna("") + " that the database holds for " + client
             problems.add(at(rows, differs & ~bad, raw), "role", raw_values(raw, "role"),
-                         spread(rows, text, raw))  # fmt: skip
+                         spread(rows, message, raw))  # fmt: skip
             bad |= differs
+    kind = pd.Series(fmt, index=rows.index)
     for name, formats in _ROLE_FORMATS.items():
-        wrong = (given == name).fillna(False).to_numpy() & ~fmt.isin(formats).to_numpy()
+        wrong = (given == name).fillna(False).to_numpy() & ~kind.isin(formats).to_numpy()
         if wrong.any():
-            text = (
+            message = (
                 f"a role that fits the episode's format: {_ROLE_HINT[name]}, and episode "
-                + episode + " is " + fmt + " (give the format column, or another role)"
+                + episode + " is " + kind + " (give the format column, or another role)"
             )  # fmt: skip
             problems.add(at(rows, wrong & ~bad, raw), "role", raw_values(raw, "role"),
-                         spread(rows, text, raw))  # fmt: skip
+                         spread(rows, message, raw))  # fmt: skip
             bad |= wrong
-
-    bad |= _couples_of_two(rows, raw, problems, episode, client, fmt, index_of, self_rated,
-                           existing)  # fmt: skip
-    bad |= _one_therapist(rows, raw, problems, episode, fmt)
-    index = index_of.groupby(episode, sort=False).first()
-    return Roles(bad=bad, role=role.to_numpy(dtype=object), format=fmt.to_numpy(dtype=object),
-                 index=index)  # fmt: skip
+    return bad
 
 
 def _couples_of_two(
     rows: pd.DataFrame,
     raw: pd.DataFrame,
     problems: ProblemLog,
-    episode: pd.Series,
-    client: pd.Series,
-    fmt: pd.Series,
+    couple: np.ndarray,
     index_of: pd.Series,
-    self_rated: np.ndarray,
     existing: Existing,
 ) -> np.ndarray:
-    """A problem on the rows of a couple's third (fourth ...) client."""
+    """A problem on the rows of a couple's third (fourth ...) client.
+
+    The couple's two are its index client, then the partner the database holds, then the
+    clients in file order (grouped frames only: a file of many crowded couples costs no more
+    than one).
+    """
     bad = np.zeros(len(rows), dtype=bool)
-    couple = (fmt == "couple").to_numpy() & self_rated
-    if not couple.any():
-        return bad
-    clients = pd.DataFrame({"episode": episode[couple], "client": client[couple]})
+    episode = pd.Series(pd.NA, index=rows.index, dtype="str")
+    client = pd.Series(pd.NA, index=rows.index, dtype="str")
+    episode[couple] = rows["episode"][couple].astype("str").to_numpy()
+    client[couple] = rows["client"][couple].astype("str").to_numpy()
+    parts = [
+        pd.DataFrame({"episode": episode[couple], "client": index_of[couple], "rank": -1}),
+        pd.DataFrame(
+            {"episode": episode[couple], "client": client[couple],
+             "rank": rows["pos"].to_numpy()[couple]}
+        ),
+    ]  # fmt: skip
     stored = existing.participants
     if len(stored):
-        stored = stored[
-            (stored["rater"] == "client") & stored["episode_id"].isin(clients["episode"])
-        ]
-        clients = pd.concat(
-            [
-                stored.rename(columns={"episode_id": "episode", "client_id": "client"})[
-                    ["episode", "client"]
-                ],
-                clients,
-            ],
-            ignore_index=True,
-        )
-    counts = clients.drop_duplicates().groupby("episode")["client"].size()
-    crowded = set(counts.index[counts > 2])
-    if not crowded:
-        return bad
-    for name in sorted(crowded):
-        here = couple & (episode == name).to_numpy()
-        people = list(dict.fromkeys([index_of[here].iloc[0], *clients.loc[
-            clients["episode"] == name, "client"]]))  # fmt: skip
-        extra = here & ~client.isin(people[:2]).to_numpy()
-        problems.add(
-            at(rows, extra, raw), "client", raw_values(raw, "client"),
-            f"one of the couple's two clients ({', '.join(people[:2])}): episode {name} is a "
-            f"couple episode and would have {len(people)} clients; a family episode (format "
-            "family) has more",
+        stored = stored[(stored["rater"] == "client") & stored["episode_id"].isin(episode[couple])]
+        parts.insert(
+            1,
+            pd.DataFrame(
+                {"episode": stored["episode_id"].astype("str"),
+                 "client": stored["client_id"].astype("str"), "rank": -1}
+            ),
         )  # fmt: skip
-        bad |= extra
-    return bad
+    people = (
+        pd.concat(parts, ignore_index=True)
+        .sort_values(["episode", "rank"], kind="stable")
+        .drop_duplicates(["episode", "client"])
+    )
+    people["place"] = people.groupby("episode", sort=False).cumcount()
+    counts = people.groupby("episode", sort=False)["client"].size()
+    crowded = counts.index[counts > 2]
+    if not len(crowded):
+        return bad
+    place = pd.MultiIndex.from_frame(people[["episode", "client"]])
+    where = pd.Series(people["place"].to_numpy(), index=place)
+    key = pd.MultiIndex.from_arrays([episode[couple].to_numpy(), client[couple].to_numpy()])
+    extra = np.zeros(len(rows), dtype=bool)
+    extra[couple] = where.reindex(key).fillna(0).to_numpy() >= 2
+    if extra.any():
+        two = people[people["place"] < 2].groupby("episode", sort=False)["client"].agg(", ".join)
+        text = (
+            "one of the couple's two clients (" + episode.map(two).fillna("") + "): episode "
+            + episode + " is a couple episode and would have "
+            + episode.map(counts).fillna(0).astype(int).astype("str")
+            + " clients; a family episode (format family) has more"
+        )  # fmt: skip
+        problems.add(at(rows, extra, raw), "client", raw_values(raw, "client"),
+                     spread(rows, text, raw))  # fmt: skip
+    return extra
 
 
 def _one_therapist(
-    rows: pd.DataFrame, raw: pd.DataFrame, problems: ProblemLog, episode: pd.Series, fmt: pd.Series
+    rows: pd.DataFrame, raw: pd.DataFrame, problems: ProblemLog, fmt: np.ndarray
 ) -> np.ndarray:
     """A problem where the rows of one couple or family session name different therapists."""
-    shared = fmt.isin(("couple", "family")).to_numpy() & ~rows["_only"].to_numpy(dtype=bool)
+    shared = ((fmt == "couple") | (fmt == "family")) & ~rows["_only"].to_numpy(dtype=bool)
+    bad = np.zeros(len(rows), dtype=bool)
     if not shared.any():
-        return np.zeros(len(rows), dtype=bool)
-    session = _pair_key(episode, rows["session_date"].astype("str")).where(shared)
-    frame = rows.assign(
-        session=session, _therapist=rows["therapist"].astype("str").where(rows["therapist"].notna())
-    )
-    return reject_groups(
-        frame, raw, problems, "session", "_therapist", "therapist", "therapist",
+        return bad
+    subset = rows[shared]
+    day = subset["session_date"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    frame = subset.assign(session=_pair_key(subset["episode"], pd.Series(day, index=subset.index)))
+    bad[shared] = reject_groups(
+        frame, raw, problems, "session", "therapist", "therapist", "therapist",
         ("one therapist per session of a couple or family (the rows of one episode on one date): "
          "another row of this session has ", ""),
     )  # fmt: skip
+    return bad
 
 
 def participants(
@@ -297,29 +397,42 @@ def participants(
     """The participant rows the accepted ``rows`` need (``episode_participants``' columns).
 
     ``added_on`` is the participant's first date in the file when that is after the episode
-    began (``started``: episode id -> start date, for the episodes in the file), else NULL (from
-    the start). Rows the database already holds are left out.
+    began (``started``: episode id -> start date), else NULL (from the start);
+    ``sessionless`` says the participant has no session in the files (only listed). Rows the
+    database already holds are left out. Grouped by the categorical codes of episode, client
+    and rater (one row per participant, not per session, is ever made text).
     """
+    columns = ("episode_id", "client_id", "role", "rater")
+    if not len(rows):
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in columns}).assign(
+            added_on=pd.Series(dtype="datetime64[s]"), sessionless=pd.Series(dtype=bool)
+        )
     frame = pd.DataFrame(
         {
-            "episode_id": rows["episode"].astype("str").to_numpy(dtype=object),
-            "client_id": rows["client"].astype("str").to_numpy(dtype=object),
-            "role": roles,
-            "rater": rows["rater"].astype("str").to_numpy(dtype=object),
-            "date": rows["session_date"].to_numpy(dtype="datetime64[s]"),
+            "episode_id": rows["episode"].to_numpy(),
+            "client_id": rows["client"].to_numpy(),
+            "rater": rows["rater"].to_numpy(),
+            "role": pd.Categorical(roles),
+            "added_on": rows["session_date"].to_numpy(dtype="datetime64[s]"),
+            "sessionless": rows["_only"].to_numpy(dtype=bool),
         }
     )
-    if not len(frame):
-        return pd.DataFrame(
-            {c: pd.Series(dtype="str") for c in ("episode_id", "client_id", "role", "rater")}
-        ).assign(added_on=pd.Series(dtype="datetime64[s]"))
-    grouped = frame.groupby(["episode_id", "client_id", "rater"], sort=True, observed=True)
-    out = grouped.agg(role=("role", "first"), added_on=("date", "min")).reset_index()
-    began = out["episode_id"].map(started).astype("datetime64[s]")
+    out = (
+        frame.groupby(["episode_id", "client_id", "rater"], sort=False, observed=True)
+        .agg(
+            role=("role", "first"),
+            added_on=("added_on", "min"),
+            sessionless=("sessionless", "all"),
+        )
+        .reset_index()
+    )
+    for column in columns:
+        out[column] = out[column].astype("str")
+    began = out["episode_id"].map(started[~started.index.duplicated()]).astype("datetime64[s]")
     out["added_on"] = out["added_on"].where(out["added_on"] > began)
     stored = existing.participants
     if len(stored):
-        known = pd.MultiIndex.from_frame(stored[["episode_id", "client_id", "rater"]].astype("str"))
-        key = pd.MultiIndex.from_frame(out[["episode_id", "client_id", "rater"]])
-        out = out[~key.isin(known)]
-    return out[["episode_id", "client_id", "role", "rater", "added_on"]].reset_index(drop=True)
+        known = stored[["episode_id", "client_id", "rater"]].astype("str").assign(_known=True)
+        out = out.merge(known.drop_duplicates(), how="left")
+        out = out[out.pop("_known").isna()]
+    return out[[*columns, "added_on", "sessionless"]].reset_index(drop=True)

@@ -420,7 +420,11 @@ def _roles(raw: pd.DataFrame, out: pd.DataFrame, rater: pd.Series, problems: Pro
 
     A rater word in the role column (``mor``) means a collateral rating by that rater.
     """
-    values = _column(raw, "role")
+    if "role" not in raw.columns:  # every role is derived (see fitdata.ingest.roles)
+        out["rater"] = rater.fillna("client")
+        out["role"] = pd.Series(pd.array([pd.NA] * len(raw), dtype="str"))
+        return
+    values = raw["role"]
     words, unknown = _words(values, {**ROLE_WORDS, **_ROLE_AS_RATER})
     problems.add(
         unknown, "role", values,
@@ -461,7 +465,10 @@ def _forms(raw: pd.DataFrame, out: pd.DataFrame, problems: ProblemLog) -> None:
         ("srs_form", SRS_FORM_WORDS, "SRS, CSRS (the child form) or GSRS (the group form)",
          "srs_total"),
     ):  # fmt: skip
-        values = _column(raw, name)
+        if name not in raw.columns:  # defaults: fitdata.ingest.forms
+            out[name] = pd.Series(pd.array([pd.NA] * len(raw), dtype="str"))
+            continue
+        values = raw[name]
         words, unknown = _words(values, table)
         problems.add(unknown, name, values, expected)
         out[name] = words.where(out[total].to_numpy() >= 0)
