@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.data import queries
+from fitdata.features.client_graph import joint_participants
 from fitdata.ui.charts import (
     ParticipantSeries,
     Spec,
@@ -106,10 +107,9 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
             title = tr.text("graph.no_client")
         else:
             episode_id, client_id = self.client.value.split("|", 1)
-            participants = queries.episode_participants(context.reader, episode_id)
-            clients = participants[participants["role"] != "collateral"]
-            if clients["client_id"].nunique() > 1:
-                return self._episode_spec(episode_id, clients)
+            format, clients = joint_participants(context.reader, episode_id)
+            if clients is not None:
+                return self._episode_spec(episode_id, format, clients)
             sessions = queries.client_sessions(context.reader, episode_id, client_id)
             age_group = str(queries.client_profile(context.reader, client_id)["age_group"])
             title = tr.text("graph.title", client=client_id)
@@ -119,13 +119,10 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
         self.rules.value = rules_html(tr, context.config, age_group)
         return client_graph_spec(sessions, status, tr, context.config, title=title)
 
-    def _episode_spec(self, episode_id: str, clients: pd.DataFrame) -> Spec:
+    def _episode_spec(self, episode_id: str, kind: str | None, clients: pd.DataFrame) -> Spec:
         """Every participant of a couple or family episode: one graph, a sentence each."""
         context, tr, config = self.context, self.tr, self.context.config
         sessions = queries.episode_sessions(context.reader, episode_id)
-        clients = clients.drop_duplicates("client_id")
-        roles = set(clients["role"])
-        kind = "couple" if "partner" in roles else "family" if "family_member" in roles else None
         series: list[ParticipantSeries] = []
         for position, row in enumerate(clients.itertuples()):
             client_id, age_group = str(row.client_id), str(row.age_group)
