@@ -6,7 +6,11 @@ server) import it without pandas, DuckDB or the widgets, which only kernels need
 
 from __future__ import annotations
 
+import os
+
 __all__ = [
+    "CLIENT_LINK_HEADER",
+    "ENV_CLIENT_LINK",
     "ENV_CONFIG",
     "ENV_DB",
     "ENV_HUB_USER",
@@ -15,6 +19,7 @@ __all__ = [
     "ENV_LOGIN_USER",
     "ENV_USER",
     "LOGIN_USER_HEADER",
+    "client_link_token",
 ]
 
 #: The database file every dashboard reads (``fitdata serve --db``).
@@ -37,3 +42,22 @@ ENV_LOGIN = "FITDATA_LOGIN"
 #: kernel, with the request information that ``voila.utils.wait_for_request`` receives.
 LOGIN_USER_HEADER = "X-Fitdata-User"
 ENV_LOGIN_USER = "HTTP_X_FITDATA_USER"
+#: The request header through which the server gives the client page's kernel its client link
+#: (the token of ``/client/<token>``, checked by the server before the page is rendered). As with
+#: :data:`LOGIN_USER_HEADER`, the server deletes whatever the browser sent under this name and
+#: sets it itself (:mod:`fitdata.server.client_route`); Voila passes it to the kernel as
+#: :data:`ENV_CLIENT_LINK`, also to a preheated kernel with its page request.
+CLIENT_LINK_HEADER = "X-Fitdata-Client-Link"
+ENV_CLIENT_LINK = "HTTP_X_FITDATA_CLIENT_LINK"
+
+
+def client_link_token() -> str | None:
+    """The client link this kernel's page was opened with, or None (not a client page).
+
+    Read after :func:`fitdata.ui.page_request.await_page_request` (a preheated kernel learns its
+    request only then). The token is still to be redeemed
+    (:func:`fitdata.data.client_links.redeem_client_link`): the server checked its MAC and
+    expiry, not whether its forms have been sent.
+    """
+    token = os.environ.get(ENV_CLIENT_LINK, "").strip()
+    return token or None
