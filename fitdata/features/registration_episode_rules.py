@@ -38,12 +38,14 @@ from fitdata.vocabulary import RATERS
 
 __all__ = [
     "COLLATERAL_RATERS",
+    "INDEX_NAMED_AS",
     "ROLE_FOR_FORMAT",
     "EpisodeSession",
     "NewParticipant",
     "Participant",
     "ParticipantScores",
     "participant_mode",
+    "shown_role",
     "validate_episode_session",
     "validate_new_participant",
 ]
@@ -59,6 +61,14 @@ ROLE_FOR_FORMAT: dict[str, str] = {
 COLLATERAL_RATERS: tuple[str, ...] = tuple(r for r in RATERS if r != "client")
 #: Client participants a couple episode holds: the index client and one partner.
 COUPLE_SIZE = 2
+#: How the index client is named beside the others, as the episode's graphs name them: in a
+#: couple both are partners, in a family both are family members.
+INDEX_NAMED_AS: dict[str, str] = {"couple": "partner", "family": "family_member"}
+
+
+def shown_role(role: str, format: str) -> str:
+    """The role a participant is named by in an episode of this format (see INDEX_NAMED_AS)."""
+    return INDEX_NAMED_AS.get(format, role) if role == "index" else role
 
 
 @dataclass(frozen=True)
@@ -85,9 +95,9 @@ class Participant:
         """True for a client's own rating, False for a collateral rater's."""
         return self.rater == "client"
 
-    def name(self, problem: Problem) -> Problem:
-        """``problem`` as this participant's."""
-        return problem.of(self.client_id, self.role, self.rater)
+    def name(self, problem: Problem, format: str = "individual") -> Problem:
+        """``problem`` as this participant's (named as in an episode of ``format``)."""
+        return problem.of(self.client_id, shown_role(self.role, format), self.rater)
 
 
 @dataclass(frozen=True)
@@ -226,12 +236,13 @@ def validate_episode_session(
             problems.append(Problem("participant", "not_a_participant", {"code": entry.client_id}))
             continue
         if entry.key in seen:
-            problems.append(participant.name(Problem("participant", "participant_twice")))
+            twice = Problem("participant", "participant_twice")
+            problems.append(participant.name(twice, episode.format))
             continue
         seen.add(entry.key)
         if entry.given:
             problems += [
-                participant.name(p)
+                participant.name(p, episode.format)
                 for p in _participant_problems(entry, participant, states.get(entry.key), day)
             ]
     return problems

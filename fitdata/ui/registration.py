@@ -35,8 +35,16 @@ from fitdata.data import queries
 from fitdata.data.access import user_name
 from fitdata.features import registration as reg
 from fitdata.features.registration import Problem, Scores
+from fitdata.features.registration_episode_rules import INDEX_NAMED_AS
 from fitdata.identifiers import is_client_code
-from fitdata.ui.charts import Spec, client_graph_spec, no_sessions
+from fitdata.ui.charts import (
+    ParticipantSeries,
+    Spec,
+    client_graph_spec,
+    episode_graph,
+    no_sessions,
+    participant_label,
+)
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
 from fitdata.ui.registration_corrections import Corrections
@@ -599,6 +607,9 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
     def _current_spec(self) -> Spec:
         context, tr = self.context, self.tr
         state = self.episode_state
+        clients = [p for p in self.participants if p.is_client]
+        if state is not None and len(clients) > 1:
+            return self._episode_spec(state, clients)
         if state is None:
             sessions = no_sessions()
             age_group = self.age_group.value if self.client.value == NEW else "adult"
@@ -615,6 +626,30 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         status = client_status(own, age_group, context.config)
         self.status.value = self.status_html(status_sentence(status, tr, context.config))
         return client_graph_spec(sessions, status, tr, context.config, title=title)
+
+    def _episode_spec(self, state: reg.EpisodeState, clients: list[reg.Participant]) -> Spec:
+        """A couple's or family's graph: every participant on one figure, a sentence each."""
+        context, tr, config = self.context, self.tr, self.context.config
+        sessions = queries.episode_sessions(context.reader, state.episode_id)
+        named_as = INDEX_NAMED_AS.get(state.format)
+        series: list[ParticipantSeries] = []
+        sentences = []
+        for position, one in enumerate(clients):
+            rows = sessions[sessions["client_id"] == one.client_id]
+            rows = rows.sort_values(["session_no", "rater"]).reset_index(drop=True)
+            status = client_status(rows[rows["rater"] == "client"], one.age_group, config)
+            label = participant_label(one.role, one.client_id, position, tr, format=state.format)
+            series.append(ParticipantSeries(one.client_id, one.role, label, rows, status))
+            sentences.append(
+                f"<p style='margin:0.3em 0 0'><b>{html.escape(label)}</b></p>"
+                + self.status_html(status_sentence(status, tr, config))
+            )
+        self.status.value = "".join(sentences)
+        kind = {"partner": "couple", "family_member": "family"}.get(named_as or "", "episode")
+        title = tr.text(
+            f"client_graph.title.{kind}", clients=tr.join([one.client_id for one in clients])
+        )
+        return episode_graph(series, tr, config, title=title)
 
     def _redraw(self) -> None:
         """Show the chosen client's graph (one widget state update; never on a keystroke)."""

@@ -27,7 +27,11 @@ import ipywidgets as widgets
 from fitdata.config import AGE_GROUPS
 from fitdata.features import registration as reg
 from fitdata.features.registration import Participant, ParticipantScores, Problem, Scores
-from fitdata.features.registration_episode_rules import COLLATERAL_RATERS, ROLE_FOR_FORMAT
+from fitdata.features.registration_episode_rules import (
+    COLLATERAL_RATERS,
+    ROLE_FOR_FORMAT,
+    shown_role,
+)
 from fitdata.i18n import Translator
 from fitdata.identifiers import is_client_code
 from fitdata.ui.registration_forms import ScoreInput, paragraph_html, problems_html
@@ -51,9 +55,9 @@ class ParticipantForms:
     """
 
     def __init__(self, participant: Participant, index: int, format: str, tr: Translator) -> None:
-        self.participant, self.tr = participant, tr
+        self.participant, self.tr, self.format = participant, tr, format
         p = participant
-        self.label = reg.participant_label(p.client_id, p.role, p.rater, tr)
+        self.label = reg.participant_label(p.client_id, shown_role(p.role, format), p.rater, tr)
         ors_form, srs_form = default_forms(p.age_group, format)
         self.forms = (ors_form, srs_form if p.is_client else None)
         self.ors = ScoreInput(
@@ -79,7 +83,8 @@ class ParticipantForms:
         self.box = widgets.VBox(
             [self.heading, self.note, DashboardView.row(forms, **_ROW), self.problems],
             layout=widgets.Layout(border="1px solid #8a8886", padding="4px 10px", margin="4px 0"),
-        ).add_class(f"fitdata-participant fitdata-participant-{index}")
+        )
+        self.box.add_class("fitdata-participant").add_class(f"fitdata-participant-{index}")
         self.mode: tuple[str, int | None] | None = None
         self.state: reg.EpisodeState | None = None
 
@@ -91,7 +96,7 @@ class ParticipantForms:
 
     def name(self, problem: Problem) -> Problem:
         """``problem`` as this participant's."""
-        return self.participant.name(problem)
+        return self.participant.name(problem, self.format)
 
     def set_up(self, state: reg.EpisodeState | None, day: dt.date | None) -> str:
         """Set the forms up for the day (new session, add the SRS, done); return the mode."""
@@ -404,9 +409,11 @@ class EpisodeForms(DashboardView):
         new, problems = self._new_participant()
         info = ""
         if new is not None and state is not None:
-            if new.role != "collateral" and new.new_client is None and new.code:
+            # a code the scan refuses (an identity number, a name) is never repeated on the page
+            shown = new.role != "collateral" and is_client_code(new.code)
+            if shown and new.new_client is None:
                 info = tr.text("registration.add.existing", code=new.code)
-            elif new.new_client is not None:
+            elif shown:
                 info = tr.text("registration.add.new_client", code=new.code)
             known = (
                 reg.find_client(self.context.reader, new.code)

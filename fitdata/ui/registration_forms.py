@@ -102,8 +102,8 @@ class ScoreInput:
                 step=0.1,
                 readout_format=".1f",
                 description=tr.text(f"item.{item}"),
-                layout=widgets.Layout(width="440px"),
-                style={"description_width": "150px"},
+                layout=widgets.Layout(width="470px"),
+                style={"description_width": "180px"},
             ).add_class(f"fitdata-{css}-{item.split('_', 1)[1]}")
             for item in FORMS[form]
         ]
@@ -129,7 +129,7 @@ class ScoreInput:
                 self.problems,
             ],
             layout=widgets.Layout(
-                border="1px solid #ccc", padding="6px 10px", margin="4px", min_width="460px"
+                border="1px solid #ccc", padding="6px 10px", margin="4px", min_width="490px"
             ),
         ).add_class(f"fitdata-{css}")
         self._listeners: list[Callable[[], None]] = []

@@ -43,7 +43,7 @@ def test_a_couple_is_one_form_per_partner_and_one_save(db) -> None:
     assert (view.client.value, view.episode.value) == ("K-ADULT1", "E1")
     assert view.joint
     assert view.single_forms.layout.display == "none" and view.blocks_box.layout.display is None
-    assert [b.label for b in view.blocks] == ["Client · K-ADULT1", "Partner · K-PARTNER"]
+    assert [b.label for b in view.blocks] == ["Partner · K-ADULT1", "Partner · K-PARTNER"]
     assert [b.forms for b in view.blocks] == [("ORS", "SRS"), ("ORS", "SRS")]
     assert "New session 5 for this participant." in view.blocks[0].note.value
     assert "New session 4 for this participant." in view.blocks[1].note.value
@@ -54,7 +54,7 @@ def test_a_couple_is_one_form_per_partner_and_one_save(db) -> None:
     # the partner's form is still empty: the save says whose form it is
     assert view.save.disabled
     assert "Partner · K-PARTNER: ORS: mark every line" in view.save_note.value
-    assert "Client · K-ADULT1" not in view.save_note.value
+    assert "Partner · K-ADULT1" not in view.save_note.value
     total(view.blocks[1].ors, "45")
     assert "ORS total: 45.0 is outside 0–40." in view.blocks[1].problems.value
     assert view.blocks[0].problems.value == ""
@@ -63,7 +63,7 @@ def test_a_couple_is_one_form_per_partner_and_one_save(db) -> None:
     assert not view.save.disabled, view.save_note.value
     view.save.click()
     assert (
-        "Saved the session on 2025-03-03: Client · K-ADULT1, session 5 (ORS 23.0); "
+        "Saved the session on 2025-03-03: Partner · K-ADULT1, session 5 (ORS 23.0); "
         "Partner · K-PARTNER, session 4 (ORS 21.5)." in view.message.value
     )
     assert rows(
@@ -72,6 +72,14 @@ def test_a_couple_is_one_form_per_partner_and_one_save(db) -> None:
         "WHERE episode_id = 'E1' AND session_date = ? ORDER BY client_id",
         [TODAY],
     ) == [("K-ADULT1", 5, 23.0, "ORS", "therapist"), ("K-PARTNER", 4, 21.5, "ORS", "therapist")]
+    # one graph for the couple: each partner's ORS gained today's point, a sentence each
+    ors = {t.name: list(t.y) for t in view.figure.data if t.name.endswith(": ORS")}
+    assert ors == {
+        "Partner · K-ADULT1: ORS": [18.0, 21.0, 23.5, 25.4, 23.0],
+        "Partner · K-PARTNER: ORS": [15.0, 17.5, 19.0, 21.5],
+    }
+    assert view.figure.layout.title.text == "Couple: K-ADULT1 and K-PARTNER"
+    assert view.status.value.count("fitdata-status-text") == 2
 
     # after the session: both add their SRS; the saved ORS are shown, locked
     assert all(b.ors.mode.disabled for b in view.blocks)
@@ -80,7 +88,7 @@ def test_a_couple_is_one_form_per_partner_and_one_save(db) -> None:
     view.blocks[1].srs.mode.value = "none"  # the partner left before the SRS
     assert not view.save.disabled, view.save_note.value
     view.save.click()
-    assert "Client · K-ADULT1, session 5 (SRS 37.0)." in view.message.value
+    assert "Partner · K-ADULT1, session 5 (SRS 37.0)." in view.message.value
     assert rows(
         db,
         "SELECT client_id, srs_total FROM sessions WHERE episode_id = 'E1' AND session_date = ?"
@@ -144,7 +152,7 @@ def test_add_a_family_member_with_a_new_code_then_their_block(db) -> None:
     assert view.add_who.options[0][0] == "A family member (client)"
     view.add_code.value = "01019012345"
     assert "looks like a national identity number" in view.add_note.value
-    assert "12345" not in view.add_note.value
+    assert "12345" not in view.add_note.value + view.add_info.value  # never repeated
     assert view.add_save.disabled
     view.add_code.value = "K-ADULT1"  # a client of the service: added as they are
     assert "K-ADULT1 is already registered" in view.add_info.value
@@ -156,7 +164,7 @@ def test_add_a_family_member_with_a_new_code_then_their_block(db) -> None:
     view.add_save.click()
     assert "Family member · K-KID1 now takes part in the episode." in view.message.value
     assert view.joint
-    assert [b.label for b in view.blocks] == ["Client · K-ONE", "Family member · K-KID1"]
+    assert [b.label for b in view.blocks] == ["Family member · K-ONE", "Family member · K-KID1"]
     assert view.blocks[1].forms == ("CORS", "CSRS")
     assert rows(
         db, "SELECT role, added_on FROM episode_participants WHERE client_id = 'K-KID1'"
