@@ -145,7 +145,11 @@ def test_every_participants_read_is_audited(episode_db, tmp_path, monkeypatch) -
     view = ClientGraphView(DashboardContext(db))
     view.client.value = "E-C1|K-P2"
     assert {t.name for t in view.figure.data} >= {"Partner · K-P1: ORS", "Partner · K-P2: ORS"}
+    view.client.value = "E-I1|K-S1"
     entries = [e for e in access.read_audit(db) if e.episode_id == "E-C1"]
     assert all(e.user == "kari" for e in entries)
     for client in ("K-P1", "K-P2"):
         assert any(e.concerns(client) and e.action == "episode_sessions" for e in entries)
+    # One client's episode is read as before: no participant list, the client's own rows.
+    single = {e.action for e in access.read_audit(db) if e.episode_id == "E-I1"}
+    assert single == {"client_sessions"}
