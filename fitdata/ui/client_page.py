@@ -53,7 +53,7 @@ from fitdata.features.client_page import (
     submit_client_form,
 )
 from fitdata.i18n import LANGUAGES, catalogue, environment_language
-from fitdata.kernel_env import ENV_CONFIG, ENV_DB
+from fitdata.kernel_env import ENV_CONFIG, ENV_DB, client_link_token
 from fitdata.ui.assets import asset
 from fitdata.ui.client_page_chart import ClientFigure, client_history_figure
 from fitdata.ui.context import DashboardContext, error_html
@@ -61,29 +61,12 @@ from fitdata.ui.page_request import await_page_request
 from fitdata.ui.vas_line import VasLine
 from fitdata.vocabulary import FORMS as FORM_ITEMS
 
-__all__ = ["STEPS", "ClientPageView", "client_page", "link_token", "show"]
+__all__ = ["STEPS", "ClientPageView", "client_page", "show"]
 
 log = logging.getLogger(__name__)
 
 #: The page's steps, in order (``refused`` instead of all of them for a link that opens nothing).
 STEPS: tuple[str, ...] = ("ors", "between", "srs", "thanks", "refused")
-#: The request header's environment variable through which the server hands the kernel the
-#: link (``X-Fitdata-Client-Link``, see :mod:`fitdata.kernel_env`).
-_ENV_LINK = "HTTP_X_FITDATA_CLIENT_LINK"
-
-
-def link_token() -> str | None:
-    """The client link's token the server handed this kernel, if any.
-
-    :func:`fitdata.kernel_env.client_link_token` when the server side has it, else the request
-    header's variable itself.
-    """
-    from fitdata import kernel_env
-
-    read = getattr(kernel_env, "client_link_token", None)
-    if callable(read):
-        return read()
-    return os.environ.get(_ENV_LINK) or None
 
 
 class ClientPageView:
@@ -387,4 +370,4 @@ def show() -> widgets.Widget:
     except (StoreError, ValueError):
         log.exception("client page: the configuration could not be read")
         config = DEFAULT_CONFIG
-    return client_page(db, link_token(), lang, config)
+    return client_page(db, client_link_token(), lang, config)
