@@ -65,3 +65,51 @@ def register_sessions(path: str, writer: int, sessions: int) -> dict:
             reg.correct_session(path, saved.session_id, correction, actor="B1", today=TODAY)
             changes += 1
     return {"client": client, "episode": episode, "sessions": len(saved_ids), "changes": changes}
+
+
+def register_couple(path: str, writer: int, sessions: int) -> dict:
+    """A couple's therapist: a new couple episode, the partner added, then their sessions.
+
+    Each session after the first is one save for both partners' ORS, then one save for both
+    SRS after it (group-committed like any registration). Returns the episode and the codes.
+    """
+    from fitdata.features import registration as reg
+
+    first, second = f"K-CA{writer}", f"K-CB{writer}"
+    start = dt.date(2025, 1, 1)
+    saved = reg.save_session(
+        path,
+        reg.Registration(
+            "T2",
+            "B1",
+            first,
+            None,
+            start,
+            reg.Scores.from_total(15.0),
+            new_client=reg.NewClient(first, "adult", 1980),
+            format="couple",
+        ),
+        today=TODAY,
+    )
+    episode = saved.episode_id
+    partner = reg.NewParticipant(
+        episode, "", "partner", added_on=start, new_client=reg.NewClient(second, "adult", 1981)
+    )
+    reg.add_participant(path, partner, today=TODAY)
+    for i in range(1, sessions):
+        day = start + dt.timedelta(days=i)
+        ors = (
+            reg.ParticipantScores(first, ors=reg.Scores.from_total(15.0 + i)),
+            reg.ParticipantScores(second, ors=reg.Scores.from_total(12.0 + i)),
+        )
+        reg.save_episode_session(
+            path, reg.EpisodeSession(episode, day, ors), actor="B1", today=TODAY
+        )
+        srs = (
+            reg.ParticipantScores(first, srs=reg.Scores.from_total(38.0)),
+            reg.ParticipantScores(second, srs=reg.Scores.from_total(37.0)),
+        )
+        reg.save_episode_session(
+            path, reg.EpisodeSession(episode, day, srs), actor="B1", today=TODAY
+        )
+    return {"episode": episode, "first": first, "second": second, "sessions": sessions}

@@ -68,3 +68,39 @@ def test_readers_while_processes_register_correct_and_add_srs(
     assert ids[0][0] == ids[0][1]
     assert check_database(path).ok
     reader.close()
+
+
+def test_couples_registered_at_once_get_both_partners_rows_every_time(tiny_db, tmp_path) -> None:
+    path = tmp_path / "couples.duckdb"
+    shutil.copyfile(tiny_db, path)
+    n_writers, sessions = 6, 4
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(n_writers + 1) as pool:
+        reading = pool.apply_async(registration_workers.read_like_dashboards, (str(path), 6.0))
+        writers = [
+            pool.apply_async(registration_workers.register_couple, (str(path), w, sessions))
+            for w in range(n_writers)
+        ]
+        couples = [w.get(timeout=300) for w in writers]
+        seen = reading.get(timeout=300)
+    assert seen["errors"] == [], seen["errors"][:3]
+    reader = reader_for(path)
+    for couple in couples:
+        by_client = reader.rows(
+            "SELECT client_id, list(session_no ORDER BY session_no), count(srs_total), "
+            "count(DISTINCT session_date) FROM sessions WHERE episode_id = ? GROUP BY ALL "
+            "ORDER BY client_id",
+            [couple["episode"]],
+        )
+        assert by_client == [
+            (couple["first"], list(range(1, sessions + 1)), sessions - 1, sessions),
+            (couple["second"], list(range(1, sessions)), sessions - 1, sessions - 1),
+        ]
+        assert reader.rows(
+            "SELECT role FROM episode_participants WHERE episode_id = ? ORDER BY role",
+            [couple["episode"]],
+        ) == [("index",), ("partner",)]
+    changes = reader.rows("SELECT count(*), count(DISTINCT change_id) FROM session_changes")
+    assert changes == [(2 * n_writers * (sessions - 1), 2 * n_writers * (sessions - 1))]
+    assert check_database(path).ok
+    reader.close()
