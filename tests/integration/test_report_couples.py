@@ -250,3 +250,24 @@ def test_page_and_report_show_the_definitions_couple_figures(
         found = section.find(cell, position)
         assert found >= 0, f"{cell!r} not in the PDF's couples section"
         position = found + len(cell)
+
+
+def test_a_leader_sees_the_same_couple_figures(couples_db: Path, tmp_path: Path) -> None:
+    """The leader's scoped reader (client and episode ids de-identified) gives the same tables."""
+    import shutil
+
+    from fitdata.data import access
+
+    path = tmp_path / "couples.duckdb"
+    shutil.copyfile(couples_db, path)
+    access.add_user(path, "leder", "leader")
+    leader, everyone = access.reader_for_user(path, "leder"), reader_for(path)
+    period = parse_period(filter_options(everyone)["quarters"][-5][:4])
+    for team in (None, filter_options(everyone)["teams"]["team_id"].iloc[0]):
+        filters = ServiceFilters(period, team_id=team)
+        mine = couple_summary(leader, filters, cache=SummaryCache())
+        theirs = couple_summary(everyone, filters, cache=SummaryCache())
+        for name, table in mine.tables().items():
+            pd.testing.assert_frame_equal(table, theirs.tables()[name], obj=name)
+    assert not mine.teams["suppressed"].all()
+    everyone.close()
