@@ -159,11 +159,15 @@ class NewParticipant:
 
 
 def participant_mode(state: EpisodeState | None, day: dt.date | None) -> str:
-    """What a participant's forms do on ``day``: ``new`` session, ``add_srs`` to it, ``done``."""
+    """What a participant's forms do on ``day``: ``new`` session, ``add_srs`` to it, ``done``.
+
+    A collateral rater's rating (``state.rater`` not ``client``) is the ORS only: once saved
+    it is done.
+    """
     same_day = state.session_on(day) if state is not None and day is not None else None
     if same_day is None:
         return "new"
-    return "done" if same_day.srs is not None else "add_srs"
+    return "done" if same_day.srs is not None or state.rater != "client" else "add_srs"
 
 
 def _participant_problems(
@@ -171,6 +175,8 @@ def _participant_problems(
 ) -> list[Problem]:
     """One participant's own problems (scores, their previous session, a session that day)."""
     same_day = state.session_on(day) if state is not None else None
+    if same_day is not None and not participant.is_client:  # a rater's ORS: once a day
+        return [Problem("session_date", "rating_on_date", {"number": same_day.session_no})]
     if same_day is not None:
         if same_day.srs is None and entry.ors is None and entry.srs is not None:
             return validate_scores("srs", entry.srs)  # the SRS after the session

@@ -123,9 +123,8 @@ class ParticipantForms:
             self.mode = key
         tr = self.tr
         if same_day is not None:
-            text = tr.text(
-                f"registration.mode.{mode}", number=same_day.session_no, date=tr.date(day)
-            )
+            key = f"registration.mode.{mode}" if self.srs else "registration.participant.mode_rated"
+            text = tr.text(key, number=same_day.session_no, date=tr.date(day))
         else:
             number = state.next_session_no if state is not None else 1
             text = tr.text("registration.participant.mode_new", number=number)

@@ -137,6 +137,8 @@ def test_a_child_with_a_parents_rating_gets_the_childrens_forms_and_its_own_bloc
         "WHERE episode_id = 'E4' AND session_date = ? ORDER BY rater",
         [TODAY],
     ) == [("client", 4, 31.0, "CORS", None), ("parent", 4, 27.0, "CORS", None)]
+    assert "The rating of session 4 on 2025-03-03 is saved." in parent.note.value
+    assert parent.ors.mode.disabled
     # the graph's own line is the child's own ratings
     own = next(t for t in view.figure.data if t.name == "ORS")
     assert list(own.y)[-1] == 31.0
@@ -215,3 +217,30 @@ def test_a_therapist_adds_and_saves_only_in_her_own_episodes(db) -> None:
     for internal_id in ("T2", "B1", "B2"):
         assert internal_id not in view.message.value
     assert db.read_bytes() == before
+
+
+def test_start_a_couples_episode_then_add_the_partner_on_the_page(db) -> None:
+    view = RegistrationView(DashboardContext(db), today=lambda: TODAY)
+    view.client.value = "__new__"
+    view.client_code.value = "K-NEWCOUPLE1"
+    assert view.episode.value == "__new__" and view.format.layout.display is None
+    view.format.value = "couple"
+    total(view.ors, "19")
+    assert not view.save.disabled, view.save_note.value
+    view.save.click()
+    assert "Saved session 1" in view.message.value
+    episode = view.episode.value
+    assert rows(db, "SELECT format FROM episodes WHERE episode_id = ?", [episode]) == [("couple",)]
+    assert view.format.layout.display == "none" and not view.joint
+    assert view.add_who.options[0] == ("A partner (client)", "client")
+    view.add_code.value = "K-NEWCOUPLE2"
+    view.add_date.value = TODAY
+    assert not view.add_save.disabled, view.add_note.value
+    view.add_save.click()
+    assert "Partner · K-NEWCOUPLE2 now takes part in the episode." in view.message.value
+    assert view.joint
+    assert [b.label for b in view.blocks] == ["Partner · K-NEWCOUPLE1", "Partner · K-NEWCOUPLE2"]
+    # today is done for the first partner (ORS saved, SRS to add); the new partner is new
+    assert "is saved with its ORS" in view.blocks[0].note.value
+    assert "New session 1 for this participant." in view.blocks[1].note.value
+    assert check_database(db).ok

@@ -279,3 +279,29 @@ def test_participants_are_named_in_both_languages(language, partner, parent, mes
     problem = Problem("ors_total", "total_range", {"form": "ORS", "value": 40.1, "max": 40})
     assert problem_text(problem.of("K-B2", "partner"), tr) == message
     assert problem_text(problem, tr) == message.split(": ", 1)[1]  # one client: as before
+
+
+def test_a_raters_rating_is_saved_once_a_day() -> None:
+    child = Participant("K-C3", "index", age_group="child")
+    rated = EpisodeState(
+        "E9",
+        "K-C3",
+        "B1",
+        "T1",
+        STARTED,
+        None,
+        None,
+        (row(1, TODAY, srs=None),),
+        "family",
+        "parent",
+    )
+    assert participant_mode(rated, TODAY) == "done"  # the ORS only: nothing to add after
+    assert participant_mode(rated, TODAY - dt.timedelta(1)) == "new"
+    again = session(ParticipantScores("K-C3", "parent", Scores.from_total(25.0)))
+    found = validate_episode_session(
+        again, episode("family"), [child, PARENT], {("K-C3", "parent"): rated}, TODAY
+    )
+    assert keys(found) == [("rating_on_date", "K-C3")]
+    assert problem_text(found[0], Translator("en")) == (
+        "Parent's rating · K-C3: a rating of session 1 on this date is already saved."
+    )
