@@ -261,7 +261,7 @@ class ClientPageView:
             ]
             return
         children: list[widgets.Widget] = []
-        if self.sent:
+        if self.sent and self.step == "between":  # the thank-you step says it itself
             children.append(
                 self._paragraphs(tr.text("client_page.sent"), css="fitdata-client-sent")
             )

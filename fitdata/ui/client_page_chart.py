@@ -100,17 +100,19 @@ def client_history_figure(history: pd.DataFrame, tr: Translator) -> dict[str, An
                 "showlegend": False,
             }
         )
+        # a key above the graph (never over the line): the orange dot is today
         annotations.append(
             {
-                "x": tx,
-                "y": ty,
-                "text": f"<b>{tr.text('client_page.graph.today')}: {score_text(ty, tr)}</b>",
-                "showarrow": True,
-                "arrowhead": 0,
-                "ax": 0,
-                "ay": -44 if ty < 30 else 44,
-                "font": {"size": 18, "color": _TODAY},
-                "bgcolor": "rgba(255,255,255,0.85)",
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0,
+                "y": 1.02,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "text": f"<span style='color:{_TODAY}'>\u25cf</span> "
+                f"<b>{tr.text('client_page.graph.today')}: {score_text(ty, tr)}</b>",
+                "font": {"size": 18, "color": "#222222"},
             }
         )
     last = max(x) if x else 1
@@ -118,7 +120,7 @@ def client_history_figure(history: pd.DataFrame, tr: Translator) -> dict[str, An
         "data": data,
         "layout": {
             "height": 340,
-            "margin": {"l": 64, "r": 24, "t": 24, "b": 64},
+            "margin": {"l": 64, "r": 24, "t": 44, "b": 64},
             "font": {"size": 16},
             "dragmode": False,
             "hovermode": "closest",
