@@ -10,6 +10,7 @@ import os
 
 __all__ = [
     "CLIENT_LINK_HEADER",
+    "CLIENT_NOTEBOOK",
     "ENV_CLIENT_LINK",
     "ENV_CONFIG",
     "ENV_DB",
@@ -49,6 +50,9 @@ ENV_LOGIN_USER = "HTTP_X_FITDATA_USER"
 #: :data:`ENV_CLIENT_LINK`, also to a preheated kernel with its page request.
 CLIENT_LINK_HEADER = "X-Fitdata-Client-Link"
 ENV_CLIENT_LINK = "HTTP_X_FITDATA_CLIENT_LINK"
+#: The dashboard a client link opens (``dashboards/client.ipynb``); the server serves it only at
+#: ``/client/<token>``, never at ``/voila/render/client.ipynb``.
+CLIENT_NOTEBOOK = "client.ipynb"
 
 
 def client_link_token() -> str | None:

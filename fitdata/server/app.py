@@ -12,6 +12,8 @@ takes that list and
 * lets through a kernel's WebSocket only what a page sends
   (:data:`fitdata.server.page_close.BROWSER_KERNEL_MESSAGES`: no ``shutdown_request``), so a
   page ends its kernel only with its page key;
+* adds the client page, ``/client/<token>``, and the tablet's hand-over and unlock
+  (:mod:`fitdata.server.client_access`);
 * keeps kernel ids and the kernels' request secret out of the console log.
 
 Its configuration comes from :func:`fitdata.server.serve.voila_config` (``Voila`` settings apply
@@ -35,6 +37,7 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
+from fitdata.server.client_access import CLIENT_DB_SETTING, client_routes
 from fitdata.server.kernels import (
     OWNERS_SETTING,
     REQUEST_PEERS_SETTING,
@@ -84,6 +87,11 @@ class FitdataVoila(Voila):
         help="The secret in the path on which preheated kernels receive their page request; "
         "the kernels get it in VOILA_WS_BASE_URL.",
     )
+    client_db = Unicode(
+        "",
+        config=True,
+        help="The database whose client links /client/<token> opens (fitdata serve --db).",
+    )
     trust_proxy = Bool(
         False,
         config=True,
@@ -119,6 +127,7 @@ class FitdataVoila(Voila):
                 OWNERS_SETTING: self.kernel_owners,
                 REQUEST_SECRET_SETTING: self.request_secret,
                 REQUEST_PEERS_SETTING: [self.ip] if self.ip else [],
+                CLIENT_DB_SETTING: self.client_db,
                 "default_handler_class": NotFoundHandler,
                 "default_handler_args": {"status_code": 404},
             }
@@ -128,11 +137,17 @@ class FitdataVoila(Voila):
     def init_handlers(self) -> list[Any]:
         """Voila's handlers, replaced where :data:`REPLACED_HANDLERS` says, all secured."""
         handlers = []
+        page_kwargs: dict[str, Any] | None = None
         for pattern, handler_class, *rest in super().init_handlers():
             if handler_class is RequestInfoSocketHandler:
                 continue  # /voila/query/<id>: moved behind the kernels' secret (below)
+            if handler_class is TornadoVoilaHandler and rest:
+                page_kwargs = rest[0]
             handler_class = REPLACED_HANDLERS.get(handler_class, handler_class)
             handlers.append((pattern, secure(handler_class), *rest))
+        if page_kwargs is not None:  # the client page: /client/<token> (client_access.py)
+            for pattern, handler_class, *rest in client_routes(self.server_url, page_kwargs):
+                handlers.insert(0, (pattern, secure(handler_class), *rest))
         if self.voila_configuration.preheat_kernel and self.request_secret:
             handlers.append((request_route(self.server_url), secure(KernelRequestSocketHandler)))
         return handlers

@@ -49,6 +49,7 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
+from fitdata.kernel_env import CLIENT_NOTEBOOK
 from fitdata.server.page_close import PAGE_KEY_FIELD, valid_page_key
 
 __all__ = [
@@ -245,7 +246,17 @@ class PageHandler(TornadoVoilaHandler):
 
     @web.authenticated
     async def get(self, path: str | None = None) -> None:
-        """Render the page for the logged-in user; its kernel is hers alone."""
+        """Render the page for the logged-in user; its kernel is hers alone.
+
+        The client page (:data:`CLIENT_NOTEBOOK`) is not served here: only a client link opens
+        it (:class:`fitdata.server.client_access.ClientPageHandler`), with the link's header.
+        """
+        if (path or "").strip("/").lower() == CLIENT_NOTEBOOK:
+            raise web.HTTPError(404)
+        await self.render_page(path)
+
+    async def render_page(self, path: str | None) -> None:
+        """Render ``path`` for the request's user (set by the caller); its kernel is theirs."""
         self._refuse_overrides()
         self.xsrf_token  # noqa: B018 - sets the _xsrf cookie its shutdown beacon sends back
         owner = PAGE_OWNER.set(self.current_user.username)

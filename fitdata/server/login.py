@@ -45,6 +45,7 @@ any data (see docs/deployment.md). Which login may reach which kernel afterwards
 from __future__ import annotations
 
 import contextlib
+import hmac
 import ipaddress
 import json
 import secrets
@@ -63,6 +64,14 @@ from tornado import web
 from traitlets import Bool, Unicode, default
 
 from fitdata.data import access
+from fitdata.kernel_env import CLIENT_LINK_HEADER
+from fitdata.server.client_access import (
+    CLIENT_COOKIE,
+    ClientPass,
+    ClientSessions,
+    client_user,
+    is_client_user,
+)
 from fitdata.server.security import TooManyAttempts
 
 __all__ = [
@@ -112,13 +121,15 @@ class Sessions:
         self.max_count = max_count
         self._clock = clock
         self._sessions: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._locks: dict[str, ClientPass] = {}
 
     def start(self, username: str) -> str:
         """Begin a session for ``username``; return its id (256 random bits)."""
         session_id = secrets.token_urlsafe(32)
         self._sessions[session_id] = (username, self._clock())
         while len(self._sessions) > self.max_count:
-            self._sessions.popitem(last=False)
+            ended, _ = self._sessions.popitem(last=False)
+            self._locks.pop(ended, None)
         return session_id
 
     def valid(self, session_id: Any, username: Any) -> bool:
@@ -131,6 +142,7 @@ class Sessions:
         owner, started = found
         if self._clock() - started > self.max_age:
             del self._sessions[session_id]
+            self._locks.pop(session_id, None)
             return False
         return owner == username
 
@@ -138,6 +150,27 @@ class Sessions:
         """End a session (nothing happens for an unknown one)."""
         if isinstance(session_id, str):
             self._sessions.pop(session_id, None)
+            self._locks.pop(session_id, None)
+
+    def lock(self, session_id: Any, client_pass: ClientPass) -> bool:
+        """Hand a live session over to a client link: it acts as ``client_pass`` until unlocked.
+
+        Returns:
+            Whether the session was locked (False for an unknown session).
+        """
+        if not isinstance(session_id, str) or session_id not in self._sessions:
+            return False
+        self._locks[session_id] = client_pass
+        return True
+
+    def lock_of(self, session_id: Any) -> ClientPass | None:
+        """The client link a session is handed over to, or None when it is not."""
+        return self._locks.get(session_id) if isinstance(session_id, str) else None
+
+    def unlock(self, session_id: Any) -> None:
+        """Give a handed-over session back to its owner."""
+        if isinstance(session_id, str):
+            self._locks.pop(session_id, None)
 
     def __len__(self) -> int:
         """How many sessions are kept."""
@@ -234,6 +267,10 @@ def client_address(handler: web.RequestHandler, trust_proxy: bool) -> str:
     return peer
 
 
+def _cookie_text(raw: bytes | None) -> str | None:
+    return raw.decode("ascii", "replace") if raw else None
+
+
 class LogoutHandler(JupyterHandler):
     """``/logout``: end the session on the server, clear the cookie, go to the login page."""
 
@@ -274,6 +311,13 @@ class SessionIdentityMixin(IdentityProvider):
         return self.__dict__["_fitdata_sessions"]
 
     @property
+    def client_sessions(self) -> ClientSessions:
+        """The client passes of browsers that opened a client link without a login."""
+        if "_fitdata_client_sessions" not in self.__dict__:
+            self.__dict__["_fitdata_client_sessions"] = ClientSessions()
+        return self.__dict__["_fitdata_client_sessions"]
+
+    @property
     def limiter(self) -> LoginLimiter:
         """This server's count of failed logins."""
         if "_fitdata_limiter" not in self.__dict__:
@@ -297,6 +341,95 @@ class SessionIdentityMixin(IdentityProvider):
         ):
             return None
         return super().user_from_cookie(cookie_value)
+
+    async def get_user(self, handler: web.RequestHandler) -> JupyterUser | None:  # type: ignore[override]
+        """The request's user: a login, a login handed over to a client link, or a client pass.
+
+        The headers through which the server tells a kernel who it serves are deleted first
+        (whatever the browser sent). A login session handed over to a client link
+        (:meth:`Sessions.lock`) and a client pass (no login, :data:`CLIENT_COOKIE`) are the
+        link's Jupyter user, for the paths :func:`fitdata.server.client_access.client_user`
+        allows; any other path is refused with 403.
+        """
+        headers = handler.request.headers
+        for name in (access.LOGIN_USER_HEADER, CLIENT_LINK_HEADER):
+            if name in headers:
+                del headers[name]
+        session = self._cookie_session(handler)  # before a token login may set a new cookie
+        user = await self._get_user(handler)
+        if user is not None:
+            lock = self.sessions.lock_of(session)
+            return client_user(handler, lock) if lock is not None else user
+        client_pass = self.client_sessions.find(
+            _cookie_text(handler.get_secure_cookie(CLIENT_COOKIE, max_age_days=8))
+        )
+        return client_user(handler, client_pass) if client_pass is not None else None
+
+    def _cookie_session(self, handler: web.RequestHandler) -> str | None:
+        """The server session named in the request's login cookie (None: no valid cookie)."""
+        raw = handler.get_secure_cookie(
+            self.get_cookie_name(handler), **self.get_secure_cookie_kwargs
+        )
+        try:
+            content = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        session = content.get("session") if isinstance(content, dict) else None
+        return session if isinstance(session, str) else None
+
+    def start_client_pass(self, handler: web.RequestHandler, client_pass: ClientPass) -> None:
+        """Give the browser of this request a client pass (its cookie: the pass id, signed)."""
+        pass_id = self.client_sessions.start(client_pass)
+        handler.set_secure_cookie(
+            CLIENT_COOKIE,
+            pass_id,
+            expires_days=None,
+            httponly=True,
+            samesite="Strict",
+            secure=bool(self.secure_cookie),
+            path=getattr(handler, "base_url", "/") or "/",
+        )
+
+    def lock_session(self, handler: web.RequestHandler, client_pass: ClientPass) -> bool:
+        """Hand this browser's login session over to a client link (False: no session)."""
+        return self.sessions.lock(self._cookie_session(handler), client_pass)
+
+    def lock_of(self, handler: web.RequestHandler) -> ClientPass | None:
+        """The client link this browser's login session is handed over to, if any."""
+        return self.sessions.lock_of(self._cookie_session(handler))
+
+    def unlock_credential(self) -> str:
+        """What unlocks a handed-over session here: ``server`` (token/password) or ``pin``."""
+        return "server" if self.auth_enabled else "pin"
+
+    def _unlocks(self, lock: ClientPass, secret: str) -> bool:
+        """Whether ``secret`` is the credential of ``lock``'s owner (besides the PIN)."""
+        from jupyter_server.auth.security import passwd_check
+
+        token = getattr(self, "token", "") or ""
+        hashed = getattr(self, "hashed_password", "") or ""
+        if token and hmac.compare_digest(secret.encode(), token.encode()):
+            return True
+        return bool(hashed) and passwd_check(hashed, secret)
+
+    def unlock(self, handler: web.RequestHandler, lock: ClientPass, secret: str) -> bool:
+        """Unlock this browser's session if ``secret`` is right.
+
+        A wrong one counts as a failed login (:class:`LoginLimiter`).
+
+        Raises:
+            TooManyAttempts: While the client address must wait.
+        """
+        address = self._before_login(handler, secret)
+        if address is None:
+            return False
+        ok = lock.pin_matches(secret) or self._unlocks(lock, secret)
+        if not ok:
+            self.limiter.failed(address)
+            self.log.warning("Refused to unlock a handed-over session from %s", address)
+            return False
+        self.sessions.unlock(self._cookie_session(handler))
+        return True
 
     def end_session(self, handler: web.RequestHandler) -> None:
         """End the session of the request's cookie and clear the cookie."""
@@ -397,13 +530,18 @@ class FitdataIdentityProvider(SessionIdentityMixin):
         Whatever the browser sent as :data:`fitdata.data.access.LOGIN_USER_HEADER` is deleted first;
         the header then holds the login checked here, or is absent without one.
         """
-        headers = handler.request.headers
-        if access.LOGIN_USER_HEADER in headers:
-            del headers[access.LOGIN_USER_HEADER]
-        user = await self._get_user(handler)
-        if user is not None:
-            headers[access.LOGIN_USER_HEADER] = user.username
+        user = await super().get_user(handler)
+        if user is not None and not is_client_user(user):
+            handler.request.headers[access.LOGIN_USER_HEADER] = user.username
         return user
+
+    def unlock_credential(self) -> str:
+        """A handed-over session is unlocked with its owner's personal token (or the PIN)."""
+        return "user"
+
+    def _unlocks(self, lock: ClientPass, secret: str) -> bool:
+        found = access.user_for_token(self.db_path, secret) if secret else None
+        return found is not None and found.name == lock.owner
 
     async def get_user_token(self, handler: web.RequestHandler) -> JupyterUser | None:
         """The user whose personal token is in ``?token=`` or the Authorization header."""

@@ -22,10 +22,10 @@ headers. :func:`secure` gives every handler class the same rules, through
 * **Error pages**: a short page (or JSON for the API) without a traceback; Jupyter Server's own
   error template needs settings Voila does not have and turned every error into a 500.
 
-:class:`RedactingFilter` keeps kernel ids, login tokens in logged URLs and the kernels' request
-secret out of the server's console log: a kernel id is not a password here
-(:mod:`fitdata.server.kernels` checks who owns a kernel), but a log is read by more people than
-the pages.
+:class:`RedactingFilter` keeps kernel ids, login tokens in logged URLs, client links' tokens
+(``/client/<token>``) and the kernels' request secret out of the server's console log: a kernel
+id is not a password here (:mod:`fitdata.server.kernels` checks who owns a kernel), but a log is
+read by more people than the pages.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ from tornado.websocket import WebSocketHandler
 __all__ = [
     "ALL_ADDRESSES",
     "HOST_IPS_SETTING",
+    "SERVER_SET_HEADERS",
     "NotFoundHandler",
+    "PageError",
     "RedactingFilter",
     "SecureHandlerMixin",
     "TooManyAttempts",
@@ -70,6 +72,8 @@ KERNEL_ID_PATTERN = re.compile(
 )
 #: A login token in a logged URL (Tornado logs the URL of every refused request).
 TOKEN_PATTERN = re.compile(r"([?&](?:token|_xsrf)=)[^&\s]+", re.IGNORECASE)
+#: A client link's token in a logged path (``/client/<token>``): it opens a client's form.
+CLIENT_LINK_PATTERN = re.compile(r"(/client/)[A-Za-z0-9_-]+")
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -163,6 +167,19 @@ class TooManyAttempts(web.HTTPError):
         self.retry_after = math.ceil(retry_after)
 
 
+class PageError(web.HTTPError):
+    """An error answered with a page of its own (the client link's gate), not the short one."""
+
+    def __init__(self, status_code: int, page_html: str) -> None:
+        super().__init__(status_code)
+        self.page_html = page_html
+
+
+#: Request headers only the server sets (it tells a kernel whom it serves through them): a
+#: browser's are deleted from every request before any handler runs.
+SERVER_SET_HEADERS: tuple[str, ...] = ("X-Fitdata-User", "X-Fitdata-Client-Link")
+
+
 _ERROR_TEXT = {
     403: "This address does not serve that request.",
     404: "There is nothing at this address.",
@@ -215,7 +232,13 @@ class SecureHandlerMixin:
         return allowed
 
     def prepare(self, *args: Any, **kwargs: Any) -> Any:
-        """Check ``Host`` (and ``Origin`` on a POST) first; Jupyter's handlers check in theirs."""
+        """Check ``Host`` (and ``Origin`` on a POST) first; Jupyter's handlers check in theirs.
+
+        The headers in :data:`SERVER_SET_HEADERS` are deleted from the request first.
+        """
+        for name in SERVER_SET_HEADERS:
+            if name in self.request.headers:
+                del self.request.headers[name]
         if not isinstance(self, JupyterHandler):
             if not self.check_host():
                 raise web.HTTPError(403)
@@ -228,6 +251,11 @@ class SecureHandlerMixin:
         error = (kwargs.get("exc_info") or (None, None, None))[1]
         if isinstance(error, TooManyAttempts):
             self.set_header("Retry-After", str(error.retry_after))  # type: ignore[attr-defined]
+        if isinstance(error, PageError) and not isinstance(self, APIHandler):
+            self.set_header("Content-Type", "text/html; charset=UTF-8")  # type: ignore[attr-defined]
+            self.set_header("Cache-Control", "no-store")  # type: ignore[attr-defined]
+            self.finish(error.page_html)  # type: ignore[attr-defined]
+            return
         reason = self._reason  # type: ignore[attr-defined]
         text = _ERROR_TEXT.get(status_code, "")
         if status_code == 400 and isinstance(error, web.HTTPError) and error.log_message:
@@ -286,6 +314,7 @@ class RedactingFilter(logging.Filter):
         for secret in self._secrets:
             text = text.replace(secret, "[secret]")
         text = TOKEN_PATTERN.sub(r"\1[secret]", text)
+        text = CLIENT_LINK_PATTERN.sub(r"\1[secret]", text)
         return KERNEL_ID_PATTERN.sub(lambda found: kernel_tag(found.group(0)), text)
 
     def filter(self, record: logging.LogRecord) -> bool:

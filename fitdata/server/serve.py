@@ -52,6 +52,8 @@ from traitlets.config import Config
 
 from fitdata.i18n import Translator
 from fitdata.kernel_env import (
+    CLIENT_LINK_HEADER,
+    CLIENT_NOTEBOOK,
     ENV_CONFIG,
     ENV_DB,
     ENV_HUB_USER,
@@ -248,7 +250,8 @@ def landing_page(lang: str) -> dict[str, Any]:
             {"path": path, "title": tr.text(title), "audience": tr.text(audience)}
             for path, title, audience in DASHBOARDS
         ],
-        "known": [path for path, _, _ in DASHBOARDS],
+        # the client page opens only through a client link: not listed
+        "known": [*(path for path, _, _ in DASHBOARDS), CLIENT_NOTEBOOK],
     }
 
 
@@ -315,6 +318,9 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
     config.TemplateExporter.filters = {
         page_close.TEMPLATE_FILTER: f"{page_close.__name__}.{page_close.page_close_markup.__name__}"
     }
+    # the client page's link, set by the server (fitdata/server/client_access.py), every mode
+    config.VoilaConfiguration.http_header_envs = [CLIENT_LINK_HEADER]
+    config.FitdataVoila.client_db = str(options.db.resolve())
     config.Voila.port = options.port
     config.Voila.port_retries = 0  # fail clearly rather than silently serve on another port
     config.Voila.open_browser = False
@@ -328,8 +334,8 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
 
         config.Voila.identity_provider_class = FitdataIdentityProvider
         config.FitdataIdentityProvider.db_path = str(options.db.resolve())
-        # the one header a kernel receives: set by the identity provider from the login
-        config.VoilaConfiguration.http_header_envs = [LOGIN_USER_HEADER]
+        # the header a kernel receives: set by the identity provider from the login
+        config.VoilaConfiguration.http_header_envs = [LOGIN_USER_HEADER, CLIENT_LINK_HEADER]
     return config
 
 
