@@ -182,3 +182,24 @@ def test_a_partner_with_one_ors_leaves_the_couple_out(tmp_path: Path) -> None:
     # an episode in which only one client rated (the partner has no sessions) is left out too
     second = frame.iloc[1]
     assert second["partners"] == 1 and not second["eligible"]
+
+
+def test_stored_couples_equal_fresh_ones_and_hold_no_ids(demo_db: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from fitdata.config import DEFAULT_CONFIG
+    from fitdata.data import cache
+    from fitdata.features.service.couples import couple_facts, stored_couple_facts
+
+    path = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_db, path)
+    reader = reader_for(path)
+    fresh = couple_facts(reader, DEFAULT_CONFIG)
+    first = stored_couple_facts(reader, DEFAULT_CONFIG)  # computed and stored
+    entries = list(cache.cache_dir(path).glob("service_couples-*.json"))
+    assert len(entries) == 1
+    text = entries[0].read_text("utf-8")
+    assert not any(e in text for e in reader.df("SELECT episode_id FROM episodes")["episode_id"])
+    second = stored_couple_facts(reader, DEFAULT_CONFIG)  # read back
+    pd.testing.assert_frame_equal(first, fresh)
+    pd.testing.assert_frame_equal(second, fresh)

@@ -6,9 +6,10 @@ share of them both partners improved reliably, exactly one did, neither did, and
 recovered, each with a 95 % Wilson interval (:func:`fitdata.analytics.intervals.wilson_interval`).
 
 The couples are read once per database version and configuration (one query,
-:func:`fitdata.analytics.couples.couple_query`, one row per couple; kept in the kernel's
+:func:`fitdata.analytics.couples.couple_query`, one row per couple; stored in ``<db>.cache/``
+for the next kernel, :func:`stored_couple_facts`, and kept in the kernel's
 :class:`~fitdata.features.service.summary.SummaryCache` beside the service page's facts), so a
-filter change reads nothing: the tables are added up from those rows in pandas.
+filter change reads nothing: the tables are added up from those rows with NumPy.
 
 Like the per-client tables, four groupings are shown together and suppressed together
 (:func:`fitdata.features.service.linked.linked_suppression`, with ``count_column="couples"``):
@@ -24,6 +25,8 @@ each partner is judged against the cutoff of their own age group). The page says
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +37,8 @@ import pandas as pd
 from fitdata.analytics.couples import COUPLE_FLAGS, as_flags, couple_query
 from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.data.store import Reader
+from fitdata.data import cache
+from fitdata.data.store import Reader, StoreError
 from fitdata.features.service.linked import aligned_quarters, linked_suppression
 from fitdata.features.service.options import ServiceFilters, team_frame
 from fitdata.features.service.results import ReadingItem
@@ -47,7 +51,10 @@ __all__ = [
     "couple_facts",
     "couple_summary",
     "couple_tables",
+    "stored_couple_facts",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The additive counts of a couple table row: closed couple episodes, included couples, outcomes.
 COUPLE_COUNTS: tuple[str, ...] = ("couple_episodes", "couples", *COUPLE_FLAGS)
@@ -95,17 +102,67 @@ def _month_of(day: dt.date) -> int:
     return day.year * 12 + day.month - 1
 
 
+#: Version of the stored couples' layout (:func:`stored_couple_facts`); bump it when it changes.
+COUPLE_FACTS_FORMAT = 1
+
+#: Every module whose code computes the stored couples (part of the key: changed code, new entry).
+COUPLE_FACTS_CODE_MODULES = (
+    "fitdata.features.service.couples",
+    "fitdata.analytics.couples",
+    "fitdata.analytics.outcomes",
+    "fitdata.analytics.change",
+    "fitdata.config",
+)
+
+#: The columns kept (and stored): no episode or client id, only what the tables add up.
+_FACT_COLUMNS = ("team_id", "month", "quarter", "eligible", *COUPLE_FLAGS)
+
+
+def stored_couple_facts(reader: Reader, config: ClinicalConfig) -> pd.DataFrame:
+    """:func:`couple_facts`, stored in ``<db>.cache/`` so a new kernel need not read them.
+
+    Keyed like the service page's facts (:mod:`fitdata.features.service.stored`): the
+    database version, the reader's scope, the configuration, the layout and the code of
+    :data:`COUPLE_FACTS_CODE_MODULES`. The entry holds one row per closed couple episode with
+    its team, month and outcome flags (no episode or client id), not suppressed: like the
+    database beside it, whose file mode it copies, it is for the dashboards' own kernels.
+    After a write (a new version) the couples are read again: one query, one row per couple.
+    """
+    modules = [importlib.import_module(name) for name in COUPLE_FACTS_CODE_MODULES]
+    scope = getattr(reader, "scope", None)
+    key = {
+        "config": repr(config),
+        "code": cache.source_fingerprint(*modules),
+        "format": COUPLE_FACTS_FORMAT,
+        "views": None if scope is None else cache.digest([list(v) for v in scope.views]),
+    }
+    try:
+        version = cache.database_version(reader.path)
+    except OSError:  # not a plain file: nothing is stored
+        return couple_facts(reader, config)
+    payload = cache.load_json(reader, "service_couples", key, version=version)
+    if payload is not None:
+        return cache.frame_from_json(payload)
+    facts = couple_facts(reader, config)
+    try:
+        cache.store_json(reader, "service_couples", key, cache.frame_to_json(facts), version)
+    except (StoreError, OSError) as error:  # the file went meanwhile: nothing to store for
+        log.info("not storing the couples of %s: %s", reader.path, error)
+    return facts
+
+
 def couple_facts(reader: Reader, config: ClinicalConfig) -> pd.DataFrame:
     """Every closed couple episode of the file, one row each, with the month it ended.
 
-    The rows of :func:`fitdata.analytics.couples.couple_query` (all teams, all periods) plus
-    ``month`` (``year * 12 + month - 1`` of ``ended``) and ``quarter`` (``2025Q3``).
+    From the rows of :func:`fitdata.analytics.couples.couple_query` (all teams, all periods):
+    ``team_id``, ``month`` (``year * 12 + month - 1`` of ``ended``), ``quarter`` (``2025Q3``),
+    ``eligible`` and the outcome flags; no episode id.
     """
     sql, params = couple_query(config=config)
     frame = as_flags(reader.df(sql, params))
     frame["month"] = _month(frame["ended"])
     frame["quarter"] = [f"{m // 12}Q{(m % 12) // 3 + 1}" for m in frame["month"].tolist()]
-    return frame
+    return frame[list(_FACT_COLUMNS)].reset_index(drop=True)
 
 
 def _grouped(rows: dict[str, np.ndarray], keys: list[str]) -> pd.DataFrame:
@@ -325,7 +382,9 @@ def couple_summary(
     names = cache.get(reader, "teams", version, lambda: team_frame(reader))
     team_names = dict(zip(names["team_id"], names["name"], strict=True))
     team_service = dict(zip(names["team_id"], names["service"], strict=True))
-    facts = cache.get(reader, "couples", (version, config), lambda: couple_facts(reader, config))
+    facts = cache.get(
+        reader, "couples", (version, config), lambda: stored_couple_facts(reader, config)
+    )
     tables = cache.get(
         reader,
         "couple_tables",
