@@ -27,6 +27,7 @@ Decisions at the ties (scores are recorded to one decimal, so exact ties are com
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -37,12 +38,14 @@ from fitdata.vocabulary import AGE_GROUPS, AgeGroup
 __all__ = [
     "AGE_GROUPS",
     "DEFAULT_CONFIG",
+    "DISCUSSION_ACTIONS",
     "RULES",
     "URGENCY_ORDER",
     "AgeGroup",
     "ClinicalConfig",
     "TIE_TOLERANCE",
     "ConfigError",
+    "DiscussionAction",
     "Rule",
     "Urgency",
     "load_config",
@@ -69,6 +72,40 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class DiscussionAction:
+    """One choice of what a case discussion agreed (issue 22): a code and its two labels."""
+
+    code: str
+    en: str
+    nb: str
+
+    def label(self, language: str) -> str:
+        """The label in ``language`` (``en`` or ``nb``; English for any other)."""
+        return self.nb if language == "nb" else self.en
+
+
+#: The default choice list of what a case discussion may agree (``case_discussions.agreed``
+#: holds the codes). Source: what supervision of feedback-informed treatment acts on for a
+#: not-on-track case -- talk with the client about the feedback, change goals or method,
+#: intensify, refer -- (Lambert et al. 2001; Miller, Hubble & Duncan, FIT supervision
+#: practice; issue 22), plus "no change". A service replaces it in its TOML file:
+#: ``[[discussion_actions]]`` tables with ``code``, ``en`` and ``nb``.
+DISCUSSION_ACTIONS: tuple[DiscussionAction, ...] = (
+    DiscussionAction(
+        "talk_feedback",
+        "talk with the client about the feedback",
+        "snakke med klienten om tilbakemeldingene",
+    ),
+    DiscussionAction("adjust_goals_method", "adjust goals or method", "justere mål eller metode"),
+    DiscussionAction("more_frequent", "more frequent sessions", "hyppigere samtaler"),
+    DiscussionAction("consider_referral", "consider referral", "vurdere henvisning"),
+    DiscussionAction("no_change", "no change", "ingen endring"),
+)
+
+_ACTION_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+@dataclass(frozen=True)
 class ClinicalConfig:
     """Thresholds applied by fitdata. Defaults follow ``shared/domain.md``; see :data:`RULES`."""
 
@@ -88,6 +125,9 @@ class ClinicalConfig:
     srs_always_max_min_sessions: int = 3
     not_on_track_sessions_now: int = 2
     srs_drop_min_earlier: int = 2
+    follow_up_sessions: int = 4
+    follow_up_weeks: int = 8
+    discussion_actions: tuple[DiscussionAction, ...] = DISCUSSION_ACTIONS
     source_notes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def ors_cutoff(self, age_group: AgeGroup | str) -> float:
@@ -115,6 +155,10 @@ class ClinicalConfig:
     def srs_below_cutoff(self, total: float) -> bool:
         """Whether an SRS total is below the alliance cutoff (36.0 itself is not)."""
         return total < self.srs_cutoff - TIE_TOLERANCE
+
+    def action(self, code: str) -> DiscussionAction | None:
+        """The configured discussion action with this code, or None."""
+        return next((a for a in self.discussion_actions if a.code == code), None)
 
     def cell_is_suppressed(self, clients: int) -> bool:
         """Whether an aggregate over ``clients`` distinct clients must be hidden."""
@@ -211,6 +255,24 @@ RULES: dict[str, Rule] = {
         "SRS drop: earlier SRS totals in the episode needed before the client has a usual level",
         "fitdata choice (issue 18): one earlier rating is a single session, not a usual level",
         "flags from this many earlier SRS totals on; fewer never flag",
+    ),
+    "follow_up_sessions": Rule(
+        "follow-up after a case discussion: the sessions after it in which the course is judged",
+        "fitdata choice, issue 22: most change happens within a few sessions (shared/domain.md); "
+        "4 sessions is about a month of weekly therapy",
+        "the window's last session counts; the window also ends at follow_up_weeks",
+    ),
+    "follow_up_weeks": Rule(
+        "follow-up after a case discussion: the longest window, in weeks after the discussion",
+        "fitdata choice, issue 22: 8 weeks covers 4 sessions at every other week; a service "
+        "setting",
+        "a session exactly this many weeks after the discussion is inside the window",
+    ),
+    "discussion_actions": Rule(
+        "what a case discussion may agree: the service's choice list (codes and labels)",
+        "issue 22: what supervision of feedback-informed treatment acts on for a case not on "
+        "track (Lambert et al. 2001); a service setting ([[discussion_actions]] in the TOML file)",
+        "-",
     ),
 }
 
@@ -310,7 +372,11 @@ def load_config(path: str | Path | None = None) -> ClinicalConfig:
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"cannot read the configuration {path}: {error}") from error
     overrides = data.get("thresholds", {})
-    known = {f.name: f for f in fields(ClinicalConfig) if f.name != "source_notes"}
+    known = {
+        f.name: f
+        for f in fields(ClinicalConfig)
+        if f.name not in ("source_notes", "discussion_actions")
+    }
     values: dict[str, object] = {}
     for key, value in overrides.items():
         if key not in known:
@@ -329,5 +395,38 @@ def load_config(path: str | Path | None = None) -> ClinicalConfig:
         elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{path}: [thresholds] {key} must be a number >= 0, not {value!r}")
         values[key] = float(value) if isinstance(default, float) else value
+    if "discussion_actions" in data:
+        values["discussion_actions"] = _discussion_actions(path, data["discussion_actions"])
     notes = {k: str(v) for k, v in data.get("sources", {}).items()}
     return replace(DEFAULT_CONFIG, source_notes=notes, **values)
+
+
+def _discussion_actions(path: Path, tables: object) -> tuple[DiscussionAction, ...]:
+    """A service's ``[[discussion_actions]]``: each with ``code``, ``en`` and ``nb``.
+
+    Raises:
+        ConfigError: If the list is empty, a code is not lower-case letters, digits and ``_``
+            (at most 40) or is repeated, or a label is missing, empty or longer than 80.
+    """
+    where = f"{path}: [[discussion_actions]]"
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{where} must be a list of tables with code, en and nb (at least one)")
+    actions: list[DiscussionAction] = []
+    for number, table in enumerate(tables, start=1):
+        if not isinstance(table, dict) or set(table) != {"code", "en", "nb"}:
+            raise ConfigError(f"{where} number {number} must have exactly code, en and nb")
+        code, en, nb = table["code"], table["en"], table["nb"]
+        if not isinstance(code, str) or not _ACTION_CODE.fullmatch(code):
+            raise ConfigError(
+                f"{where} number {number}: code {code!r} must be lower-case letters, digits "
+                "and _ (at most 40, beginning with a letter)"
+            )
+        if any(a.code == code for a in actions):
+            raise ConfigError(f"{where}: the code {code!r} is given twice")
+        for label in (en, nb):
+            if not isinstance(label, str) or not label.strip() or len(label) > 80:
+                raise ConfigError(
+                    f"{where} {code}: the labels en and nb must be text of 1-80 characters"
+                )
+        actions.append(DiscussionAction(code, en.strip(), nb.strip()))
+    return tuple(actions)
