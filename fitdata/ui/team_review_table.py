@@ -5,9 +5,9 @@ chip per flag that holds NOW with the rule that raised it on hover (warnings fir
 first; data-quality prompts after them, drawn as outlined chips), and -- for the chosen case --
 what held earlier and resolved (:func:`flags_html`). A couple's or family's case is one row:
 its first cell names the participants with their roles ("Couple: K-1 (index), K-2
-(partner)"), each number cell holds every participant's own value in that order ("25.0 ·
-30.0"), and each chip names whose flag it is ("Not on track — partner K-2"; its code is
-``flag@client``, styled by :func:`whose_styles`). The exported list is
+(partner)"), a line each, each number cell holds every participant's own value on the same
+line as their name, and each chip names whose flag it is ("Not on track — partner K-2";
+its code is ``flag@client``, styled by :func:`whose_styles`). The exported list is
 :func:`fitdata.outputs.team_review.case_list_table`. :class:`CaseTable` is an anywidget whose
 browser side is
 ``fitdata/ui/static/case_table.js`` and ``case_table.css``: Python owns the rows and the order,
@@ -75,6 +75,15 @@ COLUMNS: tuple[tuple[str, str, bool, bool], ...] = (
 _DASH = "\u2013"  # an empty cell
 
 
+#: A couple's or family's cells hold a line per participant (names and their own numbers
+#: line up; a line never breaks inside a client code), so the row stays narrow and the flags
+#: stay in view beside it; an individual's cells are one line, as always.
+JOINT_CSS = """
+.fitdata-case-table td:not([data-key="flags"]) { white-space: pre; }
+.fitdata-case-table .fitdata-chip[data-flag*="@"] { white-space: normal; }
+"""
+
+
 def text_colour(background: str) -> str:
     """Black or white, whichever reads better on ``background`` (#rrggbb)."""
     red, green, blue = (int(background[i : i + 2], 16) for i in (1, 3, 5))
@@ -89,7 +98,7 @@ class CaseTable(anywidget.AnyWidget):
     """
 
     _esm = asset("case_table.js")
-    _css = asset("case_table.css")
+    _css = asset("case_table.css") + JOINT_CSS
     columns = traitlets.List(traitlets.Dict()).tag(sync=True)
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
     sort_by = traitlets.Unicode("").tag(sync=True)
@@ -169,8 +178,10 @@ def table_rows(
 def _joint_cells(case: Any, people: pd.DataFrame, tr: Translator) -> dict[str, str]:
     """A couple's or family's cells: who they are, and each participant's own numbers.
 
-    The numbers are in the order the participants are named, a dash for one without
-    sessions yet; a cell whose participants all agree (the age group) shows it once.
+    The first cell: the kind of case on a line, then one line per participant in the order
+    they are named; each other cell: an empty line, then one line per participant (a dash for
+    one without sessions yet), so each participant's numbers are on their name's line; the age
+    group once when all share it.
     """
     by_client = {str(r["client_id"]): r for r in people.to_dict("records")}
     order = [by_client.get(str(client)) for _, client in case.participants]
@@ -185,12 +196,15 @@ def _joint_cells(case: Any, people: pd.DataFrame, tr: Translator) -> dict[str, s
                 values.append(str(int(value)))
             else:
                 values.append(tr.number(float(value), signed=signed))
-        return " · ".join(values)
+        return "\n" + "\n".join(values)
 
     ages = [r["age_group"] for r in order if r is not None and isinstance(r["age_group"], str)]
+    kind, _, named = case_label(case.format, case.participants, tr).partition(": ")
     cells = {
-        "client_id": case_label(case.format, case.participants, tr),
-        "age_group": " · ".join(tr.text(f"age_group.{g}") for g in dict.fromkeys(ages)) or _DASH,
+        "client_id": f"{kind}:\n" + named.replace(", ", ",\n"),
+        "age_group": "\n" + "\n".join(tr.text(f"age_group.{g}") for g in ages)
+        if len(set(ages)) > 1
+        else (tr.text(f"age_group.{ages[0]}") if ages else _DASH),
         "sessions": each("sessions"),
         "first_ors": each("first_ors"),
         "last_ors": each("last_ors"),
@@ -205,7 +219,8 @@ def _joint_cells(case: Any, people: pd.DataFrame, tr: Translator) -> dict[str, s
 def whose_styles(rows: list[dict[str, Any]], tr: Translator) -> dict[str, dict[str, Any]]:
     """The chip styles of flags named by whose they are (codes ``flag@client``) in ``rows``.
 
-    Each looks like its flag's chip, labelled "Not on track — partner K-2".
+    Each looks like its flag's chip, labelled "Not on track — partner K-2"; such a label may
+    wrap, at a space, never inside the client code (its hyphen is a non-breaking one).
     """
     styles: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -213,7 +228,7 @@ def whose_styles(rows: list[dict[str, Any]], tr: Translator) -> dict[str, dict[s
             if "who" in chip and chip["code"] not in styles:
                 code = chip["flag"]
                 styles[chip["code"]] = {
-                    "label": whose_flag(code, chip["role"], chip["who"], tr),
+                    "label": whose_flag(code, chip["role"], chip["who"].replace("-", "\u2011"), tr),
                     "colour": flag_colour(code),
                     "text": text_colour(flag_colour(code)),
                     "prompt": not cl.is_warning(code),
