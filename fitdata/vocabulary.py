@@ -12,10 +12,13 @@ from typing import Literal
 __all__ = [
     "AGE_GROUPS",
     "AGE_RANGES",
+    "DISCUSSION_CHANGE_TYPES",
+    "DISCUSSION_SOURCES",
     "END_TYPES",
     "ENTERED_BY",
     "FORMATS",
     "FORMS",
+    "FORUMS",
     "MAX_PLAUSIBLE_AGE",
     "ORS_COLUMNS",
     "ORS_FORMS",
@@ -82,6 +85,28 @@ ORS_FORMS: tuple[str, ...] = ("ORS", "CORS")
 SRS_FORMS: tuple[str, ...] = ("SRS", "CSRS", "GSRS")
 #: Who typed a session's scores in (``sessions.entered_by``); NULL on rows from before v6.
 ENTERED_BY: tuple[str, ...] = ("therapist", "client", "import")
+
+
+#: Where a case was discussed (``case_discussions.forum``, issue 22): the team's meeting,
+#: group supervision (the KOR group exercise), individual supervision, and with the client.
+#: Labels: locale keys ``forum.<code>``.
+FORUMS: tuple[str, ...] = (
+    "team_meeting",
+    "group_supervision",
+    "individual_supervision",
+    "with_client",
+)
+#: Which page recorded a discussion (``case_discussions.source``): the team review, the group
+#: exercise (after the reveal), the client graph, the demo's history, an import.
+DISCUSSION_SOURCES: tuple[str, ...] = (
+    "team_review",
+    "group_exercise",
+    "client_graph",
+    "demo",
+    "import",
+)
+#: What a change of a recorded discussion is (``case_discussion_changes.change_type``).
+DISCUSSION_CHANGE_TYPES: tuple[str, ...] = ("correction", "withdrawn")
 
 
 def default_forms(age_group: str, format: str) -> tuple[str, str]:

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Version of the schema in ``schema.sql``. Bump it and add an entry to ``MIGRATIONS`` together.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: The data tables of the schema, in the order they are created and counted (``session_changes``,
 #: ``users`` and ``audit_anchor`` are history and access control, not data, and are not counted).
@@ -136,6 +136,22 @@ def _to_version_6(con: Any) -> None:
     con.execute(implied_participants_sql(sessions="sessions", episodes="episodes"))
 
 
+#: The tables version 7 adds (issue 22): what supervision decided about a case, and its changes.
+_V7_TABLES = ("case_discussions", "case_discussion_changes")
+
+
+def _to_version_7(con: Any) -> None:
+    """6 -> 7: ``case_discussions`` and ``case_discussion_changes`` from ``schema.sql``.
+
+    Adds only the tables the file lacks, like :func:`_to_version_6` (a copy of a newer file
+    marked as older keeps its discussions). Nothing else changes: no row is rewritten.
+    """
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for table in _V7_TABLES:
+        if table not in tables:
+            con.execute(table_ddl(table))
+
+
 #: How to upgrade a file from version ``n`` to ``n + 1``, keyed by ``n``: SQL, or a function
 #: of the connection for a step SQL alone cannot say. Each must leave the file exactly as
 #: ``schema.sql`` creates it (tests compare a migrated file with a new one).
@@ -155,6 +171,8 @@ MIGRATIONS: dict[int, str | Callable[[Any], None]] = {
     # and sessions), the form and entry columns of sessions (forms filled with the defaults),
     # and the client page's client_form_uses and client_page_settings (issue 21).
     5: _to_version_6,
+    # 6 -> 7: case discussions and their corrections (issue 22); new tables only.
+    6: _to_version_7,
 }
 
 

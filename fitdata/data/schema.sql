@@ -1,7 +1,8 @@
--- fitdata store schema, version 6 (version 2 added session_changes, version 3 users,
+-- fitdata store schema, version 7 (version 2 added session_changes, version 3 users,
 -- version 4 audit_anchor, version 5 the identity-number CHECKs on codes and names, version 6
 -- episode_participants, the form and entry columns at the end of sessions, and, for the
--- client's own page, client_form_uses and client_page_settings).
+-- client's own page, client_form_uses and client_page_settings; version 7 case_discussions
+-- and case_discussion_changes).
 -- Documented for analysts in data/README.md. Constraints are CHECKs (cheap) rather than
 -- foreign keys on `sessions`: a foreign key or primary key on a 10-million-row table builds
 -- an index that triples the file and slows every write. Referential integrity and the
@@ -191,4 +192,50 @@ CREATE TABLE client_page_settings (
     show_graph BOOLEAN   NOT NULL DEFAULT TRUE,
     set_by     VARCHAR   NOT NULL,
     set_at     TIMESTAMP NOT NULL   -- UTC
+);
+
+-- What supervision decided about a case (version 7, issue 22; fitdata/features/
+-- case_discussions.py). One row per discussion of an episode (a couple or family is one
+-- episode); discussion_id is unique (fitdata check). flags_then are the flags current when the
+-- case was discussed, stored, never recomputed. agreed holds action codes of the service's
+-- configured list (fitdata.config.DISCUSSION_ACTIONS). The note never holds a national
+-- identity number (the same CHECK as the codes and names); names are refused when it is
+-- written. A correction or withdrawal keeps the old values in case_discussion_changes.
+CREATE TABLE case_discussions (
+    discussion_id BIGINT    NOT NULL,
+    episode_id    VARCHAR   NOT NULL,  -- the case: a couple or family is one episode
+    team_id       VARCHAR   NOT NULL,  -- the episode's team when discussed
+    therapist_id  VARCHAR   NOT NULL,  -- the episode's therapist when discussed
+    discussed_on  DATE      NOT NULL,
+    forum         VARCHAR   NOT NULL
+                  CHECK (forum IN ('team_meeting', 'group_supervision', 'individual_supervision', 'with_client')),
+    flags_then    STRUCT(client_id VARCHAR, flag VARCHAR, session_no SMALLINT)[] NOT NULL,
+    agreed        VARCHAR[] NOT NULL CHECK (len(agreed) >= 1),
+    note          VARCHAR   CHECK (length(note) <= 280),
+    follow_up_on  DATE,
+    source        VARCHAR   NOT NULL
+                  CHECK (source IN ('team_review', 'group_exercise', 'client_graph', 'demo', 'import')),
+    recorded_by   VARCHAR   NOT NULL,  -- the logged-in user (or the operating-system user)
+    recorded_at   TIMESTAMP NOT NULL,  -- UTC
+    CHECK (follow_up_on IS NULL OR follow_up_on >= discussed_on),
+    CHECK (NOT regexp_matches(regexp_replace(translate(note, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)'))
+);
+
+-- Corrections and withdrawals of case discussions (version 7): the values before the change,
+-- who changed them, when and why. Never updated or deleted by fitdata.
+CREATE TABLE case_discussion_changes (
+    change_id        BIGINT    NOT NULL,
+    discussion_id    BIGINT    NOT NULL,
+    episode_id       VARCHAR   NOT NULL,
+    changed_at       TIMESTAMP NOT NULL,  -- UTC
+    changed_by       VARCHAR   NOT NULL,
+    reason           VARCHAR   NOT NULL CHECK (length(trim(reason)) > 0),
+    change_type      VARCHAR   NOT NULL CHECK (change_type IN ('correction', 'withdrawn')),
+    old_discussed_on DATE,
+    old_forum        VARCHAR,
+    old_agreed       VARCHAR[],
+    old_note         VARCHAR,
+    old_follow_up_on DATE,
+    CHECK (NOT regexp_matches(regexp_replace(translate(old_note, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)')),
+    CHECK (NOT regexp_matches(regexp_replace(translate(reason, '０１２３４５６７８９', '0123456789'), '[\s\pZ\p{Cf}\p{Pd}./．／−]+', '', 'g'), '\p{Nd}{11}|(^|\P{Nd})[1-9](0[1-9]|1[0-2]|4[1-9]|5[0-2]|8[1-9]|9[0-2])[0-9]{7}(\P{Nd}|$)'))
 );

@@ -86,3 +86,12 @@ def test_the_sql_of_the_defaults_and_roles_agrees_with_python() -> None:
                 ).fetchall()[0][0]
                 assert role == vocabulary.participant_role(format_, rater)
                 assert role in vocabulary.ROLES
+
+
+def test_the_version_7_checks_list_the_vocabulary() -> None:
+    assert _table_check_values("case_discussions", "forum") == vocabulary.FORUMS
+    assert _table_check_values("case_discussions", "source") == vocabulary.DISCUSSION_SOURCES
+    assert (
+        _table_check_values("case_discussion_changes", "change_type")
+        == vocabulary.DISCUSSION_CHANGE_TYPES
+    )
