@@ -4,6 +4,12 @@ The spec is plain dicts and lists (``{"data": [...], "layout": {...}}``), not pl
 objects: building and validating a ``go.Figure`` took ~170 ms of every team review change at
 1 million sessions, more than the queries behind it. Tests validate it by passing it to
 ``go.Figure`` (see ``tests/unit/test_charts.py``); the browser tests see what plotly.js draws.
+
+A session without a score breaks the client's ORS or SRS line (:func:`score_trace` with
+``gaps=True``): a line drawn straight across it would read as if the score had been measured.
+A dotted bridge was the other choice; it was left because the participants' SRS lines are
+dotted already, so a dotted bridge would look like an SRS. An episode that has ended gets a
+vertical line after its last session, labelled with how and when it ended (:func:`end_marker`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 import pandas as pd
 import plotly.io as pio
 
-from fitdata.analytics.client_status import ClientStatus
+from fitdata.analytics.client_status import ClientStatus, EpisodeEnd
 from fitdata.config import ClinicalConfig
 from fitdata.i18n import Translator
 from fitdata.vocabulary import ORS_ITEMS, SRS_ITEMS
@@ -33,8 +39,10 @@ __all__ = [
     "Spec",
     "client_graph_spec",
     "cutoff_line",
+    "end_marker",
     "episode_graph",
     "form_traces",
+    "gap_slots",
     "no_sessions",
     "participant_label",
     "plotly_template",
@@ -60,6 +68,7 @@ COLOURS = {
     "expected": "#56B4E9",
     "expected_lower": "#E69F00",
     "expected_band": "rgba(86, 180, 233, 0.15)",
+    "end": "#333333",
 }
 _MIN_SESSIONS_SHOWN = 6  # the x axis always shows room for a few sessions
 
@@ -120,15 +129,65 @@ def scatter(**properties: Any) -> Spec:
     return {"type": "scatter", **properties}
 
 
-def score_trace(rows: pd.DataFrame, column: str, *, hover: str, **properties: Any) -> Spec:
-    """A form's scores by session number as a line with markers; ``hover`` is its template."""
+def gap_slots(numbers: Sequence[int]) -> list[tuple[int, int | None]]:
+    """The points of a line over sessions ``numbers`` (ascending), a gap where one is missing.
+
+    Each slot is a session number and the position in ``numbers`` of its score, or None for a
+    session between two scored ones that has no score (a gap the line must not bridge). No
+    slot is added before the first or after the last score: the group exercise must not learn
+    of sessions it has not been shown.
+    """
+    slots: list[tuple[int, int | None]] = []
+    for position, number in enumerate(numbers):
+        if position:
+            slots.extend((missing, None) for missing in range(numbers[position - 1] + 1, number))
+        slots.append((number, position))
+    return slots
+
+
+def _spread(slots: list[tuple[int, int | None]], values: Sequence[Any], fill: Any = None) -> list:
+    """``values`` laid out on ``slots``: ``fill`` in every gap."""
+    return [fill if position is None else values[position] for _, position in slots]
+
+
+def score_trace(
+    rows: pd.DataFrame, column: str, *, hover: str, gaps: bool = False, **properties: Any
+) -> Spec:
+    """A form's scores by session number as a line with markers; ``hover`` is its template.
+
+    With ``gaps`` the rows are one form's scored sessions (no NaN) and the line breaks at each
+    session number missing between two of them: that session is a point with no value
+    (``None``; plotly's ``connectgaps`` stays false), its ``customdata`` None as well.
+    """
+    x = [int(no) for no in rows["session_no"]]
+    y = rows[column].tolist()
+    if gaps:
+        slots = gap_slots(x)
+        x, y = [no for no, _ in slots], _spread(slots, y)
+        if isinstance(properties.get("customdata"), list):
+            properties["customdata"] = _spread(slots, properties["customdata"])
+        properties.setdefault("connectgaps", False)
     return scatter(
-        x=rows["session_no"].tolist(),
-        y=rows[column].tolist(),
+        x=x,
+        y=y,
         mode="lines+markers",
         hovertemplate=hover + "<extra></extra>",
         **properties,
     )
+
+
+def _spread_marker(marker: Spec, rows: pd.DataFrame, fills: Spec) -> Spec:
+    """A marker whose per-point lists are laid out on the gapped line of ``rows``."""
+    slots = gap_slots([int(no) for no in rows["session_no"]])
+    spread = {}
+    for key, value in marker.items():
+        if isinstance(value, list):
+            spread[key] = _spread(slots, value, fills.get(key))
+        elif isinstance(value, dict):
+            spread[key] = _spread_marker(value, rows, fills.get(key, {}))
+        else:
+            spread[key] = value
+    return spread
 
 
 def form_traces(
@@ -143,6 +202,8 @@ def form_traces(
 ) -> list[Spec]:
     """The ORS and SRS lines of a client's own ratings, an SRS below the cutoff marked.
 
+    Each line breaks where a session has no score of its form (see :func:`score_trace`).
+
     Args:
         own: The client's own ratings, one row per session.
         config: The SRS cutoff.
@@ -154,11 +215,14 @@ def form_traces(
     """
     ors = own.dropna(subset=["ors_total"])
     srs = own.dropna(subset=["srs_total"])
+    marker = srs_marker(srs["srs_total"], config, size=sizes[1], low_size=sizes[2])
+    normal = {"size": sizes[1], "color": COLOURS["srs"], "symbol": "circle"}
     return [
         score_trace(
             ors,
             "ors_total",
             hover=hover[0],
+            gaps=True,
             line={"color": COLOURS["ors"], "width": widths[0]},
             marker={"size": sizes[0]},
             name="ORS",
@@ -169,8 +233,9 @@ def form_traces(
             srs,
             "srs_total",
             hover=hover[1],
+            gaps=True,
             line={"color": COLOURS["srs"], "width": widths[1]},
-            marker=srs_marker(srs["srs_total"], config, size=sizes[1], low_size=sizes[2]),
+            marker=_spread_marker(marker, srs, normal),
             name="SRS",
             customdata=customdata(srs, "srs_total"),
             **extra,
@@ -393,6 +458,7 @@ def client_graph_spec(
     lower_percentile: float = 0.25,
     flag_markers: pd.DataFrame | None = None,
     show_dates: bool = True,
+    ended: EpisodeEnd | None = None,
 ) -> Spec:
     """The client graph: ORS and SRS per session with cutoffs and the reliable-change band.
 
@@ -417,12 +483,14 @@ def client_graph_spec(
             e.g. :func:`fitdata.analytics.flags.session_flags`. A marker sits on the ORS point for
             outcome flags, on the SRS point for alliance flags, on the floor for missing feedback.
         show_dates: False replaces session dates on hover by weeks since the first session
-            (for anonymised presentation).
+            (for anonymised presentation), and the end marker names no date.
+        ended: How the episode ended, or None while it is ongoing: a vertical line after the
+            last session, "Ended (planned) 2026-03-12" (:func:`end_marker`), with one session's
+            room to its right for the label.
     """
     own = sessions[sessions["rater"] == "client"].sort_values("session_no")
-    last_session = int(sessions["session_no"].max()) if len(sessions) else 1
-    x_end = max(last_session, _MIN_SESSIONS_SHOWN) + 0.5
-    x_span = [0.5, x_end]
+    last_session = int(sessions["session_no"].max()) if len(sessions) else 0
+    x_span = _x_span(last_session, ended)
     traces: list[Spec] = []
     start = None
     if not show_dates and len(sessions):
@@ -466,7 +534,74 @@ def client_graph_spec(
     if flag_markers is not None and len(flag_markers):
         traces.extend(_flag_traces(flag_markers, own, tr))
 
-    return {"data": traces, "layout": _graph_layout(tr, title, x_span, notes)}
+    layout = _graph_layout(tr, title, x_span, notes)
+    if ended is not None:
+        _add_end_marker(layout, end_marker(last_session + 0.5, ended, tr, show_dates=show_dates))
+    return {"data": traces, "layout": layout}
+
+
+def _x_span(last_session: int, ended: EpisodeEnd | None) -> list[float]:
+    """The x range: a few sessions at least, and room for an end marker's label."""
+    reserved = last_session + 1 if ended is not None else last_session
+    return [0.5, max(reserved, _MIN_SESSIONS_SHOWN) + 0.5]
+
+
+def end_marker(x: float, ended: EpisodeEnd, tr: Translator, *, show_dates: bool = True) -> Spec:
+    """The marker of an ended episode: a vertical line at ``x`` and its label.
+
+    The label ("Ended (planned) 2026-03-12", "Avsluttet (planlagt) 12.03.2026"; without the
+    date when ``show_dates`` is False) stands upright to the right of the line, in the room
+    the graph keeps after the last session, so it never covers a score.
+
+    Returns:
+        ``{"shape": ..., "annotation": ...}``, both named ``episode-end``.
+    """
+    end_type = tr.text(f"status.end_type.{ended.end_type}")
+    if show_dates:
+        text = tr.text("episode_graph.ended.dated", end_type=end_type, date=tr.date(ended.date))
+    else:
+        text = tr.text("episode_graph.ended", end_type=end_type)
+    shape = {
+        "type": "line",
+        "name": "episode-end",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": COLOURS["end"], "width": 2},
+        "layer": "below",
+    }
+    annotation = {
+        "name": "episode-end",
+        "text": html.escape(text),
+        "xref": "x",
+        "yref": "paper",
+        "x": x,
+        # From the floor up: the cutoff lines' labels sit at the right end higher up.
+        "y": 0.01,
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "xshift": 3,
+        "textangle": -90,
+        "showarrow": False,
+        "font": {"size": 13, "color": COLOURS["end"]},
+        "bgcolor": "rgba(255, 255, 255, 0.85)",
+    }
+    return {"shape": shape, "annotation": annotation}
+
+
+def _add_end_marker(layout: Spec, marker: Spec) -> None:
+    """Draw ``marker`` in ``layout``; the session numbers stop before the label's room."""
+    layout["shapes"] = [*layout.get("shapes", []), marker["shape"]]
+    layout["annotations"] = [*layout.get("annotations", []), marker["annotation"]]
+    last = math.floor(marker["shape"]["x0"])
+    layout["xaxis"] = {
+        **layout["xaxis"],
+        "tickmode": "array",
+        "tickvals": list(range(1, max(last, _MIN_SESSIONS_SHOWN) + 1)),
+    }
 
 
 def _graph_layout(
@@ -613,11 +748,24 @@ def _participant_traces(
     srs = own.dropna(subset=["srs_total"])
     low = [config.srs_below_cutoff(v) for v in srs["srs_total"]]
     srs_colours = [COLOURS["srs_low"] if below else colour for below in low]
+    srs_marker_spec = {
+        "size": [14 if below else 10 for below in low],
+        "symbol": [symbol if below else f"{symbol}-open" for below in low],
+        "color": srs_colours,
+        "line": {"width": 2, "color": srs_colours},
+    }
+    open_marker = {
+        "size": 10,
+        "symbol": f"{symbol}-open",
+        "color": colour,
+        "line": {"color": colour},
+    }
     traces = [
         score_trace(
             ors,
             "ors_total",
             hover=f"<b>{who}</b><br>" + tr.text("graph.hover_ors"),
+            gaps=True,
             line={"color": colour, "width": 3},
             marker={"size": 11, "symbol": symbol, "color": colour},
             name=tr.text("episode_graph.ors", who=one.label),
@@ -629,14 +777,10 @@ def _participant_traces(
             srs,
             "srs_total",
             hover=f"<b>{who}</b><br>" + tr.text("graph.hover_srs"),
+            gaps=True,
             line={"color": colour, "width": 2, "dash": "dot"},
             # An SRS below the cutoff: the participant's shape filled, larger, in vermilion.
-            marker={
-                "size": [14 if below else 10 for below in low],
-                "symbol": [symbol if below else f"{symbol}-open" for below in low],
-                "color": srs_colours,
-                "line": {"width": 2, "color": srs_colours},
-            },
+            marker=_spread_marker(srs_marker_spec, srs, open_marker),
             name=tr.text("episode_graph.srs", who=one.label),
             customdata=_hover_data(srs, "srs_total", SRS_ITEMS, tr, start),
             legendgroup=group,
@@ -750,6 +894,7 @@ def episode_graph(
     title: str = "",
     lower_percentile: float = 0.25,
     show_dates: bool = True,
+    ended: EpisodeEnd | None = None,
 ) -> Spec:
     """The graph of an episode: every participant's ORS and SRS on one figure.
 
@@ -771,7 +916,9 @@ def episode_graph(
         title: Figure title.
         lower_percentile: The percentile of the lower expected line, for its legend.
         show_dates: False replaces session dates on hover by weeks since the episode's first
-            session (for anonymised presentation).
+            session (for anonymised presentation), and the end marker names no date.
+        ended: How the episode ended, or None while it is ongoing: a vertical line after the
+            episode's last session, labelled as in :func:`client_graph_spec`.
 
     Raises:
         ValueError: With no participant.
@@ -790,9 +937,11 @@ def episode_graph(
             lower_percentile=lower_percentile,
             flag_markers=one.flag_markers,
             show_dates=show_dates,
+            ended=ended,
         )
     numbers = [int(one.sessions["session_no"].max()) for one in series if len(one.sessions)]
-    x_span = [0.5, max([*numbers, _MIN_SESSIONS_SHOWN]) + 0.5]
+    last_session = max(numbers, default=0)
+    x_span = _x_span(last_session, ended)
     start = None
     dated = [one.sessions["session_date"] for one in series if len(one.sessions)]
     if not show_dates and dated:
@@ -847,4 +996,6 @@ def episode_graph(
     )
     if cutoff_labels:
         layout["annotations"] = [*layout.get("annotations", []), *cutoff_labels]
+    if ended is not None:
+        _add_end_marker(layout, end_marker(last_session + 0.5, ended, tr, show_dates=show_dates))
     return {"data": traces, "layout": layout}

@@ -5,6 +5,8 @@ one graph (:func:`fitdata.ui.charts.episode_graph`), a status sentence under eac
 name, and a note for each collateral rater's ORS (a parent's rating of a child), which is never
 counted as the client's own feedback. Every participant's read is in the audit log (the
 queries :func:`fitdata.data.queries.episode_participants` and ``episode_sessions`` record it).
+An episode that has ended is told in the past tense with its end, and the graph marks the end
+after the last session (:func:`fitdata.features.client_graph.episode_end`).
 
 The view keeps its state in widget traitlets, so a test can set ``view.team.value`` in plain
 Python and read ``view.status.value`` and ``view.figure.data`` — the same things the browser shows.
@@ -20,9 +22,9 @@ import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
 
-from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import EpisodeEnd, client_status, status_sentence
 from fitdata.data import queries
-from fitdata.features.client_graph import joint_participants
+from fitdata.features.client_graph import episode_end, joint_participants
 from fitdata.ui.charts import (
     ParticipantSeries,
     Spec,
@@ -101,6 +103,7 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
     def _current_spec(self) -> Spec:
         """Query the chosen client, update the status and rules, and return the figure."""
         context, tr = self.context, self.tr
+        ended: EpisodeEnd | None = None
         if self.client.value is None:
             sessions = no_sessions()
             age_group = "adult"
@@ -108,18 +111,22 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
         else:
             episode_id, client_id = self.client.value.split("|", 1)
             format, clients = joint_participants(context.reader, episode_id)
+            ended = episode_end(context.reader, episode_id)
             if clients is not None:
-                return self._episode_spec(episode_id, format, clients)
+                return self._episode_spec(episode_id, format, clients, ended)
             sessions = queries.client_sessions(context.reader, episode_id, client_id)
             age_group = str(queries.client_profile(context.reader, client_id)["age_group"])
             title = tr.text("graph.title", client=client_id)
         own = sessions[sessions["rater"] == "client"]
         status = client_status(own, age_group, context.config)
-        self.status.value = self.status_html(status_sentence(status, tr, context.config))
+        sentence = status_sentence(status, tr, context.config, ended=ended)
+        self.status.value = self.status_html(sentence)
         self.rules.value = rules_html(tr, context.config, age_group)
-        return client_graph_spec(sessions, status, tr, context.config, title=title)
+        return client_graph_spec(sessions, status, tr, context.config, title=title, ended=ended)
 
-    def _episode_spec(self, episode_id: str, kind: str | None, clients: pd.DataFrame) -> Spec:
+    def _episode_spec(
+        self, episode_id: str, kind: str | None, clients: pd.DataFrame, ended: EpisodeEnd | None
+    ) -> Spec:
         """Every participant of a couple or family episode: one graph, a sentence each."""
         context, tr, config = self.context, self.tr, self.context.config
         sessions = queries.episode_sessions(context.reader, episode_id)
@@ -137,7 +144,7 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
                     status=client_status(own, age_group, config),
                 )
             )
-        self.status.value = "".join(self._participant_html(one) for one in series)
+        self.status.value = "".join(self._participant_html(one, ended) for one in series)
         groups = list(dict.fromkeys(one.status.age_group for one in series))
         self.rules.value = rules_list_html(
             html.escape(tr.text("rule.heading")), graph_rules(tr, config, groups)
@@ -146,15 +153,15 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
             f"client_graph.title.{kind or 'episode'}",
             clients=tr.join([one.client_id for one in series]),
         )
-        return episode_graph(series, tr, config, title=title)
+        return episode_graph(series, tr, config, title=title, ended=ended)
 
-    def _participant_html(self, one: ParticipantSeries) -> str:
+    def _participant_html(self, one: ParticipantSeries, ended: EpisodeEnd | None) -> str:
         """A participant's name as a heading, their status sentence, a note per rater."""
         tr, config = self.tr, self.context.config
         parts = [
             f'<h4 class="fitdata-participant" style="margin:0.6em 0 0.1em;font-size:1.15em">'
             f"{html.escape(one.label)}</h4>",
-            self.status_html(status_sentence(one.status, tr, config)),
+            self.status_html(status_sentence(one.status, tr, config, ended=ended)),
         ]
         others = one.sessions[one.sessions["rater"] != "client"].dropna(subset=["ors_total"])
         for rater, rows in others.groupby("rater", sort=True):

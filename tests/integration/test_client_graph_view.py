@@ -102,7 +102,7 @@ def test_choosing_either_partner_shows_the_whole_couple(episode_db) -> None:
         status = view.status.value
         assert status.index("Partner · K-P1") < status.index("ORS +10.0 since the first session")
         assert status.index("Partner · K-P2") < status.index("ORS −4.0 since the first session")
-        assert "SRS below 36 in sessions 3 and 4." in status
+        assert "SRS below 36 in 2 of 4 sessions, the last in session 4." in status
     cutoffs = [t.name for t in view.figure.data if t.name.startswith("Clinical cutoff")]
     assert cutoffs == ["Clinical cutoff 25 (adult)"]
 
@@ -153,3 +153,68 @@ def test_every_participants_read_is_audited(episode_db, tmp_path, monkeypatch) -
     # One client's episode is read as before: no participant list, the client's own rows.
     single = {e.action for e in access.read_audit(db) if e.episode_id == "E-I1"}
     assert single == {"client_sessions"}
+
+
+# -- an ended episode: past tense, the end in the sentence and on the graph (issue 23) -------
+
+
+@pytest.fixture(scope="module")
+def ended_db(episode_db, tmp_path_factory):
+    """The episode database with the couple ended as planned and the single client unplanned."""
+    import datetime as dt
+    import shutil
+
+    from fitdata.data.store import write_transaction
+
+    db = tmp_path_factory.mktemp("ended") / "ended.duckdb"
+    shutil.copyfile(episode_db, db)
+    with write_transaction(db) as con:
+        for episode, ended, end_type in (
+            ("E-C1", dt.date(2026, 4, 6), "planned"),  # two weeks after the last of 4 sessions
+            ("E-I1", dt.date(2026, 4, 10), "unplanned"),
+        ):
+            con.execute(
+                "UPDATE episodes SET ended = ?, end_type = ? WHERE episode_id = ?",
+                [ended, end_type, episode],
+            )
+    return db
+
+
+def end_marks(view: ClientGraphView) -> tuple[list, list]:
+    layout = view.figure.layout
+    return (
+        [s for s in layout.shapes if s.name == "episode-end"],
+        [a for a in layout.annotations if a.name == "episode-end"],
+    )
+
+
+def test_an_ended_couple_is_told_in_the_past_and_marked_on_the_graph(ended_db) -> None:
+    view = ClientGraphView(DashboardContext(ended_db))
+    view.client.value = "E-C1|K-P2"
+    status = view.status.value
+    assert status.count("The episode ended on 2026-04-06 (planned).") == 2  # under each partner
+    assert "ORS went up 10.0 points from the first to the last session" in status
+    assert "ORS went down 4.0 points from the first to the last session" in status
+    assert " now " not in status
+    shapes, notes = end_marks(view)
+    assert [s.x0 for s in shapes] == [4.5]
+    assert [n.text for n in notes] == ["Ended (planned) 2026-04-06"]
+
+
+def test_an_ended_single_episode_in_bokmal(ended_db) -> None:
+    view = ClientGraphView(DashboardContext(ended_db, lang="nb"))
+    view.client.value = "E-I1|K-S1"
+    status = view.status.value
+    assert "Forløpet ble avsluttet 10.04.2026 (uplanlagt)." in status
+    assert "ORS gikk opp 0,5 poeng fra første til siste samtale" in status and " nå " not in status
+    shapes, notes = end_marks(view)
+    assert [s.x0 for s in shapes] == [6.5]
+    assert [n.text for n in notes] == ["Avsluttet (uplanlagt) 10.04.2026"]
+    assert list(view.figure.layout.xaxis.tickvals) == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_ongoing_episode_has_no_end(ended_db) -> None:
+    view = ClientGraphView(DashboardContext(ended_db))
+    view.client.value = "E-F1|K-M1"
+    assert end_marks(view) == ([], [])
+    assert "now" in view.status.value and "ended" not in view.status.value

@@ -305,3 +305,136 @@ def test_episode_graph_needs_a_participant_and_is_plain_json() -> None:
         episode_graph([], Translator("en"), DEFAULT_CONFIG)
     _, spec = couple(lang="nb")
     assert json.loads(json.dumps(spec, allow_nan=False)) == spec
+
+
+# -- an ended episode is marked after its last session; gaps stay gaps (issue 23) -----------
+
+from fitdata.analytics.client_status import EpisodeEnd  # noqa: E402
+from fitdata.ui.charts import gap_slots  # noqa: E402
+
+END = EpisodeEnd(dt.date(2026, 3, 12), "planned")
+
+
+def end_marks(spec) -> tuple[list, list]:
+    layout = spec["layout"]
+    shapes = [s for s in layout.get("shapes", []) if s.get("name") == "episode-end"]
+    notes = [a for a in layout.get("annotations", []) if a.get("name") == "episode-end"]
+    return shapes, notes
+
+
+def test_an_ended_episode_is_marked_after_its_last_session() -> None:
+    frame = sessions([18.0, 21.0, 23.0, 25.0, 26.0, 27.0, 28.0], [38.0] * 7)
+    status = client_status(frame, "adult")
+    for lang, text in (
+        ("en", "Ended (planned) 2026-03-12"),
+        ("nb", "Avsluttet (planlagt) 12.03.2026"),
+    ):
+        spec = client_graph_spec(frame, status, Translator(lang), DEFAULT_CONFIG, ended=END)
+        figure = go.Figure(spec)  # validates the shape and the annotation
+        shapes, notes = end_marks(spec)
+        assert len(shapes) == 1 and shapes[0]["x0"] == shapes[0]["x1"] == 7.5
+        assert (shapes[0]["yref"], shapes[0]["y0"], shapes[0]["y1"]) == ("paper", 0, 1)
+        assert [n["text"] for n in notes] == [text] and notes[0]["x"] == 7.5
+        # Room for the label after the line, and no tick for a session that never was.
+        assert figure.layout.xaxis.range == (0.5, 8.5)
+        assert list(figure.layout.xaxis.tickvals) == [1, 2, 3, 4, 5, 6, 7]
+    ongoing = client_graph_spec(frame, status, Translator("en"), DEFAULT_CONFIG)
+    assert end_marks(ongoing) == ([], [])
+    assert ongoing["layout"]["xaxis"]["range"] == [0.5, 7.5]
+
+
+def test_each_end_type_is_named_and_an_anonymous_graph_has_no_date() -> None:
+    frame = sessions([18.0, 21.0], [38.0, 38.0])
+    status = client_status(frame, "adult")
+    words = {
+        ("en", "unplanned"): "Ended (unplanned) 2026-03-12",
+        ("en", "transferred"): "Ended (transferred) 2026-03-12",
+        ("nb", "unplanned"): "Avsluttet (uplanlagt) 12.03.2026",
+        ("nb", "transferred"): "Avsluttet (overført) 12.03.2026",
+    }
+    for (lang, end_type), text in words.items():
+        ended = EpisodeEnd(END.date, end_type)
+        spec = client_graph_spec(frame, status, Translator(lang), DEFAULT_CONFIG, ended=ended)
+        assert [n["text"] for n in end_marks(spec)[1]] == [text]
+        assert end_marks(spec)[0][0]["x0"] == 2.5  # after session 2, inside the 6-session axis
+    for lang, text in (("en", "Ended (planned)"), ("nb", "Avsluttet (planlagt)")):
+        spec = client_graph_spec(
+            frame, status, Translator(lang), DEFAULT_CONFIG, ended=END, show_dates=False
+        )
+        assert [n["text"] for n in end_marks(spec)[1]] == [text]
+        assert "2026" not in json.dumps(spec) and "2025" not in json.dumps(spec)
+
+
+def test_the_episode_graph_marks_the_end_after_the_episode_last_session() -> None:
+    a = sessions([14.0, 18.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0], [38.0] * 8)
+    b = sessions([20.0, 19.0], [37.0, 39.0])
+    series = [participant(a, "index", "Partner A"), participant(b, "partner", "Partner B")]
+    for lang, show_dates, text in (
+        ("en", True, "Ended (planned) 2026-03-12"),
+        ("nb", False, "Avsluttet (planlagt)"),
+    ):
+        spec = episode_graph(
+            series, Translator(lang), DEFAULT_CONFIG, ended=END, show_dates=show_dates
+        )
+        figure = go.Figure(spec)
+        shapes, notes = end_marks(spec)
+        assert [s["x0"] for s in shapes] == [8.5] and [n["text"] for n in notes] == [text]
+        assert figure.layout.xaxis.range == (0.5, 9.5)
+    assert end_marks(episode_graph(series, Translator("en"), DEFAULT_CONFIG)) == ([], [])
+    # One participant: exactly the client graph, the end marker included.
+    one = series[:1]
+    tr = Translator("en")
+    assert json.dumps(episode_graph(one, tr, DEFAULT_CONFIG, ended=END), sort_keys=True) == (
+        json.dumps(
+            client_graph_spec(a, one[0].status, tr, DEFAULT_CONFIG, ended=END), sort_keys=True
+        )
+    )
+
+
+def test_gap_slots_only_between_scores() -> None:
+    assert gap_slots([1, 2, 3]) == [(1, 0), (2, 1), (3, 2)]
+    assert gap_slots([2, 5]) == [(2, 0), (3, None), (4, None), (5, 1)]
+    assert gap_slots([]) == []
+
+
+def test_a_session_without_a_score_breaks_the_line() -> None:
+    frame = sessions(
+        [15.0, 17.0, NAN, 20.0, NAN, NAN, 24.0], [34.0, NAN, 38.0, 35.0, 37.0, 38.0, 39.0]
+    )
+    figure = go.Figure(
+        client_graph_spec(
+            frame,
+            client_status(frame, "adult"),
+            Translator("en"),
+            DEFAULT_CONFIG,
+            expected=expected_frame(7),
+        )
+    )
+    ors = by_name(figure, "ORS")
+    assert list(ors.x) == [1, 2, 3, 4, 5, 6, 7]
+    assert list(ors.y) == [15.0, 17.0, None, 20.0, None, None, 24.0]
+    assert not ors.connectgaps  # plotly draws no line across a None
+    assert ors.customdata[2] is None and ors.customdata[3][1] == "20.0"
+    srs = by_name(figure, "SRS")
+    assert list(srs.y) == [34.0, None, 38.0, 35.0, 37.0, 38.0, 39.0]
+    # The SRS markers stay on their sessions: the two below 36 (1 and 4) are diamonds.
+    assert [srs.marker.symbol[i] for i in (0, 3)] == ["diamond", "diamond"]
+    assert srs.marker.symbol[2] == "circle" and len(srs.marker.size) == 7
+    # The expected trajectory is not a measurement: it has no gaps.
+    median = by_name(figure, "Expected ORS (median of 120 closed episodes)")
+    assert None not in list(median.y) and list(median.x) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_missing_session_breaks_a_partner_line_too() -> None:
+    a = sessions([14.0, NAN, 22.0], [38.0, 34.0, NAN])
+    b = sessions([20.0, 19.0, 21.0], [37.0, 39.0, 38.0])
+    b = b[b["session_no"] != 2]  # partner B did not come to session 2
+    series = [participant(a, "index", "Partner A"), participant(b, "partner", "Partner B")]
+    figure = go.Figure(episode_graph(series, Translator("en"), DEFAULT_CONFIG))
+    assert list(by_name(figure, "Partner A: ORS").y) == [14.0, None, 22.0]
+    assert list(by_name(figure, "Partner A: SRS").y) == [38.0, 34.0]  # none after the last
+    ors_b = by_name(figure, "Partner B: ORS")
+    assert list(ors_b.x) == [1, 2, 3] and list(ors_b.y) == [20.0, None, 21.0]
+    srs_b = by_name(figure, "Partner B: SRS")
+    assert list(srs_b.y) == [37.0, None, 38.0] and len(srs_b.marker.symbol) == 3
+    assert srs_b.marker.symbol[1] == "square-open"
