@@ -372,6 +372,55 @@ def _cmd_client_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_client_link(args: argparse.Namespace) -> int:
+    """``fitdata client-link``: a link (and QR code) to a session's forms on the client's phone."""
+    import getpass
+
+    from fitdata.data.access import AccessDenied, reader_for_user, reader_user
+    from fitdata.data.client_links import issue_client_link
+    from fitdata.outputs.client_link_qr import configured_base_url, link_address, write_qr_png
+
+    if args.qr is not None and args.qr.suffix.lower() != ".png":
+        return _command_error(
+            "client-link", f"give --qr a name ending in .png, not {args.qr.name!r}"
+        )
+    if args.qr is not None and not args.qr.parent.is_dir():
+        return _command_error("client-link", f"the folder {args.qr.parent} does not exist")
+    if not args.db.exists():
+        raise StoreError(f"There is no database at {args.db}. Create one with `fitdata demo`.")
+    base_url = configured_base_url(args.base_url)
+    if args.qr is not None and base_url is None:
+        return _command_error(
+            "client-link",
+            "a QR code needs the server's address: give --base-url or "
+            "$FITDATA_BASE_URL (e.g. https://fitdata.example.org)",
+        )
+    try:
+        reader = reader_for_user(args.db, args.user)  # the issuer's scope: her own episodes
+        issuer = reader_user(reader)
+        token, grant = issue_client_link(
+            reader,
+            episode_id=args.episode,
+            client_id=args.client,
+            hours=args.hours,
+            actor=issuer.name if issuer is not None else (args.user or getpass.getuser()),
+        )
+    except AccessDenied as refused:
+        return _command_error("client-link", str(refused))
+    address = link_address(token, base_url)
+    print(address)
+    forms = " and ".join(f.upper() for f in ("ors", "srs") if f in grant.forms)
+    print(
+        f"For {forms} of episode {grant.episode_id} on {grant.session_date.isoformat()}; "
+        f"valid until {grant.expires_at.isoformat(timespec='minutes')} UTC, once per form.",
+        file=sys.stderr,
+    )
+    if args.qr is not None:
+        write_qr_png(address, args.qr)
+        print(f"Wrote the QR code to {args.qr}.", file=sys.stderr)
+    return 0
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from fitdata.ingest import (
         ImportOptions,
@@ -740,6 +789,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _language_option(client_report)
     _config_option(client_report)
+
+    client_link = _command(
+        commands,
+        "client-link",
+        _cmd_client_link,
+        help="make a link (and QR code) for a client to fill in ORS and SRS on their phone",
+        description="Print a link to the client's own page for one session of an episode: the "
+        "client opens it on their phone (no account), fills in the ORS and later the SRS, each "
+        "once, until it expires. It prints the path on the server, or the full address when the "
+        "server's address is given (--base-url or $FITDATA_BASE_URL). The link opens that "
+        "client's own form and graph and nothing else; anyone holding it can, so send it to "
+        "the client only. The audit log records who made it.",
+    )
+    client_link.add_argument("--episode", required=True, help="the episode's id (ongoing)")
+    client_link.add_argument(
+        "--client",
+        default=None,
+        metavar="CODE",
+        help="who answers (default: the episode's index client; a partner in a couple needs "
+        "a link of their own)",
+    )
+    client_link.add_argument(
+        "--hours",
+        type=float,
+        default=None,
+        metavar="H",
+        help="how long the link works (default 12 hours, at most a week)",
+    )
+    client_link.add_argument(
+        "--qr", type=Path, default=None, metavar="FILE.png", help="also write a QR code (PNG)"
+    )
+    client_link.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="the server's address as clients reach it, e.g. https://fitdata.example.org "
+        "(default $FITDATA_BASE_URL)",
+    )
+    client_link.add_argument(
+        "--user",
+        default=None,
+        metavar="NAME",
+        help="issue as this user of `fitdata users` (default $FITDATA_USER); needed when the "
+        "database has users: a therapist issues links for her own episodes",
+    )
 
     imp = _command(
         commands,
