@@ -94,25 +94,27 @@ def client_choices(reader: store.Reader, team_id: str, therapist_id: str) -> pd.
     code (natural order), newest episode first.
     """
     require_client_rows(reader, "client_list")  # a leader sees aggregates only
+    # One scan of the sessions; the participants without a session of their own yet (a
+    # partner just added) come from the small participants table, and a participant who has
+    # sessions keeps that row (measured at 200k sessions: a CTE scanned the sessions twice).
     frame = reader.df(
         """
-        WITH own AS (
-            SELECT s.client_id, s.episode_id, e.started, e.ended, e.end_type,
-                   count(*) AS sessions, max(s.session_date) AS last_date
-            FROM sessions s JOIN episodes e USING (episode_id)
-            WHERE s.team_id = $team AND s.therapist_id = $therapist AND s.rater = 'client'
-            GROUP BY ALL
-        )
-        SELECT * FROM own
+        SELECT s.client_id, s.episode_id, e.started, e.ended, e.end_type,
+               count(*) AS sessions, max(s.session_date) AS last_date
+        FROM sessions s JOIN episodes e USING (episode_id)
+        WHERE s.team_id = $team AND s.therapist_id = $therapist AND s.rater = 'client'
+        GROUP BY ALL
         UNION ALL
         SELECT p.client_id, p.episode_id, e.started, e.ended, e.end_type,
                0 AS sessions, CAST(NULL AS DATE) AS last_date
         FROM episode_participants p JOIN episodes e USING (episode_id)
-        ANTI JOIN own o ON o.client_id = p.client_id AND o.episode_id = p.episode_id
         WHERE e.team_id = $team AND e.therapist_id = $therapist AND p.rater = 'client'
+          AND p.role <> 'index'
         """,
         {"team": team_id, "therapist": therapist_id},
     )
+    frame = frame.sort_values("sessions", ascending=False, kind="stable")
+    frame = frame.drop_duplicates(["client_id", "episode_id"])
     frame = frame.sort_values("started", ascending=False)
     frame = frame.sort_values("client_id", key=lambda s: s.map(natural_key), kind="stable")
     frame = frame.sort_values("ended", key=lambda s: s.notna(), kind="stable")

@@ -345,13 +345,15 @@ def test_a_version_1_file_migrates_to_exactly_the_new_schema(db, tmp_path) -> No
         con.execute("DROP TABLE session_changes")
         con.execute("DROP TABLE users")  # version 3 (fitdata/data/access.py)
         con.execute("DROP TABLE audit_anchor")  # version 4 (fitdata/data/audit.py)
+        for table in ("case_discussions", "case_discussion_changes"):
+            con.execute(f"DROP TABLE {table}")  # version 7 (issue 22)
         for table in ("episode_participants", "client_form_uses", "client_page_settings"):
             con.execute(f"DROP TABLE {table}")  # version 6
         for column in ("ors_form", "srs_form", "entered_by"):
             con.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version (version) VALUES (1)")
-    assert store.SCHEMA_VERSION == 6
+    assert store.SCHEMA_VERSION == 7
     with pytest.raises(StoreError, match="fitdata check --migrate"):
         reader_for(version_1).rows("SELECT 1")
     reader_for(version_1).close()

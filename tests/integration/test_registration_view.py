@@ -88,7 +88,7 @@ def test_save_ors_shows_the_new_point_and_status_then_add_the_srs(view, db) -> N
     view.save.click()
     assert "Added the SRS 35.4 to session 5" in view.message.value
     assert trace(view, "SRS") == [38.0, 37.0, 38.0, 35.5, 35.4]
-    assert "SRS below 36 in sessions 4 and 5." in view.status.value
+    assert "SRS below 36 in 2 of 5 sessions, the last in session 5." in view.status.value
     assert "is saved with ORS and SRS" in view.mode_note.value and view.save.disabled
     assert "SRS added after the session" in view.history.value
     assert check_database(db).ok
