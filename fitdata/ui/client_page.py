@@ -31,6 +31,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import ipywidgets as widgets
 
@@ -61,7 +62,7 @@ from fitdata.ui.page_request import await_page_request
 from fitdata.ui.vas_line import VasLine
 from fitdata.vocabulary import FORMS as FORM_ITEMS
 
-__all__ = ["STEPS", "ClientPageView", "client_page", "show"]
+__all__ = ["STEPS", "ClientPageView", "client_page", "query_language", "show"]
 
 log = logging.getLogger(__name__)
 
@@ -348,17 +349,24 @@ def client_page(
         release_buffers()
 
 
+def query_language(query: str | None) -> str | None:
+    """The language a link asks for (``/client/<token>?lang=nb``), if it is one the page speaks."""
+    wanted = parse_qs(query or "").get("lang", [""])[0]
+    return wanted if wanted in LANGUAGES else None
+
+
 def show() -> widgets.Widget:
     """The page ``dashboards/client.ipynb`` shows: the link the server handed this kernel.
 
     Waits for the page request in a preheated kernel (:func:`fitdata.ui.page_request.
     await_page_request`); a client's request carries no login, which is no obstacle: the page
-    reads only through its link.
+    reads only through its link. The first language is the link's ``?lang=`` if it has one,
+    else the server's; the client can change it at the top of the page.
     """
     # no login on a --users server: the client is not a user, the link is the scope
     with contextlib.suppress(AccessDenied):
         await_page_request()
-    lang = environment_language()
+    lang = query_language(os.environ.get("QUERY_STRING")) or environment_language()
     db = os.environ.get(ENV_DB)
     if not db:
         log.warning("client page: %s is not set", ENV_DB)

@@ -7,27 +7,25 @@ then the SRS; the database then holds that session once, entered by the client; 
 every websocket frame hold no other client's code and no therapist's or team's name. Screenshots
 go to ``test-artifacts/browser/client_page/`` (phone and tablet, English and bokmål).
 
-Until the server's ``/client/<token>`` route is used here, each link's page is a small notebook
-in a folder of its own (``fitdata serve --dashboards``) that calls
-:func:`fitdata.ui.client_page.client_page` with the token -- the same page ``dashboards/client.
-ipynb`` shows for the token the server hands its kernel.
+Every page is opened as a person opens it: ``/client/<token>?lang=..`` on the server, which
+checks the link and hands the token to ``dashboards/client.ipynb``'s kernel.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from fitdata.data import client_links
 from fitdata.data.store import reader_for
+from fitdata.features.client_page import submit_client_form
+from fitdata.i18n import Translator
 from tests.browser.conftest import Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,7 +52,7 @@ class Received:
             ws.on("framesent", lambda payload: self.frames.append(_text(payload)))
 
         def on_response(response) -> None:
-            if "/voila/render/" in response.url and response.ok:
+            if "/client/" in response.url:
                 with contextlib.suppress(Exception):
                     self.documents.append(response.text())
 
@@ -70,7 +68,6 @@ def _text(payload: str | bytes) -> str:
 @dataclass
 class Site:
     db: Path
-    folder: Path
     server: Server
     episodes: list[tuple[str, str, dt.date]]  # free ongoing episodes: (episode, client, day)
     client_codes: set[str]
@@ -83,8 +80,6 @@ def site(demo_db, tmp_path_factory, artifacts):
     root = tmp_path_factory.mktemp("client_page")
     db = root / "demo.duckdb"
     shutil.copyfile(demo_db, db)
-    folder = root / "pages"
-    folder.mkdir()
     reader = reader_for(db)
     rows = reader.rows(
         "SELECT e.episode_id, e.client_id, max(s.session_date) AS last FROM episodes e "
@@ -100,16 +95,9 @@ def site(demo_db, tmp_path_factory, artifacts):
         str(n) for (n,) in reader.rows("SELECT name FROM therapists UNION SELECT name FROM teams")
     }
     reader.close()
-    server = Server(
-        db,
-        "en",
-        artifacts / "serve-client-page.log",
-        "--dashboards",
-        str(folder),
-        "--pool-size",
-        "0",
-    )
-    yield Site(db, folder, server, episodes, codes, names)
+    # no preheated kernels: seven notebooks' pools would crowd two cores
+    server = Server(db, "en", artifacts / "serve-client-page.log", "--pool-size", "0")
+    yield Site(db, server, episodes, codes, names)
     server.stop()
 
 
@@ -122,17 +110,8 @@ def link_page(site: Site, lang: str, mode: str, **kwargs) -> tuple[str, client_l
 
 
 def open_token(site: Site, token: str, lang: str) -> str:
-    name = f"link_{abs(hash(token)) % 10**10}_{lang}.ipynb"
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells.append(
-        nbformat.v4.new_code_cell(
-            "import os\nfrom fitdata.ui.client_page import client_page\n\n"
-            f"client_page(os.environ['FITDATA_DB'], {token!r}, {lang!r})"
-        )
-    )
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(notebook, site.folder / name)
-    return f"{site.server.url}voila/render/{name}"
+    """The address a person opens: the server's ``/client/<token>``, in ``lang``."""
+    return f"{site.server.url}{client_links.client_link_path(token).lstrip('/')}?lang={lang}"
 
 
 @pytest.fixture
@@ -149,8 +128,9 @@ def shot(page, artifacts: Path, name: str) -> None:
     # the page scrolls inside Voila's container: a viewport as tall as the page, for the shot
     size = page.viewport_size
     height = page.evaluate(
-        "() => Math.ceil(document.querySelector('.fitdata-client-page')"
-        ".getBoundingClientRect().height) + 120"
+        "() => { const p = document.querySelector('.fitdata-client-page');"
+        " return Math.ceil(p ? p.getBoundingClientRect().height + 120"
+        " : document.body.scrollHeight); }"
     )
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
     page.wait_for_timeout(300)
@@ -168,6 +148,18 @@ def tap_at(page, track, fraction: float) -> None:
     rule = track.locator(".fitdata-vas-rule").bounding_box()
     box = track.bounding_box()
     page.touchscreen.tap(rule["x"] + fraction * rule["width"], box["y"] + box["height"] / 2)
+
+
+def drag(page, track, start: float, end: float) -> None:
+    """Press on the line at ``start`` of its length, move to ``end`` and let go (a mouse)."""
+    track.scroll_into_view_if_needed()
+    rule = track.locator(".fitdata-vas-rule").bounding_box()
+    box = track.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(rule["x"] + start * rule["width"], y)
+    page.mouse.down()
+    page.mouse.move(rule["x"] + end * rule["width"], y, steps=8)
+    page.mouse.up()
 
 
 def four_lines(page, timeout: int) -> None:
@@ -252,7 +244,7 @@ def test_the_client_taps_the_lines_sees_the_graph_and_sends_the_srs(
         page.keyboard.press(key)
     assert tracks.nth(1).get_attribute("aria-valuenow") == "8.9"
     tap_at(page, tracks.nth(1), 0.5)  # and a mark can still be moved
-    tap_at(page, tracks.nth(2), 0.2)
+    drag(page, tracks.nth(2), 0.6, 0.2)  # a drag ends where the finger (or mouse) lifts
     tap_at(page, tracks.nth(3), 0.9)
     page.wait_for_function(
         "s => [...document.querySelectorAll(s)].every(t => t.hasAttribute('aria-valuenow'))",
@@ -293,28 +285,30 @@ def test_the_client_taps_the_lines_sees_the_graph_and_sends_the_srs(
 
 @pytest.mark.parametrize("device", ["phone"], indirect=True)
 @pytest.mark.parametrize("lang", ["en", "nb"])
-def test_an_altered_link_gets_a_kind_page_in_the_chosen_language(site, device, lang, artifacts):
+def test_an_altered_or_used_link_gets_a_clear_page_and_nothing_else(site, device, lang, artifacts):
     name, context = device
+    tr = Translator(lang)
     episode, _client, day = site.episodes.pop(0)
     token, grant = client_links.issue_client_link(
-        site.db, episode_id=episode, session_date=day, actor="test"
+        site.db, episode_id=episode, session_date=day, actor="test", forms=("ors",)
     )
     altered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     page = context.new_page()
     received = Received()
     received.attach(page)
-    page.goto(open_token(site, altered, lang), timeout=180_000)
-    heading = {"en": "This link cannot be opened", "nb": "Denne lenken kan ikke åpnes"}[lang]
-    page.wait_for_selector(f'h1:has-text("{heading}")', timeout=120_000)
-    assert page.locator(TRACK).count() == 0
-    shot(page, artifacts, f"{name}-{lang}-refused")
-    texts = [page.content(), *received.frames]
-    assert forbidden_in(texts, site, grant.client_id) == set()
+    response = page.goto(open_token(site, altered, lang), timeout=180_000)
+    assert response.status == 403
+    assert tr.text("client_data.refused.altered") in page.inner_text("body")
+    assert page.locator(TRACK).count() == 0 and received.frames == []  # no kernel, no data
+    shot(page, artifacts, f"{name}-{lang}-refused-altered")
     assert session_rows(site.db, grant) == []
-    # the kind page's own language switch works too
-    other = {"en": "nb", "nb": "en"}[lang]
-    label = {"en": "English", "nb": "Norsk bokmål"}[other]
-    page.get_by_role("button", name=label).tap()
-    heading = {"en": "This link cannot be opened", "nb": "Denne lenken kan ikke åpnes"}[other]
-    page.wait_for_selector(f'h1:has-text("{heading}")', timeout=30_000)
-    assert json.dumps(session_rows(site.db, grant)) == "[]"
+    # the same link, once its form is sent, is used: a clear page, no form, no kernel
+    submit_client_form(site.db, grant, "ors", [5, 5, 5, 5], lang=lang)
+    response = page.goto(open_token(site, token, lang), timeout=180_000)
+    assert response.status == 410
+    assert tr.text("client_data.refused.used") in page.inner_text("body")
+    assert page.locator(TRACK).count() == 0 and received.frames == []
+    shot(page, artifacts, f"{name}-{lang}-refused-used")
+    texts = [page.content(), *received.documents]
+    assert forbidden_in(texts, site, grant.client_id) == set()
+    assert len(session_rows(site.db, grant)) == 1

@@ -10,6 +10,7 @@ import ipywidgets as widgets
 import pytest
 
 from fitdata.data import client_links, store
+from fitdata.data.participants import ensure_participants
 from fitdata.data.store import reader_for
 from fitdata.features.client_page import set_client_graph
 from fitdata.ui.client_page import ClientPageView, client_page
@@ -246,3 +247,29 @@ def test_client_page_returns_a_widget_for_a_notebook(db) -> None:
     page = client_page(db, token, "nb")
     assert "fitdata-client-page" in page._dom_classes
     assert "Hvordan har du hatt det?" in texts(page)
+
+
+def test_a_couple_answers_in_turn_on_one_device_with_a_link_each(db) -> None:
+    with store.write_transaction(db) as con:
+        con.execute("UPDATE episodes SET format = 'couple' WHERE episode_id = 'E1'")
+        con.execute("INSERT INTO clients VALUES ('K-PART', 1979, 'adult')")
+        ensure_participants(
+            con,
+            [
+                {"episode_id": "E1", "client_id": "K-ADULT1", "role": "index"},
+                {"episode_id": "E1", "client_id": "K-PART", "role": "partner"},
+            ],
+        )
+    answering = client_links.answering_clients(db, "E1")
+    assert answering == ("K-ADULT1", "K-PART")
+    for client, value in zip(answering, (6.0, 4.0), strict=True):
+        token, _ = issue(db, client_id=client, mode="tablet")
+        page = view(db, token)
+        mark(page, "ors", [value] * 4)
+        page.send["ors"].click()
+        assert page.step == "between"
+        # each sees only their own line: the partner's first point is today's
+        assert page.graph.spec["data"][0]["y"][-1] == value * 4
+        assert ("K-PART" if client == "K-ADULT1" else "K-ADULT1") not in visible(page)
+    assert own_sessions(db, "E1", "K-PART")["ors_total"].tolist() == [16.0]
+    assert own_sessions(db, "E1", "K-ADULT1")["ors_total"].tolist()[-1] == 24.0
