@@ -7,7 +7,8 @@ p95 milliseconds of
 
 * the queries: the caseload composition (one SQL aggregate plus the SQL flags with the expected
   trajectory), its two parts alone, the in-memory filter / flag button / sort on the composed
-  frame, and one client's graph data (sessions, expected trajectory, flags);
+  frame, and one client's graph data (sessions, expected trajectory, flags) -- and, when the
+  team has one, a couple's or family's case's (every participant's, one read of the episode);
 * the dashboard callbacks in plain Python (``TeamReviewView``; widget and figure building
   included, the browser's drawing not): team change (cache cleared), therapist / status / age
   filter, flag button, header sort and row choice;
@@ -364,6 +365,17 @@ def _bench_team(
             naive_row_choice,
         ),
     ]
+    joint = caseload.cases[caseload.cases["joint"]]
+    if len(joint):  # a couple's or family's case: every participant's graph data, one read
+        together = str(joint.sort_values("sessions")["key"].iloc[-1])
+        queries.append(
+            (
+                "row choice: a couple's or family's graph data (every participant)",
+                lambda: cl.case_detail(reader, caseload, together, model=model),
+                repeats,
+                None,
+            )
+        )
     for name, fn, n, naive in queries:
         median, p95 = timed(fn, n)
         naive_ms = None
