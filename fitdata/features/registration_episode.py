@@ -190,6 +190,7 @@ def add_participant(
     new: NewParticipant,
     *,
     today: dt.date | None = None,
+    therapist_id: str | None = None,
 ) -> Participant:
     """Add a partner, family member or collateral rater to an ongoing episode.
 
@@ -198,6 +199,10 @@ def add_participant(
         new: Who, with which role and (for a collateral) rater, from when; a new client to
             create first, when the person is not yet registered.
         today: The date today (default: the system's date).
+        therapist_id: The therapist whose own page adds the person (a therapist's login):
+            a client who takes part in another therapist's episode is refused then, as the
+            therapist's page does not show that client (a supervisor's or administrator's
+            page passes None).
 
     Returns:
         The participant as stored.
@@ -206,10 +211,24 @@ def add_participant(
         RegistrationError: If a rule refuses it (already a participant, an individual
             episode, an ended one, a code that may identify a person, ...); nothing is written.
     """
-    return group_commit.commit(path, _add_participant, new, today or dt.date.today())
+    return group_commit.commit(path, _add_participant, new, today or dt.date.today(), therapist_id)
 
 
-def _add_participant(con: Any, new: NewParticipant, today: dt.date) -> Participant:
+def _client_of_another(con: Any, code: str, therapist_id: str) -> bool:
+    """True if ``code`` takes part in an episode of a therapist other than ``therapist_id``."""
+    found = rows(
+        con,
+        "SELECT 1 FROM episodes e WHERE e.therapist_id <> ? AND (e.client_id = ? OR "
+        "e.episode_id IN (SELECT episode_id FROM episode_participants WHERE client_id = ?)) "
+        "LIMIT 1",
+        [therapist_id, code, code],
+    )
+    return bool(found)
+
+
+def _add_participant(
+    con: Any, new: NewParticipant, today: dt.date, therapist_id: str | None = None
+) -> Participant:
     """:func:`add_participant`'s change, applied in a group commit."""
     episode = load_episode_state(con, new.episode_id, "")
     if episode is None:
@@ -219,6 +238,15 @@ def _add_participant(con: Any, new: NewParticipant, today: dt.date) -> Participa
     participants = episode_participants(con, new.episode_id)
     code = new.code
     known = find_client(con, code) if code else None
+    if (
+        known is not None
+        and therapist_id is not None
+        and new.role != "collateral"
+        and _client_of_another(con, code, therapist_id)
+    ):
+        raise RegistrationError(
+            [Problem("client_id", "client_of_another_therapist", {"code": code})]
+        )
     problems = validate_new_participant(new, episode, participants, known, today)
     if problems:
         raise RegistrationError(problems)

@@ -25,6 +25,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from fitdata.config import AGE_GROUPS
+from fitdata.data.access import reader_user
 from fitdata.features import registration as reg
 from fitdata.features.registration import Participant, ParticipantScores, Problem, Scores
 from fitdata.features.registration_episode_rules import (
@@ -440,7 +441,9 @@ class EpisodeForms(DashboardView):
             self._validate_add()
             return
         self._check_write(state.team_id, state.therapist_id)
-        added = reg.add_participant(self.context.db_path, new, today=self.today())
+        user = reader_user(self.context.reader)
+        own = user.therapist_id if user is not None and user.role == "therapist" else None
+        added = reg.add_participant(self.context.db_path, new, today=self.today(), therapist_id=own)
         label = reg.participant_label(added.client_id, added.role, added.rater, self.tr)
         with self.holding():
             self.add_code.value = ""

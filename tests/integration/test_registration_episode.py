@@ -334,3 +334,16 @@ def test_forms_by_age_group_and_format_and_a_parents_rating_is_its_own(db) -> No
     reg.add_srs(db, adult.session_id, Scores.from_total(38.0), actor="B1", now=NOW)
     assert rows(db, forms, [adult.session_id]) == [("ORS", "SRS", "therapist")]
     assert check_database(db).ok
+
+
+def test_a_therapists_page_cannot_add_a_client_of_another_therapists_episode(db) -> None:
+    with write_transaction(db) as con:
+        con.execute("UPDATE episodes SET format = 'family' WHERE episode_id = 'E2'")
+    person = NewParticipant("E2", "K-TEN", "family_member")  # K-TEN is B2's client (E5)
+    before = db.read_bytes()
+    with pytest.raises(RegistrationError) as refused:
+        reg.add_participant(db, person, today=TODAY, therapist_id="B1")
+    assert [p.key for p in refused.value.problems] == ["client_of_another_therapist"]
+    assert db.read_bytes() == before
+    # a supervisor's or administrator's page may (no therapist given)
+    assert reg.add_participant(db, person, today=TODAY).role == "family_member"

@@ -244,3 +244,20 @@ def test_start_a_couples_episode_then_add_the_partner_on_the_page(db) -> None:
     assert "is saved with its ORS" in view.blocks[0].note.value
     assert "New session 1 for this participant." in view.blocks[1].note.value
     assert check_database(db).ok
+
+
+def test_a_therapist_cannot_add_a_client_of_another_therapists_episode(db) -> None:
+    with write_transaction(db) as con:
+        con.execute("UPDATE episodes SET format = 'family' WHERE episode_id = 'E2'")
+    access.add_user(db, "kari", "therapist", therapist_id="B1")
+    view = RegistrationView(DashboardContext(db, user="kari"), today=lambda: TODAY)
+    view.client.value = "K-ONE"
+    view.add_code.value = "K-TEN"  # Ola's client (B2): not shown on Kari's page
+    before = db.read_bytes()
+    view.add_save.click()
+    assert "K-TEN takes part in another therapist&#x27;s episode" in view.message.value
+    assert db.read_bytes() == before
+    # her own client may join (K-ADULT1 is in her episode E1)
+    view.add_code.value = "K-ADULT1"
+    view.add_save.click()
+    assert "Family member · K-ADULT1 now takes part in the episode." in view.message.value
