@@ -337,6 +337,12 @@ def _row_scope(key: str, episodes_where: str, user: User) -> ReadScope:
             "client_page_settings",
             f"SELECT * FROM {{db}}.client_page_settings WHERE client_id IN ({own_clients})",
         ),
+        # case discussions (issue 22): those of the scope's episodes, like session_changes
+        ("case_discussions", f"SELECT * FROM {{db}}.case_discussions WHERE episode_id IN ({own})"),
+        (
+            "case_discussion_changes",
+            f"SELECT * FROM {{db}}.case_discussion_changes WHERE episode_id IN ({own})",
+        ),
         _NO_USERS,
     )
     return ReadScope(key, views, user)
@@ -361,6 +367,17 @@ def _deidentified_scope(
     changes = ", ".join(
         [hashed("client_id"), hashed("episode_id")]
         + (["'' AS changed_by"] if hide_therapists else [])
+    )
+    flag_client = f"md5({_literal(salt)} || f.client_id)"
+    discussion = ", ".join(
+        [hashed("episode_id")]
+        + ([hashed("therapist_id")] if hide_therapists else [])
+        + [
+            "NULL::VARCHAR AS note",
+            "'' AS recorded_by",
+            f"list_transform(flags_then, lambda f: {{{{'client_id': {flag_client}, 'flag': f.flag, "
+            "'session_no': f.session_no}}) AS flags_then",
+        ]
     )
     teams = "" if team_ids is None else f" WHERE team_id IN ({_in_list(team_ids) or 'NULL'})"
     clients = episodes = ""
@@ -387,6 +404,17 @@ def _deidentified_scope(
         ),
         # Whether a client sees their own graph is no aggregate: no rows de-identified.
         ("client_page_settings", "SELECT * FROM {db}.client_page_settings WHERE false"),
+        # Case discussions for aggregates (issue 22): ids hashed, no note, no recorder, the
+        # flags' client ids hashed; a correction's reason and old note removed.
+        (
+            "case_discussions",
+            f"SELECT * REPLACE ({discussion}) FROM {{db}}.case_discussions{episodes}",
+        ),
+        (
+            "case_discussion_changes",
+            f"SELECT * REPLACE ({hashed('episode_id')}, '' AS changed_by, '' AS reason, "
+            f"NULL::VARCHAR AS old_note) FROM {{db}}.case_discussion_changes{episodes}",
+        ),
         _NO_USERS,
     )
     return ReadScope(key, views, user, guard)
