@@ -75,6 +75,7 @@ from fitdata.server.client_access import (
 from fitdata.server.security import TooManyAttempts
 
 __all__ = [
+    "ClientLinksOnlyIdentityProvider",
     "LOGIN_BACKOFF_MAX_S",
     "LOGIN_BACKOFF_START_S",
     "LOGIN_FREE_ATTEMPTS",
@@ -563,3 +564,36 @@ class FitdataIdentityProvider(SessionIdentityMixin):
         """The user whose personal token was typed into the login form's password field."""
         token = handler.get_argument("password", default="")
         return self._limited_form(handler, token, lambda: self._login(token))
+
+
+class ClientLinksOnlyIdentityProvider(SessionIdentityMixin):
+    """Nobody logs in (``fitdata serve --client-links-only``): only client passes get through.
+
+    Every token and login form is refused; a browser gets a user only from a client link's
+    pass (:mod:`fitdata.server.client_access`), which reaches that link's page and kernel.
+    """
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Always: no anonymous user is ever made."""
+        return True
+
+    @property
+    def login_available(self) -> bool:
+        """No login form: there is nothing to log in to."""
+        return False
+
+    def _checks_tokens(self) -> bool:
+        return False
+
+    async def get_user_token(self, handler: web.RequestHandler) -> JupyterUser | None:
+        """No token logs anyone in here."""
+        return None
+
+    def user_from_cookie(self, cookie_value: str) -> JupyterUser | None:
+        """No login cookie is valid here."""
+        return None
+
+    def process_login_form(self, handler: web.RequestHandler) -> JupyterUser | None:
+        """The login form logs nobody in."""
+        return None

@@ -29,6 +29,11 @@ Safe defaults, all set here and nowhere else:
   (:func:`fitdata.ui.context.build_dashboard`), so a first page is fast and never stale;
 * the landing page lists the dashboards with one line each on who it is for.
 
+``--client-links-only`` serves client links (``/client/<token>``) and nothing else, with no login
+at all: the server a reverse proxy exposes to clients' phones when the therapists' own pages are
+served elsewhere (JupyterHub, or a ``--users`` server on the internal network; see
+docs/deployment.md).
+
 Every dashboard kernel inherits ``FITDATA_DB``, ``FITDATA_LANG`` and ``FITDATA_CONFIG``, which
 :meth:`fitdata.ui.DashboardContext.from_environment` reads, and ``FITDATA_USER`` with ``--user``.
 With ``--users`` everyone logs in with a personal token and each page's kernel is bound to its
@@ -154,6 +159,7 @@ class ServeOptions:
         str, ...
     ] = ()  # names answered besides loopback and ip (FITDATA_ALLOW_HOSTS)
     behind_tls: bool = False  # a TLS proxy on this machine forwards to us (FITDATA_BEHIND_TLS)
+    client_links_only: bool = False  # serve client links (/client/<token>) and nothing else
 
 
 class AccessError(ValueError):
@@ -211,12 +217,21 @@ def check_access(options: ServeOptions) -> None:
             "random characters, e.g. from: python -c 'import secrets; "
             "print(secrets.token_urlsafe(32))'"
         )
+    if options.client_links_only and (
+        options.token or options.password_hash or options.user or options.users
+    ):
+        raise AccessError(
+            "--client-links-only serves client links and nothing else, to nobody logged in; "
+            "do not set a token, password, --user or --users with it."
+        )
     if options.users and (options.token or options.password_hash or options.user):
         raise AccessError(
             "--users logs every person in with their own token from `fitdata users add NAME "
             "--token`; do not set a shared token, password or --user as well."
         )
     if is_loopback(options.ip) or options.token or options.password_hash or options.users:
+        return
+    if options.client_links_only:  # no login exists: each link opens its own client page only
         return
     raise AccessError(
         f"--ip {options.ip} would let other machines open the dashboards without logging in. "
@@ -329,6 +344,10 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
     # pooled kernels are never culled while they wait (Voila skips them); used ones are
     config.VoilaConfiguration.preheat_kernel = options.pool_size > 0
     config.VoilaConfiguration.default_pool_size = max(options.pool_size, 0)
+    if options.client_links_only:  # nobody logs in: a client link is the only way in
+        from fitdata.server.login import ClientLinksOnlyIdentityProvider
+
+        config.Voila.identity_provider_class = ClientLinksOnlyIdentityProvider
     if options.users:  # personal logins; each page's kernel is bound to its user
         from fitdata.server.login import FitdataIdentityProvider
 
@@ -404,7 +423,7 @@ def serve(options: ServeOptions) -> None:
     os.environ[ENV_LANG] = options.lang
     for name in (ENV_LOGIN, ENV_LOGIN_USER):  # only this server decides how kernels log in
         os.environ.pop(name, None)
-    if options.users:  # each kernel learns its user from the login, never from the server's env
+    if options.users or options.client_links_only:  # a kernel's user: the login's, or nobody
         for name in (ENV_USER, ENV_HUB_USER):
             os.environ.pop(name, None)
         os.environ[ENV_LOGIN] = "users"
