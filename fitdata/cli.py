@@ -189,6 +189,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         users=args.users,
         allow_hosts=tuple(args.allow_host or ()),
         behind_tls=args.behind_tls,
+        client_links_only=args.client_links_only,
         **({} if args.pool_size is None else {"pool_size": args.pool_size}),
     )
     try:
@@ -659,6 +660,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a shared server: everyone logs in with their personal token from "
         "`fitdata users add NAME --role R --token` and sees what their role allows",
+    )
+    serve.add_argument(
+        "--client-links-only",
+        action="store_true",
+        help="serve client links (/client/<token>, from `fitdata client-link` or the "
+        "registration page) and nothing else, with no login: the server clients' phones reach "
+        "when therapists use another (docs/deployment.md)",
     )
     serve.add_argument(
         "--pool-size",
