@@ -129,6 +129,31 @@ INTEGRITY_RULES: tuple[tuple[str, str], ...] = (
         "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM client_form_uses "
         "GROUP BY link_id, form HAVING count(*) > 1)",
     ),
+    # Version 7: case discussions (schema.sql, case_discussions, issue 22).
+    (
+        "duplicate case discussion ids",
+        "SELECT count(*) - count(DISTINCT discussion_id) FROM case_discussions",
+    ),
+    (
+        "case discussions whose episode is not in episodes",
+        "SELECT count(*) FROM case_discussions d ANTI JOIN episodes e USING (episode_id)",
+    ),
+    (
+        "case discussions with no agreed action or an empty one",
+        "SELECT count(*) FROM case_discussions "
+        "WHERE len(agreed) = 0 "
+        "OR len(list_filter(agreed, lambda a: coalesce(trim(a), '') = '')) > 0",
+    ),
+    (
+        "case discussion changes that refer to no discussion, or to another episode",
+        "SELECT count(*) FROM case_discussion_changes c LEFT JOIN case_discussions d "
+        "USING (discussion_id) WHERE d.discussion_id IS NULL OR d.episode_id <> c.episode_id",
+    ),
+    (
+        "case discussions withdrawn more than once",
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM case_discussion_changes "
+        "WHERE change_type = 'withdrawn' GROUP BY discussion_id HAVING count(*) > 1)",
+    ),
 )
 
 # Each warning rule: (description, SQL that counts rows worth a look). Not errors: the data
