@@ -381,3 +381,59 @@ def test_a_server_without_a_login_needs_a_pin_to_hand_over(open_server: Server) 
     assert unlock(open_server, cookies, "1234").status == 403
     assert unlock(open_server, cookies, "4711").status == 302
     assert request(open_server.port, "/voila/tree", cookies=cookies).status == 200
+
+
+# --------------------------------------------------------------------------------------------
+# --client-links-only: the server clients' phones reach when therapists use another
+
+
+@pytest.fixture(scope="module")
+def links_only_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("client-links-only")
+    db, tokens = _db(tiny_db, folder)
+    server = _start(db, folder / "serve.log", "--client-links-only", "--pool-size", "0")
+    server.tokens = tokens
+    yield server
+    server.stop()
+
+
+def test_a_links_only_server_opens_client_links_and_nothing_else(
+    links_only_server: Server,
+) -> None:
+    server = links_only_server
+    kari_token = server.tokens["kari"]
+    for path in (
+        "/",
+        "/voila/tree",
+        f"/voila/tree?token={kari_token}",
+        "/voila/render/registration.ipynb",
+        f"/voila/render/client_graph.ipynb?token={kari_token}",
+    ):
+        response = request(server.port, path)
+        assert response.status in (302, 403, 404), (path, response.status)
+        assert "kernelId" not in response.body and "K-ADULT1" not in response.body
+    form = _post(server, "/login", {}, password=kari_token)
+    assert not any(name.startswith("username-") for name in form.cookies())
+    response, kernel_id = open_client_page(server, link(server))
+    client = response.cookies()
+    socket_ = open_socket(
+        server.port, f"/api/kernels/{kernel_id}/channels", cookies=client, origin=server.origin
+    )
+    assert socket_.status == 101
+    try:
+        assert "Individually" in _strings(widget_states(socket_))
+    finally:
+        socket_.close()
+    assert request(server.port, "/voila/tree", cookies=client).status == 403
+    tablet = hand_over(server, client, link(server, mode="tablet"))
+    assert tablet.status in (302, 403)
+
+
+def test_links_only_takes_no_login_and_any_address() -> None:
+    from fitdata.server.serve import AccessError, ServeOptions, check_access
+
+    here = Path(".")
+    check_access(ServeOptions(here, here, ip="0.0.0.0", client_links_only=True))
+    for extra in ({"token": TOKEN}, {"users": True}, {"user": "kari"}):
+        with pytest.raises(AccessError, match="client-links-only"):
+            check_access(ServeOptions(here, here, client_links_only=True, **extra))
