@@ -593,15 +593,11 @@ def end_marker(x: float, ended: EpisodeEnd, tr: Translator, *, show_dates: bool 
 
 
 def _add_end_marker(layout: Spec, marker: Spec) -> None:
-    """Draw ``marker`` in ``layout``; the session numbers stop before the label's room."""
+    """Draw ``marker`` in ``layout``; session numbers only for sessions the episode had."""
     layout["shapes"] = [*layout.get("shapes", []), marker["shape"]]
     layout["annotations"] = [*layout.get("annotations", []), marker["annotation"]]
     last = math.floor(marker["shape"]["x0"])
-    layout["xaxis"] = {
-        **layout["xaxis"],
-        "tickmode": "array",
-        "tickvals": list(range(1, max(last, _MIN_SESSIONS_SHOWN) + 1)),
-    }
+    layout["xaxis"] = {**layout["xaxis"], "tickmode": "array", "tickvals": list(range(1, last + 1))}
 
 
 def _graph_layout(

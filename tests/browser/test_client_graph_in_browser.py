@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import EpisodeEnd, client_status, status_sentence
 from fitdata.data import queries
 from fitdata.data.store import reader_for
 from fitdata.i18n import Translator
@@ -35,6 +35,20 @@ def own_sessions(db, episode_id: str, client_id: str) -> pd.DataFrame:
         [client_id, episode_id],
     )
     return frame
+
+
+def scored(trace: dict) -> tuple[list, list]:
+    """A drawn line's points that have a score (a session without one is a gap: y null)."""
+    pairs = [(x, y) for x, y in zip(trace["x"], trace["y"], strict=True) if y is not None]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def episode_end(db, episode_id: str) -> EpisodeEnd | None:
+    """How the episode ended, straight from the file."""
+    ended, end_type = reader_for(db).rows(
+        "SELECT ended, end_type FROM episodes WHERE episode_id = ?", [episode_id]
+    )[0]
+    return EpisodeEnd.of(ended, end_type)
 
 
 def age_group(db, client_id: str) -> str:
@@ -127,10 +141,10 @@ def test_pick_team_therapist_client_and_read_the_graph(server_en, page, demo_db,
     expected = own_sessions(demo_db, chosen.episode_id, chosen.client_id)
     traces = {t["name"]: t for t in page.evaluate(READ_TRACES, PLOT)}
     ors = expected.dropna(subset=["ors_total"])
-    assert traces["ORS"]["x"] == ors["session_no"].tolist()
-    assert traces["ORS"]["y"] == pytest.approx(ors["ors_total"].tolist())
+    assert scored(traces["ORS"])[0] == ors["session_no"].tolist()
+    assert scored(traces["ORS"])[1] == pytest.approx(ors["ors_total"].tolist())
     srs = expected.dropna(subset=["srs_total"])
-    assert traces["SRS"]["y"] == pytest.approx(srs["srs_total"].tolist())
+    assert scored(traces["SRS"])[1] == pytest.approx(srs["srs_total"].tolist())
     group = age_group(demo_db, chosen.client_id)
     cutoff = {"adult": 25, "adolescent": 28, "child": 32}[group]
     assert f"Clinical cutoff {cutoff} ({group})" in traces
@@ -138,7 +152,10 @@ def test_pick_team_therapist_client_and_read_the_graph(server_en, page, demo_db,
     assert drawn >= len(ors) + len(srs), "the chart shows fewer points than the client has"
 
     status = client_status(expected, group)
-    assert page.inner_text(".fitdata-status-text").strip() == status_sentence(status, tr)
+    ended = episode_end(demo_db, chosen.episode_id)
+    assert page.inner_text(".fitdata-status-text").strip() == status_sentence(
+        status, tr, ended=ended
+    )
     assert_clean(page)
     (artifacts / "timings-en.json").write_text(
         json.dumps(
@@ -169,7 +186,10 @@ def test_norwegian_dashboards(server_nb, page, artifacts) -> None:
     page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
     assert "Terapeut" in page.inner_text(".fitdata-therapist")
     status = page.inner_text(".fitdata-status-text")
-    assert "siden første samtale" in status or "så langt" in status
+    # Ongoing ("siden første samtale", "så langt") or ended ("fra første til siste samtale").
+    readings = ("siden første samtale", "så langt", "fra første til siste samtale", "Bare én ORS")
+    assert any(reading in status for reading in readings), status
+    assert "session" not in status and "ended" not in status
     assert page.locator(f"{PLOT} .xtitle").text_content() == "Samtale"
     page.screenshot(path=artifacts / "client-graph-nb.png", full_page=True)
     assert_clean(page)
@@ -311,9 +331,9 @@ def test_a_demo_couple_shows_both_partners(lang, server_en, server_nb, page, dem
         own = own_sessions(demo_db, episode_id, client)
         ors, srs = own.dropna(subset=["ors_total"]), own.dropna(subset=["srs_total"])
         label = f"{role} · {client}"
-        assert drawn[f"{label}: ORS"]["x"] == ors["session_no"].tolist()
-        assert drawn[f"{label}: ORS"]["y"] == pytest.approx(ors["ors_total"].tolist())
-        assert drawn[f"{label}: SRS"]["y"] == pytest.approx(srs["srs_total"].tolist())
+        assert scored(drawn[f"{label}: ORS"])[0] == ors["session_no"].tolist()
+        assert scored(drawn[f"{label}: ORS"])[1] == pytest.approx(ors["ors_total"].tolist())
+        assert scored(drawn[f"{label}: SRS"])[1] == pytest.approx(srs["srs_total"].tolist())
         assert label in page.inner_text(".fitdata-status")
     first, second = (drawn[f"{role} · {c}: ORS"] for c in partners)
     assert first["symbol"] != second["symbol"] and first["colour"] != second["colour"]
@@ -349,6 +369,153 @@ def test_a_child_with_a_parent_rater_shows_both_lines(
     assert rated["y"] == pytest.approx(parent["ors"].tolist())
     assert rated["dash"] == "dash"
     own = own_sessions(demo_db, episode_id, child).dropna(subset=["ors_total"])
-    assert drawn["ORS"]["y"] == pytest.approx(own["ors_total"].tolist())
+    assert scored(drawn["ORS"])[1] == pytest.approx(own["ors_total"].tolist())
     shoot(page, f"client-graph-child-parent-{lang}")
     assert_clean(page)
+
+
+# -- an ended episode: the end marker, the past tense, and gaps as gaps (issue 23) ----------
+
+SHOTS_23 = Path("/tmp/shots/23a")
+READ_END = """(selector) => {
+  const plot = document.querySelector(selector);
+  const area = plot.querySelector('.bglayer rect, .nsewdrag').getBoundingClientRect();
+  const labels = Array.from(plot.querySelectorAll('.annotation')).map(a => {
+    const box = a.getBoundingClientRect();
+    return {text: a.textContent, left: box.left, right: box.right, top: box.top,
+            bottom: box.bottom};
+  });
+  const shapes = plot.querySelectorAll('.shapelayer path').length;
+  return {area: {left: area.left, right: area.right, top: area.top, bottom: area.bottom},
+          labels: labels, shapes: shapes};
+}"""
+
+
+def demo_ended_with_gaps(db) -> tuple[str, str]:
+    """An ended one-client episode with a session without ORS and one without SRS between
+    scored sessions (the most sessions first)."""
+    rows = reader_for(db).df(
+        """
+        WITH own AS (
+            SELECT episode_id, client_id, session_no, ors_total, srs_total
+            FROM sessions WHERE rater = 'client'
+        ), span AS (
+            SELECT episode_id, min(client_id) AS client_id, count(*) AS sessions,
+                   count(DISTINCT client_id) AS clients,
+                   min(session_no) FILTER (WHERE ors_total IS NOT NULL) AS ors_first,
+                   max(session_no) FILTER (WHERE ors_total IS NOT NULL) AS ors_last,
+                   min(session_no) FILTER (WHERE srs_total IS NOT NULL) AS srs_first,
+                   max(session_no) FILTER (WHERE srs_total IS NOT NULL) AS srs_last
+            FROM own GROUP BY episode_id
+        )
+        SELECT s.episode_id, s.client_id
+        FROM span s JOIN episodes e USING (episode_id)
+        WHERE e.ended IS NOT NULL AND s.clients = 1
+          AND EXISTS (SELECT 1 FROM own o WHERE o.episode_id = s.episode_id
+                      AND o.ors_total IS NULL AND o.session_no BETWEEN s.ors_first AND s.ors_last)
+          AND EXISTS (SELECT 1 FROM own o WHERE o.episode_id = s.episode_id
+                      AND o.srs_total IS NULL AND o.session_no BETWEEN s.srs_first AND s.srs_last)
+        ORDER BY s.sessions DESC, s.episode_id
+        """
+    )
+    return str(rows.iloc[0]["episode_id"]), str(rows.iloc[0]["client_id"])
+
+
+@pytest.mark.parametrize("lang", ["en", "nb"])
+def test_an_ended_demo_episode_shows_its_end_and_its_gaps(
+    lang, server_en, server_nb, page, demo_db
+) -> None:
+    tr = Translator(lang)
+    server = server_en if lang == "en" else server_nb
+    episode_id, client = demo_ended_with_gaps(demo_db)
+    ended = episode_end(demo_db, episode_id)
+    assert ended is not None
+    page.goto(server.url + "voila/render/client_graph.ipynb")
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    choose_client(page, demo_db, tr, episode_id, client)
+    wait_for_title(page, tr.text("graph.title", client=client))
+
+    own = own_sessions(demo_db, episode_id, client)
+    last = int(own["session_no"].max())
+    drawn = {t["name"]: t for t in page.evaluate(READ_TRACES, PLOT)}
+    for form, column in (("ORS", "ors_total"), ("SRS", "srs_total")):
+        rated = own.dropna(subset=[column])
+        assert scored(drawn[form])[0] == rated["session_no"].tolist()
+        assert scored(drawn[form])[1] == pytest.approx(rated[column].tolist())
+        # Every session between the first and the last score without one is a gap (null).
+        inside = own[
+            own["session_no"].between(rated["session_no"].min(), rated["session_no"].max())
+        ]
+        missing = inside[inside[column].isna()]["session_no"].tolist()
+        assert missing, f"the chosen episode has no {form} gap"
+        gaps = [x for x, y in zip(drawn[form]["x"], drawn[form]["y"], strict=True) if y is None]
+        assert gaps == missing
+
+    # The status sentence is in the past tense and names the end.
+    status = client_status(own, age_group(demo_db, client))
+    text = page.inner_text(".fitdata-status-text").strip()
+    assert text == status_sentence(status, tr, ended=ended)
+    assert (
+        tr.text(
+            "status.ended.on",
+            date=tr.date(ended.date),
+            end_type=tr.text(f"status.end_type.{ended.end_type}"),
+        )
+        in text
+    )
+    assert (" now " if lang == "en" else " nå ") not in text
+
+    # The end marker: a line after the last session and its label, inside the plot area.
+    label = tr.text(
+        "episode_graph.ended.dated",
+        end_type=tr.text(f"status.end_type.{ended.end_type}"),
+        date=tr.date(ended.date),
+    )
+    layout_shapes = page.evaluate(
+        "(sel) => (document.querySelector(sel).layout.shapes || []).map(s => [s.name, s.x0])",
+        PLOT,
+    )
+    assert ["episode-end", last + 0.5] in layout_shapes
+    SHOTS_23.mkdir(parents=True, exist_ok=True)
+    for width, height in ((1280, 720), (820, 1180)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate(RESIZE, PLOT)
+        page.wait_for_timeout(600)
+        end = page.evaluate(READ_END, PLOT)
+        marks = [one for one in end["labels"] if one["text"] == label]
+        assert len(marks) == 1, (label, end["labels"])
+        mark, area = marks[0], end["area"]
+        # Upright beside the line, wholly inside the plot: not cut off at any size.
+        assert mark["bottom"] - mark["top"] > mark["right"] - mark["left"]
+        assert area["left"] <= mark["left"] and mark["right"] <= area["right"] + 1
+        assert area["top"] <= mark["top"] and mark["bottom"] <= area["bottom"] + 1
+        assert end["shapes"] >= 1
+        page.locator(".fitdata-status").scroll_into_view_if_needed()
+        page.screenshot(
+            path=SHOTS_23 / f"client-graph-ended-{lang}-{width}x{height}.png", full_page=True
+        )
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    assert_clean(page)
+
+
+def test_an_ongoing_demo_episode_has_no_end_marker(server_en, page, demo_db) -> None:
+    tr = Translator("en")
+    episode_id, client = reader_for(demo_db).rows(
+        """
+        SELECT e.episode_id, min(s.client_id)
+        FROM episodes e JOIN sessions s USING (episode_id)
+        WHERE e.ended IS NULL AND e.format = 'individual' AND s.rater = 'client'
+        GROUP BY e.episode_id HAVING count(*) >= 4 AND count(s.ors_total) >= 2
+        ORDER BY e.episode_id LIMIT 1
+        """
+    )[0]
+    page.goto(server_en.url + "voila/render/client_graph.ipynb")
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
+    choose_client(page, demo_db, tr, episode_id, client)
+    wait_for_title(page, tr.text("graph.title", client=client))
+    shapes = page.evaluate(
+        "(sel) => (document.querySelector(sel).layout.shapes || []).map(s => s.name)", PLOT
+    )
+    assert "episode-end" not in shapes
+    assert "Ended" not in page.inner_text(PLOT)
+    assert " now " in page.inner_text(".fitdata-status-text")

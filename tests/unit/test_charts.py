@@ -357,6 +357,8 @@ def test_each_end_type_is_named_and_an_anonymous_graph_has_no_date() -> None:
         spec = client_graph_spec(frame, status, Translator(lang), DEFAULT_CONFIG, ended=ended)
         assert [n["text"] for n in end_marks(spec)[1]] == [text]
         assert end_marks(spec)[0][0]["x0"] == 2.5  # after session 2, inside the 6-session axis
+        assert spec["layout"]["xaxis"]["range"] == [0.5, 6.5]
+        assert spec["layout"]["xaxis"]["tickvals"] == [1, 2]  # no session after the end
     for lang, text in (("en", "Ended (planned)"), ("nb", "Avsluttet (planlagt)")):
         spec = client_graph_spec(
             frame, status, Translator(lang), DEFAULT_CONFIG, ended=END, show_dates=False
