@@ -203,3 +203,24 @@ def test_stored_couples_equal_fresh_ones_and_hold_no_ids(demo_db: Path, tmp_path
     second = stored_couple_facts(reader, DEFAULT_CONFIG)  # read back
     pd.testing.assert_frame_equal(first, fresh)
     pd.testing.assert_frame_equal(second, fresh)
+
+
+def test_the_stored_couples_key_fingerprints_the_code_that_computes_them() -> None:
+    """Every analytics, config and vocabulary module the couples' rows are computed with."""
+    from fitdata.features.service.couples import COUPLE_FACTS_CODE_MODULES
+    from tests.unit.test_layers import imports, read_modules
+
+    root = Path(__file__).resolve().parents[2]
+    edges, _ = imports(read_modules(root), root)
+    graph: dict[str, set[str]] = {}
+    for edge in edges:
+        graph.setdefault(edge.source, set()).add(edge.target)
+    prefixes = ("fitdata.analytics", "fitdata.config", "fitdata.vocabulary")
+    seen, todo = {"fitdata.analytics.couples"}, ["fitdata.analytics.couples"]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target.startswith(prefixes) and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    assert {"fitdata.analytics.outcomes", "fitdata.config"} <= seen  # the walk works
+    assert seen - set(COUPLE_FACTS_CODE_MODULES) == set()

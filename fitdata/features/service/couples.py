@@ -112,6 +112,7 @@ COUPLE_FACTS_CODE_MODULES = (
     "fitdata.analytics.outcomes",
     "fitdata.analytics.change",
     "fitdata.config",
+    "fitdata.vocabulary",
 )
 
 #: The columns kept (and stored): no episode or client id, only what the tables add up.
