@@ -9,6 +9,7 @@ the page instead of zooming.
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 from typing import Any
 
@@ -74,7 +75,8 @@ def client_history_figure(history: pd.DataFrame, tr: Translator) -> dict[str, An
             "customdata": texts,
             "hovertemplate": hover + "<extra></extra>",
             "line": {"color": _LINE, "width": 4},
-            "marker": {"size": 12, "color": _LINE},
+            "cliponaxis": False,  # a point at 40 or at the last session is drawn whole
+            "marker": {"size": 12 if len(x) <= 12 else 8, "color": _LINE},
             "name": tr.text("client_page.graph.yours"),
             "showlegend": False,
         }
@@ -96,6 +98,7 @@ def client_history_figure(history: pd.DataFrame, tr: Translator) -> dict[str, An
                     "color": _TODAY,
                     "line": {"color": "#ffffff", "width": 3},
                 },
+                "cliponaxis": False,
                 "name": tr.text("client_page.graph.today"),
                 "showlegend": False,
             }
@@ -131,7 +134,10 @@ def client_history_figure(history: pd.DataFrame, tr: Translator) -> dict[str, An
             "xaxis": {
                 "title": {"text": tr.text("client_page.graph.session")},
                 "tickmode": "linear",
-                "dtick": 1 if last <= 12 else 2,
+                # at most about eight labels, upright, so a phone-wide axis stays readable
+                "dtick": max(1, math.ceil(last / 8)),
+                "tickangle": 0,
+                "tick0": 1,
                 "range": [0.5, last + 0.5],
                 "fixedrange": True,
                 "gridcolor": "#eeeeee",

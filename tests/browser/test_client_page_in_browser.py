@@ -70,6 +70,7 @@ class Site:
     db: Path
     server: Server
     episodes: list[tuple[str, str, dt.date]]  # free ongoing episodes: (episode, client, day)
+    child_episodes: list[tuple[str, str, dt.date]]  # the same, of children (6-12)
     client_codes: set[str]
     names: set[str]
 
@@ -90,6 +91,14 @@ def site(demo_db, tmp_path_factory, artifacts):
         "ORDER BY e.episode_id LIMIT 8"
     )
     episodes = [(str(e), str(c), last + dt.timedelta(days=7)) for e, c, last in rows]
+    children = reader.rows(
+        "SELECT e.episode_id, e.client_id, max(s.session_date) AS last FROM episodes e "
+        "JOIN clients c USING (client_id) JOIN sessions s ON s.episode_id = e.episode_id "
+        "AND s.client_id = e.client_id AND s.rater = 'client' "
+        "WHERE e.ended IS NULL AND e.format = 'individual' AND c.age_group = 'child' "
+        "GROUP BY e.episode_id, e.client_id HAVING count(*) >= 2 ORDER BY e.episode_id LIMIT 2"
+    )
+    child_episodes = [(str(e), str(c), last + dt.timedelta(days=7)) for e, c, last in children]
     codes = {str(c) for (c,) in reader.rows("SELECT client_id FROM clients")}
     names = {
         str(n) for (n,) in reader.rows("SELECT name FROM therapists UNION SELECT name FROM teams")
@@ -97,7 +106,7 @@ def site(demo_db, tmp_path_factory, artifacts):
     reader.close()
     # no preheated kernels: seven notebooks' pools would crowd two cores
     server = Server(db, "en", artifacts / "serve-client-page.log", "--pool-size", "0")
-    yield Site(db, server, episodes, codes, names)
+    yield Site(db, server, episodes, child_episodes, codes, names)
     server.stop()
 
 
@@ -312,3 +321,39 @@ def test_an_altered_or_used_link_gets_a_clear_page_and_nothing_else(site, device
     texts = [page.content(), *received.documents]
     assert forbidden_in(texts, site, grant.client_id) == set()
     assert len(session_rows(site.db, grant)) == 1
+
+
+@pytest.mark.parametrize("device", ["phone"], indirect=True)
+def test_a_child_marks_the_child_forms_lines_in_a_childs_words(site, device, artifacts) -> None:
+    name, context = device
+    tr = Translator("nb")
+    episode, _client, day = site.child_episodes.pop(0)
+    token, grant = client_links.issue_client_link(
+        site.db, episode_id=episode, session_date=day, actor="test", forms=("ors",)
+    )
+    page = context.new_page()
+    page.goto(open_token(site, token, "nb"), timeout=180_000)
+    four_lines(page, 120_000)
+    assert page.locator("h1").first.inner_text() == tr.text("client_page.child.ors.heading")
+    anchors = page.locator(".fitdata-vas-anchors").first.inner_text().split("\n")
+    assert anchors == [
+        tr.text("client_page.child.ors.left"),
+        tr.text("client_page.child.ors.right"),
+    ]
+    tracks = page.locator(TRACK)
+    for index, fraction in enumerate((0.73, 0.6, 0.8, 0.7)):
+        tap_at(page, tracks.nth(index), fraction)
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(t => t.hasAttribute('aria-valuenow'))",
+        arg=TRACK,
+    )
+    shot(page, artifacts, f"{name}-nb-child-ors")
+    page.locator(".fitdata-client-send").tap()
+    page.wait_for_selector(PLOT + " .scatterlayer .trace .point", timeout=60_000)
+    shot(page, artifacts, f"{name}-nb-child-graph")
+    form = reader_for(site.db).rows(
+        "SELECT ors_form, ors_individual::DOUBLE, entered_by FROM sessions "
+        "WHERE episode_id = ? AND client_id = ? AND session_date = ?",
+        [grant.episode_id, grant.client_id, grant.session_date],
+    )
+    assert form == [("CORS", 7.3, "client")]

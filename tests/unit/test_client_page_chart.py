@@ -53,3 +53,18 @@ def test_the_graph_is_sent_with_the_packages_config_and_no_toolbar() -> None:
     for key, value in PLOTLY_CONFIG.items():
         assert config[key] == value
     assert dict(CLIENT_PLOTLY_CONFIG)["displayModeBar"] is False
+
+
+def test_a_long_history_has_few_upright_labels_and_no_point_cut_off() -> None:
+    long = pd.DataFrame(
+        {
+            "session_no": range(1, 26),
+            "session_date": [dt.date(2025, 1, 6) + dt.timedelta(weeks=i) for i in range(25)],
+            "ors_total": [40.0] * 24 + [28.3],
+            "today": [False] * 24 + [True],
+        }
+    )
+    spec = client_history_figure(long, Translator("en"))
+    axis = spec["layout"]["xaxis"]
+    assert axis["tickangle"] == 0 and 25 / axis["dtick"] <= 8
+    assert all(trace["cliponaxis"] is False for trace in spec["data"])
