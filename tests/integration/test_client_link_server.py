@@ -437,3 +437,29 @@ def test_links_only_takes_no_login_and_any_address() -> None:
     for extra in ({"token": TOKEN}, {"users": True}, {"user": "kari"}):
         with pytest.raises(AccessError, match="client-links-only"):
             check_access(ServeOptions(here, here, client_links_only=True, **extra))
+
+
+def test_the_jupyterhub_configuration_in_the_docs_runs_a_links_only_service(tmp_path: Path) -> None:
+    """docs/deployment.md's snippet: a valid hub config whose service is a links-only server."""
+    from traitlets.config import Config
+
+    from fitdata.cli import build_parser
+    from fitdata.server.hub import HubDeployment, configure_spawner
+    from fitdata.server.serve import default_dashboards_dir
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    section = docs.split("### Client links under JupyterHub", 1)[1]
+    snippet = section.split("```python", 1)[1].split("```", 1)[0]
+    c = Config()
+    exec(compile(snippet, "deployment.md", "exec"), {"c": c})  # noqa: S102 - our own docs
+    db = tmp_path / "service.duckdb"
+    db.write_bytes(b"")
+    configure_spawner(c, HubDeployment(db=db, dashboards=default_dashboards_dir()))
+    assert c.Spawner.environment["FITDATA_BASE_URL"] == "https://klient.example.kommune.no"
+    assert c.Spawner.environment["FITDATA_DB"] == str(db)
+    (service,) = c.JupyterHub.services
+    assert "url" not in service and "oauth_client_id" not in service  # the hub routes nothing
+    command = service["command"]
+    assert command[:2] == ["fitdata", "serve"]
+    args = build_parser().parse_args(command[1:])
+    assert args.client_links_only and not args.users and args.port == 8867
