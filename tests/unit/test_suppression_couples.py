@@ -13,6 +13,7 @@ attacked: included couples (and every share over them) and closed couple episode
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import os
 import tempfile
@@ -68,8 +69,11 @@ def _included(couple: Couple) -> bool:
     return len(couple.first) >= 2 and len(couple.second) >= 2
 
 
-def build(path: Path, couples: list[Couple], teams: int) -> Path:
-    """One closed couple episode per couple (weekly sessions) in ``teams`` teams, two services."""
+def build(path: Path, couples: list[Couple], teams: int, names: list[str] | None = None) -> Path:
+    """One closed couple episode per couple (weekly sessions) in ``teams`` teams, two services.
+
+    ``names`` are the teams' names (default ``Team 0``, ``Team 1``, ...).
+    """
     team_ids = [f"T{i}" for i in range(teams)]
     frames, episodes, clients = [], [], []
     for number, couple in enumerate(couples):
@@ -108,7 +112,7 @@ def build(path: Path, couples: list[Couple], teams: int) -> Path:
         teams=pd.DataFrame(
             {
                 "team_id": team_ids,
-                "name": [f"Team {i}" for i in range(teams)],
+                "name": names or [f"Team {i}" for i in range(teams)],
                 "service": ["A" if i % 2 == 0 else "B" for i in range(teams)],
             }
         ),
@@ -243,3 +247,27 @@ def _service(path: Path, filters: ServiceFilters):
     from fitdata.features.service import service_summary
 
     return service_summary(reader_for(path), filters)
+
+
+def test_a_team_named_like_a_formula_stays_text_in_the_couples_sheets(tmp_path):
+    """The couple tables go through the workbook's formula guard like every other table."""
+    from fitdata.features.service import service_summary
+    from fitdata.outputs.report import render
+    from tests.integration.test_spreadsheet_injection import HYPERLINK, assert_workbook_is_inert
+
+    start = dt.date(YEAR, 4, 7)
+    couples = [Couple(0, start, (15.0, 22.0), (18.0, 20.0))] * 6
+    couples += [Couple(1, start, (15.0, 22.0), (18.0, 24.0))] * 6
+    path = build(tmp_path / "couples.duckdb", couples, 2, names=[HYPERLINK, "@SUM(1+1)"])
+    filters = ServiceFilters(parse_period(f"{YEAR}Q2"))
+    reader = reader_for(path)
+    couples_figures = couple_summary(reader, filters)
+    assert not couples_figures.teams["suppressed"].any()
+    data = render(service_summary(reader, filters), "xlsx", "nb", couples_figures)
+    assert_workbook_is_inert(data, {HYPERLINK, "@SUM(1+1)"})
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data))
+    sheet = book[Translator("nb").text("service.couples.table.teams")[:31]]
+    names = [row[0] for row in sheet.iter_rows(min_row=4, values_only=True)]
+    assert names == ["'" + HYPERLINK, "'@SUM(1+1)"]  # ordered by name, each quoted
