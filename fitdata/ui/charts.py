@@ -38,6 +38,7 @@ __all__ = [
     "ParticipantSeries",
     "Spec",
     "client_graph_spec",
+    "add_end_marker",
     "cutoff_line",
     "end_marker",
     "episode_graph",
@@ -536,7 +537,7 @@ def client_graph_spec(
 
     layout = _graph_layout(tr, title, x_span, notes)
     if ended is not None:
-        _add_end_marker(layout, end_marker(last_session + 0.5, ended, tr, show_dates=show_dates))
+        add_end_marker(layout, end_marker(last_session + 0.5, ended, tr, show_dates=show_dates))
     return {"data": traces, "layout": layout}
 
 
@@ -592,8 +593,13 @@ def end_marker(x: float, ended: EpisodeEnd, tr: Translator, *, show_dates: bool 
     return {"shape": shape, "annotation": annotation}
 
 
-def _add_end_marker(layout: Spec, marker: Spec) -> None:
-    """Draw ``marker`` in ``layout``; session numbers only for sessions the episode had."""
+def add_end_marker(layout: Spec, marker: Spec) -> None:
+    """Draw an :func:`end_marker` in ``layout``; the x axis numbers the sessions before it only.
+
+    For graphs built without :func:`client_graph_spec` (the group exercise's): keep one
+    session's room after the marker in the x range for its label, as :func:`client_graph_spec`
+    does.
+    """
     layout["shapes"] = [*layout.get("shapes", []), marker["shape"]]
     layout["annotations"] = [*layout.get("annotations", []), marker["annotation"]]
     last = math.floor(marker["shape"]["x0"])
@@ -993,5 +999,5 @@ def episode_graph(
     if cutoff_labels:
         layout["annotations"] = [*layout.get("annotations", []), *cutoff_labels]
     if ended is not None:
-        _add_end_marker(layout, end_marker(last_session + 0.5, ended, tr, show_dates=show_dates))
+        add_end_marker(layout, end_marker(last_session + 0.5, ended, tr, show_dates=show_dates))
     return {"data": traces, "layout": layout}
