@@ -278,7 +278,8 @@ _STYLE = (
     "section{background:#fff;border-radius:12px;padding:20px 22px;margin:0 0 18px;"
     "box-shadow:0 1px 3px rgba(0,0,0,.12)}"
     "h1{font-size:1.35em;margin:0 0 .4em}p{margin:.3em 0 .6em}"
-    "a.button,button{display:inline-block;min-height:48px;min-width:48px;padding:10px 20px;"
+    "a.button,button{display:inline-flex;align-items:center;min-height:48px;min-width:48px;"
+    "padding:10px 20px;box-sizing:border-box;"
     "font-size:1em;border-radius:8px;border:0;background:#1f5fa8;color:#fff;"
     "text-decoration:none;cursor:pointer;margin:6px 0}"
     "a.quiet{color:#1f5fa8}label{display:block;margin:.6em 0 .2em;font-weight:600}"
@@ -292,7 +293,7 @@ def _document(lang: str, title: str, body: str) -> str:
     return (
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer"><link rel="icon" href="data:,">'
+        '<link rel="icon" href="data:,">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )

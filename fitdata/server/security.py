@@ -18,7 +18,8 @@ headers. :func:`secure` gives every handler class the same rules, through
   must come from the origin it is sent to. Jupyter Server lets a request with a token in its URL
   through from anywhere; nothing here needs that.
 * **Headers**: :data:`fitdata.server.serve.SECURITY_HEADERS` plus ``X-Content-Type-Options`` and
-  a ``frame-ancestors 'self'`` policy on every response, static files and errors included.
+  a ``frame-ancestors 'self'`` policy on every response, static files and errors included, and
+  ``Cache-Control: no-store`` on everything but static files.
 * **Error pages**: a short page (or JSON for the API) without a traceback; Jupyter Server's own
   error template needs settings Voila does not have and turned every error into a 500.
 
@@ -203,6 +204,10 @@ class SecureHandlerMixin:
             self.set_header(name, value)  # type: ignore[attr-defined]
         if "Content-Security-Policy" not in self._headers:  # type: ignore[attr-defined]
             self.set_header("Content-Security-Policy", "frame-ancestors 'self'")  # type: ignore[attr-defined]
+        if not isinstance(self, web.StaticFileHandler):
+            # pages and API answers are never kept by the browser: the back button asks the
+            # server again (a browser handed over to a client then gets the client's page only)
+            self.set_header("Cache-Control", "no-store")  # type: ignore[attr-defined]
 
     def check_host(self) -> bool:
         """Whether the request's ``Host`` names this server (replaces Jupyter Server's check)."""
