@@ -209,6 +209,46 @@ def _with_sessions(
     return listed[~empty]
 
 
+def _without_their_index(
+    new: pd.DataFrame,
+    listed: pd.DataFrame,
+    index: pd.Series,
+    existing: Existing,
+    raw: pd.DataFrame,
+    problems: ProblemLog,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of new episodes whose index client has a row left; a problem on the others.
+
+    With --skip-invalid, the rows of an episode's index client may all be rejected while
+    its other participants' rows are fine: the episode cannot be made without its client,
+    so those rows are rejected too (to be imported again with the corrected rows).
+    """
+    if not len(index):
+        return new, listed
+    both = pd.concat([new[["episode", "client", "pos"]], listed[["episode", "client", "pos"]]])
+    episode = both["episode"].astype("str")
+    client = both["client"].astype("str")
+    fresh = ~episode.isin(existing.episodes["episode_id"].astype("str")).to_numpy()
+    wanted = episode.map(index.astype("str"))
+    has_index = (client == wanted).groupby(episode.to_numpy()).transform("any").to_numpy()
+    orphan = fresh & ~has_index & wanted.notna().to_numpy()
+    if not orphan.any():
+        return new, listed
+    lost = both[orphan]
+    text = (
+        "the rows of this episode's index client " + wanted[orphan].astype("str")
+        + ", which were rejected: an episode is made with its client (correct those rows and "
+        "import this one with them)"
+    )  # fmt: skip
+    problems.add(_at(lost, np.ones(len(lost), dtype=bool), raw), "episode",
+                 _raw_values(raw, "episode"), _spread(lost, text, raw))  # fmt: skip
+    gone = lost["pos"].to_numpy()
+    return (
+        new[~np.isin(new["pos"].to_numpy(), gone)].reset_index(drop=True),
+        listed[~np.isin(listed["pos"].to_numpy(), gone)],
+    )
+
+
 def _episodes_of_units(
     rows: pd.DataFrame, existing: Existing, gap_days: int
 ) -> tuple[pd.Series, np.ndarray]:
@@ -486,6 +526,7 @@ def plan(
         new_bad |= clash
     new = new[~new_bad].reset_index(drop=True)
     listed = _with_sessions(rows[~bad & only], new, rows[already], existing, raw, problems)
+    new, listed = _without_their_index(new, listed, roles.index, existing, raw, problems)
     result = new_entities(new, existing, int(already.sum()), roles.index, listed)
     accepted = rows[np.isin(rows["pos"].to_numpy(), np.concatenate(
         [rows["pos"].to_numpy()[already], new["pos"].to_numpy(), listed["pos"].to_numpy()]

@@ -220,13 +220,29 @@ def check_roles(
                          spread(rows, message, raw))  # fmt: skip
             bad |= against_old
     first_named = _first_rows(ep, len(episodes), order, named)
-    first_listed = _first_rows(ep, len(episodes), order)
+    # first listed: a client's own rating without another role, else a row without a role
+    # (a parent's rating of the child); a client with another role is never the index
+    plain = given.isna().to_numpy(dtype=bool)
+    first_listed = _first_rows(ep, len(episodes), order, plain & self_rated)
+    first_listed = np.where(
+        first_listed >= 0, first_listed, _first_rows(ep, len(episodes), order, plain)
+    )
     labels = np.append(np.asarray(clients, dtype=object), None)
     row_client = np.append(cl, -1)  # a row's client code; -1 (None) for no row
     index_episode = np.where(pd.notna(old_index), old_index, labels[row_client[first_named]])
     index_episode = np.where(
         pd.notna(index_episode), index_episode, labels[row_client[first_listed]]
     )
+    nobody = per_row(index_episode)
+    nobody = ~pd.notna(nobody) & (ep >= 0)
+    if nobody.any():
+        message = (
+            "an index client for episode " + text(rows["episode"]) + ": every client in it has "
+            "another role; name one client index, or leave their role empty"
+        )  # fmt: skip
+        problems.add(at(rows, nobody & ~bad, raw), "role", raw_values(raw, "role"),
+                     spread(rows, message, raw))  # fmt: skip
+        bad |= nobody
     index_code = clients.get_indexer(pd.Index(index_episode.astype(str)))
     is_index = (cl == np.append(index_code, -2)[ep]) & (cl >= 0) & self_rated
 
@@ -243,6 +259,7 @@ def check_roles(
         bad |= _couples_of_two(rows, raw, problems, couple, index_of, existing)
     bad |= _one_therapist(rows, raw, problems, fmt)
     present = np.unique(ep[ep >= 0])
+    present = present[pd.notna(index_episode[present])]
     index = pd.Series(index_episode[present], index=episodes[present], dtype="str")
     return Roles(bad=bad, role=role.astype(object), format=fmt, index=index)
 
@@ -318,58 +335,63 @@ def _couples_of_two(
 ) -> np.ndarray:
     """A problem on the rows of a couple's third (fourth ...) client.
 
-    The couple's two are its index client, then the partner the database holds, then the
-    clients in file order (grouped frames only: a file of many crowded couples costs no more
-    than one).
+    The couple's two are its index client, then a partner the database holds, then the
+    clients in file order. Worked out over integer codes (a file of tens of thousands of
+    crowded couples is checked in well under a second).
     """
-    bad = np.zeros(len(rows), dtype=bool)
-    episode = pd.Series(pd.NA, index=rows.index, dtype="str")
-    client = pd.Series(pd.NA, index=rows.index, dtype="str")
-    episode[couple] = rows["episode"][couple].astype("str").to_numpy()
-    client[couple] = rows["client"][couple].astype("str").to_numpy()
-    parts = [
-        pd.DataFrame({"episode": episode[couple], "client": index_of[couple], "rank": -1}),
-        pd.DataFrame(
-            {"episode": episode[couple], "client": client[couple],
-             "rank": rows["pos"].to_numpy()[couple]}
-        ),
-    ]  # fmt: skip
+    ep, episodes = _codes(rows["episode"])
+    cl, clients = _codes(rows["client"])
     stored = existing.participants
-    if len(stored):
-        stored = stored[(stored["rater"] == "client") & stored["episode_id"].isin(episode[couple])]
-        parts.insert(
-            1,
-            pd.DataFrame(
-                {"episode": stored["episode_id"].astype("str"),
-                 "client": stored["client_id"].astype("str"), "rank": -1}
-            ),
-        )  # fmt: skip
-    people = (
-        pd.concat(parts, ignore_index=True)
-        .sort_values(["episode", "rank"], kind="stable")
-        .drop_duplicates(["episode", "client"])
+    stored = stored[(stored["rater"] == "client") & stored["episode_id"].isin(episodes)]
+    # every client code: the file's, then those only the database or the index names
+    names = clients.append(
+        pd.Index(pd.concat([stored["client_id"], index_of[couple]]).astype("str").unique())
+    ).drop_duplicates()
+    where = np.flatnonzero(couple)
+    people = pd.DataFrame(
+        {
+            "episode": np.concatenate([
+                ep[where], episodes.get_indexer(stored["episode_id"].astype("str")), ep[where],
+            ]),
+            "client": np.concatenate([
+                names.get_indexer(index_of[couple].astype("str")),
+                names.get_indexer(stored["client_id"].astype("str")),
+                cl[where],
+            ]),
+            "rank": np.concatenate([
+                np.full(len(where), -2), np.full(len(stored), -1), rows["pos"].to_numpy()[where],
+            ]),
+        }
+    )  # fmt: skip
+    people = people.sort_values(["episode", "rank"], kind="stable").drop_duplicates(
+        ["episode", "client"]
     )
     people["place"] = people.groupby("episode", sort=False).cumcount()
-    counts = people.groupby("episode", sort=False)["client"].size()
-    crowded = counts.index[counts > 2]
-    if not len(crowded):
+    counts = np.bincount(people["episode"].to_numpy(), minlength=len(episodes))
+    bad = np.zeros(len(rows), dtype=bool)
+    if not (counts > 2).any():
         return bad
-    place = pd.MultiIndex.from_frame(people[["episode", "client"]])
-    where = pd.Series(people["place"].to_numpy(), index=place)
-    key = pd.MultiIndex.from_arrays([episode[couple].to_numpy(), client[couple].to_numpy()])
-    extra = np.zeros(len(rows), dtype=bool)
-    extra[couple] = where.reindex(key).fillna(0).to_numpy() >= 2
-    if extra.any():
-        two = people[people["place"] < 2].groupby("episode", sort=False)["client"].agg(", ".join)
-        text = (
-            "one of the couple's two clients (" + episode.map(two).fillna("") + "): episode "
-            + episode + " is a couple episode and would have "
-            + episode.map(counts).fillna(0).astype(int).astype("str")
+    place = pd.DataFrame({"episode": ep[where], "client": cl[where]}).merge(
+        people, how="left", on=["episode", "client"]
+    )["place"]
+    bad[where] = place.fillna(0).to_numpy() >= 2
+    if bad.any():
+        label = np.asarray(names, dtype=object)
+        first_two = np.full((2, len(episodes)), -1, dtype=np.int64)
+        for place in (0, 1):
+            at_place = people[people["place"] == place]
+            first_two[place, at_place["episode"].to_numpy()] = at_place["client"].to_numpy()
+        code = ep[bad]
+        text = np.full(len(rows), "", dtype=object)
+        text[bad] = (
+            "one of the couple's two clients (" + label[first_two[0, code]] + ", "
+            + label[first_two[1, code]] + "): episode " + np.asarray(episodes, dtype=object)[code]
+            + " is a couple episode and would have " + counts[code].astype(str).astype(object)
             + " clients; a family episode (format family) has more"
         )  # fmt: skip
-        problems.add(at(rows, extra, raw), "client", raw_values(raw, "client"),
-                     spread(rows, text, raw))  # fmt: skip
-    return extra
+        problems.add(at(rows, bad, raw), "client", raw_values(raw, "client"),
+                     spread(rows, pd.Series(text), raw))  # fmt: skip
+    return bad
 
 
 def _one_therapist(

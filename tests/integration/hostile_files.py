@@ -232,3 +232,28 @@ def csv_with_many_columns(path: Path, columns: int = 60_000) -> Path:
     row = ";".join(ROW + [""] * columns)
     path.write_text(header + "\n" + row + "\n", encoding="utf-8")
     return path
+
+
+COUPLE_HEADER = ["team", "behandler", "forløp", "klient", "rolle", "aldersgruppe",
+                 "behandlingsform", "dato", "ORS"]  # fmt: skip
+
+
+def crowded_couples_csv(path: Path, couples: int = 40_000) -> Path:
+    """``couples`` couple episodes that break every rule of a couple at once (about 6 MB).
+
+    Each has three clients on one date: two named index, a third one too many for a couple,
+    and the session split between two therapists. Every row has problems, so the importer
+    checks and describes hundreds of thousands of them: they must be found with grouped
+    frames, not a loop per episode, and listed without running out of memory.
+    """
+    lines = [";".join(COUPLE_HEADER)]
+    for number in range(couples):
+        episode = f"P-{number}"
+        day = f"{1 + number % 28:02d}.0{1 + number % 9}.2025"
+        for letter, role, therapist in (("A", "indeks", "B1"), ("B", "indeks", "B2"),
+                                        ("C", "", "B1")):  # fmt: skip
+            lines.append(
+                f"Familievernet;{therapist};{episode};K-{number}{letter};{role};voksen;par;{day};20"
+            )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

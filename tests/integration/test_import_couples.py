@@ -399,3 +399,33 @@ def test_partners_of_one_register_row_with_different_dates_or_therapists_are_ref
            "of a row" in err  # fmt: skip
     assert "row 2" not in err
     assert not db.exists()
+
+
+def test_skip_invalid_never_makes_an_episode_without_its_index_client(tmp_path: Path) -> None:
+    rows = [
+        # the index client's only row is refused (the child form for an adult) ...
+        ["T", "B", "E-9", "K-A1", "", "", "voksen", "par", "06.01.2025", "15", "34", "CORS", ""],
+        # ... so the partner's row cannot make the episode on its own
+        ["T", "B", "E-9", "K-B2", "", "", "voksen", "par", "06.01.2025", "19", "36", "", ""],
+        # a participant listed for an episode that has no session anywhere
+        ["T", "B", "E-8", "K-C3", "", "", "voksen", "par", "", "", "", "", ""],
+        # an episode whose every client has another role than index
+        ["T", "B", "E-6", "K-E5", "partner", "", "voksen", "par", "06.01.2025", "20", "30", "",
+         ""],
+        ["T", "B", "E-7", "K-D4", "", "", "voksen", "", "06.01.2025", "20", "30", "", ""],
+    ]  # fmt: skip
+    db = tmp_path / "kor.duckdb"
+    code, out, err = run(
+        "import", "--db", db, "--skip-invalid", write_csv(tmp_path / "s.csv", rows, LONG)
+    )
+    assert code == 0, err
+    assert "1 imported, 0 already present, 4 rejected." in out
+    rejects = (tmp_path / "s.rejects.csv").read_text(encoding="utf-8")
+    assert "the rows of this episode's index client K-A1, which were rejected" in rejects
+    assert "episode E-8 has none in the files or the database" in rejects
+    assert "an index client for episode E-6: every client in it has another role" in rejects
+    assert rows_of(db, "SELECT episode_id, client_id FROM episodes") == [("E-7", "K-D4")]
+    assert rows_of(db, "SELECT episode_id, client_id, role FROM episode_participants") == [
+        ("E-7", "K-D4", "index")
+    ]
+    assert check_database(db).ok

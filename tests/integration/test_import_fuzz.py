@@ -138,3 +138,72 @@ def test_arbitrary_bytes_are_refused_cleanly(data: bytes, suffix: str) -> None:
         source = folder / f"data{suffix}"
         source.write_bytes(data)
         _check(folder, source, existing=True, options=[])
+
+
+# Couple and family files (issue 20): the long layout with roles and forms, and the partners
+# register of fitdata/mappings/couple_register_wide.yml, with cells replaced by awkward text
+# or by words of the other columns (roles, forms, formats, another partner's code).
+COUPLE_HEADER = ["team", "behandler", "forløp", "klient", "rolle", "vurderer", "aldersgruppe",
+                 "behandlingsform", "dato", "ORS", "SRS", "ORS skjema", "SRS skjema"]  # fmt: skip
+COUPLE_ROWS = [
+    ["T", "B", "E-1", "K-A1", "", "", "voksen", "par", "06.01.2025", "15", "34", "", ""],
+    ["T", "B", "E-1", "K-B2", "partner", "", "voksen", "par", "06.01.2025", "19", "36", "", ""],
+    ["T", "B", "E-1", "K-A1", "", "", "voksen", "par", "13.01.2025", "18", "35", "ORS", "SRS"],
+    ["T", "B", "E-2", "K-C3", "indeks", "", "barn", "familie", "07.01.2025", "20", "30", "",
+     ""],
+    ["T", "B", "E-2", "K-C3", "mor", "", "barn", "familie", "07.01.2025", "14", "", "CORS",
+     ""],
+    ["T", "B", "E-2", "K-E5", "familiemedlem", "", "voksen", "familie", "", "", "", "", ""],
+]  # fmt: skip
+REGISTER_HEADER = ["Team", "Behandler", "Forløp", "Dato", "Klient A", "Alder A", "ORS A",
+                   "SRS A", "Klient B", "Alder B", "ORS B", "SRS B", "Avslutning"]  # fmt: skip
+REGISTER_ROWS = [
+    ["T", "B", "P-1", "06.01.2025", "K-PA1", "voksen", "14", "33", "K-PB1", "voksen", "19", "35",
+     ""],
+    ["T", "B", "P-1", "13.01.2025", "K-PA1", "voksen", "17", "36", "K-PB1", "voksen", "", "",
+     "avsluttet etter avtale"],
+    ["T", "C", "P-2", "07.01.2025", "K-PA2", "voksen", "10", "30", "K-PB2", "voksen", "", "",
+     ""],
+]  # fmt: skip
+couple_words = st.sampled_from(
+    ["index", "indeks", "partner", "mor", "lærer", "familiemedlem", "medlem", "collateral",
+     "kusine", "CORS", "csrs", "GSRS", "ORS-X", "par", "individuell", "gruppe", "familie",
+     "barn", "ungdom", "K-A1", "K-B2", "K-PA1", "K-PB1", "E-1", "E-2", "P-1", ""]
+)  # fmt: skip
+
+
+@st.composite
+def malformed_couple_files(draw: st.DrawFn) -> tuple[list[str], list[list[str]], bool]:
+    partners = draw(st.booleans())
+    header = list(REGISTER_HEADER if partners else COUPLE_HEADER)
+    rows = [list(r) for r in (REGISTER_ROWS if partners else COUPLE_ROWS)]
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["word", "word", "text", "duplicate", "drop"]))
+        if kind in ("word", "text") and rows:
+            row = draw(st.integers(0, len(rows) - 1))
+            column = draw(st.integers(0, len(header) - 1))
+            rows[row][column] = draw(couple_words if kind == "word" else awkward_text)
+        elif kind == "duplicate" and rows:
+            rows.append(list(rows[draw(st.integers(0, len(rows) - 1))]))
+        elif kind == "drop" and rows:
+            rows.pop(draw(st.integers(0, len(rows) - 1)))
+    return header, rows, partners
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    malformed_couple_files(),
+    st.booleans(),
+    st.sampled_from([[], ["--skip-invalid"], ["--dry-run"]]),
+)
+def test_malformed_couple_files_never_end_in_a_traceback_or_partial_data(
+    case: tuple[list[str], list[list[str]], bool], existing: bool, options: list[str]
+) -> None:
+    header, rows, partners = case
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        source = folder / "par.csv"
+        lines = [";".join(header)] + [";".join(r) for r in rows]
+        source.write_bytes("\n".join(lines).encode("utf-8", errors="replace"))
+        mapping = ["--mapping", "couple_register_wide"] if partners else []
+        _check(folder, source, existing, [*options, *mapping])

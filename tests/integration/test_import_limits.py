@@ -156,3 +156,48 @@ def test_running_out_of_memory_anyway_is_a_message_not_a_traceback(
     with pytest.raises(IngestError, match=r"ran out of memory importing .*ok.xlsx; nothing was"):
         importer.import_files([path], db)
     assert not db.exists()
+
+
+def test_a_couple_file_that_breaks_every_rule_everywhere_is_refused_quickly(
+    tmp_path: Path,
+) -> None:
+    """Not a file made to exhaust the reader but one that exhausts the checks: 120,000 couple
+    problems. No address-space limit here: any refusal of 50,000 bad rows needs more than
+    ``ADDRESS_SPACE`` (measured: the importer of before issue 20 as well), so the peak
+    resident memory of the process is bounded instead."""
+    path = hostile.crowded_couples_csv(tmp_path / "couples.csv", couples=20_000)
+    assert path.stat().st_size < 25_000_000
+    db = tmp_path / "kor.duckdb"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURED, "import", "--db", str(db), str(path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=SECONDS,
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr and "MemoryError" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 103  # the first 100 problems, how many more, the verdict, the peak
+    assert "one index client per episode" in lines[0]
+    assert re.search(r"^\.\.\. and [\d,]+ more problems", lines[100])
+    assert re.search(r"error: [\d,]+ problem\(s\) in 60,000 row\(s\); nothing was imported",
+                     lines[101])  # fmt: skip
+    assert "one of the couple's two clients" in result.stderr
+    assert "one therapist per session of a couple" in result.stderr
+    peak_mb = int(lines[102].removeprefix("peak MB "))
+    assert peak_mb < 1500, peak_mb
+    assert seconds < SECONDS
+    assert not db.exists()
+
+
+#: ``fitdata ARGS`` in a process that reports its peak resident memory last on stderr.
+_MEASURED = """
+import resource, sys
+from fitdata.cli import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(f"peak MB {peak}", file=sys.stderr)
+sys.exit(code)
+"""
