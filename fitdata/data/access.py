@@ -71,6 +71,7 @@ from fitdata.kernel_env import (
 )
 
 __all__ = [
+    "CLIENT_ROLE",
     "reader_user",
     "ENV_HUB_USER",
     "ENV_LOGIN",
@@ -103,8 +104,12 @@ __all__ = [
     "verify_audit",
 ]
 
-Role = Literal["therapist", "supervisor", "leader", "admin"]
+Role = Literal["therapist", "supervisor", "leader", "admin", "client"]
+#: The roles of the ``users`` table (the people who log in).
 ROLES: tuple[Role, ...] = ("therapist", "supervisor", "leader", "admin")
+#: The role of a client link's reader (:func:`fitdata.data.client_links.link_user`): never a row
+#: of ``users``, never a login; it reads that client's own rows and writes nothing here.
+CLIENT_ROLE: Role = "client"
 
 
 # Login names: letters, digits and . _ @ - (JupyterHub names, e-mail style names).
@@ -142,6 +147,7 @@ class User:
             "supervisor": "teams " + ", ".join(self.team_ids),
             "leader": "aggregates only",
             "admin": "everything",
+            "client": "a client link: that client's own rows of one episode",
         }[self.role]
         return f"{self.name} ({self.role}: {what})"
 

@@ -126,3 +126,16 @@ def test_the_kernel_reads_the_link_the_server_set(monkeypatch: pytest.MonkeyPatc
     assert client_link_token() is None
     monkeypatch.setenv(ENV_CLIENT_LINK, "c1abc")
     assert client_link_token() == "c1abc"
+
+
+def test_a_client_links_user_is_described_and_is_no_role_of_the_users_table() -> None:
+    from fitdata.data.access import CLIENT_ROLE, ROLES, User
+    from fitdata.data.client_links import ClientGrant, link_user
+
+    grant = ClientGrant("L1", "E1", "K-1", dt.date(2030, 1, 1), frozenset({"ors"}), LATER, "phone")
+    user = link_user(grant)
+    assert user == User("client-link:L1", CLIENT_ROLE) and CLIENT_ROLE not in ROLES
+    assert (
+        user.describe()
+        == "client-link:L1 (client: a client link: that client's own rows of one episode)"
+    )
