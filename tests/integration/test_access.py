@@ -703,6 +703,7 @@ def test_every_table_with_client_data_is_behind_a_view_in_every_scope(db) -> Non
     """A table no view stands in for is read whole by a scoped reader: only the shared lists."""
     tables = {r[0] for r in reader_for(db).rows("SELECT table_name FROM duckdb_tables()")}
     assert {"episode_participants", "client_page_settings", "client_form_uses"} <= tables
+    assert {"case_discussions", "case_discussion_changes"} <= tables  # version 7
     for name in ("kari", "sigrid", "leder", "admin"):
         user = access.find_user(db, name)
         scope = access.scope_for(user)
