@@ -59,12 +59,13 @@ from fitdata.data.access import record_access, require_client_rows
 from fitdata.data.cache import MemoryCache
 from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
-from fitdata.features import expected_trajectory
+from fitdata.features import case_discussions, expected_trajectory
 
 __all__ = [
     "CASELOAD_COLUMNS",
     "CASE_AGGREGATES",
     "CASE_COLUMNS",
+    "DISCUSSION_REVIEW_COLUMNS",
     "JOINT_FORMATS",
     "FLAG_GROUP",
     "FLAG_GROUPS",
@@ -83,6 +84,7 @@ __all__ = [
     "case_flags",
     "case_participants",
     "current_rows",
+    "follow_up_due",
     "episode_detail",
     "filter_caseload",
     "flag_group_counts",
@@ -94,6 +96,7 @@ __all__ = [
     "team_caseload",
     "trajectory_model",
     "urgency_rank",
+    "with_discussions",
 ]
 
 
@@ -944,3 +947,147 @@ def _episode_detail(
     return EpisodeDetail(
         sessions=sessions, age_group=age_group, expected=expected, session_flags=flags
     )
+
+
+# -- the last discussion of each case (issue 22) ----------------------------------------------
+#: Columns :func:`with_discussions` adds to the cases: the last discussion's id, date, forum,
+#: agreed codes (a tuple) and follow-up date; ``follow_up_due`` (the follow-up date has come by
+#: ``as_of``) and ``days_overdue`` (days since it came, None when not due);
+#: ``sessions_since_discussion`` (the case's sessions after the discussion up to ``as_of``, of
+#: the participant seen most); ``discussed_flags`` the warnings stored with the discussion
+#: (codes, most urgent first); ``still_flag`` the most urgent of them that still holds now
+#: ("" when none does), ``resolved_flag`` the most urgent of them that no longer holds when
+#: none still holds ("" otherwise).
+DISCUSSION_REVIEW_COLUMNS: tuple[str, ...] = (
+    "last_discussion_id",
+    "last_discussed",
+    "last_forum",
+    "last_agreed",
+    "follow_up_on",
+    "follow_up_due",
+    "days_overdue",
+    "sessions_since_discussion",
+    "discussed_flags",
+    "still_flag",
+    "resolved_flag",
+)
+
+
+def _empty_discussion_columns(cases: pd.DataFrame) -> pd.DataFrame:
+    n = len(cases)
+    return cases.assign(
+        last_discussion_id=pd.array([None] * n, dtype="Int64"),
+        last_discussed=pd.Series([None] * n, index=cases.index, dtype=object),
+        last_forum=pd.Series([""] * n, index=cases.index, dtype=object),
+        last_agreed=pd.Series([()] * n, index=cases.index, dtype=object),
+        follow_up_on=pd.Series([None] * n, index=cases.index, dtype=object),
+        follow_up_due=pd.Series(False, index=cases.index, dtype=bool),
+        days_overdue=pd.array([None] * n, dtype="Int64"),
+        sessions_since_discussion=pd.array([None] * n, dtype="Int64"),
+        discussed_flags=pd.Series([()] * n, index=cases.index, dtype=object),
+        still_flag=pd.Series([""] * n, index=cases.index, dtype=object),
+        resolved_flag=pd.Series([""] * n, index=cases.index, dtype=object),
+    )
+
+
+_SESSIONS_SINCE_SQL = """
+WITH d AS (
+    SELECT unnest(?::VARCHAR[]) AS episode_id, unnest(?::DATE[]) AS discussed_on
+)
+SELECT s.episode_id, s.client_id, count(DISTINCT s.session_no) AS n
+FROM sessions s JOIN d USING (episode_id)
+WHERE s.rater = 'client' AND s.session_date > d.discussed_on AND s.session_date <= ?
+GROUP BY s.episode_id, s.client_id
+"""
+
+
+def with_discussions(reader: Reader, caseload: Caseload, cases: pd.DataFrame) -> pd.DataFrame:
+    """The cases with their last discussion and what became of its flags.
+
+    A case's last discussion is its episode's latest (a couple's or family's episode is one
+    case), read with :func:`fitdata.features.case_discussions.last_discussions` (audited;
+    withdrawn discussions left out). Whether the flags discussed then still hold is read from
+    the stored ``flags_then`` (never recomputed) against the caseload's current flags: a
+    discussed case that is still flagged says so (``still_flag``). Only warnings count
+    (clinical, alliance, attendance), not data-quality prompts.
+
+    Args:
+        reader: The page's reader (one that may see the cases).
+        caseload: The caseload the cases come from (its ``as_of`` and current flags).
+        cases: Rows of :attr:`Caseload.cases` (or a filtered part of it).
+
+    Returns:
+        ``cases`` with :data:`DISCUSSION_REVIEW_COLUMNS` added, same rows and order.
+    """
+    out = _empty_discussion_columns(
+        cases.drop(columns=list(DISCUSSION_REVIEW_COLUMNS), errors="ignore")
+    )
+    if cases.empty:
+        return out
+    last = case_discussions.last_discussions(reader, cases["episode_id"].astype(str).unique())
+    if last.empty:
+        return out
+    as_of = caseload.as_of
+    by_episode = last.set_index("episode_id")
+    since = reader.df(
+        _SESSIONS_SINCE_SQL,
+        [by_episode.index.tolist(), list(by_episode["discussed_on"]), as_of],
+    )
+    most = since.groupby("episode_id")["n"].max() if len(since) else pd.Series(dtype="int64")
+    current = caseload.flags
+    current = current[current["current"].astype(bool)] if len(current) else current
+    holds = (
+        set(
+            zip(
+                current["episode_id"].astype(str),
+                current["client_id"].astype(str),
+                current["flag"].astype(str),
+                strict=True,
+            )
+        )
+        if len(current)
+        else set()
+    )
+    episode = cases["episode_id"].astype(str)
+    found = episode.isin(by_episode.index)
+    for index, episode_id in episode[found].items():
+        row = by_episode.loc[episode_id]
+        discussed = row["discussed_on"]
+        warnings = sorted(
+            {
+                (str(f["flag"]), str(f["client_id"]))
+                for f in row["flags_then"]
+                if is_warning(str(f["flag"]))
+            },
+            key=lambda pair: (urgency_rank(pair[0]), pair[1]),
+        )
+        still = [code for code, client in warnings if (episode_id, client, code) in holds]
+        resolved = [code for code, client in warnings if (episode_id, client, code) not in holds]
+        follow_up = row["follow_up_on"]
+        due = follow_up is not None and follow_up <= as_of
+        out.at[index, "last_discussion_id"] = int(row["discussion_id"])
+        out.at[index, "last_discussed"] = discussed
+        out.at[index, "last_forum"] = str(row["forum"])
+        out.at[index, "last_agreed"] = tuple(str(a) for a in row["agreed"])
+        out.at[index, "follow_up_on"] = follow_up
+        out.at[index, "follow_up_due"] = bool(due)
+        out.at[index, "days_overdue"] = (as_of - follow_up).days if due else None
+        out.at[index, "sessions_since_discussion"] = int(most.get(episode_id, 0))
+        out.at[index, "discussed_flags"] = tuple(dict.fromkeys(c for c, _ in warnings))
+        out.at[index, "still_flag"] = still[0] if still else ""
+        out.at[index, "resolved_flag"] = resolved[0] if resolved and not still else ""
+    return out
+
+
+def follow_up_due(cases: pd.DataFrame) -> pd.DataFrame:
+    """The cases whose follow-up date has come (by the caseload's date), most overdue first.
+
+    ``cases`` carry :data:`DISCUSSION_REVIEW_COLUMNS` (:func:`with_discussions`); ties by the
+    urgency of the current flags, then by client code.
+    """
+    if "follow_up_due" not in cases.columns:
+        return cases.iloc[0:0]
+    due = cases[cases["follow_up_due"].astype(bool)]
+    due = due.sort_values(["client_id", "episode_id"], kind="stable")
+    due = due.sort_values("urgency", kind="stable")
+    return due.sort_values("days_overdue", ascending=False, kind="stable", na_position="last")

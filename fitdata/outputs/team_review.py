@@ -21,18 +21,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fitdata.analytics.flags import FLAGS
 from fitdata.analytics.trajectory import TrajectoryModel
-from fitdata.config import ClinicalConfig
+from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.audit import record_access
 from fitdata.data.files import NEW_FILE_MODE
 from fitdata.data.store import Reader
+from fitdata.features import case_discussions as cd
 from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
 from fitdata.outputs.spreadsheets import inert_worksheet, neutralise_frame
@@ -43,6 +45,7 @@ __all__ = [
     "case_label",
     "case_list_table",
     "case_participant_codes",
+    "discussion_outcome_text",
     "export_csv",
     "export_excel",
     "flag_rule_text",
@@ -200,7 +203,75 @@ def _most_urgent(listed: pd.DataFrame, current: pd.DataFrame, labels: dict[str, 
     return _joint_text(listed, current.drop_duplicates("case"), urgent)  # most urgent first
 
 
-def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -> pd.DataFrame:
+def _flag_word(code: str, tr: Translator) -> str:
+    """A flag's label inside a sentence: "not on track" (an acronym such as SRS kept)."""
+    label = tr.text(f"flag.label.{code}")
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+
+def discussion_outcome_text(case: Mapping[str, Any], tr: Translator) -> str:
+    """What became of a discussed case: "discussed 03.11, still not on track after 3 sessions".
+
+    ``case`` is a row of :func:`fitdata.features.team_review.with_discussions`: the warnings
+    stored with the last discussion against those that hold now; "" for a case never
+    discussed. A "not on track" discussed that no longer holds reads "back on track".
+    """
+    day = case.get("last_discussed")
+    if day is None or (not isinstance(day, dt.date) and pd.isna(day)):
+        return ""
+    date = tr.date(day)
+    raw = case.get("sessions_since_discussion")
+    n = 0 if raw is None or pd.isna(raw) else int(raw)
+    still, resolved = str(case.get("still_flag") or ""), str(case.get("resolved_flag") or "")
+    if still:
+        if n == 0:
+            return tr.text("review.discussion.still_none", date=date, flag=_flag_word(still, tr))
+        return tr.count_text(
+            "review.discussion.still", n, date=date, flag=_flag_word(still, tr), n=n
+        )
+    if resolved == "not_on_track":
+        return tr.count_text("review.discussion.back_on_track", n, date=date, n=n)
+    if resolved:
+        return tr.count_text(
+            "review.discussion.resolved", n, date=date, flag=_flag_word(resolved, tr), n=n
+        )
+    return tr.text("review.discussion.plain", date=date)
+
+
+def _discussion_columns(
+    listed: pd.DataFrame, tr: Translator, config: ClinicalConfig
+) -> dict[str, pd.Series]:
+    """The export's last-discussion columns (empty cells for a case never discussed)."""
+    if "last_discussed" not in listed.columns:
+        empty = pd.Series([None] * len(listed), index=listed.index, dtype=object)
+        text = pd.Series([""] * len(listed), index=listed.index, dtype=object)
+        discussed, agreed, follow, outcome = empty, text, empty, text
+    else:
+        discussed = listed["last_discussed"].astype(object)
+        follow = listed["follow_up_on"].astype(object)
+        agreed = listed["last_agreed"].map(
+            lambda codes: "; ".join(cd.action_label(config, c, tr.lang) for c in codes or ())
+        )
+        outcome = pd.Series(
+            [discussion_outcome_text(r, tr) for r in listed.to_dict("records")],
+            index=listed.index,
+            dtype=object,
+        )
+    return {
+        tr.text("review.column.last_discussion"): discussed,
+        tr.text("review.column.agreed"): agreed.astype(object),
+        tr.text("review.column.follow_up"): follow,
+        tr.text("review.column.discussion_outcome"): outcome,
+    }
+
+
+def case_list_table(
+    listed: pd.DataFrame,
+    flags: pd.DataFrame,
+    tr: Translator,
+    *,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+) -> pd.DataFrame:
     """The listed caseload rows as the export holds them, in their order.
 
     Headers and flag names in the page's language; numbers stay numbers. The flags that hold
@@ -217,6 +288,11 @@ def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -
             of the list.
         flags: The caseload's flag rows (:attr:`~fitdata.features.team_review.Caseload.flags`).
         tr: The language.
+        config: The service's configuration (the labels of what a discussion agreed).
+
+    The last four columns are the case's last discussion, what was agreed, its follow-up date
+    and what became of its warnings (:func:`discussion_outcome_text`), when ``listed`` carries
+    :func:`fitdata.features.team_review.with_discussions`'s columns (empty otherwise).
     """
     labels = {code: tr.text(f"flag.label.{code}") for code in FLAGS}
     warnings = [c for c in cl.URGENCY if cl.is_warning(c)]
@@ -271,6 +347,7 @@ def case_list_table(listed: pd.DataFrame, flags: pd.DataFrame, tr: Translator) -
             tr.text("review.column.history"): _joint_text(
                 listed, earlier, _history(listed, flags, tr)
             ),
+            **_discussion_columns(listed, tr, config),
         }
     ).reset_index(drop=True)
 
@@ -289,6 +366,7 @@ def case_list_notes(
     notes.append((tr.text("review.export.filters"), filters))
     notes.append((tr.text("review.export.order"), tr.text("review.export.order_rule")))
     notes.append((tr.text("review.export.joint"), tr.text("review.export.joint_rule")))
+    notes.append((tr.text("review.export.discussion"), tr.text("review.export.discussion_rule")))
     notes += [
         (
             tr.text(f"flag.label.{code}"),
@@ -443,11 +521,12 @@ def review_file(
         )
     tr = Translator(lang)
     caseload = cl.team_caseload(reader, team_id=team_id, as_of=as_of, config=config, model=model)
-    filtered = cl.filter_caseload(caseload.cases, as_of=as_of, status=status)
+    cases = cl.with_discussions(reader, caseload, caseload.cases)
+    filtered = cl.filter_caseload(cases, as_of=as_of, status=status)
     listed = cl.sort_caseload(filtered, cl.URGENCY_SORT, descending=True)
     clients = case_participant_codes(listed)
     record_access(reader, "caseload_export", "", team_id=team_id, clients=clients)
-    table = case_list_table(listed, caseload.flags, tr)
+    table = case_list_table(listed, caseload.flags, tr, config=config)
     notes = case_list_notes(
         tr,
         config,

@@ -47,6 +47,7 @@ from fitdata.features import team_review as cl
 from fitdata.features.group_exercise import case_token, link_key
 from fitdata.outputs import team_review as review_files
 from fitdata.ui import team_review_table as review_table
+from fitdata.ui.case_discussion import DiscussionPanel, discussion_panel
 from fitdata.ui.charts import (
     ParticipantSeries,
     Spec,
@@ -73,12 +74,16 @@ GROUP_LINK_CASES = 6
 MAX_TABLE_ROWS = 500
 ALL = "all"
 
-#: Presets: (flag group, sort column, descending).
+#: Presets: (flag group, sort column, descending). "Follow-up due" is no flag group: it lists
+#: the cases whose last discussion's follow-up date has come, most overdue first (the earliest
+#: follow-up date first; :func:`fitdata.features.team_review.follow_up_due`).
 PRESETS: dict[str, tuple[str, str, bool]] = {
     "stagnating": ("no_reliable_change", "sessions", True),
     "alliance": ("alliance", "last_srs", False),
     "not_seen": ("not_seen", "weeks_since_last", True),
+    "follow_up_due": (ALL, "follow_up_on", False),
 }
+FOLLOW_UP_PRESET = "follow_up_due"
 #: The exports: (format, MIME type).
 EXPORTS = (
     ("csv", "text/csv"),
@@ -96,6 +101,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self._cache = cl.CaseloadCache()
         self._caseload: cl.Caseload | None = None
         self._listed = pd.DataFrame()
+        self._cases = pd.DataFrame()  # the caseload's cases with their last discussion
         self._shown_key = ""
         self.model = model if model is not None else cl.trajectory_model(reader)
 
@@ -130,6 +136,9 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             )
             for name in PRESETS
         }
+        self.follow_up_only = widgets.Checkbox(
+            value=False, description=tr.text("review.follow_up_only"), indent=False
+        ).add_class("fitdata-follow-up-only")
         self.table = CaseTable.for_review(tr)
         self.table_note = widgets.HTML().add_class("fitdata-table-note")
         legend = review_table.legend_html(
@@ -153,6 +162,13 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self.graph_expected = widgets.HTML().add_class("fitdata-expected-note")
         self.graph_rules = widgets.HTML().add_class("fitdata-rules")
         self.graph_flags = widgets.HTML().add_class("fitdata-case-flags")
+        self.discussion: DiscussionPanel = discussion_panel(
+            context,
+            None,
+            source="team_review",
+            model=self.model,
+            on_saved=self.guarded(self._on_discussion_saved),
+        )
 
         self._fill_initial_options()
         self._load_caseload()
@@ -165,7 +181,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self.service.observe(self.guarded(self._on_service), "value")
         self.team.observe(self.guarded(self._on_team), "value")
         self.as_of.observe(self.guarded(self._on_team), "value")
-        for box in (self.therapist, self.period, self.age_group, self.status):
+        for box in (self.therapist, self.period, self.age_group, self.status, self.follow_up_only):
             box.observe(self.guarded(self._on_filter), "value")
         self.flag_filter.observe(self.guarded(self._on_flag_button), "value")
         self.prompt_filter.observe(self.guarded(self._on_flag_button), "value")
@@ -233,10 +249,24 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
                 model=self.model,
             )
         self._row_cache: dict[str, dict[str, Any]] = {}
+        self._read_discussions()
         previous = self.therapist.value
         with self.holding():
             set_options(self.therapist, self._therapist_options(), value=previous)
         self._as_of_text()
+
+    def _read_discussions(self) -> None:
+        """Each case's last discussion (read again after a discussion is recorded)."""
+        if self._caseload is None:
+            self._cases = pd.DataFrame()
+            return
+        self._cases = cl.with_discussions(self.context.reader, self._caseload, self._caseload.cases)
+
+    def _on_discussion_saved(self, _saved: object) -> None:
+        """A discussion recorded or corrected: the list's last discussions and their cells."""
+        self._read_discussions()
+        self._row_cache = {}
+        self._refresh()
 
     def _as_of_text(self) -> None:
         tr = self.context.tr
@@ -258,7 +288,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         therapist = None if self.therapist.value in (None, ALL) else self.therapist.value
         age = None if self.age_group.value in (None, ALL) else self.age_group.value
         return cl.filter_caseload(
-            self._caseload.cases,
+            self._cases,
             as_of=self._caseload.as_of,
             therapist_id=therapist,
             period=self.period.value or "all",
@@ -279,6 +309,8 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self._update_flag_buttons(filtered)
         group = self.flag_group
         listed = filtered if group is None else filtered[cl.group_mask(filtered, group)]
+        if self.follow_up_only.value and "follow_up_due" in listed.columns:
+            listed = listed[listed["follow_up_due"].astype(bool)]
         listed = cl.sort_caseload(
             listed, self.table.sort_by or "flags", descending=self.table.descending
         )
@@ -371,11 +403,13 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             self.graph_expected.value = ""
             self.graph_rules.value = ""
             self.graph_flags.value = ""
+            self.discussion.set_episode(None)
             return client_graph_spec(
                 empty, status, tr, context.config, title=tr.text("graph.no_client")
             )
         cases = self._caseload.cases
         case = cases[cases["key"] == key]
+        self.discussion.set_episode(key.split("|", 1)[0])
         if len(case) and bool(case["joint"].iloc[0]):
             return self._case_spec(case.iloc[0])
         episode_id, client_id = key.split("|", 1)
@@ -618,6 +652,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         with self.holding():
             self.prompt_filter.value = None
             self.flag_filter.value = group
+            self.follow_up_only.value = preset == FOLLOW_UP_PRESET
             self.table.sort_by = column
             self.table.descending = descending
         self._refresh()
@@ -652,7 +687,9 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         hold now and, apart, the history (:func:`fitdata.outputs.team_review.case_list_table`).
         """
         flags = self._caseload.flags if self._caseload is not None else pd.DataFrame()
-        return review_files.case_list_table(self._listed, flags, self.context.tr)
+        return review_files.case_list_table(
+            self._listed, flags, self.context.tr, config=self.context.config
+        )
 
     def _file_stem(self) -> str:
         as_of = self.as_of_date.isoformat() if self.as_of_date else "all"
@@ -728,6 +765,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
                 self.graph_expected,
                 self.figure_box,
                 self.graph_rules,
+                self.discussion,
             ]
         )
         return self.page(
@@ -737,7 +775,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
                 self.flag_filter,
                 self.row([self.prompt_heading, self.prompt_filter], align_items="center"),
                 presets,
-                self.table_note,
+                self.row([self.table_note, self.follow_up_only], align_items="center"),
                 self.table,
                 self.legend,
                 self.group_link,

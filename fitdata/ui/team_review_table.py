@@ -27,9 +27,15 @@ import traitlets
 
 from fitdata.analytics.flags import FLAGS, describe_flags
 from fitdata.config import ClinicalConfig
+from fitdata.features import case_discussions as cd
 from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
-from fitdata.outputs.team_review import case_label, flag_rule_text, whose_flag
+from fitdata.outputs.team_review import (
+    case_label,
+    discussion_outcome_text,
+    flag_rule_text,
+    whose_flag,
+)
 from fitdata.ui.assets import asset
 from fitdata.ui.charts import FLAG_COLOURS
 
@@ -71,6 +77,7 @@ COLUMNS: tuple[tuple[str, str, bool, bool], ...] = (
     ("last_srs", "review.column.last_srs", True, False),
     ("weeks_since_last", "review.column.weeks_since_last", True, True),
     ("flags", "review.column.flags", False, True),
+    ("last_discussed", "review.column.discussion", False, True),
 )
 _DASH = "\u2013"  # an empty cell
 
@@ -81,6 +88,7 @@ _DASH = "\u2013"  # an empty cell
 JOINT_CSS = """
 .fitdata-case-table td:not([data-key="flags"]) { white-space: pre; }
 .fitdata-case-table .fitdata-chip[data-flag*="@"] { white-space: normal; }
+.fitdata-case-table td[data-key="last_discussed"] { white-space: pre-line; min-width: 14em; }
 """
 
 
@@ -156,12 +164,15 @@ def table_rows(
     rules = _chips(frame, flags, tr=tr, config=config, as_of=as_of, lang=lang)
     started = pd.to_datetime(frame["started"])
     dates = {d: tr.date(d) for d in started.dropna().unique()}  # a few hundred dates
-    columns = [c for c, *_ in COLUMNS if c not in ("flags", "started")]
-    records = frame[["key", "ongoing", *columns]].assign(started=started.map(dates).fillna(_DASH))
+    columns = [c for c, *_ in COLUMNS if c not in ("flags", "started", "last_discussed")]
+    extra = [c for c in cl.DISCUSSION_REVIEW_COLUMNS if c in frame.columns]
+    records = frame[["key", "ongoing", *columns, *extra]].assign(
+        started=started.map(dates).fillna(_DASH)
+    )
     rows = {
         record["key"]: {
             "key": record["key"],
-            "cells": _cells(record, tr),
+            "cells": {**_cells(record, tr), "last_discussed": discussion_cell(record, tr, config)},
             "flags": rules.get(record["key"], []),
         }
         for record in records.to_dict("records")  # the rows drawn, at most a few hundred
@@ -214,6 +225,35 @@ def _joint_cells(case: Any, people: pd.DataFrame, tr: Translator) -> dict[str, s
     if case.ongoing:
         cells["weeks_since_last"] = each("weeks_since_last")
     return cells
+
+
+def discussion_cell(case: dict[str, Any], tr: Translator, config: ClinicalConfig) -> str:
+    """The "Last discussion" cell: what became of it, what was agreed, the follow-up date.
+
+    "discussed 03.11, still not on track after 3 sessions" (a line), what was agreed (a line),
+    and the follow-up date, "due ... (n days ago)" once it has come; a dash for a case never
+    discussed.
+    """
+    sentence = discussion_outcome_text(case, tr)
+    if not sentence:
+        return _DASH
+    lines = [sentence]
+    agreed = case.get("last_agreed") or ()
+    if agreed:
+        lines.append("; ".join(cd.action_label(config, code, tr.lang) for code in agreed))
+    follow = case.get("follow_up_on")
+    if follow is not None and not (isinstance(follow, float) and math.isnan(follow)):
+        days = case.get("days_overdue")
+        if case.get("follow_up_due") and days is not None and not pd.isna(days):
+            n = int(days)
+            lines.append(
+                tr.text("review.discussion.due_today")
+                if n == 0
+                else tr.count_text("review.discussion.overdue", n, date=tr.date(follow), n=n)
+            )
+        else:
+            lines.append(tr.text("review.discussion.follow_up", date=tr.date(follow)))
+    return "\n".join(lines)
 
 
 def whose_styles(rows: list[dict[str, Any]], tr: Translator) -> dict[str, dict[str, Any]]:
