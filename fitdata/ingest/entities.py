@@ -15,7 +15,7 @@ import pandas as pd
 from fitdata.ingest.existing import Existing
 from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, SCORE_COLUMNS
 
-__all__ = ["DEFAULT_SERVICE", "Plan", "lookup", "lookup_series", "new_entities"]
+__all__ = ["DEFAULT_SERVICE", "Plan", "first_rows", "lookup", "lookup_series", "new_entities"]
 
 #: Service of a new team when the file names none.
 DEFAULT_SERVICE = "Unspecified"
@@ -68,7 +68,7 @@ def _key_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     )
 
 
-def _first_rows(
+def first_rows(
     codes: np.ndarray, count: int, order: np.ndarray, given: np.ndarray | None = None
 ) -> np.ndarray:
     """For each code, the row that comes first in ``order`` (among ``given`` rows); else -1."""
@@ -99,7 +99,7 @@ def _sort_rank(codes: np.ndarray, labels: pd.Index) -> np.ndarray:
 
 
 class _Keyed:
-    """The rows of ``new`` grouped by one key column (see :func:`_first_rows`)."""
+    """The rows of ``new`` grouped by one key column (see :func:`first_rows`)."""
 
     def __init__(self, new: pd.DataFrame, key: str) -> None:
         self.frame = new
@@ -108,7 +108,7 @@ class _Keyed:
 
     def present(self) -> np.ndarray:
         """Codes of the keys on some row, in order of first appearance (as ``pd.unique``)."""
-        first = _first_rows(self.codes, len(self.labels), self.row_order)
+        first = first_rows(self.codes, len(self.labels), self.row_order)
         codes = np.flatnonzero(first >= 0)
         return codes[np.argsort(first[codes], kind="stable")]
 
@@ -118,7 +118,7 @@ class _Keyed:
         """Per code: the first (or last) value of ``column`` given (not NA) in ``order``."""
         values = self.frame[column] if isinstance(column, str) else column
         order = self.row_order if order is None else order
-        rows = _first_rows(
+        rows = first_rows(
             self.codes, len(self.labels), order[::-1] if last else order, values.notna().to_numpy()
         )
         return _take(values.reset_index(drop=True), rows)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fitdata.ingest.checks import at, raw_values
-from fitdata.ingest.entities import _first_rows
+from fitdata.ingest.entities import first_rows
 from fitdata.ingest.existing import Existing
 from fitdata.ingest.problems import ProblemLog
 from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, ORS_FORMS, SRS_FORMS
@@ -48,7 +48,7 @@ def age_groups(rows: pd.DataFrame, existing: Existing) -> np.ndarray:
     date = rows["session_date"].to_numpy(dtype="datetime64[D]")
     order = np.argsort(date, kind="stable")  # NaT last
     given = rows["age_group"].notna().to_numpy()
-    first = _first_rows(codes, count, order, given)
+    first = first_rows(codes, count, order, given)
     file_group = np.append(rows["age_group"].to_numpy(dtype=object), None)[first]
     group = np.where(pd.notna(group), group, file_group)
     valid = codes >= 0

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from fitdata.ingest.checks import at, raw_values, reject_groups, spread
-from fitdata.ingest.entities import _first_rows
+from fitdata.ingest.entities import first_rows
 from fitdata.ingest.existing import Existing
 from fitdata.ingest.problems import ProblemLog
 
@@ -181,7 +181,7 @@ def check_roles(
     old_format = _per_code(episodes, old["format"]) if len(old) else np.full(
         len(episodes), None, dtype=object)  # fmt: skip
     file_format = rows["format"].astype("str").where(rows["format"].notna())
-    first = _first_rows(ep, len(episodes), order, file_format.notna().to_numpy())
+    first = first_rows(ep, len(episodes), order, file_format.notna().to_numpy())
     first_format = np.append(file_format.to_numpy(dtype=object), None)[first]
     row_old_format = per_row(old_format)
     changed = file_format.notna().to_numpy() & pd.notna(row_old_format)
@@ -219,13 +219,13 @@ def check_roles(
             problems.add(at(rows, against_old & ~bad, raw), "role", raw_values(raw, "role"),
                          spread(rows, message, raw))  # fmt: skip
             bad |= against_old
-    first_named = _first_rows(ep, len(episodes), order, named)
+    first_named = first_rows(ep, len(episodes), order, named)
     # first listed: a client's own rating without another role, else a row without a role
     # (a parent's rating of the child); a client with another role is never the index
     plain = given.isna().to_numpy(dtype=bool)
-    first_listed = _first_rows(ep, len(episodes), order, plain & self_rated)
+    first_listed = first_rows(ep, len(episodes), order, plain & self_rated)
     first_listed = np.where(
-        first_listed >= 0, first_listed, _first_rows(ep, len(episodes), order, plain)
+        first_listed >= 0, first_listed, first_rows(ep, len(episodes), order, plain)
     )
     labels = np.append(np.asarray(clients, dtype=object), None)
     row_client = np.append(cl, -1)  # a row's client code; -1 (None) for no row

@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 
 from fitdata.ingest.assign import _reject_groups
-from fitdata.ingest.entities import _first_rows, _Keyed, _sort_rank
+from fitdata.ingest.entities import _Keyed, _sort_rank, first_rows
 from fitdata.ingest.problems import ProblemLog
 
 
 def test_first_rows_follow_the_given_order_and_skip_missing_values() -> None:
     codes = np.array([1, 0, 1, -1, 0, 2])
-    by_position = _first_rows(codes, 4, np.arange(6))
+    by_position = first_rows(codes, 4, np.arange(6))
     assert by_position.tolist() == [1, 0, 5, -1]  # code 3 is on no row; -1 (NA) is no code
-    backwards = _first_rows(codes, 4, np.arange(6)[::-1])
+    backwards = first_rows(codes, 4, np.arange(6)[::-1])
     assert backwards.tolist() == [4, 2, 5, -1]
     given = np.array([False, True, True, True, True, True])
-    assert _first_rows(codes, 4, np.arange(6), given).tolist() == [1, 2, 5, -1]
+    assert first_rows(codes, 4, np.arange(6), given).tolist() == [1, 2, 5, -1]
 
 
 def test_keyed_first_and_last_values_per_key_in_date_order() -> None:
