@@ -55,6 +55,7 @@ from fitdata.ui.registration_forms import (
     problem_areas,
     problems_html,
 )
+from fitdata.ui.registration_handover import handover_panel
 from fitdata.ui.view import Options, builder, set_options
 from fitdata.vocabulary import FORMATS
 
@@ -175,6 +176,8 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         self.save.on_click(self.guarded_click(self._on_save))
         self._observe_corrections()
         self._observe_episode_forms()
+        # the client's own page for the chosen episode: a tablet, or a link for their phone
+        self.handover_box = handover_panel(self)
 
     # -- who ------------------------------------------------------------------------------
     @property
@@ -677,6 +680,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
                 self.message,
                 self.status,
                 self.figure_box,
+                self.handover_box,
                 self._correction_box(heading),
                 self._add_box(heading),
                 self._end_box(heading),

@@ -66,14 +66,18 @@ def type_total(page, block: int, form: str, value: str) -> None:
 
 
 def test_register_a_couples_session_in_both_languages(couple_server, page) -> None:
+    try:
+        _register_a_couples_session(couple_server, page)
+    except Exception:
+        page.screenshot(path=SHOTS / f"couple-failed-{couple_server[2]}.png", full_page=True)
+        raise
+
+
+def _register_a_couples_session(couple_server, page) -> None:
     server, db, language = couple_server
     tr = Translator(language)
     page.goto(server.url + "voila/render/registration.ipynb")
-    try:
-        page.wait_for_selector(".fitdata-participant-1", timeout=90_000)
-    except Exception:
-        page.screenshot(path=SHOTS / f"couple-failed-{language}.png", full_page=True)
-        raise
+    page.wait_for_selector(".fitdata-participant-1", timeout=90_000)
     page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=90_000)
     partner = tr.text(
         "registration.participant.label", who=tr.text("role.partner"), code="K-PARTNER"
@@ -127,6 +131,10 @@ def test_register_a_couples_session_in_both_languages(couple_server, page) -> No
     page.screenshot(path=SHOTS / f"couple-saved-{language}.png", full_page=True)
     page.locator(".fitdata-graph").scroll_into_view_if_needed()
     page.screenshot(path=SHOTS / f"couple-graph-{language}.png", full_page=True)
+    # the client's own page for this episode (helper P's panel, on this page since issue 21)
+    page.locator(".fitdata-handover").scroll_into_view_if_needed()
+    assert text(page, ".fitdata-handover").startswith(tr.text("handover.heading"))
+    page.screenshot(path=SHOTS / f"couple-handover-{language}.png", full_page=True)
 
     # after the session: the partner's SRS only; the client's stays for later
     page.locator(".fitdata-p0-srs-mode button").nth(2).click()
