@@ -438,3 +438,33 @@ def test_a_bad_choice_list_says_what_and_where(tmp_path, body, message) -> None:
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_fitdata_check_finds_broken_discussion_rows(db) -> None:
+    record(db)
+    cd.correct_discussion(db, 1, reason="rettet", actor="kari", forum="with_client", today=TODAY)
+    assert check_database(db).ok
+    with write_transaction(db) as con:  # what only a program writing directly could leave
+        con.execute(
+            "INSERT INTO case_discussions SELECT * REPLACE ('E404' AS episode_id, "
+            "['', 'no_change'] AS agreed) FROM case_discussions"
+        )
+        con.execute(
+            "INSERT INTO case_discussion_changes SELECT * REPLACE (2 AS change_id, "
+            "99 AS discussion_id) FROM case_discussion_changes"
+        )
+        for change_id in (3, 4):
+            con.execute(
+                "INSERT INTO case_discussion_changes SELECT * REPLACE (? AS change_id, "
+                "'withdrawn' AS change_type) FROM case_discussion_changes WHERE change_id = 1",
+                [change_id],
+            )
+    problems = check_database(db).problems
+    for expected in (
+        "duplicate case discussion ids",
+        "case discussions whose episode is not in episodes",
+        "case discussions with no agreed action or an empty one",
+        "case discussion changes that refer to no discussion, or to another episode",
+        "1 case discussions withdrawn more than once",
+    ):
+        assert any(expected in p for p in problems), (expected, problems)
