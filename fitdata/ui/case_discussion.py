@@ -55,6 +55,9 @@ DEFAULT_FORUM: dict[str, str] = {
 
 NEW = 0  # the "record a new discussion" choice of the correction picker
 
+#: The fields of the form: their problems name no case, so an anonymous page may show them.
+_FORM_FIELDS = frozenset({"discussed_on", "forum", "agreed", "note", "follow_up_on", "reason"})
+
 
 def _is_missing(value: Any) -> bool:
     return value is None or (not isinstance(value, dt.date) and bool(pd.isna(value)))
@@ -91,9 +94,8 @@ class DiscussionPanel(widgets.VBox):
         self._flags: tuple[cd.FlagThen, ...] = ()  # shown, and stored with the record
         tr = self.tr
         style = {"description_width": "initial"}
-        self.heading = widgets.HTML(
-            f'<h3 style="margin:0.4em 0 0.2em">{html.escape(tr.text("discussion.heading"))}</h3>'
-        )
+        title = tr.text("discussion.group_heading" if anonymous else "discussion.heading")
+        self.heading = widgets.HTML(f'<h3 style="margin:0.4em 0 0.2em">{html.escape(title)}</h3>')
         self.date = widgets.DatePicker(
             description=tr.text("discussion.date"), value=self.today, style=style
         ).add_class("fitdata-discussion-date")
@@ -199,8 +201,15 @@ class DiscussionPanel(widgets.VBox):
         """Who records: the page's user, else the kernel's."""
         return self.context.user or current_user() or "unknown"
 
-    def set_episode(self, episode_id: str | None) -> None:
-        """Show the panel for another case (None: no case chosen), with a fresh form."""
+    def set_episode(self, episode_id: str | None, *, force: bool = False) -> None:
+        """Show the panel for another case (None: hide it), with a fresh form.
+
+        The same case again changes nothing (a redraw of the page keeps what is typed),
+        unless ``force``.
+        """
+        if episode_id == self._episode_id and not force and hasattr(self, "_shown"):
+            return
+        self._shown = True
         self._episode_id = episode_id
         self.layout.display = "none" if episode_id is None else None
         self.message.value = ""
@@ -365,10 +374,17 @@ class DiscussionPanel(widgets.VBox):
         try:
             action()
         except AccessDenied as error:
-            self.message.value = _error_html(str(error))
+            # the refusal names the episode: not on an anonymous page
+            text = self.tr.text("discussion.refused") if self.anonymous else str(error)
+            self.message.value = _error_html(text)
         except cd.DiscussionError as error:
             self.message.value = _error_html(
-                " ".join(cd.problem_text(p, self.tr) for p in error.problems)
+                " ".join(
+                    cd.problem_text(p, self.tr)
+                    if not self.anonymous or p.field in _FORM_FIELDS
+                    else self.tr.text("discussion.refused")
+                    for p in error.problems
+                )
             )
             for problem in error.problems:
                 if problem.field == "note":

@@ -39,6 +39,7 @@ from fitdata.data import queries
 from fitdata.data.store import StoreError
 from fitdata.features import group_exercise as ge
 from fitdata.ui import group_exercise_texts as texts
+from fitdata.ui.case_discussion import DiscussionPanel, discussion_panel
 from fitdata.ui.charts import Spec, participant_label
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
@@ -145,6 +146,11 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             value=False, description=tr.text("group.reveal"), icon="eye", button_style="warning"
         )
         self.result = widgets.HTML()
+        # After the reveal: what the group decided, recorded against the real episode, which
+        # only this kernel knows (the panel holds it in Python; no widget or frame carries it).
+        self.decision: DiscussionPanel = discussion_panel(
+            context, None, source="group_exercise", anonymous=True
+        )
 
         for widget, name in (
             (self.scope, "scope"),
@@ -503,6 +509,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             self.heading.value = ""
             self.status.value = ""
             self.result.value = ""
+            self._update_decision(False)
             return group_figure(empty_case(), tr, config)
         exercise = self.mode.value == "predict" and case.session_count >= 2
         revealed = exercise and self.reveal.value
@@ -532,6 +539,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             status = client_status(visible, case.age_group, config)
             self.status.value = self.status_html(status_sentence(status, tr, config), size="1.3em")
         self.result.value = texts.result_html(self.tr, case, predictions) if revealed else ""
+        self._update_decision(revealed)
         return group_figure(
             case,
             tr,
@@ -541,6 +549,14 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             future_lines=future,
             participants=self._participants,
         )
+
+    def _update_decision(self, revealed: bool) -> None:
+        """Show the record form for the case behind the label once the answer is revealed."""
+        if not revealed or self.case.value is None:
+            self.decision.set_episode(None)
+            return
+        ref = self._presentation.ref(self.case.value)
+        self.decision.set_episode(ref.episode_id)
 
     def _redraw(self) -> None:
         """Bring the graph up to date with one state update (see fitdata.ui.figure_view)."""
@@ -586,7 +602,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             [line(self.previous_step, self.step, self.next_step), self.prompt]
         ).add_class("fitdata-reflection")
         exercise = widgets.VBox(
-            [self.mode, self.shown, *self.predictions, self.reveal, self.result]
+            [self.mode, self.shown, *self.predictions, self.reveal, self.result, self.decision]
         ).add_class("fitdata-exercise")
         tabs = widgets.Tab(children=[reflection, exercise])
         tabs.set_title(0, tr.text("group.tab.reflect"))

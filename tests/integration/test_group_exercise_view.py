@@ -519,3 +519,49 @@ def test_every_partners_read_is_audited(episode_db, tmp_path) -> None:
         ("K-M1", "E-F1"),
         ("K-C1", "E-F1"),
     }
+
+
+def test_after_the_reveal_the_group_records_its_decision_against_the_real_episode(
+    demo_db, tmp_path
+) -> None:
+    """Issue 22: kept against the episode behind "Case A", which no widget ever holds."""
+    import shutil
+
+    db = tmp_path / "decision.duckdb"
+    shutil.copyfile(demo_db, db)
+    view = GroupExerciseView(DashboardContext(db))
+    view.team.value = TEAM
+    found = identifiers(db, TEAM)
+    longest = view._cases.sort_values("sessions", ascending=False).iloc[0]
+    view.case.value = longest["key"]
+    ref = view._presentation.ref(longest["key"])
+    panel = view.decision
+    assert panel.layout.display == "none"  # not before the reveal
+    view.mode.value = "predict"
+    view.reveal.value = True
+    assert panel.layout.display is None
+    assert "Record what the group decided" in panel.heading.value
+    assert panel.forum.value == "group_supervision"
+    # no earlier discussion is listed, no correction offered: the anonymous view shows none
+    assert panel.history not in panel.children and panel.correct not in panel.children
+    assert leaks(widget_state_text(view.widget), found) == []
+    panel.agreed["more_frequent"].value = True
+    panel.quick[4].click()
+    panel.save.click()
+    rows = reader_for(db).rows(
+        "SELECT episode_id, forum, agreed, source FROM case_discussions "
+        "WHERE source <> 'demo' ORDER BY discussion_id"
+    )
+    assert rows == [(ref.episode_id, "group_supervision", ["more_frequent"], "group_exercise")]
+    assert "recorded with the case" in panel.message.value
+    text = widget_state_text(view.widget)
+    assert leaks(text, found) == [] and ref.episode_id not in text
+    # a refusal names no case either
+    panel.agreed["no_change"].value = True
+    panel._episode_id = "E-NOT-THERE"
+    panel.save.click()
+    assert "E-NOT-THERE" not in widget_state_text(view.widget)
+    assert "could not be recorded" in panel.message.value
+    # another case, or a new prediction: the form goes away until the next reveal
+    view.shown.value = 2
+    assert panel.layout.display == "none"
