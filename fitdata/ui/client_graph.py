@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from fitdata.analytics.client_status import EpisodeEnd, client_status, status_sentence
 from fitdata.data import queries
 from fitdata.features.client_graph import episode_end, joint_participants
+from fitdata.ui.case_discussion import discussion_panel
 from fitdata.ui.charts import (
     ParticipantSeries,
     Spec,
@@ -59,6 +60,8 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
         # FigureWidget); tests read what it shows through :attr:`figure`.
         self.graph = FigureView(self._current_spec())
         self.figure_box = self.graph_box(self.graph)
+        # the case discussion panel under the graph (issue 22): record, list, correct
+        self.discussion = discussion_panel(context, self._episode(), source="client_graph")
 
         self.team.observe(self.guarded(self._on_team), "value")
         self.therapist.observe(self.guarded(self._on_therapist), "value")
@@ -94,6 +97,10 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
 
     def _on_client(self, _change: dict[str, Any]) -> None:
         self.graph.show(self._current_spec())
+        self.discussion.set_episode(self._episode())
+
+    def _episode(self) -> str | None:
+        return None if self.client.value is None else self.client.value.split("|", 1)[0]
 
     @property
     def figure(self) -> go.Figure:
@@ -186,7 +193,9 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
     def widget(self) -> widgets.Widget:
         """Everything, laid out for the page."""
         controls = self.row([self.team, self.therapist, self.client])
-        return self.page([controls, self.message, self.status, self.figure_box, self.rules])
+        return self.page(
+            [controls, self.message, self.status, self.figure_box, self.rules, self.discussion]
+        )
 
 
 build_client_graph = builder(ClientGraphView, "build_client_graph")
