@@ -51,10 +51,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fitdata.data.store import append_frame, write_transaction
+from fitdata.analytics.flags import FLAG_GROUP, WARNING_GROUPS, episode_flags, session_flags
+from fitdata.analytics.trajectory import fit_trajectories
+from fitdata.config import DEFAULT_CONFIG, DISCUSSION_ACTIONS
+from fitdata.data.store import append_frame, reader_for, write_transaction
 from fitdata.vocabulary import (
     AGE_GROUPS,
     FORMATS,
+    FORUMS,
     ORS_COLUMNS,
     ORS_FORMS,
     RATERS,
@@ -286,6 +290,84 @@ SRS_ITEM_SPREAD = 0.3
 SRS_MISSING_SHARE = 0.06
 ORS_MISSING_SHARE = 0.02
 
+# --- Case discussions (issue 22) --------------------------------------------------------------
+# A plausible history of what teams decided about flagged cases, so that the follow-up pages
+# show something on a fresh install. Every share below is a GENERATOR ASSUMPTION: no published
+# rate of case discussion in FIT services was found. The supervision loop itself (outcome
+# feedback helps most when supervisors see it and act on not-on-track cases) is Worthen &
+# Lambert (2007) and Reese et al. (2009), shared/domain.md.
+# Which flags put a case on a team's agenda, by group: the clinical warnings first, then the
+# alliance warnings (a soft SRS item, missing forms and "not seen" alone do not). The flags are
+# those the demo's own data raise (fitdata.analytics.flags, with the expected trajectories
+# fitted on the demo's closed episodes, as the team review computes them).
+DISCUSSION_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "clinical": ("reliable_deterioration", "not_on_track", "no_reliable_change"),
+    "alliance": ("srs_below_cutoff", "srs_drop"),
+}
+# A team meeting weekly or fortnightly has room for its most urgent cases: this share of the
+# cases whose first warning is clinical, or alliance only, is put on the agenda. With the
+# meeting's own check below (a warning must still hold then) about a quarter of all flagged
+# cases are discussed at least once (tests/integration/test_demo.py asserts 15-40 %).
+DISCUSSED_SHARE = {"clinical": 0.45, "alliance": 0.2}
+# Teams meeting every other week (the rest meet weekly), on a weekday of their own.
+FORTNIGHTLY_TEAM_SHARE = 0.5
+# A case on the agenda is discussed at the team's first meeting after the session that raised
+# the flag; each time, this share is postponed to the next meeting (at most MAX_POSTPONED
+# times). It is discussed only if a warning still holds on that day (the review lists what
+# holds now) and the episode has not ended.
+POSTPONED_SHARE = 0.3
+MAX_POSTPONED = 3
+# Where (fitdata.vocabulary.FORUMS order: team meeting, group supervision, individual
+# supervision, with the client). "With the client" is dated at the episode's next session.
+FORUM_SHARES = (0.55, 0.15, 0.2, 0.1)
+# What was agreed (fitdata.config.DISCUSSION_ACTIONS order: talk about the feedback, adjust
+# goals or method, more frequent sessions, consider referral, no change), by the group of the
+# warning that put the case on the agenda; a second action is agreed in SECOND_ACTION_SHARE.
+ACTION_SHARES = {
+    "clinical": (0.35, 0.3, 0.15, 0.08, 0.12),
+    "alliance": (0.6, 0.25, 0.05, 0.02, 0.08),
+}
+SECOND_ACTION_SHARE = 0.35
+# The follow-up date: 2-6 weeks after the discussion (whole weeks, the same weekday).
+FOLLOW_UP_WEEKS = (2, 6)
+# At the follow-up, a case that is still ongoing and still flagged is discussed again in this
+# share (at most DISCUSSION_ROUNDS discussions of one case).
+DISCUSSED_AGAIN_SHARE = 0.5
+DISCUSSION_ROUNDS = 2
+# Episodes read at a time when the discussions are drawn (bounds memory at ten million sessions).
+DISCUSSION_BLOCK = 100_000
+# A short note in this share, from NOTES (plain words, no names or identity numbers: every note
+# passes fitdata.features.case_discussions.note_problem, which a test checks).
+NOTE_SHARE = 0.25
+NOTES = (
+    "Utforske hva klienten ønsker skal bli annerledes.",
+    "Avklare målene på nytt sammen med klienten.",
+    "Spørre hva som ikke hjelper i timene.",
+    "Vurdere samarbeid med fastlegen.",
+    "Tettere oppfølging en periode.",
+    "Ta opp tilbakemeldingene i neste time.",
+    "Drøftes igjen ved oppfølgingen.",
+    "Klienten ønsker færre samtaler, avklares.",
+)
+# Corrections keep the old value and a reason: a follow-up moved a week (CORRECTED_SHARE) and
+# discussions recorded on the wrong case, withdrawn (WITHDRAWN_SHARE), a few days after.
+CORRECTED_SHARE = 0.04
+WITHDRAWN_SHARE = 0.01
+CORRECTION_REASON = "Oppfølgingen ble flyttet til neste møte."
+WITHDRAWAL_REASON = "Registrert på feil sak."
+# THE EFFECT OF A DISCUSSION ON THE COURSE AFTER IT: NONE. The sessions are drawn before and
+# without the discussions, so a discussed case goes on exactly as it would have. Why: the
+# trials measure feedback against no feedback, not the discussion of one flagged case against
+# none. The multilevel meta-analysis of de Jong et al. (2021, Clin Psychol Rev 85:102002; 58
+# studies, 21,699 patients) found a small effect of progress feedback, d = 0.15 (95 % CI
+# 0.10-0.20), and for not-on-track cases d = 0.17 (0.11-0.22), about one ORS point; Lambert's
+# trials (e.g. Shimokawa, Lambert & Smart 2010) add clinical support tools for those cases.
+# Every demo team already uses feedback, and no trial isolates the part a team discussion adds,
+# so any effect put here would be invented, and the service page's observational comparison
+# (discussed against not discussed flagged cases) would show what the generator put in. What
+# that comparison shows in the demo is selection and regression to the mean, which is what
+# the page warns against reading as an effect.
+
 # --- Implementation ---------------------------------------------------------------------------
 # Clients per chunk of session rows (SESSIONS_PER_CLIENT rows each), and rows per frame of
 # clients and episodes.
@@ -318,6 +400,7 @@ class DemoSummary:
         sessions: Rows in ``sessions`` (one per session and rater).
         seconds: Wall-clock time taken.
         participants: Rows in ``episode_participants`` (one per episode, client and rater).
+        discussions: Rows in ``case_discussions`` (the history of case discussions).
     """
 
     teams: int
@@ -327,6 +410,7 @@ class DemoSummary:
     sessions: int
     seconds: float
     participants: int = 0
+    discussions: int = 0
 
 
 @dataclass(frozen=True)
@@ -478,6 +562,8 @@ def generate_demo(
             append_frame(con, "sessions", frame)
             session_count += len(frame)
         (participant_count,) = con.execute("SELECT count(*) FROM episode_participants").fetchone()
+    # Case discussions read the flags of the written sessions back, so they are a second write.
+    discussion_count = _add_discussions(out, salt, end_day)
 
     return DemoSummary(
         teams=team_count,
@@ -487,6 +573,7 @@ def generate_demo(
         sessions=session_count,
         seconds=time.perf_counter() - clock,
         participants=participant_count,
+        discussions=discussion_count,
     )
 
 
@@ -1180,6 +1267,371 @@ def _srs_scores(
         has_items=electronic & given,
         has_total=given,
     )
+
+
+# --- Case discussions -------------------------------------------------------------------------
+
+
+def _add_discussions(out: str | Path, salt: np.uint64, end_day: int) -> int:
+    """Write a history of case discussions of the flagged cases in ``out``; return how many.
+
+    Reads the written sessions back, so the flags are those the demo's data raise, judged as
+    the team review judges them (:mod:`fitdata.analytics.flags`, with the expected
+    trajectories fitted on the demo's closed episodes). Only the episodes that could be put on
+    an agenda (a hashed draw below the largest :data:`DISCUSSED_SHARE`) are read, in blocks of
+    :data:`DISCUSSION_BLOCK` episodes. Nothing here changes a session (see the parameters: no
+    effect of a discussion is drawn). The randomness is hashed from (seed, episode number,
+    round, purpose), like the sessions', so the result does not depend on the blocks.
+    """
+    end_date = datetime.date(1970, 1, 1) + datetime.timedelta(days=int(end_day))
+    reader = reader_for(out)
+    blocks = []
+    try:
+        model = fit_trajectories(reader)
+        episodes = reader.df(
+            "SELECT episode_id, team_id, therapist_id, "
+            "coalesce(ended - DATE '1970-01-01', 2147483647)::BIGINT AS ended_day "
+            "FROM episodes ORDER BY episode_id"
+        )
+        draw = _draw(salt, _number(episodes["episode_id"]), 0, _AGENDA)
+        maybe = episodes[draw < max(DISCUSSED_SHARE.values())]
+        for first in range(0, len(maybe), DISCUSSION_BLOCK):
+            block = maybe.iloc[first : first + DISCUSSION_BLOCK]
+            sessions = reader.df(_DISCUSSED_SESSIONS_SQL, [block["episode_id"].tolist()])
+            sessions["session_date"] = _day_numbers(sessions["session_date"])
+            sessions = model.expected_lines(sessions)
+            blocks.append(_block_discussions(salt, block, sessions, end_date))
+    finally:
+        reader.close()
+    if not blocks or not sum(map(len, blocks)):
+        return 0
+    held = pd.concat(blocks, ignore_index=True)
+    held = held.sort_values(["discussed_day", "episode_id"], kind="stable", ignore_index=True)
+    held["discussion_id"] = np.arange(1, len(held) + 1, dtype=np.int64)
+    discussions, changes = _discussion_tables(salt, held, end_day)
+    with write_transaction(out) as con:
+        for table, frame in (
+            ("case_discussions", discussions),
+            ("case_discussion_changes", changes),
+        ):
+            con.register("_demo_rows", frame)
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(frame.column_names)}) SELECT * FROM _demo_rows"
+            )
+            con.unregister("_demo_rows")
+    return len(held)
+
+
+def _block_discussions(
+    salt: np.uint64, block: pd.DataFrame, sessions: pd.DataFrame, end_date: datetime.date
+) -> pd.DataFrame:
+    """Every discussion of a block of episodes (:data:`DISCUSSION_ROUNDS` at most each).
+
+    The first at a meeting after the flag, then again at the follow-up.
+    """
+    end_day = _day_number(end_date)
+    agenda = _agenda(salt, session_flags(sessions, lang=None)).merge(block, on="episode_id")
+    rounds: list[pd.DataFrame] = []
+    planned = _first_discussions(salt, agenda, sessions, end_day)
+    for round_no in range(DISCUSSION_ROUNDS):
+        if round_no:
+            planned = _discussed_again(salt, rounds[-1], agenda, end_day, round_no)
+        held = _with_flags_then(planned, sessions, end_date)
+        if held.empty:
+            break
+        rounds.append(_decisions(salt, held, round_no))
+    return pd.concat(rounds, ignore_index=True) if rounds else pd.DataFrame()
+
+
+_DISCUSSED_SESSIONS_SQL = (
+    "SELECT episode_id, client_id, session_no, session_date, rater, "
+    + ", ".join(f"{c}::DOUBLE AS {c}" for c in (*ORS_COLUMNS, *SRS_COLUMNS))
+    + " FROM sessions WHERE rater = 'client' AND episode_id IN (SELECT unnest(?::VARCHAR[])) "
+    "ORDER BY episode_id, client_id, session_no"
+)
+
+# Purposes of hashed random numbers of the discussions (above the sessions' 0-22).
+(
+    _AGENDA,
+    _MEETING_DAY,
+    _FORTNIGHTLY,
+    _POSTPONED,
+    _FORUM,
+    _ACTION,
+    _SECOND_ACTION,
+    _SECOND_PICK,
+    _NOTE,
+    _NOTE_PICK,
+    _FOLLOW_UP,
+    _AGAIN,
+    _CHANGE,
+    _CHANGE_DAYS,
+    _RECORDED_MINUTE,
+) = range(32, 47)
+
+
+def _draw(salt: np.uint64, owner: np.ndarray, round_no: int, purpose: int) -> np.ndarray:
+    """Uniform (0, 1) numbers for each owner (episode or team number), round and purpose."""
+    return _unit(_hashed(salt, owner.astype(np.int64), np.full(len(owner), round_no), purpose))
+
+
+def _number(ids: pd.Series) -> np.ndarray:
+    """The number in each ``E0000123`` / ``T01`` identifier."""
+    return ids.astype(str).str[1:].astype(np.int64).to_numpy()
+
+
+def _day_numbers(dates: pd.Series) -> np.ndarray:
+    return (pd.to_datetime(dates).to_numpy().astype("datetime64[D]")).astype(np.int64)
+
+
+def _agenda(salt: np.uint64, flags: pd.DataFrame) -> pd.DataFrame:
+    """The cases put on a team's agenda: group, and the client and session of the first warning.
+
+    ``flags`` are the block's session flags (:func:`fitdata.analytics.flags.session_flags`).
+    The trigger is the first session at which a flag of the most urgent group present fired;
+    ``not_on_track`` holds only after ``not_on_track_sessions_now`` (2) sessions below the
+    line, so its trigger is the first session below the line after one below it (the meeting
+    checks again what holds on its day).
+    """
+    keys = ["episode_id", "client_id", "session_no"]
+    fired = flags[flags["flag"].isin([f for codes in DISCUSSION_TRIGGERS.values() for f in codes])]
+    below = fired.loc[fired["flag"] == "not_on_track", keys]
+    before = below.assign(session_no=below["session_no"] + 1)
+    holds = below.merge(before, on=keys)  # below the line at this session and the one before
+    fired = pd.concat(
+        [
+            fired.loc[fired["flag"] != "not_on_track", [*keys, "flag"]],
+            holds.assign(flag="not_on_track"),
+        ],
+        ignore_index=True,
+    )
+    group_of = {flag: group for group, codes in DISCUSSION_TRIGGERS.items() for flag in codes}
+    rank_of = {group: rank for rank, group in enumerate(DISCUSSION_TRIGGERS)}
+    fired["group"] = fired["flag"].map(group_of)
+    fired["rank"] = fired["group"].map(rank_of)
+    triggers = fired.sort_values(["episode_id", "rank", "session_no", "client_id"])
+    triggers = triggers.drop_duplicates("episode_id").reset_index(drop=True)
+    share = triggers["group"].map(DISCUSSED_SHARE).to_numpy()
+    chosen = _draw(salt, _number(triggers["episode_id"]), 0, _AGENDA) < share
+    return triggers.loc[chosen, ["episode_id", "client_id", "group", "session_no"]]
+
+
+def _next_meeting(salt: np.uint64, team: np.ndarray, after_day: np.ndarray) -> np.ndarray:
+    """The day of each team's first meeting after ``after_day`` (weekly or fortnightly)."""
+    weekday = (_draw(salt, team, 0, _MEETING_DAY) * 5).astype(np.int64)  # Monday-Friday
+    fortnightly = _draw(salt, team, 0, _FORTNIGHTLY) < FORTNIGHTLY_TEAM_SHARE
+    parity = (_draw(salt, team, 1, _FORTNIGHTLY) < 0.5).astype(np.int64)
+    day = after_day + 1
+    day = day + (weekday - (day + 3) % 7) % 7  # day 0 was a Thursday: (day + 3) % 7 is Monday 0
+    wrong_week = fortnightly & (((day + 3) // 7) % 2 != parity)
+    return day + 7 * wrong_week
+
+
+def _meeting_interval(salt: np.uint64, team: np.ndarray) -> np.ndarray:
+    return np.where(_draw(salt, team, 0, _FORTNIGHTLY) < FORTNIGHTLY_TEAM_SHARE, 14, 7)
+
+
+def _forums(salt: np.uint64, episode: np.ndarray, round_no: int) -> np.ndarray:
+    return np.searchsorted(np.cumsum(FORUM_SHARES), _draw(salt, episode, round_no, _FORUM))
+
+
+def _first_discussions(
+    salt: np.uint64, agenda: pd.DataFrame, sessions: pd.DataFrame, end_day: int
+) -> pd.DataFrame:
+    """The day each case on the agenda is discussed, and where (before the meeting's check)."""
+    keys = ["episode_id", "client_id", "session_no"]
+    dated = agenda.merge(sessions[[*keys, "session_date"]], on=keys, how="left")
+    # not_on_track's trigger may lie past the client's last session: the flag never held
+    dated = dated[dated["session_date"].notna()].reset_index(drop=True)
+    episode = _number(dated["episode_id"])
+    team = _number(dated["team_id"])
+    flag_day = dated["session_date"].to_numpy(dtype=np.int64)
+    postponed = np.minimum(
+        np.floor(np.log(_draw(salt, episode, 0, _POSTPONED)) / math.log(POSTPONED_SHARE)).astype(
+            np.int64
+        ),
+        MAX_POSTPONED,
+    )
+    meeting = _next_meeting(salt, team, flag_day) + postponed * _meeting_interval(salt, team)
+    forum = _forums(salt, episode, 0)
+    # with the client: at the episode's next session after the flag, if there is one
+    later = sessions[["episode_id", "session_date"]].drop_duplicates()
+    later = dated[["episode_id", "session_date"]].merge(later, on="episode_id", suffixes=("", "_n"))
+    later = later[later["session_date_n"] > later["session_date"]]
+    next_session = later.groupby("episode_id")["session_date_n"].min()
+    next_day = dated["episode_id"].map(next_session).to_numpy(dtype=float)
+    with_client = (forum == FORUMS.index("with_client")) & ~np.isnan(next_day)
+    forum = np.where((forum == FORUMS.index("with_client")) & ~with_client, 0, forum)
+    day = np.where(with_client, np.nan_to_num(next_day).astype(np.int64), meeting)
+    return dated.assign(flag_day=flag_day, discussed_day=day, forum=forum)[
+        lambda f: (f["discussed_day"] <= end_day) & (f["discussed_day"] < f["ended_day"])
+    ]
+
+
+def _discussed_again(
+    salt: np.uint64, before: pd.DataFrame, agenda: pd.DataFrame, end_day: int, round_no: int
+) -> pd.DataFrame:
+    """Cases discussed again at their follow-up (the team's first meeting from that day)."""
+    episode = _number(before["episode_id"])
+    again = before[_draw(salt, episode, round_no, _AGAIN) < DISCUSSED_AGAIN_SHARE]
+    again = again[["episode_id", "follow_up_day", "discussed_day"]].merge(agenda, on="episode_id")
+    team = _number(again["team_id"])
+    day = _next_meeting(salt, team, again["follow_up_day"].to_numpy(dtype=np.int64) - 1)
+    forum = _forums(salt, _number(again["episode_id"]), round_no)
+    forum = np.where(forum == FORUMS.index("with_client"), 0, forum)
+    return again.assign(flag_day=again["discussed_day"], discussed_day=day, forum=forum)[
+        lambda f: (f["discussed_day"] <= end_day) & (f["discussed_day"] < f["ended_day"])
+    ].drop(columns="follow_up_day")
+
+
+def _with_flags_then(
+    planned: pd.DataFrame, sessions: pd.DataFrame, end_date: datetime.date
+) -> pd.DataFrame:
+    """The planned discussions at which a warning holds, with every flag current that day.
+
+    The flags are :func:`fitdata.analytics.flags.episode_flags` over the sessions up to the
+    day (as :func:`fitdata.features.case_discussions.current_flags` judges one case), and
+    ``not_seen`` counted from the day itself.
+    """
+    if planned.empty:
+        return planned.assign(flags_then=[])
+    day = planned.set_index("episode_id")["discussed_day"]
+    frame = sessions[sessions["episode_id"].isin(day.index)]
+    frame = frame[frame["session_date"].to_numpy() <= frame["episode_id"].map(day).to_numpy()]
+    last = frame.groupby(["episode_id", "client_id"], as_index=False).agg(
+        last_day=("session_date", "max"), last_session=("session_no", "max")
+    )
+    gap = day.reindex(last["episode_id"]).to_numpy() - last["last_day"].to_numpy(dtype=np.int64)
+    frame = frame.assign(session_date=frame["session_date"].to_numpy().astype("datetime64[D]"))
+    ongoing = pd.DataFrame({"episode_id": day.index, "ended": pd.NaT})
+    flags = episode_flags(frame, ongoing, as_of=end_date, lang=None)
+    flags = flags[flags["current"] & (flags["flag"] != "not_seen")]
+    not_seen = last[gap > 7 * DEFAULT_CONFIG.not_seen_weeks].assign(flag="not_seen")
+    flags = pd.concat([flags, not_seen], ignore_index=True)[
+        ["episode_id", "client_id", "flag", "last_session"]
+    ].sort_values(["episode_id", "client_id", "flag"])
+    warned = flags.loc[flags["flag"].map(FLAG_GROUP).isin(WARNING_GROUPS), "episode_id"]
+    flags = flags[flags["episode_id"].isin(set(warned))]
+    episodes, counts = np.unique(flags["episode_id"].to_numpy(dtype=str), return_counts=True)
+    rows = pa.StructArray.from_arrays(
+        [
+            pa.array(flags["client_id"].to_numpy(dtype=str), pa.string()),
+            pa.array(flags["flag"].to_numpy(dtype=str), pa.string()),
+            pa.array(flags["last_session"].to_numpy(dtype=np.int16), pa.int16()),
+        ],
+        names=["client_id", "flag", "session_no"],
+    )
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    lists = pa.ListArray.from_arrays(offsets, rows).to_pylist()
+    flags_then = dict(zip(episodes, lists, strict=True))
+    held = planned[planned["episode_id"].isin(flags_then)].reset_index(drop=True)
+    return held.assign(flags_then=held["episode_id"].map(flags_then))
+
+
+def _decisions(salt: np.uint64, held: pd.DataFrame, round_no: int) -> pd.DataFrame:
+    """What was agreed, the note and the follow-up date of each discussion held."""
+    episode = _number(held["episode_id"])
+    codes = [action.code for action in DISCUSSION_ACTIONS]
+    no_change = codes.index("no_change")
+    shares = np.array([ACTION_SHARES[g] for g in held["group"]])
+    first = (np.cumsum(shares, axis=1) < _draw(salt, episode, round_no, _ACTION)[:, None]).sum(1)
+    first = np.minimum(first, len(codes) - 1)
+    # a second action: any other but "no change", and none after "no change"
+    second = (first + 1 + (_draw(salt, episode, round_no, _SECOND_PICK) * 3).astype(int)) % 4
+    has_second = (_draw(salt, episode, round_no, _SECOND_ACTION) < SECOND_ACTION_SHARE) & (
+        first != no_change
+    )
+    agreed = [
+        [codes[a], codes[b]] if two else [codes[a]]
+        for a, b, two in zip(first, second, has_second, strict=True)
+    ]
+    note_pick = (_draw(salt, episode, round_no, _NOTE_PICK) * len(NOTES)).astype(int)
+    has_note = _draw(salt, episode, round_no, _NOTE) < NOTE_SHARE
+    weeks = FOLLOW_UP_WEEKS[0] + (
+        _draw(salt, episode, round_no, _FOLLOW_UP) * (FOLLOW_UP_WEEKS[1] - FOLLOW_UP_WEEKS[0] + 1)
+    ).astype(np.int64)
+    return held.assign(
+        agreed=agreed,
+        note=np.where(has_note, np.array(NOTES, dtype=object)[note_pick], None),
+        follow_up_day=held["discussed_day"].to_numpy(dtype=np.int64) + 7 * weeks,
+        round_no=round_no,
+    )
+
+
+def _discussion_tables(
+    salt: np.uint64, held: pd.DataFrame, end_day: int
+) -> tuple[pa.Table, pa.Table]:
+    """The rows of ``case_discussions`` and ``case_discussion_changes`` (Arrow, typed)."""
+    key = held["discussion_id"].to_numpy()
+    minute = (_draw(salt, key, 0, _RECORDED_MINUTE) * 120).astype(np.int64)
+    recorded_at = (
+        held["discussed_day"].to_numpy(dtype=np.int64).astype("datetime64[D]")
+        + np.timedelta64(13, "h")
+        + minute.astype("timedelta64[m]")
+    ).astype("datetime64[us]")
+    change = _draw(salt, key, 0, _CHANGE)
+    withdrawn = change < WITHDRAWN_SHARE
+    corrected = (change >= WITHDRAWN_SHARE) & (change < WITHDRAWN_SHARE + CORRECTED_SHARE)
+    changed_day = (
+        held["discussed_day"].to_numpy(dtype=np.int64)
+        + 1
+        + (_draw(salt, key, 0, _CHANGE_DAYS) * 7).astype(np.int64)
+    )
+    changed = (withdrawn | corrected) & (changed_day <= end_day)
+    follow_up = held["follow_up_day"].to_numpy(dtype=np.int64)
+    corrected &= changed
+    notes = [None if pd.isna(note) else str(note) for note in held["note"]]
+    flag_type = pa.list_(
+        pa.struct([("client_id", pa.string()), ("flag", pa.string()), ("session_no", pa.int16())])
+    )
+    discussions = pa.table(
+        {
+            "discussion_id": pa.array(key, pa.int64()),
+            "episode_id": pa.array(held["episode_id"], pa.string()),
+            "team_id": pa.array(held["team_id"], pa.string()),
+            "therapist_id": pa.array(held["therapist_id"], pa.string()),
+            "discussed_on": _date_array(held["discussed_day"]),
+            "forum": pa.array(np.array(FORUMS)[held["forum"].to_numpy()], pa.string()),
+            "flags_then": pa.array(held["flags_then"].tolist(), flag_type),
+            "agreed": pa.array(held["agreed"].tolist(), pa.list_(pa.string())),
+            "note": pa.array(notes, pa.string()),
+            "follow_up_on": _date_array(follow_up + 7 * corrected),
+            "source": pa.array(["demo"] * len(held), pa.string()),
+            "recorded_by": pa.array(held["therapist_id"], pa.string()),
+            "recorded_at": pa.array(recorded_at, pa.timestamp("us")),
+        }
+    )
+    rows = np.flatnonzero(changed)
+    changes = pa.table(
+        {
+            "change_id": pa.array(np.arange(1, len(rows) + 1), pa.int64()),
+            "discussion_id": pa.array(key[rows], pa.int64()),
+            "episode_id": pa.array(held["episode_id"].to_numpy()[rows], pa.string()),
+            "changed_at": pa.array(
+                (changed_day[rows].astype("datetime64[D]") + np.timedelta64(9, "h")).astype(
+                    "datetime64[us]"
+                ),
+                pa.timestamp("us"),
+            ),
+            "changed_by": pa.array(held["therapist_id"].to_numpy()[rows], pa.string()),
+            "reason": pa.array(
+                np.where(withdrawn[rows], WITHDRAWAL_REASON, CORRECTION_REASON), pa.string()
+            ),
+            "change_type": pa.array(
+                np.where(withdrawn[rows], "withdrawn", "correction"), pa.string()
+            ),
+            "old_discussed_on": _date_array(held["discussed_day"].to_numpy()[rows]),
+            "old_forum": pa.array(np.array(FORUMS)[held["forum"].to_numpy()[rows]], pa.string()),
+            "old_agreed": pa.array([held["agreed"].iloc[i] for i in rows], pa.list_(pa.string())),
+            "old_note": pa.array([notes[i] for i in rows], pa.string()),
+            "old_follow_up_on": _date_array(follow_up[rows]),
+        }
+    )
+    return discussions, changes
+
+
+def _date_array(days: np.ndarray | pd.Series) -> pa.Array:
+    return pa.array(np.asarray(days, dtype=np.int64).astype(np.int32), pa.int32()).cast(pa.date32())
 
 
 # --- Frames for the small tables --------------------------------------------------------------

@@ -14,9 +14,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fitdata import demo as demo_module
+from fitdata.analytics.flags import (
+    FLAG_GROUP,
+    WARNING_GROUPS,
+    episode_flag_counts,
+    session_flags,
+)
+from fitdata.analytics.trajectory import fit_trajectories
 from fitdata.config import DEFAULT_CONFIG
 from fitdata.data.store import SESSION_ORDER, TABLES, check_database, reader_for
-from fitdata.demo import DemoSummary, generate_demo
+from fitdata.demo import (
+    DISCUSSION_ROUNDS,
+    DISCUSSION_TRIGGERS,
+    NOTES,
+    DemoSummary,
+    generate_demo,
+)
+from fitdata.features.case_discussions import FlagThen, current_flags, note_problem
+from fitdata.identifiers import contains_national_id, might_be_identity_number
+from fitdata.vocabulary import FORUMS, ORS_COLUMNS, SRS_COLUMNS
 
 END_DATE = datetime.date(2026, 11, 22)
 YOUTH_SERVICE = "Barn, unge og familie"
@@ -221,6 +238,8 @@ DEMO_TABLES = {
     "episodes": "episode_id",
     "sessions": "session_id",
     "episode_participants": "episode_id, client_id, rater",
+    "case_discussions": "discussion_id",
+    "case_discussion_changes": "change_id",
 }
 
 
@@ -709,3 +728,230 @@ def test_smallest_database_and_default_end_date(tmp_path: Path) -> None:
     assert last["d"].iloc[0] <= pd.Timestamp(datetime.date.today())
     with pytest.raises(ValueError, match="at least 100"):
         generate_demo(tmp_path / "none.duckdb", sessions=99)
+
+
+# --- Case discussions (issue 22) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def discussed(demo: tuple[Path, DemoSummary]) -> dict[str, pd.DataFrame]:
+    """The demo's discussions, their changes, and the flags its data raise (as the review's)."""
+    reader = reader_for(demo[0])
+    model = fit_trajectories(reader)
+    flags = episode_flag_counts(reader, as_of=END_DATE, model=model, lang=None)
+    sessions = reader.df(
+        "SELECT episode_id, client_id, session_no, session_date, rater, "
+        + ", ".join(f"{c}::DOUBLE AS {c}" for c in (*ORS_COLUMNS, *SRS_COLUMNS))
+        + " FROM sessions WHERE rater = 'client' AND episode_id IN "
+        "(SELECT episode_id FROM case_discussions)"
+    )
+    return {
+        "discussions": reader.df(
+            "SELECT d.*, e.ended, e.team_id AS episode_team, e.therapist_id AS episode_therapist "
+            "FROM case_discussions d JOIN episodes e USING (episode_id) ORDER BY discussion_id"
+        ),
+        "changes": reader.df("SELECT * FROM case_discussion_changes ORDER BY change_id"),
+        "flags": flags,
+        "session_flags": session_flags(model.expected_lines(sessions), lang=None),
+        "sessions": sessions,
+    }
+
+
+def triggers(flags: pd.DataFrame) -> dict[str, set[str]]:
+    """Episodes with a flag of each trigger group (the clinical group wins)."""
+    clinical = set(flags.loc[flags["flag"].isin(DISCUSSION_TRIGGERS["clinical"]), "episode_id"])
+    alliance = set(flags.loc[flags["flag"].isin(DISCUSSION_TRIGGERS["alliance"]), "episode_id"])
+    return {"clinical": clinical, "alliance": alliance - clinical}
+
+
+def test_discussions_cover_a_plausible_share_of_flagged_cases(
+    demo: tuple[Path, DemoSummary], discussed: dict[str, pd.DataFrame]
+) -> None:
+    """About a quarter of the flagged cases are discussed, the clinical ones more often.
+
+    Based on: teams meeting weekly or fortnightly and reviewing their most urgent cases
+    (fitdata.demo.DISCUSSED_SHARE: 45 % of the cases whose first warning is clinical, 20 % of
+    those with an alliance warning only, put on the agenda; discussed only if a warning still
+    holds on the day). No published rate of case discussion in FIT services was found, so the
+    band 15-40 % of flagged cases is the generator's ASSUMPTION, not a benchmark; that
+    supervision acts on not-on-track cases first is Worthen & Lambert (2007), Reese et al.
+    (2009) (shared/domain.md, "the supervision loop"). The flags are the ones the demo's own
+    data raise (fitdata.analytics.flags with the demo's fitted expected trajectories).
+    """
+    frame = discussed["discussions"]
+    assert demo[1].discussions == len(frame) > 100
+    groups = triggers(discussed["flags"])
+    flagged = groups["clinical"] | groups["alliance"]
+    episodes = set(frame["episode_id"])
+    assert episodes <= flagged  # only flagged cases are discussed
+    share = len(episodes) / len(flagged)
+    assert 0.15 <= share <= 0.40, share
+    clinical = len(episodes & groups["clinical"]) / len(groups["clinical"])
+    alliance = len(episodes & groups["alliance"]) / len(groups["alliance"])
+    assert clinical > 1.5 * alliance > 0
+    # a few cases twice (again at the follow-up), none more often
+    per_case = frame.groupby("episode_id").size()
+    assert per_case.max() == DISCUSSION_ROUNDS
+    assert 0.05 <= (per_case == 2).mean() <= 0.4
+
+
+def test_discussions_come_some_days_after_the_flag_and_follow_up_weeks_later(
+    discussed: dict[str, pd.DataFrame],
+) -> None:
+    """The first discussion of a case comes at a meeting days or a few weeks after the flag.
+
+    Based on: a team meets weekly or fortnightly (fitdata.demo.FORTNIGHTLY_TEAM_SHARE), so a
+    case waits up to two weeks for the next meeting, and longer when it is postponed
+    (POSTPONED_SHARE); a follow-up is set 2-6 weeks after (FOLLOW_UP_WEEKS), both generator
+    assumptions. The flag is the first session at which a trigger flag fired.
+    """
+    frame = discussed["discussions"]
+    fired = discussed["session_flags"]
+    trigger_flags = [f for codes in DISCUSSION_TRIGGERS.values() for f in codes]
+    first_flag = (
+        fired[fired["flag"].isin(trigger_flags)]
+        .groupby("episode_id")["session_date"]
+        .min()
+        .map(pd.Timestamp)
+    )
+    first = frame.sort_values("discussed_on").drop_duplicates("episode_id")
+    days = (first["discussed_on"] - first["episode_id"].map(first_flag)).dt.days
+    assert days.min() >= 1  # never before or on the day of the flag's session
+    assert 3 <= days.median() <= 28, days.median()
+    assert days.quantile(0.9) <= 90
+    # on weekdays, never after the demo's last day or the episode's end
+    assert (frame["discussed_on"].dt.day_of_week < 5).all()
+    assert (frame["discussed_on"] <= pd.Timestamp(END_DATE)).all()
+    ended = frame["ended"].notna()
+    assert (frame.loc[ended, "discussed_on"] < frame.loc[ended, "ended"]).all()
+    # follow-up 2-6 weeks later on the same weekday (a correction moved some by one week)
+    moved = set(discussed["changes"].query("change_type == 'correction'")["discussion_id"])
+    gap = (frame["follow_up_on"] - frame["discussed_on"]).dt.days
+    kept = ~frame["discussion_id"].isin(moved)
+    assert gap[kept].between(14, 42).all() and (gap[kept] % 7 == 0).all()
+    assert set(gap[kept]) == {14, 21, 28, 35, 42}
+    assert gap[~kept].between(21, 49).all()
+    # the "follow-up due" preset has cases on a fresh install, and some follow-ups are ahead
+    due = frame["follow_up_on"] <= pd.Timestamp(END_DATE)
+    assert due.sum() > 0 and (~due).sum() > 0
+    # the episode's team and therapist, recorded as the demo's source
+    assert (frame["team_id"] == frame["episode_team"]).all()
+    assert (frame["therapist_id"] == frame["episode_therapist"]).all()
+    assert (frame["source"] == "demo").all()
+    assert (frame["recorded_at"].dt.normalize() == frame["discussed_on"]).all()
+
+
+def test_forums_actions_and_flags_then_are_plausible(discussed: dict[str, pd.DataFrame]) -> None:
+    """Forums, what was agreed and the flags stored with each discussion.
+
+    Based on: the default choice list (fitdata.config.DISCUSSION_ACTIONS), one or two actions
+    and "no change" alone; most discussions in the team meeting (FORUM_SHARES, an assumption);
+    flags_then are the flags current on the day and hold at least one warning.
+    """
+    frame = discussed["discussions"]
+    forums = frame["forum"].value_counts()
+    assert set(forums.index) == set(FORUMS)
+    assert forums.idxmax() == "team_meeting"
+    codes = {action.code for action in DEFAULT_CONFIG.discussion_actions}
+    agreed = frame["agreed"].map(list)
+    assert agreed.map(lambda a: 1 <= len(a) <= 2 and len(set(a)) == len(a)).all()
+    assert agreed.map(lambda a: set(a) <= codes).all()
+    assert agreed.map(lambda a: "no_change" not in a or a == ["no_change"]).all()
+    assert set(agreed.explode()) == codes
+    participants = {
+        (e, c) for e, c in discussed["sessions"][["episode_id", "client_id"]].itertuples(False)
+    }
+    for episode, flags in zip(frame["episode_id"], frame["flags_then"], strict=True):
+        assert len(flags) >= 1
+        assert any(FLAG_GROUP[f["flag"]] in WARNING_GROUPS for f in flags)
+        assert all((episode, f["client_id"]) in participants for f in flags)
+
+
+def test_stored_flags_are_the_flags_current_on_the_day(
+    demo: tuple[Path, DemoSummary], discussed: dict[str, pd.DataFrame]
+) -> None:
+    """flags_then equal what the record form computes for the case on that day."""
+    reader = reader_for(demo[0])
+    model = fit_trajectories(reader)
+    frame = discussed["discussions"]
+    sample = frame.iloc[np.linspace(0, len(frame) - 1, 25).astype(int)]
+    for episode, day, flags in zip(
+        sample["episode_id"], sample["discussed_on"], sample["flags_then"], strict=True
+    ):
+        expected = current_flags(reader, episode, day.date(), model=model)
+        stored = tuple(FlagThen(f["client_id"], f["flag"], f["session_no"]) for f in flags)
+        assert stored == expected, episode
+
+
+def test_notes_hold_no_identity_numbers_or_names(discussed: dict[str, pd.DataFrame]) -> None:
+    """Every note the demo can write passes the rules a person's note is held to.
+
+    Based on: the issue's rule that free text must not hold names or identity numbers; the
+    notes (fitdata.demo.NOTES) are plain Norwegian phrases, a quarter of the discussions have
+    one (NOTE_SHARE).
+    """
+    for note in NOTES:
+        assert note_problem(note) is None, note
+        assert not contains_national_id(note) and not might_be_identity_number(note)
+    frame = discussed["discussions"]
+    notes = frame["note"].dropna()
+    assert set(notes) <= set(NOTES)
+    assert 0.15 <= len(notes) / len(frame) <= 0.35
+    for reason in discussed["changes"]["reason"]:
+        assert note_problem(reason) is None
+
+
+def test_a_few_discussions_are_corrected_or_withdrawn(discussed: dict[str, pd.DataFrame]) -> None:
+    """Corrections keep the old value and a reason; a few records are withdrawn.
+
+    Based on: CORRECTED_SHARE (4 %) and WITHDRAWN_SHARE (1 %), generator assumptions.
+    """
+    frame = discussed["discussions"].set_index("discussion_id")
+    changes = discussed["changes"]
+    kinds = changes["change_type"].value_counts()
+    assert kinds.get("correction", 0) > 0 and kinds.get("withdrawn", 0) > 0
+    assert 0.01 <= len(changes) / len(frame) <= 0.1
+    assert changes["discussion_id"].is_unique
+    row = frame.loc[changes["discussion_id"]]
+    assert (changes["episode_id"].to_numpy() == row["episode_id"].to_numpy()).all()
+    assert (changes["changed_at"].to_numpy() > row["recorded_at"].to_numpy()).all()
+    assert (changes["changed_at"] <= pd.Timestamp(END_DATE) + pd.Timedelta(days=1)).all()
+    assert (changes["old_discussed_on"].to_numpy() == row["discussed_on"].to_numpy()).all()
+    corrected = changes["change_type"] == "correction"
+    moved = row["follow_up_on"].to_numpy() - changes["old_follow_up_on"].to_numpy()
+    assert (moved[corrected.to_numpy()] == np.timedelta64(7, "D")).all()
+    assert (moved[~corrected.to_numpy()] == np.timedelta64(0, "D")).all()
+
+
+def test_a_discussion_does_not_change_the_course_after_it(tmp_path: Path) -> None:
+    """The demo draws no effect of a discussion: with none, every session is the same.
+
+    Based on: de Jong et al. (2021, Clin Psychol Rev 85:102002): progress feedback against
+    none, d = 0.15, and 0.17 for not-on-track cases; no trial isolates what discussing one
+    flagged case adds within a service that already uses feedback, so the demo adds nothing
+    and the service page's discussed-versus-not comparison shows only selection.
+    """
+    with_them = tmp_path / "with.duckdb"
+    generate_demo(with_them, sessions=3_000, end_date=END_DATE)
+    without = tmp_path / "without.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo_module, "DISCUSSED_SHARE", {"clinical": 0.0, "alliance": 0.0})
+        summary = generate_demo(without, sessions=3_000, end_date=END_DATE)
+    assert summary.discussions == 0
+    a, b = table_contents(with_them), table_contents(without)
+    assert len(a["case_discussions"]) > 0 and len(b["case_discussions"]) == 0
+    for table in ("sessions", "episodes", "episode_participants"):
+        pd.testing.assert_frame_equal(a[table], b[table], check_exact=True)
+
+
+def test_discussions_do_not_depend_on_the_block_size(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.duckdb"
+    generate_demo(whole, sessions=3_000, end_date=END_DATE)
+    blocks = tmp_path / "blocks.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo_module, "DISCUSSION_BLOCK", 37)
+        generate_demo(blocks, sessions=3_000, end_date=END_DATE)
+    a, b = table_contents(whole), table_contents(blocks)
+    for table in ("case_discussions", "case_discussion_changes"):
+        assert len(a[table]) > 0
+        pd.testing.assert_frame_equal(a[table], b[table], check_exact=True)
