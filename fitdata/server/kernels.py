@@ -17,8 +17,9 @@ takes a pooled kernel or starts one (:func:`track_page_kernels`, with the reques
   interrupt to nobody: a page never uses them;
 * :class:`OwnedShutdownHandler` shuts a kernel down for its owner's page only: the owner's
   login with the kernel's page key (:mod:`fitdata.server.page_close`), so that closing a tab
-  ends its kernel and no other tab can; :class:`OwnedExecutionHandler` allows Voila's
-  progressive rendering socket to the owner only;
+  ends its kernel and no other tab can (a browser just handed over to a client counts as its
+  therapist's here, so the registration page it left ends its kernel);
+  :class:`OwnedExecutionHandler` allows Voila's progressive rendering socket to the owner only;
 * :class:`KernelRequestSocketHandler` moves the preheated kernels' route to a path with a secret
   that only this server's kernels know (``VOILA_WS_BASE_URL`` in their environment, which
   ``voila.utils.wait_for_request`` and :mod:`fitdata.ui.page_request` both use), from this
@@ -197,7 +198,10 @@ class OwnedShutdownHandler(VoilaShutdownKernelHandler):
     async def post(self, kernel_id: str) -> None:
         """Shut the kernel down if the request's login opened it and shows its page key."""
         owners: KernelOwners | None = self.settings.get(OWNERS_SETTING)
-        if owners is None or not owners.may_use(kernel_id, self.current_user):
+        if owners is None or not (
+            owners.may_use(kernel_id, self.current_user)
+            or owners.may_use(kernel_id, self._handed_over_by())
+        ):
             log.warning(
                 "Refused to shut down a kernel that %s did not open (from %s)",
                 _user_name(self.current_user),
@@ -212,6 +216,17 @@ class OwnedShutdownHandler(VoilaShutdownKernelHandler):
             )
             raise web.HTTPError(403)
         await super().post(kernel_id)
+
+    def _handed_over_by(self) -> Any:
+        """The therapist who handed this browser over to a client link, if it was.
+
+        Her page (the registration page) sends its closing beacon just after the session was
+        locked: with its page key, it still ends her kernel.
+        """
+        lock_of = getattr(self.identity_provider, "lock_of", None)
+        lock = lock_of(self) if lock_of is not None else None
+        owner = getattr(lock, "owner", "")
+        return type("HandedOverBy", (), {"username": owner})() if owner else None
 
 
 class OwnedExecutionHandler(ExecutionRequestHandler):

@@ -49,6 +49,9 @@ async function handOver(model) {
 export default {
   render({ model, el }) {
     el.classList.add("fitdata-handover-launcher");
+    // the address this page was opened at: the phone link's address when none is configured
+    model.set("origin", window.location.origin);
+    model.save_changes();
     model.on("change:request", () => handOver(model));
   },
 };
