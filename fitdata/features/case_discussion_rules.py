@@ -104,13 +104,25 @@ class DiscussionError(ValueError):
         return (type(self), (self.problems,))
 
 
+class _Given(dict[str, str]):
+    """Values for a message; a placeholder without one reads as nothing (never ``{episode}``)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def problem_text(problem: DiscussionProblem, tr: Translator) -> str:
-    """The problem as a sentence in the translator's language."""
-    values = {
-        name: tr.date(value) if isinstance(value, dt.date) else str(value)
+    """The problem as a sentence in the translator's language.
+
+    A value the problem does not carry (a page that keeps an episode id out of an anonymous
+    view) is left out of the sentence rather than shown as its placeholder.
+    """
+    values = _Given(
+        (name, tr.date(value) if isinstance(value, dt.date) else str(value))
         for name, value in problem.values.items()
-    }
-    return tr.text(f"discussion_record.error.{problem.key}", **values)
+    )
+    template = tr.text(f"discussion_record.error.{problem.key}")
+    return " ".join(template.format_map(values).split())
 
 
 def action_label(config: ClinicalConfig, code: str, lang: str) -> str:

@@ -95,3 +95,12 @@ def test_a_refusal_pickles_with_its_problems() -> None:
     again = pickle.loads(pickle.dumps(error))
     assert again.problems == error.problems and str(again) == str(error)
     assert "name" in str(again)
+
+
+def test_a_problem_without_its_values_reads_without_placeholders() -> None:
+    bare = rules.DiscussionProblem("episode_id", "episode_unknown")
+    for lang in ("en", "nb"):
+        text = rules.problem_text(bare, Translator(lang))
+        assert "{" not in text and "  " not in text and text.endswith(".")
+    given = rules.DiscussionProblem("episode_id", "episode_unknown", {"episode": "E7"})
+    assert rules.problem_text(given, Translator("en")) == "There is no episode E7 in the database."
