@@ -173,10 +173,9 @@ def _check_access(reader: Reader | None, episode_id: str) -> tuple[str, str] | N
     )
     if not found:
         if reader.scope is not None and reader.scope.views:
+            # no episode id in the message: the group exercise's anonymous view shows it
             raise AccessDenied(
-                Translator(environment_language()).text(
-                    "discussion_record.error.not_yours", episode=episode_id
-                )
+                Translator(environment_language()).text("discussion_record.error.not_yours")
             )
         return None
     team_id, therapist_id = str(found[0][0]), str(found[0][1])
