@@ -170,3 +170,33 @@ def test_a_tablet_handed_over_keeps_the_client_on_their_page_until_the_therapist
     page.wait_for_url("**/voila/render/client_graph.ipynb", timeout=PAGE_TIMEOUT_MS)
     response = page.goto(f"{server.url}voila/tree")
     assert response is not None and response.status == 200
+
+
+def test_the_registration_pages_buttons_hand_the_tablet_over_and_show_a_phone_link(
+    server: UsersServer, tablet
+) -> None:
+    kari = server.tokens["kari"]
+    page = tablet.new_page()
+    page.goto(f"{server.url}voila/tree?token={kari}")
+    page.goto(f"{server.url}voila/render/registration.ipynb", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector(".fitdata-handover-phone", timeout=PAGE_TIMEOUT_MS)
+    page.locator(".fitdata-handover-phone").click()
+    page.wait_for_selector(".fitdata-handover-qr", timeout=30_000)
+    address = page.locator(".fitdata-handover-address").input_value()
+    assert address.startswith(server.url + "client/c1")
+    assert "only this computer can reach" in page.locator(".fitdata-handover-link").inner_text()
+    page.locator(".fitdata-handover").screenshot(path=str(SHOTS / "registration-handover-en.png"))
+    page.locator(".fitdata-handover-tablet").click()
+    page.wait_for_url("**/client/c1*", timeout=60_000)
+    page.wait_for_selector(CLIENT_PAGE, timeout=PAGE_TIMEOUT_MS)
+    page.go_back()  # the registration page was replaced: back is the landing page, refused
+    page.wait_for_selector(".fitdata-gate", timeout=30_000)
+    assert "Hand over" not in page.content() and "K-ADULT1" not in page.content()
+    page.screenshot(path=str(SHOTS / "gate-after-handover-back.png"), full_page=True)
+    response = page.goto(f"{server.url}voila/render/registration.ipynb")
+    assert response is not None and response.status == 403
+    page.goto(f"{server.url}client-unlock?lang=en")
+    page.fill("#fitdata-unlock-secret", kari)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/voila/render/registration.ipynb", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector(".fitdata-handover-tablet", timeout=PAGE_TIMEOUT_MS)
