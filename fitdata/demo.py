@@ -16,6 +16,12 @@ client's age group and the episode's format (CORS/CSRS, GSRS). The figures it ai
 ``shared/domain.md`` ("Realistic data"); ``data/README.md`` lists every target, its source and
 the tolerance that ``tests/integration/test_demo.py`` asserts.
 
+Last, a history of case discussions (issue 22): the written sessions are read back, the flags
+the data raise are computed as the team review computes them, and about a quarter of the
+flagged cases are discussed at their team's next meeting, some again at the follow-up, a few
+corrected or withdrawn. This is a second, small write, and it changes no session: the demo
+draws no effect of a discussion on the course (the parameters say why).
+
 How it stays fast and small at ten million sessions:
 
 * Everything per client, episode and therapist is drawn up front with one NumPy generator
