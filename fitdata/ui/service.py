@@ -110,6 +110,8 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         self._options = filter_options(context.reader)
         self.summary: ServiceSummary | None = None
         self.couples_summary: CoupleSummary | None = None
+        # (service, period, file) and team the couples section shows (None: nothing yet)
+        self._couples_shown: tuple[Any, ...] | None = None
 
         def choice(name: str, description: str, options: Options, value: str | None) -> Any:
             if value not in [v for _, v in options]:
@@ -339,7 +341,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
             self.tables[table.name].value = f"<h3>{html.escape(table.title)}</h3>" + table_html(
                 table, tr, row_keys=keys
             )
-        self._show_couples(filters, focus_only)
+        self._show_couples(filters)
         charts = service_figures(summary, tr, only=TREND_CHARTS if focus_only else CHARTS)
         self.trend_graph.show(combined_spec(charts, TREND_CHARTS))
         if not focus_only:
@@ -351,14 +353,23 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
             )
             self._population = population
 
-    def _show_couples(self, filters: ServiceFilters, focus_only: bool) -> None:
-        """The couples section: explanation, reading, the focus's table and trend, the teams."""
+    def _show_couples(self, filters: ServiceFilters) -> None:
+        """The couples section: explanation, reading, the focus's table and trend, the teams.
+
+        Couples do not depend on the age-group and format filters, so a change of those sends
+        nothing here; a team change sends the focus's part only, and the team table is sent
+        again only when the service, the period or the database file changes.
+        """
         tr = self.context.tr
-        couples = couple_summary(
-            self.context.reader, filters, config=self.context.config, cache=kernel_cache()
-        )
+        reader = self.context.reader
+        population = (filters.service, filters.period, reader.file_identity())
+        focus = (population, filters.team_id)
+        if focus == self._couples_shown:
+            return
+        couples = couple_summary(reader, filters, config=self.context.config, cache=kernel_cache())
         self.couples_summary = couples
-        only = {"couples_headline", "couples_trend"} | (set() if focus_only else {"couples_teams"})
+        teams_too = self._couples_shown is None or self._couples_shown[0] != population
+        only = {"couples_headline", "couples_trend"} | ({"couples_teams"} if teams_too else set())
         tables = {table.name: table for table in couple_tables(couples, tr, only=only)}
         parts = [
             f"<h3>{html.escape(tr.text('service.couples.heading'))}</h3>",
@@ -375,12 +386,13 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
                 f"{table_html(table, tr)}</div>"
             )
         self.couples.value = "".join(parts)
-        if not focus_only:
+        if teams_too:
             table = tables["couples_teams"]
             keys = [str(v) for v in couples.teams["team_id"]]
             self.couples_teams.value = f"<h4>{html.escape(table.title)}</h4>" + table_html(
                 table, tr, row_keys=keys
             )
+        self._couples_shown = focus
 
     def _on_download(self, _change: dict[str, Any]) -> None:
         if self.summary is None:

@@ -271,3 +271,22 @@ def test_a_leader_sees_the_same_couple_figures(couples_db: Path, tmp_path: Path)
             pd.testing.assert_frame_equal(table, theirs.tables()[name], obj=name)
     assert not mine.teams["suppressed"].all()
     everyone.close()
+
+
+def test_the_page_sends_the_couples_again_only_when_they_change(couples_db: Path) -> None:
+    """Age group and format do not apply to couples; a team change sends the focus's part only."""
+    from fitdata.ui.context import DashboardContext
+    from fitdata.ui.service import ServiceView
+
+    view = ServiceView(DashboardContext(couples_db, "en"))
+    sent: list[str] = []
+    view.couples.observe(lambda change: sent.append("focus"), "value")
+    view.couples_teams.observe(lambda change: sent.append("teams"), "value")
+    view.age_group.value = "adult"
+    view.format.value = "individual"
+    assert sent == []
+    before = view.couples.value
+    view.team.value = view.team.options[1][1]
+    assert sent == ["focus"] and view.couples.value != before
+    view.service.value = view.service.options[1][1]
+    assert sent[-1] == "teams"  # another service: its teams (the focus part may read the same)
