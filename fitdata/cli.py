@@ -66,8 +66,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     summary = generate_demo(args.out, sessions=args.sessions, seed=args.seed)
     print(
         f"Wrote {args.out}: {summary.sessions:,} sessions, {summary.episodes:,} episodes, "
-        f"{summary.clients:,} clients, {summary.therapists} therapists, {summary.teams} teams "
-        f"in {summary.seconds:.1f} s."
+        f"{summary.clients:,} clients, {summary.therapists} therapists, {summary.teams} teams, "
+        f"{summary.discussions:,} case discussions in {summary.seconds:.1f} s."
     )
     _prepare_dashboards(args.out)
     return 0
