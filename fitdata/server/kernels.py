@@ -38,6 +38,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import posixpath
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -266,7 +267,7 @@ class PageHandler(TornadoVoilaHandler):
         The client page (:data:`CLIENT_NOTEBOOK`) is not served here: only a client link opens
         it (:class:`fitdata.server.client_access.ClientPageHandler`), with the link's header.
         """
-        if (path or "").strip("/").lower() == CLIENT_NOTEBOOK:
+        if posixpath.normpath("/" + (path or "")).strip("/").lower() == CLIENT_NOTEBOOK:
             raise web.HTTPError(404)
         await self.render_page(path)
 

@@ -155,8 +155,9 @@ def test_the_client_notebook_is_not_served_without_a_link(users_server: Server) 
     kari = {"Authorization": f"token {users_server.tokens['kari']}"}
     token = link(users_server)
     for headers in (kari, {**kari, "X-Fitdata-Client-Link": token}):
-        response = request(users_server.port, "/voila/render/client.ipynb", headers=headers)
-        assert response.status == 404
+        for path in ("client.ipynb", "./client.ipynb", "x/../client.ipynb", "Client.ipynb"):
+            response = request(users_server.port, f"/voila/render/{path}", headers=headers)
+            assert response.status == 404, path
     landing = request(users_server.port, "/voila/tree", headers=kari)
     assert landing.status == 200 and "render/client.ipynb" not in landing.body
 
