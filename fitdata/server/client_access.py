@@ -9,7 +9,9 @@ through:
   anything, then only the link's own ``client_form_uses`` rows and whether its episode is still
   there). A changed, cut or foreign link (``altered``, ``unknown``) gets 403, an expired or used
   one 410, each with a plain page in English and bokmål (:func:`refusal_page`); nothing else is
-  read and no kernel starts. A good link renders ``dashboards/client.ipynb``
+  read and no kernel starts. An address that opens many changed or unknown links waits, as
+  after failed logins (:attr:`fitdata.server.login.SessionIdentityMixin.link_limiter`), so a
+  guesser cannot fill the audit log with refusals. A good link renders ``dashboards/client.ipynb``
   (:data:`CLIENT_NOTEBOOK`) with the token in the request header
   :data:`fitdata.kernel_env.CLIENT_LINK_HEADER`, which Voila hands the page's kernel as
   ``$HTTP_X_FITDATA_CLIENT_LINK`` (to a preheated kernel too, with its page request). Whatever
@@ -399,19 +401,24 @@ class ClientPageHandler(PageHandler):
     async def get(self, token: str) -> None:  # type: ignore[override]
         """Check the link; render the client notebook with it for this browser's pass."""
         lang = _language(self)
+        provider = self.identity_provider
+        limiter = getattr(provider, "link_limiter", None)
+        address_of = getattr(provider, "address_of", None)
+        address = address_of(self) if address_of else (self.request.remote_ip or "")
+        if limiter is not None:
+            limiter.check(address)  # 429 while an address that tried many bad links waits
         try:
             grant = await check_link(self.settings.get(CLIENT_DB_SETTING, ""), token)
         except LinkRefused as refused:
-            self.log.warning(
-                "Refused a client link (%s) from %s", refused.reason, self.request.remote_ip
-            )
+            self.log.warning("Refused a client link (%s) from %s", refused.reason, address)
+            if limiter is not None and refused.reason in ("altered", "unknown"):
+                limiter.failed(address)
             self.set_status(refusal_status(refused.reason))
             self.set_header("Content-Type", "text/html; charset=UTF-8")
             self.set_header("Cache-Control", "no-store")
             self.finish(refusal_page(refused.reason, lang))
             return
         user = self.current_user
-        provider = self.identity_provider
         if user is None or (is_client_user(user) and not _is_locked(provider, self)):
             # no login (a phone), or a phone's pass of another link: a pass of this link
             client_pass = new_pass(token, grant.link_id, grant.expires_at)

@@ -92,6 +92,10 @@ __all__ = [
 
 #: Failed logins one client address may make within :data:`LOGIN_WINDOW_S` before it waits.
 LOGIN_FREE_ATTEMPTS = 5
+#: Refused client links (changed or unknown) one address may open within :data:`LOGIN_WINDOW_S`
+#: before it waits, and all addresses together.
+LINK_FREE_ATTEMPTS = 20
+LINK_SERVER_FREE_ATTEMPTS = 1000
 #: Failed logins from all addresses together within :data:`LOGIN_WINDOW_S` before all wait.
 SERVER_FREE_ATTEMPTS = 100
 #: Seconds over which failed logins are counted.
@@ -319,6 +323,19 @@ class SessionIdentityMixin(IdentityProvider):
         return self.__dict__["_fitdata_client_sessions"]
 
     @property
+    def link_limiter(self) -> LoginLimiter:
+        """This server's count of refused client links (changed or unknown ones), per address.
+
+        More generous than the login limit (a client may mistype a link several times); it
+        keeps a guesser from filling the audit log with refusals.
+        """
+        if "_fitdata_link_limiter" not in self.__dict__:
+            self.__dict__["_fitdata_link_limiter"] = LoginLimiter(
+                free_attempts=LINK_FREE_ATTEMPTS, server_free_attempts=LINK_SERVER_FREE_ATTEMPTS
+            )
+        return self.__dict__["_fitdata_link_limiter"]
+
+    @property
     def limiter(self) -> LoginLimiter:
         """This server's count of failed logins."""
         if "_fitdata_limiter" not in self.__dict__:
@@ -377,6 +394,10 @@ class SessionIdentityMixin(IdentityProvider):
             return None
         session = content.get("session") if isinstance(content, dict) else None
         return session if isinstance(session, str) else None
+
+    def address_of(self, handler: web.RequestHandler) -> str:
+        """The request's client address, as the login limits count it (:func:`client_address`)."""
+        return client_address(handler, self.trust_proxy)
 
     def start_client_pass(self, handler: web.RequestHandler, client_pass: ClientPass) -> None:
         """Give the browser of this request a client pass (its cookie: the pass id, signed)."""

@@ -139,3 +139,17 @@ def test_a_client_links_user_is_described_and_is_no_role_of_the_users_table() ->
         user.describe()
         == "client-link:L1 (client: a client link: that client's own rows of one episode)"
     )
+
+
+def test_many_changed_links_from_one_address_make_it_wait() -> None:
+    from fitdata.server.login import LINK_FREE_ATTEMPTS, FitdataPasswordIdentityProvider
+    from fitdata.server.security import TooManyAttempts
+
+    limiter = FitdataPasswordIdentityProvider().link_limiter
+    for _ in range(LINK_FREE_ATTEMPTS - 1):
+        limiter.failed("192.0.2.7")
+    limiter.check("192.0.2.7")  # still free
+    limiter.failed("192.0.2.7")
+    with pytest.raises(TooManyAttempts):
+        limiter.check("192.0.2.7")
+    limiter.check("192.0.2.8")  # another address is not held up
