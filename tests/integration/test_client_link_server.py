@@ -464,3 +464,22 @@ def test_the_jupyterhub_configuration_in_the_docs_runs_a_links_only_service(tmp_
     assert command[:2] == ["fitdata", "serve"]
     args = build_parser().parse_args(command[1:])
     assert args.client_links_only and not args.users and args.port == 8867
+
+
+def test_on_a_one_person_server_a_phone_needs_no_token_for_its_link_only(
+    token_server: Server,
+) -> None:
+    response, kernel_id = open_client_page(token_server, link(token_server))
+    client = response.cookies()
+    assert CLIENT_COOKIE in client and not any(n.startswith("username-") for n in client)
+    socket_ = open_socket(
+        token_server.port,
+        f"/api/kernels/{kernel_id}/channels",
+        cookies=client,
+        origin=token_server.origin,
+    )
+    assert socket_.status == 101
+    socket_.close()
+    for path in ("/", "/voila/render/registration.ipynb", "/voila/render/client_graph.ipynb"):
+        assert request(token_server.port, path, cookies=client).status == 403, path
+    assert request(token_server.port, "/voila/tree").status == 302  # no pass: the login page
