@@ -31,6 +31,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
+from fitdata.analytics.flags import urgency_rank
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.data.access import AccessDenied, current_user
 from fitdata.features import case_discussions as cd
@@ -145,10 +146,15 @@ class DiscussionPanel(widgets.VBox):
             layout=widgets.Layout(width="100%", max_width="640px"),
         ).add_class("fitdata-discussion-reason")
         self.save = widgets.Button(
-            description=tr.text("discussion.save"), button_style="primary", icon="check"
+            description=tr.text("discussion.save"),
+            button_style="primary",
+            icon="check",
+            layout=widgets.Layout(width="auto"),
         ).add_class("fitdata-discussion-save")
         self.withdraw = widgets.Button(
-            description=tr.text("discussion.withdraw"), button_style="warning"
+            description=tr.text("discussion.withdraw"),
+            button_style="warning",
+            layout=widgets.Layout(width="auto"),
         ).add_class("fitdata-discussion-withdraw")
         self.message = widgets.HTML().add_class("fitdata-discussion-message")
         self.history = widgets.HTML().add_class("fitdata-discussion-history")
@@ -296,7 +302,7 @@ class DiscussionPanel(widgets.VBox):
             return f"<p><b>{heading}</b> {html.escape(tr.text('discussion.flags_none'))}</p>"
         many = len({f.client_id for f in flags}) > 1 and not self.anonymous
         items = []
-        for f in flags:
+        for f in sorted(flags, key=lambda f: (urgency_rank(f.flag), f.client_id)):
             label = tr.text(f"flag.label.{f.flag}")
             if many:
                 label = f"{label} ({f.client_id})"

@@ -30,7 +30,7 @@ def panel(db: Path, user: str, episode: str = "E1", lang: str = "en", **kwargs) 
     context = DashboardContext(db, lang=lang, user=user)
     made = discussion_panel(context, episode, source="team_review", model=line_model(), **kwargs)
     made._today = TODAY  # the review's date (the form's "today")
-    made.set_episode(episode)
+    made.set_episode(episode, force=True)
     return made
 
 
