@@ -226,14 +226,20 @@ def _without_their_index(
     if not len(index):
         return new, listed
     both = pd.concat([new[["episode", "client", "pos"]], listed[["episode", "client", "pos"]]])
-    episode = both["episode"].astype("str")
-    client = both["client"].astype("str")
-    fresh = ~episode.isin(existing.episodes["episode_id"].astype("str")).to_numpy()
-    wanted = episode.map(index.astype("str"))
-    has_index = (client == wanted).groupby(episode.to_numpy()).transform("any").to_numpy()
-    orphan = fresh & ~has_index & wanted.notna().to_numpy()
+    episode, client = categorical(both["episode"]), categorical(both["client"])
+    episodes = pd.Index(episode.cat.categories.astype("str"))
+    ep, cl = episode.cat.codes.to_numpy(), client.cat.codes.to_numpy()
+    named = np.append(np.asarray(episodes.map(index.astype("str")), dtype=object), None)
+    # per episode: the code of its index client among these rows' clients (-1: none)
+    wanted = np.append(pd.Index(client.cat.categories).get_indexer(named[:-1].astype(str)), -2)
+    has = np.zeros(len(episodes) + 1, dtype=bool)
+    has[ep[(ep >= 0) & (cl >= 0) & (cl == wanted[ep])]] = True
+    stored = episodes.get_indexer(existing.episodes["episode_id"].astype("str"))
+    has[stored[stored >= 0]] = True  # an episode in the database has its client
+    orphan = ~has[ep] & pd.notna(named[ep])
     if not orphan.any():
         return new, listed
+    wanted = pd.Series(named[ep], index=both.index)
     lost = both[orphan]
     text = (
         "the rows of this episode's index client " + wanted[orphan].astype("str")
@@ -414,15 +420,16 @@ def plan(
     # Who takes part (roles) and the forms, on the rows still accepted.
     keep = ~bad
     roles = check_roles(rows[keep], raw, existing, problems)
-    role = np.full(len(rows), None, dtype=object)
-    role[keep] = roles.role
-    episode_format = np.full(len(rows), "individual", dtype=object)
-    episode_format[keep] = roles.format
+    role = np.full(len(rows), -1, dtype=np.int8)
+    role[keep] = roles.role.codes
     bad[np.flatnonzero(keep)[roles.bad]] = True
+    fmt_codes = np.zeros(len(rows), dtype=np.int8)
+    fmt_codes[keep] = roles.format.codes
     keep = ~bad
     form_bad, ors_form, srs_form = check_forms(
-        rows[keep], raw, existing, episode_format[keep], problems, warnings
-    )
+        rows[keep], raw, existing,
+        pd.Categorical.from_codes(fmt_codes[keep], dtype=roles.format.dtype), problems, warnings,
+    )  # fmt: skip
     bad[np.flatnonzero(keep)[form_bad]] = True
     for name, forms in (("ors_form", ors_form), ("srs_form", srs_form)):
         codes = np.full(len(rows), -1, dtype=np.int8)
@@ -430,7 +437,7 @@ def plan(
         rows[name] = pd.Series(
             pd.Categorical.from_codes(codes, dtype=forms.dtype), index=rows.index
         )
-    rows["_role"] = role
+    rows["_role"] = pd.Categorical.from_codes(role, dtype=roles.role.dtype)
 
     # Already in the database?
     old = existing.sessions.rename(
@@ -537,9 +544,7 @@ def plan(
             result.episodes.set_index("episode_id")["started"],
         ]
     ).astype("datetime64[s]")
-    result.participants = participants(
-        accepted, accepted["_role"].to_numpy(dtype=object), existing, started
-    )
+    result.participants = participants(accepted, accepted["_role"].array, existing, started)
     result.listed = len(listed)
     return result
 

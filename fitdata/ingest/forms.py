@@ -73,7 +73,7 @@ def check_forms(
     rows: pd.DataFrame,
     raw: pd.DataFrame,
     existing: Existing,
-    episode_format: np.ndarray,
+    episode_format: pd.Categorical,
     problems: ProblemLog,
     warnings: ProblemLog,
 ) -> tuple[np.ndarray, pd.Series, pd.Series]:
@@ -98,7 +98,7 @@ def check_forms(
     child = group == "child"
     known_group = pd.notna(group)
     group_text = pd.Series(group, index=rows.index).astype("str")
-    is_group = np.asarray(episode_format, dtype=object) == "group"
+    is_group = np.asarray(episode_format == "group", dtype=bool)
     bad = np.zeros(len(rows), dtype=bool)
     out = {}
     for name, forms, child_form, expected in (
@@ -128,7 +128,7 @@ def check_forms(
     ).to_numpy(dtype=bool)
     if gsrs.any():
         text = "the group form (GSRS) in an episode of format " + pd.Series(
-            episode_format, index=rows.index
+            np.asarray(episode_format, dtype=object), index=rows.index
         ).astype("str")
         full = np.full(len(raw), "", dtype=object)
         full[rows["pos"].to_numpy()] = (

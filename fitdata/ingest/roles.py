@@ -34,6 +34,7 @@ from fitdata.ingest.checks import at, raw_values, reject_groups, spread
 from fitdata.ingest.entities import first_rows
 from fitdata.ingest.existing import Existing
 from fitdata.ingest.problems import ProblemLog
+from fitdata.vocabulary import FORMATS, ROLES, participant_role
 
 __all__ = ["Roles", "check_partner_rows", "check_roles", "participants"]
 
@@ -59,15 +60,15 @@ class Roles:
 
     Attributes:
         bad: Rows with a role problem.
-        role: The role of every row (given or derived).
-        format: The format of every row's episode (the file's, else the database's, else
-            individual).
+        role: The role of every row (given or derived), of :data:`~fitdata.vocabulary.ROLES`.
+        format: The format of every row's episode (the database's, else the file's, else
+            individual), of :data:`~fitdata.vocabulary.FORMATS`.
         index: Episode id -> its index client.
     """
 
     bad: np.ndarray
-    role: np.ndarray
-    format: np.ndarray
+    role: pd.Categorical
+    format: pd.Categorical
     index: pd.Series
 
 
@@ -194,7 +195,10 @@ def check_roles(
         bad |= changed
     fmt_episode = np.where(pd.notna(old_format), old_format, first_format)
     fmt_episode = np.where(pd.notna(fmt_episode), fmt_episode, "individual").astype(object)
-    fmt = fmt_episode[ep] if n else np.empty(0, dtype=object)
+    fmt_code = pd.Categorical(fmt_episode, categories=FORMATS).codes.astype(np.int8)
+    fmt = pd.Categorical.from_codes(
+        np.append(fmt_code, 0)[ep] if n else np.empty(0, np.int8), categories=FORMATS
+    )
 
     # The index client: named so, else the database's, else the first listed.
     named = given.eq("index").fillna(False).to_numpy(dtype=bool) & self_rated
@@ -247,10 +251,13 @@ def check_roles(
     is_index = (cl == np.append(index_code, -2)[ep]) & (cl >= 0) & self_rated
 
     # Roles derived where not given; a given role must fit the index, the format and the database.
-    other = np.where(fmt == "couple", "partner", np.where(fmt == "family", "family_member",
-                                                          "member"))  # fmt: skip
-    derived = np.where(~self_rated, "collateral", np.where(is_index, "index", other))
-    role = np.where(given.notna().to_numpy(), given.to_numpy(dtype=object), derived)
+    other = np.array([ROLES.index(participant_role(f, "client")) for f in FORMATS], np.int8)
+    derived = np.where(
+        ~self_rated, ROLES.index("collateral"),
+        np.where(is_index, ROLES.index("index"), other[fmt.codes]),
+    )  # fmt: skip
+    named_code = pd.Categorical(given, categories=ROLES).codes
+    role = pd.Categorical.from_codes(np.where(named_code >= 0, named_code, derived), ROLES)
     if named_any:
         bad |= _given_roles(rows, raw, problems, given, is_index, fmt, existing)
     couple = (fmt == "couple") & self_rated
@@ -261,7 +268,7 @@ def check_roles(
     present = np.unique(ep[ep >= 0])
     present = present[pd.notna(index_episode[present])]
     index = pd.Series(index_episode[present], index=episodes[present], dtype="str")
-    return Roles(bad=bad, role=role.astype(object), format=fmt, index=index)
+    return Roles(bad=bad, role=role, format=fmt, index=index)
 
 
 def _given_roles(
@@ -311,7 +318,7 @@ def _given_roles(
             problems.add(at(rows, differs & ~bad, raw), "role", raw_values(raw, "role"),
                          spread(rows, message, raw))  # fmt: skip
             bad |= differs
-    kind = pd.Series(fmt, index=rows.index)
+    kind = pd.Series(np.asarray(fmt, dtype=object), index=rows.index)
     for name, formats in _ROLE_FORMATS.items():
         wrong = (given == name).fillna(False).to_numpy() & ~kind.isin(formats).to_numpy()
         if wrong.any():
@@ -342,7 +349,9 @@ def _couples_of_two(
     ep, episodes = _codes(rows["episode"])
     cl, clients = _codes(rows["client"])
     stored = existing.participants
-    stored = stored[(stored["rater"] == "client") & stored["episode_id"].isin(episodes)]
+    if len(stored):
+        known = episodes.get_indexer(stored["episode_id"].astype("str")) >= 0
+        stored = stored[(stored["rater"] == "client").to_numpy() & known]
     # every client code: the file's, then those only the database or the index names
     names = clients.append(
         pd.Index(pd.concat([stored["client_id"], index_of[couple]]).astype("str").unique())

@@ -265,25 +265,7 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
         problems.add(bad, name, values, "a date as dd.mm.yyyy or yyyy-mm-dd (a real calendar date)")
         out[name] = pd.Series(parsed.astype("datetime64[s]"))
     session_date = out["session_date"].to_numpy(dtype="datetime64[D]")
-    # A row with no date and no score, or a partner listed without scores in a partners
-    # register, adds a participant to an episode and writes no session.
-    no_score = np.ones(n, dtype=bool)
-    for name in SCORE_COLUMNS:
-        no_score &= _absent(_column(raw, name))
-    listed = (
-        raw["_no_session"].fillna(False).to_numpy(dtype=bool)
-        if "_no_session" in raw.columns
-        else np.zeros(n, dtype=bool)
-    )
-    only = listed | (no_score & np.isnat(session_date) & _absent(_column(raw, "session_date")))
-    out["_only"] = only
     if "session_date" in raw.columns:
-        problems.add(
-            np.isnat(session_date) & _absent(raw["session_date"]) & ~only,
-            "session_date",
-            raw["session_date"],
-            "a value is required",
-        )
         problems.add(
             session_date > np.datetime64(today),
             "session_date",
@@ -343,6 +325,28 @@ def parse_rows(raw: pd.DataFrame, problems: ProblemLog, today: dt.date) -> pd.Da
         problems.add(mismatch, columns[4], total_raw, expected)
         derive = complete & (total < 0) & _absent(total_raw)
         out.loc[derive, columns[4]] = item_sum[derive].astype(np.int16)
+
+    # A row with no date and no score, or a partner listed without scores in a partners
+    # register, adds a participant to an episode and writes no session. (A score given but
+    # unreadable is a problem of its own row already.)
+    no_score = np.ones(n, dtype=bool)
+    for name in SCORE_COLUMNS:
+        no_score &= out[name].to_numpy() < 0
+    listed = (
+        raw["_no_session"].fillna(False).to_numpy(dtype=bool)
+        if "_no_session" in raw.columns
+        else np.zeros(n, dtype=bool)
+    )
+    date_absent = _absent(_column(raw, "session_date"))
+    only = listed | (no_score & np.isnat(session_date) & date_absent)
+    out["_only"] = only
+    if "session_date" in raw.columns:
+        problems.add(
+            np.isnat(session_date) & date_absent & ~only,
+            "session_date",
+            raw["session_date"],
+            "a value is required",
+        )
 
     # Whole numbers.
     values = _column(raw, "session_no")
