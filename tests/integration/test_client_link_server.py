@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import pytest
 
 from fitdata.data import access
+from fitdata.data.audit import read_audit
 from fitdata.data.client_links import issue_client_link, redeem_client_link
 from fitdata.features.client_page import submit_client_form
 from fitdata.server.client_access import CLIENT_COOKIE
@@ -168,6 +169,7 @@ def test_the_client_notebook_is_not_served_without_a_link(users_server: Server) 
 
 def _refused(server: Server, token: str, status: int, reason: str) -> None:
     before = kernel_events(server)
+    audited = len(read_audit(server.db))
     response = request(server.port, f"/client/{token}")
     assert response.status == status, (response.status, response.body[:300])
     assert f'data-reason="{reason}"' in response.body
@@ -175,6 +177,8 @@ def _refused(server: Server, token: str, status: int, reason: str) -> None:
     assert "kernelId" not in response.body and CLIENT_COOKIE not in str(response.cookies())
     time.sleep(0.5)
     assert kernel_events(server) == before, "a refused link started a kernel"
+    entries = read_audit(server.db)[audited:]  # the refusal is in the audit log, nothing else
+    assert [e.action for e in entries] == ["client_link_refused"]
 
 
 def test_altered_unknown_expired_and_used_links_are_refused(users_server: Server) -> None:
