@@ -859,7 +859,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mapping",
         default=None,
         metavar="M.yml",
-        help="mapping file for other layouts, or a shipped one: paper_register_wide, system_export",
+        help="mapping file for other layouts, or a shipped one: paper_register_wide, "
+        "system_export, couple_register_wide",
     )
     imp.add_argument(
         "--dry-run", action="store_true", help="check and report; write nothing to the database"
