@@ -234,3 +234,22 @@ def test_a_partners_file_without_a_partner_s_code_column_is_refused() -> None:
         "ors_form": "ORS skjema",
         "srs_form": "SRS-skjema",
     }
+
+
+def test_the_forms_filled_in_are_vocabulary_default_forms_for_every_age_group_and_format() -> None:
+    from fitdata.vocabulary import AGE_GROUPS, FORMATS, default_forms
+
+    pairs = [(age, fmt) for age in AGE_GROUPS for fmt in FORMATS]
+    rows = _rows(
+        {
+            "episode": [f"E{i}" for i in range(len(pairs))],
+            "client": [f"K-{i}" for i in range(len(pairs))],
+            "age_group": [age for age, _ in pairs],
+        }
+    )
+    fmt = pd.Categorical([f for _, f in pairs], categories=FORMATS)
+    bad, ors, srs = check_forms(rows, rows, Existing.empty(), fmt, ProblemLog(), ProblemLog())
+    assert not bad.any()
+    assert list(zip(ors.astype("str"), srs.astype("str"), strict=True)) == [
+        default_forms(age, f) for age, f in pairs
+    ]
