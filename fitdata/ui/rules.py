@@ -3,7 +3,8 @@
 design.md asks that the UI shows which rule produced a flag or a line. The client graph, the
 team review, the group exercise and the therapist development page name the same three rules
 (the ORS cutoff of an age group, reliable change, the SRS cutoff) with their tie conventions and
-sources from :data:`fitdata.config.RULES`; the sentences are made here once.
+sources from :data:`fitdata.config.RULES`, and what a break in a line means (a session without
+that score); the sentences are made here once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fitdata.i18n import Translator
 
 __all__ = [
     "cutoff_rule",
+    "gap_rule",
     "rule_source",
     "graph_rules",
     "reliable_change_rule",
@@ -77,14 +79,20 @@ def srs_cutoff_rule(tr: Translator, config: ClinicalConfig) -> str:
     )
 
 
+def gap_rule(tr: Translator) -> str:
+    """What a break in a line means: a session without that score, not a line drawn across it."""
+    return tr.text("rule.gap")
+
+
 def graph_rules(
     tr: Translator, config: ClinicalConfig, age_groups: Iterable[str] = AGE_GROUPS
 ) -> list[str]:
-    """The cutoff of each of ``age_groups``, reliable change and the SRS cutoff, in that order."""
+    """The cutoff of each of ``age_groups``, reliable change, the SRS cutoff, then the gaps."""
     return [
         *(cutoff_rule(tr, config, group) for group in age_groups),
         reliable_change_rule(tr, config),
         srs_cutoff_rule(tr, config),
+        gap_rule(tr),
     ]
 
 
