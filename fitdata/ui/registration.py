@@ -29,7 +29,7 @@ import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
 
-from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import EpisodeEnd, client_status, status_sentence
 from fitdata.config import AGE_GROUPS
 from fitdata.data import queries
 from fitdata.data.access import user_name
@@ -51,11 +51,13 @@ from fitdata.ui.registration_corrections import Corrections
 from fitdata.ui.registration_episode import EpisodeForms
 from fitdata.ui.registration_forms import (
     ScoreInput,
+    once,
     paragraph_html,
     problem_areas,
     problems_html,
 )
 from fitdata.ui.registration_handover import handover_panel
+from fitdata.ui.rules import graph_rules, rules_html, rules_list_html
 from fitdata.ui.view import Options, builder, set_options
 from fitdata.vocabulary import FORMATS
 
@@ -147,6 +149,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         self.save = self.button(save, "save", button_style="primary", icon="save")
         self.save_note = widgets.HTML().add_class("fitdata-save-reason")
         self.status = widgets.HTML().add_class("fitdata-status")
+        self.rules = widgets.HTML().add_class("fitdata-rules")
 
         self.single_forms = self.row([self.ors.box, self.srs.box], **_ROW)
         self._make_correction_widgets(today)
@@ -317,7 +320,14 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         self._validate()
 
     def _on_input(self, _change: dict[str, Any]) -> None:
+        if self.client.value == NEW:  # a new child's lines read in a child's words
+            self._set_child(self.age_group.value == "child")
         self._validate()
+
+    def _set_child(self, child: bool) -> None:
+        """The words at the lines' ends: a child's (CORS, CSRS) or not."""
+        for form in (self.ors, self.srs, self.correct_ors, self.correct_srs):
+            form.set_child(child)
 
     # -- state ----------------------------------------------------------------------------
     def _client_id(self) -> str | None:
@@ -373,7 +383,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
             srs, srs_problems = self.srs.read()
             if srs is None:
                 return None, [Problem("srs", "srs_needed")], "add_srs"
-            return None, srs_problems + reg.validate_scores("srs", srs), "add_srs"
+            return None, once(srs_problems + reg.validate_scores("srs", srs)), "add_srs"
 
         ors, ors_problems = self.ors.read()
         srs, srs_problems = self.srs.read()
@@ -420,10 +430,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
                     )
                 )
         # A form problem already reported by the form (e.g. an unreadable total) once is enough.
-        first: dict[tuple[str, str], Problem] = {}
-        for p in problems:
-            first.setdefault((p.field, p.key), p)
-        return registration, list(first.values()), "new"
+        return registration, once(problems), "new"
 
     def _validate(self) -> None:
         """Show problems next to their fields; enable saving only when there are none."""
@@ -625,10 +632,19 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
             sessions = queries.client_sessions(context.reader, state.episode_id, state.client_id)
             age_group = str(queries.client_profile(context.reader, state.client_id)["age_group"])
             title = tr.text("graph.title", client=state.client_id)
+        self._set_child(age_group == "child")
         own = sessions[sessions["rater"] == "client"]
         status = client_status(own, age_group, context.config)
-        self.status.value = self.status_html(status_sentence(status, tr, context.config))
-        return client_graph_spec(sessions, status, tr, context.config, title=title)
+        ended = self._ended()
+        sentence = status_sentence(status, tr, context.config, ended=ended)
+        self.status.value = self.status_html(sentence)
+        self.rules.value = rules_html(tr, context.config, age_group)
+        return client_graph_spec(sessions, status, tr, context.config, title=title, ended=ended)
+
+    def _ended(self) -> EpisodeEnd | None:
+        """How the chosen episode ended (None while it is ongoing or none is chosen)."""
+        state = self.episode_state
+        return None if state is None else EpisodeEnd.of(state.ended, state.end_type)
 
     def _episode_spec(self, state: reg.EpisodeState, clients: list[reg.Participant]) -> Spec:
         """A couple's or family's graph: every participant on one figure, a sentence each."""
@@ -637,6 +653,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         named_as = INDEX_NAMED_AS.get(state.format)
         series: list[ParticipantSeries] = []
         sentences = []
+        ended = self._ended()
         for position, one in enumerate(clients):
             rows = sessions[sessions["client_id"] == one.client_id]
             rows = rows.sort_values(["session_no", "rater"]).reset_index(drop=True)
@@ -645,14 +662,18 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
             series.append(ParticipantSeries(one.client_id, one.role, label, rows, status))
             sentences.append(
                 f"<p style='margin:0.3em 0 0'><b>{html.escape(label)}</b></p>"
-                + self.status_html(status_sentence(status, tr, config))
+                + self.status_html(status_sentence(status, tr, config, ended=ended))
             )
         self.status.value = "".join(sentences)
+        groups = list(dict.fromkeys(one.age_group for one in clients))
+        self.rules.value = rules_list_html(
+            html.escape(tr.text("rule.heading")), graph_rules(tr, config, groups)
+        )
         kind = {"partner": "couple", "family_member": "family"}.get(named_as or "", "episode")
         title = tr.text(
             f"client_graph.title.{kind}", clients=tr.join([one.client_id for one in clients])
         )
-        return episode_graph(series, tr, config, title=title)
+        return episode_graph(series, tr, config, title=title, ended=ended)
 
     def _redraw(self) -> None:
         """Show the chosen client's graph (one widget state update; never on a keystroke)."""
@@ -680,6 +701,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
                 self.message,
                 self.status,
                 self.figure_box,
+                self.rules,
                 self.handover_box,
                 self._correction_box(heading),
                 self._add_box(heading),

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 from fitdata.data.access import AccessDenied, require_write
 from fitdata.features import registration as reg
 from fitdata.features.registration import Problem, Scores
-from fitdata.ui.registration_forms import ScoreInput, problems_html
+from fitdata.ui.registration_forms import ScoreInput, once, problems_html
 from fitdata.ui.view import DashboardView, Options, set_options
 from fitdata.vocabulary import END_TYPES
 
@@ -217,7 +217,7 @@ class Corrections(DashboardView):
         correction = reg.Correction(self.correct_date.value, ors, srs, self.reason.value)
         problems = ors_problems + srs_problems
         problems += reg.validate_correction(correction, session_id, state, self.today())
-        return correction, problems
+        return correction, once(problems)
 
     def _validate_correction(self) -> None:
         tr = self.tr

@@ -35,7 +35,7 @@ from fitdata.features.registration_episode_rules import (
 )
 from fitdata.i18n import Translator
 from fitdata.identifiers import is_client_code
-from fitdata.ui.registration_forms import ScoreInput, paragraph_html, problems_html
+from fitdata.ui.registration_forms import ScoreInput, once, paragraph_html, problems_html
 from fitdata.ui.view import DashboardView, Options, set_options
 from fitdata.vocabulary import default_forms
 
@@ -65,12 +65,14 @@ class ParticipantForms:
             "ors", tr, none_key="registration.input.not_given", css=f"p{index}-ors"
         )
         self.ors.set_form(ors_form, tr.text(f"form.{ors_form}"))
+        self.ors.set_child(p.age_group == "child")
         self.srs: ScoreInput | None = None
         if p.is_client:
             self.srs = ScoreInput(
                 "srs", tr, none_key="registration.input.later", css=f"p{index}-srs"
             )
             self.srs.set_form(srs_form, tr.text(f"form.{srs_form}"))
+            self.srs.set_child(p.age_group == "child")
         key = "forms" if p.is_client else "forms_rater"
         names = {"ors": tr.text(f"form.{ors_form}"), "srs": tr.text(f"form.{srs_form}")}
         about = tr.text(f"registration.participant.{key}", **names)
@@ -296,10 +298,7 @@ class EpisodeForms(DashboardView):
         problems += reg.validate_episode_session(
             session, state, self.participants, self.participant_states, self.today()
         )
-        first: dict[tuple[Any, ...], Problem] = {}
-        for p in problems:
-            first.setdefault((p.participant, p.field, p.key), p)
-        return session, list(first.values()), open_forms
+        return session, once(problems), open_forms
 
     def _show_joint_problems(self, problems: list[Problem]) -> list[Problem]:
         """Show each participant's problems under their block; return the others."""

@@ -100,7 +100,7 @@ def test_save_ors_shows_the_new_point_and_status_then_add_the_srs(view, db) -> N
         ("40,1", "SRS total: 40.1 is outside 0–40."),
         ("23.45", "more than one decimal"),
         ("abc", "“abc” is not a number"),
-        ("", "type the total"),
+        ("", "write a number from 0 to 40"),
     ],
 )
 def test_a_bad_total_is_explained_next_to_the_field(view, text, message) -> None:

@@ -372,7 +372,10 @@ def test_messages_name_the_field_and_format_numbers_for_the_language() -> None:
     assert problem_text(problem, Translator("en")).startswith("ORS Interpersonally: 7.35 has")
     assert problem_text(problem, Translator("nb")).startswith("ORS Mellommenneskelig: 7,35 har")
     out = validate_scores("srs", Scores.from_total(40.5))[0]
-    assert problem_text(out, Translator("nb")) == "SRS totalt: 40,5 er utenfor 0–40."
+    assert (
+        problem_text(out, Translator("nb"))
+        == "SRS totalt: 40,5 er utenfor 0–40. Skriv et tall fra 0 til 40, f.eks. 23,5."
+    )
     late = validate_registration(registration(TODAY + dt.timedelta(1)), episode(), TODAY)[0]
     assert problem_text(late, Translator("nb")) == "Datoen kan ikke være etter i dag (16.06.2025)."
 

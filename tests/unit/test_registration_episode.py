@@ -262,13 +262,15 @@ def test_a_couple_has_two_partners_and_a_rater_is_added_once() -> None:
             "en",
             "Partner · K-B2",
             "Parent's rating · K-C3",
-            "Partner · K-B2: ORS total: 40.1 is outside 0–40.",
+            "Partner · K-B2: ORS total: 40.1 is outside 0–40. "
+            "Write a number from 0 to 40, e.g. 23.5.",
         ),
         (
             "nb",
             "Partner · K-B2",
             "Foresattes vurdering · K-C3",
-            "Partner · K-B2: ORS totalt: 40,1 er utenfor 0–40.",
+            "Partner · K-B2: ORS totalt: 40,1 er utenfor 0–40. "
+            "Skriv et tall fra 0 til 40, f.eks. 23,5.",
         ),
     ],
 )
