@@ -348,6 +348,9 @@ def voila_config(options: ServeOptions, request_secret: str = "") -> Config:
         from fitdata.server.login import ClientLinksOnlyIdentityProvider
 
         config.Voila.identity_provider_class = ClientLinksOnlyIdentityProvider
+        # only the client page can be opened: no other dashboard keeps a kernel waiting
+        # (Voila matches each notebook's full path against these patterns)
+        config.VoilaKernelManager.preheat_denylist = [rf"^(?!(.*/)?{re.escape(CLIENT_NOTEBOOK)}$)"]
     if options.users:  # personal logins; each page's kernel is bound to its user
         from fitdata.server.login import FitdataIdentityProvider
 

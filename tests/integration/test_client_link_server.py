@@ -396,8 +396,9 @@ def test_a_server_without_a_login_needs_a_pin_to_hand_over(open_server: Server) 
 def links_only_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("client-links-only")
     db, tokens = _db(tiny_db, folder)
-    server = _start(db, folder / "serve.log", "--client-links-only", "--pool-size", "0")
+    server = _start(db, folder / "serve.log", "--client-links-only")
     server.tokens = tokens
+    server.wait_for_log("Kernel pool of client.ipynb is filled", timeout=240)
     yield server
     server.stop()
 
@@ -406,6 +407,8 @@ def test_a_links_only_server_opens_client_links_and_nothing_else(
     links_only_server: Server,
 ) -> None:
     server = links_only_server
+    pools = re.findall(r"Kernel pool of (\S+) is filled", server.log_text())
+    assert set(pools) == {"client.ipynb"}  # no other dashboard keeps a kernel waiting here
     kari_token = server.tokens["kari"]
     for path in (
         "/",
