@@ -89,6 +89,7 @@ _RESULT_COLUMNS = (
     "key",
     "outcome",
     "sessions_since",
+    "at_session",
     "window_end",
     "window_complete",
     "rule",
@@ -107,6 +108,8 @@ class FollowUp:
             day of the window's last session when its sessions are all held before that.
         window_complete: Whether the window is over (so the outcome will not change).
         rule: :data:`RULE`.
+        at_session: For an on-track outcome, the session after the start (1 the first) at
+            which the last judged participant was first on track; otherwise None.
     """
 
     outcome: str
@@ -114,6 +117,7 @@ class FollowUp:
     window_end: dt.date | None
     window_complete: bool
     rule: str = RULE
+    at_session: int | None = None
 
     @property
     def on_track(self) -> bool:
@@ -235,6 +239,10 @@ def follow_up_frame(
         .any()
         .reset_index()
     )
+    first_on = window[window["on"]].groupby(["row", "client_id"])["rank"].min()
+    per_client = per_client.merge(
+        first_on.rename("first_on").reset_index(), on=["row", "client_id"], how="left"
+    )
     per_judged = judged.merge(per_client, on=["row", "client_id"], how="left")
     for column in ("on", "below", "unjudged", "improved"):
         per_judged[column] = per_judged[column].fillna(False).astype(bool)
@@ -245,7 +253,11 @@ def follow_up_frame(
     all_both = np.zeros(len(st), dtype=bool)
     any_below = np.zeros(len(st), dtype=bool)
     any_unjudged = np.zeros(len(st), dtype=bool)
+    at_session = np.full(len(st), np.nan)
     if len(per_judged):
+        at_session[grouped["first_on"].max().index.to_numpy(dtype=np.int64)] = (
+            grouped["first_on"].max().to_numpy(dtype=float)
+        )
         rows = grouped["on"].all().index.to_numpy(dtype=np.int64)
         all_on[rows] = grouped["on"].all().to_numpy()
         all_both[rows] = grouped["both"].all().to_numpy()
@@ -269,6 +281,9 @@ def follow_up_frame(
             "key": st["key"].to_numpy(),
             "outcome": outcome,
             "sessions_since": since.astype(np.int64),
+            "at_session": pd.array(
+                np.where(np.isin(outcome, list(ON_TRACK_OUTCOMES)), at_session, np.nan)
+            ).astype("Int64"),
             "window_end": [pd.Timestamp(d).date() for d in window_end],
             "window_complete": complete,
             "rule": RULE,
@@ -327,4 +342,5 @@ def follow_up(
         sessions_since=int(row["sessions_since"]),
         window_end=row["window_end"],
         window_complete=bool(row["window_complete"]),
+        at_session=None if pd.isna(row["at_session"]) else int(row["at_session"]),
     )

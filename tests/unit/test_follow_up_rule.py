@@ -190,3 +190,15 @@ def test_frame_equals_one_by_one() -> None:
     )
     assert list(many["outcome"]) == expected
     assert len(set(expected)) >= 4
+
+
+def test_at_session_is_when_the_last_judged_partner_was_back() -> None:
+    rows = [
+        ("c1", 6, 7, 21.0, 20.0),
+        ("c2", 6, 7, 15.0, 20.0),
+        ("c2", 7, 14, 15.0, 20.0),
+        ("c2", 8, 21, 20.0, 20.0),
+    ]
+    result = _judge(rows, flagged=("c1", "c2"))
+    assert (result.outcome, result.at_session) == ("back_on_track", 3)
+    assert _judge(rows[1:3], flagged=("c2",)).at_session is None
