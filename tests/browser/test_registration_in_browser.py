@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,7 +17,8 @@ from fitdata.analytics.client_status import client_status, status_sentence
 from fitdata.data import queries
 from fitdata.data.store import reader_for
 from fitdata.features import registration
-from fitdata.i18n import Translator
+from fitdata.i18n import Translator, catalogue
+from fitdata.vocabulary import FORMS
 from tests.browser.conftest import ARTIFACTS, Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -59,12 +61,17 @@ def own_sessions(db: Path, episode_id: str, client_id: str):
 
 
 def type_into_readout(page, css: str, value: str) -> None:
-    """Type a value into a slider's readout, as a person can instead of dragging."""
-    readout = page.locator(f".{css} .widget-readout")
-    readout.click()
+    """Type a value into a line's value box, as a person can instead of dragging."""
+    box = page.locator(f".{css}-value input")
+    box.click()
     page.keyboard.press("Control+A")
     page.keyboard.type(value)
     page.keyboard.press("Enter")
+
+
+def line_value(page, css: str) -> str:
+    """What a line's value box shows (the mark in the page's number format)."""
+    return page.locator(f".{css}-value input").input_value()
 
 
 def drag_slider(page, css: str, fraction: float) -> None:
@@ -161,7 +168,10 @@ def test_register_ors_then_srs_then_correct_and_see_the_graph(
     type_into_readout(page, "fitdata-ors-social", "5.5")
     type_into_readout(page, "fitdata-ors-overall", "6.1")
     wait_for_text(page, ".fitdata-ors-total", "ORS total: ")
-    dragged = float(page.locator(".fitdata-ors-individual .widget-readout").inner_text())
+    page.wait_for_function(
+        "() => document.querySelector('.fitdata-ors-individual-value input').value !== ''"
+    )
+    dragged = float(line_value(page, "fitdata-ors-individual"))
     assert 5.0 <= dragged <= 7.5, dragged
     ors_total = round(dragged + 4.7 + 5.5 + 6.1, 1)
     wait_for_text(page, ".fitdata-ors-total", f"ORS total: {ors_total:.1f}")
@@ -260,3 +270,122 @@ def test_a_national_identity_number_is_refused_in_the_page(
     assert page.locator(".fitdata-save").is_disabled()
     page.screenshot(path=artifacts / "registration-national-id.png", full_page=True)
     assert page.console_problems == []
+
+
+SHOTS = Path("/tmp/shots/23c")
+#: The sizes a therapist's page is read at: a laptop, and a tablet held upright.
+SIZES = {"laptop": (1280, 720), "tablet": (820, 1180)}
+ANCHORS = {"ors": ("Dårlig", "Bra"), "srs": ("Ikke bra", "Veldig bra")}
+
+
+def english_words_on(body: str) -> list[str]:
+    """The catalogue's English registration texts (those that differ in bokmål) found in ``body``.
+
+    Short texts without placeholders: the labels, buttons and anchors a page shows as they are.
+    """
+    english, bokmal = catalogue("en"), catalogue("nb")
+    keys = [k for k in english if k.startswith(("registration.", "client_page.", "item."))]
+    found = []
+    for key in keys:
+        value = english[key]
+        if "{" in value or len(value) > 30 or len(value) < 4 or value == bokmal[key]:
+            continue
+        if re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", body):
+            found.append(f"{key}: {value}")
+    return found
+
+
+def anchors_inside(page, css: str, width: int) -> dict:
+    """Where a line's end words are: both shown, inside the window, under the line's ends."""
+    return page.evaluate(
+        """([css, width]) => {
+             const box = document.querySelector(`.${css}-anchors`);
+             const spans = Array.from(box.querySelectorAll("span"));
+             const line = document.querySelector(`.${css} .noUi-base`).getBoundingClientRect();
+             const rects = spans.map(s => s.getBoundingClientRect());
+             return {
+               words: spans.map(s => s.textContent),
+               shown: rects.every(r => r.width > 0 && r.height > 0),
+               inside: rects.every(r => r.left >= 0 && r.right <= width),
+               uncut: spans.every(s => s.scrollWidth <= s.clientWidth + 1),
+               left_gap: rects[0].left - line.left,
+               right_gap: line.right - rects[1].right,
+             };
+           }""",
+        [css, width],
+    )
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_bokmal_page_reads_as_a_therapist_reads_it(server_nb, browser, size) -> None:
+    """Typing "abc" says what to write (no "nan"), the lines' ends have words, no English."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    try:
+        page.goto(server_nb.url + "voila/render/registration.ipynb")
+        page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=120_000)
+        page.wait_for_selector(".fitdata-ors-individual-anchors span", timeout=30_000)
+
+        # The four lines of each form have the client page's words at their ends.
+        page.locator(".fitdata-srs-mode button", has_text="Fire linjer").click()
+        page.wait_for_selector(".fitdata-srs-overall-anchors span", state="visible")
+        for form, (low, high) in ANCHORS.items():
+            for item in FORMS[form]:
+                where = anchors_inside(page, f"fitdata-{form}-{item.split('_', 1)[1]}", width)
+                assert where["words"] == [low, high], where
+                assert where["shown"] and where["inside"] and where["uncut"], where
+                # under the line's ends, not somewhere else on the page
+                assert abs(where["left_gap"]) < 30 and abs(where["right_gap"]) < 30, where
+        page.locator(".fitdata-ors-individual").scroll_into_view_if_needed()
+        page.screenshot(path=SHOTS / f"registration-nb-anchors-{size}.png")
+
+        # A line's value reads with a decimal comma, typed with a point or a comma.
+        type_into_readout(page, "fitdata-ors-individual", "4.2")
+        page.wait_for_function(
+            "() => document.querySelector('.fitdata-ors-individual-value input').value === '4,2'"
+        )
+        type_into_readout(page, "fitdata-ors-social", "abc")
+        wait_for_text(page, ".fitdata-ors-problems", "«abc» er ikke et tall")
+        wait_for_text(page, ".fitdata-ors-problems", "Skriv et tall fra 0 til 10, f.eks. 7,3.")
+
+        # "abc" as a total: a message in bokmål, never "nan"; the save stays refused.
+        page.locator(".fitdata-ors-mode button", has_text="Bare totalskår").click()
+        page.locator(".fitdata-ors-total-input input").fill("abc")
+        page.locator(".fitdata-ors-total-input input").press("Enter")
+        message = "ORS totalt: «abc» er ikke et tall. Skriv et tall fra 0 til 40, f.eks. 23,5."
+        wait_for_text(page, ".fitdata-ors-problems", message)
+        wait_for_text(page, ".fitdata-ors-total", "ORS totalt: skriv et tall fra 0 til 40")
+        wait_for_text(page, ".fitdata-save-reason", message)
+        assert page.locator(".fitdata-save").is_disabled()
+        body = page.inner_text("body")
+        assert not re.search(r"\bnan\b", body, re.IGNORECASE), "nan on the page"
+        page.locator(".fitdata-ors-total-input").scroll_into_view_if_needed()
+        page.screenshot(path=SHOTS / f"registration-nb-abc-{size}.png")
+
+        page.locator(".fitdata-ors-total-input input").fill("41")
+        wait_for_text(page, ".fitdata-ors-problems", "41,0 er utenfor 0–40")
+        assert page.locator(".fitdata-save").is_disabled()
+        page.locator(".fitdata-ors-total-input input").fill("23,5")
+        wait_for_text(page, ".fitdata-ors-total", "ORS totalt: 23,5")
+        page.wait_for_function(
+            "() => !document.querySelector('.fitdata-ors-problems').textContent.trim()"
+        )
+        # The rules under the graph say what a break in a line is.
+        page.locator(".fitdata-rules summary", has_text="Reglene bak grafen").click()
+        wait_for_text(page, ".fitdata-rules", "Et brudd i en linje er en samtale uten den skåren")
+        page.locator(".fitdata-rules").scroll_into_view_if_needed()
+        page.screenshot(path=SHOTS / f"registration-nb-rules-{size}.png")
+        body = page.inner_text("body")
+        assert not re.search(r"\bnan\b", body, re.IGNORECASE)
+        assert english_words_on(body) == []
+        page.screenshot(path=SHOTS / f"registration-nb-full-{size}.png", full_page=True)
+        assert problems == []
+    except Exception:
+        page.screenshot(path=SHOTS / f"registration-nb-failed-{size}.png", full_page=True)
+        raise
+    finally:
+        context.close()
