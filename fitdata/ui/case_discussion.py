@@ -138,7 +138,7 @@ class DiscussionPanel(widgets.VBox):
             options=[(tr.text("discussion.correct_new"), NEW)],
             value=NEW,
             style=style,
-            layout=widgets.Layout(width="auto"),
+            layout=widgets.Layout(width="auto", max_width="520px"),
         ).add_class("fitdata-discussion-correct")
         self.reason = widgets.Text(
             description=tr.text("discussion.reason"),
