@@ -126,7 +126,14 @@ class FollowUp:
 
 
 def _dates(values: pd.Series) -> np.ndarray:
-    return pd.to_datetime(pd.Series(values, dtype=object)).to_numpy(dtype="datetime64[D]")
+    """Days as ``datetime64[D]`` from dates, timestamps or None (NaT)."""
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series.to_numpy(dtype="datetime64[D]")
+    try:
+        return np.asarray(series.to_numpy(dtype=object), dtype="datetime64[D]")
+    except (TypeError, ValueError):
+        return pd.to_datetime(series.astype(object)).to_numpy(dtype="datetime64[D]")
 
 
 def follow_up_frame(

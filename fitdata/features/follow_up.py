@@ -32,11 +32,17 @@ from fitdata.features.expected_trajectory import trajectory_model
 from fitdata.i18n import Translator
 
 __all__ = [
+    "AGGREGATE_FLAGS",
+    "DISCUSSION_HORIZON_DAYS",
+    "FACT_COLUMNS",
     "discussion_follow_ups",
+    "flag_starts",
+    "follow_up_facts",
     "follow_up_inputs",
     "follow_up_sentence",
     "judged_clients",
     "rule_text",
+    "with_lines",
 ]
 
 _SESSIONS_SQL = (
@@ -179,4 +185,203 @@ def rule_text(tr: Translator, config: ClinicalConfig = DEFAULT_CONFIG) -> str:
         "follow_up.rule",
         sessions=config.follow_up_sessions,
         weeks=config.follow_up_weeks,
+    )
+
+
+# -- facts for the aggregates -------------------------------------------------------------------
+#: The warnings that make a case "flagged" for the aggregates: the clinical and alliance
+#: warnings of the signals rules (:data:`fitdata.analytics.flags.rules.WARNING_GROUPS`), without
+#: the soft ``srs_item_below`` and without attendance (``not_seen`` is not a session's score).
+AGGREGATE_FLAGS: tuple[str, ...] = (
+    "not_on_track",
+    "no_reliable_change",
+    "reliable_deterioration",
+    "srs_below_cutoff",
+    "srs_drop",
+)
+
+#: A flagged case counts as discussed when a discussion of it is dated on the flag's day or up
+#: to this many days after it (about a quarter: teams meet weekly to monthly).
+DISCUSSION_HORIZON_DAYS = 91
+
+#: The columns of :func:`follow_up_facts`: no episode or client id.
+FACT_COLUMNS: tuple[str, ...] = (
+    "team_id",
+    "therapist_id",
+    "month",
+    "quarter",
+    "discussed",
+    "days_to_discussion",
+    "judged",
+    "on_track",
+)
+
+_FACT_SESSIONS_SQL = (
+    "SELECT episode_id, client_id, therapist_id, team_id, session_no, session_date, rater, "
+    "ors_total::DOUBLE AS ors_total, srs_total::DOUBLE AS srs_total, "
+    "srs_relationship::DOUBLE AS srs_relationship, srs_goals::DOUBLE AS srs_goals, "
+    "srs_approach::DOUBLE AS srs_approach, srs_overall::DOUBLE AS srs_overall "
+    "FROM sessions WHERE rater = 'client' {where} ORDER BY episode_id, client_id, session_no"
+)
+
+
+def _current_warnings(flags: pd.DataFrame, sessions: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Warning rows that hold at their session (the review's "now" rule for the line).
+
+    ``not_on_track`` needs the last ``k`` judged ORS (those with a line) of the client, up to
+    that session, all below the line; the other warnings hold where they fire.
+    """
+    warn = flags[flags["flag"].isin(AGGREGATE_FLAGS)]
+    below = warn[warn["flag"] == "not_on_track"]
+    if below.empty or k <= 1:
+        return warn[["episode_id", "client_id", "session_no", "flag"]]
+    judged = sessions.loc[
+        sessions["ors_total"].notna() & sessions["lower_expected"].notna(),
+        ["episode_id", "client_id", "session_no"],
+    ].copy()
+    judged["rank"] = judged.groupby(["episode_id", "client_id"]).cumcount()
+    marked = below[["episode_id", "client_id", "session_no"]].merge(
+        judged, on=["episode_id", "client_id", "session_no"]
+    )
+    marked["run"] = marked["rank"] - marked.groupby(["episode_id", "client_id"]).cumcount()
+    marked["length"] = marked.groupby(["episode_id", "client_id", "run"]).cumcount() + 1
+    held = marked[marked["length"] >= k].assign(flag="not_on_track")
+    others = warn[warn["flag"] != "not_on_track"]
+    keep = ["episode_id", "client_id", "session_no", "flag"]
+    return pd.concat([others[keep], held[keep]], ignore_index=True)
+
+
+def flag_starts(sessions: pd.DataFrame, config: ClinicalConfig) -> pd.DataFrame:
+    """Per episode and quarter, the first session at which a warning held (the flag).
+
+    Args:
+        sessions: Client-rated sessions with ``lower_expected`` (:func:`with_lines`), with
+            ``team_id`` and ``therapist_id``.
+        config: The flag thresholds.
+
+    Returns:
+        ``episode_id``, ``quarter`` (``2025Q3``), ``month`` (``year * 12 + month - 1``),
+        ``flag_date``, ``team_id``, ``therapist_id`` (at the flag's session) and ``clients``
+        (the participants a warning held for at that session).
+    """
+    from fitdata.analytics.flags import frames as flag_frames
+
+    columns = ["episode_id", "quarter", "month", "flag_date", "team_id", "therapist_id", "clients"]
+    if sessions.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    flags = flag_frames.session_flags(sessions, config, lang=None)
+    warn = _current_warnings(flags, sessions, int(config.not_on_track_sessions_now))
+    rows = warn.merge(
+        sessions[
+            ["episode_id", "client_id", "session_no", "session_date", "team_id", "therapist_id"]
+        ],
+        on=["episode_id", "client_id", "session_no"],
+    )
+    if rows.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    stamps = pd.to_datetime(rows["session_date"])
+    rows["month"] = (stamps.dt.year * 12 + stamps.dt.month - 1).astype("int64")
+    rows["quarter"] = [f"{m // 12}Q{(m % 12) // 3 + 1}" for m in rows["month"].tolist()]
+    rows["flag_date"] = stamps.dt.date
+    rows = rows.sort_values(["episode_id", "quarter", "flag_date", "client_id"], kind="stable")
+    first = rows.drop_duplicates(["episode_id", "quarter"])[
+        ["episode_id", "quarter", "month", "flag_date", "team_id", "therapist_id"]
+    ]
+    on_day = rows.merge(first[["episode_id", "quarter", "flag_date"]])
+    on_day = on_day.drop_duplicates(["episode_id", "quarter", "client_id"])
+    on_day = on_day.sort_values(["episode_id", "quarter", "client_id"], kind="stable")
+    first = first.sort_values(["episode_id", "quarter"], kind="stable")
+    # One tuple of clients per start, without a Python call per group (most have one client).
+    group = on_day["episode_id"].astype(str) + "\x00" + on_day["quarter"]
+    cuts = np.flatnonzero(group.to_numpy()[1:] != group.to_numpy()[:-1]) + 1
+    parts = np.split(on_day["client_id"].astype(str).to_numpy(dtype=object), cuts)
+    out = first.assign(clients=[tuple(p) for p in parts])
+    return out[columns].reset_index(drop=True)
+
+
+def follow_up_facts(
+    reader: Reader,
+    *,
+    as_of: dt.date,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    model: TrajectoryModel | None = None,
+    therapist_id: str | None = None,
+) -> pd.DataFrame:
+    """One row per flagged case and quarter, with whether it was discussed and what followed.
+
+    A case (episode) is *flagged in a quarter* when a warning of :data:`AGGREGATE_FLAGS` held
+    at one of its sessions in that quarter (:func:`flag_starts`); it is *discussed* when a
+    discussion of it (:func:`fitdata.features.case_discussions.aggregate_discussions`, not
+    withdrawn) is dated from the flag's day to :data:`DISCUSSION_HORIZON_DAYS` after it (the
+    first such). Its follow-up (:func:`fitdata.analytics.follow_up.follow_up_frame`) starts at
+    the discussion, judging the participants flagged then, or, not discussed, at the flag,
+    judging the participants flagged at it. ``judged`` is a complete window with an outcome
+    other than ``not_judged``; ``on_track`` is back on track (with or without reliable
+    improvement) among them. An early return to the track inside a window still open is not
+    counted yet, so the discussed and the not-discussed are judged alike.
+
+    Args:
+        reader: Any reader (a leader's aggregate reader sees hashed ids; they are dropped).
+        as_of: The day it is judged on.
+        config: The flag rules, the window, the reliable change.
+        model: The expected trajectories; default the service's.
+        therapist_id: Only this therapist's episodes (the therapist development page).
+
+    Returns:
+        :data:`FACT_COLUMNS`, one row per flagged case and quarter; no episode or client id.
+    """
+    from fitdata.features.case_discussions import aggregate_discussions
+
+    where, params = "", []
+    if therapist_id is not None:
+        where = "AND therapist_id = ?"
+        params = [therapist_id]
+    sessions = reader.df(_FACT_SESSIONS_SQL.format(where=where), params)
+    sessions = sessions[pd.to_datetime(sessions["session_date"]).dt.date <= as_of]
+    model = model if model is not None else trajectory_model(reader)
+    sessions = with_lines(sessions, model)
+    starts = flag_starts(sessions, config)
+    if starts.empty:
+        return pd.DataFrame({c: [] for c in FACT_COLUMNS})
+    starts["key"] = np.arange(len(starts))
+    talks = aggregate_discussions(reader)[["episode_id", "discussed_on", "flags_then"]]
+    talks = talks.assign(episode_id=talks["episode_id"].astype(str))
+    pairs = starts[["key", "episode_id", "flag_date"]].merge(talks, on="episode_id")
+    days = (pd.to_datetime(pairs["discussed_on"]) - pd.to_datetime(pairs["flag_date"])).dt.days
+    pairs = pairs.assign(days=days)
+    pairs = pairs[(pairs["days"] >= 0) & (pairs["days"] <= DISCUSSION_HORIZON_DAYS)]
+    pairs = pairs.sort_values(["key", "discussed_on"], kind="stable").drop_duplicates("key")
+    starts = starts.merge(
+        pairs[["key", "discussed_on", "flags_then", "days"]], on="key", how="left"
+    ).sort_values("key")
+    discussed = starts["discussed_on"].notna().to_numpy()
+    judged_then = [
+        judged_clients(f) if d else () for f, d in zip(starts["flags_then"], discussed, strict=True)
+    ]
+    follow_starts = pd.DataFrame(
+        {
+            "key": starts["key"].to_numpy(),
+            "episode_id": starts["episode_id"].astype(str).to_numpy(),
+            "start": np.where(discussed, starts["discussed_on"], starts["flag_date"]),
+            "clients": [
+                then or flagged
+                for then, flagged in zip(judged_then, starts["clients"], strict=True)
+            ],
+        }
+    )
+    episodes = reader.df("SELECT episode_id, ended, end_type FROM episodes")
+    result = follow_up_frame(follow_starts, sessions, episodes, as_of=as_of, config=config)
+    outcome = result["outcome"].to_numpy()
+    judged = result["window_complete"].to_numpy(dtype=bool) & (outcome != "not_judged")
+    return pd.DataFrame(
+        {
+            "team_id": starts["team_id"].astype(str).to_numpy(),
+            "therapist_id": starts["therapist_id"].astype(str).to_numpy(),
+            "month": starts["month"].astype("int64").to_numpy(),
+            "quarter": starts["quarter"].to_numpy(),
+            "discussed": discussed,
+            "days_to_discussion": pd.to_numeric(starts["days"]).to_numpy(dtype=float),
+            "judged": judged,
+            "on_track": judged & np.isin(outcome, ["reliable_improvement", "back_on_track"]),
+        }
     )
