@@ -53,7 +53,8 @@ def test_a_token_holds_its_grant_and_no_readable_id(mode, forms) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]+", token), "URL-safe"
     assert cl._open(KEY, token) == original
     raw = base64.urlsafe_b64decode(token[2:] + "=" * (-len(token[2:]) % 4))
-    for secret in (b"E0001234", "K-ÆØÅ-9".encode(), b"K-", b"E000"):
+    # whole ids only: a short piece such as "K-" turns up by chance in ~2 % of random tokens
+    for secret in (b"E0001234", "K-ÆØÅ-9".encode()):
         assert secret not in raw and secret.decode() not in token
     assert cl._seal(KEY, original) != token, "a new nonce every time"
 
