@@ -305,19 +305,27 @@ def _languages_first(lang: str) -> list[str]:
     return [lang, *[other for other in LANGUAGES if other != lang]]
 
 
-def refusal_page(reason: str, lang: str) -> str:
+def refusal_page(reason: str, lang: str, unlock_base: str | None = None) -> str:
     """The page a refused link shows: what happened and what to do, in every language.
 
-    ``lang`` (the server's) comes first; the client's own language is among the others.
+    ``lang`` (the server's) comes first; the client's own language is among the others. On a
+    tablet handed over (``unlock_base``: the server's base URL) the page also leads the
+    therapist to the unlock page.
     """
     refused = LinkRefused(reason)
     sections = []
     for each in _languages_first(lang):
         tr = Translator(each)
+        unlock = (
+            f'<p><a class="quiet" href="{unlock_base}{UNLOCK_PATH}?lang={each}">'
+            f"{html.escape(tr.text('client_access.gate.unlock'))}</a></p>"
+            if unlock_base is not None
+            else ""
+        )
         sections.append(
             f'<section lang="{each}" class="fitdata-refusal" data-reason="{reason}">'
             f"<h1>{html.escape(tr.text('client_access.refused.title'))}</h1>"
-            f"<p>{html.escape(refused.message(tr))}</p></section>"
+            f"<p>{html.escape(refused.message(tr))}</p>{unlock}</section>"
         )
     return _document(lang, Translator(lang).text("client_access.refused.title"), "".join(sections))
 
@@ -416,7 +424,8 @@ class ClientPageHandler(PageHandler):
             self.set_status(refusal_status(refused.reason))
             self.set_header("Content-Type", "text/html; charset=UTF-8")
             self.set_header("Cache-Control", "no-store")
-            self.finish(refusal_page(refused.reason, lang))
+            locked = _is_locked(provider, self)
+            self.finish(refusal_page(refused.reason, lang, self.base_url if locked else None))
             return
         user = self.current_user
         if user is None or (is_client_user(user) and not _is_locked(provider, self)):

@@ -360,10 +360,11 @@ def test_a_client_cannot_hand_over_or_unlock(users_server: Server) -> None:
 
 def test_a_one_person_server_unlocks_with_its_token(token_server: Server) -> None:
     login = request(token_server.port, f"/voila/tree?token={TOKEN}")
-    assert login.status == 200
+    assert login.status == 200, (login.status, login.body[:300])
     cookies = login.cookies()
     tablet = link(token_server, mode="tablet")
-    assert hand_over(token_server, cookies, tablet).status == 200
+    handed = hand_over(token_server, cookies, tablet)
+    assert handed.status == 200, (handed.status, handed.body[:300], cookies)
     assert request(token_server.port, "/voila/tree", cookies=cookies).status == 403
     assert request(token_server.port, f"/voila/tree?token={TOKEN}", cookies=cookies).status == 403
     form = request(token_server.port, "/client-unlock?lang=en", cookies=cookies)
@@ -490,3 +491,18 @@ def test_on_a_one_person_server_a_phone_needs_no_token_for_its_link_only(
     for path in ("/", "/voila/render/registration.ipynb", "/voila/render/client_graph.ipynb"):
         assert request(token_server.port, path, cookies=client).status == 403, path
     assert request(token_server.port, "/voila/tree").status == 302  # no pass: the login page
+
+
+def test_a_tablet_whose_link_expired_shows_the_therapist_the_way_back(
+    token_server: Server,
+) -> None:
+    login = request(token_server.port, f"/voila/tree?token={TOKEN}")
+    cookies = login.cookies()
+    tablet = link(token_server, mode="tablet", hours=3 / 3600)  # three seconds
+    assert hand_over(token_server, cookies, tablet).status == 200
+    time.sleep(4)
+    expired = request(token_server.port, f"/client/{tablet}", cookies=cookies)
+    assert expired.status == 410 and 'data-reason="expired"' in expired.body
+    assert 'href="/client-unlock?lang=nb"' in expired.body
+    assert request(token_server.port, "/voila/tree", cookies=cookies).status == 403
+    assert unlock(token_server, cookies, TOKEN).status == 302

@@ -102,6 +102,9 @@ def test_refusal_pages_say_it_in_both_languages(reason: str, status: int) -> Non
     page = refusal_page(reason, "nb")
     assert page.index('lang="nb"') < page.index('section lang="en"')  # the server's first
     assert "Denne lenken kan ikke åpnes" in page and "This link cannot be opened" in page
+    assert "client-unlock" not in page
+    tablet = refusal_page(reason, "en", unlock_base="/")
+    assert '/client-unlock?lang=en"' in tablet and '/client-unlock?lang=nb"' in tablet
 
 
 def test_the_gate_leads_back_to_the_form_and_a_locked_one_to_the_unlock_page() -> None:
