@@ -9,12 +9,17 @@ A point outside its own interval is impossible for every statistic shown (issue 
 a Wilson bound 1e-14 below 100 %, and the report crashed); :func:`drawable` keeps such a point
 off the chart, and the chart says how many it left out instead of failing, so a future error
 in a statistic shows as a note, never as a traceback or a misleading bar.
+
+Every chart is in the report's language, numbers on its axes too (a decimal comma and a real
+minus sign in bokmål: :func:`_localised`), and its legend stands beside it, outside the plot
+(:func:`_legend_beside`), so it never covers a bar or a point.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -53,6 +58,42 @@ def _figure(width: float = 7.0, height: float = 3.0):
 
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     return figure, figure.add_subplot()
+
+
+def _localised(ax, tr: Translator) -> None:
+    """Tick labels in the language's number format (matplotlib's choice of ticks and decimals)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    class _Formatter(ScalarFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            text = super().__call__(x, pos).replace("-", "\u2212")
+            return text.replace(".", ",") if tr.lang == "nb" else text
+
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "linear" and isinstance(axis.get_major_formatter(), ScalarFormatter):
+            formatter = _Formatter(useOffset=False)
+            formatter.set_scientific(False)
+            axis.set_major_formatter(formatter)
+
+
+def _legend_beside(ax, *, reverse: bool = False) -> None:
+    """The chart's legend to the right of its plot, outside it (never over the data).
+
+    Long labels (a reference band's source) wrap at spaces; ``reverse`` lists the entries
+    from the last drawn (a stacked bar's top category first, as the bars read).
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if reverse:
+        handles, labels = handles[::-1], labels[::-1]
+    ax.legend(
+        handles,
+        [textwrap.fill(label, 26, break_long_words=False) for label in labels],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        frameon=False,
+        borderaxespad=0.0,
+    )
 
 
 def _band(ax, metric: str, tr: Translator, *, horizontal: bool = True) -> None:
@@ -174,8 +215,9 @@ def _completeness_chart(frame: pd.DataFrame, tr: Translator) -> Any:
     )
     ax.set_ylim(max(0.0, min(80.0, 10 * math.floor((lowest - 5) / 10))), 100.5)
     ax.set_ylabel("%")
-    ax.legend(loc="lower left", fontsize=7)
+    _legend_beside(ax)
     ax.tick_params(axis="x", labelsize=7)
+    _localised(ax, tr)
     return figure
 
 
@@ -201,7 +243,8 @@ def _effect_size_chart(frame: pd.DataFrame, tr: Translator) -> Any:
     ax.set_xticks(range(len(frame)), frame["quarter"], fontsize=7)
     ax.set_xlim(-0.5, len(frame) - 0.5)
     ax.axhline(0, color="#777777", linewidth=0.8)
-    ax.legend(loc="lower left", fontsize=7)
+    _legend_beside(ax)
+    _localised(ax, tr)
     return figure
 
 
@@ -221,8 +264,9 @@ def _outcomes_chart(frame: pd.DataFrame, tr: Translator) -> Any:
         bottom += values
     ax.set_ylim(0, 100)
     ax.set_ylabel("%")
-    ax.legend(loc="lower left", fontsize=7, ncols=4)
+    _legend_beside(ax, reverse=True)  # the top category first, as the bars read
     ax.tick_params(axis="x", labelsize=7)
+    _localised(ax, tr)
     return figure
 
 
@@ -273,7 +317,8 @@ def _team_chart(
         ax.set_xlim(0, 100)
     ax.set_xlabel(tr.text(xlabel), fontsize=8)
     if ax.get_legend_handles_labels()[0]:  # no band, no mean line: no legend
-        ax.legend(loc="lower right", fontsize=7)
+        _legend_beside(ax)
+    _localised(ax, tr)
     return figure
 
 

@@ -3,7 +3,8 @@
 The couple figures (:mod:`fitdata.features.service.couples`) laid out as
 :class:`~fitdata.outputs.report.layout.ReportTable` rows, so the HTML, PDF and XLSX files and
 the service page show the same frames, formatted the same way; a hidden cell is
-:data:`~fitdata.outputs.report.layout.HIDDEN` as everywhere else. Beside the tables: what
+:data:`~fitdata.outputs.report.layout.HIDDEN` as everywhere else, and a missing figure of a
+shown row (an interval that cannot be computed) ``NOT_ESTIMATED``. Beside the tables: what
 "both improved" means, how it differs from the per-partner figures, and why it is not the
 individual rate squared (:func:`couple_explanation`).
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from fitdata.features.service.couples import CoupleSummary
 from fitdata.i18n import Translator
-from fitdata.outputs.report.layout import Column, ReportTable
+from fitdata.outputs.report.layout import Column, ReportTable, marked_row
 
 __all__ = [
     "COUPLE_COLUMNS",
@@ -64,12 +65,19 @@ def _headline(summary: CoupleSummary, tr: Translator) -> ReportTable:
     """The focus over the period: the two counts, then each share with its interval."""
     row = summary.headline.iloc[0]
     rows: list[list[Any]] = [[tr.text(label), _value(row[c], 0), "", ""] for c, label in _COUNTS]
+    hidden = bool(row.get("suppressed", True))
     rows += [
         [
             tr.text(label),
-            _value(row[share], 1),
-            _value(row[f"{share}_ci_low"], 1),
-            _value(row[f"{share}_ci_high"], 1),
+            *marked_row(
+                [
+                    _value(row[share], 1),
+                    _value(row[f"{share}_ci_low"], 1),
+                    _value(row[f"{share}_ci_high"], 1),
+                ],
+                [share, f"{share}_ci_low", f"{share}_ci_high"],
+                suppressed=hidden,
+            ),
         ]
         for share, label in _SHARES
     ]
@@ -85,6 +93,7 @@ def _headline(summary: CoupleSummary, tr: Translator) -> ReportTable:
         [-1, 1, 1, 1],
         rows,
         row_decimals=[[-1, 0, -1, -1]] * len(_COUNTS) + [[-1, 1, 1, 1]] * len(_SHARES),
+        min_cell_size=summary.config.min_cell_size,
     )
 
 
@@ -100,13 +109,27 @@ def _table(
         else [_value(v, c.decimals) for v in frame[c.source].tolist()]
         for c in columns
     ]
-    rows = [list(row) for row in zip(*values, strict=True)] if len(frame) else []
+    hidden = (
+        frame["suppressed"].astype(bool).tolist()
+        if "suppressed" in frame.columns
+        else [True] * len(frame)
+    )
+    sources = [c.source for c in columns]
+    rows = (
+        [
+            marked_row(list(row), sources, suppressed=gone)
+            for row, gone in zip(zip(*values, strict=True), hidden, strict=True)
+        ]
+        if len(frame)
+        else []
+    )
     return ReportTable(
         name,
         tr.text(title),
         [tr.text(c.header) for c in columns],
         [c.decimals for c in columns],
         rows,
+        min_cell_size=summary.config.min_cell_size,
     )
 
 

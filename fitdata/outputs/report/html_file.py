@@ -24,6 +24,7 @@ from fitdata.outputs.report.layout import (
     ReportTable,
     display_tables,
     filter_text,
+    marks_note,
     method_notes,
     reading_sentences,
     selected_rows,
@@ -40,6 +41,7 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.selected td { font-weight: bold; }
 .filters { color: #555; } .reading li { margin: 0.3em 0; } .notes { font-size: 0.85em; }
+.fitdata-marks { font-size: 0.8em; color: #555; margin: 0.2em 0 1em; }
 figure { margin: 0.5em 0; } figure svg { max-width: 100%; height: auto; }
 """
 
@@ -51,7 +53,7 @@ def table_html(
     selected: Sequence[bool] = (),
     row_keys: Sequence[str] = (),
 ) -> str:
-    """One table as HTML (used by the report and the dashboard).
+    """One table as HTML (report and dashboard), the marks it uses explained under it.
 
     Args:
         table: The table.
@@ -67,9 +69,11 @@ def table_html(
         if index < len(row_keys):
             mark += f' data-key="{html.escape(str(row_keys[index]))}"'
         body.append(f"<tr{mark}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    note = marks_note(table, tr)
+    below = f'<p class="fitdata-marks">{html.escape(note)}</p>' if note else ""
     return (
         f'<table class="fitdata-table" data-table="{table.name}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f"<tbody>{''.join(body)}</tbody></table>{below}"
     )
 
 

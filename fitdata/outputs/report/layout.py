@@ -3,8 +3,11 @@
 :func:`display_tables` gives the tables as shown — translated headers, the columns a reader
 needs, numbers rounded for display — and the page uses the same frames, so the report and the
 dashboard cannot disagree. The words around them (the selection, the reading, method notes and
-sources) are here too. A hidden cell (fewer than ``min_cell_size`` clients, or no data) is
-:data:`HIDDEN` everywhere, never a number.
+sources) are here too. A hidden cell (fewer than ``min_cell_size`` clients, hidden beside
+one so it cannot be worked out by subtraction, or no data) is :data:`HIDDEN` everywhere, never
+a number; a figure that is shown but has no value of its own (no interval for this figure, or
+one that cannot be estimated, e.g. from fewer than two values) is :data:`NOT_ESTIMATED`, a
+different mark, and :func:`marks_note` explains the marks a table uses under it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from fitdata.analytics.suppression import CHANGE_COLUMNS
 from fitdata.features.service import (
     REFERENCE_BANDS,
     ReadingItem,
@@ -28,6 +32,7 @@ from fitdata.i18n import Translator
 __all__ = [
     "HEADLINE_SPEC",
     "HIDDEN",
+    "NOT_ESTIMATED",
     "SOURCE_KEYS",
     "TABLE_SPECS",
     "Column",
@@ -37,6 +42,8 @@ __all__ = [
     "filter_text",
     "format_cell",
     "headline_table",
+    "marked_row",
+    "marks_note",
     "method_notes",
     "reading_sentences",
     "row_decimals",
@@ -44,8 +51,14 @@ __all__ = [
     "table_text",
 ]
 
-#: What a hidden cell shows (fewer than the minimum number of clients, or no data).
-HIDDEN = "·"
+#: What a hidden cell shows (fewer than the minimum number of clients, hidden beside such a
+#: cell so it cannot be worked out by subtraction, or no data). Not "<5": a cell hidden as a
+#: neighbour may rest on many clients.
+HIDDEN = "\u25aa"
+
+#: What a shown figure without a value of its own shows: no interval for this figure, or a
+#: value that cannot be estimated from what there is (never a hidden one: that is HIDDEN).
+NOT_ESTIMATED = "\u2013"
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,8 @@ class ReportTable:
     rows: list[list[Any]]
     #: Decimals per row when rows differ (a table of figures, e.g. the couples' key figures).
     row_decimals: list[list[int]] | None = None
+    #: The minimum cell size, for the explanation of the hidden mark under the table.
+    min_cell_size: int = 5
 
 
 def _rounded(value: Any, decimals: int) -> Any:
@@ -177,6 +192,43 @@ def _rounded(value: Any, decimals: int) -> Any:
 
 def _hidden(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _flag(value: Any) -> bool:
+    """A suppression flag of a record: True only when set (NaN and None are not)."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def _not_estimated(value: Any, hidden: bool) -> Any:
+    """A missing ``value`` that is not hidden becomes :data:`NOT_ESTIMATED` (text)."""
+    return NOT_ESTIMATED if _hidden(value) and not hidden else value
+
+
+def marked_row(
+    values: Sequence[Any],
+    sources: Sequence[str],
+    *,
+    suppressed: bool,
+    change_suppressed: bool = False,
+    model_suppressed: bool = False,
+) -> list[Any]:
+    """A displayed row with its missing cells told apart: hidden (NaN) or not estimated.
+
+    A missing cell is hidden when its row is suppressed, or when its column is a statistic
+    over client-episodes with change (:data:`~fitdata.analytics.suppression.CHANGE_COLUMNS`)
+    and those are suppressed in the row; every other missing cell of a shown row is
+    :data:`NOT_ESTIMATED`. ``model_suppressed`` hides the team model's estimate
+    (``team_effect*``) of a team with too few clients in the model.
+    """
+    return [
+        _not_estimated(
+            value,
+            suppressed
+            or (change_suppressed and source in CHANGE_COLUMNS)
+            or (model_suppressed and source.startswith("team_effect")),
+        )
+        for value, source in zip(values, sources, strict=True)
+    ]
 
 
 def band_text(band: ReferenceBand, tr: Translator) -> str:
@@ -198,14 +250,28 @@ def band_text(band: ReferenceBand, tr: Translator) -> str:
 def headline_table(summary: ServiceSummary, tr: Translator) -> ReportTable:
     """The key figures of the selection as rows: figure, value, interval, reference band."""
     head = summary.headline.iloc[0]
+    suppressed = bool(head.get("suppressed", False))
+    change_suppressed = bool(head.get("change_suppressed", False))
     rows = []
     for column, label, decimals, interval in HEADLINE_SPEC:
         low = high = float("nan")
+        value = _rounded(head[column], decimals)
         if interval is not None:
             low, high = (_rounded(head[c], decimals) for c in interval)
+        # a hidden figure hides its interval cells too; a shown one without an interval: "–"
+        sources = interval or (column, column)
+        low, high = marked_row(
+            [low, high],
+            sources,
+            suppressed=suppressed or _hidden(value) and interval is None,
+            change_suppressed=change_suppressed,
+        )
+        (value,) = marked_row(
+            [value], [column], suppressed=suppressed, change_suppressed=change_suppressed
+        )
         band = band_for(column)
         reference = band_text(band, tr) if band is not None else ""
-        rows.append([tr.text(label), _rounded(head[column], decimals), low, high, reference])
+        rows.append([tr.text(label), value, low, high, reference])
     return ReportTable(
         "headline",
         tr.text("service.table.headline", period=summary.filters.period.label),
@@ -218,6 +284,7 @@ def headline_table(summary: ServiceSummary, tr: Translator) -> ReportTable:
         ],
         [-1, 2, 2, 2, -1],
         rows,
+        min_cell_size=summary.config.min_cell_size,
     )
 
 
@@ -239,8 +306,15 @@ def display_tables(
                 tables.append(headline_table(summary, tr))
             continue
         frame = summary.tables()[name]
+        sources = [c.source for c in columns]
         rows = [
-            [_rounded(record[c.source], c.decimals) for c in columns]
+            marked_row(
+                [_rounded(record[c.source], c.decimals) for c in columns],
+                sources,
+                suppressed=_flag(record.get("suppressed")),
+                change_suppressed=_flag(record.get("change_suppressed")),
+                model_suppressed=_flag(record.get("model_suppressed")),
+            )
             for record in frame.to_dict("records")
         ]
         tables.append(
@@ -250,6 +324,7 @@ def display_tables(
                 [tr.text(c.header) for c in columns],
                 [c.decimals for c in columns],
                 rows,
+                min_cell_size=summary.config.min_cell_size,
             )
         )
         if name == "completeness_team" and (only is None or "headline" in only):
@@ -284,6 +359,17 @@ def table_text(table: ReportTable, tr: Translator) -> list[list[str]]:
         [format_cell(v, d, tr) for v, d in zip(row, row_decimals(table, index), strict=True)]
         for index, row in enumerate(table.rows)
     ]
+
+
+def marks_note(table: ReportTable, tr: Translator) -> str:
+    """What the marks in ``table`` mean, for under it ("" when it shows neither mark)."""
+    cells = {cell for row in table_text(table, tr) for cell in row}
+    parts = []
+    if HIDDEN in cells:
+        parts.append(tr.text("service.marks.hidden", mark=HIDDEN, n=table.min_cell_size))
+    if NOT_ESTIMATED in cells:
+        parts.append(tr.text("service.marks.not_estimated", mark=NOT_ESTIMATED))
+    return " ".join(parts)
 
 
 def selected_rows(summary: ServiceSummary, name: str) -> list[bool]:
@@ -386,6 +472,7 @@ def method_notes(summary: ServiceSummary, tr: Translator) -> list[str]:
             source=tr.text("rule.source.min_cell_size"),
         )
     )
+    notes.append(tr.text("service.method.not_estimated", mark=NOT_ESTIMATED, hidden=HIDDEN))
     notes.append(tr.text("service.method.complementary", n=config.min_cell_size))
     for band in REFERENCE_BANDS:
         notes.append(

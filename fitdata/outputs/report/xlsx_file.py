@@ -1,8 +1,10 @@
 """The report as a workbook: one sheet per table (title, selection, headers, rows), then notes.
 
 Numbers are written as numbers (rounded as displayed; counts as integers) so a leader can
-calculate with them, and a hidden cell as :data:`~fitdata.outputs.report.layout.HIDDEN`, never
-a number. Every row goes through :func:`fitdata.outputs.spreadsheets.append_row`: text that
+calculate with them, a hidden cell as :data:`~fitdata.outputs.report.layout.HIDDEN`, never
+a number, and a figure without a value of its own as ``NOT_ESTIMATED``; the second line of a
+sheet says what the marks it uses mean (after the selection: its rows are the table's, to the
+last). Every row goes through :func:`fitdata.outputs.spreadsheets.append_row`: text that
 starts like a formula (a team called ``=HYPERLINK(...)``) is written as quoted text, never as
 a formula.
 """
@@ -28,6 +30,7 @@ from fitdata.outputs.report.layout import (
     ReportTable,
     display_tables,
     filter_text,
+    marks_note,
     method_notes,
     reading_sentences,
     row_decimals,
@@ -88,7 +91,8 @@ def render_xlsx(
         sheet = workbook.create_sheet(_sheet_title(table.title, used))
         append_row(sheet, [table.title])
         sheet["A1"].font = Font(bold=True)
-        append_row(sheet, [selection])
+        note = marks_note(table, tr)
+        append_row(sheet, [f"{selection}. {note}" if note else selection])
         append_row(sheet, table.headers)
         for cell in sheet[3]:
             cell.font = Font(bold=True)
