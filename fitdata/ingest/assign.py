@@ -39,8 +39,8 @@ from fitdata.ingest.checks import spread as _spread
 from fitdata.ingest.entities import Plan, lookup, new_entities
 from fitdata.ingest.existing import Existing
 from fitdata.ingest.forms import check_forms
+from fitdata.ingest.ids import TEAM_CODES, THERAPIST_CODES, resolve_ids
 from fitdata.ingest.problems import ProblemLog
-from fitdata.ingest.read import recode_categories
 from fitdata.ingest.roles import check_partner_rows, check_roles, participants
 from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, SCORE_COLUMNS
 
@@ -67,18 +67,6 @@ def _same_categories(values: pd.Series, like: pd.Series) -> pd.Series:
     """``values`` coded with the categories of ``like`` (others become NA: they match nothing)."""
     codes = pd.Index(like.cat.categories).get_indexer(values.astype("str"))  # -1: unknown
     return pd.Series(pd.Categorical.from_codes(codes, dtype=like.dtype), index=values.index)
-
-
-def _resolve_ids(values: pd.Series, ids: pd.Series, names: pd.Series) -> pd.Series:
-    """Map each value to an existing id (by id, else by a unique name); else keep it as id."""
-    values = categorical(values)
-    by_name = pd.Series(ids.to_numpy(), index=names.str.casefold().to_numpy())
-    by_name = by_name[~by_name.index.duplicated(keep=False)].to_dict()
-    known = set(ids)
-    resolved = [
-        u if u in known else by_name.get(str(u).casefold(), u) for u in values.cat.categories
-    ]
-    return categorical(recode_categories(values, pd.Index(resolved, dtype="str")))
 
 
 def _rows_text(labels: pd.Series, key: list[pd.Series]) -> pd.Series:
@@ -309,11 +297,22 @@ def plan(
     rows = rows.copy(deep=False)  # copy-on-write: columns are replaced, never changed in place
     bad = np.zeros(len(rows), dtype=bool)
     teams, therapists = existing.teams, existing.therapists
-    rows["team"] = _resolve_ids(rows["team"], teams["team_id"], teams["name"])
-    rows["therapist_team"] = _resolve_ids(rows["therapist_team"], teams["team_id"], teams["name"])
-    rows["therapist"] = _resolve_ids(
-        rows["therapist"], therapists["therapist_id"], therapists["name"]
+    (team, therapist_team), team_names = resolve_ids(
+        [rows["team"], rows["therapist_team"]],
+        rows["team_name"],
+        teams["team_id"],
+        teams["name"],
+        TEAM_CODES,
     )
+    rows["team"], rows["therapist_team"] = categorical(team), categorical(therapist_team)
+    (therapist,), therapist_names = resolve_ids(
+        [rows["therapist"]],
+        rows["therapist_name"],
+        therapists["therapist_id"],
+        therapists["name"],
+        THERAPIST_CODES,
+    )
+    rows["therapist"] = categorical(therapist)
     for column in ("client", "episode", "rater"):
         rows[column] = categorical(rows[column])
 
@@ -534,7 +533,9 @@ def plan(
     new = new[~new_bad].reset_index(drop=True)
     listed = _with_sessions(rows[~bad & only], new, rows[already], existing, raw, problems)
     new, listed = _without_their_index(new, listed, roles.index, existing, raw, problems)
-    result = new_entities(new, existing, int(already.sum()), roles.index, listed)
+    result = new_entities(
+        new, existing, int(already.sum()), roles.index, listed, {**team_names, **therapist_names}
+    )
     accepted = rows[np.isin(rows["pos"].to_numpy(), np.concatenate(
         [rows["pos"].to_numpy()[already], new["pos"].to_numpy(), listed["pos"].to_numpy()]
     ))]  # fmt: skip

@@ -170,7 +170,7 @@ def load_mapping(spec: str | Path) -> Mapping:
         raise IngestError(f"The mapping file {path} must be a YAML mapping (key: value lines).")
     known = {
         "layout", "columns", "repeat", "partners", "values", "defaults", "ignore", "sheet",
-        "header_row",
+        "header_row", "service",
     }  # fmt: skip
     unknown = sorted(set(raw) - known - {"description"})
     if unknown:
@@ -214,6 +214,12 @@ def load_mapping(spec: str | Path) -> Mapping:
         column: {str(k).strip().casefold(): str(v) for k, v in (table or {}).items()}
         for column, table in section("values").items()
     }
+    defaults = {k: str(v) for k, v in section("defaults").items()}
+    service = raw.get("service")
+    if service is not None:  # the service of the teams the files create (docs/import.md)
+        if not isinstance(service, str) or not service.strip():
+            raise IngestError(f"In the mapping file {path}, `service` must be a service's name.")
+        defaults.setdefault("service", service.strip())
     return Mapping(
         name=str(path),
         layout=layout,
@@ -221,7 +227,7 @@ def load_mapping(spec: str | Path) -> Mapping:
         repeat=repeat,
         partners=partners,
         values=values,
-        defaults={k: str(v) for k, v in section("defaults").items()},
+        defaults=defaults,
         ignore=tuple(str(v) for v in raw.get("ignore") or ()),
         sheet=raw.get("sheet"),
         header_row=header_row,

@@ -15,10 +15,7 @@ import pandas as pd
 from fitdata.ingest.existing import Existing
 from fitdata.vocabulary import AGE_RANGES, MAX_PLAUSIBLE_AGE, SCORE_COLUMNS
 
-__all__ = ["DEFAULT_SERVICE", "Plan", "first_rows", "lookup", "lookup_series", "new_entities"]
-
-#: Service of a new team when the file names none.
-DEFAULT_SERVICE = "Unspecified"
+__all__ = ["Plan", "first_rows", "lookup", "lookup_series", "new_entities"]
 
 _NOTHING = "\x00no such key"
 
@@ -130,6 +127,7 @@ def new_entities(
     already: int,
     index: pd.Series | None = None,
     listed: pd.DataFrame | None = None,
+    made: dict[str, str] | None = None,
 ) -> Plan:
     """New teams, therapists, clients, episodes and sessions from the accepted rows.
 
@@ -141,7 +139,13 @@ def new_entities(
             without it, the client on the episode's first row.
         listed: Accepted rows that add a participant without a session (their clients are
             created too).
+        made: The codes made for new teams and therapists, and their names
+            (:func:`fitdata.ingest.ids.resolve_ids`).
+
+    A new team's service is NA when the files give none: the importer fills it in from
+    ``--service`` or refuses the import.
     """
+    named = pd.Series(made or {}, dtype="str")
     if not new["pos"].is_monotonic_increasing:
         new = new.sort_values("pos", kind="stable")
     new = new.reset_index(drop=True)  # file order
@@ -154,8 +158,9 @@ def new_entities(
     teams["name"] = team.first("team_name")[codes].to_numpy()
     teams["service"] = team.first("service")[codes].to_numpy()
     teams = teams[~teams["team_id"].isin(existing.teams["team_id"])]
-    teams["name"] = teams["name"].fillna(teams["team_id"]).astype("str")
-    teams["service"] = teams["service"].fillna(DEFAULT_SERVICE).astype("str")
+    teams["name"] = (
+        teams["name"].fillna(teams["team_id"].map(named)).fillna(teams["team_id"]).astype("str")
+    )
 
     therapist = _Keyed(new, "therapist")
     codes = therapist.present()
@@ -170,7 +175,11 @@ def new_entities(
     therapists = therapists[
         ~therapists["therapist_id"].isin(existing.therapists["therapist_id"])
     ].reset_index(drop=True)
-    therapists["name"] = therapists["name"].fillna(therapists["therapist_id"])
+    therapists["name"] = (
+        therapists["name"]
+        .fillna(therapists["therapist_id"].map(named))
+        .fillna(therapists["therapist_id"])
+    )
     therapists["team_id"] = therapists["team_id"].fillna(therapists.pop("_current"))
     extra_teams = (
         set(therapists["team_id"].dropna()) - set(teams["team_id"]) - set(existing.teams["team_id"])
@@ -182,8 +191,8 @@ def new_entities(
                 pd.DataFrame(
                     {
                         "team_id": sorted(extra_teams),
-                        "name": sorted(extra_teams),
-                        "service": DEFAULT_SERVICE,
+                        "name": [named.get(t, t) for t in sorted(extra_teams)],
+                        "service": pd.Series([None] * len(extra_teams), dtype="str"),
                     }
                 ),
             ],  # fmt: skip

@@ -16,12 +16,13 @@ import pyarrow as pa
 
 from fitdata.data import store
 from fitdata.data.participants import ensure_participants
-from fitdata.identifiers import Column, Finding, mask_value, text_problems
+from fitdata.i18n import Translator
+from fitdata.identifiers import Column, Finding, text_problems
 from fitdata.ingest.assign import DEFAULT_GAP_DAYS, plan
 from fitdata.ingest.columns import CANONICAL, Mapping, load_mapping
 from fitdata.ingest.entities import Plan
 from fitdata.ingest.existing import Existing, load_existing
-from fitdata.ingest.privacy import default_key_file, load_or_create_key, pseudonymise
+from fitdata.ingest.privacy import default_key_file, load_or_create_key, masked, pseudonymise
 from fitdata.ingest.problems import IngestError, ProblemLog, ValidationFailed
 from fitdata.ingest.read import SourceFile, read_file, to_long
 from fitdata.ingest.validate import distinct, parse_rows
@@ -32,7 +33,7 @@ __all__ = ["ImportOptions", "ImportSummary", "import_files"]
 #: Resort the whole sessions table after an import that adds at least this share of its rows.
 RESORT_SHARE = 0.1
 #: Places where an identity number or name was found, listed before "... and N more".
-SHOWN_PRIVACY_HITS = 20
+SHOWN_PRIVACY_HITS = 50
 #: Warnings printed in the summary before "... and N more".
 SHOWN_WARNINGS = 20
 
@@ -51,6 +52,8 @@ class ImportOptions:
         gap_days: More days than this between sessions start a new episode.
         today: The date after which session dates are refused (default: today).
         progress: Show progress on stderr; None shows it when stderr is a terminal.
+        service: The service of the new teams the files name none for (``--service``).
+        lang: The language of the refusals for privacy and a missing service (en or nb).
     """
 
     mapping: str | Path | None = None
@@ -62,6 +65,8 @@ class ImportOptions:
     gap_days: int = DEFAULT_GAP_DAYS
     today: dt.date | None = None
     progress: bool | None = None
+    service: str | None = None
+    lang: str = "en"
 
 
 @dataclass
@@ -167,23 +172,41 @@ COLUMN_KINDS = {
 }
 _PERSONAL = [f for f in Finding if f.personal]
 _LOOKS_LIKE = {
-    Finding.IDENTITY_NUMBER: "a national identity number",
-    Finding.EMAIL: "an e-mail address",
-    Finding.PHONE: "a phone number",
-    Finding.NAME: "a person's name",
+    Finding.IDENTITY_NUMBER: "import.privacy.identity_number",
+    Finding.EMAIL: "import.privacy.email",
+    Finding.PHONE: "import.privacy.phone",
+    Finding.NAME: "import.privacy.name",
 }
 
 
-def _privacy_hits(source: SourceFile, raw_frame: pd.DataFrame, pseudonymise: bool) -> list[str]:
+@dataclass(frozen=True)
+class PrivacyHit:
+    """One cell whose value may identify a person (the value itself is kept only masked)."""
+
+    file: str
+    row: int
+    column: str
+    kind: Finding
+    masked: str
+
+
+def _privacy_hits(
+    source: SourceFile, raw_frame: pd.DataFrame, pseudonymise: bool
+) -> tuple[list[PrivacyHit], int]:
     """Where a value may identify a person: identity numbers, names, e-mail addresses, phones.
 
     Every column of the file is looked at, also those not imported; what is looked for depends
     on what the column holds (:data:`COLUMN_KINDS`). With ``pseudonymise`` the client column
     may hold anything: it is replaced by keyed codes.
+
+    Returns:
+        The first :data:`SHOWN_PRIVACY_HITS` cells in row order (then column order), and how
+        many cells there are in all.
     """
     kinds = {header: COLUMN_KINDS.get(c, Column.OTHER) for (c, _), header in source.headers.items()}
-    hits: list[str] = []
-    for header in raw_frame.columns:
+    hits: list[tuple[int, int, PrivacyHit]] = []
+    total = 0
+    for number, header in enumerate(raw_frame.columns):
         kind = kinds.get(header, Column.OTHER)
         if kind is Column.CLIENT and pseudonymise:
             continue
@@ -196,13 +219,44 @@ def _privacy_hits(source: SourceFile, raw_frame: pd.DataFrame, pseudonymise: boo
         if not personal.any():
             continue
         codes = column.cat.codes.to_numpy()
-        for position in np.flatnonzero(personal[codes])[: SHOWN_PRIVACY_HITS + 1]:
-            hits.append(
-                f"{source.path}, row {raw_frame.attrs['rows'][position]}, column {header!r}: "
-                f"{mask_value(column.iloc[position])} looks like "
-                f"{_LOOKS_LIKE[Finding(found.iloc[codes[position]])]}"
+        positions = np.flatnonzero(personal[codes])
+        total += len(positions)
+        for position in positions[:SHOWN_PRIVACY_HITS]:
+            row = int(raw_frame.attrs["rows"][position])
+            hit = PrivacyHit(
+                file=str(source.path),
+                row=row,
+                column=str(header),
+                kind=Finding(found.iloc[codes[position]]),
+                masked=masked(column.iloc[position]),
             )
-    return hits
+            hits.append((row, number, hit))
+    hits.sort(key=lambda item: item[:2])
+    return [hit for _, _, hit in hits[:SHOWN_PRIVACY_HITS]], total
+
+
+def privacy_refusal(hits: list[PrivacyHit], total: int, lang: str = "en") -> str:
+    """The refusal of files with values that may identify a person: every cell, masked.
+
+    The first :data:`SHOWN_PRIVACY_HITS` cells are listed (file, row, column, what the value
+    looks like, the value masked by :func:`fitdata.ingest.privacy.masked`), then how many more.
+    """
+    tr = Translator(lang)
+    lines = [
+        tr.text(
+            "import.privacy.hit",
+            file=hit.file,
+            row=hit.row,
+            column=hit.column,
+            masked=hit.masked,
+            kind=tr.text(_LOOKS_LIKE[hit.kind]),
+        )
+        for hit in hits
+    ]
+    if total > len(hits):
+        lines.append(tr.text("import.privacy.more", count=f"{total - len(hits):,}"))
+    lines.append(tr.text("import.privacy.refused", count=f"{total:,}"))
+    return "\n".join(lines)
 
 
 def _read_sources(
@@ -210,7 +264,8 @@ def _read_sources(
 ) -> list[SourceFile]:
     sources: list[SourceFile] = []
     errors: list[str] = []
-    privacy: list[str] = []
+    privacy: list[PrivacyHit] = []
+    found = 0
     for path in paths:
         progress.stage(f"reading {path.name}")
         try:
@@ -221,21 +276,14 @@ def _read_sources(
             continue
         raw.frame.attrs["rows"] = raw.rows
         progress.stage(f"looking for identity numbers and names in {path.name}")
-        privacy += _privacy_hits(source, raw.frame, options.pseudonymise)
+        hits, count = _privacy_hits(source, raw.frame, options.pseudonymise)
+        privacy += hits
+        found += count
         sources.append(source)
     if errors:
         raise IngestError("\n".join(errors))
-    if privacy:
-        more = len(privacy) - SHOWN_PRIVACY_HITS
-        listed = privacy[:SHOWN_PRIVACY_HITS] + ([f"... and {more} more"] if more > 0 else [])
-        raise IngestError(
-            "\n".join(listed)
-            + "\nRefused: fitdata stores pseudonymous client codes, never national identity "
-            "numbers, names, e-mail addresses or phone numbers. Remove these values, or import "
-            "with --pseudonymise to replace client identifiers by keyed codes (in other columns "
-            "they must be removed). A team or service name taken for a person's is accepted "
-            "with a word such as team, tjeneste or enhet in it (docs/import.md, Privacy)."
-        )
+    if found:
+        raise IngestError(privacy_refusal(privacy[:SHOWN_PRIVACY_HITS], found, options.lang))
     return sources
 
 
@@ -421,6 +469,29 @@ def _write(con: object, result: Plan) -> None:
 # --- The import ------------------------------------------------------------------------------
 
 
+def _name_the_service(result: Plan, options: ImportOptions) -> None:
+    """New teams the files name no service for get ``--service``; without it, refuse.
+
+    Raises:
+        IngestError: If a new team has no service and no ``--service`` was given; the message
+            (in ``options.lang``) names the teams and the three ways to give a service.
+    """
+    teams = result.teams
+    missing = teams["service"].isna() | (teams["service"].astype("str").str.strip() == "")
+    if not missing.any():
+        return
+    if options.service and options.service.strip():
+        teams.loc[missing, "service"] = options.service.strip()
+        return
+    names = teams.loc[missing, "name"].astype("str").tolist()
+    shown = ", ".join(repr(n) for n in names[:10]) + (" …" if len(names) > 10 else "")
+    raise IngestError(
+        Translator(options.lang).count_text(
+            "import.service_missing", len(names), number=f"{len(names):,}", teams=shown
+        )
+    )
+
+
 def _validate(
     combined: pd.DataFrame,
     problems: ProblemLog,
@@ -549,6 +620,7 @@ def import_files(
                     "--skip-invalid to import the valid rows and get the others in a rejects file.",
                     problems,
                 )
+            _name_the_service(result, options)
             return result, problems
 
         if options.dry_run:

@@ -29,6 +29,7 @@ __all__ = [
     "PSEUDONYM_PREFIX",
     "default_key_file",
     "load_or_create_key",
+    "masked",
     "pseudonym",
     "pseudonymise",
 ]
@@ -81,6 +82,31 @@ def load_or_create_key(path: Path, *, create: bool = True) -> bytes:
             "Restore the right key file: with another key the same clients get other codes."
         )
     return bytes.fromhex(text)
+
+
+#: Longest masked value shown; a longer cell is cut (with "…") after this many characters.
+MASKED_LENGTH = 40
+
+
+def masked(value: object) -> str:
+    """A value that may identify a person, masked so a message can point at it safely.
+
+    Its shape stays (length, spaces, dots, dashes, ``@``) and so do its first two letters or
+    digits and its last one; every other letter or digit becomes ``*``: ``01019010046`` is
+    ``01********6``, ``Kari Nordmann`` is ``Ka** *******n``. With the file, row and column that
+    is enough to find the cell and to tell which of two values it is, and too little to learn
+    whose it is (docs/import.md, *Privacy at the door*). A value of three letters or digits or
+    fewer shows only its first.
+    """
+    text = str(value).strip()
+    clipped = len(text) > MASKED_LENGTH
+    text = text[:MASKED_LENGTH]
+    places = [i for i, c in enumerate(text) if c.isalnum()]
+    shown = set(places[:2] + places[-1:]) if len(places) > 3 else set(places[:1])
+    out = "".join("*" if c.isalnum() and i not in shown else c for i, c in enumerate(text))
+    if clipped:  # the last character shown is no longer the value's last
+        out = "".join("*" if c.isalnum() and i == places[-1] else c for i, c in enumerate(out))
+    return out + ("…" if clipped else "")
 
 
 def _normalise_identifier(value: str) -> str:
