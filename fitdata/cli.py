@@ -440,6 +440,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         key_file=args.key_file,
         rejects=args.rejects,
         gap_days=args.episode_gap,
+        service=args.service,
+        lang=args.lang,
     )
     try:
         summary = import_files(args.files, args.db, options)
@@ -900,6 +902,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="without an episode column: more days than this between sessions start a new "
         "episode (180)",
     )
+    imp.add_argument(
+        "--service",
+        default=None,
+        metavar="NAME",
+        help="the service of new teams the files name none for (a service column or a "
+        "mapping's service: comes first); without any, an import that creates teams is refused",
+    )
+    _language_option(imp)
 
     export = _command(
         commands,
