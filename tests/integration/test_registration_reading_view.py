@@ -20,6 +20,7 @@ from fitdata.ui import DashboardContext, RegistrationView
 from fitdata.ui.registration import NEW
 from fitdata.ui.registration_forms import ScoreInput, anchor_words, parse_number
 from fitdata.ui.rules import graph_rules, rules_html
+from tests.integration.test_registration_episode import make_couple
 
 TODAY = dt.date(2025, 3, 3)
 
@@ -237,3 +238,59 @@ def test_the_rules_say_what_a_break_in_a_line_is(db, lang, words) -> None:
     assert words in graph_rules(tr, config, ["adult"])[-1]
     assert words in rules_html(tr, config, "adult")
     assert words in page(db, lang).rules.value
+
+
+# -- the couple's and family's blocks ---------------------------------------------------------
+@pytest.fixture
+def couple_db(tiny_db, tmp_path):
+    path = tmp_path / "couple-reading.duckdb"
+    shutil.copyfile(tiny_db, path)
+    make_couple(path)
+    yield path
+    reader_for(path).close()
+
+
+def test_a_partners_typed_total_and_line_say_what_to_write_under_their_block(couple_db) -> None:
+    view = page(couple_db, "nb")
+    assert view.joint
+    first, partner = view.blocks
+    for slider, value in zip(first.ors.sliders, [5, 5, 5, 5], strict=True):
+        slider.value = value
+    partner.ors.mode.value = "total"
+    partner.ors.total_text.value = "abc"
+    message = "ORS totalt: «abc» er ikke et tall. Skriv et tall fra 0 til 40, f.eks. 23,5."
+    assert message in partner.problems.value
+    assert partner.problems.value.count("<li>") == 1
+    assert f"Partner · K-PARTNER: {message}" in view.save_note.value
+    assert "ORS totalt: skriv et tall fra 0 til 40" in partner.ors.live_total.value
+    assert view.save.disabled
+    assert "nan" not in everything(view).lower()
+    first.ors.values[1].value = "x"
+    assert "ORS Mellommenneskelig: «x» er ikke et tall" in first.problems.value
+    first.ors.values[1].value = "6,5"
+    partner.ors.total_text.value = "23,5"
+    assert first.problems.value == "" and partner.problems.value == ""
+    assert not view.save.disabled, view.save_note.value
+    assert [box.value for box in first.ors.values] == ["5,0", "6,5", "5,0", "5,0"]
+
+
+def test_a_childs_block_has_a_childs_words_at_the_lines_ends(couple_db) -> None:
+    view = page(couple_db)
+    view.team.value = "T3"
+    view.client.value = "K-CHILD"
+    child, parent = view.blocks
+    for form in (child.ors, child.srs, parent.ors):
+        assert all("Not so good" in a.value and "Really good" in a.value for a in form.anchors)
+    assert all("Not so good" in a.value for a in view.correct_ors.anchors)  # a child's episode
+    assert "Badly" not in everything(view)
+
+
+def test_an_ended_couples_episode_says_so_for_each_partner(couple_db) -> None:
+    view = page(couple_db)
+    view.end_type.value = "planned"
+    view.end_date.value = TODAY
+    view.end_save.click()
+    sentences = view.status.value
+    assert sentences.count("The episode ended on 2025-03-03 (planned).") == 2, sentences
+    marks = [a.name for a in view.figure.layout.annotations]
+    assert "episode-end" in marks
