@@ -69,6 +69,7 @@ from fitdata.ui.service_charts import (
     highlight_css,
     service_figures,
 )
+from fitdata.ui.service_follow_up import FollowUpSection
 from fitdata.ui.view import DashboardView, Options, builder
 
 __all__ = [
@@ -164,6 +165,8 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         self.couples_teams = (
             widgets.HTML().add_class("fitdata-table-box").add_class("fitdata-t-couples_teams")
         )
+        # "Discussed cases — did it help?" (issue 22): computed only when opened.
+        self.follow_up = FollowUpSection(context)
         self.notes = widgets.HTML().add_class("fitdata-notes")
         # Marks the selected team in the team tables and charts (see highlight_css).
         self.highlight = widgets.HTML().add_class("fitdata-highlight")
@@ -342,6 +345,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
                 table, tr, row_keys=keys
             )
         self._show_couples(filters)
+        self.follow_up.show(filters)
         charts = service_figures(summary, tr, only=TREND_CHARTS if focus_only else CHARTS)
         self.trend_graph.show(combined_spec(charts, TREND_CHARTS))
         if not focus_only:
@@ -450,6 +454,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
                 self.tables["teams"],
                 self.couples,
                 self.couples_teams,
+                self.follow_up.widget,
                 self.notes,
                 self.highlight,
             ]

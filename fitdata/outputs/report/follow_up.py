@@ -1,0 +1,122 @@
+"""The report's and service page's section "Discussed cases — did it help?" (issue 22).
+
+The figures of :mod:`fitdata.features.service.follow_up` laid out as
+:class:`~fitdata.outputs.report.layout.ReportTable` rows for the HTML, PDF and XLSX files and
+the service page: the focus over the period, the teams, the quarters. A cell hidden by the
+suppression (its row, or the comparison of its row) is
+:data:`~fitdata.outputs.report.layout.HIDDEN`, as everywhere else. Beside the tables
+(:func:`follow_up_notes`): the rule, what counts as flagged and discussed, and that the
+comparison is observational, not a causal effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fitdata.config import ClinicalConfig
+from fitdata.features.follow_up import DISCUSSION_HORIZON_DAYS
+from fitdata.features.service.follow_up import FOLLOW_UP_DETAIL, FollowUpSummary
+from fitdata.i18n import Translator
+from fitdata.outputs.report.layout import Column, ReportTable, marked_row
+
+__all__ = ["FOLLOW_UP_COLUMNS", "follow_up_notes", "follow_up_tables"]
+
+#: The columns of the team and trend tables after their key column.
+FOLLOW_UP_COLUMNS: tuple[Column, ...] = (
+    Column("cases", "follow_up.col.cases", 0),
+    Column("discussed", "follow_up.col.discussed", 0),
+    Column("pct_discussed", "follow_up.col.pct_discussed"),
+    Column("median_days", "follow_up.col.median_days", 0),
+    Column("discussed_judged", "follow_up.col.discussed_judged", 0),
+    Column("pct_discussed_on_track", "follow_up.col.pct_discussed_on_track"),
+    Column("pct_discussed_on_track_ci_low", "service.col.ci_low"),
+    Column("pct_discussed_on_track_ci_high", "service.col.ci_high"),
+    Column("not_discussed_judged", "follow_up.col.not_discussed_judged", 0),
+    Column("pct_not_discussed_on_track", "follow_up.col.pct_not_discussed_on_track"),
+    Column("pct_not_discussed_on_track_ci_low", "service.col.ci_low"),
+    Column("pct_not_discussed_on_track_ci_high", "service.col.ci_high"),
+)
+
+_DETAIL = frozenset(FOLLOW_UP_DETAIL)
+
+
+def _value(value: Any, decimals: int) -> Any:
+    if decimals < 0:
+        return value
+    if value is None or (isinstance(value, float) and value != value):
+        return float("nan")
+    return round(float(value), decimals) + 0.0
+
+
+def _row(record: dict[str, Any], columns: tuple[Column, ...]) -> list[Any]:
+    gone = bool(record.get("suppressed", True))
+    detail = bool(record.get("detail_suppressed", True))
+    return [
+        marked_row(
+            [_value(record[c.source], c.decimals)],
+            [c.source],
+            suppressed=gone or (detail and c.source in _DETAIL),
+        )[0]
+        for c in columns
+    ]
+
+
+def _table(
+    name: str, title: str, frame: Any, key: Column, tr: Translator, config: ClinicalConfig
+) -> ReportTable:
+    columns = (key, *FOLLOW_UP_COLUMNS)
+    rows = [_row(record, columns) for record in frame.to_dict("records")]
+    return ReportTable(
+        name,
+        title,
+        [tr.text(c.header) for c in columns],
+        [c.decimals for c in columns],
+        rows,
+        min_cell_size=config.min_cell_size,
+    )
+
+
+def follow_up_tables(summary: FollowUpSummary, tr: Translator) -> list[ReportTable]:
+    """The section's tables in page order: the focus over the period, the teams, the quarters."""
+    config = summary.config
+    headline = summary.headline.assign(label=summary.filters.period.label)
+    return [
+        _table(
+            "follow_up_headline",
+            tr.text("follow_up.table.headline", period=summary.filters.period.label),
+            headline,
+            Column("label", "follow_up.col.period", -1),
+            tr,
+            config,
+        ),
+        _table(
+            "follow_up_teams",
+            tr.text("follow_up.table.teams"),
+            summary.teams,
+            Column("name", "service.col.team", -1),
+            tr,
+            config,
+        ),
+        _table(
+            "follow_up_trend",
+            tr.text("follow_up.table.trend"),
+            summary.trend,
+            Column("quarter", "service.col.quarter", -1),
+            tr,
+            config,
+        ),
+    ]
+
+
+def follow_up_notes(summary: FollowUpSummary, tr: Translator) -> list[str]:
+    """What the section counts, its rule, and why the comparison is not a causal effect."""
+    config = summary.config
+    return [
+        tr.text("follow_up.note.flagged", days=DISCUSSION_HORIZON_DAYS),
+        tr.text("follow_up.rule", sessions=config.follow_up_sessions, weeks=config.follow_up_weeks)
+        + ". "
+        + tr.text("follow_up.rule_detail", weeks=config.follow_up_weeks),
+        tr.text("follow_up.note.judged"),
+        tr.text("follow_up.note.not_causal"),
+        tr.text("follow_up.note.hidden", n=config.min_cell_size),
+    ]
