@@ -1,12 +1,12 @@
 """A realistic synthetic KOR database for demonstrations, tests and benchmarks.
 
-Over 1,000 lines on purpose: it is one generator, read top to bottom. About 250 lines are its
+Over 1,000 lines on purpose: it is one generator, read top to bottom. About 330 lines are its
 parameters, each a documented target with its source (``shared/domain.md``, checked by
 ``tests/integration/test_demo.py``); then the stages in the order :func:`generate_demo` runs
-them (organisation, episodes, schedules, scores, frames); then the counter-based random and
-Arrow helpers the stages share. Nothing outside imports its internals, and a stage is only
-understood beside the parameters it draws from, so splitting it would scatter one pipeline
-over files that are always read together.
+them (organisation, episodes, schedules, scores, case discussions, frames); then the
+counter-based random and Arrow helpers the stages share. Nothing outside imports its
+internals, and a stage is only understood beside the parameters it draws from, so splitting it
+would scatter one pipeline over files that are always read together.
 
 ``generate_demo`` writes a municipality's worth of Feedback-Informed Treatment data: services
 and teams with Norwegian names, therapists (a few of whom changed team), pseudonymous clients,
@@ -1309,7 +1309,8 @@ def _add_discussions(out: str | Path, salt: np.uint64, end_day: int) -> int:
             blocks.append(_block_discussions(salt, block, sessions, end_date))
     finally:
         reader.close()
-    if not blocks or not sum(map(len, blocks)):
+    blocks = [block for block in blocks if len(block)]
+    if not blocks:
         return 0
     held = pd.concat(blocks, ignore_index=True)
     held = held.sort_values(["discussed_day", "episode_id"], kind="stable", ignore_index=True)
