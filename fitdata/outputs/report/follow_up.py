@@ -11,15 +11,24 @@ comparison is observational, not a causal effect.
 
 from __future__ import annotations
 
+import html
+import io
+import math
 from typing import Any
 
 from fitdata.config import ClinicalConfig
 from fitdata.features.follow_up import DISCUSSION_HORIZON_DAYS
 from fitdata.features.service.follow_up import FOLLOW_UP_DETAIL, FollowUpSummary
 from fitdata.i18n import Translator
-from fitdata.outputs.report.layout import Column, ReportTable, marked_row
+from fitdata.outputs.report.layout import HIDDEN, Column, ReportTable, marked_row
 
-__all__ = ["FOLLOW_UP_COLUMNS", "follow_up_notes", "follow_up_tables"]
+__all__ = [
+    "FOLLOW_UP_COLUMNS",
+    "add_follow_up",
+    "follow_up_html",
+    "follow_up_notes",
+    "follow_up_tables",
+]
 
 #: The columns of the team and trend tables after their key column.
 FOLLOW_UP_COLUMNS: tuple[Column, ...] = (
@@ -120,3 +129,72 @@ def follow_up_notes(summary: FollowUpSummary, tr: Translator) -> list[str]:
         tr.text("follow_up.note.not_causal"),
         tr.text("follow_up.note.hidden", n=config.min_cell_size),
     ]
+
+
+def follow_up_html(summary: FollowUpSummary, tr: Translator, *, heading: str = "h2") -> str:
+    """The section as HTML (the report's): heading, intro, the tables, the notes."""
+    from fitdata.outputs.report.html_file import table_html
+
+    parts = [
+        '<section class="fitdata-follow-up" data-section="follow_up">',
+        f"<{heading}>{html.escape(tr.text('follow_up.heading'))}</{heading}>",
+        f"<p>{html.escape(tr.text('follow_up.intro'))}</p>",
+    ]
+    for table in follow_up_tables(summary, tr):
+        parts.append(f"<h3>{html.escape(table.title)}</h3>{table_html(table, tr)}")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in follow_up_notes(summary, tr))
+    parts.append(f"<ul>{notes}</ul></section>")
+    return "".join(parts)
+
+
+def _sheet_rows(summary: FollowUpSummary, tr: Translator) -> list[list[Any]]:
+    """The section as sheet rows: titles, headers, cells (hidden cells as the mark), notes."""
+    rows: list[list[Any]] = [[tr.text("follow_up.heading")], [tr.text("follow_up.intro")], []]
+    for table in follow_up_tables(summary, tr):
+        rows.append([table.title])
+        rows.append(list(table.headers))
+        for cells in table.rows:
+            row: list[Any] = []
+            for value, digits in zip(cells, table.decimals, strict=True):
+                if isinstance(value, str):
+                    row.append(value)
+                elif value is None or (isinstance(value, float) and math.isnan(value)):
+                    row.append(HIDDEN)
+                else:
+                    row.append(int(value) if digits == 0 else value)
+            rows.append(row)
+        rows.append([])
+    rows.extend([n] for n in follow_up_notes(summary, tr))
+    return rows
+
+
+def add_follow_up(content: bytes, fmt: str, summary: FollowUpSummary | None, lang: str) -> bytes:
+    """The report file ``content`` with the section added (HTML: before the end; XLSX: a sheet).
+
+    The PDF is returned unchanged: its layout is :mod:`fitdata.outputs.report.pdf_file`'s,
+    which can add the section's tables (:func:`follow_up_tables`) to its story.
+    """
+    if summary is None:
+        return content
+    tr = Translator(lang)
+    if fmt == "html":
+        text = content.decode("utf-8")
+        section = follow_up_html(summary, tr)
+        cut = text.rfind("</body>")
+        if cut < 0:
+            return (text + section).encode("utf-8")
+        return (text[:cut] + section + text[cut:]).encode("utf-8")
+    if fmt == "xlsx":
+        from openpyxl import load_workbook
+        from openpyxl.styles import Font
+
+        book = load_workbook(io.BytesIO(content))
+        title = "".join(ch for ch in tr.text("follow_up.heading") if ch not in "[]:*?/\\")[:31]
+        sheet = book.create_sheet(title)
+        for row in _sheet_rows(summary, tr):
+            sheet.append(row)
+        sheet["A1"].font = Font(bold=True)
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+    return content
