@@ -537,6 +537,7 @@ def test_serve_checks_its_user_options_before_starting(db, capsys) -> None:
 def test_serve_users_mode_is_a_login_and_excludes_a_shared_one() -> None:
     from pathlib import Path
 
+    from fitdata.kernel_env import CLIENT_LINK_HEADER
     from fitdata.server.login import FitdataIdentityProvider
     from fitdata.server.serve import AccessError, ServeOptions, check_access, voila_config
 
@@ -547,15 +548,19 @@ def test_serve_users_mode_is_a_login_and_excludes_a_shared_one() -> None:
             check_access(ServeOptions(here, here, users=True, **extra))
     config = voila_config(ServeOptions(here, here, users=True))
     assert config.Voila.identity_provider_class is FitdataIdentityProvider
-    # the kernel receives one header, the one the identity provider sets from the login
-    assert config.VoilaConfiguration.http_header_envs == [access.LOGIN_USER_HEADER]
+    # the kernel receives two headers, both set by the server, never the browser's: the login
+    # the identity provider verified, and a client link the server checked (issue 21)
+    assert config.VoilaConfiguration.http_header_envs == [
+        access.LOGIN_USER_HEADER,
+        CLIENT_LINK_HEADER,
+    ]
     assert "prelaunch_hook" not in config.VoilaConfiguration
     assert config.VoilaConfiguration.preheat_kernel is True  # a pool, also with personal logins
     assert config.VoilaConfiguration.default_pool_size == 1
     single = voila_config(ServeOptions(here, here, pool_size=0))
     # a shared login (token or password), never the personal-token one
     assert single.Voila.identity_provider_class is not FitdataIdentityProvider
-    assert "http_header_envs" not in single.VoilaConfiguration
+    assert single.VoilaConfiguration.http_header_envs == [CLIENT_LINK_HEADER]  # no login header
     assert single.VoilaConfiguration.preheat_kernel is False
 
 
