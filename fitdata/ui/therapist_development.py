@@ -36,6 +36,7 @@ from fitdata.ui.therapist_development_charts import (
     profile_figure,
     series,
 )
+from fitdata.ui.therapist_development_follow_up import MyFollowUpSection
 from fitdata.ui.view import DashboardView, builder, set_options
 
 __all__ = ["TherapistDevelopmentView", "build_therapist_development"]
@@ -75,6 +76,8 @@ class TherapistDevelopmentView(
         self.latest = widgets.HTML().add_class("fitdata-dev-latest")
         self.profile_text = widgets.HTML().add_class("fitdata-dev-profile-text")
         self.rules = widgets.HTML().add_class("fitdata-dev-rules")
+        # "My discussed cases — did it help?" (issue 22): computed when its button is pressed.
+        self.follow_up = MyFollowUpSection(context)
         self.scope: TherapistScope | None = None
         self._outcomes = pd.DataFrame()
         self._srs = self._first = self._mix = pd.DataFrame()
@@ -91,6 +94,7 @@ class TherapistDevelopmentView(
         self._redraw_profile()
         self._update_texts()
         self.rules.value = self._rules_html()
+        self.follow_up.show(self.scope)
 
         self.team.observe(self.guarded(self._on_team), "value")
         self.therapist.observe(self.guarded(self._on_therapist), "value")
@@ -132,6 +136,7 @@ class TherapistDevelopmentView(
         self._redraw_outcomes()
         self._redraw_profile()
         self._update_texts()
+        self.follow_up.show(self.scope)
 
     def _on_grouping(self, _change: dict[str, Any]) -> None:
         if self.scope is not None:
@@ -387,6 +392,7 @@ class TherapistDevelopmentView(
                 self.latest,
                 profile_box,
                 self.profile_text,
+                self.follow_up.widget,
                 self.rules,
             ]
         )

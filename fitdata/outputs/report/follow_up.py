@@ -27,6 +27,7 @@ __all__ = [
     "add_follow_up",
     "follow_up_html",
     "follow_up_notes",
+    "follow_up_rows",
     "follow_up_tables",
 ]
 
@@ -68,6 +69,11 @@ def _row(record: dict[str, Any], columns: tuple[Column, ...]) -> list[Any]:
         )[0]
         for c in columns
     ]
+
+
+def follow_up_rows(frame: Any, columns: tuple[Column, ...]) -> list[list[Any]]:
+    """A frame's rows as displayed cells, hidden cells NaN (its ``suppressed`` flags)."""
+    return [_row(record, columns) for record in frame.to_dict("records")]
 
 
 def _table(
