@@ -60,6 +60,7 @@ from fitdata.data.cache import MemoryCache
 from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
 from fitdata.features import case_discussions, expected_trajectory
+from fitdata.features import follow_up as follow_ups
 
 __all__ = [
     "CASELOAD_COLUMNS",
@@ -957,7 +958,9 @@ def _episode_detail(
 #: the participant seen most); ``discussed_flags`` the warnings stored with the discussion
 #: (codes, most urgent first); ``still_flag`` the most urgent of them that still holds now
 #: ("" when none does), ``resolved_flag`` the most urgent of them that no longer holds when
-#: none still holds ("" otherwise).
+#: none still holds ("" otherwise); ``follow_up`` the discussion's
+#: :class:`fitdata.analytics.follow_up.FollowUp` by the follow-up rule as of ``as_of`` (None
+#: without a discussion) and ``follow_up_outcome`` its outcome ("" without one).
 DISCUSSION_REVIEW_COLUMNS: tuple[str, ...] = (
     "last_discussion_id",
     "last_discussed",
@@ -970,6 +973,8 @@ DISCUSSION_REVIEW_COLUMNS: tuple[str, ...] = (
     "discussed_flags",
     "still_flag",
     "resolved_flag",
+    "follow_up",
+    "follow_up_outcome",
 )
 
 
@@ -987,6 +992,8 @@ def _empty_discussion_columns(cases: pd.DataFrame) -> pd.DataFrame:
         discussed_flags=pd.Series([()] * n, index=cases.index, dtype=object),
         still_flag=pd.Series([""] * n, index=cases.index, dtype=object),
         resolved_flag=pd.Series([""] * n, index=cases.index, dtype=object),
+        follow_up=pd.Series([None] * n, index=cases.index, dtype=object),
+        follow_up_outcome=pd.Series([""] * n, index=cases.index, dtype=object),
     )
 
 
@@ -1001,7 +1008,14 @@ GROUP BY s.episode_id, s.client_id
 """
 
 
-def with_discussions(reader: Reader, caseload: Caseload, cases: pd.DataFrame) -> pd.DataFrame:
+def with_discussions(
+    reader: Reader,
+    caseload: Caseload,
+    cases: pd.DataFrame,
+    *,
+    config: ClinicalConfig = DEFAULT_CONFIG,
+    model: TrajectoryModel | None = None,
+) -> pd.DataFrame:
     """The cases with their last discussion and what became of its flags.
 
     A case's last discussion is its episode's latest (a couple's or family's episode is one
@@ -1015,6 +1029,12 @@ def with_discussions(reader: Reader, caseload: Caseload, cases: pd.DataFrame) ->
         reader: The page's reader (one that may see the cases).
         caseload: The caseload the cases come from (its ``as_of`` and current flags).
         cases: Rows of :attr:`Caseload.cases` (or a filtered part of it).
+        config: The follow-up window and reliable change.
+        model: The expected trajectories for the follow-up rule (default: the service's).
+
+    Each last discussion is also judged by the follow-up rule as of the caseload's date
+    (:func:`fitdata.features.follow_up.discussion_follow_ups`: back on track within the
+    window, still off track, too early, ended ...).
 
     Returns:
         ``cases`` with :data:`DISCUSSION_REVIEW_COLUMNS` added, same rows and order.
@@ -1034,6 +1054,7 @@ def with_discussions(reader: Reader, caseload: Caseload, cases: pd.DataFrame) ->
         [by_episode.index.tolist(), list(by_episode["discussed_on"]), as_of],
     )
     most = since.groupby("episode_id")["n"].max() if len(since) else pd.Series(dtype="int64")
+    judged = follow_ups.discussion_follow_ups(reader, last, as_of=as_of, config=config, model=model)
     current = caseload.flags
     current = current[current["current"].astype(bool)] if len(current) else current
     holds = (
@@ -1076,6 +1097,9 @@ def with_discussions(reader: Reader, caseload: Caseload, cases: pd.DataFrame) ->
         out.at[index, "discussed_flags"] = tuple(dict.fromkeys(c for c, _ in warnings))
         out.at[index, "still_flag"] = still[0] if still else ""
         out.at[index, "resolved_flag"] = resolved[0] if resolved and not still else ""
+        judgement = judged.get(int(row["discussion_id"]))
+        out.at[index, "follow_up"] = judgement
+        out.at[index, "follow_up_outcome"] = "" if judgement is None else judgement.outcome
     return out
 
 

@@ -35,6 +35,7 @@ from fitdata.data.audit import record_access
 from fitdata.data.files import NEW_FILE_MODE
 from fitdata.data.store import Reader
 from fitdata.features import case_discussions as cd
+from fitdata.features import follow_up as follow_ups
 from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
 from fitdata.outputs.spreadsheets import inert_worksheet, neutralise_frame
@@ -212,13 +213,24 @@ def _flag_word(code: str, tr: Translator) -> str:
 def discussion_outcome_text(case: Mapping[str, Any], tr: Translator) -> str:
     """What became of a discussed case: "discussed 03.11, still not on track after 3 sessions".
 
-    ``case`` is a row of :func:`fitdata.features.team_review.with_discussions`: the warnings
-    stored with the last discussion against those that hold now; "" for a case never
-    discussed. A "not on track" discussed that no longer holds reads "back on track".
+    ``case`` is a row of :func:`fitdata.features.team_review.with_discussions`; "" for a case
+    never discussed. With the discussion's follow-up (``follow_up``), the follow-up rule's
+    sentence (:func:`fitdata.features.follow_up.follow_up_sentence`), and when a warning
+    discussed then still holds now though the rule does not say "still not on track" (too
+    early, back on track but e.g. still without reliable change), "; still ... now" after it.
+    Without a follow-up: the warnings stored with the discussion against those that hold now
+    (a "not on track" discussed that no longer holds reads "back on track").
     """
     day = case.get("last_discussed")
     if day is None or (not isinstance(day, dt.date) and pd.isna(day)):
         return ""
+    judged = case.get("follow_up")
+    still = str(case.get("still_flag") or "")
+    if judged is not None and not (isinstance(judged, float) and pd.isna(judged)):
+        sentence = follow_ups.follow_up_sentence({"discussed_on": day}, judged, tr)
+        if still and judged.outcome != "still_off_track":
+            sentence += tr.text("review.discussion.still_now", flag=_flag_word(still, tr))
+        return sentence
     date = tr.date(day)
     raw = case.get("sessions_since_discussion")
     n = 0 if raw is None or pd.isna(raw) else int(raw)
@@ -521,7 +533,7 @@ def review_file(
         )
     tr = Translator(lang)
     caseload = cl.team_caseload(reader, team_id=team_id, as_of=as_of, config=config, model=model)
-    cases = cl.with_discussions(reader, caseload, caseload.cases)
+    cases = cl.with_discussions(reader, caseload, caseload.cases, config=config, model=model)
     filtered = cl.filter_caseload(cases, as_of=as_of, status=status)
     listed = cl.sort_caseload(filtered, cl.URGENCY_SORT, descending=True)
     clients = case_participant_codes(listed)

@@ -35,6 +35,7 @@ from fitdata.analytics.flags import urgency_rank
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.data.access import AccessDenied, current_user
 from fitdata.features import case_discussions as cd
+from fitdata.features import follow_up as follow_ups
 from fitdata.features.expected_trajectory import trajectory_model
 from fitdata.i18n import Translator
 from fitdata.ui.context import DashboardContext
@@ -351,29 +352,26 @@ class DiscussionPanel(widgets.VBox):
                 + " · ".join(parts)
                 + "</li>"
             )
-        return f'{heading}<ul class="fitdata-discussions">{"".join(items)}</ul>'
+        rule = html.escape(follow_ups.rule_text(tr, config))
+        return (
+            f'{heading}<ul class="fitdata-discussions">{"".join(items)}</ul>'
+            f'<p class="fitdata-follow-up-rule" style="color:#444;margin:0">{rule}.</p>'
+        )
 
     def _follow_up_sentences(self, frame: pd.DataFrame) -> dict[int, str]:
-        """What became of each discussion (B22's rule when it is there), by discussion id."""
-        try:
-            from fitdata.features import follow_up as fu  # the follow-up rule (issue 22)
-        except ImportError:  # pragma: no cover - until the rule lands
-            return {}
-        sentences: dict[int, str] = {}
-        compute = getattr(fu, "discussion_follow_ups", None)
-        sentence = getattr(fu, "follow_up_sentence", None)
-        if compute is None or sentence is None:
-            return {}
-        try:
-            found = compute(
-                self.context.reader, frame, as_of=self.today, config=self.context.config
-            )
-            for discussion_id, follow in found.items():
-                row = frame[frame["discussion_id"] == discussion_id].iloc[0]
-                sentences[int(discussion_id)] = sentence(row, follow, self.tr)
-        except Exception:  # the list is still useful without the sentences
-            log.exception("follow-up sentences failed")
-        return sentences
+        """What became of each discussion by the follow-up rule, by discussion id."""
+        judged = follow_ups.discussion_follow_ups(
+            self.context.reader,
+            frame,
+            as_of=self.today,
+            config=self.context.config,
+            model=self._model,
+        )
+        rows = frame.set_index("discussion_id")
+        return {
+            int(key): follow_ups.follow_up_sentence(rows.loc[key], follow, self.tr)
+            for key, follow in judged.items()
+        }
 
     # -- writing -------------------------------------------------------------------------
     def _guard(self, action: Callable[[], None]) -> None:

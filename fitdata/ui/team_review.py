@@ -260,7 +260,13 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         if self._caseload is None:
             self._cases = pd.DataFrame()
             return
-        self._cases = cl.with_discussions(self.context.reader, self._caseload, self._caseload.cases)
+        self._cases = cl.with_discussions(
+            self.context.reader,
+            self._caseload,
+            self._caseload.cases,
+            config=self.context.config,
+            model=self.model,
+        )
 
     def _on_discussion_saved(self, _saved: object) -> None:
         """A discussion recorded or corrected: the list's last discussions and their cells."""

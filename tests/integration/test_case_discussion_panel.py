@@ -149,12 +149,16 @@ def test_the_review_shows_the_last_discussion_and_lists_follow_ups_due(db: Path)
     form.save.click()
     row = next(r for r in view.table.rows if r["key"] == stag)
     cell = row["cells"]["last_discussed"]
-    # not on track when discussed (stored then), not now: three sessions later
+    # not on track when discussed (stored then); by the follow-up rule back on track at the
+    # first session after it: session 6's ORS 17.0 is exactly on the lower line (15 + 2)
     assert cell.split("\n") == [
-        "discussed 2025-02-03, back on track after 3 sessions",
+        "discussed 2025-02-03, back on track after 1 session",
         "adjust goals or method",
         "follow-up due 2025-02-17 (14 days ago)",
     ]
+    # the panel's list says the same, with the rule
+    assert "discussed 2025-02-03, back on track after 1 session" in form.history.value
+    assert "Back on track: an ORS at or above the lower expected line" in form.history.value
     others = [r["cells"]["last_discussed"] for r in view.table.rows if r["key"] != stag]
     assert set(others) == {"\u2013"}
     view.presets["follow_up_due"].click()
