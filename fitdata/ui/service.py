@@ -56,7 +56,6 @@ from fitdata.outputs.report import (
     render,
     table_html,
 )
-from fitdata.outputs.report.follow_up import add_follow_up
 from fitdata.ui.assets import asset
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
@@ -406,7 +405,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         tr = self.context.tr
         self.download_link.value = f"<p>{html.escape(tr.text('service.ui.preparing'))}</p>"
         content = render(self.summary, fmt, self.context.lang, self.couples_summary)
-        content = add_follow_up(content, fmt, self.follow_up.summary, self.context.lang)
+        content = self.follow_up.add_to(content, fmt)
         name = f"fitdata-service-{self.summary.filters.period.label.replace('..', '-')}.{fmt}"
         self.download_link.value = (
             f'<a class="fitdata-download-ready" download="{html.escape(name)}" '

@@ -14,14 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from fitdata.features.service import ServiceFilters, kernel_cache
-from fitdata.features.service.follow_up import FollowUpSummary, follow_up_summary
-from fitdata.outputs.report.follow_up import follow_up_notes, follow_up_tables
 from fitdata.outputs.report.html_file import table_html
 from fitdata.ui.context import DashboardContext
+
+if TYPE_CHECKING:  # imported when the section is opened: the page's import stays as it was
+    from fitdata.features.service.follow_up import FollowUpSummary
 
 __all__ = ["FollowUpSection"]
 
@@ -78,6 +80,9 @@ class FollowUpSection:
         key = (filters.service, filters.period, filters.team_id, reader.file_identity())
         if key == self._shown:
             return
+        from fitdata.features.service.follow_up import follow_up_summary
+        from fitdata.outputs.report.follow_up import follow_up_notes, follow_up_tables
+
         tr = self.context.tr
         summary = follow_up_summary(
             reader, filters, as_of=self.today, config=self.context.config, cache_=kernel_cache()
@@ -94,3 +99,11 @@ class FollowUpSection:
         parts.append(f'<ul class="fitdata-follow-up-notes">{notes}</ul>')
         self.figures.value = "".join(parts)
         self._shown = key
+
+    def add_to(self, content: bytes, fmt: str) -> bytes:
+        """A report download with the section added, once it has been opened (else as is)."""
+        if self.summary is None:
+            return content
+        from fitdata.outputs.report.follow_up import add_follow_up
+
+        return add_follow_up(content, fmt, self.summary, self.context.lang)
