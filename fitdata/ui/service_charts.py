@@ -27,9 +27,11 @@ from fitdata.features.service import TEAM_INTERVAL_CHARTS, ServiceSummary
 from fitdata.i18n import Translator
 from fitdata.outputs.report import COLOURS, OUTCOME_COLUMNS, band_for, chart_data
 from fitdata.outputs.report.charts import chart_title_key, drawable, team_model_note
+from fitdata.outputs.report.layout import NOT_ESTIMATED
 
 __all__ = [
     "CHARTS",
+    "SEPARATORS",
     "TEAM_CHARTS",
     "TREND_CHARTS",
     "Chart",
@@ -39,6 +41,12 @@ __all__ = [
     "highlight_css",
     "service_figures",
 ]
+
+#: plotly's decimal and thousands separators per language (bokmål: comma and thin space).
+SEPARATORS = {"en": ".,", "nb": ",\u2009"}
+
+#: Pixels on the right of the stacked charts for their legends (the longest entry fits).
+_LEGEND_ROOM = 190
 
 _OUTCOME_PALETTE = ("#009E73", "#56B4E9", "#BBBBBB", "#D55E00", "#7F2704")
 
@@ -52,6 +60,14 @@ def _texts(series: pd.Series, decimals: int, tr: Translator) -> list[str]:
     return [
         tr.text("service.ui.hover_hidden") if pd.isna(v) else tr.number(float(v), decimals=decimals)
         for v in series
+    ]
+
+
+def _bound_texts(centre: pd.Series, bound: pd.Series, decimals: int, tr: Translator) -> list[str]:
+    """An interval's end for the hover: of a shown value without one, the not-estimated mark."""
+    return [
+        NOT_ESTIMATED if pd.isna(b) and not pd.isna(c) else text
+        for c, b, text in zip(centre, bound, _texts(bound, decimals, tr), strict=True)
     ]
 
 
@@ -245,8 +261,8 @@ def service_figures(
             [a, b, c]
             for a, b, c in zip(
                 _texts(es, 2, tr),
-                _texts(frame["effect_size_ci_low"], 2, tr),
-                _texts(frame["effect_size_ci_high"], 2, tr),
+                _bound_texts(es, frame["effect_size_ci_low"], 2, tr),
+                _bound_texts(es, frame["effect_size_ci_high"], 2, tr),
                 strict=True,
             )
         ],
@@ -318,8 +334,8 @@ def service_figures(
                 [a, b, c]
                 for a, b, c in zip(
                     _texts(centre, 1, tr),
-                    _texts(frame[low], 1, tr),
-                    _texts(frame[high], 1, tr),
+                    _bound_texts(centre, frame[low], 1, tr),
+                    _bound_texts(centre, frame[high], 1, tr),
                     strict=True,
                 )
             ],
@@ -364,6 +380,8 @@ def service_figures(
             type="category", categoryorder="array", categoryarray=names[::-1], automargin=True
         )
         figures[key] = figure
+    for chart in figures.values():  # axes in the page's number format: "0,9" in bokmål
+        chart.layout["separators"] = SEPARATORS.get(tr.lang, ".,")
     return figures
 
 
@@ -386,13 +404,18 @@ def combined_spec(charts: dict[str, Chart], names: Sequence[str]) -> dict[str, A
     gap = 110  # pixels between charts: room for the band note and the next title
     heights = [charts[name].layout.get("height", 340) for name in names]
     total = sum(heights) + gap * len(names)
+    legends = any(trace.get("showlegend", True) for name in names for trace in charts[name].data)
     layout: dict[str, Any] = {
         "height": total,
         "template": "none",
         "plot_bgcolor": "white",
-        "margin": {"l": 200, "r": 20, "t": 40, "b": 20},
+        # room on the right for each chart's own legend, beside it (never over its bars)
+        "margin": {"l": 200, "r": _LEGEND_ROOM if legends else 20, "t": 40, "b": 20},
         "barmode": "stack",
-        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        "separators": next(
+            (charts[n].layout["separators"] for n in names if "separators" in charts[n].layout),
+            ".,",
+        ),
         "shapes": [],
         "annotations": [],
     }
@@ -444,12 +467,26 @@ def combined_spec(charts: dict[str, Chart], names: Sequence[str]) -> dict[str, A
                     "yshift": note.get("yshift", _BAND_NOTE_SHIFT),
                 }
             )
+        # each chart its own legend, beside its top right corner
+        layout[f"legend{suffix}"] = {
+            "x": 1.01,
+            "xanchor": "left",
+            "xref": "paper",
+            "y": min(domain_top, 1.0),
+            "yanchor": "top",
+            "yref": "paper",
+            "font": {"size": 11},
+            "bgcolor": "rgba(255,255,255,0)",
+            # a stacked bar's legend lists its top category first, as the bars read
+            "traceorder": "reversed" if chart.layout.get("barmode") == "stack" else "normal",
+        }
         for trace in chart.data:
             data.append(
                 {
                     **trace,
                     "meta": name,
                     "legendgroup": name,
+                    "legend": f"legend{suffix}",
                     "xaxis": f"x{suffix}",
                     "yaxis": f"y{suffix}",
                 }

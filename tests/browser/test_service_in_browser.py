@@ -231,3 +231,68 @@ def test_norwegian_service_dashboard(server_nb, page, demo_db, artifacts) -> Non
     assert "Samler vi inn?" in page.inner_text(".fitdata-service")
     screenshot(page, artifacts / "service-nb.png")
     assert_clean(page)
+
+
+LEGENDS = """() => {
+  const plot = document.querySelector('.fitdata-charts .js-plotly-plot');
+  const box = (e) => { const r = e.getBoundingClientRect();
+                       return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  const plots = [...plot.querySelectorAll('.cartesianlayer .subplot .bg, .cartesianlayer .bg')];
+  return {
+    legends: [...plot.querySelectorAll('g.legend, g.legend2, g.legend3')].map(box),
+    plots: [...plot.querySelectorAll('.subplot')].map(s => box(s.querySelector('.bg') || s)),
+    bars: [...plot.querySelectorAll('.barlayer .point path')].map(box),
+  };
+}"""
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["right"] <= b["left"]
+        or b["right"] <= a["left"]
+        or a["bottom"] <= b["top"]
+        or b["bottom"] <= a["top"]
+    )
+
+
+@pytest.mark.parametrize("size", [(1280, 900), (1920, 1080)])
+def test_each_chart_has_its_legend_beside_it_and_the_marks_are_explained(
+    server_nb, page, demo_db, size
+) -> None:
+    """Issue 23: three legends, each beside its own chart and over no bar; the tables' two
+    marks (hidden, not estimated) read differently and are explained under the tables."""
+    from pathlib import Path
+
+    from fitdata.outputs.report import HIDDEN, NOT_ESTIMATED
+
+    shots = Path("/tmp/shots/23g")
+    shots.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto(server_nb.url + URL, wait_until="commit", timeout=180_000)
+    page.wait_for_selector(f"{PLOT} .scatterlayer .trace .point", timeout=180_000)
+    page.wait_for_selector(f"{PLOT} .barlayer .point", timeout=60_000)
+    drawn = page.evaluate(LEGENDS)
+    assert len(drawn["legends"]) == 3, drawn["legends"]
+    plots = sorted(drawn["plots"], key=lambda b: b["top"])[:3]
+    for legend, plot in zip(sorted(drawn["legends"], key=lambda b: b["top"]), plots, strict=True):
+        assert legend["left"] >= plot["right"] - 1, (legend, plot)  # beside, not over it
+        assert plot["top"] - 5 <= legend["top"] <= plot["bottom"], (legend, plot)  # its chart
+    assert drawn["bars"] and not any(
+        _overlap(legend, bar) for legend in drawn["legends"] for bar in drawn["bars"]
+    )
+    ticks = page.eval_on_selector(
+        PLOT, "p => [...p.querySelectorAll('.yaxislayer-above text')].map(t => t.textContent)"
+    )
+    assert any("," in t for t in ticks) and not any("." in t for t in ticks), " | ".join(ticks)
+    cells = page.locator(".fitdata-service table td").all_inner_texts()
+    marks = page.locator(".fitdata-service .fitdata-marks").all_inner_texts()
+    assert NOT_ESTIMATED in cells and marks
+    text = " ".join(marks)
+    assert "ikke beregnet" in text
+    if HIDDEN in cells:
+        assert "skjult" in text
+    for index, chart in enumerate(page.locator(f"{PLOT} .subplot").all()[:3]):
+        chart.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"service-nb-chart{index}-{size[0]}x{size[1]}.png"))
+    screenshot(page, shots / f"service-nb-full-{size[0]}.png")
+    assert_clean(page)

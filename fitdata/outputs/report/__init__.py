@@ -15,7 +15,10 @@ already suppressed there; this package only lays them out, one module per concer
   (:mod:`fitdata.outputs.spreadsheets`).
 
 A hidden cell (fewer than ``min_cell_size`` clients, or no data) is written as
-:data:`HIDDEN` everywhere, never as a number. This module holds the entry points.
+:data:`HIDDEN` everywhere, never as a number; a shown figure without a value of its own (no
+interval for it, or not estimable) as :data:`NOT_ESTIMATED`, a different mark, and
+:func:`marks_note` says under each table what the marks it uses mean. This module holds the
+entry points.
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ from fitdata.outputs.report.couples import (
 from fitdata.outputs.report.html_file import couples_html, render_html, table_html
 from fitdata.outputs.report.layout import (
     HIDDEN,
+    NOT_ESTIMATED,
     ReportTable,
     band_text,
     display_tables,
     filter_text,
     format_cell,
+    marks_note,
     method_notes,
     reading_sentences,
     table_text,
@@ -61,6 +66,7 @@ __all__ = [
     "FORMATS",
     "HIDDEN",
     "MEDIA_TYPES",
+    "NOT_ESTIMATED",
     "OUTCOME_COLUMNS",
     "ReportFormat",
     "ReportTable",
@@ -76,6 +82,7 @@ __all__ = [
     "display_tables",
     "filter_text",
     "format_cell",
+    "marks_note",
     "method_notes",
     "reading_sentences",
     "render",
