@@ -5,7 +5,8 @@ always gives the same pseudonym, so re-imports match, and without the key nobody
 from a pseudonym to a person (or test guesses). The key lives in a file outside the database,
 readable by its owner only. What is an identity number, a name or a code is decided in
 :mod:`fitdata.identifiers`; an identity number is hashed as its 11 digits however it was
-written, so one person gets one pseudonym.
+written, so one person gets one pseudonym. A value that may identify a person is shown in a
+message only masked (:func:`masked`).
 """
 
 from __future__ import annotations
@@ -95,14 +96,14 @@ def masked(value: object) -> str:
     digits and its last one; every other letter or digit becomes ``*``: ``01019010046`` is
     ``01********6``, ``Kari Nordmann`` is ``Ka** *******n``. With the file, row and column that
     is enough to find the cell and to tell which of two values it is, and too little to learn
-    whose it is (docs/import.md, *Privacy at the door*). A value of three letters or digits or
-    fewer shows only its first.
+    whose it is (docs/import.md, *Privacy at the door*). A value of fewer than eight letters and
+    digits shows only its first (``Kari`` is ``K***``).
     """
     text = str(value).strip()
     clipped = len(text) > MASKED_LENGTH
     text = text[:MASKED_LENGTH]
     places = [i for i, c in enumerate(text) if c.isalnum()]
-    shown = set(places[:2] + places[-1:]) if len(places) > 3 else set(places[:1])
+    shown = set(places[:2] + places[-1:]) if len(places) >= 8 else set(places[:1])
     out = "".join("*" if c.isalnum() and i not in shown else c for i, c in enumerate(text))
     if clipped:  # the last character shown is no longer the value's last
         out = "".join("*" if c.isalnum() and i == places[-1] else c for i, c in enumerate(out))

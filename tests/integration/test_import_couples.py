@@ -19,6 +19,7 @@ import pytest
 from fitdata.cli import main
 from fitdata.data.store import check_database, reader_for
 from tests.integration.import_workers import write_csv
+from tests.integration.test_import_cli import SERVICE, with_service
 
 LONG = ["team", "behandler", "forløp", "klient", "rolle", "vurderer", "aldersgruppe",
         "behandlingsform", "dato", "ORS", "SRS", "ORS skjema", "SRS skjema"]  # fmt: skip
@@ -27,9 +28,10 @@ REGISTER = ["Team", "Behandler", "Forløp", "Dato", "Klient A", "Alder A", "ORS 
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
+    """``fitdata ARGS`` in this process; an import names its service (the files have none)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
+        code = main(with_service(args, SERVICE))
     return code, out.getvalue(), err.getvalue()
 
 
