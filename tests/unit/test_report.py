@@ -117,3 +117,48 @@ def test_every_format_renders(summary, fmt):
 def test_unknown_format_is_refused(summary):
     with pytest.raises(ValueError, match="html, pdf or xlsx"):
         render(summary, "docx", "en")  # type: ignore[arg-type]
+
+
+def test_a_missing_figure_is_hidden_or_not_estimated_by_its_row_flags():
+    """Issue 23: "·" meant both; now a hidden cell is HIDDEN and a shown row's gap NOT_ESTIMATED."""
+    from fitdata.outputs.report import NOT_ESTIMATED
+    from fitdata.outputs.report.layout import marked_row
+
+    nan = math.nan
+    sources = ["clients", "effect_size", "effect_size_ci_low", "team_effect", "pct_unplanned"]
+    values = [12.0, nan, nan, nan, nan]
+    assert marked_row(values, sources, suppressed=False) == [12.0, *[NOT_ESTIMATED] * 4]
+    hidden = marked_row([nan] * 5, sources, suppressed=True)
+    assert all(math.isnan(v) for v in hidden)
+    change = marked_row(values, sources, suppressed=False, change_suppressed=True)
+    assert change[0] == 12.0 and all(math.isnan(v) for v in change[1:4])
+    assert change[4] == NOT_ESTIMATED  # not a statistic over client-episodes with change
+    model = marked_row(values, sources, suppressed=False, model_suppressed=True)
+    assert math.isnan(model[3]) and model[1] == NOT_ESTIMATED
+    tr = Translator("nb")
+    assert format_cell(NOT_ESTIMATED, 2, tr) != format_cell(nan, 2, tr) == HIDDEN
+
+
+def test_display_tables_tell_hidden_from_not_estimated(summary):
+    from fitdata.outputs.report import NOT_ESTIMATED, marks_note
+
+    tr = Translator("nb")
+    tables = {t.name: t for t in display_tables(summary, tr)}
+    teams = {row[0]: row for row in table_text(tables["teams"], tr)}
+    assert set(teams["Gamma"][1:]) == {HIDDEN}
+    assert NOT_ESTIMATED in teams["Beta"] and HIDDEN not in teams["Beta"]
+    headline = table_text(tables["headline"], tr)
+    assert headline[0][2:4] == [NOT_ESTIMATED, NOT_ESTIMATED]  # clients: no interval
+    note = marks_note(tables["teams"], tr)
+    assert f"{HIDDEN} skjult" in note and f"{NOT_ESTIMATED} ikke beregnet" in note
+    assert "hidden" in marks_note(tables["teams"], Translator("en"))
+    only_shown = [t for t in tables.values() if not any(HIDDEN in r for r in table_text(t, tr))]
+    assert all("skjult" not in marks_note(t, tr) for t in only_shown)
+
+
+def test_reading_never_says_minus_zero():
+    from fitdata.outputs.report.layout import _reading_value
+
+    tr = Translator("nb")
+    assert _reading_value("service.reading.team_below", "high", -0.04, tr) == "0,0"
+    assert _reading_value("service.reading.team_below", "low", -2.46, tr) == "\u22122,5"

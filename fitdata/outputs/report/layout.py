@@ -388,8 +388,9 @@ def _reading_value(key: str, name: str, value: Any, tr: Translator) -> str:
     if key.startswith("service.reading.effect_size"):
         return tr.number(float(value), decimals=2)
     if name in ("effect", "low", "high"):  # a team's difference in ORS points
-        return tr.number(float(value), decimals=1, signed=name == "effect")
-    return tr.number(float(value), decimals=0)  # percentages
+        # rounded first, so a bound of -0.04 reads "0.0", never "−0.0"
+        return tr.number(round(float(value), 1) + 0.0, decimals=1, signed=name == "effect")
+    return tr.number(round(float(value)) + 0.0, decimals=0)  # percentages
 
 
 def reading_sentences(items: Sequence[ReadingItem], tr: Translator) -> list[str]:
