@@ -4,7 +4,9 @@ Importing the exported file into an empty database gives the same teams, therapi
 clients, episodes and sessions (see ``docs/import.md`` for the few things that do not travel:
 session ids are assigned anew, and teams or therapists without any session are not exported).
 Rows are ordered by episode with the episode's (index) client first, because the importer takes
-the client on an episode's first row as its index client.
+the client on an episode's first row as its index client. Each row says the participant's role in
+the episode (``episode_participants``, by episode, client and rater) and the forms its scores
+were given on, so couples, families and forms other than the default travel too.
 
 Every text value that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return) is written with a leading single quote
@@ -27,7 +29,7 @@ __all__ = ["EXPORT_COLUMNS", "export_csv"]
 EXPORT_COLUMNS = (
     "team", "team_name", "service", "therapist", "therapist_name", "therapist_team", "client",
     "birth_year", "age_group", "episode", "episode_start", "episode_end", "end_type", "format",
-    "session_date", "session_no", "rater", *SCORE_COLUMNS,
+    "session_date", "session_no", "rater", "role", *SCORE_COLUMNS, "ors_form", "srs_form",
 )  # fmt: skip
 
 #: The SQL of each text column (neutralised for spreadsheets), then the typed ones.
@@ -44,6 +46,9 @@ _TEXT_COLUMNS = {
     "end_type": "e.end_type",
     "format": "e.format",
     "rater": "s.rater",
+    "role": "p.role",
+    "ors_form": "s.ors_form",
+    "srs_form": "s.srs_form",
 }
 _TYPED_COLUMNS = {
     "birth_year": "c.birth_year",
@@ -65,6 +70,10 @@ LEFT JOIN teams tm ON tm.team_id = s.team_id
 LEFT JOIN therapists th ON th.therapist_id = s.therapist_id
 LEFT JOIN clients c ON c.client_id = s.client_id
 LEFT JOIN episodes e ON e.episode_id = s.episode_id
+LEFT JOIN (
+    SELECT episode_id, client_id, rater, min(role) AS role
+    FROM episode_participants GROUP BY ALL
+) p ON p.episode_id = s.episode_id AND p.client_id = s.client_id AND p.rater = s.rater
 ORDER BY s.episode_id, s.client_id IS DISTINCT FROM e.client_id, s.client_id, s.session_date,
          s.session_no, s.rater
 """
