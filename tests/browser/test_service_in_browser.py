@@ -255,7 +255,7 @@ def _overlap(a: dict, b: dict) -> bool:
     )
 
 
-@pytest.mark.parametrize("size", [(1280, 900), (1920, 1080)])
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (1024, 768)])
 def test_each_chart_has_its_legend_beside_it_and_the_marks_are_explained(
     server_nb, page, demo_db, size
 ) -> None:
