@@ -12,6 +12,8 @@ takes that list and
 * lets through a kernel's WebSocket only what a page sends
   (:data:`fitdata.server.page_close.BROWSER_KERNEL_MESSAGES`: no ``shutdown_request``), so a
   page ends its kernel only with its page key;
+* draws the landing page knowing its request (:class:`LandingHandler`: the signed-in user's
+  pages, in the page's language; :mod:`fitdata.server.frame`);
 * adds the client page, ``/client/<token>``, and the tablet's hand-over and unlock
   (:mod:`fitdata.server.client_access`);
 * keeps kernel ids and the kernels' request secret out of the console log.
@@ -27,6 +29,7 @@ import logging
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path
+from tornado import web
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
@@ -36,8 +39,10 @@ from voila.request_info_handler import RequestInfoSocketHandler
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from fitdata.server.client_access import CLIENT_DB_SETTING, client_routes
+from fitdata.server.frame import CURRENT_REQUEST
 from fitdata.server.kernels import (
     OWNERS_SETTING,
     REQUEST_PEERS_SETTING,
@@ -70,6 +75,22 @@ REPLACED_HANDLERS: dict[type, type] = {
     VoilaShutdownKernelHandler: OwnedShutdownHandler,
     ExecutionRequestHandler: OwnedExecutionHandler,
 }
+
+
+class LandingHandler(TornadoVoilaTreeHandler):
+    """Voila's landing page, drawn knowing its request (the frame: who, which pages, language)."""
+
+    @web.authenticated
+    async def get(self, path: str = "") -> None:  # type: ignore[override]
+        """The landing page for the signed-in user (fitdata/server/frame.py)."""
+        request = CURRENT_REQUEST.set(self)
+        try:
+            await super().get(path)
+        finally:
+            CURRENT_REQUEST.reset(request)
+
+
+REPLACED_HANDLERS[TornadoVoilaTreeHandler] = LandingHandler
 
 
 class FitdataVoila(Voila):

@@ -52,6 +52,7 @@ from voila.tornado.execution_request_handler import ExecutionRequestHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 from fitdata.kernel_env import CLIENT_NOTEBOOK
+from fitdata.server.frame import CURRENT_REQUEST
 from fitdata.server.page_close import PAGE_KEY_FIELD, valid_page_key
 
 __all__ = [
@@ -276,9 +277,11 @@ class PageHandler(TornadoVoilaHandler):
         self._refuse_overrides()
         self.xsrf_token  # noqa: B018 - sets the _xsrf cookie its shutdown beacon sends back
         owner = PAGE_OWNER.set(self.current_user.username)
+        request = CURRENT_REQUEST.set(self)  # the page frame's request (fitdata/server/frame.py)
         try:
             await super().get(path=path)
         finally:
+            CURRENT_REQUEST.reset(request)
             PAGE_OWNER.reset(owner)
 
 

@@ -59,11 +59,13 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.auth.identity import User as JupyterUser
 from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.escape import url_escape
 from traitlets import Bool, Unicode, default
+from voila.voila_identity_provider import VoilaLoginHandler
 
 from fitdata.data import access
+from fitdata.i18n import Translator
 from fitdata.kernel_env import CLIENT_LINK_HEADER
 from fitdata.server.client_access import (
     CLIENT_COOKIE,
@@ -72,6 +74,7 @@ from fitdata.server.client_access import (
     client_user,
     is_client_user,
 )
+from fitdata.server.frame import login_page, page_language, signed_out_page
 from fitdata.server.security import TooManyAttempts
 
 __all__ = [
@@ -83,6 +86,7 @@ __all__ = [
     "SERVER_FREE_ATTEMPTS",
     "SESSION_MAX_AGE_S",
     "FitdataIdentityProvider",
+    "FitdataLoginHandler",
     "FitdataPasswordIdentityProvider",
     "LoginLimiter",
     "LogoutHandler",
@@ -277,18 +281,42 @@ def _cookie_text(raw: bytes | None) -> str | None:
 
 
 class LogoutHandler(JupyterHandler):
-    """``/logout``: end the session on the server, clear the cookie, go to the login page."""
+    """``/logout``: end the session on the server, clear the cookie, say so (with a way back in)."""
 
     @allow_unauthenticated
     def get(self) -> None:
-        """Log out (also without a session: nothing to end then)."""
+        """Log out (also without a session: nothing to end then); answer the signed-out page."""
         provider = self.identity_provider
         if isinstance(provider, SessionIdentityMixin):
             provider.end_session(self)
         else:
             provider.clear_login_cookie(self)
-        target = "login" if provider.login_available else ""
-        self.redirect(url_path_join(self.base_url, target))
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            signed_out_page(page_language(self), self.base_url, bool(provider.login_available))
+        )
+
+
+class FitdataLoginHandler(VoilaLoginHandler):
+    """The login form in the page's language, saying what to type (not stock "Password:")."""
+
+    def _render(self, message: dict[str, str] | None = None) -> None:
+        lang = page_language(self)
+        provider = self.identity_provider
+        credential = "user" if isinstance(provider, FitdataIdentityProvider) else "server"
+        error = Translator(lang).text("frame.login.wrong") if message else ""
+        self.set_header("Cache-Control", "no-store")
+        self.write(
+            login_page(
+                lang,
+                self.base_url,
+                url_escape(self.get_argument("next", default=self.base_url)),
+                self.xsrf_form_html(),
+                credential,
+                error,
+            )
+        )
 
 
 class SessionIdentityMixin(IdentityProvider):
@@ -307,6 +335,13 @@ class SessionIdentityMixin(IdentityProvider):
     @default("logout_handler_class")
     def _default_logout_handler_class(self) -> type:
         return LogoutHandler
+
+    def get_handlers(self) -> list[tuple[str, object]]:
+        """Jupyter's ``/login`` and ``/logout`` routes, with fitdata's login form."""
+        return [
+            (pattern, FitdataLoginHandler if pattern == r"/login" else handler)
+            for pattern, handler in super().get_handlers()
+        ]
 
     @property
     def sessions(self) -> Sessions:

@@ -27,7 +27,10 @@ Safe defaults, all set here and nowhere else:
   a pooled kernel has started and imported everything before anyone asks, then waits for the
   page request before it learns its user or reads any data
   (:func:`fitdata.ui.context.build_dashboard`), so a first page is fast and never stale;
-* the landing page lists the dashboards with one line each on who it is for.
+* the landing page lists the dashboards the signed-in role may open, with one line each on who
+  it is for, and every page has fitdata's frame: its title in the tab and as a heading, who is
+  signed in, home, logout, and a loading message in the page's language
+  (:mod:`fitdata.server.frame`).
 
 ``--client-links-only`` serves client links (``/client/<token>``) and nothing else, with no login
 at all: the server a reverse proxy exposes to clients' phones when the therapists' own pages are
@@ -270,8 +273,16 @@ def landing_page(lang: str) -> dict[str, Any]:
     }
 
 
-def _page_config_hook(page_config: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-    page_config["fitdata"] = landing_page(os.environ.get(ENV_LANG, "en"))
+def _page_config_hook(page_config: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    from fitdata.server.client_access import is_client_user
+    from fitdata.server.frame import CURRENT_REQUEST, page_frame, page_language
+
+    base_url = kwargs.get("base_url") or "/"
+    frame = page_frame(kwargs.get("notebook_path"), base_url, DASHBOARDS, is_client_user)
+    lang = page_language(CURRENT_REQUEST.get())
+    page_config["fitdata"] = landing_page(lang)
+    page_config["fitdata_frame"] = frame  # None on a client link's page: no staff frame
+    page_config["fitdata_loading"] = Translator(lang).text("frame.loading")
     return page_config
 
 
