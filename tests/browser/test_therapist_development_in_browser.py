@@ -194,3 +194,47 @@ def test_norwegian_development_page(server_nb, page, artifacts) -> None:
     page.locator(".fitdata-dev-latest").screenshot(path=artifacts / "development-nb-table.png")
     page.locator(".fitdata-dev-profile").screenshot(path=artifacts / "development-nb-profile.png")
     assert_clean(page)
+
+
+def test_my_discussed_cases_in_bokmal(server_nb, page, demo_db) -> None:
+    """'Mine drøftede saker – hjalp det?' waits for its button, then shows the therapist's row
+    and the service's exactly as computed (issue 22)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from fitdata.features.service import kernel_cache
+    from fitdata.features.therapist_development.follow_up import therapist_follow_up
+
+    shots = Path("/tmp/shots/B22")
+    shots.mkdir(parents=True, exist_ok=True)
+    tr = Translator("nb")
+    open_dashboard(page, server_nb)
+    section = page.locator(".fitdata-follow-up-section")
+    assert tr.text("follow_up.my.heading") in section.inner_text()
+    assert page.locator("table[data-table='follow_up_mine']").count() == 0
+    page.locator(".fitdata-follow-up-show").click()
+    page.wait_for_selector("table[data-table='follow_up_mine']", timeout=180_000)
+    title = page.inner_text(".fitdata-dev-title")
+    reader = reader_for(demo_db)
+    chosen = [
+        t
+        for t, name in reader.rows("SELECT therapist_id, name FROM therapists")
+        if title.endswith(name)
+    ]
+    table = therapist_follow_up(
+        TherapistScope(reader, chosen[0]), reader, as_of=dt.date.today(), cache=kernel_cache()
+    )
+    rows = page.locator("table[data-table='follow_up_mine'] tbody tr")
+    assert rows.count() == 2
+    cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(2)]
+    assert cells[0][0] == tr.text("follow_up.my.me")
+    assert cells[1][0] == tr.text("follow_up.my.service")
+    service_cases = table.set_index("level").loc["service", "cases"]
+    assert cells[1][1].replace("\u00a0", "").strip() == f"{int(service_cases)}"
+    text = section.inner_text()
+    assert tr.text("follow_up.note.not_causal") in text
+    page.set_viewport_size({"width": 1400, "height": 1600})
+    section.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    section.screenshot(path=shots / "development-follow-up-nb.png")
+    assert_clean(page)
