@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from fitdata.data.store import check_database, reader_for
+from fitdata.data.store import check_database, reader_for, write_transaction
 from tests.integration import import_workers
 
 pytestmark = pytest.mark.slow
@@ -14,6 +14,8 @@ pytestmark = pytest.mark.slow
 def test_readers_keep_reading_while_two_importers_write(tiny_db, tmp_path) -> None:
     path = tmp_path / "shared.duckdb"
     shutil.copyfile(tiny_db, path)
+    with write_transaction(path) as con:  # the files' team, so the imports need no --service
+        con.execute("INSERT INTO teams VALUES ('T-0001', 'Ungdomsteamet', 'Barn og unge')")
     start = int(reader_for(path).rows("SELECT count(*) FROM sessions")[0][0])
     folders = [tmp_path / "a", tmp_path / "b"]
     for folder in folders:

@@ -95,9 +95,9 @@ def _check(folder: Path, source: Path, existing: bool, options: list[str]) -> No
     db = folder / "kor.duckdb"
     if existing:
         base = write_csv(folder / "base.csv", weekly_rows("K-0", 2))
-        assert _run("import", "--db", db, base)[0] == 0
+        assert _run("import", "--db", db, "--service", "Tjenesten", base)[0] == 0
     before = _digest(db)
-    code, err = _run("import", "--db", db, *options, source)
+    code, err = _run("import", "--db", db, "--service", "Tjenesten", *options, source)
     assert "Traceback" not in err
     assert code in (0, 2), err
     if code == 2:
