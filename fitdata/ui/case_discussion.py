@@ -115,7 +115,9 @@ class DiscussionPanel(widgets.VBox):
             for label, code in cd.action_choices(context.config, context.lang)
         }
         self.note = widgets.Textarea(
-            placeholder=tr.text("discussion.note_placeholder"),
+            placeholder=tr.text(
+                "discussion.note_placeholder_group" if anonymous else "discussion.note_placeholder"
+            ),
             layout=widgets.Layout(width="100%", max_width="640px", height="4.5em"),
         ).add_class("fitdata-discussion-note")
         self.note_warning = widgets.HTML(
