@@ -39,7 +39,7 @@ def _import(path: Path, db: Path) -> tuple[subprocess.CompletedProcess, float]:
     try:
         result = subprocess.run(
             ["prlimit", f"--as={ADDRESS_SPACE}", sys.executable, "-m", "fitdata.cli", "import",
-             "--db", str(db), str(path)],
+             "--db", str(db), "--service", "Tjenesten", str(path)],
             capture_output=True,
             text=True,
             cwd=ROOT,
