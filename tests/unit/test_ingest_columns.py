@@ -157,3 +157,14 @@ def test_wide_register_becomes_one_row_per_session_keeping_spreadsheet_rows() ->
     assert long["end_type"].tolist() == ["", "", "unplanned"]  # value translated by the mapping
     assert source.headers[("ors_total", 2)] == "ORS 2"
     assert source.ignored == ["Merknad"]
+
+
+def test_a_mappings_service_line_is_the_service_of_new_teams(tmp_path: Path) -> None:
+    path = tmp_path / "m.yml"
+    path.write_text("service: '  Rask psykisk helsehjelp '\n", encoding="utf-8")
+    assert load_mapping(path).defaults == {"service": "Rask psykisk helsehjelp"}
+    path.write_text("service: A\ndefaults: {service: B}\n", encoding="utf-8")
+    assert load_mapping(path).defaults == {"service": "B"}  # the defaults section says it too
+    path.write_text("service: ['a', 'b']\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="`service` must be a service's name"):
+        load_mapping(path)
