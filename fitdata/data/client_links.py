@@ -59,6 +59,7 @@ import pandas as pd
 from fitdata.data.access import AccessDenied, User, reader_user, require_write
 from fitdata.data.audit_chain import append_entry
 from fitdata.data.errors import StoreError
+from fitdata.data.key_files import secret_key
 from fitdata.data.scope_sql import scope_problem
 from fitdata.data.store import Reader, ReadScope, reader_for
 from fitdata.i18n import Translator
@@ -105,7 +106,6 @@ CLIENT_TABLES: frozenset[str] = frozenset(
 )
 
 _ENV_KEY_FILE = "FITDATA_CLIENT_LINK_KEY_FILE"
-_KEY_BYTES = 32
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _LINK_ID_BYTES = 9
@@ -202,24 +202,7 @@ def client_link_key(db: str | os.PathLike[str], *, create: bool = True) -> bytes
     Raises:
         StoreError: If the key file exists but is too short to be a key.
     """
-    path = _key_path(Path(db))
-    if not path.exists():
-        if not create:
-            return None
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(secrets.token_bytes(_KEY_BYTES))
-    key = path.read_bytes()
-    if len(key) < _KEY_BYTES:
-        raise StoreError(
-            f"The client-link key file {path} holds {len(key)} bytes; it needs {_KEY_BYTES}. "
-            "Delete it to have a new one made (every client link made so far stops working)."
-        )
-    return key
+    return secret_key(_key_path(Path(db)), what="client link", create=create)
 
 
 def _subkey(key: bytes, purpose: bytes) -> bytes:

@@ -16,18 +16,17 @@ import datetime as dt
 import hashlib
 import hmac
 import os
-import secrets
 import struct
 from collections.abc import Iterable
 from pathlib import Path
 
+from fitdata.data.key_files import secret_key
 from fitdata.data.store import Reader
 from fitdata.features.group_exercise.cases import CaseRef
 
 __all__ = ["InvalidToken", "case_token", "link_key", "resolve"]
 
 _ENV_KEY_FILE = "FITDATA_LINK_KEY_FILE"
-_KEY_BYTES = 32
 _TAG_BYTES = 8
 _MAC_BYTES = 12
 _TOKEN_PREFIX = "g1"
@@ -51,21 +50,7 @@ def link_key(db_path: str | os.PathLike[str]) -> bytes:
     """
     configured = os.environ.get(_ENV_KEY_FILE)
     path = Path(configured) if configured else Path(f"{Path(db_path)}.link-key")
-    if not path.exists():
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another kernel created it first
-        else:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(secrets.token_bytes(_KEY_BYTES))
-    key = path.read_bytes()
-    if len(key) < _KEY_BYTES:
-        raise InvalidToken(
-            f"The case-link key file {path} holds {len(key)} bytes; it needs at least "
-            f"{_KEY_BYTES}. Delete it to have a new one made (old links stop working)."
-        )
-    return key
+    return secret_key(path, what="case link", error=InvalidToken)
 
 
 def _b64(data: bytes) -> str:
