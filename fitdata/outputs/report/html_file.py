@@ -34,11 +34,13 @@ from fitdata.outputs.report.layout import (
 __all__ = ["couples_html", "render_html", "table_html"]
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+table { border-collapse: collapse; font-size: 0.8em; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.3em; text-align: right; }
+@media print { table { font-size: 0.7em; } }
+th { font-size: 0.92em; overflow-wrap: normal; hyphens: none; }
+th:first-child, td:first-child, td.text { text-align: left; }
 tr.selected td { font-weight: bold; }
 .filters { color: #555; } .reading li { margin: 0.3em 0; } .notes { font-size: 0.85em; }
 .fitdata-marks { font-size: 0.8em; color: #555; margin: 0.2em 0 1em; }
@@ -63,12 +65,24 @@ def table_html(
             team with a style rule on this key, so the table itself need not be sent again).
     """
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    # a column of words after the first (a reference band) reads from the left
+    opens = [
+        '<td class="text">' if column > 0 and decimals < 0 else "<td>"
+        for column, decimals in enumerate(table.decimals)
+    ]
     body = []
     for index, cells in enumerate(table_text(table, tr)):
         mark = ' class="selected"' if index < len(selected) and selected[index] else ""
         if index < len(row_keys):
             mark += f' data-key="{html.escape(str(row_keys[index]))}"'
-        body.append(f"<tr{mark}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        body.append(
+            f"<tr{mark}>"
+            + "".join(
+                f"{opens[column] if column < len(opens) else '<td>'}{html.escape(c)}</td>"
+                for column, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
     note = marks_note(table, tr)
     below = f'<p class="fitdata-marks">{html.escape(note)}</p>' if note else ""
     return (
