@@ -86,7 +86,8 @@ def test_adding_a_user_keeps_the_files_mode(db, capsys) -> None:
 
 def test_an_import_keeps_the_mode_and_its_cache_follows(db, tmp_path, capsys) -> None:
     source = write_csv(tmp_path / "kor.csv", weekly_rows("K-701", 4))
-    assert main(["import", "--db", str(db), str(source)]) == 0, capsys.readouterr().err
+    args = ["import", "--db", str(db), "--service", "Tjenesten", str(source)]  # new teams' service
+    assert main(args) == 0, capsys.readouterr().err
     assert mode(db) == 0o600
     modes = cache_modes(db)
     assert modes.pop(cache_dir(db).name) == 0o700
@@ -96,7 +97,8 @@ def test_an_import_keeps_the_mode_and_its_cache_follows(db, tmp_path, capsys) ->
 def test_a_new_database_from_an_import_is_private(tmp_path, capsys) -> None:
     source = write_csv(tmp_path / "kor.csv", weekly_rows("K-702", 3))
     db = tmp_path / "new" / "kor.duckdb"
-    assert main(["import", "--db", str(db), str(source)]) == 0, capsys.readouterr().err
+    args = ["import", "--db", str(db), "--service", "Tjenesten", str(source)]  # new teams' service
+    assert main(args) == 0, capsys.readouterr().err
     assert mode(db) == 0o600
 
 
