@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -18,6 +16,7 @@ from fitdata.data.store import reader_for, write_transaction
 from fitdata.features import case_discussions as cd
 from tests.family_db import build_family_db
 from tests.integration.test_participants_migration import as_version
+from tests.migrations import migrate, schema_definition
 
 V7_TABLES = ("case_discussions", "case_discussion_changes")
 
@@ -29,29 +28,6 @@ def _drop_v7(path: Path, version: int | None = None) -> None:
         if version is not None:
             con.execute("DELETE FROM schema_version")
             con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
-
-
-def _migrate(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fitdata.cli", "check", "--migrate", "--no-calibration"]
-        + ["--db", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def _definition(path: Path) -> tuple[list, list]:
-    reader = reader_for(path)
-    columns = reader.rows(
-        "SELECT table_name, column_name, column_index, data_type, is_nullable, column_default "
-        "FROM duckdb_columns() ORDER BY table_name, column_index"
-    )
-    checks = reader.rows(
-        "SELECT table_name, constraint_type, expression FROM duckdb_constraints() ORDER BY ALL"
-    )
-    reader.close()
-    return columns, checks
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +52,10 @@ def test_a_version_6_file_gets_the_two_tables_and_nothing_else_changes(family_db
         reader_for(old).rows("SELECT 1")
     reader_for(old).close()
 
-    done = _migrate(old)
+    done = migrate(old)
     assert done.returncode == 0, done.stderr
     assert _version(old) == store.SCHEMA_VERSION == 7
-    assert _definition(old) == _definition(family_db)  # exactly a new file's schema
+    assert schema_definition(old) == schema_definition(family_db)  # exactly a new file's schema
     with duckdb.connect(str(old), read_only=True) as con:
         assert con.execute("SELECT * FROM sessions ORDER BY session_id").fetchall() == sessions
         for table in V7_TABLES:
@@ -111,10 +87,10 @@ def test_an_older_file_migrates_through_the_chain_to_version_7(
     _drop_v7(old)
     as_version(old, version)  # back to version 3 or 5 (participants and forms gone)
     assert _version(old) == version
-    done = _migrate(old)
+    done = migrate(old)
     assert done.returncode == 0, done.stderr
     assert _version(old) == 7
-    assert _definition(old) == _definition(family_db)
+    assert schema_definition(old) == schema_definition(family_db)
     report = store.check_database(old)
     assert report.ok, report.problems
     reader_for(old).close()
@@ -139,7 +115,7 @@ def test_a_copy_that_already_has_the_tables_keeps_its_discussions(family_db, tmp
     with write_transaction(copy) as con:  # a newer file marked as older
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version (version) VALUES (6)")
-    done = _migrate(copy)
+    done = migrate(copy)
     assert done.returncode == 0, done.stderr
     with duckdb.connect(str(copy), read_only=True) as con:
         assert con.execute("SELECT episode_id FROM case_discussions").fetchall() == [("E-F",)]

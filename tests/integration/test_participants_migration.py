@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -20,6 +18,7 @@ from fitdata.data import schema, store
 from fitdata.data.errors import StoreError
 from fitdata.data.store import reader_for, write_transaction
 from tests.family_db import build_family_db
+from tests.migrations import migrate, schema_definition
 
 V6_TABLES = ("episode_participants", "client_form_uses", "client_page_settings")
 V6_COLUMNS = ("ors_form", "srs_form", "entered_by")
@@ -55,28 +54,6 @@ def as_version(path: Path, version: int) -> None:
             con.execute("DROP TABLE audit_anchor")
         con.execute("DELETE FROM schema_version")
         con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
-
-
-def _migrate(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fitdata.cli", "check", "--migrate", "--no-calibration"]
-        + ["--db", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def _definition(path: Path) -> tuple[list, list]:
-    reader = reader_for(path)
-    columns = reader.rows(
-        "SELECT table_name, column_name, column_index, data_type, is_nullable, column_default "
-        "FROM duckdb_columns() ORDER BY table_name, column_index"
-    )
-    checks = reader.rows(
-        "SELECT table_name, constraint_type, expression FROM duckdb_constraints() ORDER BY ALL"
-    )
-    return columns, checks
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +97,11 @@ def test_an_older_file_migrates_to_a_new_files_schema_with_forms_and_participant
     with pytest.raises(StoreError, match="fitdata check --migrate"):
         reader_for(old).rows("SELECT 1")
 
-    done = _migrate(old)
+    done = migrate(old)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"schema version {version} -> {schema.SCHEMA_VERSION}" in done.stdout
     assert "No problems found." in done.stdout
-    assert _definition(old) == _definition(family_db)
+    assert schema_definition(old) == schema_definition(family_db)
 
     reader = reader_for(old)
     after = reader.rows(
@@ -162,7 +139,7 @@ def test_a_migrated_file_refuses_a_form_outside_the_vocabulary(family_db, tmp_pa
     old = tmp_path / "v5.duckdb"
     shutil.copyfile(family_db, old)
     as_version(old, 5)
-    assert _migrate(old).returncode == 0
+    assert migrate(old).returncode == 0
     with pytest.raises(duckdb.ConstraintException), write_transaction(old) as con:
         con.execute("UPDATE sessions SET srs_form = 'XSRS' WHERE session_id = 1")
     with pytest.raises(duckdb.ConstraintException), write_transaction(old) as con:
