@@ -170,6 +170,7 @@ def render_pdf(
         Paragraph,
         SimpleDocTemplate,
         Spacer,
+        Table,
     )
 
     tr = Translator(lang)
@@ -210,13 +211,27 @@ def render_pdf(
 
     for table in display_tables(summary, tr):
         heading: list[Any] = [para(table.title, styles["Heading2"])]
-        for index in CHARTS_AFTER.get(table.name, []):
-            title, figure = charts[index]
-            w, h = figure.get_size_inches()
-            draw_width = min(width, 16 * cm)
-            image = Image(io.BytesIO(png(figure)), width=draw_width, height=draw_width * h / w)
-            # the caption (and the section's heading) on the same page as its chart
-            story.append(KeepTogether([*heading, para(title, styles["small"]), image]))
+        shown = CHARTS_AFTER.get(table.name, [])
+        if shown:
+            # one chart 14 cm wide; two side by side across the landscape page, each with its
+            # caption above it, and the section's heading on the same page (KeepTogether)
+            draw_width = min(width, 14 * cm) if len(shown) == 1 else width / len(shown) - 0.3 * cm
+            cells = []
+            for index in shown:
+                title, figure = charts[index]
+                w, h = figure.get_size_inches()
+                image = Image(io.BytesIO(png(figure)), width=draw_width, height=draw_width * h / w)
+                cells.append([para(title, styles["small"]), image])
+            row = Table(
+                [cells],
+                colWidths=[width / len(shown)] * len(shown),
+                hAlign="LEFT",
+                style=[
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ],
+            )
+            story.append(KeepTogether([*heading, row]))
             heading = []
         # a heading is never left alone at the foot of a page: room for it and a few rows
         story.extend([CondPageBreak(3 * cm), *heading] if heading else [])
