@@ -153,11 +153,11 @@ def used_height(content: bytes) -> list[float]:
 
 
 def test_no_page_is_left_mostly_empty_before_the_last(summaries):
-    """Issue 23 found a page 60 % empty; only the last page may end early."""
+    """Issue 23 found a page 60 % empty; none is 40 % empty now, but the last may end early."""
     summary, couples = summaries
     for lang in ("en", "nb"):
         shares = used_height(render(summary, "pdf", lang, couples))
-        assert all(share >= 0.5 for share in shares[:-1]), (lang, shares)
+        assert all(share >= 0.6 for share in shares[:-1]), (lang, shares)
 
 
 @pytest.fixture(scope="module")
