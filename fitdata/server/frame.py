@@ -29,7 +29,14 @@ from typing import Any
 from urllib.parse import quote
 
 from fitdata.i18n import LANGUAGES, Translator
-from fitdata.kernel_env import ENV_DB, ENV_HUB_USER, ENV_LANG, ENV_USER, LOGIN_USER_HEADER
+from fitdata.kernel_env import (
+    CLIENT_NOTEBOOK,
+    ENV_DB,
+    ENV_HUB_USER,
+    ENV_LANG,
+    ENV_USER,
+    LOGIN_USER_HEADER,
+)
 
 __all__ = [
     "CURRENT_REQUEST",
@@ -132,8 +139,9 @@ def page_frame(
     """
     handler = CURRENT_REQUEST.get()
     user = getattr(handler, "current_user", None) if handler is not None else None
-    if user is not None and is_client(user):
-        return None
+    page = (notebook_path or "").rsplit("/", 1)[-1]
+    if page.lower() == CLIENT_NOTEBOOK or (user is not None and is_client(user)):
+        return None  # a client's page, even in a therapist's browser: no staff frame
     lang = page_language(handler)
     tr = Translator(lang)
     query = _lang_query(handler)
@@ -141,7 +149,6 @@ def page_frame(
     role = _user_role(name)
     allowed = pages_for_role(role, dashboards)
     titles = {path: (tr.text(title), tr.text(audience)) for path, title, audience in dashboards}
-    page = (notebook_path or "").rsplit("/", 1)[-1]
     title = titles[page][0] if page in titles else tr.text("app.title")
     pages = [
         {

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from fitdata.data import access
+from fitdata.data.client_links import issue_client_link
 from fitdata.i18n import Translator
 from fitdata.server.serve import DASHBOARDS
 from tests.integration.test_server_security import (
@@ -193,3 +194,17 @@ def open_frame_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
     server = _start(db, folder / "serve.log", "--pool-size", "0")
     yield server
     server.stop()
+
+
+def test_a_client_link_page_has_no_staff_frame(users_server: Server) -> None:
+    """Opened on a phone or in a therapist's browser, the client's page names no staff user."""
+    token, _ = issue_client_link(users_server.db, episode_id="E1", actor="kari")
+    for cookies in ({}, login(users_server, "kari")):
+        page = request(
+            users_server.port, f"/client/{token}", cookies=cookies, timeout=PAGE_TIMEOUT_S
+        )
+        assert page.status == 200, page.status
+        assert '<header class="fitdata-frame"' not in page.body
+        assert "kari" not in _visible(page.body)
+        assert 'class="fitdata-frame-logout"' not in page.body
+        assert f'<h2 id="loading_text">{html.escape(EN.text("frame.loading"))}</h2>' in page.body
