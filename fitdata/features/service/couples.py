@@ -24,9 +24,6 @@ each partner is judged against the cutoff of their own age group). The page says
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib
-import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +34,9 @@ import pandas as pd
 from fitdata.analytics.couples import COUPLE_FLAGS, as_flags, couple_query
 from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.data import cache
-from fitdata.data.store import Reader, StoreError
-from fitdata.features.service.linked import aligned_quarters, linked_suppression
+from fitdata.data.store import Reader
+from fitdata.features.service.linked import linked_suppression
+from fitdata.features.service.monthly import linked_frames, stored_frame
 from fitdata.features.service.options import ServiceFilters, team_frame
 from fitdata.features.service.results import ReadingItem
 from fitdata.features.service.summary import SummaryCache
@@ -53,8 +50,6 @@ __all__ = [
     "couple_tables",
     "stored_couple_facts",
 ]
-
-log = logging.getLogger(__name__)
 
 #: The additive counts of a couple table row: closed couple episodes, included couples, outcomes.
 COUPLE_COUNTS: tuple[str, ...] = ("couple_episodes", "couples", *COUPLE_FLAGS)
@@ -98,10 +93,6 @@ def _month(dates: pd.Series) -> np.ndarray:
     return (stamps.dt.year * 12 + stamps.dt.month - 1).to_numpy(dtype=np.int64)
 
 
-def _month_of(day: dt.date) -> int:
-    return day.year * 12 + day.month - 1
-
-
 #: Version of the stored couples' layout (:func:`stored_couple_facts`); bump it when it changes.
 COUPLE_FACTS_FORMAT = 1
 
@@ -129,27 +120,14 @@ def stored_couple_facts(reader: Reader, config: ClinicalConfig) -> pd.DataFrame:
     database beside it, whose file mode it copies, it is for the dashboards' own kernels.
     After a write (a new version) the couples are read again: one query, one row per couple.
     """
-    modules = [importlib.import_module(name) for name in COUPLE_FACTS_CODE_MODULES]
-    scope = getattr(reader, "scope", None)
-    key = {
-        "config": repr(config),
-        "code": cache.source_fingerprint(*modules),
-        "format": COUPLE_FACTS_FORMAT,
-        "views": None if scope is None else cache.digest([list(v) for v in scope.views]),
-    }
-    try:
-        version = cache.database_version(reader.path)
-    except OSError:  # not a plain file: nothing is stored
-        return couple_facts(reader, config)
-    payload = cache.load_json(reader, "service_couples", key, version=version)
-    if payload is not None:
-        return cache.frame_from_json(payload)
-    facts = couple_facts(reader, config)
-    try:
-        cache.store_json(reader, "service_couples", key, cache.frame_to_json(facts), version)
-    except (StoreError, OSError) as error:  # the file went meanwhile: nothing to store for
-        log.info("not storing the couples of %s: %s", reader.path, error)
-    return facts
+    return stored_frame(
+        reader,
+        "service_couples",
+        {"config": repr(config)},
+        code_modules=COUPLE_FACTS_CODE_MODULES,
+        layout=COUPLE_FACTS_FORMAT,
+        compute=lambda: couple_facts(reader, config),
+    )
 
 
 def couple_facts(reader: Reader, config: ClinicalConfig) -> pd.DataFrame:
@@ -224,28 +202,8 @@ def couple_tables(
         ``period``, ``teams``, ``quarters`` and ``team_quarters`` (the trend window's quarters),
         through :func:`~fitdata.features.service.linked.linked_suppression` by couples.
     """
-    quarters = filters.period.trend_quarters()
-    first = min(
-        _month_of(pd.Period(quarters[0], freq="Q").start_time.date()),
-        _month_of(filters.period.start),
-    )
-    last = _month_of(pd.Period(quarters[-1], freq="Q").end_time.date())
-    period_first, period_last = _month_of(filters.period.start), _month_of(filters.period.end)
-    month = facts["month"].to_numpy()
-    keep = (month >= first) & (month <= last)
-    if filters.service is not None:
-        keep &= (facts["team_id"].map(team_service) == filters.service).to_numpy()
     columns = ("team_id", "quarter", "month", "eligible", *COUPLE_FLAGS)
-    rows = {c: facts[c].to_numpy()[keep] for c in columns}
-    period = (rows["month"] >= period_first) & (rows["month"] <= period_last)
-    in_period = {c: values[period] for c, values in rows.items()}
-    frames = {
-        "period": _grouped(in_period, []),
-        "teams": _grouped(in_period, ["team_id"]),
-        "quarters": _grouped(rows, ["quarter"]),
-        "team_quarters": _grouped(rows, ["team_id", "quarter"]),
-    }
-    aligned = aligned_quarters(period_first, period_last)
+    frames, aligned = linked_frames(facts, filters, team_service, columns, _grouped)
     return linked_suppression(frames, aligned, config, count_column="couples")
 
 

@@ -30,8 +30,6 @@ keeps them in the kernel's cache and stores them beside the database
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -41,15 +39,14 @@ import pandas as pd
 from fitdata.analytics.intervals import wilson_interval
 from fitdata.analytics.suppression import complementary_suppression
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
-from fitdata.data import cache
-from fitdata.data.store import Reader, StoreError
+from fitdata.data.store import Reader
 from fitdata.features.follow_up import FACT_COLUMNS, follow_up_facts
 from fitdata.features.service.linked import (
     LINKED_KEYS,
-    aligned_quarters,
     linked_lines,
     linked_suppression,
 )
+from fitdata.features.service.monthly import linked_frames, stored_frame
 from fitdata.features.service.options import ServiceFilters, team_frame
 from fitdata.features.service.summary import SummaryCache
 
@@ -61,8 +58,6 @@ __all__ = [
     "follow_up_tables",
     "stored_follow_up_facts",
 ]
-
-log = logging.getLogger(__name__)
 
 #: The additive counts of a row.
 FOLLOW_UP_COUNTS: tuple[str, ...] = (
@@ -120,32 +115,14 @@ def stored_follow_up_facts(reader: Reader, config: ClinicalConfig, as_of: dt.dat
     Keyed by the database version, the reader's scope, the configuration, the day judged on,
     the layout and the code of :data:`FOLLOW_UP_CODE_MODULES`; no episode or client id.
     """
-    modules = [importlib.import_module(name) for name in FOLLOW_UP_CODE_MODULES]
-    scope = getattr(reader, "scope", None)
-    key = {
-        "config": repr(config),
-        "as_of": as_of.isoformat(),
-        "code": cache.source_fingerprint(*modules),
-        "format": FOLLOW_UP_FACTS_FORMAT,
-        "views": None if scope is None else cache.digest([list(v) for v in scope.views]),
-    }
-    try:
-        version = cache.database_version(reader.path)
-    except OSError:
-        return follow_up_facts(reader, as_of=as_of, config=config)
-    payload = cache.load_json(reader, "service_follow_up", key, version=version)
-    if payload is not None:
-        return cache.frame_from_json(payload)
-    facts = follow_up_facts(reader, as_of=as_of, config=config)
-    try:
-        cache.store_json(reader, "service_follow_up", key, cache.frame_to_json(facts), version)
-    except (StoreError, OSError) as error:
-        log.info("not storing the follow-up facts of %s: %s", reader.path, error)
-    return facts
-
-
-def _month_of(day: dt.date) -> int:
-    return day.year * 12 + day.month - 1
+    return stored_frame(
+        reader,
+        "service_follow_up",
+        {"config": repr(config), "as_of": as_of.isoformat()},
+        code_modules=FOLLOW_UP_CODE_MODULES,
+        layout=FOLLOW_UP_FACTS_FORMAT,
+        compute=lambda: follow_up_facts(reader, as_of=as_of, config=config),
+    )
 
 
 def grouped(rows: dict[str, np.ndarray], keys: list[str]) -> pd.DataFrame:
@@ -233,27 +210,8 @@ def follow_up_tables(
         team_service: Each team's service.
         config: Supplies ``min_cell_size``.
     """
-    quarters = filters.period.trend_quarters()
-    first = min(
-        _month_of(pd.Period(quarters[0], freq="Q").start_time.date()),
-        _month_of(filters.period.start),
-    )
-    last = _month_of(pd.Period(quarters[-1], freq="Q").end_time.date())
-    period_first, period_last = _month_of(filters.period.start), _month_of(filters.period.end)
-    month = facts["month"].to_numpy()
-    keep = (month >= first) & (month <= last)
-    if filters.service is not None:
-        keep &= (facts["team_id"].map(team_service) == filters.service).to_numpy()
-    rows = {c: facts[c].to_numpy()[keep] for c in FACT_COLUMNS}
-    period = (rows["month"] >= period_first) & (rows["month"] <= period_last)
-    in_period = {c: values[period] for c, values in rows.items()}
-    frames = {
-        "period": grouped(in_period, []),
-        "teams": grouped(in_period, ["team_id"]),
-        "quarters": grouped(rows, ["quarter"]),
-        "team_quarters": grouped(rows, ["team_id", "quarter"]),
-    }
-    return suppress(frames, aligned_quarters(period_first, period_last), config)
+    frames, aligned = linked_frames(facts, filters, team_service, FACT_COLUMNS, grouped)
+    return suppress(frames, aligned, config)
 
 
 def _values() -> list[str]:
