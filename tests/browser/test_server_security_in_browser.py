@@ -110,7 +110,9 @@ def test_logout_ends_the_session_for_every_copy_of_the_cookie(
     assert cookies and all(c["sameSite"] == "Lax" and c["httpOnly"] for c in cookies)
     assert all(c["expires"] == -1 for c in cookies)  # gone when the browser closes
     page.goto(f"{server.url}logout")
-    assert page.url.endswith("/login")
+    assert page.url.endswith("/logout")  # the page says so, with a way back in
+    assert page.locator("h1").inner_text() == "You are signed out"
+    assert page.locator(".fitdata-sign-in").get_attribute("href").endswith("/login?lang=en")
     page.screenshot(path=artifacts / "security-after-logout.png")
     # someone who copied the cookie before the logout gets the login page
     copy = browser.new_context()
