@@ -23,6 +23,14 @@ chart's modebar may send its data off the machine. plotly.js 3.8 (the renderer V
 a "Share chart..." button by default that posts the figure — client codes and scores — to
 Plotly's cloud; older plotly.js had "Edit in Chart Studio" and an "Edit chart" link. Do not set
 plotly's ``responsive`` config here: in an output area it gives the graph 0 px height.
+
+Charts speak the page's language (:func:`plotly_config`): in bokmål the figure's config selects
+plotly's locale ``no`` and carries that locale's dictionary and formats itself (``config.locales``,
+so no locale script has to be loaded, from a CDN or otherwise): the modebar's tooltips
+("Last ned grafen som PNG"), month names on date axes and plotly's own messages. Its text is in
+``fitdata/locales/<lang>/plotly.json`` (keys ``plotly.<plotly's English text>``). Every bokmål
+figure also gets ``layout.separators = ", "`` (decimal comma, space between thousands) unless it
+sets its own, so hover values and ticks read "4,2" as the page's text does.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 
-__all__ = ["PLOTLY_CONFIG", "FigureView"]
+from fitdata.i18n import LANGUAGES, catalogue, environment_language
+
+__all__ = ["PLOTLY_CONFIG", "SEPARATORS", "FigureView", "plotly_config"]
 
 #: The plotly config of every figure the package renders (read-only). Health data stay on this
 #: machine: no cloud share or "edit in Chart Studio" control, no link to plotly.com (the logo),
@@ -56,17 +66,68 @@ _MIME = "application/vnd.plotly.v1+json"
 _EMPTY: dict[str, Any] = {"data": [], "layout": {}}
 
 
-def _config() -> dict[str, Any]:
-    """A fresh copy of :data:`PLOTLY_CONFIG` for one bundle (nothing can change the original)."""
-    return json.loads(json.dumps(dict(PLOTLY_CONFIG)))
+#: plotly's ``layout.separators`` by language: decimal mark, then the thousands separator.
+SEPARATORS: MappingProxyType[str, str] = MappingProxyType({"en": ".,", "nb": ", "})
+
+#: plotly.js's name of the bokmål locale (its ``no`` locale is bokmål).
+_PLOTLY_LOCALE = {"nb": "no"}
+_FORMATS = ("days", "shortDays", "months", "shortMonths")
+
+
+def _plotly_locale(lang: str) -> dict[str, Any]:
+    """plotly.js's locale definition for ``lang``: its dictionary and date and number formats."""
+    messages = catalogue(lang)
+    dictionary = {
+        key.removeprefix("plotly."): text
+        for key, text in messages.items()
+        if key.startswith("plotly.") and not key.startswith("plotly.format.")
+    }
+    formats: dict[str, Any] = {
+        name: messages[f"plotly.format.{name}"].split(",") for name in _FORMATS
+    }
+    separators = SEPARATORS[lang]
+    formats |= {
+        "decimal": separators[0],
+        "thousands": separators[1],
+        "date": "%d.%m.%Y",
+        "year": "%Y",
+        "month": "%b %Y",
+        "dayMonth": "%-d. %b",
+        "dayMonthYear": "%-d. %b %Y",
+    }
+    return {"dictionary": dictionary, "format": formats}
+
+
+def plotly_config(lang: str | None = None) -> dict[str, Any]:
+    """A fresh copy of :data:`PLOTLY_CONFIG` for one figure in ``lang`` (default: the kernel's).
+
+    In bokmål it also selects and defines plotly's ``no`` locale, so the modebar, date axes and
+    plotly's messages are in bokmål. Nothing can change the original.
+    """
+    lang = lang if lang in LANGUAGES else environment_language()
+    config: dict[str, Any] = json.loads(json.dumps(dict(PLOTLY_CONFIG)))
+    if lang in _PLOTLY_LOCALE:
+        name = _PLOTLY_LOCALE[lang]
+        config["locale"] = name
+        config["locales"] = {name: _plotly_locale(lang)}
+    return config
 
 
 class FigureView(widgets.Output):
     """Shows one plotly figure; :meth:`show` replaces it, and sends nothing when unchanged."""
 
-    def __init__(self, figure: go.Figure | dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        figure: go.Figure | dict[str, Any] | None = None,
+        *,
+        lang: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("layout", widgets.Layout(width="100%"))
         super().__init__(**kwargs)
+        #: The language of this figure's toolbar and numbers (default: the kernel's language).
+        self.lang: str = lang if lang in LANGUAGES else environment_language()
+        self._config = plotly_config(self.lang)
         self.spec: dict[str, Any] = _EMPTY
         self.sent = 0  # how many figures went to the browser (tests count redraws)
         self._json = ""
@@ -81,13 +142,17 @@ class FigureView(widgets.Output):
             return False
         self._json = text
         self.spec = json.loads(text)
+        layout = self.spec.setdefault("layout", {})
+        if self.lang != "en" and "separators" not in layout:
+            layout["separators"] = SEPARATORS[self.lang]  # 4,2 and 1 234 as the page's text
+            figure = self.spec  # the figure read back must say what was sent
         self._figure = figure if isinstance(figure, go.Figure) else None
         title = self.spec.get("layout", {}).get("title", {})
         self.outputs = (
             {
                 "output_type": "display_data",
                 "data": {
-                    _MIME: {**self.spec, "config": _config()},
+                    _MIME: {**self.spec, "config": json.loads(json.dumps(self._config))},
                     "text/plain": title.get("text", "") if isinstance(title, dict) else "",
                 },
                 "metadata": {},

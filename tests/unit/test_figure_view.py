@@ -8,7 +8,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from fitdata.ui.figure_view import PLOTLY_CONFIG, FigureView
+from fitdata.i18n import catalogue
+from fitdata.kernel_env import ENV_LANG
+from fitdata.ui.figure_view import PLOTLY_CONFIG, FigureView, plotly_config
 
 MIME = "application/vnd.plotly.v1+json"
 
@@ -76,3 +78,57 @@ def test_every_figure_is_sent_with_the_package_config() -> None:
     for view in (FigureView(), FigureView(spec), FigureView(go.Figure(spec))):
         assert bundle(view)[MIME]["config"] == PLOTLY_CONFIG
         assert bundle(view)[MIME]["config"] is not PLOTLY_CONFIG  # a page cannot change it
+
+
+def test_a_bokmal_figure_has_plotlys_toolbar_and_formats_in_bokmal() -> None:
+    """The config selects plotly's ``no`` locale and carries it (no script from a CDN)."""
+    spec = {"data": [{"type": "scatter", "x": [1], "y": [4.2]}], "layout": {}}
+    view = FigureView(spec, lang="nb")
+    config = bundle(view)[MIME]["config"]
+    assert config["locale"] == "no"
+    locale = config["locales"]["no"]
+    assert locale["dictionary"]["Download plot as a PNG"] == "Last ned grafen som PNG"
+    assert locale["dictionary"]["Reset axes"] == "Tilbakestill aksene"
+    assert locale["dictionary"]["Zoom in"] == "Zoom inn"
+    assert locale["format"]["decimal"] == ","
+    assert locale["format"]["months"][2] == "mars"
+    assert locale["format"]["shortMonths"][4] == "mai"
+    assert len(locale["format"]["shortDays"]) == 7
+    # the package's safety settings stay as they are
+    assert {k: config[k] for k in PLOTLY_CONFIG} == dict(PLOTLY_CONFIG)
+
+
+def test_plotly_config_in_bokmal_translates_every_modebar_text_english_has() -> None:
+    english = plotly_config("en")
+    bokmal = plotly_config("nb")
+    assert "locale" not in english and "locales" not in english
+    dictionary = bokmal["locales"]["no"]["dictionary"]
+    texts = {key.removeprefix("plotly.") for key in catalogue("en") if key.startswith("plotly.")}
+    assert {t for t in texts if not t.startswith("format.")} == set(dictionary)
+    # every tooltip of the buttons our charts keep is translated, not copied
+    for text in ("Autoscale", "Pan", "Box Select", "Lasso Select", "Reset axes", "Zoom out"):
+        assert dictionary[text] != text
+
+
+def test_bokmal_figures_read_4_comma_2_and_english_4_point_2() -> None:
+    spec = {"data": [{"type": "bar", "x": ["a"], "y": [4.2]}], "layout": {}}
+    bokmal = FigureView(spec, lang="nb")
+    assert bokmal.spec["layout"]["separators"] == ", "
+    assert bundle(bokmal)[MIME]["layout"]["separators"] == ", "
+    assert bokmal.figure.layout.separators == ", "
+    from_go = FigureView(go.Figure(spec), lang="nb")
+    assert from_go.figure.layout.separators == ", "  # what was sent, not the figure as given
+    english = FigureView(spec, lang="en")
+    assert "separators" not in english.spec["layout"]
+    # a chart that sets its own separators keeps them
+    own = FigureView({"data": [], "layout": {"separators": ",."}}, lang="nb")
+    assert own.spec["layout"]["separators"] == ",."
+
+
+def test_a_figure_follows_the_kernels_language_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_LANG, "nb")
+    view = FigureView()
+    assert view.lang == "nb"
+    assert bundle(view)[MIME]["config"]["locale"] == "no"
+    monkeypatch.setenv(ENV_LANG, "en")
+    assert FigureView().lang == "en"
