@@ -16,11 +16,10 @@ import html
 import logging
 from typing import TYPE_CHECKING
 
-import ipywidgets as widgets
-
 from fitdata.features.service import ServiceFilters, kernel_cache
 from fitdata.outputs.report.html_file import table_html
 from fitdata.ui.context import DashboardContext
+from fitdata.ui.deferred_section import DeferredSection
 
 if TYPE_CHECKING:  # imported when the section is opened: the page's import stays as it was
     from fitdata.features.service.follow_up import FollowUpSummary
@@ -30,7 +29,7 @@ __all__ = ["FollowUpSection"]
 log = logging.getLogger(__name__)
 
 
-class FollowUpSection:
+class FollowUpSection(DeferredSection):
     """The section's widgets: heading, explanation, the button, then the figures.
 
     Args:
@@ -39,25 +38,12 @@ class FollowUpSection:
     """
 
     def __init__(self, context: DashboardContext, *, today: dt.date | None = None) -> None:
-        self.context = context
-        self.today = today or dt.date.today()
-        tr = context.tr
+        super().__init__(
+            context, heading_key="follow_up.heading", intro_key="follow_up.intro", today=today
+        )
         self.summary: FollowUpSummary | None = None
-        self.opened = False
         self._filters: ServiceFilters | None = None
         self._shown: tuple[object, ...] | None = None
-        self.intro = widgets.HTML(
-            f"<h3>{html.escape(tr.text('follow_up.heading'))}</h3>"
-            f"<p>{html.escape(tr.text('follow_up.intro'))}</p>"
-        )
-        self.show_button = widgets.Button(
-            description=tr.text("follow_up.show"), layout=widgets.Layout(width="auto")
-        ).add_class("fitdata-follow-up-show")
-        self.show_button.on_click(lambda _b: self.open())
-        self.figures = widgets.HTML().add_class("fitdata-follow-up")
-        self.widget = widgets.VBox([self.intro, self.show_button, self.figures]).add_class(
-            "fitdata-follow-up-section"
-        )
 
     def show(self, filters: ServiceFilters) -> None:
         """Keep the page's selection; re-draw only when the section is open and it changed."""
@@ -66,11 +52,9 @@ class FollowUpSection:
             self._draw()
 
     def open(self) -> None:
-        """Compute and show the figures (the button)."""
-        self.opened = True
-        self.show_button.layout.display = "none"
+        """Compute and show the figures (the button), saying so while they are computed."""
         self.figures.value = f"<p>{html.escape(self.context.tr.text('follow_up.computing'))}</p>"
-        self._draw()
+        super().open()
 
     def _draw(self) -> None:
         if self._filters is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-import ipywidgets as widgets
 import pandas as pd
 
 from fitdata.features.service import kernel_cache
@@ -22,11 +21,12 @@ from fitdata.outputs.report.follow_up import FOLLOW_UP_COLUMNS, follow_up_rows
 from fitdata.outputs.report.html_file import table_html
 from fitdata.outputs.report.layout import Column, ReportTable
 from fitdata.ui.context import DashboardContext
+from fitdata.ui.deferred_section import DeferredSection
 
 __all__ = ["MyFollowUpSection"]
 
 
-class MyFollowUpSection:
+class MyFollowUpSection(DeferredSection):
     """Heading, explanation, the button, then the two rows and the notes.
 
     Args:
@@ -35,36 +35,17 @@ class MyFollowUpSection:
     """
 
     def __init__(self, context: DashboardContext, *, today: dt.date | None = None) -> None:
-        self.context = context
-        self.today = today or dt.date.today()
-        tr = context.tr
+        super().__init__(
+            context, heading_key="follow_up.my.heading", intro_key="follow_up.my.intro", today=today
+        )
         self.scope: TherapistScope | None = None
         self.table: pd.DataFrame | None = None
-        self.opened = False
-        self.intro = widgets.HTML(
-            f"<h3>{html.escape(tr.text('follow_up.my.heading'))}</h3>"
-            f"<p>{html.escape(tr.text('follow_up.my.intro'))}</p>"
-        )
-        self.show_button = widgets.Button(
-            description=tr.text("follow_up.show"), layout=widgets.Layout(width="auto")
-        ).add_class("fitdata-follow-up-show")
-        self.show_button.on_click(lambda _b: self.open())
-        self.figures = widgets.HTML().add_class("fitdata-follow-up")
-        self.widget = widgets.VBox([self.intro, self.show_button, self.figures]).add_class(
-            "fitdata-follow-up-section"
-        )
 
     def show(self, scope: TherapistScope | None) -> None:
         """The therapist chosen; re-drawn when the section is open."""
         self.scope = scope
         if self.opened:
             self._draw()
-
-    def open(self) -> None:
-        """Compute and show the figures (the button)."""
-        self.opened = True
-        self.show_button.layout.display = "none"
-        self._draw()
 
     def _draw(self) -> None:
         tr = self.context.tr
