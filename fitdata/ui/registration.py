@@ -124,7 +124,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         ).add_class("fitdata-birth-year")
         self.age_group = widgets.Dropdown(
             description=tr.text("registration.new_client.age_group"),
-            options=[(tr.text(f"age_group.{g}"), g) for g in AGE_GROUPS],
+            options=[(tr.text(f"choice.age_group.{g}"), g) for g in AGE_GROUPS],
             value="adult",
             style=_STYLE,
         ).add_class("fitdata-age-group")

@@ -207,7 +207,7 @@ class EpisodeForms(DashboardView):
         ).add_class("fitdata-add-birth-year")
         self.add_age_group = widgets.Dropdown(
             description=tr.text("registration.new_client.age_group"),
-            options=[(tr.text(f"age_group.{g}"), g) for g in AGE_GROUPS],
+            options=[(tr.text(f"choice.age_group.{g}"), g) for g in AGE_GROUPS],
             value="adult",
             style=_STYLE,
         ).add_class("fitdata-add-age-group")

@@ -203,7 +203,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         set_options(
             self.age_group,
             [(tr.text("review.filter.all_ages"), ALL)]
-            + [(tr.text(f"age_group.{g}"), g) for g in ("child", "adolescent", "adult")],
+            + [(tr.text(f"choice.age_group.{g}"), g) for g in ("child", "adolescent", "adult")],
         )
         latest = cl.latest_session_date(reader)
         self._latest = latest
