@@ -29,10 +29,10 @@ import pandas as pd
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.access import record_access, require_client_rows
 from fitdata.data.errors import StoreError
-from fitdata.data.files import NEW_FILE_MODE
 from fitdata.data.store import Reader
 from fitdata.features.client_page import plain_sentences
 from fitdata.i18n import Translator
+from fitdata.outputs.private_file import write_private
 from fitdata.vocabulary import ORS_ITEMS, SRS_ITEMS, default_forms
 
 __all__ = [
@@ -286,7 +286,7 @@ def client_report_pdf(
     """
     data = client_report_bytes(reader, episode_id, client_id, lang=lang, config=config, today=today)
     path = Path(out)
-    _write_private(path, data)
+    write_private(path, data)
     return path
 
 
@@ -368,20 +368,3 @@ def client_report_bytes(
     frame = (A4[0] - 3 * cm, A4[1] - 2.6 * cm - 12)  # the template's frame, less its padding
     document.build([KeepInFrame(*frame, content=story, mode="shrink")])
     return buffer.getvalue()
-
-
-def _write_private(out: Path, data: bytes) -> None:
-    """Write ``out`` readable by its owner only, whole: beside it first, then in its place."""
-    partial = out.with_name(f".{out.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, NEW_FILE_MODE)
-    try:
-        os.fchmod(fd, NEW_FILE_MODE)  # whatever the umask, and if a partial was left before
-        with os.fdopen(fd, "wb") as file:
-            fd = -1
-            file.write(data)
-        partial.replace(out)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        partial.unlink(missing_ok=True)
-        raise

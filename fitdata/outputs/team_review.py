@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,12 @@ from fitdata.analytics.flags import FLAGS
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.audit import record_access
-from fitdata.data.files import NEW_FILE_MODE
 from fitdata.data.store import Reader
 from fitdata.features import case_discussions as cd
 from fitdata.features import follow_up as follow_ups
 from fitdata.features import team_review as cl
 from fitdata.i18n import Translator
+from fitdata.outputs.private_file import write_private
 from fitdata.outputs.spreadsheets import inert_worksheet, neutralise_frame
 
 __all__ = [
@@ -474,19 +473,7 @@ def write_case_list(
             notes=notes,
             notes_sheet=tr.text("review.export.notes_sheet"),
         )
-    partial = out.with_name(f".{out.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, NEW_FILE_MODE)
-    try:
-        os.fchmod(fd, NEW_FILE_MODE)  # whatever the umask, and if a partial was left before
-        with os.fdopen(fd, "wb") as file:
-            fd = -1
-            file.write(data)
-        partial.replace(out)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        partial.unlink(missing_ok=True)
-        raise
+    write_private(out, data)
     return fmt
 
 
