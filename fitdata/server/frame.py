@@ -114,9 +114,15 @@ def _user_role(name: str | None) -> str | None:
     return found.role if found is not None else None
 
 
-def _logout_available(handler: Any) -> bool:
+def _logout_href(handler: Any, base_url: str, query: str) -> str | None:
+    """This server's ``/logout`` when it has logins; the hub's under JupyterHub; else none."""
     provider = getattr(handler, "identity_provider", None) if handler is not None else None
-    return bool(provider is not None and getattr(provider, "login_available", False))
+    if provider is not None and getattr(provider, "login_available", False):
+        return f"{base_url}logout{query}"
+    hub = os.environ.get("JUPYTERHUB_BASE_URL")
+    if handler is None and hub:  # a JupyterHub user's server: the hub ends the login
+        return f"{hub.rstrip('/')}/hub/logout"
+    return None
 
 
 def page_frame(
@@ -168,9 +174,10 @@ def page_frame(
         parts.append(f'<span class="fitdata-frame-user">{html.escape(who)}</span>')
     home = html.escape(tr.text("frame.home"))
     parts.append(f'<a class="fitdata-frame-home" href="{base_url}{query}">{home}</a>')
-    if _logout_available(handler):
+    logout = _logout_href(handler, base_url, query)
+    if logout:
         parts.append(
-            f'<a class="fitdata-frame-logout" href="{base_url}logout{query}">'
+            f'<a class="fitdata-frame-logout" href="{html.escape(logout)}">'
             f"{html.escape(tr.text('frame.logout'))}</a>"
         )
     parts.append("</nav>")
