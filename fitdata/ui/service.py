@@ -404,8 +404,9 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         fmt: ReportFormat = self.download_format.value
         tr = self.context.tr
         self.download_link.value = f"<p>{html.escape(tr.text('service.ui.preparing'))}</p>"
-        content = render(self.summary, fmt, self.context.lang, self.couples_summary)
-        content = self.follow_up.add_to(content, fmt)
+        content = render(
+            self.summary, fmt, self.context.lang, self.couples_summary, self.follow_up.summary
+        )
         name = f"fitdata-service-{self.summary.filters.period.label.replace('..', '-')}.{fmt}"
         self.download_link.value = (
             f'<a class="fitdata-download-ready" download="{html.escape(name)}" '

@@ -83,11 +83,3 @@ class FollowUpSection(DeferredSection):
         parts.append(f'<ul class="fitdata-follow-up-notes">{notes}</ul>')
         self.figures.value = "".join(parts)
         self._shown = key
-
-    def add_to(self, content: bytes, fmt: str) -> bytes:
-        """A report download with the section added, once it has been opened (else as is)."""
-        if self.summary is None:
-            return content
-        from fitdata.outputs.report.follow_up import add_follow_up
-
-        return add_follow_up(content, fmt, self.summary, self.context.lang)

@@ -254,8 +254,12 @@ def test_html_is_self_contained_with_charts_and_notes(reports):
         "couples_headline",  # issue 20: the couples section after the teams
         "couples_teams",
         "couples_trend",
+        "follow_up_headline",  # issue 22: the discussed cases' section after the couples
+        "follow_up_teams",
+        "follow_up_trend",
     }
     assert "Par: ble begge partnerne bedre?" in text and "Anker" in text
+    assert "Drøftede saker – hjalp det?" in text
     assert "Metode og kilder" in text and "Jacobson" in text and "Wilson" in text
     assert "leverandørens referansetall, ikke fagfellevurdert" in text
 
@@ -266,6 +270,7 @@ def test_pdf_text_has_the_reading_tables_and_sources(reports, view):
     for sentence in reading_sentences(view.summary.reading, Translator("nb")):
         assert sentence in flat, sentence
     assert "Teamene side om side" in flat and "Becker" in flat
+    assert "Drøftede saker – hjalp det?" in flat  # the discussed cases' section (issue 22)
     assert len(PdfReader(reports["pdf"]).pages[0].images) >= 1 or any(
         page.images for page in PdfReader(reports["pdf"]).pages
     )
@@ -273,7 +278,9 @@ def test_pdf_text_has_the_reading_tables_and_sources(reports, view):
 
 def test_xlsx_has_one_sheet_per_table_and_notes(reports):
     book = load_workbook(reports["xlsx"])
-    assert len(book.sheetnames) == 9  # six tables, three couple tables, the notes
+    # six tables, three couple tables, the discussed cases (one sheet), the notes
+    assert len(book.sheetnames) == 10
+    assert book.sheetnames[-2].startswith("Drøftede saker")
     assert book.sheetnames[-1] == "Metode og kilder"
     notes = [row[0] for row in book.worksheets[-1].iter_rows(values_only=True) if row[0]]
     assert any("Wampold" in str(n) for n in notes)

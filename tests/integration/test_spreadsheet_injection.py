@@ -10,6 +10,7 @@ a formula; the value starts with a single quote) and as CSV (the value starts wi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 
 from fitdata.data.store import reader_for
 from fitdata.features.service import ServiceFilters, parse_period, service_summary
+from fitdata.features.service.couples import couple_summary
+from fitdata.features.service.follow_up import follow_up_summary
 from fitdata.outputs.export import export_csv
 from fitdata.outputs.report import render
 from tests.builders import session_rows, write_database
@@ -108,6 +111,19 @@ def test_the_reports_workbook_writes_team_names_as_text(hostile_db: Path) -> Non
         summary = service_summary(reader, filters)
         assert set(summary.teams["name"]) == set(DANGEROUS)
         assert_workbook_is_inert(render(summary, "xlsx", "nb"), set(DANGEROUS))
+        # with the couples' and the discussed cases' sheets too (issues 20 and 22)
+        couples = couple_summary(reader, filters)
+        follow_up = follow_up_summary(reader, filters, as_of=dt.date(2026, 1, 5))
+        # these teams had no flagged case: give the discussed cases' team table a (hidden) row
+        # per team, so its sheet carries every dangerous name too
+        rows = pd.DataFrame({"team_id": range(len(DANGEROUS)), "name": list(DANGEROUS)})
+        teams = rows.reindex(columns=follow_up.teams.columns).assign(
+            name=list(DANGEROUS), suppressed=True, detail_suppressed=True, selected=False
+        )
+        follow_up = dataclasses.replace(follow_up, teams=teams)
+        workbook = render(summary, "xlsx", "nb", couples, follow_up)
+        assert len(openpyxl.load_workbook(io.BytesIO(workbook)).sheetnames) > 7
+        assert_workbook_is_inert(workbook, set(DANGEROUS))
 
 
 def test_fitdata_export_neutralises_every_text_value(hostile_db: Path, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from fitdata.features.service import (
     service_summary,
 )
 from fitdata.features.service.couples import CoupleSummary, couple_summary
+from fitdata.features.service.follow_up import FollowUpSummary, follow_up_summary
 from fitdata.outputs.report.charts import COLOURS, OUTCOME_COLUMNS, chart_data
 from fitdata.outputs.report.couples import (
     couple_explanation,
@@ -44,6 +45,7 @@ from fitdata.outputs.report.couples import (
     couple_sentences,
     couple_tables,
 )
+from fitdata.outputs.report.follow_up import add_follow_up
 from fitdata.outputs.report.html_file import couples_html, render_html, table_html
 from fitdata.outputs.report.layout import (
     HIDDEN,
@@ -108,15 +110,22 @@ def render(
     fmt: ReportFormat,
     lang: str = "en",
     couples: CoupleSummary | None = None,
+    follow_up: FollowUpSummary | None = None,
 ) -> bytes:
-    """The report in one format, as bytes (with the couples section when ``couples`` is given)."""
+    """The report in one format, as bytes.
+
+    With the couples section when ``couples`` is given, and the discussed cases' section
+    ("did it help?") when ``follow_up`` is given, in every format.
+    """
     if fmt == "html":
-        return render_html(summary, lang, couples).encode("utf-8")
-    if fmt == "pdf":
-        return render_pdf(summary, lang, couples)
-    if fmt == "xlsx":
-        return render_xlsx(summary, lang, couples)
-    raise ValueError(f"unknown report format {fmt!r}; choose html, pdf or xlsx")
+        content = render_html(summary, lang, couples).encode("utf-8")
+    elif fmt == "pdf":
+        return render_pdf(summary, lang, couples, follow_up)
+    elif fmt == "xlsx":
+        content = render_xlsx(summary, lang, couples)
+    else:
+        raise ValueError(f"unknown report format {fmt!r}; choose html, pdf or xlsx")
+    return add_follow_up(content, fmt, follow_up, lang)
 
 
 def data_uri(content: bytes, fmt: ReportFormat) -> str:
@@ -137,14 +146,16 @@ def write_report(
     """Compute the summary and write the report to ``out`` (replaced atomically).
 
     The report holds the couples section (:func:`fitdata.features.service.couples.couple_summary`
-    of the same selection) after the teams.
+    of the same selection) after the teams, and then the discussed cases' section
+    (:func:`fitdata.features.service.follow_up.follow_up_summary`, judged as of today).
 
     Returns:
         The summary the report was written from.
     """
     summary = service_summary(reader, filters, config=config, cache=cache)
     couples = couple_summary(reader, filters, config=config, cache=cache)
-    content = render(summary, fmt, lang, couples)
+    follow_up = follow_up_summary(reader, filters, config=config, cache_=cache)
+    content = render(summary, fmt, lang, couples, follow_up)
     out = Path(out)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_bytes(content)

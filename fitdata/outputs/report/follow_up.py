@@ -21,6 +21,7 @@ from fitdata.features.follow_up import DISCUSSION_HORIZON_DAYS
 from fitdata.features.service.follow_up import FOLLOW_UP_DETAIL, FollowUpSummary
 from fitdata.i18n import Translator
 from fitdata.outputs.report.layout import HIDDEN, Column, ReportTable, marked_row
+from fitdata.outputs.spreadsheets import append_row
 
 __all__ = [
     "FOLLOW_UP_COLUMNS",
@@ -175,10 +176,11 @@ def _sheet_rows(summary: FollowUpSummary, tr: Translator) -> list[list[Any]]:
 
 
 def add_follow_up(content: bytes, fmt: str, summary: FollowUpSummary | None, lang: str) -> bytes:
-    """The report file ``content`` with the section added (HTML: before the end; XLSX: a sheet).
+    """The report file ``content`` with the section added (HTML: at the end; XLSX: a sheet).
 
-    The PDF is returned unchanged: its layout is :mod:`fitdata.outputs.report.pdf_file`'s,
-    which can add the section's tables (:func:`follow_up_tables`) to its story.
+    The sheet goes before the last one, the method notes. The PDF is returned unchanged: its
+    layout is :mod:`fitdata.outputs.report.pdf_file`'s, which adds the section's tables
+    (:func:`follow_up_tables`) to its story.
     """
     if summary is None:
         return content
@@ -196,9 +198,10 @@ def add_follow_up(content: bytes, fmt: str, summary: FollowUpSummary | None, lan
 
         book = load_workbook(io.BytesIO(content))
         title = "".join(ch for ch in tr.text("follow_up.heading") if ch not in "[]:*?/\\")[:31]
-        sheet = book.create_sheet(title)
+        # before the last sheet, the method notes, which stay last as in every report
+        sheet = book.create_sheet(title, index=max(len(book.sheetnames) - 1, 0))
         for row in _sheet_rows(summary, tr):
-            sheet.append(row)
+            append_row(sheet, row)  # a team named like a formula stays text
         sheet["A1"].font = Font(bold=True)
         out = io.BytesIO()
         book.save(out)

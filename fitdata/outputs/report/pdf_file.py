@@ -16,6 +16,7 @@ from typing import Any
 
 from fitdata.features.service import ServiceSummary
 from fitdata.features.service.couples import CoupleSummary
+from fitdata.features.service.follow_up import FollowUpSummary
 from fitdata.i18n import Translator
 from fitdata.outputs.report.charts import CHARTS_AFTER, figures, png
 from fitdata.outputs.report.couples import (
@@ -24,6 +25,7 @@ from fitdata.outputs.report.couples import (
     couple_sentences,
     couple_tables,
 )
+from fitdata.outputs.report.follow_up import follow_up_notes, follow_up_tables
 from fitdata.outputs.report.layout import (
     ReportTable,
     display_tables,
@@ -152,7 +154,10 @@ def _grid(
 
 
 def render_pdf(
-    summary: ServiceSummary, lang: str = "en", couples: CoupleSummary | None = None
+    summary: ServiceSummary,
+    lang: str = "en",
+    couples: CoupleSummary | None = None,
+    follow_up: FollowUpSummary | None = None,
 ) -> bytes:
     """The report as a PDF (reportlab; charts as PNG drawn by matplotlib).
 
@@ -160,6 +165,7 @@ def render_pdf(
         summary: The service's numbers.
         lang: ``en`` or ``nb``.
         couples: The couple figures of the same selection (a section after the teams), or None.
+        follow_up: The discussed cases' figures (a section after the couples), or None.
     """
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import cm
@@ -250,10 +256,19 @@ def render_pdf(
                 else []
             )
             story.extend(table_block(table, selected))
+    if follow_up is not None:
+        story.append(CondPageBreak(4 * cm))
+        story.append(para(tr.text("follow_up.heading"), styles["Heading2"]))
+        for table in follow_up_tables(follow_up, tr):
+            story.append(CondPageBreak(3 * cm))
+            story.append(para(table.title, styles["Heading3"]))
+            story.extend(table_block(table, []))
     story.append(CondPageBreak(3 * cm))
     story.append(para(tr.text("service.section.notes"), styles["Heading2"]))
     story.extend(para(note, styles["small"]) for note in method_notes(summary, tr))
     if couples is not None:
         story.extend(para(note, styles["small"]) for note in couple_notes(couples, tr))
+    if follow_up is not None:
+        story.extend(para(note, styles["small"]) for note in follow_up_notes(follow_up, tr))
     document.build(story)
     return buffer.getvalue()
