@@ -33,12 +33,13 @@ import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
 
-from fitdata.analytics.client_status import client_status, status_sentence
+from fitdata.analytics.client_status import EpisodeEnd, client_status, status_sentence
 from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.data import queries
 from fitdata.data.store import StoreError
 from fitdata.features import group_exercise as ge
 from fitdata.ui import group_exercise_texts as texts
+from fitdata.ui.assets import asset
 from fitdata.ui.case_discussion import DiscussionPanel, discussion_panel
 from fitdata.ui.charts import Spec, participant_label
 from fitdata.ui.context import DashboardContext
@@ -192,7 +193,12 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         # Tests read what it shows through :attr:`figure`.
         self.figure_box = FigureView(self._current_spec()).add_class("fitdata-graph")
 
-        self.team.observe(self.guarded(lambda _: self._load_cases(new_presentation=True)), "value")
+        self.team.observe(
+            self.guarded(
+                lambda _: None if self._quiet else self._load_cases(new_presentation=True)
+            ),
+            "value",
+        )
         self.scope.observe(
             self.guarded(lambda _: self._load_cases(new_presentation=False)), "value"
         )
@@ -206,6 +212,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         self.previous_step.on_click(self.guarded(lambda _: self._move_step(-1)))
         self.next_step.on_click(self.guarded(lambda _: self._move_step(+1)))
         self.mode.observe(self.guarded(lambda _: self._on_mode()), "value")
+        self.reveal.observe(self.guarded(lambda _: self._relabel()), "value")
         self.shown.observe(self.guarded(lambda _: self._on_shown()), "value")
         for slider in self.predictions:
             slider.observe(self.guarded(lambda _: self._redraw()), "value")
@@ -234,8 +241,21 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             return None
 
     # -- choosing cases ------------------------------------------------------------------
+    def _hides_outcome(self) -> bool:
+        """True while the group predicts: nothing may tell how the case went on."""
+        return self.mode.value == "predict" and not self.reveal.value
+
     def _option_label(self, key: str, row: Any) -> str:
         tr = self.context.tr
+        case = tr.text("group.case", label=self._presentation.label(key))
+        if len(row.members) > 1:
+            case = tr.text(
+                "group.case_kind", case=case, kind=tr.text(f"group.kind.{self._kind(row)}")
+            )
+        if self._hides_outcome():
+            # The session count, the flags (not seen for weeks, ended, later flags) would
+            # tell the group how the case went on: only the case's name until the reveal.
+            return case
         flags: tuple[str, ...] = row.flag_codes
         shown = flags[:2]
         people = self._people(row)
@@ -248,11 +268,6 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         )
         if len(flags) > 2:
             reasons += " " + tr.text("group.more", count=len(flags) - 2)
-        case = tr.text("group.case", label=self._presentation.label(key))
-        if len(row.members) > 1:
-            case = tr.text(
-                "group.case_kind", case=case, kind=tr.text(f"group.kind.{self._kind(row)}")
-            )
         return tr.count_text(
             "group.option",
             int(row.sessions),
@@ -260,6 +275,33 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             sessions=int(row.sessions),
             reasons=reasons,
         )
+
+    def _relabel(self) -> None:
+        """Put the case list's labels in step with the mode (predicting hides the outcome)."""
+        if self._cases.empty:
+            return
+        options = [(self._option_label(r.key, r), r.key) for r in self._cases.itertuples()]
+        if list(self.case.options) == options:
+            return
+        with self._quietly():
+            set_options(self.case, options, self.case.value)
+        self._update_reasons()
+
+    def _too_few(self, cases: pd.DataFrame) -> bool:
+        """Whether a team's cases are too few for any to be shown as anonymous.
+
+        With fewer clients than the smallest group figures are shown for
+        (``min_cell_size``), the group could tell whose case it is: no case is shown.
+        """
+        clients = {person for members in cases["members"] for person in members}
+        if len(clients) >= self.context.config.min_cell_size:
+            return False
+        self._cases = pd.DataFrame()
+        with self._quietly():
+            set_options(self.case, [])
+        self._show_note(self.tr.text("group.too_few", minimum=self.context.config.min_cell_size))
+        self._show_case()
+        return True
 
     @staticmethod
     def _kind(row: Any) -> str:
@@ -291,6 +333,8 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             config=self.context.config,
             model=self._model,
         )
+        if self._too_few(cases):
+            return
         cases = cases[cases["flag_count"] > 0]
         if self.scope.value == "ongoing":
             cases = cases[cases["ongoing"]]
@@ -344,6 +388,11 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             self.show_error(tr.text("group.code.no_cases"))
             return
         self._presentation = ge.Presentation()
+        # The team dropdown names the link's team (its first case's), without reloading.
+        team = refs[0].team_id
+        if team in [value for _, value in self.team.options]:
+            with self._quietly():
+                self.team.value = team
         frames = [
             ge.attention_cases(
                 self.context.reader,
@@ -355,6 +404,8 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             for team in sorted({r.team_id for r in refs})
         ]
         everything = pd.concat(frames, ignore_index=True)
+        if self._too_few(everything):
+            return
         # A couple or family is one case (one row, its index client's): a link naming any of
         # its participants shows that case, once.
         members = everything.assign(_row=range(len(everything)))[["episode_id", "members", "_row"]]
@@ -374,7 +425,6 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
 
     # -- one case ------------------------------------------------------------------------
     def _show_case(self) -> None:
-        tr = self.context.tr
         self.show_therapist.value = False
         self.therapist.value = ""
         if self.case.value is None:
@@ -396,20 +446,43 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
                 config=self.context.config,
             )
             self._case = self._participants[0].case
-            why = texts.reason_text(
-                tr,
-                self.context.config,
-                row.flag_codes,
-                row.flag_sessions,
-                self._people(row),
-            )
-            self.reasons.value = (
-                f'<p class="fitdata-reasons-text"><b>{html.escape(tr.text("group.why"))}</b> '
-                f"{html.escape(why)}</p>"
-            )
         with self._quietly():
             self._reset_exercise()
+        self._update_reasons()
         self._redraw()
+
+    def _row(self) -> Any:
+        """The listed case's kernel-side row (ids, flags, end), or None."""
+        if self.case.value is None or self._cases.empty:
+            return None
+        return self._cases[self._cases["key"] == self.case.value].iloc[0]
+
+    def _update_reasons(self) -> None:
+        """Why the case is worth discussing; while predicting, only that it is shown later."""
+        tr = self.tr
+        row = self._row()
+        if row is None:
+            self.reasons.value = ""
+            return
+        if self._hides_outcome():
+            self.reasons.value = (
+                f'<p class="fitdata-reasons-text">{html.escape(tr.text("group.why_later"))}</p>'
+            )
+            return
+        why = texts.reason_text(
+            tr, self.context.config, row.flag_codes, row.flag_sessions, self._people(row)
+        )
+        self.reasons.value = (
+            f'<p class="fitdata-reasons-text"><b>{html.escape(tr.text("group.why"))}</b> '
+            f"{html.escape(why)}</p>"
+        )
+
+    def _ended(self) -> EpisodeEnd | None:
+        """How the shown case's episode ended (kernel-side: it has a date), None if ongoing."""
+        row = self._row()
+        if row is None or bool(row["ongoing"]):
+            return None
+        return EpisodeEnd.of(row["ended"], row["end_type"])
 
     def _reset_exercise(self) -> None:
         count = self._case.session_count if self._case is not None else 0
@@ -457,6 +530,8 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         with self._quietly():
             self.reveal.value = False
             self._reset_predictions()
+        self._relabel()
+        self._update_reasons()
         self._redraw()
 
     def _on_shown(self) -> None:
@@ -521,6 +596,8 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         visible = (
             case.sessions if shown is None else case.sessions[case.sessions["session_no"] <= shown]
         )
+        # The end only once the group has seen the whole episode, never while it predicts.
+        ended = self._ended() if shown is None else None
         self.heading.value = texts.heading_html(self.tr, case, visible, hidden=shown is not None)
         if len(self._participants) > 1:
             names = [participant_name(one, tr) for one in self._participants]
@@ -534,10 +611,11 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
                 if shown is not None:
                     seen = seen[seen["session_no"] <= shown]
                 rows.append((name, client_status(seen, one.case.age_group, config)))
-            self.status.value = texts.participants_status_html(tr, config, rows)
+            self.status.value = texts.participants_status_html(tr, config, rows, ended=ended)
         else:
             status = client_status(visible, case.age_group, config)
-            self.status.value = self.status_html(status_sentence(status, tr, config), size="1.3em")
+            sentence = status_sentence(status, tr, config, ended=ended, show_dates=False)
+            self.status.value = self.status_html(sentence, size="1.3em")
         self.result.value = texts.result_html(self.tr, case, predictions) if revealed else ""
         self._update_decision(revealed)
         return group_figure(
@@ -548,6 +626,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             predictions=predictions,
             future_lines=future,
             participants=self._participants,
+            ended=ended,
         )
 
     def _update_decision(self, revealed: bool) -> None:
@@ -608,8 +687,10 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         tabs.set_title(0, tr.text("group.tab.reflect"))
         tabs.set_title(1, tr.text("group.tab.predict"))
         tabs.add_class("fitdata-tabs")
+        style = widgets.HTML(f"<style>{asset('group_exercise.css')}</style>")
         return self.page(
             [
+                style,
                 choose,
                 self.message,
                 self.heading,

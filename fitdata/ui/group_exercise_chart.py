@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from fitdata.analytics.client_status import EpisodeEnd
 from fitdata.config import ClinicalConfig
 from fitdata.features import group_exercise as ge
 from fitdata.i18n import Translator
@@ -23,7 +24,9 @@ from fitdata.ui.charts import (
     COLOURS,
     PARTICIPANT_STYLES,
     Spec,
+    add_end_marker,
     cutoff_line,
+    end_marker,
     form_traces,
     participant_label,
     plotly_template,
@@ -60,6 +63,7 @@ def group_figure(
     predictions: dict[int, float] | None = None,
     future_lines: pd.DataFrame | None = None,
     participants: Sequence[ge.AnonymousParticipant] = (),
+    ended: EpisodeEnd | None = None,
 ) -> Spec:
     """The large, clear graph of one anonymous case, for a shared screen, as plotly JSON.
 
@@ -84,6 +88,8 @@ def group_figure(
             theirs (their band and median line hidden until clicked in the legend, as no other
             participant has them drawn), their not-on-track sessions ringed in the one ring
             trace, and the legend at the side.
+        ended: How the episode ended, for a group that has seen the whole episode (never
+            with ``shown``): a marker after the last session names the end type, no date.
 
     Returns:
         The figure as plotly JSON (``go.Figure(spec)`` validates it): x is the session
@@ -96,7 +102,21 @@ def group_figure(
     last_drawn = max(
         [int(rows["session_no"].max()) if len(rows) else 1, *predictions.keys()], default=1
     )
-    x_end = max(last_drawn, 6) + 0.5
+    if ended is not None and shown is None:
+        last_drawn = max(
+            [
+                last_drawn,
+                *(
+                    int(p.case.sessions["session_no"].max())
+                    for p in participants
+                    if len(p.case.sessions)
+                ),
+            ]
+        )
+        x_end = max(last_drawn + 1, 6) + 0.5  # room after the end marker for its label
+    else:
+        ended = None
+        x_end = max(last_drawn, 6) + 0.5
     x_span = [0.5, x_end]
 
     ors = rows.dropna(subset=["ors_total"])
@@ -230,6 +250,8 @@ def group_figure(
     }
     if participants:
         _add_participants(data, layout, participants, tr, config, shown, x_span)
+    if ended is not None:
+        add_end_marker(layout, end_marker(last_drawn + 0.5, ended, tr, show_dates=False))
     return {"data": data, "layout": layout}
 
 

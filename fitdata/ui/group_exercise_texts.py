@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from fitdata.analytics.client_status import ClientStatus, status_sentence
+from fitdata.analytics.client_status import ClientStatus, EpisodeEnd, status_sentence
 from fitdata.config import ClinicalConfig
 from fitdata.features import group_exercise as ge
 from fitdata.i18n import Translator
@@ -110,14 +110,23 @@ def heading_html(
 
 
 def participants_status_html(
-    tr: Translator, config: ClinicalConfig, rows: list[tuple[str, ClientStatus]]
+    tr: Translator,
+    config: ClinicalConfig,
+    rows: list[tuple[str, ClientStatus]],
+    *,
+    ended: EpisodeEnd | None = None,
 ) -> str:
-    """Each participant's status sentence under their anonymous name ("Partner A")."""
+    """Each participant's status sentence under their anonymous name ("Partner A").
+
+    ``ended`` (the episode's end, for a group that has seen it all) puts each sentence in the
+    past tense; no date is shown.
+    """
     parts = [
         f'<div class="fitdata-participant-status" style="font-size:1.3em">'
         f'<h3 class="fitdata-participant" style="margin:0.4em 0 0">{html.escape(name)}</h3>'
         f'<p class="fitdata-status-text" style="margin:0.1em 0">'
-        f"{html.escape(status_sentence(status, tr, config))}</p></div>"
+        f"{html.escape(status_sentence(status, tr, config, ended=ended, show_dates=False))}"
+        "</p></div>"
         for name, status in rows
     ]
     return "".join(parts)

@@ -154,7 +154,8 @@ def attention_cases(
     Returns:
         One row per (episode, client) with ``episode_id``, ``client_id``, ``team_id``,
         ``sessions`` (the client's own ratings up to ``as_of``), ``ongoing`` (not ended at
-        ``as_of``), ``flag_codes`` (a tuple of the codes of the flags that hold now, in
+        ``as_of``), ``ended`` and ``end_type`` (the episode's end, kernel-side: a date),
+        ``flag_codes`` (a tuple of the codes of the flags that hold now, in
         :data:`ATTENTION_ORDER`), ``flag_sessions`` (a tuple: the session at which each of
         those flags last held, the latest that could raise it) and ``priority`` (the position
         of the most pressing flag; cases without a current flag last). A flag that held
@@ -174,10 +175,10 @@ def attention_cases(
         """
         SELECT s.episode_id, s.client_id, e.team_id, count(*) AS sessions,
                (e.ended IS NULL OR e.ended > $as_of) AS ongoing, e.format,
-               e.client_id AS index_client
+               e.client_id AS index_client, e.ended, e.end_type
         FROM sessions s JOIN episodes e USING (episode_id)
         WHERE e.team_id = $team AND s.rater = 'client' AND s.session_date <= $as_of
-        GROUP BY s.episode_id, s.client_id, e.team_id, e.ended, e.format, e.client_id
+        GROUP BY s.episode_id, s.client_id, e.team_id, e.ended, e.format, e.client_id, e.end_type
         """,
         {"team": team_id, "as_of": as_of},
     )
