@@ -30,7 +30,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fitdata.analytics.client_status import EpisodeEnd, client_status, status_sentence
-from fitdata.config import AGE_GROUPS
 from fitdata.data import queries
 from fitdata.data.access import user_name
 from fitdata.features import registration as reg
@@ -48,7 +47,7 @@ from fitdata.ui.charts import (
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
 from fitdata.ui.registration_corrections import Corrections
-from fitdata.ui.registration_episode import EpisodeForms
+from fitdata.ui.registration_episode import EpisodeForms, new_client_fields
 from fitdata.ui.registration_forms import (
     ScoreInput,
     once,
@@ -111,23 +110,9 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
             style=_STYLE,
         ).add_class("fitdata-format")
 
-        self.client_code = widgets.Text(
-            description=tr.text("registration.new_client.code"),
-            placeholder=tr.text("registration.new_client.code_placeholder"),
-            style=_STYLE,
-        ).add_class("fitdata-new-client-code")
-        self.birth_year = widgets.Text(
-            description=tr.text("registration.new_client.birth_year"),
-            placeholder=tr.text("registration.new_client.birth_year_placeholder"),
-            style=_STYLE,
-            layout=widgets.Layout(width="220px"),
-        ).add_class("fitdata-birth-year")
-        self.age_group = widgets.Dropdown(
-            description=tr.text("registration.new_client.age_group"),
-            options=[(tr.text(f"choice.age_group.{g}"), g) for g in AGE_GROUPS],
-            value="adult",
-            style=_STYLE,
-        ).add_class("fitdata-age-group")
+        self.client_code, self.birth_year, self.age_group = new_client_fields(
+            tr, ("fitdata-new-client-code", "fitdata-birth-year", "fitdata-age-group")
+        )
         self.client_note = widgets.HTML().add_class("fitdata-client-problems")
         self.new_client_box = widgets.VBox(
             [
@@ -483,15 +468,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
             "registration.save.add_srs" if mode == "add_srs" else "registration.save.new"
         )
         self.save.disabled = bool(problems)
-        if problems:
-            self.save_note.value = (
-                f"<div><b>{html.escape(tr.text('registration.save.blocked'))}</b>"
-                f"{self._problems_html(problems, 'fitdata-save-problems')}</div>"
-            )
-        else:
-            self.save_note.value = paragraph_html(
-                tr.text("registration.save.ready"), "fitdata-ready"
-            )
+        self._show_save_note(problems)
 
     def _validate_joint(self) -> None:
         """The same for everyone's forms: each participant's problems under their block."""
@@ -510,9 +487,15 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         )
         self.save.description = tr.text("registration.save.joint")
         self.save.disabled = bool(problems) or not open_forms
-        if not open_forms:
+        if open_forms:
+            self._show_save_note(problems)
+        else:
             self.save_note.value = ""
-        elif problems:
+
+    def _show_save_note(self, problems: list[Problem]) -> None:
+        """Under the save button: what blocks it, or that it is ready."""
+        tr = self.tr
+        if problems:
             self.save_note.value = (
                 f"<div><b>{html.escape(tr.text('registration.save.blocked'))}</b>"
                 f"{self._problems_html(problems, 'fitdata-save-problems')}</div>"

@@ -39,10 +39,38 @@ from fitdata.ui.registration_forms import ScoreInput, once, paragraph_html, prob
 from fitdata.ui.view import DashboardView, Options, set_options
 from fitdata.vocabulary import default_forms
 
-__all__ = ["EpisodeForms", "ParticipantForms"]
+__all__ = ["EpisodeForms", "ParticipantForms", "new_client_fields"]
 
 _STYLE = {"description_width": "initial"}
 _ROW: dict[str, Any] = {"gap": None, "align_items": "flex-start"}
+
+
+def new_client_fields(
+    tr: Translator, classes: tuple[str, str, str]
+) -> tuple[widgets.Text, widgets.Text, widgets.Dropdown]:
+    """A new client's code, birth year and age group (adult by default), with these CSS classes.
+
+    The registration page asks them for a new client, the episode's forms for a participant
+    added to a couple's, family's or group's episode.
+    """
+    code = widgets.Text(
+        description=tr.text("registration.new_client.code"),
+        placeholder=tr.text("registration.new_client.code_placeholder"),
+        style=_STYLE,
+    ).add_class(classes[0])
+    birth_year = widgets.Text(
+        description=tr.text("registration.new_client.birth_year"),
+        placeholder=tr.text("registration.new_client.birth_year_placeholder"),
+        style=_STYLE,
+        layout=widgets.Layout(width="220px"),
+    ).add_class(classes[1])
+    age_group = widgets.Dropdown(
+        description=tr.text("registration.new_client.age_group"),
+        options=[(tr.text(f"choice.age_group.{g}"), g) for g in AGE_GROUPS],
+        value="adult",
+        style=_STYLE,
+    ).add_class(classes[2])
+    return code, birth_year, age_group
 
 
 class ParticipantForms:
@@ -194,23 +222,9 @@ class EpisodeForms(DashboardView):
         self.add_who = widgets.Dropdown(
             description=tr.text("registration.add.who"), style=_STYLE
         ).add_class("fitdata-add-who")
-        self.add_code = widgets.Text(
-            description=tr.text("registration.new_client.code"),
-            placeholder=tr.text("registration.new_client.code_placeholder"),
-            style=_STYLE,
-        ).add_class("fitdata-add-code")
-        self.add_birth_year = widgets.Text(
-            description=tr.text("registration.new_client.birth_year"),
-            placeholder=tr.text("registration.new_client.birth_year_placeholder"),
-            style=_STYLE,
-            layout=widgets.Layout(width="220px"),
-        ).add_class("fitdata-add-birth-year")
-        self.add_age_group = widgets.Dropdown(
-            description=tr.text("registration.new_client.age_group"),
-            options=[(tr.text(f"choice.age_group.{g}"), g) for g in AGE_GROUPS],
-            value="adult",
-            style=_STYLE,
-        ).add_class("fitdata-add-age-group")
+        self.add_code, self.add_birth_year, self.add_age_group = new_client_fields(
+            tr, ("fitdata-add-code", "fitdata-add-birth-year", "fitdata-add-age-group")
+        )
         self.add_date = widgets.DatePicker(
             description=tr.text("registration.add.date"), value=self.today(), style=_STYLE
         ).add_class("fitdata-add-date")
