@@ -14,6 +14,7 @@ from fitdata.config import DEFAULT_CONFIG
 from fitdata.data.store import reader_for
 from fitdata.features import service, therapist_development
 from fitdata.features.expected_trajectory import trajectory_model
+from fitdata.features.service.couples import stored_couple_facts
 
 __all__ = ["warm"]
 
@@ -27,8 +28,8 @@ def warm(database: str | os.PathLike[str], *, config: Any = None) -> list[str]:
     :mod:`fitdata.features.expected_trajectory`), the therapist development comparison of every
     service (about 14 s per service there) and the service page's facts (brought forward team
     by team from the older version's when the write can be attributed to teams, see
-    :mod:`fitdata.features.service.changes`). Afterwards a new dashboard kernel reads them from
-    the cache folder in milliseconds.
+    :mod:`fitdata.features.service.changes`) and the couples' outcomes (one query).
+    Afterwards a new dashboard kernel reads them from the cache folder in milliseconds.
 
     Args:
         database: The database file.
@@ -50,4 +51,6 @@ def warm(database: str | os.PathLike[str], *, config: Any = None) -> list[str]:
         therapist_development.service_comparison(reader, str(name), config=config or DEFAULT_CONFIG)
         done.append(f"therapist development comparison of {name}")
     done += service.warm_facts(reader, config=config or DEFAULT_CONFIG)
+    couples = stored_couple_facts(reader, config or DEFAULT_CONFIG)
+    done.append(f"couple outcomes ({len(couples)} closed couple episodes)")
     return done

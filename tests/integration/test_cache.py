@@ -15,6 +15,7 @@ import pytest
 
 from fitdata import jobs
 from fitdata.analytics.trajectory import TrajectoryModel, fit_trajectories
+from fitdata.config import DEFAULT_CONFIG
 from fitdata.data import cache
 from fitdata.data.store import reader_for, write_transaction
 from fitdata.features import expected_trajectory
@@ -289,11 +290,13 @@ def test_concurrent_readers_never_see_half_a_file(db: Path) -> None:
 
 def test_warm_stores_what_a_new_kernel_then_reads_without_computing(db: Path, monkeypatch) -> None:
     from fitdata.features import therapist_development
+    from fitdata.features.service import couples
     from fitdata.features.therapist_development import comparison
 
     done = jobs.warm(db)
     services = reader_for(db).df("SELECT DISTINCT service FROM teams")["service"]
-    assert len(done) == 1 + len(services) + 1 and done[-1].startswith("service page facts")
+    assert len(done) == 1 + len(services) + 2 and done[-2].startswith("service page facts")
+    assert done[-1].startswith("couple outcomes")
     assert len(entries(db)) == 1
     assert len(list(cache.cache_dir(db).glob("development-*.json"))) == len(services)
 
@@ -302,12 +305,14 @@ def test_warm_stores_what_a_new_kernel_then_reads_without_computing(db: Path, mo
 
     monkeypatch.setattr(expected_trajectory, "fit_trajectories", refuse)
     monkeypatch.setattr(comparison, "_build_comparison", refuse)
+    monkeypatch.setattr(couples, "couple_facts", refuse)
     expected_trajectory.clear_memory()
     therapist_development.clear_comparison_cache()
     reader = reader_for(db)
     assert_same_model(expected_trajectory.trajectory_model(reader), fit_trajectories(reader))
     for service in services:
         assert not therapist_development.service_comparison(reader, service).srs_profile.empty
+    couples.stored_couple_facts(reader, DEFAULT_CONFIG)  # read from the folder, not computed
     therapist_development.clear_comparison_cache()
 
 
