@@ -119,7 +119,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
                 value = options[0][1] if options else None
             return self.dropdown(description, name, min_width="180px", options=options, value=value)
 
-        every = tr.text("service.filter.all")
+        every = tr.text("choice.all")
         default = self._options["default_period"]
         self.unit = choice(
             "unit",
@@ -144,13 +144,13 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         self.age_group = choice(
             "age-group",
             tr.text("service.filter.age_group"),
-            [(every, ALL), *((tr.text(f"age_group.{a}"), a) for a in AGE_GROUPS)],
+            [(every, ALL), *((tr.text(f"choice.age_group.{a}"), a) for a in AGE_GROUPS)],
             ALL,
         )
         self.format = choice(
             "format",
             tr.text("service.filter.format"),
-            [(every, ALL), *((tr.text(f"service.format.{f}"), f) for f in EPISODE_FORMATS)],
+            [(every, ALL), *((tr.text(f"choice.format.{f}"), f) for f in EPISODE_FORMATS)],
             ALL,
         )
         self.selection = widgets.HTML().add_class("fitdata-selection")
@@ -211,7 +211,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         if service is not None and service.value != ALL:
             teams = teams[teams["service"] == service.value]
         return [
-            (self.context.tr.text("service.filter.all"), ALL),
+            (self.context.tr.text("choice.all"), ALL),
             *((row.name, row.team_id) for row in teams.itertuples()),
         ]
 
