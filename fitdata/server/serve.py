@@ -283,6 +283,10 @@ def _page_config_hook(page_config: dict[str, Any], **kwargs: Any) -> dict[str, A
     page_config["fitdata"] = landing_page(lang)
     page_config["fitdata_frame"] = frame  # None on a client link's page: no staff frame
     page_config["fitdata_loading"] = Translator(lang).text("frame.loading")
+    # the tab's title: the frame's, or on a client link's page a neutral one in its language
+    page_config["fitdata_page_title"] = (
+        frame["title"] if frame else Translator(lang).text("frame.client_page.title")
+    )
     return page_config
 
 

@@ -208,3 +208,7 @@ def test_a_client_link_page_has_no_staff_frame(users_server: Server) -> None:
         assert "kari" not in _visible(page.body)
         assert 'class="fitdata-frame-logout"' not in page.body
         assert f'<h2 id="loading_text">{html.escape(EN.text("frame.loading"))}</h2>' in page.body
+        assert _title(page.body) == EN.text("frame.client_page.title")  # not "client"
+    norsk = request(users_server.port, f"/client/{token}?lang=nb", timeout=PAGE_TIMEOUT_S)
+    assert _title(norsk.body) == NB.text("frame.client_page.title")
+    assert f'<h2 id="loading_text">{NB.text("frame.loading")}</h2>' in norsk.body
