@@ -60,13 +60,18 @@ def _db(tiny_db: Path, folder: Path) -> tuple[Path, dict[str, str]]:
     return db, tokens  # type: ignore[return-value]
 
 
-@pytest.fixture(scope="module")
-def users_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("client-users")
+def _users_server(tiny_db: Path, folder: Path, *args: str) -> Server:
+    """A server of :func:`_db`'s copy (its users' tokens kept) once its client kernels are ready."""
     db, tokens = _db(tiny_db, folder)
-    server = _start(db, folder / "serve.log", "--users")
+    server = _start(db, folder / "serve.log", *args)
     server.tokens = tokens
     server.wait_for_log("Kernel pool of client.ipynb is filled", timeout=240)
+    return server
+
+
+@pytest.fixture(scope="module")
+def users_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
+    server = _users_server(tiny_db, tmp_path_factory.mktemp("client-users"), "--users")
     yield server
     server.stop()
 
@@ -74,22 +79,23 @@ def users_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
 TOKEN = "k3Yv-0wL9mQ_b1X2c3D4e5F6g7H8i9J0"
 
 
-@pytest.fixture(scope="module")
-def token_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("client-token")
+def _unpooled_server(tiny_db: Path, folder: Path, **env: str) -> Server:
+    """A server of a copy of the tiny database with no kernel pool (``env`` added to its own)."""
     db = folder / "served.duckdb"
     shutil.copyfile(tiny_db, db)
-    server = _start(db, folder / "serve.log", "--pool-size", "0", env=_env(FITDATA_TOKEN=TOKEN))
+    return _start(db, folder / "serve.log", "--pool-size", "0", env=_env(**env))
+
+
+@pytest.fixture(scope="module")
+def token_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
+    server = _unpooled_server(tiny_db, tmp_path_factory.mktemp("client-token"), FITDATA_TOKEN=TOKEN)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def open_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("client-open")
-    db = folder / "served.duckdb"
-    shutil.copyfile(tiny_db, db)
-    server = _start(db, folder / "serve.log", "--pool-size", "0")
+    server = _unpooled_server(tiny_db, tmp_path_factory.mktemp("client-open"))
     yield server
     server.stop()
 
@@ -396,10 +402,7 @@ def test_a_server_without_a_login_needs_a_pin_to_hand_over(open_server: Server) 
 @pytest.fixture(scope="module")
 def links_only_server(tiny_db: Path, tmp_path_factory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("client-links-only")
-    db, tokens = _db(tiny_db, folder)
-    server = _start(db, folder / "serve.log", "--client-links-only")
-    server.tokens = tokens
-    server.wait_for_log("Kernel pool of client.ipynb is filled", timeout=240)
+    server = _users_server(tiny_db, folder, "--client-links-only")
     yield server
     server.stop()
 
