@@ -152,24 +152,12 @@ def client_graph_figure(
             color="#333333",
         )
     ors_cutoff, srs_cutoff = cutoffs
-    ax.axhline(
-        ors_cutoff,
-        color=_ORS_COLOUR,
-        linestyle="--",
-        linewidth=1,
-        label=tr.text(
-            "client_report.cutoff", form=ors_form, value=tr.number(ors_cutoff, decimals=0)
-        ),
-    )
-    ax.axhline(
-        srs_cutoff,
-        color=_SRS_COLOUR,
-        linestyle=":",
-        linewidth=1,
-        label=tr.text(
-            "client_report.srs_cutoff", form=srs_form, value=tr.number(srs_cutoff, decimals=0)
-        ),
-    )
+    for cutoff, colour, style, key, form in (
+        (ors_cutoff, _ORS_COLOUR, "--", "client_report.cutoff", ors_form),
+        (srs_cutoff, _SRS_COLOUR, ":", "client_report.srs_cutoff", srs_form),
+    ):
+        label = tr.text(key, form=form, value=tr.number(cutoff, decimals=0))
+        ax.axhline(cutoff, color=colour, linestyle=style, linewidth=1, label=label)
     last = int(sessions["session_no"].max()) if len(sessions) else 1
     ax.set_xlim(0.5, max(last, 2) + 0.5)
     ax.set_xticks(range(1, max(last, 2) + 1, max(1, math.ceil(last / 20))))
