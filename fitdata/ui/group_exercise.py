@@ -136,7 +136,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
                 min=0.0,
                 max=40.0,
                 step=0.5,
-                readout_format=".1f",
+                readout=False,  # it would say "20.5" in bokmål: the value box beside it says it
                 style=style,
                 layout=widgets.Layout(width="520px"),
                 continuous_update=False,
@@ -176,6 +176,17 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             widget.add_class(f"fitdata-{name}")
         for i, slider in enumerate(self.predictions):
             slider.add_class(f"fitdata-predict-{i + 1}")
+        #: Each prediction slider's value in the page's number format ("20,5" in bokmål), in a
+        #: box one may type into ("20,5" or "20.5"); a slider's own readout cannot say "20,5".
+        self.prediction_labels = [
+            widgets.Text(continuous_update=False, layout=widgets.Layout(width="76px")).add_class(
+                f"fitdata-predict-{i + 1}-value"
+            )
+            for i in range(len(self.predictions))
+        ]
+        for slider, box in zip(self.predictions, self.prediction_labels, strict=True):
+            widgets.dlink((slider, "value"), (box, "value"), lambda v: tr.number(v))
+            box.observe(lambda change, s=slider: self._typed_prediction(s, change), "value")
 
         self._model = self._fit_model()
         teams = queries.team_options(context.reader)
@@ -496,6 +507,17 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         self.reveal.value = False
         self._reset_predictions()
 
+    def _typed_prediction(self, slider: widgets.FloatSlider, change: dict[str, Any]) -> None:
+        """Move ``slider`` to a typed value (comma or point), to its step and range; else undo."""
+        text = str(change["new"]).strip().replace(",", ".").replace("\u2212", "-")
+        try:
+            typed = round(float(text) / slider.step) * slider.step
+        except (ValueError, OverflowError):  # "abc", "inf"
+            typed = float("nan")
+        if typed == typed:  # not NaN
+            slider.value = min(max(typed, slider.min), slider.max)
+        change["owner"].value = self.context.tr.number(slider.value)
+
     def _reset_predictions(self) -> None:
         """Put the sliders at the last shown ORS and label them with their session numbers."""
         tr = self.context.tr
@@ -516,6 +538,7 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             )
             visible = i < min(remaining, PREDICT_AHEAD)
             slider.layout.display = None if visible else "none"
+            self.prediction_labels[i].layout.display = slider.layout.display  # its value box
             with slider.hold_trait_notifications():
                 slider.value = last if last is not None else 20.0
 
@@ -681,7 +704,17 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
             [line(self.previous_step, self.step, self.next_step), self.prompt]
         ).add_class("fitdata-reflection")
         exercise = widgets.VBox(
-            [self.mode, self.shown, *self.predictions, self.reveal, self.result, self.decision]
+            [
+                self.mode,
+                self.shown,
+                *(
+                    widgets.HBox([slider, label])
+                    for slider, label in zip(self.predictions, self.prediction_labels, strict=True)
+                ),
+                self.reveal,
+                self.result,
+                self.decision,
+            ]
         ).add_class("fitdata-exercise")
         tabs = widgets.Tab(children=[reflection, exercise])
         tabs.set_title(0, tr.text("group.tab.reflect"))
