@@ -57,6 +57,7 @@ from fitdata.outputs.report import (
     table_html,
 )
 from fitdata.ui.assets import asset
+from fitdata.ui.choices import period_options
 from fitdata.ui.context import DashboardContext
 from fitdata.ui.figure_view import FigureView
 from fitdata.ui.service_charts import (
@@ -129,10 +130,10 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         )
         labels = _period_labels(self._options["quarters"], "quarter")
         self.period_from = choice(
-            "period-from", tr.text("service.filter.from"), [(x, x) for x in labels], default
+            "period-from", tr.text("service.filter.from"), period_options(tr, labels), default
         )
         self.period_to = choice(
-            "period-to", tr.text("service.filter.to"), [(x, x) for x in labels], default
+            "period-to", tr.text("service.filter.to"), period_options(tr, labels), default
         )
         self.service = choice(
             "service",
@@ -229,7 +230,7 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         value = target if target in labels else (labels[-1] if labels else None)
         with self.holding():
             for widget in (self.period_from, self.period_to):
-                widget.options = [(x, x) for x in labels]
+                widget.options = period_options(self.tr, labels)
                 widget.value = value
         self._refresh()
 
