@@ -32,11 +32,10 @@ import numpy as np
 import pandas as pd
 
 from fitdata.analytics.couples import COUPLE_FLAGS, as_flags, couple_query
-from fitdata.analytics.intervals import wilson_interval
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.store import Reader
 from fitdata.features.service.linked import linked_suppression
-from fitdata.features.service.monthly import linked_frames, stored_frame
+from fitdata.features.service.monthly import add_shares, group_codes, linked_frames, stored_frame
 from fitdata.features.service.options import ServiceFilters, team_frame
 from fitdata.features.service.results import ReadingItem
 from fitdata.features.service.summary import SummaryCache
@@ -152,35 +151,17 @@ def _grouped(rows: dict[str, np.ndarray], keys: list[str]) -> pd.DataFrame:
     codes: a period change adds up a few thousand couples without a pandas groupby.
     """
     size = len(rows["eligible"])
-    columns: dict[str, np.ndarray] = {}
-    if keys:
-        code = np.zeros(size, dtype=np.int64)
-        levels = []
-        for key in keys:
-            codes, uniques = pd.factorize(rows[key], sort=True)
-            code = code * len(uniques) + codes
-            levels.append((key, np.asarray(uniques, dtype=object)))
-        groups, inverse = np.unique(code, return_inverse=True)
-        for key, uniques in reversed(levels):
-            columns[key] = uniques[groups % len(uniques)]
-            groups = groups // len(uniques)
-        columns = {key: columns[key] for key in keys}
-        n_groups = len(columns[keys[0]])
-    else:
-        inverse = np.zeros(size, dtype=np.int64)
-        n_groups = 1 if size else 0
+    columns, inverse, n_groups = group_codes(rows, keys)
     counts = {"couple_episodes": np.ones(size), "couples": rows["eligible"]}
     counts.update({flag: rows[flag] for flag in COUPLE_FLAGS})
     for name, values in counts.items():
         columns[name] = np.bincount(
             inverse, weights=values.astype("float64"), minlength=n_groups
         ).astype(np.int64)
-    n = columns["couples"].astype("float64")
-    for flag, share in zip(COUPLE_FLAGS, COUPLE_SHARES, strict=True):
-        k = columns[flag].astype("float64")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            columns[share] = np.where(n > 0, 100 * k / n, np.nan)
-        columns[f"{share}_ci_low"], columns[f"{share}_ci_high"] = wilson_interval(k, n)
+    shares = [
+        (share, flag, "couples") for flag, share in zip(COUPLE_FLAGS, COUPLE_SHARES, strict=True)
+    ]
+    add_shares(columns, shares)
     return pd.DataFrame(columns)
 
 

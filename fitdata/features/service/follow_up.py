@@ -36,7 +36,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fitdata.analytics.intervals import wilson_interval
 from fitdata.analytics.suppression import complementary_suppression
 from fitdata.config import DEFAULT_CONFIG, ClinicalConfig
 from fitdata.data.store import Reader
@@ -46,7 +45,7 @@ from fitdata.features.service.linked import (
     linked_lines,
     linked_suppression,
 )
-from fitdata.features.service.monthly import linked_frames, stored_frame
+from fitdata.features.service.monthly import add_shares, group_codes, linked_frames, stored_frame
 from fitdata.features.service.options import ServiceFilters, team_frame
 from fitdata.features.service.summary import SummaryCache
 
@@ -133,16 +132,7 @@ def grouped(rows: dict[str, np.ndarray], keys: list[str]) -> pd.DataFrame:
         keys: Group columns; none for one row (when there are rows).
     """
     size = len(rows["discussed"])
-    if keys:
-        frame = pd.DataFrame({k: rows[k] for k in keys})
-        codes = frame.groupby(keys, sort=True).ngroup().to_numpy()
-        firsts = frame.drop_duplicates().sort_values(keys).reset_index(drop=True)
-        n_groups = len(firsts)
-        columns: dict[str, np.ndarray] = {k: firsts[k].to_numpy() for k in keys}
-    else:
-        codes = np.zeros(size, dtype=np.int64)
-        n_groups = 1 if size else 0
-        columns = {}
+    columns, codes, n_groups = group_codes(rows, keys)
     discussed = rows["discussed"].astype(bool)
     judged = rows["judged"].astype(bool)
     on = rows["on_track"].astype(bool)
@@ -160,11 +150,7 @@ def grouped(rows: dict[str, np.ndarray], keys: list[str]) -> pd.DataFrame:
     days = pd.Series(rows["days_to_discussion"].astype(float)[discussed])
     median = days.groupby(codes[discussed]).median()
     columns["median_days"] = median.reindex(range(n_groups)).to_numpy(dtype=float)
-    for name, numerator, denominator in SHARES:
-        k, n = columns[numerator], columns[denominator]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            columns[name] = np.where(n > 0, 100 * k / n, np.nan)
-        columns[f"{name}_ci_low"], columns[f"{name}_ci_high"] = wilson_interval(k, n)
+    add_shares(columns, SHARES)
     for name in FOLLOW_UP_COUNTS:
         columns[name] = columns[name].astype(np.int64)
     return pd.DataFrame(columns)

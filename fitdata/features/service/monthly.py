@@ -7,7 +7,9 @@ each keep a frame of facts, one row per case with its team, ``month`` (``year * 
 the layout, the code that computes it and what the caller adds), so a new kernel need not read
 it again; :func:`linked_frames` counts it, for the selected service and period, into the four
 linked groupings (:data:`~fitdata.features.service.linked.LINKED_KEYS`) that are then suppressed
-together.
+together. Each section counts its rows per group with :func:`group_codes` (NumPy ``bincount``
+over the codes: a period change adds up thousands of rows without a pandas groupby) and adds its
+percentages with their Wilson intervals with :func:`add_shares`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fitdata.analytics.intervals import wilson_interval
 from fitdata.data import cache
 from fitdata.data.store import Reader, StoreError
 from fitdata.features.service.linked import aligned_quarters
 from fitdata.features.service.options import ServiceFilters
 
-__all__ = ["linked_frames", "month_of", "stored_frame"]
+__all__ = ["add_shares", "group_codes", "linked_frames", "month_of", "stored_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +127,52 @@ def linked_frames(
         "team_quarters": grouped(rows, ["team_id", "quarter"]),
     }
     return frames, aligned_quarters(period_first, period_last)
+
+
+def group_codes(
+    rows: Mapping[str, np.ndarray], keys: Sequence[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+    """Each row's group of ``keys``, for counting with ``np.bincount(codes, minlength=n)``.
+
+    Args:
+        rows: Columns as arrays of equal length (the keys among them, none missing).
+        keys: The group columns; none for one group (when there are rows).
+
+    Returns:
+        The groups' key columns (sorted by the keys, in their order), each row's group number
+        and the number of groups.
+    """
+    size = len(next(iter(rows.values()))) if rows else 0
+    if not keys:
+        return {}, np.zeros(size, dtype=np.int64), 1 if size else 0
+    code = np.zeros(size, dtype=np.int64)
+    levels = []
+    for key in keys:
+        codes, uniques = pd.factorize(rows[key], sort=True)
+        code = code * len(uniques) + codes
+        levels.append((key, np.asarray(uniques, dtype=object)))
+    groups, inverse = np.unique(code, return_inverse=True)
+    columns: dict[str, np.ndarray] = {}
+    for key, uniques in reversed(levels):
+        columns[key] = uniques[groups % len(uniques)]
+        groups = groups // len(uniques)
+    return {key: columns[key] for key in keys}, inverse.reshape(-1), len(columns[keys[0]])
+
+
+def add_shares(
+    columns: dict[str, np.ndarray], shares: Sequence[tuple[str, str, str]]
+) -> dict[str, np.ndarray]:
+    """Add each share (in percent, NaN over none) and its 95 % Wilson interval to ``columns``.
+
+    Args:
+        columns: Counts per group, by name.
+        shares: ``(name, numerator, denominator)``: ``name``, ``name_ci_low`` and
+            ``name_ci_high`` are added.
+    """
+    for name, numerator, denominator in shares:
+        k = columns[numerator].astype("float64")
+        n = columns[denominator].astype("float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns[name] = np.where(n > 0, 100 * k / n, np.nan)
+        columns[f"{name}_ci_low"], columns[f"{name}_ci_high"] = wilson_interval(k, n)
+    return columns
