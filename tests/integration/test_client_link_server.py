@@ -113,6 +113,13 @@ def open_client_page(server: Server, token: str, cookies: dict[str, str] | None 
     return response, found.group(1)
 
 
+def kernel_socket(server: Server, kernel_id: str, cookies: dict[str, str]):
+    """The kernel's websocket asked for with these cookies from the server's own origin."""
+    return open_socket(
+        server.port, f"/api/kernels/{kernel_id}/channels", cookies=cookies, origin=server.origin
+    )
+
+
 def kernel_events(server: Server) -> int:
     """Kernels started or taken from the pool so far (lines of the server's log)."""
     text = server.log_text()
@@ -138,12 +145,7 @@ def test_a_link_opens_its_page_and_its_own_kernel_and_nothing_of_anyone_else(
     client = {**response.cookies()}
     assert set(client) >= {CLIENT_COOKIE}
     assert "Using pre-heated kernel" in users_server.log_text()  # the pool served the link too
-    socket_ = open_socket(
-        users_server.port,
-        f"/api/kernels/{kernel_id}/channels",
-        cookies=client,
-        origin=users_server.origin,
-    )
+    socket_ = kernel_socket(users_server, kernel_id, client)
     assert socket_.status == 101
     try:
         states = _strings(widget_states(socket_))
@@ -234,22 +236,12 @@ def test_a_client_links_browser_reaches_nothing_else(users_server: Server) -> No
         assert refused.status in (403, 404), (path, refused.status)
         assert "kernelId" not in refused.body
     for kernel in (kari_kernel, own_kernel.replace(own_kernel[:8], "0" * 8)):
-        socket_ = open_socket(
-            users_server.port,
-            f"/api/kernels/{kernel}/channels",
-            cookies=client,
-            origin=users_server.origin,
-        )
+        socket_ = kernel_socket(users_server, kernel, client)
         assert socket_.status == 403
     query = request(users_server.port, f"/voila/query/{kari_kernel}", cookies=client)
     assert query.status in (403, 404)
     # a login of her own does not turn a therapist's kernel into the client's, nor back
-    kari_socket = open_socket(
-        users_server.port,
-        f"/api/kernels/{own_kernel}/channels",
-        origin=users_server.origin,
-        cookies=_login_cookies(users_server, "kari"),
-    )
+    kari_socket = kernel_socket(users_server, own_kernel, _login_cookies(users_server, "kari"))
     assert kari_socket.status == 403
 
 
@@ -329,12 +321,7 @@ def test_a_tablet_handed_over_reaches_only_the_clients_page_until_the_therapist_
     assert f'href="/client/{tablet}"' in gate.body and "/client-unlock" in gate.body
     assert 'lang="nb"' in gate.body
     response, kernel_id = open_client_page(users_server, tablet, cookies=kari)
-    socket_ = open_socket(
-        users_server.port,
-        f"/api/kernels/{kernel_id}/channels",
-        cookies=kari,
-        origin=users_server.origin,
-    )
+    socket_ = kernel_socket(users_server, kernel_id, kari)
     assert socket_.status == 101
     socket_.close()
     # the therapist takes it back: not with a wrong secret, nor with a colleague's token
@@ -348,12 +335,7 @@ def test_a_tablet_handed_over_reaches_only_the_clients_page_until_the_therapist_
     assert back.status == 302
     assert back.headers["Location"] == "/voila/render/registration.ipynb"
     assert request(users_server.port, "/voila/tree", cookies=kari).status == 200
-    after = open_socket(
-        users_server.port,
-        f"/api/kernels/{kernel_id}/channels",
-        cookies=kari,
-        origin=users_server.origin,
-    )
+    after = kernel_socket(users_server, kernel_id, kari)
     assert after.status == 403  # the client's kernel stays the client's
 
 
@@ -428,9 +410,7 @@ def test_a_links_only_server_opens_client_links_and_nothing_else(
     assert not any(name.startswith("username-") for name in form.cookies())
     response, kernel_id = open_client_page(server, link(server))
     client = response.cookies()
-    socket_ = open_socket(
-        server.port, f"/api/kernels/{kernel_id}/channels", cookies=client, origin=server.origin
-    )
+    socket_ = kernel_socket(server, kernel_id, client)
     assert socket_.status == 101
     try:
         assert "Individually" in _strings(widget_states(socket_))
@@ -483,12 +463,7 @@ def test_on_a_one_person_server_a_phone_needs_no_token_for_its_link_only(
     response, kernel_id = open_client_page(token_server, link(token_server))
     client = response.cookies()
     assert CLIENT_COOKIE in client and not any(n.startswith("username-") for n in client)
-    socket_ = open_socket(
-        token_server.port,
-        f"/api/kernels/{kernel_id}/channels",
-        cookies=client,
-        origin=token_server.origin,
-    )
+    socket_ = kernel_socket(token_server, kernel_id, client)
     assert socket_.status == 101
     socket_.close()
     for path in ("/", "/voila/render/registration.ipynb", "/voila/render/client_graph.ipynb"):
