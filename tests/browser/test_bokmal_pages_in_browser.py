@@ -25,7 +25,7 @@ import pytest
 
 from fitdata.data import client_links
 from fitdata.data.store import reader_for
-from fitdata.i18n import catalogue
+from fitdata.i18n import Translator, catalogue
 from fitdata.server.serve import DASHBOARDS
 from tests.browser.conftest import Server
 
@@ -216,3 +216,39 @@ def test_the_client_page_in_bokmal_shows_no_english_word(site, page, artifacts) 
     page.screenshot(path=folder / "client_page.png", full_page=True)
     found = english_in(texts, names)
     assert found == {}, f"client page: English on a bokmål page: {found}"
+
+
+def test_the_group_exercises_predictions_and_the_chart_toolbar_in_bokmal(site, page, artifacts):
+    """A prediction reads "20,5", takes "22,5" typed, and the toolbar's tooltip is in bokmål."""
+    server, _client, _names = site
+    tr = Translator("nb")
+    folder = artifacts / "bokmal"
+    folder.mkdir(exist_ok=True)
+    page.goto(f"{server.url}voila/render/group_exercise.ipynb", timeout=240_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=240_000)
+    # the toolbar: hover the chart, then its download button, whose tooltip plotly draws
+    page.locator(".js-plotly-plot").first.hover()
+    button = page.locator(".js-plotly-plot .modebar-btn[data-title]").first
+    button.hover()
+    assert button.get_attribute("data-title") == "Last ned grafen som PNG"
+    page.screenshot(path=folder / "group_exercise_toolbar.png")
+    # the predictions
+    page.get_by_role("tab", name=tr.text("group.tab.predict")).click()
+    page.get_by_text(tr.text("group.mode.predict"), exact=True).click()
+    box = page.locator(".fitdata-predict-1-value input")
+    box.wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(
+        "() => /^\\d+,\\d$/.test(document.querySelector('.fitdata-predict-1-value input').value)",
+        timeout=60_000,
+    )
+    box.fill("22,5")
+    box.press("Enter")
+    # the kernel moved the slider to the typed value, and the box says it back with a comma
+    page.wait_for_function(
+        "() => { const h = document.querySelector('.fitdata-predict-1 .noUi-handle');"
+        " return h && parseFloat(h.getAttribute('aria-valuenow')) === 22.5; }",
+        timeout=60_000,
+    )
+    assert box.input_value() == "22,5"
+    box.scroll_into_view_if_needed()
+    page.screenshot(path=folder / "group_exercise_predictions.png")
