@@ -29,6 +29,7 @@ from fitdata.data.store import reader_for
 from fitdata.features.service import ServiceFilters, filter_options, parse_period, service_summary
 from fitdata.i18n import Translator
 from fitdata.outputs.report import reading_sentences
+from fitdata.server.frame import pages_for_role
 from fitdata.server.serve import DASHBOARDS, default_dashboards_dir
 from tests.browser.conftest import HARMLESS_CONSOLE, _free_port, _note_outside_request
 from tests.browser.test_client_graph_in_browser import options, options_label
@@ -282,12 +283,16 @@ def test_a_person_who_is_not_logged_in_is_sent_to_the_hub_login(hub, browser, ar
 
 
 def test_each_person_lands_on_the_dashboard_list_of_her_own_server(hub, people, artifacts):
+    roles = {"kari": "therapist", "leder": "leader"}
     for name, page in people.items():
         assert page.url.startswith(f"{hub.url}/user/{name}/voila")
         links = page.locator(".fitdata-dashboard-link")
-        assert links.count() == len(DASHBOARDS)
-        for index, (_notebook, title, _audience) in enumerate(DASHBOARDS):
-            assert EN.text(title) in links.nth(index).inner_text()
+        # each role is offered what it may open: a leader the service overview only
+        allowed = pages_for_role(roles[name], DASHBOARDS)
+        assert links.count() == len(allowed) and (len(allowed) == 1) == (name == "leder")
+        titles = {notebook: title for notebook, title, _audience in DASHBOARDS}
+        for index, notebook in enumerate(allowed):
+            assert EN.text(titles[notebook]) in links.nth(index).inner_text()
         page.screenshot(path=artifacts / f"hub-landing-{name}.png", full_page=True)
 
 
