@@ -23,8 +23,10 @@ from functools import cache
 
 import pytest
 
+from fitdata.config import AGE_GROUPS
 from fitdata.data import client_links
 from fitdata.data.store import reader_for
+from fitdata.features.service import FORMATS as EPISODE_FORMATS
 from fitdata.i18n import Translator, catalogue
 from fitdata.server.serve import DASHBOARDS
 from tests.browser.conftest import Server
@@ -32,6 +34,9 @@ from tests.browser.conftest import Server
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’][A-Za-z]+)?")
+#: Codes a dropdown must not show as its labels (their values stay codes).
+CODES = frozenset({"all", *AGE_GROUPS, *EPISODE_FORMATS})
+_PERIOD_CODE = re.compile(r"^\d{4}(Q[1-4]|-\d{2})$")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
 _PLACEHOLDER = re.compile(r"\{[^}]*\}|<[^>]+>|\[\[[^\]]*\]\]")
 
@@ -196,6 +201,11 @@ def test_a_dashboard_in_bokmal_shows_no_english_word(site, page, artifacts, note
     page.screenshot(path=folder / f"{notebook.removesuffix('.ipynb')}.png", full_page=True)
     found = english_in(texts, names)
     assert found == {}, f"{notebook}: English on a bokmål page: {found}"
+    # every dropdown names its choices: no code ("all", "child", "individual", "2025Q3")
+    options = [o.strip() for o in page.locator("select option").all_text_contents()]
+    assert options, f"{notebook}: no dropdown read"
+    codes = [o for o in options if o.lower() in CODES or _PERIOD_CODE.match(o)]
+    assert codes == [], f"{notebook}: dropdowns show codes {codes}"
     # plotly's toolbar speaks bokmål (its locale, sent with each figure) ...
     assert "Last ned grafen som PNG" in texts, f"{notebook}: the chart toolbar is not in bokmål"
     # ... and every slider reads its number with a decimal comma ("4,2", never "4.2")
