@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 from fitdata.kernel_env import ENV_LANG
 
@@ -93,6 +94,14 @@ class Translator:
 
 
 def environment_language() -> Language:
-    """The language the server set for this kernel (``$FITDATA_LANG``); English if not known."""
+    """The language of this kernel's page: its ``?lang=``, else the server's; English if unknown.
+
+    Voila hands a page's query string to its kernel as ``$QUERY_STRING`` (a preheated kernel
+    gets it with the page request), so ``/voila/render/service.ipynb?lang=nb`` is in bokmål
+    whatever ``fitdata serve --lang`` (``$FITDATA_LANG``) says, as the page frame around it is.
+    """
+    asked = parse_qs(os.environ.get("QUERY_STRING", "")).get("lang", [""])[-1]
+    if asked in LANGUAGES:
+        return asked  # type: ignore[return-value]
     lang = os.environ.get(ENV_LANG, "en")
     return lang if lang in LANGUAGES else "en"  # type: ignore[return-value]

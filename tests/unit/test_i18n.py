@@ -56,3 +56,24 @@ def test_every_rule_names_its_source_in_both_languages() -> None:
             assert text and text != f"rule.source.{name}"
             if lang == "en":
                 assert text == rule.source  # config documents the rule; the page shows the same
+
+
+@pytest.mark.parametrize(
+    ("query", "server", "expected"),
+    [
+        ("lang=nb", "en", "nb"),  # the page's ?lang= wins over the server's --lang
+        ("cases=g1abc&lang=en", "nb", "en"),
+        ("lang=de", "nb", "nb"),  # a language fitdata does not speak: the server's
+        ("", "nb", "nb"),
+        ("lang=nb", "xx", "nb"),
+        ("", "xx", "en"),
+    ],
+)
+def test_a_page_speaks_its_query_language_else_the_servers(
+    query: str, server: str, expected: str, monkeypatch
+) -> None:
+    from fitdata.i18n import environment_language
+
+    monkeypatch.setenv("QUERY_STRING", query)
+    monkeypatch.setenv("FITDATA_LANG", server)
+    assert environment_language() == expected
