@@ -204,7 +204,7 @@ def test_a_dashboard_in_bokmal_shows_no_english_word(site, page, artifacts, note
     # every dropdown names its choices: no code ("all", "child", "individual", "2025Q3")
     options = [o.strip() for o in page.locator("select option").all_text_contents()]
     assert options, f"{notebook}: no dropdown read"
-    codes = [o for o in options if o.lower() in CODES or _PERIOD_CODE.match(o)]
+    codes = [o for o in options if o in CODES or _PERIOD_CODE.match(o)]
     assert codes == [], f"{notebook}: dropdowns show codes {codes}"
     # plotly's toolbar speaks bokmål (its locale, sent with each figure) ...
     assert "Last ned grafen som PNG" in texts, f"{notebook}: the chart toolbar is not in bokmål"
