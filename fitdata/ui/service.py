@@ -441,7 +441,8 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
         return self.page(
             [
                 widgets.HTML(
-                    f"<style>{style}</style><h2>{html.escape(tr.text('service.ui.heading'))}</h2>"
+                    f"<style>{style}</style><h2 class='fitdata-page-heading'>"
+                    f"{html.escape(tr.text('service.ui.heading'))}</h2>"
                 ),
                 controls,
                 self.message,

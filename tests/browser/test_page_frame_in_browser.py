@@ -141,6 +141,13 @@ def test_landing_page_and_a_dashboard_have_the_frame(browser, server: UsersServe
     page.wait_for_selector(".fitdata-page", timeout=PAGE_TIMEOUT_MS)
     assert page.locator(".fitdata-error").count() == 0
     assert page.locator(".fitdata-signed-in").is_hidden()  # the frame says it once
+    # ... and names the page once: no visible heading of the dashboard repeats the title
+    headings = page.evaluate(
+        """() => [...document.querySelectorAll('h1, h2, h3')]
+            .filter(h => !h.closest('.fitdata-frame') && h.offsetParent !== null)
+            .map(h => h.innerText.trim())"""
+    )
+    assert tr.text(title_key) not in headings, headings
     assert page.locator("#loading").is_hidden()
     assert_frame(page, tr, tr.text(title_key), "kari", "therapist")
     page.screenshot(path=SHOTS / f"{notebook[:-6]}-{server.lang}-{size}.png")
