@@ -58,7 +58,7 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
         set_options(self.client, self._client_options())
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
-        self.graph = FigureView(self._current_spec())
+        self.graph = FigureView(self._current_spec(), lang=self.tr.lang)
         self.figure_box = self.graph_box(self.graph)
         # the case discussion panel under the graph (issue 22): record, list, correct
         self.discussion = discussion_panel(context, self._episode(), source="client_graph")

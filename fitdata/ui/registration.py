@@ -149,7 +149,7 @@ class RegistrationView(Corrections, EpisodeForms, name="registration", css="fitd
         self._load_episode()
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
-        self.graph = FigureView(self._current_spec())
+        self.graph = FigureView(self._current_spec(), lang=self.tr.lang)
         self.figure_box = self.graph_box(self.graph)
         self._validate()
 

@@ -186,8 +186,8 @@ class ServiceView(DashboardView, name="service dashboard", css="fitdata-service"
             self._warn(tr.text("service.ui.no_data"))
         # Two figures: the trends follow the focus team; the team comparison (every team of
         # the population, hundreds of rows) changes only with the population or the period.
-        self.trend_graph = FigureView()
-        self.team_graph = FigureView()
+        self.trend_graph = FigureView(lang=tr.lang)
+        self.team_graph = FigureView(lang=tr.lang)
         self._population: tuple[Any, ...] | None = None  # what the team parts were made for
         self._figure: go.Figure | None = None
         self._refresh()

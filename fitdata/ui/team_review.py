@@ -175,7 +175,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         self._refresh()
         # ``graph`` draws the figure (see fitdata.ui.figure_view for why it is not a
         # FigureWidget); tests read what it shows through :attr:`figure`.
-        self.graph = FigureView(self._current_spec())
+        self.graph = FigureView(self._current_spec(), lang=self.tr.lang)
         self.figure_box = self.graph_box(self.graph)
 
         self.service.observe(self.guarded(self._on_service), "value")

@@ -88,8 +88,8 @@ class TherapistDevelopmentView(
         # FigureWidget's model after 2 s ("Failed to initialize model"), after which the
         # chart silently stops following the dropdowns (seen in tests/browser). A rendered
         # figure has no such state; a redraw costs a few hundred ms more.
-        self.outcome_output = FigureView()
-        self.profile_output = FigureView()
+        self.outcome_output = FigureView(lang=tr.lang)
+        self.profile_output = FigureView(lang=tr.lang)
         self._redraw_outcomes()
         self._redraw_profile()
         self._update_texts()
