@@ -45,7 +45,7 @@ from plotly.io.json import to_json_plotly
 
 from fitdata.i18n import LANGUAGES, catalogue, environment_language
 
-__all__ = ["PLOTLY_CONFIG", "SEPARATORS", "FigureView", "plotly_config"]
+__all__ = ["PLOTLY_CONFIG", "SEPARATORS", "FigureView", "has_content", "plotly_config"]
 
 #: The plotly config of every figure the package renders (read-only). Health data stay on this
 #: machine: no cloud share or "edit in Chart Studio" control, no link to plotly.com (the logo),
@@ -64,6 +64,26 @@ PLOTLY_CONFIG: MappingProxyType[str, Any] = MappingProxyType(
 
 _MIME = "application/vnd.plotly.v1+json"
 _EMPTY: dict[str, Any] = {"data": [], "layout": {}}
+
+#: The keys of a trace that hold its points (a trace with none of them filled draws nothing).
+_POINT_KEYS = ("x", "y", "values", "z", "lat", "r")
+
+
+def has_content(spec: dict[str, Any]) -> bool:
+    """Whether a figure draws anything: a trace with points, or a note (annotation) in words.
+
+    A figure without either would show bare axes (``-1 … 6``) -- a chart that says nothing and
+    looks broken -- so :class:`FigureView` shows nothing in its place.
+    """
+    layout = spec.get("layout") or {}
+    if layout.get("annotations"):
+        return True
+    for trace in spec.get("data") or []:
+        for key in _POINT_KEYS:
+            points = trace.get(key)
+            if points is not None and not isinstance(points, str) and len(points) > 0:
+                return True
+    return False
 
 
 #: plotly's ``layout.separators`` by language: decimal mark, then the thousands separator.
@@ -148,6 +168,10 @@ class FigureView(widgets.Output):
             figure = self.spec  # the figure read back must say what was sent
         self._figure = figure if isinstance(figure, go.Figure) else None
         title = self.spec.get("layout", {}).get("title", {})
+        if not has_content(self.spec):  # no bare axes: nothing to draw is drawn as nothing
+            self.outputs = ()
+            self.sent += 1
+            return True
         self.outputs = (
             {
                 "output_type": "display_data",

@@ -75,7 +75,7 @@ def test_no_chart_offers_to_send_its_data_off_the_machine() -> None:
 
 def test_every_figure_is_sent_with_the_package_config() -> None:
     spec = {"data": [{"type": "bar", "x": ["a"], "y": [1]}], "layout": {}}
-    for view in (FigureView(), FigureView(spec), FigureView(go.Figure(spec))):
+    for view in (FigureView(spec), FigureView(go.Figure(spec))):
         assert bundle(view)[MIME]["config"] == PLOTLY_CONFIG
         assert bundle(view)[MIME]["config"] is not PLOTLY_CONFIG  # a page cannot change it
 
@@ -127,8 +127,25 @@ def test_bokmal_figures_read_4_comma_2_and_english_4_point_2() -> None:
 
 def test_a_figure_follows_the_kernels_language_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_LANG, "nb")
-    view = FigureView()
+    view = FigureView({"data": [{"type": "bar", "x": ["a"], "y": [1]}], "layout": {}})
     assert view.lang == "nb"
     assert bundle(view)[MIME]["config"]["locale"] == "no"
     monkeypatch.setenv(ENV_LANG, "en")
     assert FigureView().lang == "en"
+
+
+def test_a_figure_with_nothing_to_draw_shows_nothing_not_bare_axes() -> None:
+    from fitdata.ui.figure_view import has_content
+
+    view = FigureView(lang="en")
+    assert view.outputs == ()  # the empty start is no chart at all (it was axes -1 ... 6)
+    empty_traces = {"data": [{"type": "scatter", "x": [], "y": []}], "layout": {"title": "T"}}
+    assert not has_content(empty_traces)
+    view.show(empty_traces)
+    assert view.outputs == ()
+    note = {"data": [], "layout": {"annotations": [{"text": "No sessions yet"}]}}
+    assert has_content(note)  # a note in words is content
+    view.show(note)
+    assert len(view.outputs) == 1
+    view.show({"data": [{"type": "bar", "x": ["a"], "y": [1]}], "layout": {}})
+    assert len(view.outputs) == 1 and view.spec["data"][0]["y"] == [1]
