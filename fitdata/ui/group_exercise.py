@@ -14,6 +14,14 @@ named "Partner A", "Partner B" (a family: "Family member A", ...; a collateral r
 "Parent's rating"), each with a status sentence; the reasons name whose flag each is. The
 prediction exercise is about the first participant.
 
+On a projector (issue 23): the page's own stylesheet (``static/group_exercise.css``) gives
+20 px text and 44 px controls and lets no tab, button, label or dropdown cut its text off.
+Opened from a review link the team dropdown names the link's team. While the group predicts,
+the case list shows only the cases' names and the reasons wait for the reveal (the session
+count, "not seen for weeks" or a later flag would give the answer); the end of an ended episode
+is shown (without its date) only once the whole episode is seen. A team with fewer clients than
+``min_cell_size`` shows no case: one of so few could be recognised.
+
 The view keeps its state in widget traitlets, so a test can drive it in plain Python
 (``view.case.value = ...``, ``view.next_step.click()``) and read what the page would show.
 """

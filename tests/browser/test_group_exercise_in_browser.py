@@ -183,8 +183,8 @@ def scored(trace: dict) -> tuple[list, list]:
 
 
 def set_readout(page, css: str, value: str) -> None:
-    """Type a value into a slider's editable readout, as a person can."""
-    readout = page.locator(f"{css} .widget-readout")
+    """Type a value into the box beside a prediction slider, as a person can."""
+    readout = page.locator(f"{css}-value input")
     readout.click()
     page.keyboard.press("Control+A")
     page.keyboard.type(value)
