@@ -210,7 +210,9 @@ class GroupExerciseView(DashboardView, name="group exercise", css="fitdata-group
         # The graph is an Output widget whose ``outputs`` state holds the figure as a plotly
         # mime bundle (see fitdata.ui.figure_view for why it is not a FigureWidget).
         # Tests read what it shows through :attr:`figure`.
-        self.figure_box = FigureView(self._current_spec()).add_class("fitdata-graph")
+        self.figure_box = FigureView(self._current_spec(), lang=self.tr.lang).add_class(
+            "fitdata-graph"
+        )
 
         self.team.observe(
             self.guarded(

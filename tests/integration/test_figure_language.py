@@ -12,6 +12,7 @@ from fitdata.kernel_env import ENV_LANG
 from fitdata.ui import (
     ClientGraphView,
     DashboardContext,
+    GroupExerciseView,
     RegistrationView,
     ServiceView,
     TeamReviewView,
@@ -19,7 +20,14 @@ from fitdata.ui import (
 )
 from fitdata.ui.figure_view import FigureView
 
-VIEWS = (ClientGraphView, RegistrationView, ServiceView, TeamReviewView, TherapistDevelopmentView)
+VIEWS = (
+    ClientGraphView,
+    GroupExerciseView,
+    RegistrationView,
+    ServiceView,
+    TeamReviewView,
+    TherapistDevelopmentView,
+)
 
 
 @pytest.mark.parametrize("view_class", VIEWS, ids=lambda c: c.__name__)
