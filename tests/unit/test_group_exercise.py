@@ -489,3 +489,28 @@ def test_reasons_of_a_couple_name_whose_flag_each_is() -> None:
         ("Partner B", "Partner A"),
     )
     assert text == "Partner B: not on track now (at session 4) · Partner A: SRS drop at session 3"
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"), [("en", "Ended (unplanned)"), ("nb", "Avsluttet (uplanlagt)")]
+)
+def test_an_ended_case_seen_whole_gets_an_end_marker_without_a_date(lang, text) -> None:
+    from fitdata.analytics.client_status import EpisodeEnd
+
+    case = ge.anonymise_case(raw_sessions(), label="A", age_group="adult")
+    end = EpisodeEnd(date=dt.date(2025, 6, 30), end_type="unplanned")
+    tr = Translator(lang)
+    spec = group_figure(case, tr, DEFAULT_CONFIG, ended=end)
+    layout = spec["layout"]
+    marker = [a for a in layout["annotations"] if a.get("name") == "episode-end"]
+    assert [a["text"] for a in marker] == [text]
+    line = next(s for s in layout["shapes"] if s.get("name") == "episode-end")
+    assert line["x0"] == case.session_count + 0.5
+    assert layout["xaxis"]["range"][1] >= case.session_count + 1.5  # room for the label
+    drawn = json.dumps(spec, default=str)
+    assert "2025" not in drawn and "30.06" not in drawn
+    go.Figure(spec)  # valid plotly
+    # While the group predicts (some sessions hidden), the end is not drawn.
+    hidden = group_figure(case, tr, DEFAULT_CONFIG, shown=2, ended=end)
+    assert not [s for s in hidden["layout"]["shapes"] if s.get("name") == "episode-end"]
+    assert not hidden["layout"].get("annotations")
