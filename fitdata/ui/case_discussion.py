@@ -94,6 +94,7 @@ class DiscussionPanel(widgets.VBox):
         self._episode_id: str | None = None  # kept in Python, never in a widget
         self._listed = pd.DataFrame()
         self._flags: tuple[cd.FlagThen, ...] = ()  # shown, and stored with the record
+        self._flags_as_of: tuple[dt.date, tuple[cd.FlagThen, ...]] | None = None
         tr = self.tr
         style = {"description_width": "initial"}
         title = tr.text("discussion.group_heading" if anonymous else "discussion.heading")
@@ -210,16 +211,27 @@ class DiscussionPanel(widgets.VBox):
         """Who records: the page's user, else the kernel's."""
         return self.context.user or current_user() or "unknown"
 
-    def set_episode(self, episode_id: str | None, *, force: bool = False) -> None:
+    def set_episode(
+        self,
+        episode_id: str | None,
+        *,
+        force: bool = False,
+        flags_as_of: tuple[dt.date, tuple[cd.FlagThen, ...]] | None = None,
+    ) -> None:
         """Show the panel for another case (None: hide it), with a fresh form.
 
         The same case again changes nothing (a redraw of the page keeps what is typed),
-        unless ``force``.
+        unless ``force``. ``flags_as_of`` is ``(day, flags)``: the flags the page already shows
+        as holding on ``day`` (the team review's current flags as of its date). A discussion
+        dated on or after that day stores exactly those -- what the team saw -- and they are
+        not judged again (that took as long as the rest of choosing a case, ~0.1 s at a
+        million sessions); an earlier date is judged afresh.
         """
         if episode_id == self._episode_id and not force and hasattr(self, "_shown"):
             return
         self._shown = True
         self._episode_id = episode_id
+        self._flags_as_of = flags_as_of
         self.layout.display = "none" if episode_id is None else None
         self.message.value = ""
         self._clear_form()
@@ -285,12 +297,17 @@ class DiscussionPanel(widgets.VBox):
             self.flags_now.value = ""
             return
         reader = self.context.reader
-        day = self.date.value or self.today
+        day = min(self.date.value or self.today, self.today)
+        known = self._flags_as_of
+        if known is not None and day >= known[0]:
+            self._flags = known[1]
+            self.flags_now.value = self._flags_html(self._flags)
+            return
         try:
             self._flags = cd.current_flags(
                 reader,
                 self._episode_id,
-                min(day, self.today),
+                day,
                 config=self.context.config,
                 model=self._model if self._model is not None else trajectory_model(reader),
             )

@@ -44,6 +44,7 @@ from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.data import queries
 from fitdata.data.audit import record_access
 from fitdata.features import team_review as cl
+from fitdata.features.case_discussions import FlagThen
 from fitdata.features.group_exercise import case_token, link_key
 from fitdata.outputs import team_review as review_files
 from fitdata.ui import team_review_table as review_table
@@ -391,6 +392,22 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         """The graph the page shows, as a validated ``go.Figure`` (for tests)."""
         return self.graph.figure
 
+    def _flags_now(self, episode_id: str) -> tuple[dt.date, tuple[FlagThen, ...]] | None:
+        """The case's current flags as the list shows them, as of the list's date.
+
+        Every participant's, ordered like :func:`fitdata.features.case_discussions.
+        current_flags` (by client, then flag), so the record stores what the team saw.
+        """
+        if self._caseload is None:
+            return None
+        flags = self._caseload.flags
+        now = flags[(flags["episode_id"] == episode_id) & flags["current"].astype(bool)]
+        now = now.sort_values(["client_id", "flag"])
+        return self._caseload.as_of, tuple(
+            FlagThen(str(c), str(f), None if pd.isna(n) else int(n))
+            for c, f, n in zip(now["client_id"], now["flag"], now["last_session"], strict=True)
+        )
+
     def _current_spec(self) -> Spec:
         """The chosen row's graph (the first listed row until one is chosen)."""
         context, tr = self.context, self.context.tr
@@ -415,7 +432,8 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             )
         cases = self._caseload.cases
         case = cases[cases["key"] == key]
-        self.discussion.set_episode(key.split("|", 1)[0])
+        episode_id = key.split("|", 1)[0]
+        self.discussion.set_episode(episode_id, flags_as_of=self._flags_now(episode_id))
         if len(case) and bool(case["joint"].iloc[0]):
             return self._case_spec(case.iloc[0])
         episode_id, client_id = key.split("|", 1)

@@ -168,3 +168,38 @@ def test_the_review_shows_the_last_discussion_and_lists_follow_ups_due(db: Path)
     # the download carries the columns
     table = view.export_table()
     assert table["Last discussed"].notna().sum() == 1 and "Since the discussion" in table.columns
+
+
+def test_the_review_stores_the_flags_it_shows_without_judging_them_again(
+    db: Path, monkeypatch
+) -> None:
+    """A discussion dated on or after the list's date stores the list's current flags."""
+    from fitdata.features import case_discussions
+
+    view = TeamReviewView(DashboardContext(db, user="sigrid"), model=line_model())
+    view.as_of.value = AS_OF
+    stag = next(row["key"] for row in view.table.rows if row["key"].startswith("E1|"))
+    listed = view._caseload.flags
+    listed = listed[(listed["episode_id"] == "E1") & listed["current"].astype(bool)]
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the flags the list shows were judged again")
+
+    judge = case_discussions.current_flags
+    monkeypatch.setattr(case_discussions, "current_flags", refuse)
+    view.table.selected = stag
+    form = view.discussion
+    form._today = AS_OF
+    form.set_episode("E1", force=True, flags_as_of=view._flags_now("E1"))
+    assert {(f.client_id, f.flag) for f in form._flags} == set(
+        zip(listed["client_id"], listed["flag"], strict=True)
+    )
+    assert form._flags  # E1 is stagnating now
+    # ... and they are the flags the record's own rule finds on that day
+    model = line_model()
+    reader = reader_for(db)
+    assert form._flags == judge(reader, "E1", AS_OF, model=model)
+    # an earlier date is judged afresh
+    monkeypatch.setattr(case_discussions, "current_flags", judge)
+    form.date.value = AS_OF - dt.timedelta(weeks=8)
+    assert form._flags == judge(reader, "E1", AS_OF - dt.timedelta(weeks=8), model=model)
