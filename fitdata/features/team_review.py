@@ -475,8 +475,10 @@ def _joint_case_rows(together: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFra
     together = together.sort_values(["case", "_rank", "client_id"], kind="stable")
     grouped = together.groupby("case", sort=False)
     combined = grouped.first()  # the case's first participant: key, client, episode's facts
-    for column, how in CASE_AGGREGATES.items():
-        combined[column] = grouped[column].agg(how)
+    # one pass per kind of aggregate (a pass per column cost ~20 ms for a team at 1M sessions)
+    for how in dict.fromkeys(CASE_AGGREGATES.values()):
+        columns = [c for c, h in CASE_AGGREGATES.items() if h == how]
+        combined[columns] = grouped[columns].agg(how)
     combined[list(FLAGS)] = grouped[list(FLAGS)].any()
     combined["weeks_since_last"] = (combined["days_since_last"] / 7).round(1)
     combined["urgent_flag"] = np.array([*URGENCY, ""], dtype=object)[
