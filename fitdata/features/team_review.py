@@ -260,13 +260,14 @@ LEFT JOIN clients c ON c.client_id = p.client_id
 
 #: The clients taking part in the team's couple and family episodes, with their roles (a
 #: partner without sessions too); other episodes' roles follow from ``episodes.client_id``.
+# The participants of the team's couple and family episodes the caseload found ($episodes):
+# a lookup by episode id, not a join of every participant with every episode of the team.
 _PARTICIPANTS_SQL = """
 SELECT p.episode_id, p.client_id, p.role, c.age_group
 FROM episode_participants p
-JOIN episodes e USING (episode_id)
 LEFT JOIN clients c ON c.client_id = p.client_id
-WHERE e.team_id = $team AND ($therapist IS NULL OR e.therapist_id = $therapist)
-  AND e.format IN ('couple', 'family') AND p.rater = 'client' AND p.role <> 'collateral'
+WHERE p.episode_id IN (SELECT unnest($episodes::VARCHAR[]))
+  AND p.rater = 'client' AND p.role <> 'collateral'
   AND (p.added_on IS NULL OR p.added_on <= $as_of)
 """
 
@@ -368,7 +369,10 @@ def team_caseload(
     episodes = reader.df(_CASELOAD_SQL, params)
     episodes["key"] = episodes["episode_id"].astype(str) + "|" + episodes["client_id"].astype(str)
     joint = episodes["format"].isin(JOINT_FORMATS).to_numpy(copy=True)
-    roster = reader.df(_PARTICIPANTS_SQL, params) if joint.any() else _EMPTY_ROSTER
+    roster = _EMPTY_ROSTER
+    if joint.any():
+        listed = episodes.loc[joint, "episode_id"].astype(str).unique().tolist()
+        roster = reader.df(_PARTICIPANTS_SQL, {"episodes": listed, "as_of": as_of})
     if joint.any():  # a couple or family of one client so far is that client's case
         pairs = ["episode_id", "client_id"]
         people = pd.concat([episodes.loc[joint, pairs], roster[pairs]]).drop_duplicates()
