@@ -82,16 +82,6 @@ COLUMNS: tuple[tuple[str, str, bool, bool], ...] = (
 _DASH = "\u2013"  # an empty cell
 
 
-#: A couple's or family's cells hold a line per participant (names and their own numbers
-#: line up; a line never breaks inside a client code), so the row stays narrow and the flags
-#: stay in view beside it; an individual's cells are one line, as always.
-JOINT_CSS = """
-.fitdata-case-table td:not([data-key="flags"]) { white-space: pre; }
-.fitdata-case-table .fitdata-chip[data-flag*="@"] { white-space: normal; }
-.fitdata-case-table td[data-key="last_discussed"] { white-space: pre-line; min-width: 14em; }
-"""
-
-
 def text_colour(background: str) -> str:
     """Black or white, whichever reads better on ``background`` (#rrggbb)."""
     red, green, blue = (int(background[i : i + 2], 16) for i in (1, 3, 5))
@@ -106,7 +96,7 @@ class CaseTable(anywidget.AnyWidget):
     """
 
     _esm = asset("case_table.js")
-    _css = asset("case_table.css") + JOINT_CSS
+    _css = asset("case_table.css")
     columns = traitlets.List(traitlets.Dict()).tag(sync=True)
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
     sort_by = traitlets.Unicode("").tag(sync=True)
