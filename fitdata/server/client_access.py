@@ -68,6 +68,7 @@ from tornado import web
 from fitdata.data.client_links import LinkRefused, redeem_client_link
 from fitdata.i18n import LANGUAGES, Translator
 from fitdata.kernel_env import CLIENT_LINK_HEADER, CLIENT_NOTEBOOK, ENV_LANG, LOGIN_USER_HEADER
+from fitdata.server.frame import standalone_page
 from fitdata.server.kernels import PageHandler
 from fitdata.server.security import PageError
 
@@ -292,13 +293,7 @@ _STYLE = (
 
 
 def _document(lang: str, title: str, body: str) -> str:
-    return (
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="icon" href="data:,">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
-    )
+    return standalone_page(lang, title, body, _STYLE)
 
 
 def _languages_first(lang: str) -> list[str]:

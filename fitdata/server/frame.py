@@ -46,6 +46,7 @@ __all__ = [
     "page_language",
     "pages_for_role",
     "signed_out_page",
+    "standalone_page",
 ]
 
 #: The request handler drawing the current page (set by the page and landing handlers).
@@ -214,12 +215,13 @@ _STYLE = (
 )
 
 
-def _document(lang: str, title: str, body: str) -> str:
+def standalone_page(lang: str, title: str, body: str, style: str = _STYLE) -> str:
+    """A whole small HTML page outside Voila (login, signed out, a client link's refusal)."""
     return (
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{html.escape(title)}</title><style>{style}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
 
@@ -269,7 +271,7 @@ def login_page(
         f'<button type="submit" id="login_submit">{html.escape(tr.text("frame.login.submit"))}'
         "</button></form>"
     )
-    return _document(lang, tr.text("frame.login.title"), body)
+    return standalone_page(lang, tr.text("frame.login.title"), body)
 
 
 def signed_out_page(lang: str, base_url: str, login_available: bool) -> str:
@@ -282,7 +284,7 @@ def signed_out_page(lang: str, base_url: str, login_available: bool) -> str:
         f'<p><a class="fitdata-sign-in" href="{html.escape(target)}">'
         f"{html.escape(tr.text('frame.sign_in'))}</a></p>"
     )
-    return _document(lang, tr.text("frame.signed_out.title"), body)
+    return standalone_page(lang, tr.text("frame.signed_out.title"), body)
 
 
 def next_url_escaped(value: str) -> str:
