@@ -1,9 +1,14 @@
-"""A file of client data written whole and readable by its owner only (printouts, case lists).
+"""Files fitdata writes for people to take away, written whole (printouts, case lists, reports).
 
-:func:`write_private` writes beside the target first (``.<name>.partial``, mode 0600 whatever the
-umask, and also when a partial was left behind before) and then puts it in place, so a reader
-never sees half a file and nobody else on the machine can read it; a failed write leaves the
-target as it was and no partial behind.
+:func:`write_whole` writes beside the target first (``.<name>.partial``, created with mode 0600
+whatever the umask, also when a partial was left behind before), gives it its mode and owner and
+then puts it in place, so a reader never sees half a file; a failed write leaves the target as
+it was and no partial behind.
+
+:func:`write_private` is that for a file of client data: readable by its owner only (0600),
+whatever the file it replaces allowed. :func:`write_keeping_mode` is that for a file of
+aggregates (the service report): a file it replaces keeps its mode and owner (an administrator
+may have shared it with a group), a new one is 0600 like every other file fitdata makes.
 """
 
 from __future__ import annotations
@@ -11,13 +16,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fitdata.data.files import NEW_FILE_MODE
+from fitdata.data.files import NEW_FILE_MODE, FileMode
 
-__all__ = ["write_private"]
+__all__ = ["write_keeping_mode", "write_private", "write_whole"]
 
 
-def write_private(out: Path, data: bytes) -> None:
-    """Write ``data`` to ``out`` readable by its owner only, whole: beside it first, then in place.
+def write_whole(out: Path, data: bytes, mode: FileMode) -> None:
+    """Write ``data`` to ``out`` whole, with ``mode``: beside it first, then in place.
 
     Raises:
         OSError: If the file cannot be written (the partial is removed, ``out`` is unchanged).
@@ -29,9 +34,20 @@ def write_private(out: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as file:
             fd = -1
             file.write(data)
+        mode.apply(partial)
         partial.replace(out)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         partial.unlink(missing_ok=True)
         raise
+
+
+def write_private(out: Path, data: bytes) -> None:
+    """Write ``data`` to ``out`` readable by its owner only (0600), whole."""
+    write_whole(out, data, FileMode())
+
+
+def write_keeping_mode(out: Path, data: bytes) -> None:
+    """Write ``data`` to ``out`` whole, keeping the mode and owner of a file it replaces."""
+    write_whole(out, data, FileMode.of(out))

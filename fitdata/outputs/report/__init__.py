@@ -38,6 +38,7 @@ from fitdata.features.service import (
 )
 from fitdata.features.service.couples import CoupleSummary, couple_summary
 from fitdata.features.service.follow_up import FollowUpSummary, follow_up_summary
+from fitdata.outputs.private_file import write_keeping_mode
 from fitdata.outputs.report.charts import COLOURS, OUTCOME_COLUMNS, chart_data
 from fitdata.outputs.report.couples import (
     couple_explanation,
@@ -143,7 +144,7 @@ def write_report(
     config: ClinicalConfig = DEFAULT_CONFIG,
     cache: SummaryCache | None = None,
 ) -> ServiceSummary:
-    """Compute the summary and write the report to ``out`` (replaced atomically).
+    """Compute the summary and write the report to ``out`` (whole; a replaced file keeps its mode).
 
     The report holds the couples section (:func:`fitdata.features.service.couples.couple_summary`
     of the same selection) after the teams, and then the discussed cases' section
@@ -156,8 +157,5 @@ def write_report(
     couples = couple_summary(reader, filters, config=config, cache=cache)
     follow_up = follow_up_summary(reader, filters, config=config, cache_=cache)
     content = render(summary, fmt, lang, couples, follow_up)
-    out = Path(out)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_bytes(content)
-    partial.replace(out)
+    write_keeping_mode(Path(out), content)
     return summary
