@@ -169,14 +169,16 @@ def table_rows(
     }
     joint = frame[frame["joint"].astype(bool)] if len(frame) else frame
     if len(joint) and episodes is not None:
-        people = episodes[episodes["case"].isin(joint["key"])]
+        people: dict[str, list[dict[str, Any]]] = {}
+        for record in episodes[episodes["case"].isin(joint["key"])].to_dict("records"):
+            people.setdefault(record["case"], []).append(record)
         for case in joint.itertuples(index=False):
             cells = rows[case.key]["cells"]
-            cells.update(_joint_cells(case, people[people["case"] == case.key], tr))
+            cells.update(_joint_cells(case, people.get(case.key, []), tr))
     return rows
 
 
-def _joint_cells(case: Any, people: pd.DataFrame, tr: Translator) -> dict[str, str]:
+def _joint_cells(case: Any, people: list[dict[str, Any]], tr: Translator) -> dict[str, str]:
     """A couple's or family's cells: who they are, and each participant's own numbers.
 
     The first cell: the kind of case on a line, then one line per participant in the order
@@ -184,7 +186,7 @@ def _joint_cells(case: Any, people: pd.DataFrame, tr: Translator) -> dict[str, s
     one without sessions yet), so each participant's numbers are on their name's line; the age
     group once when all share it.
     """
-    by_client = {str(r["client_id"]): r for r in people.to_dict("records")}
+    by_client = {str(r["client_id"]): r for r in people}
     order = [by_client.get(str(client)) for _, client in case.participants]
 
     def each(column: str, signed: bool = False) -> str:
