@@ -7,6 +7,7 @@ import math
 import re
 import time
 
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
@@ -166,15 +167,19 @@ def test_read_filter_and_download(server_en, page, demo_db, artifacts) -> None:
     assert reading_items(page) == reading_sentences(focused.reading, tr)
     screenshot(page, artifacts / "service-team.png")
 
-    # Period by year: the options become years.
+    # Period by year: the options become years, and the end is the year that holds the end of
+    # the quarter shown until now. Wait for that year itself, not for the first four digits:
+    # new options select their first year on the way (ipywidgets sends index 0, then the
+    # kernel's value), so a page read in between took the first year and then waited for
+    # "Period: <first year>", which never comes (CI under load: 120 s timeout).
+    year = str(pd.Period(options["default_period"], freq="Q").asfreq("Y"))
     page.locator(".fitdata-unit select").select_option(label="year")
     page.wait_for_function(
-        "() => /^\\d{4}$/.test(document.querySelector('.fitdata-period-to select').value"
-        " || (document.querySelector('.fitdata-period-to select option:checked')"
-        " || {}).textContent)",
+        "(year) => (document.querySelector('.fitdata-period-to select option:checked')"
+        " || {textContent: ''}).textContent.trim() === year",
+        arg=year,
         timeout=120_000,
     )
-    year = page.locator(".fitdata-period-to select option:checked").inner_text().strip()
     assert re.fullmatch(r"\d{4}", year)
     page.wait_for_function(
         "(text) => document.querySelector('.fitdata-selection').textContent.includes(text)",
