@@ -12,6 +12,10 @@ p95 milliseconds of
 * the dashboard callbacks in plain Python (``TeamReviewView``; widget and figure building
   included, the browser's drawing not): team change (cache cleared), therapist / status / age
   filter, flag button, header sort and row choice;
+* what a page open reads once per kernel and database version, which the team changes then
+  reuse: the expected trajectories, and the participants of every couple and family episode
+  (:mod:`fitdata.features.joint_roster`; "team change (cache cleared)" clears the caseloads,
+  not these);
 * side by side, the naive approach (issue 8): ``sessions``, ``episodes``, ``clients`` and
   ``therapists`` loaded into pandas once per kernel (its own row), then for every widget change
   one pandas function of the widget values, as a notebook with ``interact`` would call it
@@ -44,7 +48,7 @@ from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.config import DEFAULT_CONFIG, TIE_TOLERANCE, ClinicalConfig
 from fitdata.data import cache
 from fitdata.data.store import Reader, reader_for
-from fitdata.features import expected_trajectory
+from fitdata.features import expected_trajectory, joint_roster
 from fitdata.features import team_review as cl
 from fitdata.ui import DashboardContext, TeamReviewView
 from fitdata.vocabulary import SRS_ITEMS
@@ -252,11 +256,19 @@ def bench(path: Path, repeats: int, naive: bool = True) -> list[Row]:
 
     load_median, load_p95 = timed(new_kernel, 10)
     model = cl.trajectory_model(reader)
+
+    def read_roster() -> None:
+        joint_roster.clear_memory()  # a new kernel, or the file replaced by a write
+        joint_roster.joint_roster(reader, [], as_of=as_of)
+
+    roster_median, roster_p95 = timed(read_roster, 10)
     rows: list[Row] = [
         ("-", "page open: fit the expected trajectories (first kernel after an import)", fit_ms,
          fit_ms, None),
         ("-", "page open: read the stored trajectories (every later kernel)", load_median,
          load_p95, None),
+        ("-", "page open: read the couples' and families' participants (first caseload of a "
+         "kernel; team changes reuse it)", roster_median, roster_p95, None),
     ]  # fmt: skip
     tables: dict[str, pd.DataFrame] | None = None
     if naive:

@@ -61,6 +61,7 @@ from fitdata.data.queries import latest_session_date
 from fitdata.data.store import Reader
 from fitdata.features import case_discussions, expected_trajectory
 from fitdata.features import follow_up as follow_ups
+from fitdata.features.joint_roster import JOINT_FORMATS, joint_roster
 
 __all__ = [
     "CASELOAD_COLUMNS",
@@ -147,11 +148,9 @@ Status = Literal["ongoing", "ended", "all"]
 #: Status filter values: ongoing at ``as_of``, ended by ``as_of``, or both.
 STATUSES: tuple[Status, ...] = ("ongoing", "ended", "all")
 
-#: Episode formats whose clients are one case: a couple and a family are reviewed together.
-JOINT_FORMATS: tuple[str, ...] = ("couple", "family")
-
 #: The roles of a case's participants in the order they are named (index client first).
 ROLE_ORDER: tuple[str, ...] = ("index", "partner", "family_member", "member")
+_ROLE_RANK: dict[str, int] = {role: i for i, role in enumerate(ROLE_ORDER)}
 
 #: Columns of :attr:`Caseload.episodes` (before the one boolean column per flag). ``role`` is
 #: the client's role in the episode (``index``, ``partner``, ``family_member``, ``member``),
@@ -258,19 +257,6 @@ LEFT JOIN therapists th ON th.therapist_id = e.therapist_id
 LEFT JOIN clients c ON c.client_id = p.client_id
 """
 
-#: The clients taking part in the team's couple and family episodes, with their roles (a
-#: partner without sessions too); other episodes' roles follow from ``episodes.client_id``.
-# The participants of the team's couple and family episodes the caseload found ($episodes):
-# a lookup by episode id, not a join of every participant with every episode of the team.
-_PARTICIPANTS_SQL = """
-SELECT p.episode_id, p.client_id, p.role, c.age_group
-FROM episode_participants p
-LEFT JOIN clients c ON c.client_id = p.client_id
-WHERE p.episode_id IN (SELECT unnest($episodes::VARCHAR[]))
-  AND p.rater = 'client' AND p.role <> 'collateral'
-  AND (p.added_on IS NULL OR p.added_on <= $as_of)
-"""
-
 
 def trajectory_model(reader: Reader) -> TrajectoryModel:
     """The service's expected-trajectory model, fitted once per database version.
@@ -368,18 +354,9 @@ def team_caseload(
     params = {"team": team_id, "as_of": as_of, "therapist": therapist_id}
     episodes = reader.df(_CASELOAD_SQL, params)
     episodes["key"] = episodes["episode_id"].astype(str) + "|" + episodes["client_id"].astype(str)
-    joint = episodes["format"].isin(JOINT_FORMATS).to_numpy(copy=True)
-    roster = _EMPTY_ROSTER
-    if joint.any():
-        listed = episodes.loc[joint, "episode_id"].astype(str).unique().tolist()
-        roster = reader.df(_PARTICIPANTS_SQL, {"episodes": listed, "as_of": as_of})
-    if joint.any():  # a couple or family of one client so far is that client's case
-        pairs = ["episode_id", "client_id"]
-        people = pd.concat([episodes.loc[joint, pairs], roster[pairs]]).drop_duplicates()
-        many = people.groupby("episode_id")["client_id"].size() > 1
-        joint &= episodes["episode_id"].map(many).fillna(False).to_numpy(dtype=bool)
-        roster = roster[roster["episode_id"].map(many).fillna(False).to_numpy(dtype=bool)]
-    episodes = _roles_and_cases(episodes, joint, roster)
+    candidates = episodes.loc[episodes["format"].isin(JOINT_FORMATS), "episode_id"]
+    roster = joint_roster(reader, candidates.astype(str), as_of=as_of)
+    episodes, roster = _roles_and_cases(episodes, roster)
     for column in ("intake_ors", "first_ors", "last_ors", "last_srs"):
         episodes[column] = episodes[column].astype("float64")
     episodes["change"] = (
@@ -399,128 +376,172 @@ def team_caseload(
     episodes = _flag_columns(episodes, flags, position)
 
     episodes = episodes.sort_values(["client_id", "started", "episode_id"], kind="stable")
-    cases = _case_rows(episodes, joint_rows=episodes["joint"], roster=roster)
+    cases = _case_rows(episodes, roster)
     episodes = episodes[[*CASELOAD_COLUMNS, *FLAGS]].reset_index(drop=True)
     if len(episodes):  # the list names its clients: the audit log says who saw it
-        named = pd.concat([episodes["client_id"], _roster_clients(roster, cases)])
-        record_access(reader, "caseload", "", team_id=team_id, clients=named.unique())
+        named = dict.fromkeys([*episodes["client_id"], *roster["client_id"]])
+        record_access(reader, "caseload", "", team_id=team_id, clients=list(named))
     return Caseload(team_id=team_id, as_of=as_of, episodes=episodes, flags=flags, cases=cases)
-
-
-_EMPTY_ROSTER = pd.DataFrame(
-    {"episode_id": [], "client_id": [], "role": [], "age_group": []}, dtype=object
-)
 
 
 def _role_rank(roles: pd.Series) -> pd.Series:
     """Each role's place in :data:`ROLE_ORDER` (unknown roles after the known ones)."""
-    return roles.map({role: i for i, role in enumerate(ROLE_ORDER)}).fillna(len(ROLE_ORDER))
+    return roles.map(_ROLE_RANK).fillna(len(ROLE_ORDER))
+
+
+def _person_order(role: str, client: str) -> tuple[int, str]:
+    """Where a participant is named in a case: by :data:`ROLE_ORDER`, then by client code."""
+    return _ROLE_RANK.get(role, len(ROLE_ORDER)), client
 
 
 def _roles_and_cases(
-    episodes: pd.DataFrame, joint: np.ndarray, roster: pd.DataFrame
-) -> pd.DataFrame:
-    """Each client-episode's role and the key of its case.
+    episodes: pd.DataFrame, roster: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each client-episode's role and the key of its case; the roster of the joint cases.
 
-    Outside a couple or family of several clients (``joint``) every client-episode is its
-    own case; its role is ``index``
-    for ``episodes.client_id`` and ``member`` for another client (the migration's rule). In a
-    couple's or family's episode the role is the participant's in ``episode_participants``
-    (by the same rule when a row is missing) and the case's key is that of its first
-    participant with sessions (index first, then by role and client code).
+    Outside a couple or family of several clients every client-episode is its own case; its
+    role is ``index`` for ``episodes.client_id`` and ``member`` for another client (the
+    migration's rule). A couple's or family's episode is one case (``joint``) when more than
+    one client takes part (with sessions, or listed in ``roster``); the role is then the
+    participant's in ``episode_participants`` (``partner`` or ``family_member`` by the same
+    rule when a row is missing), and the case's key is that of its first participant with
+    sessions (index first, then by role and client code). The couples and families are a few
+    dozen rows of a team, so this goes row by row.
+
+    Returns:
+        ``episodes`` with ``role``, ``joint`` and ``case``; the roster rows of the joint cases.
     """
-    index = (episodes["client_id"] == episodes["index_client"]).to_numpy()
+    episode_ids = episodes["episode_id"].to_numpy(dtype=object)
+    clients = episodes["client_id"].to_numpy(dtype=object)
+    keys = episodes["key"].to_numpy(dtype=object)
+    index = clients == episodes["index_client"].to_numpy(dtype=object)
     role = np.where(index, "index", "member").astype(object)
-    if joint.any():
-        derived = np.where(episodes["format"] == "couple", "partner", "family_member")
-        role = np.where(joint & ~index, derived, role).astype(object)
-        if len(roster):
-            known = roster.set_index(["episode_id", "client_id"])["role"]
-            known = known[~known.index.duplicated()]
-            pairs = pd.MultiIndex.from_arrays([episodes["episode_id"], episodes["client_id"]])
-            listed = known.reindex(pairs).to_numpy()
-            role = np.where(joint & pd.notna(listed), listed, role).astype(object)
+    joint = np.zeros(len(episodes), dtype=bool)
+    case = keys.copy()
+    candidates = np.flatnonzero(episodes["format"].isin(JOINT_FORMATS).to_numpy())
+    together: set[str] = set()
+    if len(candidates):
+        listed: dict[str, dict[str, str]] = {}
+        for episode, client, known in zip(
+            roster["episode_id"], roster["client_id"], roster["role"], strict=True
+        ):
+            listed.setdefault(episode, {}).setdefault(client, known)
+        people: dict[str, set[str]] = {e: set(known) for e, known in listed.items()}
+        for i in candidates:
+            people.setdefault(episode_ids[i], set()).add(clients[i])
+        together = {e for e, named in people.items() if len(named) > 1}
+        formats = episodes["format"].to_numpy(dtype=object)
+        first: dict[str, tuple[tuple[int, str], str]] = {}
+        for i in candidates:
+            episode = episode_ids[i]
+            if episode not in together:
+                continue
+            joint[i] = True
+            derived = "index" if index[i] else _DERIVED_ROLE[formats[i]]
+            role[i] = listed.get(episode, {}).get(clients[i], derived)
+            order = _person_order(role[i], clients[i])
+            if episode not in first or order < first[episode][0]:
+                first[episode] = (order, keys[i])
+        for i in np.flatnonzero(joint):
+            case[i] = first[episode_ids[i]][1]
     episodes["role"] = role
     episodes["joint"] = joint
-    episodes["case"] = episodes["key"].to_numpy()
-    if joint.any():
-        together = episodes[joint].assign(_rank=_role_rank(episodes.loc[joint, "role"]))
-        together = together.sort_values(["episode_id", "_rank", "client_id"], kind="stable")
-        first = together.groupby("episode_id", sort=False)["key"].first()
-        episodes.loc[joint, "case"] = episodes.loc[joint, "episode_id"].map(first).to_numpy()
-    return episodes
+    episodes["case"] = case
+    in_case = roster["episode_id"].isin(together).to_numpy(dtype=bool)
+    return episodes, roster[in_case].reset_index(drop=True)
 
 
-def _case_rows(
-    episodes: pd.DataFrame, *, joint_rows: pd.Series, roster: pd.DataFrame
-) -> pd.DataFrame:
+#: A participant's role when ``episode_participants`` has no row for them (the migration's).
+_DERIVED_ROLE: dict[str, str] = {"couple": "partner", "family": "family_member"}
+
+_AGGREGATE = {"min": np.fmin, "max": np.fmax, "sum": np.add}
+
+
+def _case_rows(episodes: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     """One row per case: a client-episode's own row, or a couple's or family's episode combined.
 
-    ``episodes`` are the client-episodes with their flag columns, in the list's order.
+    ``episodes`` are the client-episodes with their flag columns, in the list's order. A
+    joint case's row is its first participant's (its key is the case's), with each column of
+    :data:`CASE_AGGREGATES` taken over every participant and a flag column True when it holds
+    for any of them; its ``participants`` name everyone the episode lists (a partner without
+    sessions too) and ``age_groups`` their age groups. Rows stay in the list's order, so the
+    cases are ordered by their first participant's code and start, as the client-episodes.
     """
-    single = episodes[~joint_rows.to_numpy()]
-    single = single.assign(
-        participants=[((r, c),) for r, c in zip(single["role"], single["client_id"], strict=True)],
-        age_groups=single["age_group"].fillna("").astype(object),
-    )
-    parts = [single]
-    together = episodes[joint_rows.to_numpy()]
-    if len(together):
-        parts.append(_joint_case_rows(together, roster))
-    cases = pd.concat(parts, ignore_index=True) if len(parts) > 1 else single
-    if len(parts) > 1:
-        cases = cases.sort_values(["client_id", "started", "episode_id"], kind="stable")
+    keys = episodes["key"].to_numpy(dtype=object)
+    case = episodes["case"].to_numpy(dtype=object)
+    own = keys == case
+    roles = episodes["role"].to_numpy(dtype=object)
+    clients = episodes["client_id"].to_numpy(dtype=object)
+    ages = episodes["age_group"].to_numpy(dtype=object)
+    participants = [((r, c),) for r, c in zip(roles[own], clients[own], strict=True)]
+    age_groups = [a if isinstance(a, str) else "" for a in ages[own]]
+    cases = episodes.loc[own].copy()
+    members = np.flatnonzero(episodes["joint"].to_numpy(dtype=bool))
+    if len(members):
+        codes, uniques = pd.factorize(case[members])
+        row_of = {key: i for i, key in enumerate(keys[own])}
+        rows = np.array([row_of[key] for key in uniques], dtype=np.int64)
+        first = np.unique(codes, return_index=True)[1]  # each case's first member
+        for column in [*CASE_AGGREGATES, *FLAGS]:
+            values = episodes[column].to_numpy()[members]
+            how = "max" if column in FLAGS else CASE_AGGREGATES[column]  # any flag: True > False
+            combined = np.zeros_like(values[first]) if how == "sum" else values[first].copy()
+            _AGGREGATE[how].at(combined, codes, values)
+            merged = cases[column].to_numpy().copy()
+            merged[rows] = combined
+            cases[column] = merged
+        weeks = cases["weeks_since_last"].to_numpy().copy()
+        weeks[rows] = np.round(cases["days_since_last"].to_numpy()[rows] / 7, 1)
+        cases["weeks_since_last"] = weeks
+        urgent = cases["urgent_flag"].to_numpy(dtype=object).copy()
+        urgent[rows] = np.array([*URGENCY, ""], dtype=object)[
+            cases["urgency"].to_numpy(dtype="int64")[rows]
+        ]
+        cases["urgent_flag"] = urgent
+        named, groups = _joint_participants(
+            episodes.iloc[members], roster, dict(zip(uniques, rows, strict=True))
+        )
+        for row, pairs in named.items():
+            participants[row] = pairs
+        for row, joined in groups.items():
+            age_groups[row] = joined
+    cases["participants"] = participants
+    cases["age_groups"] = pd.Series(age_groups, index=cases.index, dtype=object)
     return cases[[*CASE_COLUMNS, *FLAGS]].reset_index(drop=True)
 
 
-def _joint_case_rows(together: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
-    """The combined rows of the couple and family cases (see :data:`CASE_AGGREGATES`)."""
-    together = together.assign(_rank=_role_rank(together["role"]))
-    together = together.sort_values(["case", "_rank", "client_id"], kind="stable")
-    grouped = together.groupby("case", sort=False)
-    combined = grouped.first()  # the case's first participant: key, client, episode's facts
-    # one pass per kind of aggregate (a pass per column cost ~20 ms for a team at 1M sessions)
-    for how in dict.fromkeys(CASE_AGGREGATES.values()):
-        columns = [c for c, h in CASE_AGGREGATES.items() if h == how]
-        combined[columns] = grouped[columns].agg(how)
-    combined[list(FLAGS)] = grouped[list(FLAGS)].any()
-    combined["weeks_since_last"] = (combined["days_since_last"] / 7).round(1)
-    combined["urgent_flag"] = np.array([*URGENCY, ""], dtype=object)[
-        combined["urgency"].to_numpy(dtype="int64")
-    ]
-    # every participant: those with sessions, and those the episode lists without any yet
-    people = pd.concat(
-        [
-            together[["episode_id", "client_id", "role", "age_group"]],
-            roster[roster["episode_id"].isin(together["episode_id"])],
-        ],
-        ignore_index=True,
-    ).drop_duplicates(["episode_id", "client_id"])
-    people = people.assign(_rank=_role_rank(people["role"])).sort_values(
-        ["episode_id", "_rank", "client_id"], kind="stable"
-    )
-    named: dict[str, list[tuple[str, str]]] = {}
-    ages: dict[str, set[str]] = {}
-    for episode, role, client, age in zip(
-        people["episode_id"], people["role"], people["client_id"], people["age_group"], strict=True
-    ):  # the team's couples and families, a few hundred at most
-        named.setdefault(episode, []).append((str(role), str(client)))
-        if isinstance(age, str):
-            ages.setdefault(episode, set()).add(age)
-    participants = {episode: tuple(people) for episode, people in named.items()}
-    age_groups = {episode: "|".join(sorted(groups)) for episode, groups in ages.items()}
-    combined["participants"] = [participants[e] for e in combined["episode_id"]]
-    combined["age_groups"] = [age_groups.get(e, "") for e in combined["episode_id"]]
-    combined = combined.reset_index()
-    combined["case"] = combined["key"]
-    return combined
+def _joint_participants(
+    members: pd.DataFrame, roster: pd.DataFrame, row_of_case: dict[str, int]
+) -> tuple[dict[int, tuple[tuple[str, str], ...]], dict[int, str]]:
+    """Each joint case's participants in naming order and age groups, by the case's row.
 
-
-def _roster_clients(roster: pd.DataFrame, cases: pd.DataFrame) -> pd.Series:
-    """The codes of listed participants without sessions (named on the list too)."""
-    if roster.empty:
-        return pd.Series([], dtype=object)
-    return roster.loc[roster["episode_id"].isin(cases["episode_id"]), "client_id"]
+    Everyone with sessions (``members``, the joint cases' client-episodes) and everyone
+    ``roster`` lists without any yet; ``row_of_case`` is each case key's row in the cases.
+    """
+    case_of_episode = dict(zip(members["episode_id"], members["case"], strict=True))
+    people: dict[str, dict[str, tuple[str, str | None]]] = {key: {} for key in row_of_case}
+    for key, client, role, age in zip(
+        members["case"],
+        members["client_id"],
+        members["role"],
+        members["age_group"],
+        strict=True,
+    ):
+        people[key].setdefault(client, (role, age if isinstance(age, str) else None))
+    for episode, client, role, age in zip(
+        roster["episode_id"], roster["client_id"], roster["role"], roster["age_group"], strict=True
+    ):
+        key = case_of_episode.get(episode)
+        if key is not None:
+            people[key].setdefault(client, (role, age if isinstance(age, str) else None))
+    named: dict[int, tuple[tuple[str, str], ...]] = {}
+    groups: dict[int, str] = {}
+    for key, persons in people.items():
+        order = sorted(persons, key=lambda c: _person_order(persons[c][0], c))
+        named[row_of_case[key]] = tuple((str(persons[c][0]), str(c)) for c in order)
+        ages = {age for _, age in persons.values() if age is not None}
+        groups[row_of_case[key]] = "|".join(sorted(ages))
+    return named, groups
 
 
 def _flag_columns(
