@@ -39,6 +39,7 @@ from fitdata.data.access import (
     require_client_rows,
     require_write,
 )
+from fitdata.data.cache import MemoryCache
 from fitdata.data.store import Reader, reader_for
 from fitdata.features.case_discussion_rules import (
     MAX_NOTE_LENGTH,
@@ -569,6 +570,33 @@ def _frame_sql(where: str) -> str:
     )
 
 
+_DISCUSSED: MemoryCache[frozenset[str]] = MemoryCache(4)
+
+
+def _no_discussions() -> pd.DataFrame:
+    """No rows, with the columns and types of a read that found none."""
+    frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in DISCUSSION_COLUMNS})
+    frame["discussion_id"] = frame["discussion_id"].astype("int64")
+    frame["withdrawn"] = frame["withdrawn"].astype(bool)
+    frame["corrected"] = frame["corrected"].astype(bool)
+    return frame
+
+
+def _discussed_episodes(reader: Reader) -> frozenset[str]:
+    """The episodes with any discussion (withdrawn ones too) the reader may see.
+
+    Read once per version of the file and reader scope: recording a discussion replaces the
+    file, and the next read finds the new version.
+    """
+    return _DISCUSSED.get(
+        reader,
+        "discussed episodes",
+        lambda: frozenset(
+            str(row[0]) for row in reader.rows("SELECT DISTINCT episode_id FROM case_discussions")
+        ),
+    )
+
+
 def _read(
     reader: Reader,
     *,
@@ -578,9 +606,10 @@ def _read(
 ) -> pd.DataFrame:
     where, params = ["true"], []
     if episode_ids is not None:
-        ids = sorted({str(e) for e in episode_ids})
+        # most episodes were never discussed: those need no query (~4 ms at 1M sessions each)
+        ids = sorted({str(e) for e in episode_ids} & _discussed_episodes(reader))
         if not ids:
-            return pd.DataFrame({c: [] for c in DISCUSSION_COLUMNS}, dtype=object)
+            return _no_discussions()
         where.append("d.episode_id IN (SELECT unnest(?::VARCHAR[]))")
         params.append(ids)
     if team_id is not None:
