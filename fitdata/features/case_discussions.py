@@ -573,13 +573,20 @@ def _frame_sql(where: str) -> str:
 _DISCUSSED: MemoryCache[frozenset[str]] = MemoryCache(4)
 
 
-def _no_discussions() -> pd.DataFrame:
-    """No rows, with the columns and types of a read that found none."""
+def _empty_frame() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in DISCUSSION_COLUMNS})
     frame["discussion_id"] = frame["discussion_id"].astype("int64")
     frame["withdrawn"] = frame["withdrawn"].astype(bool)
     frame["corrected"] = frame["corrected"].astype(bool)
     return frame
+
+
+_EMPTY = _empty_frame()
+
+
+def _no_discussions() -> pd.DataFrame:
+    """No rows, with the columns and types of a read that found none (a copy: callers add)."""
+    return _EMPTY.copy()
 
 
 def _discussed_episodes(reader: Reader) -> frozenset[str]:

@@ -611,15 +611,21 @@ def case_participants(caseload: Caseload, key: str) -> pd.DataFrame:
 
 
 def sort_flags(flags: pd.DataFrame) -> pd.DataFrame:
-    """Flag rows case by case, most urgent first; equal urgency in the participants' order."""
-    rank = flags["flag"].map(_RANK).fillna(len(URGENCY))
-    case = flags["case"] if "case" in flags else flags["key"]
-    role = _role_rank(flags["role"]) if "role" in flags else 0
-    return (
-        flags.assign(_case=case, _rank=rank, _role=role)
-        .sort_values(["_case", "_rank", "_role", "client_id"], kind="stable")
-        .drop(columns=["_case", "_rank", "_role"])
+    """Flag rows case by case, most urgent first; equal urgency in the participants' order.
+
+    A stable sort in Python: a case's rows are a handful (the page sorts one case's on every
+    row choice), and a team's a few hundred.
+    """
+    cases = (flags["case"] if "case" in flags else flags["key"]).tolist()
+    ranks = [_RANK.get(code, len(URGENCY)) for code in flags["flag"]]
+    roles = (
+        [_ROLE_RANK.get(role, len(ROLE_ORDER)) for role in flags["role"]]
+        if "role" in flags
+        else [0] * len(flags)
     )
+    clients = flags["client_id"].tolist()
+    order = sorted(range(len(flags)), key=lambda i: (cases[i], ranks[i], roles[i], clients[i]))
+    return flags.iloc[order]
 
 
 class CaseloadCache:

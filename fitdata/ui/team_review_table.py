@@ -170,12 +170,27 @@ def table_rows(
     joint = frame[frame["joint"].astype(bool)] if len(frame) else frame
     if len(joint) and episodes is not None:
         people: dict[str, list[dict[str, Any]]] = {}
-        for record in episodes[episodes["case"].isin(joint["key"])].to_dict("records"):
+        members = episodes.loc[episodes["case"].isin(joint["key"]), list(_PARTICIPANT_COLUMNS)]
+        for record in members.to_dict("records"):  # only the columns the cells show
             people.setdefault(record["case"], []).append(record)
-        for case in joint.itertuples(index=False):
+        for case in joint[["key", "format", "participants", "ongoing"]].itertuples(index=False):
             cells = rows[case.key]["cells"]
             cells.update(_joint_cells(case, people.get(case.key, []), tr))
     return rows
+
+
+#: What a couple's or family's cells show of each participant's client-episode.
+_PARTICIPANT_COLUMNS = (
+    "case",
+    "client_id",
+    "age_group",
+    "sessions",
+    "first_ors",
+    "last_ors",
+    "change",
+    "last_srs",
+    "weeks_since_last",
+)
 
 
 def _joint_cells(case: Any, people: list[dict[str, Any]], tr: Translator) -> dict[str, str]:
