@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,45 @@ from tests.builders import build_tiny_db
 #: A fixed "today" for generated data, so every run sees the same database.
 DEMO_END = dt.date(2026, 10, 31)
 DEMO_SEED = 7
+
+#: Servers told to stop whose exit is awaited in a thread (see :func:`stop_in_background`).
+_STOPPING: list[threading.Thread] = []
+
+
+def stop_in_background(
+    process: subprocess.Popen, timeout: float, then: Callable[[], None] | None = None
+) -> None:
+    """SIGTERM ``process`` now; wait for its exit (kill after ``timeout`` s) in a thread.
+
+    A stopping ``fitdata serve`` first shuts its kernels down, several seconds spent mostly
+    waiting, and no test looks at a server after its fixture's teardown (each has its own
+    port, database copy and log), so the next test runs meanwhile instead of waiting.
+    ``then`` runs after the exit (closing the log). The session ends only when all have
+    exited (:func:`_stopped_servers_have_exited`): no server outlives the run.
+    """
+    process.terminate()
+
+    def reap() -> None:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        finally:
+            if then is not None:
+                then()
+
+    thread = threading.Thread(target=reap, name=f"stop-{process.pid}", daemon=True)
+    thread.start()
+    _STOPPING.append(thread)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stopped_servers_have_exited() -> Iterator[None]:
+    """Set up first, torn down last: wait for every server stopped in the background."""
+    yield
+    for thread in _STOPPING:
+        thread.join()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import stop_in_background
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("FITDATA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,12 +73,8 @@ class Server:
         _wait_for_port(self.port, self.process)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._log_file.close()
+        """SIGTERM; the exit (kill after 15 s) and closing the log are awaited in the background."""
+        stop_in_background(self.process, 15, then=self._log_file.close)
 
 
 @pytest.fixture(scope="session")

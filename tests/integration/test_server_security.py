@@ -39,6 +39,7 @@ import websocket  # websocket-client: a plain synchronous client with full contr
 from fitdata.data import access
 from fitdata.server.security import kernel_tag
 from fitdata.server.serve import SECURITY_HEADERS
+from tests.conftest import stop_in_background
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = "evil.example"
@@ -235,12 +236,8 @@ class Server:
         raise AssertionError(f"{text!r} not in the server's log within {timeout} s")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        """SIGTERM; the exit (kill after 20 s) is awaited in the background."""
+        stop_in_background(self.process, 20)
 
 
 def _start(db: Path, log: Path, *args: str, env: dict[str, str] | None = None) -> Server:
