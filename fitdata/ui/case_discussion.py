@@ -280,12 +280,14 @@ class DiscussionPanel(widgets.VBox):
             return
         self._listed = frame
         self.history.value = self._history_html(frame)
-        live = frame[~frame["withdrawn"]].sort_values(
-            ["discussed_on", "discussion_id"], ascending=False
-        )
-        options = [(self.tr.text("discussion.correct_new"), NEW)] + [
-            (self._choice_label(r), int(r["discussion_id"])) for r in live.to_dict("records")
-        ]
+        options = [(self.tr.text("discussion.correct_new"), NEW)]
+        if len(frame):  # most cases were never discussed
+            live = frame[~frame["withdrawn"]].sort_values(
+                ["discussed_on", "discussion_id"], ascending=False
+            )
+            options += [
+                (self._choice_label(r), int(r["discussion_id"])) for r in live.to_dict("records")
+            ]
         chosen = self.correct.value
         self.correct.options = options
         self.correct.value = chosen if chosen in {v for _, v in options} else NEW
