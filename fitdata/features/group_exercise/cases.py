@@ -24,6 +24,7 @@ from fitdata.data.access import require_client_rows
 from fitdata.data.queries import latest_session_date, natural_key
 from fitdata.data.store import Reader
 from fitdata.features import expected_trajectory
+from fitdata.features.joint_roster import JOINT_FORMATS
 from fitdata.features.team_review import URGENCY
 
 __all__ = [
@@ -42,9 +43,6 @@ __all__ = [
 #: order of urgency from :mod:`fitdata.config` (``URGENCY_ORDER``, each step with its reason),
 #: the same as the team review's.
 ATTENTION_ORDER: tuple[str, ...] = URGENCY
-
-#: Formats of episode whose participants are shown together, as one case.
-JOINT_FORMATS: tuple[str, ...] = ("couple", "family")
 
 
 @dataclass(frozen=True, order=True)
