@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from fitdata.data.cache import MemoryCache
@@ -39,28 +41,29 @@ FROM episode_participants p
 JOIN episodes e ON e.episode_id = p.episode_id
 LEFT JOIN clients c ON c.client_id = p.client_id
 WHERE e.format IN ('couple', 'family') AND p.rater = 'client' AND p.role <> 'collateral'
+ORDER BY p.episode_id, p.client_id, p.role
 """
 
-#: One entry per participant: (client code, role, added on or None, age group or None).
-_Entry = tuple[str, str, "dt.date | None", "str | None"]
 
-_MEMORY: MemoryCache[dict[str, list[_Entry]]] = MemoryCache(4)
+@dataclass(frozen=True)
+class _Lookup:
+    """Every joint episode's participants, and where each episode's rows are."""
+
+    frame: pd.DataFrame  # ROSTER_COLUMNS and added_on, ordered by episode
+    rows: dict[str, tuple[int, int]]  # episode -> (first row, row after its last)
 
 
-def _read(reader: Reader) -> dict[str, list[_Entry]]:
+_MEMORY: MemoryCache[_Lookup] = MemoryCache(4)
+
+
+def _read(reader: Reader) -> _Lookup:
     frame = reader.df(_ROSTER_SQL)
-    added = [None if pd.isna(d) else pd.Timestamp(d).date() for d in frame["added_on"]]
-    ages = [a if isinstance(a, str) else None for a in frame["age_group"]]
-    by_episode: dict[str, list[_Entry]] = {}
-    for episode, client, role, day, age in zip(
-        frame["episode_id"], frame["client_id"], frame["role"], added, ages, strict=True
-    ):
-        by_episode.setdefault(str(episode), []).append((str(client), str(role), day, age))
-    return by_episode
-
-
-def _lookup(reader: Reader) -> dict[str, list[_Entry]]:
-    return _MEMORY.get(reader, "joint participants", lambda: _read(reader))
+    frame["age_group"] = frame["age_group"].astype(object).where(frame["age_group"].notna(), None)
+    episodes = frame["episode_id"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, episodes[1:] != episodes[:-1]]) if len(frame) else []
+    ends = [*starts[1:], len(frame)]
+    rows = {str(episodes[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+    return _Lookup(frame, rows)
 
 
 def joint_roster(reader: Reader, episode_ids: Iterable[str], *, as_of: dt.date) -> pd.DataFrame:
@@ -73,16 +76,15 @@ def joint_roster(reader: Reader, episode_ids: Iterable[str], *, as_of: dt.date) 
 
     Returns:
         :data:`ROSTER_COLUMNS`, one row per (episode, client) in the order of ``episode_ids``
-        and then as stored; ``age_group`` None when the client has none.
+        and then by client; ``age_group`` None when the client has none.
     """
-    lookup = _lookup(reader)
-    rows = [
-        (episode, client, role, age)
-        for episode in dict.fromkeys(str(e) for e in episode_ids)
-        for client, role, day, age in lookup.get(episode, ())
-        if day is None or day <= as_of
-    ]
-    return pd.DataFrame(rows, columns=list(ROSTER_COLUMNS), dtype=object)
+    lookup = _MEMORY.get(reader, "joint participants", lambda: _read(reader))
+    spans = [lookup.rows[e] for e in dict.fromkeys(map(str, episode_ids)) if e in lookup.rows]
+    positions = np.concatenate([np.arange(a, b) for a, b in spans]) if spans else []
+    chosen = lookup.frame.take(positions)
+    added = chosen["added_on"]
+    chosen = chosen[(added.isna() | (added <= pd.Timestamp(as_of))).to_numpy(dtype=bool)]
+    return pd.DataFrame({c: chosen[c].to_numpy(dtype=object) for c in ROSTER_COLUMNS}, dtype=object)
 
 
 def clear_memory() -> None:
