@@ -59,8 +59,10 @@ _MEMORY: MemoryCache[_Lookup] = MemoryCache(4)
 def _read(reader: Reader) -> _Lookup:
     frame = reader.df(_ROSTER_SQL)
     frame["age_group"] = frame["age_group"].astype(object).where(frame["age_group"].notna(), None)
+    if frame.empty:
+        return _Lookup(frame, {})
     episodes = frame["episode_id"].to_numpy(dtype=object)
-    starts = np.flatnonzero(np.r_[True, episodes[1:] != episodes[:-1]]) if len(frame) else []
+    starts = np.flatnonzero(np.r_[True, episodes[1:] != episodes[:-1]])
     ends = [*starts[1:], len(frame)]
     rows = {str(episodes[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
     return _Lookup(frame, rows)

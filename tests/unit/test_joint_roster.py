@@ -69,3 +69,11 @@ def test_a_copy_of_the_file_is_read_as_its_own(tmp_path: Path) -> None:
         "K-A"
     ]
     assert len(joint_roster.joint_roster(reader_for(path), ["E20"], as_of=AS_OF)) == 2
+
+
+def test_a_file_without_couples_or_families_has_an_empty_lookup(tmp_path: Path) -> None:
+    path = build_couples_db(tmp_path / "couples.duckdb")
+    with store.write_transaction(path) as con:
+        con.execute("UPDATE episodes SET format = 'individual'")
+    roster = joint_roster.joint_roster(reader_for(path), ["E20", "E22"], as_of=AS_OF)
+    assert roster.empty and list(roster.columns) == list(joint_roster.ROSTER_COLUMNS)
