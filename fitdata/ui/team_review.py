@@ -101,6 +101,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         reader = context.reader
         self._cache = cl.CaseloadCache()
         self._caseload: cl.Caseload | None = None
+        self._joint_keys: set[str] = set()
         self._listed = pd.DataFrame()
         self._cases = pd.DataFrame()  # the caseload's cases with their last discussion
         self._shown_key = ""
@@ -250,6 +251,11 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
                 model=self.model,
             )
         self._row_cache: dict[str, dict[str, Any]] = {}
+        cases = self._caseload.cases if self._caseload is not None else None
+        #: The keys of the couple and family cases (their graph shows every participant).
+        self._joint_keys = (
+            set(cases.loc[cases["joint"].astype(bool), "key"]) if cases is not None else set()
+        )
         self._read_discussions()
         previous = self.therapist.value
         with self.holding():
@@ -401,11 +407,20 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         if self._caseload is None:
             return None
         flags = self._caseload.flags
-        now = flags[(flags["episode_id"] == episode_id) & flags["current"].astype(bool)]
-        now = now.sort_values(["client_id", "flag"])
+        mine = (flags["episode_id"].to_numpy(dtype=object) == episode_id) & flags[
+            "current"
+        ].to_numpy(dtype=bool)
+        now = sorted(
+            zip(
+                flags["client_id"].to_numpy(dtype=object)[mine],
+                flags["flag"].to_numpy(dtype=object)[mine],
+                flags["last_session"].to_numpy(dtype=object)[mine],
+                strict=True,
+            ),
+            key=lambda row: (str(row[0]), str(row[1])),
+        )  # a case's handful of rows: no pandas filter and sort on every row choice
         return self._caseload.as_of, tuple(
-            FlagThen(str(c), str(f), None if pd.isna(n) else int(n))
-            for c, f, n in zip(now["client_id"], now["flag"], now["last_session"], strict=True)
+            FlagThen(str(c), str(f), None if pd.isna(n) else int(n)) for c, f, n in now
         )
 
     def _current_spec(self) -> Spec:
@@ -430,12 +445,11 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
             return client_graph_spec(
                 empty, status, tr, context.config, title=tr.text("graph.no_client")
             )
-        cases = self._caseload.cases
-        case = cases[cases["key"] == key]
         episode_id = key.split("|", 1)[0]
         self.discussion.set_episode(episode_id, flags_as_of=self._flags_now(episode_id))
-        if len(case) and bool(case["joint"].iloc[0]):
-            return self._case_spec(case.iloc[0])
+        if key in self._joint_keys:
+            cases = self._caseload.cases
+            return self._case_spec(cases[cases["key"] == key].iloc[0])
         episode_id, client_id = key.split("|", 1)
         flags = self._caseload.flags
         detail = cl.episode_detail(
