@@ -155,14 +155,16 @@ def table_rows(
     started = pd.to_datetime(frame["started"])
     dates = {d: tr.date(d) for d in started.dropna().unique()}  # a few hundred dates
     columns = [c for c, *_ in COLUMNS if c not in ("flags", "started", "last_discussed")]
-    extra = [c for c in cl.DISCUSSION_REVIEW_COLUMNS if c in frame.columns]
-    records = frame[["key", "ongoing", *columns, *extra]].assign(
-        started=started.map(dates).fillna(_DASH)
-    )
+    records = frame[["key", "ongoing", *columns]].assign(started=started.map(dates).fillna(_DASH))
+    discussed: dict[str, str] = {}  # a case never discussed has a dash: no columns to read
+    if "last_discussed" in frame.columns:
+        extra = [c for c in cl.DISCUSSION_REVIEW_COLUMNS if c in frame.columns]
+        talked = frame.loc[frame["last_discussed"].notna().to_numpy(dtype=bool), ["key", *extra]]
+        discussed = {r["key"]: discussion_cell(r, tr, config) for r in talked.to_dict("records")}
     rows = {
         record["key"]: {
             "key": record["key"],
-            "cells": {**_cells(record, tr), "last_discussed": discussion_cell(record, tr, config)},
+            "cells": {**_cells(record, tr), "last_discussed": discussed.get(record["key"], _DASH)},
             "flags": rules.get(record["key"], []),
         }
         for record in records.to_dict("records")  # the rows drawn, at most a few hundred
