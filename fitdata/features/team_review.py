@@ -475,7 +475,9 @@ def _case_rows(episodes: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     ages = episodes["age_group"].to_numpy(dtype=object)
     participants = [((r, c),) for r, c in zip(roles[own], clients[own], strict=True)]
     age_groups = [a if isinstance(a, str) else "" for a in ages[own]]
-    cases = episodes.loc[own].copy()
+    # column by column in NumPy, one frame at the end (a frame's setitem per column cost more)
+    data = {c: episodes[c].to_numpy()[own] for c in CASELOAD_COLUMNS}
+    data |= {c: episodes[c].to_numpy()[own] for c in FLAGS}
     members = np.flatnonzero(episodes["joint"].to_numpy(dtype=bool))
     if len(members):
         codes, uniques = pd.factorize(case[members])
@@ -487,17 +489,10 @@ def _case_rows(episodes: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
             how = "max" if column in FLAGS else CASE_AGGREGATES[column]  # any flag: True > False
             combined = np.zeros_like(values[first]) if how == "sum" else values[first].copy()
             _AGGREGATE[how].at(combined, codes, values)
-            merged = cases[column].to_numpy().copy()
-            merged[rows] = combined
-            cases[column] = merged
-        weeks = cases["weeks_since_last"].to_numpy().copy()
-        weeks[rows] = np.round(cases["days_since_last"].to_numpy()[rows] / 7, 1)
-        cases["weeks_since_last"] = weeks
-        urgent = cases["urgent_flag"].to_numpy(dtype=object).copy()
-        urgent[rows] = np.array([*URGENCY, ""], dtype=object)[
-            cases["urgency"].to_numpy(dtype="int64")[rows]
-        ]
-        cases["urgent_flag"] = urgent
+            data[column][rows] = combined
+        data["weeks_since_last"][rows] = np.round(data["days_since_last"][rows] / 7, 1)
+        urgent = np.array([*URGENCY, ""], dtype=object)[data["urgency"][rows].astype("int64")]
+        data["urgent_flag"][rows] = urgent
         named, groups = _joint_participants(
             episodes.iloc[members], roster, dict(zip(uniques, rows, strict=True))
         )
@@ -505,9 +500,14 @@ def _case_rows(episodes: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
             participants[row] = pairs
         for row, joined in groups.items():
             age_groups[row] = joined
-    cases["participants"] = participants
-    cases["age_groups"] = pd.Series(age_groups, index=cases.index, dtype=object)
-    return cases[[*CASE_COLUMNS, *FLAGS]].reset_index(drop=True)
+    data["participants"] = pd.Series(participants, dtype=object)  # each a tuple, whole
+    data["age_groups"] = pd.Series(age_groups, dtype=object)
+    cases = pd.DataFrame(data)
+    dtypes = episodes.dtypes
+    for column in [*CASELOAD_COLUMNS, *FLAGS]:  # an empty or all-missing column keeps its type
+        if cases[column].dtype != dtypes[column]:
+            cases[column] = cases[column].astype(dtypes[column])
+    return cases[[*CASE_COLUMNS, *FLAGS]]
 
 
 def _joint_participants(
