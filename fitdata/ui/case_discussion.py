@@ -84,16 +84,23 @@ class DiscussionPanel(widgets.VBox):
         on_saved: Callable[[cd.Discussion], None] | None = None,
         today: dt.date | None = None,
         model: TrajectoryModel | None = None,
+        flags_on_demand: bool = False,
     ) -> None:
         self.context = context
         self._model = model
+        #: Judge the case's flags only once the form is used (the client graph: most visits
+        #: record nothing, and judging took longer than drawing the graph).
+        self._flags_on_demand = flags_on_demand
+        self._flags_wanted = False
+        self._clearing = False  # the form being reset is no use of it
         self.source = source
         self.anonymous = anonymous
         self.on_saved = on_saved
         self._today = today
         self._episode_id: str | None = None  # kept in Python, never in a widget
         self._listed = pd.DataFrame()
-        self._flags: tuple[cd.FlagThen, ...] = ()  # shown, and stored with the record
+        self._flags: tuple[cd.FlagThen, ...] | None = ()  # shown, stored with the record
+        # (None: not judged yet, see ``flags_on_demand``)
         self._flags_as_of: tuple[dt.date, tuple[cd.FlagThen, ...]] | None = None
         tr = self.tr
         style = {"description_width": "initial"}
@@ -164,7 +171,10 @@ class DiscussionPanel(widgets.VBox):
         self.history = widgets.HTML().add_class("fitdata-discussion-history")
 
         self.note.observe(lambda _: self._check_note(), "value")
-        self.date.observe(lambda _: self._read_flags(), "value")
+        self.date.observe(lambda _: self._on_date(), "value")
+        if flags_on_demand:
+            for widget in (self.forum, self.note, self.follow_up, *self.agreed.values()):
+                widget.observe(lambda _: self._want_flags(), "value")
         for weeks, button in self.quick.items():
             button.on_click(lambda _b, weeks=weeks: self.follow_up_in(weeks))
         self.correct.observe(lambda _: self._on_correct(), "value")
@@ -232,20 +242,32 @@ class DiscussionPanel(widgets.VBox):
         self._shown = True
         self._episode_id = episode_id
         self._flags_as_of = flags_as_of
+        self._flags_wanted = False
         self.layout.display = "none" if episode_id is None else None
         self.message.value = ""
         self._clear_form()
         self.refresh()
 
     def _clear_form(self) -> None:
-        self.date.value = self.today
-        self.forum.value = DEFAULT_FORUM.get(self.source, FORUMS[0])
-        for box in self.agreed.values():
-            box.value = False
-        self.note.value = ""
-        self.note_error.value = ""
-        self.follow_up.value = None
-        self.reason.value = ""
+        self._clearing = True
+        try:
+            self.date.value = self.today
+            self.forum.value = DEFAULT_FORUM.get(self.source, FORUMS[0])
+            for box in self.agreed.values():
+                box.value = False
+            self.note.value = ""
+            self.note_error.value = ""
+            self.follow_up.value = None
+            self.reason.value = ""
+        finally:
+            self._clearing = False
+
+    def _on_date(self) -> None:
+        """Another date: the flags that held on it (a first use of an on-demand form)."""
+        if self._flags_on_demand and not self._flags_wanted and not self._clearing:
+            self._want_flags()
+        else:
+            self._read_flags()
 
     def follow_up_in(self, weeks: int) -> None:
         """Set the follow-up date ``weeks`` after the discussion's date."""
@@ -301,6 +323,13 @@ class DiscussionPanel(widgets.VBox):
         reader = self.context.reader
         day = min(self.date.value or self.today, self.today)
         known = self._flags_as_of
+        if self._flags_on_demand and not self._flags_wanted and known is None:
+            self._flags = None
+            self.flags_now.value = (
+                f"<p><b>{html.escape(self.tr.text('discussion.flags_now'))}</b> "
+                f"{html.escape(self.tr.text('discussion.flags_on_demand'))}</p>"
+            )
+            return
         if known is not None and day >= known[0]:
             self._flags = known[1]
             self.flags_now.value = self._flags_html(self._flags)
@@ -316,6 +345,13 @@ class DiscussionPanel(widgets.VBox):
         except AccessDenied:
             self._flags = ()
         self.flags_now.value = self._flags_html(self._flags)
+
+    def _want_flags(self) -> None:
+        """The form is being used: judge the flags now, once, if not judged yet."""
+        if self._flags_wanted or self._clearing:
+            return
+        self._flags_wanted = True
+        self._read_flags()
 
     def _flags_html(self, flags: tuple[cd.FlagThen, ...]) -> str:
         tr = self.tr
@@ -450,6 +486,8 @@ class DiscussionPanel(widgets.VBox):
             raise cd.DiscussionError([cd.DiscussionProblem("episode_id", "episode_unknown")])
         values = self._values()
         reader = self.context.reader
+        if self._flags_on_demand:  # a record stores the flags that hold: judged by now
+            self._want_flags()
         if self.correct.value == NEW:
             saved = cd.record_discussion(
                 reader,
@@ -458,7 +496,7 @@ class DiscussionPanel(widgets.VBox):
                 actor=self.actor,
                 config=self.context.config,
                 today=self.today,
-                flags_then=self._flags,
+                flags_then=self._flags or (),
                 **values,
             )
             key = "discussion.saved_anonymous" if self.anonymous else "discussion.saved"
@@ -529,6 +567,7 @@ def discussion_panel(
     anonymous: bool = False,
     on_saved: Callable[[cd.Discussion], None] | None = None,
     model: TrajectoryModel | None = None,
+    flags_on_demand: bool = False,
 ) -> DiscussionPanel:
     """The record form and the case's discussions for one episode (see the module docstring).
 
@@ -540,7 +579,15 @@ def discussion_panel(
         anonymous: Keep the case's identity off the page (the group exercise).
         on_saved: Called with the stored discussion after a record, correction or withdrawal.
         model: The page's expected-trajectory model (default: the service's).
+        flags_on_demand: Judge the flags that hold only once the form is used or saved (the
+            line says so until then), not for every case shown.
     """
     return DiscussionPanel(
-        context, episode_id, source=source, anonymous=anonymous, on_saved=on_saved, model=model
+        context,
+        episode_id,
+        source=source,
+        anonymous=anonymous,
+        on_saved=on_saved,
+        model=model,
+        flags_on_demand=flags_on_demand,
     )

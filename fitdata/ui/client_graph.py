@@ -61,7 +61,9 @@ class ClientGraphView(DashboardView, name="client graph", css="fitdata-client-gr
         self.graph = FigureView(self._current_spec(), lang=self.tr.lang)
         self.figure_box = self.graph_box(self.graph)
         # the case discussion panel under the graph (issue 22): record, list, correct
-        self.discussion = discussion_panel(context, self._episode(), source="client_graph")
+        self.discussion = discussion_panel(
+            context, self._episode(), source="client_graph", flags_on_demand=True
+        )
 
         self.team.observe(self.guarded(self._on_team), "value")
         self.therapist.observe(self.guarded(self._on_therapist), "value")
