@@ -71,6 +71,7 @@ __all__ = [
     "current_flags",
     "discussion_changes",
     "discussions",
+    "flags_then",
     "last_discussions",
     "note_problem",
     "problem_text",
@@ -141,11 +142,20 @@ def current_flags(
     if model is not None:
         sessions = model.expected_lines(sessions)
     flags = flag_frames.episode_flags(sessions, episodes, as_of=on, config=config, lang=None)
-    flags = flags[flags["current"].astype(bool)].sort_values(["client_id", "flag"])
-    return tuple(
-        FlagThen(str(c), str(f), None if pd.isna(n) else int(n))
-        for c, f, n in zip(flags["client_id"], flags["flag"], flags["last_session"], strict=True)
+    return flags_then(flags[flags["current"].astype(bool)])
+
+
+def flags_then(rows: pd.DataFrame) -> tuple[FlagThen, ...]:
+    """Flag rows that hold now as a discussion stores them: by client, then flag.
+
+    ``rows`` have ``client_id``, ``flag`` and ``last_session`` (the session at which the flag
+    last fired), e.g. the current rows of a caseload's flags for one episode.
+    """
+    ordered = sorted(
+        zip(rows["client_id"], rows["flag"], rows["last_session"], strict=True),
+        key=lambda row: (str(row[0]), str(row[1])),
     )
+    return tuple(FlagThen(str(c), str(f), None if pd.isna(n) else int(n)) for c, f, n in ordered)
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ from fitdata.data.store import Reader
 from fitdata.features import case_discussions, expected_trajectory
 from fitdata.features import follow_up as follow_ups
 from fitdata.features.joint_roster import JOINT_FORMATS, joint_roster
+from fitdata.vocabulary import participant_role
 
 __all__ = [
     "CASELOAD_COLUMNS",
@@ -437,7 +438,7 @@ def _roles_and_cases(
             if episode not in together:
                 continue
             joint[i] = True
-            derived = "index" if index[i] else _DERIVED_ROLE[formats[i]]
+            derived = "index" if index[i] else participant_role(formats[i], "client")
             role[i] = listed.get(episode, {}).get(clients[i], derived)
             order = _person_order(role[i], clients[i])
             if episode not in first or order < first[episode][0]:
@@ -450,9 +451,6 @@ def _roles_and_cases(
     in_case = roster["episode_id"].isin(together).to_numpy(dtype=bool)
     return episodes, roster[in_case].reset_index(drop=True)
 
-
-#: A participant's role when ``episode_participants`` has no row for them (the migration's).
-_DERIVED_ROLE: dict[str, str] = {"couple": "partner", "family": "family_member"}
 
 _AGGREGATE = {"min": np.fmin, "max": np.fmax, "sum": np.add}
 

@@ -44,7 +44,7 @@ from fitdata.analytics.trajectory import TrajectoryModel
 from fitdata.data import queries
 from fitdata.data.audit import record_access
 from fitdata.features import team_review as cl
-from fitdata.features.case_discussions import FlagThen
+from fitdata.features.case_discussions import FlagThen, flags_then
 from fitdata.features.group_exercise import case_token, link_key
 from fitdata.outputs import team_review as review_files
 from fitdata.ui import team_review_table as review_table
@@ -401,8 +401,9 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
     def _flags_now(self, episode_id: str) -> tuple[dt.date, tuple[FlagThen, ...]] | None:
         """The case's current flags as the list shows them, as of the list's date.
 
-        Every participant's, ordered like :func:`fitdata.features.case_discussions.
-        current_flags` (by client, then flag), so the record stores what the team saw.
+        Every participant's, as a discussion stores them
+        (:func:`fitdata.features.case_discussions.flags_then`), so the record stores what the
+        team saw.
         """
         if self._caseload is None:
             return None
@@ -410,18 +411,7 @@ class TeamReviewView(DashboardView, name="team review", css="fitdata-team-review
         mine = (flags["episode_id"].to_numpy(dtype=object) == episode_id) & flags[
             "current"
         ].to_numpy(dtype=bool)
-        now = sorted(
-            zip(
-                flags["client_id"].to_numpy(dtype=object)[mine],
-                flags["flag"].to_numpy(dtype=object)[mine],
-                flags["last_session"].to_numpy(dtype=object)[mine],
-                strict=True,
-            ),
-            key=lambda row: (str(row[0]), str(row[1])),
-        )  # a case's handful of rows: no pandas filter and sort on every row choice
-        return self._caseload.as_of, tuple(
-            FlagThen(str(c), str(f), None if pd.isna(n) else int(n)) for c, f, n in now
-        )
+        return self._caseload.as_of, flags_then(flags[mine])
 
     def _current_spec(self) -> Spec:
         """The chosen row's graph (the first listed row until one is chosen)."""
